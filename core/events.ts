@@ -1,0 +1,128 @@
+/**
+ * The one definition of the engine's event types.
+ *
+ * Every event type is declared here once, as data: its fields and each field's kind. The
+ * TypeScript types, the session encoder/decoder, the JSONL/CSV exporters and the UI's
+ * inspector are all derived from this table, so adding an event type or a field is a
+ * one-line change here (and a documented, backward-compatible change to the format).
+ *
+ * Field kinds:
+ * - `u32`   small unsigned integer (level, index, error code, cpl)
+ * - `addr`  a guest/host address or frame number below 2^53, a JS number; exported as hex
+ * - `pte`   a 64-bit paging-structure entry, a bigint (bit 63 is NX); exported as hex
+ * - `ns`    a simulated duration in nanoseconds, a JS number
+ * - `str`   a short string from a small vocabulary (dictionary-encoded in sessions)
+ * - `text`  a free-form string (auditor details, raw imported trace lines)
+ */
+
+export type FieldKind = 'u32' | 'addr' | 'pte' | 'ns' | 'str' | 'text';
+
+export interface FieldSpec {
+  readonly name: string;
+  readonly kind: FieldKind;
+  /** Optional fields may be absent from an event; the encoding carries a presence mask. */
+  readonly optional?: boolean;
+}
+
+const f = <N extends string, K extends FieldKind>(name: N, kind: K) => ({ name, kind }) as const;
+const opt = <N extends string, K extends FieldKind>(name: N, kind: K) =>
+  ({ name, kind, optional: true }) as const;
+
+/**
+ * The event table. Keys are the `type` of an event; the order of this table is the type id
+ * in session files, so new types are appended, never inserted or reordered.
+ */
+export const EVENT_SCHEMAS = {
+  /** A VM exit and its handling; the vCPU is outside the guest from `t` to `t + duration`. */
+  vmexit: [f('reason', 'str'), f('handling', 'str'), f('duration', 'ns'), opt('va', 'addr'), opt('gpa', 'addr')],
+  /** A #PF delivered to the guest (by the hypervisor's injection or directly under TDP). */
+  guest_fault: [f('va', 'addr'), f('errorCode', 'u32')],
+  /** One scripted guest access and its architectural outcome. */
+  guest_access: [
+    f('va', 'addr'),
+    f('access', 'str'),
+    f('cpl', 'u32'),
+    f('result', 'str'),
+    opt('errorCode', 'u32'),
+    opt('gpa', 'addr'),
+  ],
+  /** A change of a guest paging-structure entry: by the guest OS, or A/D bits set by a walk. */
+  gpte_write: [f('level', 'u32'), f('gpa', 'addr'), f('old', 'pte'), f('new', 'pte'), f('cause', 'str')],
+  /** A change of a shadow, EPT or Xen-validated entry. `table` is the id of the table page. */
+  spte_write: [f('level', 'u32'), f('table', 'u32'), f('index', 'u32'), f('old', 'pte'), f('new', 'pte')],
+  /** Life of a shadow/EPT table page: alloc, zap, recycle, unsync, sync. */
+  shadow_page: [
+    f('action', 'str'),
+    f('table', 'u32'),
+    f('level', 'u32'),
+    f('gfn', 'addr'),
+    opt('role', 'str'),
+    opt('quadrant', 'u32'),
+  ],
+  /** A TLB flush of one address or of a whole address space, and why. */
+  tlb_flush: [f('scope', 'str'), f('reason', 'str'), opt('va', 'addr')],
+  /** Time a vCPU spent waiting for a contended lock. */
+  lock_wait: [f('lock', 'str'), f('duration', 'ns')],
+  /** A guest-OS level happening worth a marker: process create/exit, fork, exec, switch. */
+  guest_os: [f('action', 'str'), f('pid', 'u32'), opt('detail', 'text')],
+  /** An MMU invariant the auditor found broken, with enough detail to debug it. */
+  audit_violation: [f('rule', 'str'), f('detail', 'text')],
+  /** An event kept verbatim from an imported trace that has no better mapping. */
+  raw: [f('name', 'str'), f('text', 'text')],
+} as const satisfies Record<string, readonly FieldSpec[]>;
+
+export type EventType = keyof typeof EVENT_SCHEMAS;
+export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
+
+interface KindToTs {
+  u32: number;
+  addr: number;
+  pte: bigint;
+  ns: number;
+  str: string;
+  text: string;
+}
+
+type FieldsOf<S extends readonly FieldSpec[]> = {
+  [F in S[number] as F extends { optional: true } ? never : F['name']]: KindToTs[F['kind']];
+} & {
+  [F in S[number] as F extends { optional: true } ? F['name'] : never]?: KindToTs[F['kind']];
+};
+
+/** Fields every event has: simulated time in ns, VM index, vCPU index within that VM. */
+export interface EventHeader {
+  t: number;
+  vm: number;
+  vcpu: number;
+}
+
+export type EventOf<T extends EventType> = EventHeader & { type: T } & FieldsOf<(typeof EVENT_SCHEMAS)[T]>;
+
+/** Any engine event: a discriminated union on `type`. */
+export type MmuEvent = { [T in EventType]: EventOf<T> }[EventType];
+
+export type EventSink = (event: MmuEvent) => void;
+
+export function isEventType(name: string): name is EventType {
+  return Object.prototype.hasOwnProperty.call(EVENT_SCHEMAS, name);
+}
+
+/** Hex text of an address or entry as the exports print it: `0x` and lower-case digits. */
+export function toHex(value: number | bigint): string {
+  return '0x' + value.toString(16);
+}
+
+/**
+ * The JSON shape of an event (the JSONL export contract): addresses and entries as hex
+ * strings, everything else as is, fields in table order.
+ */
+export function eventToJson(event: MmuEvent): Record<string, string | number> {
+  const out: Record<string, string | number> = { t: event.t, vm: event.vm, vcpu: event.vcpu, type: event.type };
+  const record = event as unknown as Record<string, number | bigint | string | undefined>;
+  for (const field of EVENT_SCHEMAS[event.type]) {
+    const value = record[field.name];
+    if (value === undefined) continue;
+    out[field.name] = field.kind === 'addr' || field.kind === 'pte' ? toHex(value as number | bigint) : (value as number | string);
+  }
+  return out;
+}

@@ -1,0 +1,189 @@
+/**
+ * The one typed API between the UI and the host.
+ *
+ * Every call and every event is declared here once, as data: its name, its parameter schema
+ * and its result schema. The Electron preload bridge, the main-process IPC registration, the
+ * browser host's WebSocket router and the renderer's client are all derived from this table.
+ * The host validates every incoming message against these schemas; the renderer imports only
+ * this file (and the types it derives), never Electron or Node.
+ *
+ * Pure: depends on zod and core's pure definitions only.
+ */
+import { z } from 'zod';
+
+/** Session ids are file names in the host's sessions folder, never paths. */
+export const sessionId = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._ -]*\.mmulab$/, 'a session id is a .mmulab file name, not a path');
+
+const ns = z.number().finite().min(0);
+
+export const sessionListItem = z.object({
+  id: z.string(),
+  name: z.string(),
+  sizeBytes: z.number(),
+  modifiedMs: z.number(),
+});
+
+export const diagnostic = z.object({
+  severity: z.enum(['info', 'dataLoss', 'error']),
+  code: z.string(),
+  message: z.string(),
+  byteOffset: z.number().optional(),
+});
+
+export const vcpuSummary = z.object({ vm: z.number(), vcpu: z.number(), events: z.number(), exits: z.number() });
+
+export const sessionSummary = z.object({
+  id: z.string(),
+  name: z.string(),
+  scenarioName: z.string(),
+  complete: z.boolean(),
+  vms: z.number(),
+  vcpus: z.array(vcpuSummary),
+  events: z.number(),
+  startNs: z.number(),
+  endNs: z.number(),
+  eventsByType: z.record(z.string(), z.number()),
+  exitsByReason: z.record(z.string(), z.number()),
+  diagnostics: z.array(diagnostic),
+});
+
+/** An event as the JSONL export shows it: header fields plus the type's own fields. */
+export const eventJson = z.record(z.string(), z.union([z.string(), z.number()]));
+
+export const timelineSlice = z.object({
+  /** Start and end in simulated ns. */
+  t0: z.number(),
+  t1: z.number(),
+  reason: z.string(),
+  handling: z.string(),
+  /** Index of the event in the session's event order (for the inspector). */
+  index: z.number(),
+});
+
+export const timelineLane = z.object({
+  vm: z.number(),
+  vcpu: z.number(),
+  slices: z.array(timelineSlice),
+  /** Number of exits in the queried window on this lane (all of them, even when slices are merged). */
+  exits: z.number(),
+});
+
+export const timelineResult = z.object({ t0: z.number(), t1: z.number(), lanes: z.array(timelineLane) });
+
+export const runState = z.enum(['running', 'paused', 'finished', 'failed', 'stopped']);
+
+export const runStatus = z.object({
+  runId: z.string(),
+  sessionId: z.string(),
+  state: runState,
+  events: z.number(),
+  exits: z.number(),
+  simNs: z.number(),
+  message: z.string().optional(),
+});
+
+export const scenarioInfo = z.object({ name: z.string(), title: z.string(), description: z.string() });
+
+/** A scenario as sent by the UI: a built-in name, or a whole scenario object (validated by core). */
+export const scenarioRef = z.union([
+  z.strictObject({ builtin: z.string().min(1).max(200) }),
+  z.strictObject({ scenario: z.unknown() }),
+]);
+
+const noParams = z.strictObject({});
+
+/** The calls. Each has `params` (validated by the host) and `result` (the shape returned). */
+export const API = {
+  'app.info': { params: noParams, result: z.object({ version: z.string(), host: z.enum(['electron', 'browser']) }) },
+  'scenarios.list': { params: noParams, result: z.array(scenarioInfo) },
+  'scenarios.get': { params: z.strictObject({ name: z.string().min(1).max(200) }), result: z.unknown() },
+  'scenarios.validate': {
+    params: z.strictObject({ scenario: z.unknown() }),
+    result: z.object({ ok: z.boolean(), error: z.string().optional() }),
+  },
+  'sessions.list': { params: noParams, result: z.array(sessionListItem) },
+  'sessions.open': { params: z.strictObject({ id: sessionId }), result: sessionSummary },
+  'sessions.events': {
+    params: z.strictObject({
+      id: sessionId,
+      from: z.number().int().min(0),
+      count: z.number().int().min(1).max(10_000),
+      types: z.array(z.string().max(64)).max(32).optional(),
+    }),
+    result: z.object({ total: z.number(), events: z.array(eventJson) }),
+  },
+  'sessions.timeline': {
+    params: z.strictObject({ id: sessionId, t0: ns, t1: ns, buckets: z.number().int().min(1).max(20_000) }),
+    result: timelineResult,
+  },
+  'runs.start': {
+    params: z.strictObject({ scenario: scenarioRef, seed: z.number().int().min(0).max(2 ** 32 - 1).optional() }),
+    result: runStatus,
+  },
+  'runs.status': { params: z.strictObject({ runId: z.string().min(1).max(100) }), result: runStatus },
+  'runs.control': {
+    params: z.strictObject({ runId: z.string().min(1).max(100), action: z.enum(['pause', 'resume', 'stop']) }),
+    result: runStatus,
+  },
+} as const;
+
+/** Events the host pushes to the UI. */
+export const API_EVENTS = {
+  'runs.progress': runStatus,
+  'sessions.changed': z.object({}),
+} as const;
+
+export type ApiMethod = keyof typeof API;
+export type ApiParams<M extends ApiMethod> = z.input<(typeof API)[M]['params']>;
+export type ApiResult<M extends ApiMethod> = z.output<(typeof API)[M]['result']>;
+export type ApiEventName = keyof typeof API_EVENTS;
+export type ApiEventPayload<E extends ApiEventName> = z.output<(typeof API_EVENTS)[E]>;
+
+export type SessionSummary = z.output<typeof sessionSummary>;
+export type TimelineResult = z.output<typeof timelineResult>;
+export type RunStatus = z.output<typeof runStatus>;
+
+export const API_METHODS = Object.keys(API) as ApiMethod[];
+export function isApiMethod(name: unknown): name is ApiMethod {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(API, name);
+}
+
+/** Errors crossing the API carry a code a program can test and a message a person can read. */
+export const apiErrorCode = z.enum(['bad-request', 'unknown-method', 'too-large', 'not-found', 'bad-session', 'failed']);
+export type ApiErrorCode = z.output<typeof apiErrorCode>;
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: ApiErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** The wire format shared by Electron IPC and the browser host's WebSocket. */
+export const MAX_MESSAGE_BYTES = 1 << 20;
+export const requestMessage = z.strictObject({
+  id: z.number().int().min(0),
+  method: z.string().max(100),
+  params: z.unknown(),
+});
+export type RequestMessage = z.output<typeof requestMessage>;
+export type ResponseMessage =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: { code: ApiErrorCode; message: string } };
+export type EventMessage = { event: ApiEventName; payload: unknown };
+
+/** Electron IPC channels are namespaced so no other channel can reach a handler. */
+export const IPC_CHANNEL_PREFIX = 'mmulab:';
+
+/** What the renderer holds: one typed client, whichever host is behind it. */
+export interface ApiClient {
+  call<M extends ApiMethod>(method: M, params: ApiParams<M>): Promise<ApiResult<M>>;
+  on<E extends ApiEventName>(event: E, listener: (payload: ApiEventPayload<E>) => void): () => void;
+}
