@@ -60,8 +60,10 @@ export const timelineSlice = z.object({
   t1: z.number(),
   reason: z.string(),
   handling: z.string(),
-  /** Index of the event in the session's event order (for the inspector). */
+  /** Index of the first event in the session's canonical order (for the inspector). */
   index: z.number(),
+  /** How many exits this slice stands for: 1 when zoomed in, more when exits are merged per pixel. */
+  count: z.number(),
 });
 
 export const timelineLane = z.object({
