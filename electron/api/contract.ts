@@ -78,6 +78,16 @@ export const timelineResult = z.object({ t0: z.number(), t1: z.number(), lanes: 
 
 export const runState = z.enum(['running', 'paused', 'finished', 'failed', 'stopped']);
 
+/** One VM of a run: each VM runs in its own worker, so each can fail on its own. */
+export const vmRunStatus = z.object({
+  vm: z.number(),
+  state: z.enum(['running', 'paused', 'finished', 'failed', 'stopped']),
+  events: z.number(),
+  exits: z.number(),
+  simNs: z.number(),
+  message: z.string().optional(),
+});
+
 export const runStatus = z.object({
   runId: z.string(),
   sessionId: z.string(),
@@ -86,6 +96,10 @@ export const runStatus = z.object({
   exits: z.number(),
   simNs: z.number(),
   message: z.string().optional(),
+  /** Per-VM detail (added after v0.1; optional so older producers stay valid). */
+  vms: z.array(vmRunStatus).optional(),
+  /** Wall-clock ms since the run started, for exits/s. */
+  elapsedMs: z.number().optional(),
 });
 
 export const scenarioInfo = z.object({ name: z.string(), title: z.string(), description: z.string() });
@@ -180,6 +194,23 @@ export type ResponseMessage =
   | { id: number; ok: true; result: unknown }
   | { id: number; ok: false; error: { code: ApiErrorCode; message: string } };
 export type EventMessage = { event: ApiEventName; payload: unknown };
+/** A response without its id: what the Electron preload's `call` resolves with (errors keep their code). */
+export type ResponseEnvelope = { ok: true; result: unknown } | { ok: false; error: { code: ApiErrorCode; message: string } };
+
+/**
+ * What the Electron preload exposes as `window.mmulab` (and nothing else). `call` never
+ * rejects for API errors: it resolves with the envelope so the error code survives the
+ * context bridge; the renderer's client turns `ok: false` into an `ApiError`.
+ */
+export interface MmulabBridge {
+  call(method: string, params: unknown): Promise<ResponseEnvelope>;
+  on(event: string, listener: (payload: unknown) => void): () => void;
+}
+
+/** The Electron IPC channel on which the main process pushes `EventMessage`s to the window. */
+export const IPC_EVENT_CHANNEL = 'mmulab:event';
+/** The browser host's WebSocket path (same origin as the page). */
+export const BROWSER_API_PATH = '/api';
 
 /** Electron IPC channels are namespaced so no other channel can reach a handler. */
 export const IPC_CHANNEL_PREFIX = 'mmulab:';
