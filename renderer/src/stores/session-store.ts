@@ -1,0 +1,174 @@
+/**
+ * Sessions: the list in the host's sessions folder, the open session's summary and its
+ * whole-run timeline overview, and the queries the views make of the open session.
+ * A thin façade over the API: it holds what the views show and nothing they can derive.
+ */
+import { defineStore } from 'pinia';
+import { computed, ref, shallowRef } from 'vue';
+import type { ApiResult, SessionSummary, TimelineResult } from '../api/contract';
+import { api } from '../api/api';
+import { toApiError } from '../api/client';
+import { useNoticeStore } from './notice-store';
+
+export type SessionListItem = ApiResult<'sessions.list'>[number];
+export type SessionEvent = ApiResult<'sessions.events'>['events'][number];
+type LoadState = 'idle' | 'loading' | 'ready' | 'error';
+
+/** How many events one lookup page fetches while locating a time in the event order. */
+export const LOCATE_PAGE = 256;
+/** Buckets of the whole-run overview (the exit count comes from its lanes, not from the buckets). */
+export const OVERVIEW_BUCKETS = 1000;
+
+export interface EventWindow {
+  /** Index (in the session's canonical order) of `events[0]`. */
+  from: number;
+  events: SessionEvent[];
+  /** Index into `events` of the last event at or before the time asked for (-1 when none). */
+  focus: number;
+  total: number;
+}
+
+export const useSessionStore = defineStore('session', () => {
+  const list = ref<SessionListItem[]>([]);
+  const listState = ref<LoadState>('idle');
+  const listError = ref<string>();
+
+  const openingId = ref<string>();
+  const openState = ref<'none' | 'opening' | 'open' | 'error'>('none');
+  const openError = ref<string>();
+  const current = shallowRef<SessionSummary>();
+  const overview = shallowRef<TimelineResult>();
+  let openSeq = 0;
+
+  /** Exits on the timeline over the whole run: the sum of every lane's exit count. */
+  const exitCount = computed(() => overview.value?.lanes.reduce((sum, lane) => sum + lane.exits, 0));
+  const durationNs = computed(() => (current.value ? current.value.endNs - current.value.startNs : 0));
+
+  async function refreshList(): Promise<void> {
+    listState.value = 'loading';
+    try {
+      list.value = [...(await api().call('sessions.list', {}))].sort((a, b) => b.modifiedMs - a.modifiedMs);
+      listState.value = 'ready';
+      listError.value = undefined;
+    } catch (error) {
+      listState.value = 'error';
+      listError.value = toApiError(error).message;
+    }
+  }
+
+  /** Open a session: its summary, then its whole-run timeline. A later open wins over an earlier one. */
+  async function open(id: string): Promise<boolean> {
+    const seq = ++openSeq;
+    openingId.value = id;
+    openState.value = 'opening';
+    openError.value = undefined;
+    try {
+      const summary = await api().call('sessions.open', { id });
+      const whole = await api().call('sessions.timeline', {
+        id,
+        t0: summary.startNs,
+        // The end is exclusive on the host side; one ns more takes in an exit at the very end.
+        t1: summary.endNs + 1,
+        buckets: OVERVIEW_BUCKETS,
+      });
+      if (seq !== openSeq) return false;
+      current.value = summary;
+      overview.value = whole;
+      openState.value = 'open';
+      return true;
+    } catch (error) {
+      if (seq !== openSeq) return false;
+      current.value = undefined;
+      overview.value = undefined;
+      openState.value = 'error';
+      openError.value = toApiError(error).message;
+      return false;
+    }
+  }
+
+  function close(): void {
+    openSeq++;
+    openingId.value = undefined;
+    current.value = undefined;
+    overview.value = undefined;
+    openState.value = 'none';
+    openError.value = undefined;
+  }
+
+  function requireOpen(): SessionSummary {
+    if (!current.value) throw new Error('No session is open.');
+    return current.value;
+  }
+
+  /** Exits per lane in [t0, t1), merged to at most `buckets` slices per lane (one per pixel). */
+  function timeline(t0: number, t1: number, buckets: number): Promise<TimelineResult> {
+    const { id } = requireOpen();
+    return api().call('sessions.timeline', {
+      id,
+      t0: Math.max(0, t0),
+      t1: Math.max(Math.max(0, t0) + 1, t1),
+      buckets: Math.max(1, Math.min(20_000, Math.round(buckets))),
+    });
+  }
+
+  /**
+   * The events around simulated time `t`: a page of the event order located by bisection
+   * (events are ordered by time), with the last event at or before `t` marked.
+   */
+  async function eventsAt(t: number): Promise<EventWindow> {
+    const { id, events: total } = requireOpen();
+    let lo = 0;
+    let hi = total;
+    for (;;) {
+      const mid = Math.floor((lo + hi) / 2);
+      const from = Math.max(0, Math.min(mid - LOCATE_PAGE / 2, total - LOCATE_PAGE));
+      const page = await api().call('sessions.events', { id, from, count: LOCATE_PAGE });
+      const events = page.events;
+      const first = events[0];
+      const last = events[events.length - 1];
+      if (!first || !last) return { from, events, focus: -1, total: page.total };
+      const end = from + events.length;
+      if (t < Number(first.t) && from > lo) hi = from;
+      else if (t > Number(last.t) && end < hi) lo = end;
+      else {
+        let focus = -1;
+        for (let i = 0; i < events.length; i++) if (Number(events[i]?.t) <= t) focus = i;
+        return { from, events, focus, total: page.total };
+      }
+    }
+  }
+
+  let unsubscribe: (() => void) | undefined;
+  /** Start listening to the host (the sessions folder changed) and load the list. */
+  function hydrate(): Promise<void> {
+    unsubscribe ??= api().on('sessions.changed', () => {
+      refreshList().catch((error) => useNoticeStore().unexpectedError('Refreshing the sessions', error));
+    });
+    return refreshList();
+  }
+
+  function dehydrate(): void {
+    unsubscribe?.();
+    unsubscribe = undefined;
+  }
+
+  return {
+    list,
+    listState,
+    listError,
+    openingId,
+    openState,
+    openError,
+    current,
+    overview,
+    exitCount,
+    durationNs,
+    refreshList,
+    open,
+    close,
+    timeline,
+    eventsAt,
+    hydrate,
+    dehydrate,
+  };
+});

@@ -1,0 +1,74 @@
+/**
+ * One vCPU's lane: guest execution as a band over the run, each vmexit (or each group of
+ * exits merged into one pixel by the host) as a bar coloured by its reason.
+ */
+import type { TimelineResult } from '../api/contract';
+import { exitColor } from './exit-colors';
+import { formatNs } from './sim-time';
+import { timeToX, trackUri, type TimeScale, type TimelineTrack, type TrackArea, type TrackHit, type TrackTheme } from './track';
+
+export type Lane = TimelineResult['lanes'][number];
+export type Slice = Lane['slices'][number];
+
+export class VcpuExitTrack implements TimelineTrack {
+  readonly uri: string;
+  readonly title: string;
+  readonly height = 30;
+  private lane: Lane | undefined;
+  /** Reasons the legend has switched off. */
+  hidden: ReadonlySet<string> = new Set();
+
+  constructor(
+    readonly vm: number,
+    readonly vcpu: number,
+    private readonly run: { startNs: number; endNs: number },
+  ) {
+    this.uri = trackUri('vcpu', vm, vcpu);
+    this.title = `VM ${vm} · vCPU ${vcpu}`;
+  }
+
+  /** The timeline view loads all lanes in one query and hands each track its own. */
+  setLane(lane: Lane | undefined): void {
+    this.lane = lane;
+  }
+
+  render(ctx: CanvasRenderingContext2D, area: TrackArea, scale: TimeScale, theme: TrackTheme): void {
+    ctx.fillStyle = theme.laneBg;
+    ctx.fillRect(area.x, area.y, area.width, area.height);
+    // Guest execution: the whole run, as a thin band under the exits.
+    const gx0 = Math.max(area.x, timeToX(scale, this.run.startNs));
+    const gx1 = Math.min(area.x + area.width, timeToX(scale, this.run.endNs));
+    if (gx1 > gx0) {
+      ctx.fillStyle = theme.guest;
+      ctx.fillRect(gx0, area.y + area.height / 2 - 2, gx1 - gx0, 4);
+    }
+    for (const slice of this.lane?.slices ?? []) {
+      if (this.hidden.has(slice.reason)) continue;
+      const x0 = timeToX(scale, slice.t0);
+      const x1 = timeToX(scale, slice.t1);
+      if (x1 < area.x || x0 > area.x + area.width) continue;
+      const left = Math.max(area.x, x0);
+      const width = Math.max(1, Math.min(area.x + area.width, x1) - left);
+      ctx.fillStyle = exitColor(slice.reason);
+      ctx.fillRect(left, area.y + 3, width, area.height - 6);
+    }
+  }
+
+  hitTest(x: number, scale: TimeScale): TrackHit | undefined {
+    let best: Slice | undefined;
+    let bestDistance = 4;
+    for (const slice of this.lane?.slices ?? []) {
+      if (this.hidden.has(slice.reason)) continue;
+      const x0 = timeToX(scale, slice.t0);
+      const x1 = Math.max(x0 + 1, timeToX(scale, slice.t1));
+      const distance = x < x0 ? x0 - x : x > x1 ? x - x1 : 0;
+      if (distance < bestDistance) {
+        best = slice;
+        bestDistance = distance;
+      }
+    }
+    if (!best) return undefined;
+    const what = best.count > 1 ? `${best.count} exits, mostly ${best.reason}` : `${best.reason} → ${best.handling}`;
+    return { t: best.t0, label: `${what} at ${formatNs(best.t0)} (${formatNs(best.t1 - best.t0)})` };
+  }
+}
