@@ -1,0 +1,99 @@
+// The vertical slice: a session recorded by the CLI (or through the UI) opens on the timeline
+// with the same number of vmexits as the CLI's JSONL export of the same file.
+import { readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, mmuLab, root, test } from './fixtures';
+
+/** vmexits in the session, counted from `mmu-lab export --format jsonl`, not from the app. */
+function exportedExits(file: string): number {
+  const jsonl = mmuLab(['export', file, '--format', 'jsonl']);
+  return jsonl.split('\n').filter((line) => line.includes('"type":"vmexit"')).length;
+}
+
+test('a session recorded by the CLI shows as many exits as its JSONL export', async ({ lab, app, page }) => {
+  const file = lab.record('demand-zap');
+  const expected = exportedExits(file);
+  expect(expected).toBeGreaterThan(0);
+
+  await app.goto(lab.url);
+  await app.openSession('demand-zap.mmulab');
+  await expect(page.getByTestId('exit-count')).toHaveText(String(expected));
+  // The whole run is in view at first, so the timeline's own count agrees.
+  await expect(page.getByTestId('exits-in-view')).toHaveText(`${expected} exits in view`);
+  // One lane per vCPU, and a legend entry per exit reason.
+  await expect(page.getByRole('list', { name: /Exit reasons/ }).getByRole('button').first()).toBeVisible();
+});
+
+test('recording a built-in scenario through the UI lands on its session', async ({ lab, app, page }) => {
+  await app.goto(lab.url);
+  await expect(page.getByTestId('sessions-empty')).toContainText('No sessions yet');
+  await expect(page.getByTestId('no-session')).toBeVisible();
+
+  const select = page.getByLabel('Scenario');
+  await expect(select).toBeEnabled();
+  await select.selectOption('demand-update');
+  await page.getByRole('button', { name: 'Record' }).click();
+
+  await expect(page.getByTestId('run-status')).toContainText('Recorded', { timeout: 30_000 });
+  await app.waitForIdle();
+  const sessionButton = page.getByRole('navigation', { name: 'Sessions' }).locator('button[aria-current="true"]');
+  await expect(sessionButton).toBeVisible();
+  const name = (await sessionButton.locator('.name').textContent())?.trim() ?? '';
+  expect(name).toMatch(/\.mmulab$/);
+
+  const expected = exportedExits(join(lab.sessionsDir, name));
+  await expect(page.getByTestId('exit-count')).toHaveText(String(expected));
+});
+
+test('zooming and panning the timeline changes the window, and a click moves the cursor', async ({ lab, app, page }) => {
+  lab.record('demand-zap');
+  await app.goto(lab.url);
+  await app.openSession('demand-zap.mmulab');
+  const window = page.getByTestId('view-window');
+  const canvas = page.getByTestId('timeline-canvas');
+  const whole = await window.textContent();
+
+  const box = (await canvas.boundingBox())!;
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+  await page.mouse.wheel(0, -400);
+  await expect(window).not.toHaveText(whole ?? '');
+  const zoomed = await window.textContent();
+
+  // Drag to pan.
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await expect(window).not.toHaveText(zoomed ?? '');
+
+  // Keys on the focused canvas: 0 shows the whole run again.
+  await canvas.focus();
+  await page.keyboard.press('0');
+  await expect(window).toHaveText(whole ?? '');
+  await page.getByRole('button', { name: 'Zoom in' }).click();
+  await expect(window).not.toHaveText(whole ?? '');
+  await page.getByRole('button', { name: 'Whole run' }).click();
+  await expect(window).toHaveText(whole ?? '');
+
+  // A click on the timeline puts the playback position there.
+  const before = await app.position.textContent();
+  await page.mouse.click(box.x + box.width * 0.5, box.y + box.height / 2);
+  await expect(app.position).not.toHaveText(before ?? '');
+});
+
+test('screenshot of the main view', async ({ lab, app, page }) => {
+  lab.record('demand-zap');
+  lab.record('demand-update');
+  await app.goto(lab.url);
+  await app.openSession('demand-zap.mmulab');
+  await page.getByRole('slider', { name: 'Playback position' }).fill('0');
+  const slider = page.getByRole('slider', { name: 'Playback position' });
+  await slider.focus();
+  for (let i = 0; i < 40; i++) await page.keyboard.press('ArrowRight');
+  await expect(page.locator('tr[aria-current="true"]')).toBeVisible();
+  const dir = join(root, 'artifacts', 'screenshots');
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, 'timeline.png'), fullPage: false });
+  expect(readFileSync(join(dir, 'timeline.png')).length).toBeGreaterThan(10_000);
+});
