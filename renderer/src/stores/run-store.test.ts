@@ -1,0 +1,109 @@
+import { createPinia, setActivePinia } from 'pinia';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { installApiClient } from '../api/api';
+import { FakeApi } from '../testing/fake-api';
+import { runStatus, summary, timeline } from '../testing/fixtures';
+import { POLL_MS, useRunStore } from './run-store';
+import { useSessionStore } from './session-store';
+
+let fake: FakeApi;
+beforeEach(() => {
+  setActivePinia(createPinia());
+  fake = new FakeApi();
+  installApiClient(fake);
+});
+afterEach(() => {
+  useRunStore().dehydrate();
+  vi.useRealTimers();
+  fake.verify();
+});
+
+const scenarios = [
+  { name: 'demand-zap', title: 'Demand faults (zap)', description: '' },
+  { name: 'demand-update', title: 'Demand faults (update)', description: '' },
+];
+
+function expectLanding(sessionId: string): void {
+  fake.expect('sessions.list', [{ id: sessionId, name: sessionId, sizeBytes: 10, modifiedMs: 1 }]);
+  fake.expect('sessions.open', summary({ id: sessionId, name: sessionId }), { params: { id: sessionId } });
+  fake.expect('sessions.timeline', timeline([5]), { params: { id: sessionId } });
+}
+
+describe('useRunStore', () => {
+  it('lists the built-in scenarios and selects the first', async () => {
+    fake.expect('scenarios.list', scenarios);
+    const store = useRunStore();
+    await store.hydrate();
+    expect(store.selected).toBe('demand-zap');
+    expect(fake.listenerCount('runs.progress')).toBe(1);
+  });
+
+  it('records a scenario, follows its progress and opens the session when it finishes', async () => {
+    fake.expect('scenarios.list', scenarios);
+    fake.expect('runs.start', runStatus(), { params: { scenario: { builtin: 'demand-update' } } });
+    const store = useRunStore();
+    await store.hydrate();
+    store.selected = 'demand-update';
+    await store.start();
+    expect(store.busy).toBe(true);
+
+    fake.emit('runs.progress', runStatus({ events: 50, exits: 10 }));
+    await vi.waitFor(() => expect(store.run?.events).toBe(50));
+
+    expectLanding('demand-zap-1.mmulab');
+    fake.emit('runs.progress', runStatus({ state: 'finished', events: 100, exits: 20 }));
+    await vi.waitFor(() => expect(useSessionStore().openState).toBe('open'));
+    expect(useSessionStore().current?.id).toBe('demand-zap-1.mmulab');
+    expect(store.busy).toBe(false);
+  });
+
+  it('lands on the session when the run finished before runs.start answered', async () => {
+    fake.expect('scenarios.list', scenarios);
+    const store = useRunStore();
+    await store.hydrate();
+    fake.expect('runs.start', () => {
+      // The host reports the whole (short) run before its answer to runs.start arrives.
+      fake.emit('runs.progress', runStatus({ state: 'finished', events: 9, exits: 3 }));
+      return runStatus();
+    });
+    expectLanding('demand-zap-1.mmulab');
+    await store.start('demand-zap');
+    expect(store.run?.state).toBe('finished');
+    expect(useSessionStore().current?.id).toBe('demand-zap-1.mmulab');
+  });
+
+  it('shows why a run failed', async () => {
+    fake.expect('scenarios.list', scenarios);
+    fake.expect('runs.start', runStatus());
+    const store = useRunStore();
+    await store.hydrate();
+    await store.start('demand-zap');
+    fake.emit('runs.progress', runStatus({ state: 'failed', message: 'VM 0 crashed: triple fault' }));
+    await vi.waitFor(() => expect(store.runError).toBe('VM 0 crashed: triple fault'));
+    store.dismiss();
+    expect(store.run).toBeUndefined();
+  });
+
+  it('keeps a refused start as an error, not a run', async () => {
+    fake.expect('scenarios.list', scenarios);
+    fake.fail('runs.start', 'bad-request', 'unknown built-in scenario "nope"');
+    const store = useRunStore();
+    await store.hydrate();
+    await store.start('nope');
+    expect(store.run).toBeUndefined();
+    expect(store.runError).toBe('unknown built-in scenario "nope"');
+  });
+
+  it('polls runs.status when progress events stop coming', async () => {
+    vi.useFakeTimers();
+    fake.expect('scenarios.list', scenarios);
+    fake.expect('runs.start', runStatus());
+    fake.expect('runs.status', runStatus({ events: 7 }), { params: { runId: 'r1' } });
+    const store = useRunStore();
+    await store.hydrate();
+    await store.start('demand-zap');
+    await vi.advanceTimersByTimeAsync(POLL_MS + 10);
+    expect(store.run?.events).toBe(7);
+    store.dehydrate();
+  });
+});
