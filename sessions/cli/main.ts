@@ -1,0 +1,459 @@
+/**
+ * The `mmu-lab` command line. Every command has --help; bad input gets one clear line on
+ * stderr and a non-zero exit, never a stack trace.
+ *
+ * Exit status: 0 success (a session with only `info` diagnostics is clean), 1 error,
+ * 2 the session opened but data was lost (verify, info), 64 usage errors from commander are 1.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { parseScenario, type Scenario } from '../../core/scenario.ts';
+import { openSession, type Diagnostic, type SessionReader } from '../reader.ts';
+import { exportChrome, exportCsvAll, exportCsvTable, exportJsonl, presentTypes } from '../export.ts';
+import { fmtInt, fmtNs } from '../format.ts';
+
+export const EXIT = { ok: 0, error: 1, dataLoss: 2 } as const;
+
+/** A failure to report as one line on stderr. */
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly status: number = EXIT.error,
+  ) {
+    super(message);
+  }
+}
+
+function writeAll(fd: number, text: string): void {
+  const buf = Buffer.from(text, 'utf8');
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(fd, buf, off, buf.length - off);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'EAGAIN') continue;
+      if (code === 'EPIPE') process.exit(0);
+      throw e;
+    }
+  }
+}
+
+const out = (s: string) => writeAll(1, s);
+const err = (s: string) => writeAll(2, s);
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+function openOrFail(file: string): { session: SessionReader; diagnostics: Diagnostic[] } {
+  const { session, diagnostics } = openSession(file);
+  if (!session) {
+    const first = diagnostics.find((d) => d.severity === 'error') ?? diagnostics[0];
+    const msg = first ? first.message : 'not a readable session';
+    throw new CliError(msg.startsWith(file) ? msg : `${file}: ${msg}`);
+  }
+  return { session, diagnostics };
+}
+
+function statusOf(diagnostics: Diagnostic[]): number {
+  if (diagnostics.some((d) => d.severity === 'error')) return EXIT.error;
+  if (diagnostics.some((d) => d.severity === 'dataLoss')) return EXIT.dataLoss;
+  return EXIT.ok;
+}
+
+function fmtDiag(d: Diagnostic): string {
+  const sev = d.severity === 'dataLoss' ? 'data loss' : d.severity;
+  return `  [${sev}] ${d.code}: ${d.message}`;
+}
+
+/** A scenario from a JSON/YAML file, or a built-in by name. */
+async function loadScenario(ref: string): Promise<Scenario> {
+  let input: unknown;
+  if (existsSync(ref)) {
+    let text: string;
+    try {
+      text = readFileSync(ref, 'utf8');
+    } catch (e) {
+      throw new CliError(`${ref}: cannot read the scenario file (${(e as { code?: string }).code ?? 'error'})`);
+    }
+    const ext = extname(ref).toLowerCase();
+    try {
+      if (ext === '.json') input = JSON.parse(text);
+      else if (ext === '.yaml' || ext === '.yml') input = parseYaml(text);
+      else {
+        try {
+          input = JSON.parse(text);
+        } catch {
+          input = parseYaml(text);
+        }
+      }
+    } catch (e) {
+      const kind = ext === '.json' ? 'JSON' : ext === '.yaml' || ext === '.yml' ? 'YAML' : 'JSON or YAML';
+      throw new CliError(`${ref}: not valid ${kind}: ${oneLine((e as Error).message)}`);
+    }
+    const parsed = parseScenario(input);
+    if (!parsed.ok) throw new CliError(`${ref}: invalid scenario: ${oneLine(parsed.error)}`);
+    return parsed.value;
+  }
+  const { findBuiltin } = await import('../../core/builtins.ts');
+  const builtin = findBuiltin(ref);
+  if (!builtin) {
+    if (/[/\\.]/.test(ref)) throw new CliError(`${ref}: no such file`);
+    throw new CliError(`"${ref}" is neither a scenario file nor a built-in scenario (see: mmu-lab scenarios)`);
+  }
+  const parsed = parseScenario(builtin.scenario);
+  if (!parsed.ok) throw new CliError(`built-in scenario ${ref} is invalid: ${oneLine(parsed.error)}`);
+  return parsed.value;
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+function table(rows: string[][], rightFrom = 1): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => '  ' + r.map((c, i) => pad(c, widths[i]!, i >= rightFrom)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+function pct(a: number, b: number): string {
+  return b > 0 ? `${((100 * a) / b).toFixed(2)}%` : '-';
+}
+
+function infoJson(file: string, session: SessionReader, diagnostics: Diagnostic[]) {
+  const s = session.summary();
+  const c = session.counters();
+  const exits = Object.values(s.exitsByReason).reduce((a, b) => a + b, 0);
+  return {
+    file,
+    scenarioName: s.scenarioName,
+    producer: session.header.producer,
+    formatMajor: session.header.formatMajor,
+    seed: session.header.seed,
+    complete: s.complete,
+    vms: s.vms,
+    vcpus: s.vcpus,
+    events: s.events,
+    exits,
+    startNs: s.startNs,
+    endNs: s.endNs,
+    durationNs: s.endNs - s.startNs,
+    eventsByType: s.eventsByType,
+    exitsByReason: s.exitsByReason,
+    exitsByHandling: c.exitsByHandling,
+    exitNsByReason: c.exitNsByReason,
+    diagnostics,
+  };
+}
+
+function cmdInfo(file: string, opts: { json?: boolean }): number {
+  const { session, diagnostics } = openOrFail(file);
+  const j = infoJson(file, session, diagnostics);
+  if (opts.json) {
+    out(JSON.stringify(j, null, 2) + '\n');
+    return statusOf(diagnostics);
+  }
+  const c = session.counters();
+  const lines: string[] = [];
+  lines.push(`Session    ${basename(file)}`);
+  lines.push(`Scenario   ${j.scenarioName || '(unnamed)'}, seed ${j.seed}`);
+  lines.push(`Producer   ${j.producer} (format ${j.formatMajor})`);
+  lines.push(`Status     ${j.complete ? 'complete' : 'incomplete'}`);
+  lines.push(`VMs        ${j.vms} (${session.header.vcpus.map((n, i) => `VM ${i}: ${n} vCPU${n > 1 ? 's' : ''}`).join(', ')})`);
+  lines.push(`Duration   ${fmtNs(j.durationNs)} simulated`);
+  lines.push(`Events     ${fmtInt(j.events)}, of which ${fmtInt(j.exits)} VM exits`);
+  out(lines.join('\n') + '\n\n');
+  const types = Object.entries(j.eventsByType).sort((a, b) => b[1] - a[1]);
+  if (types.length) {
+    out('Events by type\n');
+    out(table(types.map(([k, v]) => [k, fmtInt(v), pct(v, j.events)])));
+    out('\n');
+  }
+  if (j.exits > 0) {
+    const totalNs = Object.values(c.exitNsByReason).reduce((a, b) => a + b, 0);
+    const rows = [['VM-EXIT', 'Samples', 'Samples%', 'Time%', 'Min Time', 'Max Time', 'Avg time']];
+    for (const [reason, n] of Object.entries(c.exitsByReason).sort((a, b) => b[1] - a[1])) {
+      const ns = c.exitNsByReason[reason] ?? 0;
+      rows.push([
+        reason,
+        String(n),
+        pct(n, j.exits),
+        pct(ns, totalNs),
+        `${c.exitMinNsByReason[reason] ?? 0}ns`,
+        `${c.exitMaxNsByReason[reason] ?? 0}ns`,
+        `${(ns / n).toFixed(2)}ns`,
+      ]);
+    }
+    out('Analyze events for all VMs, all VCPUs:\n\n');
+    out(table(rows));
+    out(`\nTotal Samples:${j.exits}, Total events handled time:${totalNs}ns.\n\n`);
+  }
+  out('Per vCPU\n');
+  out(table([['VM', 'vCPU', 'Events', 'Exits'], ...j.vcpus.map((v) => [String(v.vm), String(v.vcpu), fmtInt(v.events), fmtInt(v.exits)])], 0));
+  if (diagnostics.length) {
+    out('\nDiagnostics\n');
+    out(diagnostics.map(fmtDiag).join('\n') + '\n');
+  }
+  return statusOf(diagnostics);
+}
+
+function cmdVerify(file: string): number {
+  const { session, diagnostics } = openOrFail(file);
+  // decode every chunk: a chunk that passes its checksum but does not decode is reported
+  let chunks = 0;
+  for (const lane of session.lanes)
+    for (const ch of lane.chunks) {
+      session.decodeChunk(ch);
+      chunks++;
+    }
+  const status = statusOf(diagnostics);
+  const head = `${file}: ${fmtInt(session.eventCount)} events in ${fmtInt(chunks)} event chunks, t = ${fmtNs(session.startNs)} .. ${fmtNs(session.endNs)}`;
+  if (diagnostics.length === 0) {
+    out(`${head}\nOK: every chunk's checksum and contents verified, the index matches, the recording is complete.\n`);
+    out('(keyframes: this format version writes none yet, so there are none to check against a replay)\n');
+    return EXIT.ok;
+  }
+  out(head + '\n');
+  out(diagnostics.map(fmtDiag).join('\n') + '\n');
+  if (status === EXIT.dataLoss) out(`DATA LOSS: the session opens, but what the lines above describe is gone; everything else verified.\n`);
+  else if (status === EXIT.ok) out('OK: nothing was lost (the notes above are informational).\n');
+  return status;
+}
+
+function cmdExport(file: string, opts: { format: string; output?: string }): number {
+  const format = opts.format;
+  if (format === 'html' || format === 'pdf')
+    throw new CliError(`export --format ${format} is not supported yet (the HTML and PDF reports are still to come); use jsonl, csv or chrome`);
+  if (!['jsonl', 'csv', 'chrome'].includes(format)) throw new CliError(`unknown export format "${format}" (use jsonl, csv or chrome)`);
+  const { session, diagnostics } = openOrFail(file);
+  for (const d of diagnostics) if (d.severity !== 'info') err(`mmu-lab: warning: ${file}: ${d.message}\n`);
+  if (format === 'csv' && opts.output) {
+    // one file per event type in the directory
+    mkdirSync(opts.output, { recursive: true });
+    for (const type of presentTypes(session)) {
+      const fd = openSync(join(opts.output, `${type}.csv`), 'w');
+      try {
+        exportCsvTable(session, type, (s) => writeAll(fd, s));
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return EXIT.ok;
+  }
+  const fd = opts.output ? openSync(opts.output, 'w') : 1;
+  try {
+    const sink = (s: string) => writeAll(fd, s);
+    if (format === 'jsonl') exportJsonl(session, sink);
+    else if (format === 'csv') exportCsvAll(session, sink);
+    else exportChrome(session, sink);
+  } finally {
+    if (fd !== 1) closeSync(fd);
+  }
+  return EXIT.ok;
+}
+
+function cmdCompare(a: string, b: string, opts: { json?: boolean }): number {
+  const A = openOrFail(a);
+  const B = openOrFail(b);
+  const sa = infoJson(a, A.session, A.diagnostics);
+  const sb = infoJson(b, B.session, B.diagnostics);
+  const ratio = (x: number, y: number) => (x > 0 ? y / x : null);
+  const metrics: [string, number, number][] = [
+    ['simulated ns', sa.durationNs, sb.durationNs],
+    ['events', sa.events, sb.events],
+    ['vmexits', sa.exits, sb.exits],
+    ['exit handling ns', Object.values(sa.exitNsByReason).reduce((x, y) => x + y, 0), Object.values(sb.exitNsByReason).reduce((x, y) => x + y, 0)],
+    ['guest faults', sa.eventsByType.guest_fault ?? 0, sb.eventsByType.guest_fault ?? 0],
+  ];
+  const reasons = [...new Set([...Object.keys(sa.exitsByReason), ...Object.keys(sb.exitsByReason)])].sort();
+  const types = [...new Set([...Object.keys(sa.eventsByType), ...Object.keys(sb.eventsByType)])].sort();
+  if (opts.json) {
+    const row = ([name, x, y]: [string, number, number]) => ({ name, a: x, b: y, ratio: ratio(x, y) });
+    out(
+      JSON.stringify(
+        {
+          a: { file: a, scenarioName: sa.scenarioName, complete: sa.complete, diagnostics: A.diagnostics },
+          b: { file: b, scenarioName: sb.scenarioName, complete: sb.complete, diagnostics: B.diagnostics },
+          metrics: metrics.map(row),
+          exitsByReason: reasons.map((r) => row([r, sa.exitsByReason[r] ?? 0, sb.exitsByReason[r] ?? 0])),
+          eventsByType: types.map((t) => row([t, sa.eventsByType[t] ?? 0, sb.eventsByType[t] ?? 0])),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+    return EXIT.ok;
+  }
+  const fmtRatio = (x: number, y: number) => {
+    const r = ratio(x, y);
+    return r === null ? (y === 0 ? '-' : 'new') : `${r.toFixed(2)}x`;
+  };
+  out(`a: ${a} (${sa.scenarioName})\nb: ${b} (${sb.scenarioName})\n\n`);
+  out(table([['', 'a', 'b', 'b/a'], ...metrics.map(([n, x, y]) => [n, fmtInt(x), fmtInt(y), fmtRatio(x, y)])]));
+  if (reasons.length) {
+    out('\nExits by reason\n');
+    out(table([['reason', 'a', 'b', 'b/a'], ...reasons.map((r) => [r, fmtInt(sa.exitsByReason[r] ?? 0), fmtInt(sb.exitsByReason[r] ?? 0), fmtRatio(sa.exitsByReason[r] ?? 0, sb.exitsByReason[r] ?? 0)])]));
+  }
+  out('\nEvents by type\n');
+  out(table([['type', 'a', 'b', 'b/a'], ...types.map((t) => [t, fmtInt(sa.eventsByType[t] ?? 0), fmtInt(sb.eventsByType[t] ?? 0), fmtRatio(sa.eventsByType[t] ?? 0, sb.eventsByType[t] ?? 0)])]));
+  for (const [name, r] of [
+    ['a', A],
+    ['b', B],
+  ] as const)
+    if (r.diagnostics.length) out(`\nDiagnostics of ${name}\n` + r.diagnostics.map(fmtDiag).join('\n') + '\n');
+  return EXIT.ok;
+}
+
+async function cmdScenarios(opts: { json?: boolean }): Promise<number> {
+  const { BUILTIN_SCENARIOS } = await import('../../core/builtins.ts');
+  if (opts.json) {
+    out(JSON.stringify(BUILTIN_SCENARIOS.map(({ name, title, description }) => ({ name, title, description })), null, 2) + '\n');
+    return EXIT.ok;
+  }
+  out(table([['NAME', 'TITLE'], ...BUILTIN_SCENARIOS.map((s) => [s.name, s.title])], 99));
+  out('\nRecord one with: mmu-lab record <name> -o out.mmulab\n');
+  return EXIT.ok;
+}
+
+async function cmdRecord(ref: string, opts: { output: string; seed?: string; maxEvents?: string; quiet?: boolean }): Promise<number> {
+  const seed = opts.seed === undefined ? undefined : Number(opts.seed);
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 2 ** 32 - 1))
+    throw new CliError(`--seed must be an integer from 0 to 4294967295 (got "${opts.seed}")`);
+  const maxEvents = opts.maxEvents === undefined ? undefined : Number(opts.maxEvents);
+  if (maxEvents !== undefined && !(Number.isInteger(maxEvents) && maxEvents > 0))
+    throw new CliError(`--max-events must be a positive integer (got "${opts.maxEvents}")`);
+  const scenario = await loadScenario(ref);
+  const { recordScenario } = await import('../record.ts');
+  const started = performance.now();
+  let r;
+  try {
+    r = recordScenario(scenario, opts.output, {
+      ...(seed !== undefined ? { seed } : {}),
+      ...(maxEvents !== undefined ? { maxEvents } : {}),
+    });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code) throw new CliError(`${opts.output}: cannot write the session (${code})`);
+    throw new CliError(`recording failed: ${oneLine((e as Error)?.message ?? String(e))}`);
+  }
+  const ms = performance.now() - started;
+  if (!opts.quiet)
+    out(
+      `Recorded ${fmtInt(r.events)} events (${fmtInt(r.exits)} VM exits) of "${scenario.name}" to ${opts.output} in ${(ms / 1000).toFixed(2)} s` +
+        (r.complete ? '\n' : ` — incomplete: ${r.message}\n`),
+    );
+  return EXIT.ok;
+}
+
+function notYet(what: string): never {
+  throw new CliError(`${what} is not available yet in this version of MMU Lab`);
+}
+
+export function buildProgram(setStatus: (n: number) => void): Command {
+  const program = new Command('mmu-lab')
+    .description('MMU Lab: simulate how a hypervisor virtualizes guest memory, record sessions, inspect and export them.')
+    .version('0.1.0')
+    .configureOutput({ writeOut: out, writeErr: err });
+  const run =
+    <A extends unknown[]>(fn: (...args: A) => number | Promise<number>) =>
+    async (...args: A) => {
+      setStatus(await fn(...args));
+    };
+
+  program
+    .command('scenarios')
+    .description('list the built-in scenarios')
+    .option('--json', 'print as JSON')
+    .action(run((opts: { json?: boolean }) => cmdScenarios(opts)));
+
+  program
+    .command('record')
+    .description('run a scenario (a JSON or YAML file, or a built-in name) and record it as a session')
+    .argument('<scenario>', 'scenario file (.json, .yaml) or built-in scenario name')
+    .requiredOption('-o, --output <file>', 'the session file to write (.mmulab)')
+    .option('--seed <n>', "override the scenario's seed")
+    .option('--max-events <n>', 'stop each VM after this many events')
+    .option('-q, --quiet', 'print nothing on success')
+    .action(run((ref: string, opts: { output: string; seed?: string; maxEvents?: string; quiet?: boolean }) => cmdRecord(ref, opts)));
+
+  program
+    .command('info')
+    .description('show what a session holds: VMs, vCPUs, duration, events, exits by reason, diagnostics')
+    .argument('<file>', 'a .mmulab session')
+    .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExit status: 0 clean, 2 the session opened but data was lost, 1 error.')
+    .action(run((file: string, opts: { json?: boolean }) => cmdInfo(file, opts)));
+
+  program
+    .command('export')
+    .description('export a session as JSONL, CSV or Chrome trace event JSON')
+    .argument('<file>', 'a .mmulab session')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['jsonl', 'csv', 'chrome', 'html', 'pdf']).makeOptionMandatory())
+    .option('-o, --output <path>', 'write here instead of stdout (for csv: a directory, one <type>.csv per event type)')
+    .addHelpText(
+      'after',
+      '\nWithout -o, csv prints every table to stdout, each after a line "# <type>" and followed by a blank line.\nhtml and pdf reports are not supported yet.',
+    )
+    .action(run((file: string, opts: { format: string; output?: string }) => cmdExport(file, opts)));
+
+  program
+    .command('verify')
+    .description('check every checksum, the index and every chunk of a session; say exactly what was lost')
+    .argument('<file>', 'a .mmulab session')
+    .addHelpText('after', '\nExit status: 0 clean (or informational notes only), 2 data loss, 1 error (not readable).')
+    .action(run((file: string) => cmdVerify(file)));
+
+  program
+    .command('compare')
+    .description('put two sessions side by side: time, exits per reason, faults, ratios')
+    .argument('<a>', 'first session')
+    .argument('<b>', 'second session')
+    .option('--json', 'print as JSON')
+    .action(run((a: string, b: string, opts: { json?: boolean }) => cmdCompare(a, b, opts)));
+
+  program
+    .command('import')
+    .description('import a trace-cmd report, ftrace or perf script text as a session (not available yet)')
+    .argument('<trace>', 'trace text file')
+    .option('-o, --output <file>', 'the session file to write')
+    .action(run(() => notYet('mmu-lab import (trace-cmd, ftrace and perf script text)')));
+
+  const lab = program.command('lab').description('list or run the bundled course labs (not available yet)');
+  lab
+    .command('list')
+    .description('list the bundled labs (not available yet)')
+    .action(run(() => notYet('mmu-lab lab list')));
+  lab
+    .command('run')
+    .description('run a bundled lab (not available yet)')
+    .argument('<name>', 'lab name')
+    .action(run(() => notYet('mmu-lab lab run')));
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let status: number = EXIT.ok;
+  const program = buildProgram((n) => (status = n));
+  program.exitOverride();
+  for (const c of program.commands) {
+    c.exitOverride();
+    for (const s of c.commands) s.exitOverride();
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.error;
+    if (e instanceof CliError) {
+      err(`mmu-lab: ${e.message}\n`);
+      return e.status;
+    }
+    err(`mmu-lab: ${oneLine((e as Error)?.message ?? String(e))}\n`);
+    return EXIT.error;
+  }
+  return status;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,277 @@
+/**
+ * Event encoding inside an EVTS chunk, derived generically from core/events.ts.
+ *
+ * A file carries its own event-type table in the header (names, fields, kinds), so a reader
+ * decodes with the table the file was written with, not with its own: a field added later
+ * is simply absent from older files, and an event type this reader does not know can still
+ * be skipped exactly.
+ *
+ * Body of an event chunk (after decompression):
+ *   dictCount varuint, then dictCount × (byteLength varuint, UTF-8 bytes)   -- the chunk's strings
+ *   count × event:
+ *     typeId varuint            index into the header's eventTypes
+ *     dt varuint                t minus the previous event's t (the first event: minus the chunk's tMin)
+ *     mask varuint              only if the type has optional fields: bit i = i-th optional field present
+ *     fields in table order     u32/addr/ns: varuint; pte: 64-bit varuint; str: dictionary index varuint;
+ *                               text: byteLength varuint + UTF-8
+ */
+import { EVENT_SCHEMAS, EVENT_TYPES, type FieldKind, type MmuEvent } from '../core/events.ts';
+import { ByteReader, ByteWriter, FormatError, CAPS, fromUtf8, utf8 } from './format.ts';
+
+export const FIELD_KINDS: readonly FieldKind[] = ['u32', 'addr', 'pte', 'ns', 'str', 'text'];
+
+export interface FileField {
+  name: string;
+  kind: FieldKind;
+  optional?: boolean;
+}
+export interface FileEventType {
+  name: string;
+  fields: FileField[];
+}
+
+/** The event-type table this writer puts in the header: EVENT_SCHEMAS, in table order. */
+export function currentTypeTable(): FileEventType[] {
+  return EVENT_TYPES.map((name) => ({
+    name,
+    fields: EVENT_SCHEMAS[name].map((fs) => ({
+      name: fs.name,
+      kind: fs.kind,
+      ...('optional' in fs && fs.optional ? { optional: true } : {}),
+    })),
+  }));
+}
+
+/** Check a type table read from a file; returns a problem or undefined. */
+export function checkTypeTable(table: unknown): string | undefined {
+  if (!Array.isArray(table)) return 'the event-type table is missing';
+  if (table.length > CAPS.maxEventTypes) return `the event-type table declares ${table.length} types (at most ${CAPS.maxEventTypes})`;
+  for (const t of table as unknown[]) {
+    if (!t || typeof t !== 'object') return 'an event type is not an object';
+    const { name, fields } = t as { name?: unknown; fields?: unknown };
+    if (typeof name !== 'string') return 'an event type has no name';
+    if (!Array.isArray(fields) || fields.length > 64) return `event type ${name} has no valid field list`;
+    for (const fl of fields as unknown[]) {
+      const { name: fname, kind } = (fl ?? {}) as { name?: unknown; kind?: unknown };
+      if (typeof fname !== 'string') return `a field of ${name} has no name`;
+      if (typeof kind !== 'string' || !FIELD_KINDS.includes(kind as FieldKind))
+        return `field ${name}.${fname} has kind ${JSON.stringify(kind)}, which this reader does not know (a newer MMU Lab wrote it)`;
+    }
+  }
+  return undefined;
+}
+
+interface EncType {
+  id: number;
+  name: string;
+  fields: { name: string; kind: FieldKind; code: number; optBit: number }[];
+  optionalCount: number;
+}
+
+const KIND_CODE: Record<FieldKind, number> = { u32: 0, addr: 1, pte: 2, ns: 3, str: 4, text: 5 };
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && ((v >>> 0) === v || (v >= 0 && v <= Number.MAX_SAFE_INTEGER && Number.isInteger(v)));
+}
+
+/** Encodes events of one lane into a chunk body; one instance per lane, reset after each chunk. */
+export class LaneEncoder {
+  private static types: Map<string, EncType> | undefined;
+  private readonly events = new ByteWriter(1 << 16);
+  private readonly dict = new Map<string, number>();
+  private readonly dictList: string[] = [];
+  count = 0;
+  tMin = 0;
+  tMax = 0;
+  spanEnd = 0;
+  /** Per-chunk statistics, for the index: events per type id, exits per reason. */
+  private typeIds: number[] = [];
+  exitReasons = new Map<string, number>();
+  /** Per exit reason: [total ns, min ns, max ns]. */
+  exitNs = new Map<string, [number, number, number]>();
+  exitHandlings = new Map<string, number>();
+
+  get typeCounts(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const t of LaneEncoder.table().values()) if (this.typeIds[t.id]) m.set(t.name, this.typeIds[t.id]!);
+    return m;
+  }
+
+  private static table(): Map<string, EncType> {
+    if (!LaneEncoder.types) {
+      const m = new Map<string, EncType>();
+      currentTypeTable().forEach((t, id) => {
+        let opt = 0;
+        const fields = t.fields.map((fl) => ({ name: fl.name, kind: fl.kind, code: KIND_CODE[fl.kind], optBit: fl.optional ? opt++ : -1 }));
+        m.set(t.name, { id, name: t.name, fields, optionalCount: opt });
+      });
+      LaneEncoder.types = m;
+    }
+    return LaneEncoder.types;
+  }
+
+  get rawSize(): number {
+    return this.events.pos;
+  }
+
+  private strIndex(s: string): number {
+    let i = this.dict.get(s);
+    if (i === undefined) {
+      i = this.dictList.length;
+      this.dict.set(s, i);
+      this.dictList.push(s);
+    }
+    return i;
+  }
+
+  /** Append one event. Throws on an event that breaks the event table's contract (a bug in the producer). */
+  add(event: MmuEvent): void {
+    const type = LaneEncoder.table().get(event.type);
+    if (!type) throw new TypeError(`unknown event type ${JSON.stringify(event.type)}`);
+    const t = event.t;
+    if (!isCount(t)) throw new TypeError(`event time must be a non-negative integer (got ${String(t)})`);
+    const w = this.events;
+    if (this.count === 0) {
+      this.tMin = t;
+      this.tMax = t;
+      this.spanEnd = t;
+    } else if (t < this.tMax) {
+      throw new RangeError(`time went backwards on vm ${event.vm} vcpu ${event.vcpu}: ${t} after ${this.tMax}`);
+    }
+    w.varuint(type.id);
+    w.varuint(t - this.tMax);
+    this.tMax = t;
+    const rec = event as unknown as Record<string, unknown>;
+    if (type.optionalCount > 0) {
+      let mask = 0;
+      for (const fl of type.fields) if (fl.optBit >= 0 && rec[fl.name] !== undefined) mask |= 1 << fl.optBit;
+      w.varuint(mask);
+    }
+    for (const fl of type.fields) {
+      const v = rec[fl.name];
+      if (v === undefined) {
+        if (fl.optBit >= 0) continue;
+        throw new TypeError(`${event.type} event lacks its ${fl.name} field`);
+      }
+      switch (fl.code) {
+        case 0:
+        case 1:
+        case 3:
+          if (!isCount(v)) throw new TypeError(`${event.type}.${fl.name} must be a non-negative integer (got ${String(v)})`);
+          w.varuint(v);
+          if (fl.code === 3 && t + v > this.spanEnd) this.spanEnd = t + v;
+          break;
+        case 2:
+          if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn)
+            throw new TypeError(`${event.type}.${fl.name} must be a 64-bit bigint`);
+          if (v <= 0x1fffffffffffffn) w.varuint(Number(v));
+          else w.varuint64(v);
+          break;
+        case 4:
+          w.varuint(this.strIndex(String(v)));
+          break;
+        default: {
+          const b = utf8(String(v));
+          w.varuint(b.length);
+          w.raw(b);
+        }
+      }
+    }
+    if (t > this.spanEnd) this.spanEnd = t;
+    this.count++;
+    this.typeIds[type.id] = (this.typeIds[type.id] ?? 0) + 1;
+    if (event.type === 'vmexit') {
+      this.exitReasons.set(event.reason, (this.exitReasons.get(event.reason) ?? 0) + 1);
+      this.exitHandlings.set(event.handling, (this.exitHandlings.get(event.handling) ?? 0) + 1);
+      const d = event.duration;
+      const ns = this.exitNs.get(event.reason);
+      if (!ns) this.exitNs.set(event.reason, [d, d, d]);
+      else {
+        ns[0] += d;
+        if (d < ns[1]) ns[1] = d;
+        if (d > ns[2]) ns[2] = d;
+      }
+    }
+  }
+
+  /** The chunk body: dictionary then events. */
+  body(): Uint8Array {
+    const head = new ByteWriter(256);
+    head.varuint(this.dictList.length);
+    for (const s of this.dictList) {
+      const b = utf8(s);
+      head.varuint(b.length);
+      head.raw(b);
+    }
+    const out = new Uint8Array(head.pos + this.events.pos);
+    out.set(head.bytes(), 0);
+    out.set(this.events.bytes(), head.pos);
+    return out;
+  }
+
+  reset(): void {
+    this.events.reset();
+    this.dict.clear();
+    this.dictList.length = 0;
+    this.count = 0;
+    this.typeIds = [];
+    this.exitReasons = new Map();
+    this.exitNs = new Map();
+    this.exitHandlings = new Map();
+  }
+}
+
+/** A decoder for one file's type table. */
+export class ChunkDecoder {
+  private readonly types: { name: string; fields: { name: string; kind: number; optBit: number }[]; optionalCount: number }[];
+
+  constructor(table: FileEventType[]) {
+    this.types = table.map((t) => {
+      let opt = 0;
+      const fields = t.fields.map((fl) => ({ name: fl.name, kind: KIND_CODE[fl.kind], optBit: fl.optional ? opt++ : -1 }));
+      return { name: t.name, fields, optionalCount: opt };
+    });
+  }
+
+  /** Decode `count` events of lane (vm, vcpu). Throws FormatError on malformed bytes. */
+  decode(body: Uint8Array, count: number, vm: number, vcpu: number, tMin: number): MmuEvent[] {
+    const r = new ByteReader(body);
+    const dictCount = r.varuint();
+    if (dictCount > CAPS.maxDictStrings || dictCount > body.length) throw new FormatError('the chunk dictionary is too large');
+    const dict: string[] = new Array<string>(dictCount);
+    for (let i = 0; i < dictCount; i++) dict[i] = fromUtf8(r.bytes(r.varuint()));
+    const out: MmuEvent[] = new Array<MmuEvent>(count);
+    let t = tMin;
+    for (let i = 0; i < count; i++) {
+      const typeId = r.varuint();
+      const type = this.types[typeId];
+      if (!type) throw new FormatError(`event type id ${typeId} is not in the session's type table`);
+      t += r.varuint();
+      const ev: Record<string, unknown> = { t, vm, vcpu, type: type.name };
+      const mask = type.optionalCount > 0 ? r.varuint() : 0;
+      for (const fl of type.fields) {
+        if (fl.optBit >= 0 && !(mask & (1 << fl.optBit))) continue;
+        switch (fl.kind) {
+          case 2:
+            ev[fl.name] = r.varuint64();
+            break;
+          case 4: {
+            const idx = r.varuint();
+            const s = dict[idx];
+            if (s === undefined) throw new FormatError(`string ${idx} is not in the chunk dictionary`);
+            ev[fl.name] = s;
+            break;
+          }
+          case 5:
+            ev[fl.name] = fromUtf8(r.bytes(r.varuint()));
+            break;
+          default:
+            ev[fl.name] = r.varuint();
+        }
+      }
+      out[i] = ev as unknown as MmuEvent;
+    }
+    if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left over after the chunk's events`);
+    return out;
+  }
+}

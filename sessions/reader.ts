@@ -1,0 +1,987 @@
+/**
+ * The session reader. `openSession` never throws: whatever the bytes, it returns the
+ * readable part of the session (if any) and diagnostics that say what was lost and why.
+ *
+ * Opening scans the chunk framing once and verifies every chunk's CRC; events are decoded
+ * lazily, per chunk, with a small cache. The index written at close supplies per-chunk
+ * statistics (so the summary needs no decoding); when it is missing or does not match the
+ * scan, the reader rebuilds what it needs from the chunks themselves.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { inflateRawSync } from 'node:zlib';
+import { toHex, type MmuEvent } from '../core/events.ts';
+import { ChunkDecoder, checkTypeTable, type FileEventType } from './codec.ts';
+import {
+  CAPS,
+  CHUNK,
+  CHUNK_OVERHEAD,
+  CODEC,
+  EVTS_PREFIX_BYTES,
+  FORMAT_MAJOR,
+  MAGIC,
+  PREAMBLE_BYTES,
+  READER_VERSION,
+  chunkTypeName,
+  crc32,
+  fmtInt,
+  fmtNs,
+  fromUtf8,
+  readEvtsPrefix,
+  readU16,
+  readU32,
+  type Diagnostic,
+  type EvtsPrefix,
+} from './format.ts';
+import type { IndexEntry, SessionHeader } from './writer.ts';
+
+export type { Diagnostic } from './format.ts';
+
+export interface OpenResult {
+  session?: SessionReader;
+  diagnostics: Diagnostic[];
+}
+
+interface ChunkRef extends EvtsPrefix {
+  /** Byte offset of the chunk (its type field). */
+  offset: number;
+  /** Events of the lane before this chunk, as this reader counts them (gaps excluded). */
+  ordinal: number;
+  stats?: ChunkStats;
+  /** Set when the chunk failed to decode: it then yields no events. */
+  bad?: boolean;
+}
+
+interface ChunkStats {
+  types: Record<string, number>;
+  exits: Record<string, number>;
+  exitNs: Record<string, [number, number, number]>;
+  handlings: Record<string, number>;
+}
+
+function validStats(e: Partial<ChunkStats>): boolean {
+  const rec = (x: unknown) => !!x && typeof x === 'object' && Object.values(x).every((v) => isNat(v));
+  if (!rec(e.types) || !rec(e.exits) || !rec(e.handlings) || !e.exitNs || typeof e.exitNs !== 'object') return false;
+  return Object.values(e.exitNs).every((v) => Array.isArray(v) && v.length === 3 && v.every((x) => isNat(x)));
+}
+
+interface Lane {
+  vm: number;
+  vcpu: number;
+  chunks: ChunkRef[];
+  count: number;
+}
+
+export interface VcpuCounts {
+  vm: number;
+  vcpu: number;
+  events: number;
+  exits: number;
+}
+
+export interface SummaryData {
+  scenarioName: string;
+  complete: boolean;
+  vms: number;
+  vcpus: VcpuCounts[];
+  events: number;
+  startNs: number;
+  endNs: number;
+  eventsByType: Record<string, number>;
+  exitsByReason: Record<string, number>;
+}
+
+export interface Counters {
+  t0: number;
+  t1: number;
+  events: number;
+  eventsByType: Record<string, number>;
+  exitsByReason: Record<string, number>;
+  exitsByHandling: Record<string, number>;
+  exitNsByReason: Record<string, number>;
+  exitMinNsByReason: Record<string, number>;
+  exitMaxNsByReason: Record<string, number>;
+  vcpus: VcpuCounts[];
+}
+
+export interface TimelineSlice {
+  t0: number;
+  t1: number;
+  reason: string;
+  handling: string;
+  index: number;
+  count: number;
+}
+export interface TimelineLane {
+  vm: number;
+  vcpu: number;
+  slices: TimelineSlice[];
+  exits: number;
+}
+export interface Timeline {
+  t0: number;
+  t1: number;
+  lanes: TimelineLane[];
+}
+
+const KNOWN_CHUNKS = new Set<number>([CHUNK.HEAD, CHUNK.EVTS, CHUNK.INDX, CHUNK.FOOT]);
+const CHECKPOINT_EVERY = 1 << 14;
+const CACHE_CHUNKS = 64;
+
+function isNat(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
+}
+
+function inc(rec: Record<string, number>, key: string, by = 1): void {
+  rec[key] = (rec[key] ?? 0) + by;
+}
+
+/**
+ * Inflate raw DEFLATE data that must come to exactly `expected` bytes; undefined otherwise.
+ * zlib stops at `maxOutputLength`, so a hostile "zip bomb" costs no more than `expected`.
+ */
+function boundedInflate(data: Uint8Array, expected: number): Uint8Array | undefined {
+  if (data.length === 0) return undefined;
+  try {
+    const out = inflateRawSync(data, { maxOutputLength: Math.max(1, expected) });
+    return out.length === expected ? out : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+class Diagnostics {
+  readonly list: Diagnostic[] = [];
+  add(severity: Diagnostic['severity'], code: string, message: string, byteOffset?: number): void {
+    const d: Diagnostic = { severity, code, message };
+    if (byteOffset !== undefined) d.byteOffset = byteOffset;
+    this.list.push(d);
+  }
+}
+
+/** Open a session from a path or from its bytes. Never throws. */
+export function openSession(input: string | Uint8Array): OpenResult {
+  const diags = new Diagnostics();
+  try {
+    let bytes: Uint8Array;
+    if (typeof input === 'string') {
+      try {
+        const st = statSync(input);
+        if (!st.isFile()) {
+          diags.add('error', 'cannot_open', `${input} is not a file.`);
+          return { diagnostics: diags.list };
+        }
+        if (st.size > CAPS.maxFileBytes) {
+          diags.add('error', 'too_large', `${input} is ${fmtInt(st.size)} bytes, more than this reader can load (2 GiB).`);
+          return { diagnostics: diags.list };
+        }
+        bytes = readFileSync(input);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        diags.add('error', 'cannot_open', code === 'ENOENT' ? `${input}: no such file.` : `${input} could not be read (${code ?? 'error'}).`);
+        return { diagnostics: diags.list };
+      }
+    } else bytes = input;
+    return scan(bytes, diags);
+  } catch (e) {
+    diags.add('error', 'reader_bug', `The reader failed unexpectedly (${(e as Error)?.message ?? String(e)}); this is a bug in MMU Lab.`);
+    return { diagnostics: diags.list };
+  }
+}
+
+interface Framed {
+  type: number;
+  offset: number;
+  length: number;
+}
+
+/** Is there a whole, checksummed chunk at `off`? */
+function validChunkAt(bytes: Uint8Array, off: number): Framed | undefined {
+  if (off + CHUNK_OVERHEAD > bytes.length) return undefined;
+  const type = readU32(bytes, off);
+  const length = readU32(bytes, off + 4);
+  if (length > CAPS.maxChunkBytes || off + CHUNK_OVERHEAD + length > bytes.length) return undefined;
+  if (readU32(bytes, off + 12 + length) !== length) return undefined;
+  if (crc32(bytes.subarray(off, off + 8 + length)) !== readU32(bytes, off + 8 + length)) return undefined;
+  return { type, offset: off, length };
+}
+
+/** The next offset after `from` where a known chunk type starts a valid chunk. */
+function resync(bytes: Uint8Array, from: number): Framed | undefined {
+  for (let p = from; p + CHUNK_OVERHEAD <= bytes.length; p++) {
+    // cheap filter: the first byte of every known type is an upper-case ASCII letter
+    const b = bytes[p]!;
+    if (b < 0x41 || b > 0x5a) continue;
+    if (!KNOWN_CHUNKS.has(readU32(bytes, p))) continue;
+    const c = validChunkAt(bytes, p);
+    if (c) return c;
+  }
+  return undefined;
+}
+
+function parseJson(bytes: Uint8Array): unknown {
+  if (bytes.length > CAPS.maxJsonBytes) return undefined;
+  try {
+    return JSON.parse(fromUtf8(bytes)) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function checkHeader(h: unknown): string | undefined {
+  if (!h || typeof h !== 'object') return 'the header is not a JSON object';
+  const x = h as Partial<SessionHeader>;
+  if (x.formatMajor !== FORMAT_MAJOR) return `the header says format ${String(x.formatMajor)}, this reader reads format ${FORMAT_MAJOR}`;
+  if (!isNat(x.minReaderVersion) || x.minReaderVersion > READER_VERSION)
+    return `the session needs reader version ${String(x.minReaderVersion)} or later (this is ${READER_VERSION}); open it with a newer MMU Lab`;
+  if (!Array.isArray(x.vcpus) || x.vcpus.length < 1 || x.vcpus.length > CAPS.maxVms) return `the header declares no valid VM list (1..${CAPS.maxVms})`;
+  for (const n of x.vcpus) if (!isNat(n) || n < 1 || n > CAPS.maxVcpusPerVm) return `the header declares a VM with ${String(n)} vCPUs (1..${CAPS.maxVcpusPerVm})`;
+  if (x.vms !== x.vcpus.length) return 'the header VM count does not match its vCPU list';
+  if (typeof x.producer !== 'string') return 'the header has no producer';
+  return checkTypeTable(x.eventTypes);
+}
+
+function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
+  const size = bytes.length;
+  if (size < MAGIC.length || !MAGIC.every((b, i) => bytes[i] === b)) {
+    const sig = size >= MAGIC.length ? '' : ' (it is too short to hold one)';
+    diags.add('error', 'not_a_session', `This is not an MMU Lab session: it does not start with the .mmulab signature${sig}.`, 0);
+    return { diagnostics: diags.list };
+  }
+  if (size < PREAMBLE_BYTES) {
+    diags.add('error', 'truncated_header', `The session was cut short in its preamble (${size} of ${PREAMBLE_BYTES} bytes); nothing can be read.`, size);
+    return { diagnostics: diags.list };
+  }
+  const major = readU16(bytes, 8);
+  const minReader = readU16(bytes, 10);
+  if (major !== FORMAT_MAJOR) {
+    diags.add('error', 'unsupported_version', `This session uses format version ${major}; this MMU Lab reads version ${FORMAT_MAJOR}.`, 8);
+    return { diagnostics: diags.list };
+  }
+  if (minReader > READER_VERSION) {
+    diags.add('error', 'unsupported_version', `This session needs a newer MMU Lab (reader version ${minReader}; this one is ${READER_VERSION}).`, 10);
+    return { diagnostics: diags.list };
+  }
+
+  // --- the header chunk
+  const head = validChunkAt(bytes, PREAMBLE_BYTES);
+  if (!head || head.type !== CHUNK.HEAD) {
+    const cut = PREAMBLE_BYTES + 8 <= size && PREAMBLE_BYTES + CHUNK_OVERHEAD + readU32(bytes, PREAMBLE_BYTES + 4) > size;
+    if (cut || size < PREAMBLE_BYTES + CHUNK_OVERHEAD)
+      diags.add('error', 'truncated_header', 'The session was cut short before its header was complete; nothing can be read.', PREAMBLE_BYTES);
+    else diags.add('error', 'header_damaged', 'The session header is damaged (its checksum does not match); nothing can be read safely.', PREAMBLE_BYTES);
+    return { diagnostics: diags.list };
+  }
+  const header = parseJson(bytes.subarray(head.offset + 8, head.offset + 8 + head.length));
+  const problem = checkHeader(header);
+  if (problem) {
+    const code = /reader version|format \d|does not know/.test(problem) ? 'unsupported_version' : 'header_damaged';
+    diags.add('error', code, `The session header cannot be used: ${problem}.`, PREAMBLE_BYTES);
+    return { diagnostics: diags.list };
+  }
+  const hdr = header as SessionHeader;
+
+  // --- every other chunk
+  const lanes = new Map<number, Lane>();
+  const laneKey = (vm: number, vcpu: number) => vm * 65536 + vcpu;
+  for (let vm = 0; vm < hdr.vms; vm++)
+    for (let vcpu = 0; vcpu < hdr.vcpus[vm]!; vcpu++) lanes.set(laneKey(vm, vcpu), { vm, vcpu, chunks: [], count: 0 });
+  let footer: { complete: boolean; message?: string; finalNs: number; events: number; chunks: number; indexOffset: number } | undefined;
+  let footerOffset = -1;
+  let indexAt = -1;
+  let unknown = 0;
+  let unknownFirst = -1;
+  let lastGood = head.offset + CHUNK_OVERHEAD + head.length;
+  let off = lastGood;
+  let lostBytes = 0;
+  let lostRuns = 0;
+  let lostFirst = -1;
+  let badChunks = 0;
+  let badFirst = -1;
+  let truncatedAt = -1;
+  while (off < size) {
+    let c = validChunkAt(bytes, off);
+    if (!c) {
+      const next = resync(bytes, off + 1);
+      if (!next) {
+        // Nothing valid follows: either the recording was cut short inside a chunk, or the tail is garbage.
+        const declared = off + 8 <= size ? readU32(bytes, off + 4) : -1;
+        if (off + 8 > size || (declared <= CAPS.maxChunkBytes && off + CHUNK_OVERHEAD + declared > size)) truncatedAt = off;
+        else {
+          lostRuns++;
+          lostBytes += size - off;
+          if (lostFirst < 0) lostFirst = off;
+        }
+        break;
+      }
+      lostRuns++;
+      lostBytes += next.offset - off;
+      if (lostFirst < 0) lostFirst = off;
+      c = next;
+    }
+    off = c.offset + CHUNK_OVERHEAD + c.length;
+    lastGood = off;
+    const payloadAt = c.offset + 8;
+    if (c.type === CHUNK.EVTS) {
+      if (c.length < EVTS_PREFIX_BYTES) {
+        badChunks++;
+        if (badFirst < 0) badFirst = c.offset;
+        continue;
+      }
+      const p = readEvtsPrefix(bytes, payloadAt);
+      const lane = lanes.get(laneKey(p.vm, p.vcpu));
+      const ok =
+        lane !== undefined &&
+        p.count >= 1 &&
+        p.count <= CAPS.maxEventsPerChunk &&
+        p.rawLength <= CAPS.maxRawBytes &&
+        p.count * 2 <= p.rawLength &&
+        (p.codec === CODEC.none ? p.rawLength === c.length - EVTS_PREFIX_BYTES : p.codec === CODEC.deflate) &&
+        isNat(p.tMin) &&
+        isNat(p.tMax) &&
+        isNat(p.spanEnd) &&
+        isNat(p.firstOrdinal) &&
+        p.tMin <= p.tMax &&
+        p.tMax <= p.spanEnd;
+      if (!ok || !lane) {
+        badChunks++;
+        if (badFirst < 0) badFirst = c.offset;
+        continue;
+      }
+      lane.chunks.push({ ...p, offset: c.offset, ordinal: 0 });
+    } else if (c.type === CHUNK.FOOT) {
+      const f = parseJson(bytes.subarray(payloadAt, payloadAt + c.length)) as typeof footer;
+      if (f && typeof f.complete === 'boolean' && isNat(f.events) && isNat(f.finalNs)) {
+        footer = f;
+        footerOffset = c.offset;
+      } else {
+        badChunks++;
+        if (badFirst < 0) badFirst = c.offset;
+      }
+    } else if (c.type === CHUNK.INDX) {
+      indexAt = c.offset;
+    } else if (c.type === CHUNK.HEAD) {
+      badChunks++;
+      if (badFirst < 0) badFirst = c.offset;
+    } else {
+      unknown++;
+      if (unknownFirst < 0) unknownFirst = c.offset;
+    }
+  }
+
+  if (lostRuns > 0)
+    diags.add(
+      'dataLoss',
+      'damaged_chunk',
+      `${fmtInt(lostBytes)} damaged bytes in ${lostRuns} place${lostRuns > 1 ? 's' : ''} (first at byte ${fmtInt(lostFirst)}): the chunks there fail their checksum or framing and were skipped; reading resumed at the next intact chunk.`,
+      lostFirst,
+    );
+  if (badChunks > 0)
+    diags.add(
+      'dataLoss',
+      'bad_chunk',
+      `${badChunks} chunk${badChunks > 1 ? 's' : ''} (first at byte ${fmtInt(badFirst)}) passed the checksum but hold values outside what the format allows (a vCPU the session does not have, impossible counts or times); skipped.`,
+      badFirst,
+    );
+  if (unknown > 0)
+    diags.add(
+      'info',
+      'unknown_chunk',
+      `${unknown} chunk${unknown > 1 ? 's' : ''} of a type this MMU Lab does not know (first: "${chunkTypeName(readU32(bytes, unknownFirst))}" at byte ${fmtInt(unknownFirst)}) ${unknown > 1 ? 'were' : 'was'} skipped; a newer version wrote ${unknown > 1 ? 'them' : 'it'}.`,
+      unknownFirst,
+    );
+
+  // --- lanes: order chunks, drop duplicates and chunks that break time order, note gaps
+  let gapChunks = 0;
+  let disorder = 0;
+  for (const lane of lanes.values()) {
+    lane.chunks.sort((a, b) => a.seq - b.seq || a.offset - b.offset);
+    const kept: ChunkRef[] = [];
+    let expectSeq = 0;
+    let lastT = 0;
+    for (const ch of lane.chunks) {
+      if (kept.length && kept[kept.length - 1]!.seq === ch.seq) continue;
+      if (ch.tMin < lastT) {
+        disorder++;
+        continue;
+      }
+      if (ch.seq !== expectSeq) gapChunks += ch.seq - expectSeq;
+      expectSeq = ch.seq + 1;
+      ch.ordinal = lane.count;
+      lane.count += ch.count;
+      lastT = ch.tMax;
+      kept.push(ch);
+    }
+    lane.chunks = kept;
+  }
+  if (gapChunks > 0)
+    diags.add('dataLoss', 'missing_chunks', `${gapChunks} event chunk${gapChunks > 1 ? 's are' : ' is'} missing from the middle of vCPU lanes; the events around the gap are kept.`);
+  if (disorder > 0)
+    diags.add('dataLoss', 'time_not_monotonic', `${disorder} chunk${disorder > 1 ? 's' : ''} would make a vCPU's time go backwards; skipped.`);
+
+  const laneList = [...lanes.values()].sort((a, b) => a.vm - b.vm || a.vcpu - b.vcpu);
+  let total = 0;
+  let endNs = 0;
+  for (const l of laneList) {
+    total += l.count;
+    for (const ch of l.chunks) endNs = Math.max(endNs, ch.spanEnd);
+  }
+
+  // --- footer and index
+  const complete = footer?.complete === true;
+  if (!footer) {
+    const where = truncatedAt >= 0 ? `in the middle of a chunk (byte ${fmtInt(truncatedAt)})` : `after byte ${fmtInt(lastGood)}`;
+    diags.add(
+      'dataLoss',
+      'recording_incomplete',
+      `The session appears to have been cut short ${where}: the recording did not finish (no footer). Opened up to t = ${fmtNs(endNs)} with ${fmtInt(total)} events.`,
+      truncatedAt >= 0 ? truncatedAt : lastGood,
+    );
+  } else {
+    if (truncatedAt >= 0)
+      diags.add('dataLoss', 'truncated_chunk', `The file ends in the middle of a chunk (byte ${fmtInt(truncatedAt)}) after its footer.`, truncatedAt);
+    if (!footer.complete)
+      diags.add('info', 'recording_stopped', `The recording was stopped before its workload finished${footer.message ? `: ${footer.message}` : ''}.`, footerOffset);
+    if (footer.events !== total)
+      diags.add(
+        'dataLoss',
+        'events_missing',
+        `The footer says ${fmtInt(footer.events)} events were recorded; ${fmtInt(total)} can be read.`,
+        footerOffset,
+      );
+  }
+  if (footer || indexAt >= 0) {
+    const used = indexAt >= 0 && footer && footer.indexOffset === indexAt ? applyIndex(bytes, indexAt, laneList) : false;
+    if (!used)
+      diags.add(
+        'info',
+        'index_rebuilt',
+        indexAt < 0 ? 'The chunk index is missing; it was rebuilt by scanning the file.' : 'The chunk index does not match the file; it was rebuilt by scanning.',
+        indexAt >= 0 ? indexAt : undefined,
+      );
+  }
+
+  const session = new SessionReader(bytes, hdr, laneList, complete, total, diags.list, footer?.message);
+  return { session, diagnostics: diags.list };
+}
+
+/** Take per-chunk statistics from the index if it matches the scanned chunks exactly. */
+function applyIndex(bytes: Uint8Array, at: number, lanes: Lane[]): boolean {
+  const len = readU32(bytes, at + 4);
+  if (len < 4) return false;
+  const rawLen = readU32(bytes, at + 8);
+  if (rawLen > CAPS.maxJsonBytes) return false;
+  let raw: Uint8Array | undefined;
+  try {
+    raw = boundedInflate(bytes.subarray(at + 12, at + 8 + len), rawLen);
+  } catch {
+    return false;
+  }
+  if (!raw) return false;
+  const parsed = parseJson(raw) as { chunks?: IndexEntry[] } | undefined;
+  if (!parsed || !Array.isArray(parsed.chunks)) return false;
+  const byOffset = new Map<number, ChunkRef>();
+  for (const l of lanes) for (const ch of l.chunks) byOffset.set(ch.offset, ch);
+  if (parsed.chunks.length !== byOffset.size) return false;
+  for (const e of parsed.chunks) {
+    const ch = e && typeof e === 'object' ? byOffset.get(e.offset) : undefined;
+    if (!ch || ch.vm !== e.vm || ch.vcpu !== e.vcpu || ch.seq !== e.seq || ch.count !== e.count) return false;
+    if (!validStats(e)) return false;
+  }
+  for (const e of parsed.chunks) {
+    const ch = byOffset.get(e.offset)!;
+    ch.stats = { types: e.types, exits: e.exits, exitNs: e.exitNs, handlings: e.handlings };
+  }
+  return true;
+}
+
+/** A merge cursor over the lanes: canonical order is (t, vm, vcpu, emission order). */
+class MergeCursor {
+  /** Next ordinal per lane. */
+  pos: number[];
+  /** Global index of the next event. */
+  index = 0;
+  private heap: number[] = [];
+  private nextT: number[];
+  private cur: ({ chunk: number; events: MmuEvent[] } | undefined)[];
+
+  constructor(private readonly r: SessionReader) {
+    this.pos = new Array<number>(r.lanes.length).fill(0);
+    this.nextT = new Array<number>(r.lanes.length).fill(0);
+    this.cur = new Array(r.lanes.length).fill(undefined);
+    this.rebuild();
+  }
+
+  seekTo(index: number, pos: number[]): void {
+    this.index = index;
+    this.pos = [...pos];
+    this.cur.fill(undefined);
+    this.rebuild();
+  }
+
+  private peekLane(l: number): MmuEvent | undefined {
+    const lane = this.r.lanes[l]!;
+    const ord = this.pos[l]!;
+    if (ord >= lane.count) return undefined;
+    let c = this.cur[l];
+    if (c) {
+      const ch = lane.chunks[c.chunk]!;
+      if (ord < ch.ordinal || ord >= ch.ordinal + ch.count) c = undefined;
+    }
+    if (!c) {
+      const ci = this.r.chunkOfOrdinal(lane, ord);
+      c = { chunk: ci, events: this.r.decodeChunk(lane.chunks[ci]!) };
+      this.cur[l] = c;
+    }
+    const ch = lane.chunks[c.chunk]!;
+    // a chunk that failed to decode yields no events: report its slot as missing
+    return c.events[ord - ch.ordinal];
+  }
+
+  private less(a: number, b: number): boolean {
+    const ta = this.nextT[a]!;
+    const tb = this.nextT[b]!;
+    return ta < tb || (ta === tb && a < b);
+  }
+
+  private rebuild(): void {
+    this.heap = [];
+    for (let l = 0; l < this.r.lanes.length; l++) this.advance(l);
+  }
+
+  private push(l: number): void {
+    const h = this.heap;
+    h.push(l);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  private pop(): number | undefined {
+    const h = this.heap;
+    if (!h.length) return undefined;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const a = 2 * i + 1;
+        const b = a + 1;
+        let m = i;
+        if (a < h.length && this.less(h[a]!, h[m]!)) m = a;
+        if (b < h.length && this.less(h[b]!, h[m]!)) m = b;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+
+  next(): MmuEvent | undefined {
+    const l = this.pop();
+    if (l === undefined) return undefined;
+    const e = this.peekLane(l)!;
+    this.pos[l]!++;
+    this.advance(l);
+    this.index++;
+    return e;
+  }
+
+  /** Queue lane `l` at its next readable event, stepping over chunks that failed to decode. */
+  private advance(l: number): void {
+    const lane = this.r.lanes[l]!;
+    while (this.pos[l]! < lane.count) {
+      const e = this.peekLane(l);
+      if (e) {
+        this.nextT[l] = e.t;
+        this.push(l);
+        return;
+      }
+      const ch = lane.chunks[this.r.chunkOfOrdinal(lane, this.pos[l]!)]!;
+      this.pos[l] = ch.ordinal + ch.count;
+    }
+  }
+}
+
+export class SessionReader {
+  private readonly decoder: ChunkDecoder;
+  private readonly cache = new Map<ChunkRef, MmuEvent[]>();
+  private cursor: MergeCursor | undefined;
+  /** Lane positions every CHECKPOINT_EVERY events of the canonical order, with type counts before them. */
+  private readonly checkpoints: { pos: number[]; types: Record<string, number> }[] = [];
+  private cursorTypes: Record<string, number> = {};
+  readonly startNs: number;
+  readonly endNs: number;
+  readonly lanes: Lane[];
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    readonly header: SessionHeader,
+    lanes: Lane[],
+    readonly complete: boolean,
+    readonly eventCount: number,
+    readonly diagnostics: Diagnostic[],
+    readonly stopMessage?: string,
+  ) {
+    this.lanes = lanes;
+    this.decoder = new ChunkDecoder(header.eventTypes as FileEventType[]);
+    let start = Infinity;
+    let end = 0;
+    for (const l of lanes)
+      for (const ch of l.chunks) {
+        start = Math.min(start, ch.tMin);
+        end = Math.max(end, ch.spanEnd);
+      }
+    this.startNs = Number.isFinite(start) ? start : 0;
+    this.endNs = end;
+  }
+
+  /** The event-type table the file was written with. */
+  get eventTypes(): FileEventType[] {
+    return this.header.eventTypes as FileEventType[];
+  }
+
+  chunkOfOrdinal(lane: Lane, ord: number): number {
+    let lo = 0;
+    let hi = lane.chunks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (lane.chunks[mid]!.ordinal <= ord) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** The events of one chunk (cached). A chunk that fails to decode yields [] and a diagnostic. */
+  decodeChunk(ch: ChunkRef): MmuEvent[] {
+    const hit = this.cache.get(ch);
+    if (hit) {
+      this.cache.delete(ch);
+      this.cache.set(ch, hit);
+      return hit;
+    }
+    let events: MmuEvent[] = [];
+    if (!ch.bad) {
+      try {
+        const len = readU32(this.bytes, ch.offset + 4);
+        const stored = this.bytes.subarray(ch.offset + 8 + EVTS_PREFIX_BYTES, ch.offset + 8 + len);
+        const body = ch.codec === CODEC.none ? stored : boundedInflate(stored, ch.rawLength);
+        if (!body) throw new Error('its compressed body does not inflate to the declared size');
+        events = this.decoder.decode(body, ch.count, ch.vm, ch.vcpu, ch.tMin);
+        let prev = ch.tMin;
+        for (const e of events) {
+          if (e.t < prev || e.t > ch.tMax) throw new Error('its event times disagree with its time range');
+          prev = e.t;
+        }
+      } catch (e) {
+        ch.bad = true;
+        events = [];
+        this.diagnostics.push({
+          severity: 'dataLoss',
+          code: 'undecodable_chunk',
+          message: `The events of the chunk at byte ${fmtInt(ch.offset)} (vm ${ch.vm} vcpu ${ch.vcpu}, ${fmtInt(ch.count)} events) cannot be decoded: ${(e as Error).message}.`,
+          byteOffset: ch.offset,
+        });
+      }
+    }
+    this.cache.set(ch, events);
+    if (this.cache.size > CACHE_CHUNKS) this.cache.delete(this.cache.keys().next().value!);
+    return events;
+  }
+
+  /** Per-chunk statistics, from the index or by decoding. */
+  private chunkStats(ch: ChunkRef): ChunkStats {
+    if (!ch.stats) {
+      const st: ChunkStats = { types: {}, exits: {}, exitNs: {}, handlings: {} };
+      for (const e of this.decodeChunk(ch)) {
+        inc(st.types, e.type);
+        if (e.type !== 'vmexit') continue;
+        inc(st.exits, e.reason);
+        inc(st.handlings, e.handling);
+        const ns = st.exitNs[e.reason];
+        if (!ns) st.exitNs[e.reason] = [e.duration, e.duration, e.duration];
+        else {
+          ns[0] += e.duration;
+          ns[1] = Math.min(ns[1], e.duration);
+          ns[2] = Math.max(ns[2], e.duration);
+        }
+      }
+      ch.stats = st;
+    }
+    return ch.stats;
+  }
+
+  summary(): SummaryData {
+    const eventsByType: Record<string, number> = {};
+    const exitsByReason: Record<string, number> = {};
+    const vcpus: VcpuCounts[] = [];
+    for (const lane of this.lanes) {
+      let exits = 0;
+      for (const ch of lane.chunks) {
+        const s = this.chunkStats(ch);
+        for (const [k, v] of Object.entries(s.types)) inc(eventsByType, k, v);
+        for (const [k, v] of Object.entries(s.exits)) {
+          inc(exitsByReason, k, v);
+          exits += v;
+        }
+      }
+      vcpus.push({ vm: lane.vm, vcpu: lane.vcpu, events: lane.count, exits });
+    }
+    return {
+      scenarioName: this.header.scenarioName,
+      complete: this.complete,
+      vms: this.header.vms,
+      vcpus,
+      events: this.eventCount,
+      startNs: this.startNs,
+      endNs: this.endNs,
+      eventsByType,
+      exitsByReason,
+    };
+  }
+
+  /** An event as the JSONL export shows it, using the file's own type table. */
+  toJson(event: MmuEvent): Record<string, string | number> {
+    const out: Record<string, string | number> = { t: event.t, vm: event.vm, vcpu: event.vcpu, type: event.type };
+    const rec = event as unknown as Record<string, unknown>;
+    const type = this.eventTypes.find((t) => t.name === event.type);
+    for (const fl of type?.fields ?? []) {
+      const v = rec[fl.name];
+      if (v === undefined) continue;
+      out[fl.name] = fl.kind === 'addr' || fl.kind === 'pte' ? toHex(v as number | bigint) : (v as string | number);
+    }
+    return out;
+  }
+
+  /** Iterate every event in canonical order. */
+  *iterate(): Generator<MmuEvent> {
+    const c = new MergeCursor(this);
+    for (let e = c.next(); e; e = c.next()) yield e;
+  }
+
+  /** Move the shared cursor to canonical index `index` (using checkpoints) and return it. */
+  private seek(index: number): MergeCursor {
+    let c = this.cursor;
+    if (!c || c.index > index || index - c.index > CHECKPOINT_EVERY) {
+      c ??= new MergeCursor(this);
+      const k = Math.min(Math.floor(index / CHECKPOINT_EVERY), this.checkpoints.length - 1);
+      if (k >= 0 && (c.index > index || k * CHECKPOINT_EVERY > c.index)) {
+        c.seekTo(k * CHECKPOINT_EVERY, this.checkpoints[k]!.pos);
+        this.cursorTypes = { ...this.checkpoints[k]!.types };
+      } else if (c.index > index) {
+        c.seekTo(0, new Array<number>(this.lanes.length).fill(0));
+        this.cursorTypes = {};
+      }
+    }
+    this.cursor = c;
+    while (c.index < index) if (!this.step(c)) break;
+    return c;
+  }
+
+  private step(c: MergeCursor): MmuEvent | undefined {
+    if (c.index % CHECKPOINT_EVERY === 0 && c.index / CHECKPOINT_EVERY === this.checkpoints.length)
+      this.checkpoints.push({ pos: [...c.pos], types: { ...this.cursorTypes } });
+    const e = c.next();
+    if (e) inc(this.cursorTypes, e.type);
+    return e;
+  }
+
+  /** Raw events [from, from+count) in canonical order. */
+  rawEvents(from: number, count: number): MmuEvent[] {
+    const out: MmuEvent[] = [];
+    if (!(from >= 0) || !(count > 0)) return out;
+    const c = this.seek(Math.floor(from));
+    while (out.length < count) {
+      const e = this.step(c);
+      if (!e) break;
+      out.push(e);
+    }
+    return out;
+  }
+
+  /**
+   * Events in canonical order as JSON objects (the JSONL shape). With `types`, `from` and
+   * `total` count only events of those types.
+   */
+  events(from: number, count: number, types?: string[]): { total: number; events: Record<string, string | number>[] } {
+    if (!types || types.length === 0) return { total: this.eventCount, events: this.rawEvents(from, count).map((e) => this.toJson(e)) };
+    const want = new Set(types);
+    const byType = this.summary().eventsByType;
+    let total = 0;
+    for (const t of want) total += byType[t] ?? 0;
+    const out: Record<string, string | number>[] = [];
+    // start at the last checkpoint with fewer matching events before it than `from`
+    let k = -1;
+    for (let i = 0; i < this.checkpoints.length; i++) {
+      let before = 0;
+      for (const t of want) before += this.checkpoints[i]!.types[t] ?? 0;
+      if (before <= from) k = i;
+      else break;
+    }
+    const c = this.seek(k >= 0 ? k * CHECKPOINT_EVERY : 0);
+    let seen = 0;
+    for (const t of want) seen += this.cursorTypes[t] ?? 0;
+    while (out.length < count) {
+      const e = this.step(c);
+      if (!e) break;
+      if (!want.has(e.type)) continue;
+      if (seen++ >= from) out.push(this.toJson(e));
+    }
+    return { total, events: out };
+  }
+
+  /** Events of `lane` with time before `t` (or at most `t` when `inclusive`). */
+  private countBefore(lane: Lane, t: number, inclusive: boolean): number {
+    const ch = lane.chunks;
+    const before = (x: number) => (inclusive ? x <= t : x < t);
+    // first chunk whose tMax is not before t
+    let lo = 0;
+    let hi = ch.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (before(ch[mid]!.tMax)) lo = mid + 1;
+      else hi = mid;
+    }
+    let n = lo < ch.length ? ch[lo]!.ordinal : lane.count;
+    for (let i = lo; i < ch.length && before(ch[i]!.tMin); i++) {
+      const evs = this.decodeChunk(ch[i]!);
+      let a = 0;
+      let b = evs.length;
+      while (a < b) {
+        const m = (a + b) >> 1;
+        if (before(evs[m]!.t)) a = m + 1;
+        else b = m;
+      }
+      n = ch[i]!.ordinal + a;
+    }
+    return n;
+  }
+
+  /** Canonical index of the event at `ordinal` in lane `l`, whose time is `t`. */
+  globalIndex(l: number, ordinal: number, t: number): number {
+    let n = ordinal;
+    for (let j = 0; j < this.lanes.length; j++) if (j !== l) n += this.countBefore(this.lanes[j]!, t, j < l);
+    return n;
+  }
+
+  /** The exits of each lane overlapping [t0, t1], merged per bucket when there are more exits than buckets. */
+  timeline(t0: number, t1: number, buckets: number): Timeline {
+    const nb = Math.max(1, Math.floor(buckets) || 1);
+    const width = Math.max(t1 - t0, 1) / nb;
+    const lanesOut: TimelineLane[] = [];
+    this.lanes.forEach((lane, l) => {
+      const exits: { e: MmuEvent & { type: 'vmexit' }; ord: number }[] = [];
+      for (const ch of lane.chunks) {
+        if (ch.spanEnd < t0 || ch.tMin > t1) continue;
+        if (ch.stats && Object.keys(ch.stats.exits).length === 0) continue;
+        const evs = this.decodeChunk(ch);
+        for (let i = 0; i < evs.length; i++) {
+          const e = evs[i]!;
+          if (e.type !== 'vmexit' || e.t > t1 || e.t + e.duration < t0) continue;
+          exits.push({ e, ord: ch.ordinal + i });
+        }
+      }
+      const slices: TimelineSlice[] = [];
+      if (exits.length <= nb) {
+        for (const { e, ord } of exits)
+          slices.push({ t0: e.t, t1: e.t + e.duration, reason: e.reason, handling: e.handling, index: this.globalIndex(l, ord, e.t), count: 1 });
+      } else {
+        let b = -1;
+        let group: typeof exits = [];
+        const emit = () => {
+          if (!group.length) return;
+          const reasons = new Map<string, number>();
+          const handlings = new Map<string, number>();
+          let end = 0;
+          for (const { e } of group) {
+            reasons.set(e.reason, (reasons.get(e.reason) ?? 0) + 1);
+            handlings.set(e.handling, (handlings.get(e.handling) ?? 0) + 1);
+            end = Math.max(end, e.t + e.duration);
+          }
+          const top = (m: Map<string, number>) => [...m].reduce((a, x) => (x[1] > a[1] ? x : a))[0];
+          const first = group[0]!;
+          slices.push({
+            t0: first.e.t,
+            t1: end,
+            reason: top(reasons),
+            handling: top(handlings),
+            index: this.globalIndex(l, first.ord, first.e.t),
+            count: group.length,
+          });
+          group = [];
+        };
+        for (const x of exits) {
+          const xb = Math.min(nb - 1, Math.max(0, Math.floor((x.e.t - t0) / width)));
+          if (xb !== b) {
+            emit();
+            b = xb;
+          }
+          group.push(x);
+        }
+        emit();
+      }
+      lanesOut.push({ vm: lane.vm, vcpu: lane.vcpu, slices, exits: exits.length });
+    });
+    return { t0, t1, lanes: lanesOut };
+  }
+
+  /** Counters over events with t0 <= t <= t1 (whole chunks from their statistics, partial ones decoded). */
+  counters(t0 = 0, t1 = Number.MAX_SAFE_INTEGER): Counters {
+    const out: Counters = {
+      t0,
+      t1,
+      events: 0,
+      eventsByType: {},
+      exitsByReason: {},
+      exitsByHandling: {},
+      exitNsByReason: {},
+      exitMinNsByReason: {},
+      exitMaxNsByReason: {},
+      vcpus: [],
+    };
+    const exit = (reason: string, handling: string | undefined, n: number, ns: number, min: number, max: number) => {
+      inc(out.exitsByReason, reason, n);
+      if (handling !== undefined) inc(out.exitsByHandling, handling, n);
+      inc(out.exitNsByReason, reason, ns);
+      const mn = out.exitMinNsByReason[reason];
+      if (mn === undefined || min < mn) out.exitMinNsByReason[reason] = min;
+      if (max > (out.exitMaxNsByReason[reason] ?? -1)) out.exitMaxNsByReason[reason] = max;
+    };
+    for (const lane of this.lanes) {
+      const v: VcpuCounts = { vm: lane.vm, vcpu: lane.vcpu, events: 0, exits: 0 };
+      for (const ch of lane.chunks) {
+        if (ch.tMax < t0 || ch.tMin > t1) continue;
+        if (ch.tMin >= t0 && ch.tMax <= t1) {
+          const st = this.chunkStats(ch);
+          if (ch.bad) continue;
+          for (const [k, n] of Object.entries(st.types)) inc(out.eventsByType, k, n);
+          v.events += ch.count;
+          for (const [reason, n] of Object.entries(st.exits)) {
+            const ns = st.exitNs[reason] ?? [0, 0, 0];
+            exit(reason, undefined, n, ns[0], ns[1], ns[2]);
+            v.exits += n;
+          }
+          for (const [h, n] of Object.entries(st.handlings)) inc(out.exitsByHandling, h, n);
+          continue;
+        }
+        for (const e of this.decodeChunk(ch)) {
+          if (e.t < t0 || e.t > t1) continue;
+          inc(out.eventsByType, e.type);
+          v.events++;
+          if (e.type === 'vmexit') {
+            v.exits++;
+            exit(e.reason, e.handling, 1, e.duration, e.duration, e.duration);
+          }
+        }
+      }
+      out.events += v.events;
+      out.vcpus.push(v);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Record a scenario in this process: run every VM's engine and stream its events through the
+ * session writer. Used by the CLI and by tests; the desktop host runs VMs in workers instead,
+ * and the file is the same either way (the format stores per-vCPU lanes, and the reader
+ * merges them in canonical order).
+ */
+import type { EventSink } from '../core/events.ts';
+import type { Scenario } from '../core/scenario.ts';
+import { createVm } from '../core/engine.ts';
+import { SessionWriter, PRODUCER, type WriterOptions } from './writer.ts';
+
+export interface RecordOptions extends WriterOptions {
+  /** Overrides the scenario's seed. */
+  seed?: number;
+  /** Stop each VM after this many events. */
+  maxEvents?: number;
+  /** Run the MMU auditor. */
+  audit?: boolean;
+  producer?: string;
+  /** Called every `progressEvery` events with the running count. */
+  onProgress?: (events: number) => void;
+  progressEvery?: number;
+}
+
+export interface RecordResult {
+  path: string;
+  events: number;
+  exits: number;
+  complete: boolean;
+  /** Why each VM stopped. */
+  stopReasons: string[];
+  message?: string;
+}
+
+export function recordScenario(scenario: Scenario, outPath: string, options: RecordOptions = {}): RecordResult {
+  const sc: Scenario = options.seed === undefined ? scenario : { ...scenario, seed: options.seed };
+  const writer = SessionWriter.create(outPath, { scenario: sc, producer: options.producer ?? PRODUCER }, options);
+  let events = 0;
+  let exits = 0;
+  const every = options.progressEvery ?? 100_000;
+  const sink: EventSink = (e) => {
+    writer.append(e);
+    events++;
+    if (e.type === 'vmexit') exits++;
+    if (options.onProgress && events % every === 0) options.onProgress(events);
+  };
+  const stopReasons: string[] = [];
+  try {
+    sc.vms.forEach((_, i) => {
+      const engineOptions = {
+        ...(options.maxEvents !== undefined ? { maxEvents: options.maxEvents } : {}),
+        ...(options.audit !== undefined ? { audit: options.audit } : {}),
+      };
+      const vm = createVm(sc, i, engineOptions);
+      while (vm.step(sink));
+      stopReasons.push(vm.stopReason);
+    });
+  } catch (e) {
+    const message = `the engine failed: ${(e as Error)?.message ?? String(e)}`;
+    writer.close({ complete: false, message });
+    throw e;
+  }
+  const stopped = stopReasons.map((r, i) => (r === 'done' ? '' : `VM ${i} stopped: ${r}`)).filter(Boolean);
+  const complete = stopped.length === 0;
+  const message = stopped.join('; ');
+  writer.close({ complete, ...(message ? { message } : {}) });
+  return { path: outPath, events, exits, complete, stopReasons, ...(message ? { message } : {}) };
+}

@@ -1,0 +1,273 @@
+/**
+ * The session writer: streams events into an append-only `.mmulab` file.
+ *
+ * Events are buffered per (vm, vcpu) lane and written as one checksummed EVTS chunk every
+ * few thousand events, so memory stays bounded however long the recording, and a process
+ * killed at any moment leaves a file that opens up to its last complete chunk (the bytes
+ * of every `writeSync` are in the kernel's page cache the moment it returns).
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { deflateRawSync, constants as zc } from 'node:zlib';
+import type { MmuEvent } from '../core/events.ts';
+import { LaneEncoder, currentTypeTable } from './codec.ts';
+import {
+  CHUNK,
+  CODEC,
+  EVTS_PREFIX_BYTES,
+  FORMAT_MAJOR,
+  FORMAT_MINOR,
+  MIN_READER_VERSION,
+  CAPS,
+  crc32,
+  frameChunk,
+  preamble,
+  utf8,
+  writeEvtsPrefix,
+  writeU32,
+} from './format.ts';
+
+export const PRODUCER = 'mmu-lab 0.1.0';
+
+/** What the caller knows about a recording when it starts. */
+export interface SessionHeaderInput {
+  /** The scenario as parsed by core/scenario.ts (stored verbatim as JSON). */
+  scenario: unknown;
+  producer?: string;
+  /** Defaults to `scenario.seed`. */
+  seed?: number;
+  /** vCPUs of each VM; defaults to `scenario.vms[i].vcpus`. */
+  vcpus?: number[];
+  /** Feature/quirk flags, merged over the defaults (see docs/session-format.md). */
+  features?: Record<string, boolean | number | string>;
+}
+
+/** The header as stored in the HEAD chunk. */
+export interface SessionHeader {
+  formatMajor: number;
+  formatMinor: number;
+  minReaderVersion: number;
+  producer: string;
+  scenarioName: string;
+  scenario: unknown;
+  /** CRC-32 of the scenario's JSON text, as 8 hex digits: a quick "same scenario?" check. */
+  scenarioCrc32: string;
+  seed: number;
+  vms: number;
+  vcpus: number[];
+  features: Record<string, boolean | number | string>;
+  eventTypes: ReturnType<typeof currentTypeTable>;
+}
+
+export const DEFAULT_FEATURES: Record<string, boolean | number | string> = {
+  /** Compression of EVTS bodies (per chunk, see the codec byte). */
+  compression: 'deflate',
+  /** Periodic keyframes of page-table state: not written yet. */
+  keyframes: false,
+  /** Within a lane, t never decreases. */
+  laneTimeMonotonic: true,
+};
+
+export interface IndexEntry {
+  offset: number;
+  vm: number;
+  vcpu: number;
+  seq: number;
+  count: number;
+  t0: number;
+  t1: number;
+  spanEnd: number;
+  types: Record<string, number>;
+  exits: Record<string, number>;
+  /** Per exit reason: [total ns, min ns, max ns]. */
+  exitNs: Record<string, [number, number, number]>;
+  handlings: Record<string, number>;
+}
+
+export interface WriterOptions {
+  /** Events per lane before its chunk is written (default 4096). */
+  chunkEvents?: number;
+  /** Deflate level 0..9 (default 1: the larger levels gain a few percent for half the speed); 0 stores bodies uncompressed. */
+  level?: number;
+}
+
+interface Lane {
+  vm: number;
+  vcpu: number;
+  enc: LaneEncoder;
+  seq: number;
+  ordinal: number;
+  lastT: number;
+}
+
+function buildHeader(input: SessionHeaderInput): SessionHeader {
+  const sc = (input.scenario ?? {}) as { name?: unknown; seed?: unknown; vms?: unknown };
+  const vcpus =
+    input.vcpus ??
+    (Array.isArray(sc.vms) ? (sc.vms as { vcpus?: unknown }[]).map((v) => (typeof v?.vcpus === 'number' ? v.vcpus : 1)) : [1]);
+  if (vcpus.length < 1 || vcpus.length > CAPS.maxVms) throw new RangeError(`a session has 1..${CAPS.maxVms} VMs`);
+  for (const n of vcpus)
+    if (!Number.isInteger(n) || n < 1 || n > CAPS.maxVcpusPerVm) throw new RangeError(`a VM has 1..${CAPS.maxVcpusPerVm} vCPUs`);
+  const scenarioText = JSON.stringify(input.scenario ?? null);
+  return {
+    formatMajor: FORMAT_MAJOR,
+    formatMinor: FORMAT_MINOR,
+    minReaderVersion: MIN_READER_VERSION,
+    producer: input.producer ?? PRODUCER,
+    scenarioName: typeof sc.name === 'string' ? sc.name : '',
+    scenario: input.scenario ?? null,
+    scenarioCrc32: crc32(utf8(scenarioText)).toString(16).padStart(8, '0'),
+    seed: input.seed ?? (typeof sc.seed === 'number' ? sc.seed : 0),
+    vms: vcpus.length,
+    vcpus,
+    features: { ...DEFAULT_FEATURES, ...(input.features ?? {}) },
+    eventTypes: currentTypeTable(),
+  };
+}
+
+export class SessionWriter {
+  private readonly lanes: (Lane | undefined)[][];
+  private readonly index: IndexEntry[] = [];
+  private offset = 0;
+  private events = 0;
+  private finalNs = 0;
+  private closed = false;
+  private readonly chunkEvents: number;
+  private readonly level: number;
+
+  private constructor(
+    private readonly fd: number,
+    readonly header: SessionHeader,
+    options: WriterOptions,
+  ) {
+    this.lanes = header.vcpus.map((n) => new Array<Lane | undefined>(n).fill(undefined));
+    this.chunkEvents = Math.max(1, Math.min(options.chunkEvents ?? 4096, CAPS.maxEventsPerChunk));
+    this.level = Math.max(0, Math.min(9, options.level ?? 1));
+  }
+
+  /** Create (or truncate) `path` and write the preamble and header. Synchronous. */
+  static create(path: string, input: SessionHeaderInput, options: WriterOptions = {}): SessionWriter {
+    const header = buildHeader(input);
+    const fd = openSync(path, 'w');
+    const w = new SessionWriter(fd, header, options);
+    try {
+      w.write(preamble());
+      w.write(frameChunk(CHUNK.HEAD, utf8(JSON.stringify(header))));
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    return w;
+  }
+
+  get eventCount(): number {
+    return this.events;
+  }
+
+  private write(bytes: Uint8Array): void {
+    let done = 0;
+    while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, this.offset + done);
+    this.offset += bytes.length;
+  }
+
+  /** Add one event. Throws (a producer bug) on an unknown vm/vcpu or a time that goes backwards in a lane. */
+  append(event: MmuEvent): void {
+    if (this.closed) throw new Error('the session writer is closed');
+    const row = this.lanes[event.vm];
+    if (!row || !Number.isInteger(event.vcpu) || event.vcpu < 0 || event.vcpu >= row.length)
+      throw new RangeError(`event for vm ${event.vm} vcpu ${event.vcpu}, which this session does not have`);
+    let lane = row[event.vcpu];
+    if (!lane) {
+      lane = { vm: event.vm, vcpu: event.vcpu, enc: new LaneEncoder(), seq: 0, ordinal: 0, lastT: 0 };
+      row[event.vcpu] = lane;
+    }
+    if (lane.enc.count === 0 && event.t < lane.lastT)
+      throw new RangeError(`time went backwards on vm ${event.vm} vcpu ${event.vcpu}: ${event.t} after ${lane.lastT}`);
+    lane.enc.add(event);
+    this.events++;
+    if (event.t > this.finalNs) this.finalNs = event.t;
+    if (lane.enc.count >= this.chunkEvents || lane.enc.rawSize >= 1 << 20) this.flushLane(lane);
+  }
+
+  private flushLane(lane: Lane): void {
+    const enc = lane.enc;
+    if (enc.count === 0) return;
+    const body = enc.body();
+    let stored = body;
+    let codec: number = CODEC.none;
+    if (this.level > 0) {
+      const z = deflateRawSync(body, { level: this.level, strategy: zc.Z_DEFAULT_STRATEGY });
+      if (z.length < body.length) {
+        stored = z;
+        codec = CODEC.deflate;
+      }
+    }
+    const payload = new Uint8Array(EVTS_PREFIX_BYTES + stored.length);
+    writeEvtsPrefix(payload, {
+      vm: lane.vm,
+      vcpu: lane.vcpu,
+      seq: lane.seq,
+      firstOrdinal: lane.ordinal,
+      count: enc.count,
+      tMin: enc.tMin,
+      tMax: enc.tMax,
+      spanEnd: enc.spanEnd,
+      codec,
+      rawLength: body.length,
+    });
+    payload.set(stored, EVTS_PREFIX_BYTES);
+    this.index.push({
+      offset: this.offset,
+      vm: lane.vm,
+      vcpu: lane.vcpu,
+      seq: lane.seq,
+      count: enc.count,
+      t0: enc.tMin,
+      t1: enc.tMax,
+      spanEnd: enc.spanEnd,
+      types: Object.fromEntries(enc.typeCounts),
+      exits: Object.fromEntries(enc.exitReasons),
+      exitNs: Object.fromEntries(enc.exitNs),
+      handlings: Object.fromEntries(enc.exitHandlings),
+    });
+    this.write(frameChunk(CHUNK.EVTS, payload));
+    lane.seq++;
+    lane.ordinal += enc.count;
+    lane.lastT = enc.tMax;
+    enc.reset();
+  }
+
+  /** Write every lane's buffered events as chunks. */
+  flush(): void {
+    for (const row of this.lanes) for (const lane of row) if (lane) this.flushLane(lane);
+  }
+
+  /**
+   * Flush, write the index and the footer, and close the file. `complete: false` records a
+   * run that was stopped or failed (with `message` saying why); the events are all there.
+   */
+  close(options: { complete: boolean; message?: string } = { complete: true }): void {
+    if (this.closed) return;
+    try {
+      this.flush();
+      const indexOffset = this.offset;
+      const json = utf8(JSON.stringify({ chunks: this.index }));
+      const z = deflateRawSync(json, { level: 6 });
+      const payload = new Uint8Array(4 + z.length);
+      writeU32(payload, 0, json.length);
+      payload.set(z, 4);
+      this.write(frameChunk(CHUNK.INDX, payload));
+      const footer = {
+        complete: options.complete,
+        ...(options.message ? { message: options.message } : {}),
+        finalNs: this.finalNs,
+        events: this.events,
+        chunks: this.index.length,
+        indexOffset,
+      };
+      this.write(frameChunk(CHUNK.FOOT, utf8(JSON.stringify(footer))));
+    } finally {
+      this.closed = true;
+      closeSync(this.fd);
+    }
+  }
+}
