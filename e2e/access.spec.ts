@@ -19,6 +19,14 @@ test('an empty sessions folder says what to do next', async ({ lab, app, page })
   await app.goto(lab.url);
   await expect(page.getByTestId('sessions-empty')).toContainText('mmu-lab record');
   await expect(page.getByTestId('no-session')).toContainText('Record');
+
+  // The shortcuts are listed behind the ? key (and a button), and the dialog closes again.
+  await page.keyboard.press('?');
+  const help = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
+  await expect(help).toBeVisible();
+  await expect(help).toContainText('Play or pause');
+  await help.getByRole('button', { name: 'Close' }).click();
+  await expect(help).toBeHidden();
 });
 
 test('a damaged session shows the error with a way back', async ({ lab, app, page }) => {
