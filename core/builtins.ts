@@ -1,0 +1,96 @@
+/**
+ * Built-in scenarios: one per mechanism the lab shows (DESIGN.md table), listed by
+ * `mmu-lab scenarios`. Each is a plain scenario input, parsed like any user file.
+ */
+import type { ScenarioInput } from './scenario.ts';
+
+export interface BuiltinScenario {
+  name: string;
+  title: string;
+  description: string;
+  scenario: ScenarioInput;
+}
+
+type VmInput = ScenarioInput['vms'][number];
+type GuestInput = VmInput['guest'];
+type Steps = Extract<GuestInput['workload'], { kind: 'script' }>['steps'];
+
+function vm(workload: GuestInput['workload'], extra: Partial<VmInput> = {}, guest: Partial<GuestInput> = {}): VmInput {
+  return { vcpus: 1, memoryMiB: 64, guest: { paging: 'long4', ...guest, workload }, mmu: { mode: 'shadow' }, ...extra };
+}
+
+function builtin(name: string, title: string, description: string, vms: VmInput[], profile: ScenarioInput['hardware'] = { profile: 'vtx-2007' }): BuiltinScenario {
+  return { name, title, description, scenario: { name, description, seed: 1, hardware: profile, vms } };
+}
+
+const onWrite = (mode: 'zap' | 'update') => ({ mode: 'shadow' as const, shadow: { onGuestPteWrite: mode } });
+
+const user = ['P', 'W', 'U'] as ('P' | 'W' | 'U')[];
+
+const SCRIPT_BASIC: Steps = [
+  { op: 'map', va: '0x400000', gpa: '0x200000', size: '4k', levels: { pt: ['P', 'W', 'U'] } },
+  { op: 'access', va: '0x400123', access: 'read', cpl: 3 },
+  { op: 'access', va: '0x400123', access: 'write', cpl: 3 },
+  { op: 'access', va: '0x800000', access: 'read', cpl: 3 },
+  { op: 'map', va: '0x401000', gpa: '0x201000', size: '4k', levels: { pt: ['P', 'U'] } },
+  { op: 'access', va: '0x401000', access: 'write', cpl: 3 },
+  { op: 'access', va: '0x401000', access: 'read', cpl: 0 },
+];
+
+const PERMISSION_REDUCTION: Steps = [
+  { op: 'map', va: '0x400000', gpa: '0x200000', levels: { pt: user } },
+  { op: 'access', va: '0x400000', access: 'write', cpl: 3 },
+  { op: 'map', va: '0x400000', gpa: '0x200000', levels: { pt: ['P', 'U', 'A', 'D'] } },
+  { op: 'invlpg', va: '0x400000' },
+  { op: 'access', va: '0x400000', access: 'write', cpl: 3 },
+];
+
+/** Two 2 MiB mappings of the same frames, one read-only and one writable (seed 000's Xen PAE case). */
+const LARGE_PAGE_ALIASES: Steps = [
+  { op: 'map', va: '0x40000000', gpa: '0x1000000', size: '2m', levels: { pd: ['P', 'U'] } },
+  { op: 'map', va: '0x40200000', gpa: '0x1000000', size: '2m', levels: { pd: ['P', 'W', 'U'] } },
+  { op: 'access', va: '0x40000000', access: 'read', cpl: 3 },
+  { op: 'access', va: '0x40200000', access: 'write', cpl: 3 },
+];
+
+const INVALID_PDPTE: Steps = [
+  { op: 'map', va: '0x400000', gpa: '0x200000', levels: { pdpt: ['P'], pt: user } },
+  { op: 'map', va: '0x40000000', gpa: '0x300000', levels: { pdpt: [], pt: user } },
+  { op: 'access', va: '0x400000', access: 'read', cpl: 3 },
+  { op: 'access', va: '0x40000000', access: 'read', cpl: 3 },
+];
+
+const QUADRANTS: Steps = [
+  { op: 'map', va: '0x400000', gpa: '0x200000', levels: { pt: user } },
+  { op: 'map', va: '0x600000', gpa: '0x201000', levels: { pt: user } },
+  { op: 'map', va: '0xc0000000', gpa: '0x202000', levels: { pt: user } },
+  { op: 'access', va: '0x400000', access: 'read', cpl: 3 },
+  { op: 'access', va: '0x600000', access: 'read', cpl: 3 },
+  { op: 'access', va: '0xc0000000', access: 'read', cpl: 3 },
+  { op: 'map', va: '0x600000', gpa: '0x203000', levels: { pt: ['P', 'W', 'U', 'A'] } },
+  { op: 'access', va: '0x600000', access: 'read', cpl: 3 },
+];
+
+export const BUILTIN_SCENARIOS: ReadonlyArray<BuiltinScenario> = [
+  builtin('demand-zap', 'Demand paging, zap on pte write', 'A 4-level guest demand-faults 64 pages; the shadow MMU clears the shadow pte on each emulated guest pte write: 3 exits per fault.', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: onWrite('zap') })]),
+  builtin('demand-update', 'Demand paging, update on pte write', 'The same guest; the shadow MMU writes the new value into the shadow pte: 2 exits per fault (seed 000).', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: onWrite('update') })]),
+  builtin('cow-zap', 'Copy-on-write faults, zap', 'fork then write every page: each COW fault costs 3 exits with zap.', [vm({ kind: 'fork-cow', pages: 32, processes: 2 }, { mmu: onWrite('zap') })]),
+  builtin('cow-update', 'Copy-on-write faults, update', 'The same with update: 2 exits per COW fault.', [vm({ kind: 'fork-cow', pages: 32, processes: 2 }, { mmu: onWrite('update') })]),
+  builtin('kbuild-zap', 'kbuild-like mix, zap', 'Many short processes fork, exec, touch memory and exit, on the 2007 VT-x profile with zap.', [vm({ kind: 'kbuild', processes: 40, pages: 24 }, { mmu: onWrite('zap') })]),
+  builtin('kbuild-update', 'kbuild-like mix, update', 'The same with update: fewer exits, less simulated time (seed 000 saw ~10%).', [vm({ kind: 'kbuild', processes: 40, pages: 24 }, { mmu: onWrite('update') })]),
+  builtin('script-basic', 'A scripted guest', 'Map, access, fault: each scripted access and its architectural outcome.', [vm({ kind: 'script', steps: SCRIPT_BASIC })]),
+  builtin('multi-vcpu', 'Four vCPUs demand-faulting', 'Four vCPUs of one process fault in parallel; faults serialize on the mmu_lock (lock_wait events).', [vm({ kind: 'demand-paging', pages: 32 }, { vcpus: 4 })]),
+  builtin('fork-flood', 'Write-flood detection on fork', 'fork write-protects the parent\'s ptes; after the flood threshold the shadow page is zapped and the writes run natively.', [vm({ kind: 'fork-cow', pages: 128, processes: 2 })]),
+  builtin('cache-recycle', 'Shadow page cache under pressure', 'A 16-page shadow cache: pages are recycled oldest first, roots never.', [vm({ kind: 'context-switch', processes: 6, pages: 8, iterations: 30 }, { mmu: { mode: 'shadow', shadow: { cachePages: 16 } } })]),
+  builtin('nonpae-quadrants', 'Non-PAE guest on PAE shadow tables', 'A 32-bit guest: each guest pt is shadowed by two PAE pts (quadrants), each guest pd by four.', [vm({ kind: 'script', steps: QUADRANTS }, {}, { paging: 'nonpae' })]),
+  builtin('large-page-access', 'Large pages keyed by access', 'Two 2 MiB mappings of the same frames with different rights get different shadow pages.', [vm({ kind: 'script', steps: LARGE_PAGE_ALIASES })]),
+  builtin('large-page-loop-bug', 'The endless fault loop (bug on)', 'With bugs.largePageAccessKey the shadow page of the read-only alias is reused for the writable one: the write faults forever; the engine detects it.', [vm({ kind: 'script', steps: LARGE_PAGE_ALIASES }, { bugs: { largePageAccessKey: true } })]),
+  builtin('tlb-flush-on-reduce', 'TLB flush on permission reduction', 'The guest makes a writable page read-only; the shadow pte loses W and every TLB is flushed.', [vm({ kind: 'script', steps: PERMISSION_REDUCTION }, { mmu: onWrite('update') })]),
+  builtin('pae-invalid-pdpte', 'PAE PDPTE valid bit', 'A PAE guest with an invalid PDPTE: it is never followed; the access faults.', [vm({ kind: 'script', steps: INVALID_PDPTE }, {}, { paging: 'pae' })]),
+  builtin('context-switch', 'Context switches', 'Four processes switch round-robin: each CR3 load exits under shadow paging.', [vm({ kind: 'context-switch', processes: 4, pages: 16, iterations: 100 })]),
+  builtin('tdp-demand', 'Demand paging under EPT', 'The same demand faults on a 2012 part with EPT: no exit on a guest #PF, one EPT violation per first touch.', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: { mode: 'tdp' } })], { profile: 'ept-2012' }),
+];
+
+export function findBuiltin(name: string): BuiltinScenario | undefined {
+  return BUILTIN_SCENARIOS.find((b) => b.name === name);
+}
