@@ -100,6 +100,8 @@ export const runStatus = z.object({
   vms: z.array(vmRunStatus).optional(),
   /** Wall-clock ms since the run started, for exits/s. */
   elapsedMs: z.number().optional(),
+  /** Simulated ns per wall-clock second, or null when running flat out. */
+  speed: z.number().nullable().optional(),
 });
 
 export const scenarioInfo = z.object({ name: z.string(), title: z.string(), description: z.string() });
@@ -142,9 +144,20 @@ export const API = {
   },
   'runs.status': { params: z.strictObject({ runId: z.string().min(1).max(100) }), result: runStatus },
   'runs.control': {
-    params: z.strictObject({ runId: z.string().min(1).max(100), action: z.enum(['pause', 'resume', 'stop']) }),
+    /**
+     * `step` runs one engine step of each VM (one guest operation and the events it causes),
+     * `stepExit` runs each VM until its next vmexit or guest fault; both leave the run paused.
+     */
+    params: z.strictObject({ runId: z.string().min(1).max(100), action: z.enum(['pause', 'resume', 'stop', 'step', 'stepExit']) }),
     result: runStatus,
   },
+  /** Run at a chosen speed (simulated ns per wall-clock second), or flat out with `null`. */
+  'runs.setSpeed': {
+    params: z.strictObject({ runId: z.string().min(1).max(100), nsPerSecond: z.number().finite().positive().max(1e15).nullable() }),
+    result: runStatus,
+  },
+  /** Every run the host knows of since it started, newest last. */
+  'runs.list': { params: noParams, result: z.array(runStatus) },
 } as const;
 
 /** Events the host pushes to the UI. */

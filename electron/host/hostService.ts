@@ -1,0 +1,266 @@
+/**
+ * The host service: every API method, implemented once against a sessions folder, and one
+ * generic dispatcher that every front door (Electron IPC, the browser host's WebSocket,
+ * tests) goes through, so no handler can skip validation.
+ *
+ * `handleRequest` never throws and never leaks a stack trace: whatever arrives, it answers
+ * with a `ResponseMessage` whose error carries a code and one readable line.
+ */
+import { mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { z } from 'zod';
+import {
+  API,
+  API_EVENTS,
+  ApiError,
+  MAX_MESSAGE_BYTES,
+  isApiMethod,
+  requestMessage,
+  sessionId as sessionIdSchema,
+  type ApiEventName,
+  type ApiEventPayload,
+  type ApiMethod,
+  type ApiResult,
+  type EventMessage,
+  type ResponseMessage,
+  type RunStatus,
+} from '../api/contract.ts';
+import { parseScenario, type Scenario } from '../../core/scenario.ts';
+import { BUILTIN_SCENARIOS, findBuiltin } from '../../core/builtins.ts';
+import { SessionCache } from './sessionCache.ts';
+import { VmManager, type WorkerLocation } from './vmManager.ts';
+
+export interface HostServiceOptions {
+  sessionsDir: string;
+  host: 'electron' | 'browser';
+  version?: string;
+  /** Override where the VM worker lives (tests, bundles). */
+  worker?: WorkerLocation;
+  progressIntervalMs?: number;
+}
+
+type Handler<M extends ApiMethod> = (params: z.output<(typeof API)[M]['params']>) => Promise<ApiResult<M>> | ApiResult<M>;
+type Handlers = { [M in ApiMethod]: Handler<M> };
+
+/** One readable line for the first problem zod found, naming the field. */
+export function describeIssue(error: z.ZodError, root = 'params'): string {
+  const issue = error.issues[0];
+  if (!issue) return `${root}: invalid value`;
+  let where = root;
+  for (const part of issue.path) where += typeof part === 'number' ? `[${part}]` : `.${String(part)}`;
+  if (issue.code === 'unrecognized_keys') return `${where}: unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  return `${where}: ${issue.message}`;
+}
+
+function byteLength(raw: string | Uint8Array): number {
+  return typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.byteLength;
+}
+
+export class HostService {
+  readonly sessionsDir: string;
+  readonly vms: VmManager;
+  private readonly sessions: SessionCache;
+  private readonly listeners = new Set<(message: EventMessage) => void>();
+  private readonly handlers: Handlers;
+  private closed = false;
+
+  constructor(private readonly options: HostServiceOptions) {
+    mkdirSync(options.sessionsDir, { recursive: true });
+    this.sessionsDir = realpathSync(resolve(options.sessionsDir));
+    this.sessions = new SessionCache();
+    this.vms = new VmManager({
+      sessionsDir: this.sessionsDir,
+      worker: options.worker,
+      progressIntervalMs: options.progressIntervalMs,
+      producer: `mmu-lab ${options.version ?? '0.0.0'}`,
+      onProgress: (status) => this.emit('runs.progress', status),
+      onSessionsChanged: () => this.emit('sessions.changed', {}),
+    });
+    this.handlers = this.makeHandlers();
+  }
+
+  /** Subscribe to host events (run progress, session list changes). */
+  onEvent(listener: (message: EventMessage) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * The one entry point for untrusted wire messages: a JSON string or bytes (WebSocket) or an
+   * already-decoded object. Checks size, JSON, envelope, method and params, in that order.
+   */
+  async handleRequest(raw: unknown): Promise<ResponseMessage> {
+    let id = -1;
+    try {
+      let message: unknown = raw;
+      if (typeof raw === 'string' || raw instanceof Uint8Array) {
+        if (byteLength(raw) > MAX_MESSAGE_BYTES) {
+          // Not parsed, but answer to the request's id when it leads the message, so the caller can match it.
+          const head = typeof raw === 'string' ? raw.slice(0, 64) : Buffer.from(raw.buffer, raw.byteOffset, Math.min(64, raw.byteLength)).toString('utf8');
+          const leading = /^\s*\{\s*"id"\s*:\s*(\d{1,15})\s*,/.exec(head);
+          if (leading) id = Number(leading[1]);
+          throw new ApiError('too-large', `message is ${byteLength(raw)} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
+        }
+        const text = typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8');
+        try {
+          message = JSON.parse(text);
+        } catch {
+          throw new ApiError('bad-request', 'message is not valid JSON');
+        }
+      }
+      if (message && typeof message === 'object' && 'id' in message) {
+        const maybe = (message as { id: unknown }).id;
+        if (typeof maybe === 'number' && Number.isSafeInteger(maybe) && maybe >= 0) id = maybe;
+      }
+      const envelope = requestMessage.safeParse(message);
+      if (!envelope.success) throw new ApiError('bad-request', describeIssue(envelope.error, 'message'));
+      const result = await this.dispatch(envelope.data.method, envelope.data.params);
+      return { id, ok: true, result };
+    } catch (error) {
+      return { id, ok: false, error: toWireError(error) };
+    }
+  }
+
+  /**
+   * Validate and call one method (Electron IPC arrives here with the method from its channel).
+   * Throws ApiError; `handleRequest` and the IPC wrapper turn that into a response.
+   */
+  async dispatch(method: string, params: unknown): Promise<unknown> {
+    if (this.closed) throw new ApiError('failed', 'the host is shutting down');
+    if (!isApiMethod(method)) throw new ApiError('unknown-method', `unknown method "${String(method).slice(0, 100)}"`);
+    const spec = API[method];
+    const parsed = spec.params.safeParse(params ?? {});
+    if (!parsed.success) throw new ApiError('bad-request', `${method}: ${describeIssue(parsed.error)}`);
+    const handler = this.handlers[method] as (p: unknown) => unknown;
+    const result = await handler(parsed.data);
+    const checked = spec.result.safeParse(result);
+    if (!checked.success) throw new ApiError('failed', `${method}: the host produced an invalid result (${describeIssue(checked.error, 'result')})`);
+    return checked.data;
+  }
+
+  /** Typed in-process call (CLI, tests); throws ApiError. */
+  async call<M extends ApiMethod>(method: M, params: z.input<(typeof API)[M]['params']>): Promise<ApiResult<M>> {
+    return (await this.dispatch(method, params)) as ApiResult<M>;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.vms.close();
+    this.sessions.clear();
+    this.listeners.clear();
+  }
+
+  private emit<E extends ApiEventName>(event: E, payload: ApiEventPayload<E>): void {
+    const checked = API_EVENTS[event].safeParse(payload);
+    if (!checked.success) return;
+    for (const listener of this.listeners) {
+      try {
+        listener({ event, payload: checked.data });
+      } catch {
+        // one broken listener must not stop the others
+      }
+    }
+  }
+
+  /** Map a session id (a validated file name) to its path, refusing anything outside the folder. */
+  sessionPath(id: string): string {
+    const ok = sessionIdSchema.safeParse(id);
+    if (!ok.success) throw new ApiError('bad-session', `"${id.slice(0, 100)}" is not a session id: ${ok.error.issues[0]?.message ?? 'invalid'}`);
+    const path = resolve(this.sessionsDir, id);
+    const rel = relative(this.sessionsDir, path);
+    if (!rel || rel.startsWith('..') || isAbsolute(rel) || rel.includes(sep)) {
+      throw new ApiError('bad-session', `"${id}" is not inside the sessions folder`);
+    }
+    let real: string;
+    try {
+      real = realpathSync(path);
+    } catch {
+      throw new ApiError('not-found', `no session "${id}"`);
+    }
+    const realRel = relative(this.sessionsDir, real);
+    if (realRel.startsWith('..') || isAbsolute(realRel)) throw new ApiError('bad-session', `"${id}" points outside the sessions folder`);
+    return real;
+  }
+
+  private newSessionId(scenarioName: string): string {
+    const slug = scenarioName.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 80) || 'run';
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 23);
+    for (let n = 0; ; n++) {
+      const id = `${slug}-${stamp}${n ? `-${n}` : ''}.mmulab`;
+      try {
+        statSync(join(this.sessionsDir, id));
+      } catch {
+        return id;
+      }
+    }
+  }
+
+  private resolveScenario(ref: { builtin: string } | { scenario: unknown }, seed?: number): Scenario {
+    let input: unknown;
+    if ('builtin' in ref) {
+      const found = findBuiltin(ref.builtin);
+      if (!found) throw new ApiError('not-found', `no built-in scenario "${ref.builtin}"`);
+      input = found;
+    } else input = ref.scenario;
+    const parsed = parseScenario(input);
+    if (!parsed.ok) throw new ApiError('bad-request', `scenario: ${parsed.error}`);
+    return seed === undefined ? parsed.value : { ...parsed.value, seed };
+  }
+
+  private makeHandlers(): Handlers {
+    return {
+      'app.info': () => ({ version: this.options.version ?? '0.0.0', host: this.options.host }),
+      'scenarios.list': () =>
+        BUILTIN_SCENARIOS.map((s) => ({ name: s.name, title: s.title ?? s.name, description: s.description ?? '' })),
+      'scenarios.get': ({ name }) => {
+        const found = findBuiltin(name);
+        if (!found) throw new ApiError('not-found', `no built-in scenario "${name}"`);
+        return found;
+      },
+      'scenarios.validate': ({ scenario }) => {
+        const parsed = parseScenario(scenario);
+        return parsed.ok ? { ok: true } : { ok: false, error: parsed.error };
+      },
+      'sessions.list': () => {
+        const items = [];
+        for (const entry of readdirSync(this.sessionsDir, { withFileTypes: true })) {
+          if (!entry.isFile() || !sessionIdSchema.safeParse(entry.name).success) continue;
+          try {
+            const st = statSync(join(this.sessionsDir, entry.name));
+            items.push({ id: entry.name, name: entry.name.replace(/\.mmulab$/, ''), sizeBytes: st.size, modifiedMs: st.mtimeMs });
+          } catch {
+            // vanished between readdir and stat
+          }
+        }
+        return items.sort((a, b) => b.modifiedMs - a.modifiedMs);
+      },
+      'sessions.open': ({ id }) => this.sessions.summary(id, this.sessionPath(id)),
+      'sessions.events': ({ id, from, count, types }) => this.sessions.events(this.sessionPath(id), from, count, types),
+      'sessions.timeline': ({ id, t0, t1, buckets }) => {
+        if (t1 < t0) throw new ApiError('bad-request', 'sessions.timeline: params.t1 must not be before params.t0');
+        return this.sessions.timeline(this.sessionPath(id), t0, t1, buckets);
+      },
+      'runs.start': async ({ scenario, seed }) => {
+        const resolved = this.resolveScenario(scenario, seed);
+        return this.vms.start(resolved, { sessionId: this.newSessionId(resolved.name) });
+      },
+      'runs.status': ({ runId }) => this.vms.status(runId),
+      'runs.control': ({ runId, action }) => this.vms.control(runId, action),
+      'runs.setSpeed': ({ runId, nsPerSecond }) => this.vms.setSpeed(runId, nsPerSecond),
+      'runs.list': () => this.vms.list(),
+    };
+  }
+
+  /** Test and CLI helper: wait until a run has ended and its session is closed. */
+  waitForRun(runId: string): Promise<RunStatus> {
+    return this.vms.waitForEnd(runId);
+  }
+}
+
+/** Any error as it may cross the wire: ApiErrors keep their code; anything else is 'failed', without a stack. */
+export function toWireError(error: unknown): { code: ApiError['code']; message: string } {
+  if (error instanceof ApiError) return { code: error.code, message: error.message };
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: 'failed', message: message.split('\n')[0]!.slice(0, 500) || 'internal error' };
+}

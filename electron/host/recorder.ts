@@ -1,0 +1,43 @@
+/**
+ * The recorder: one session file per run, fed by every VM's worker. A thin adapter over
+ * sessions/writer.ts so the VM manager does not depend on the writer's exact surface.
+ *
+ * The writer buffers events per lane and writes a checksummed chunk every few thousand; the
+ * recorder also flushes once a second, so a session opened while it records (or a process
+ * killed mid-run) shows everything up to about a second ago.
+ */
+import type { MmuEvent } from '../../core/events.ts';
+import type { Scenario } from '../../core/scenario.ts';
+import { SessionWriter } from '../../sessions/writer.ts';
+
+export interface Recorder {
+  append(event: MmuEvent): void;
+  close(complete: boolean, message?: string): Promise<void>;
+}
+
+export const FLUSH_INTERVAL_MS = 1000;
+
+export async function openRecorder(path: string, scenario: Scenario, producer: string): Promise<Recorder> {
+  const writer = SessionWriter.create(path, { scenario, producer });
+  let dirty = false;
+  const timer = setInterval(() => {
+    if (!dirty) return;
+    dirty = false;
+    try {
+      writer.flush();
+    } catch {
+      // the next append or close reports the problem
+    }
+  }, FLUSH_INTERVAL_MS);
+  timer.unref();
+  return {
+    append: (event) => {
+      writer.append(event);
+      dirty = true;
+    },
+    close: async (complete, message) => {
+      clearInterval(timer);
+      writer.close({ complete, ...(message ? { message } : {}) });
+    },
+  };
+}

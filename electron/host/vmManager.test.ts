@@ -1,0 +1,147 @@
+// The VM manager with real worker threads and real session files: pause/resume/stop, a
+// worker killed mid-run, a worker that throws. The other VMs must go on, and the session must
+// open with everything recorded up to the failure.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunStatus } from '../api/contract.ts';
+import { parseScenario, type Scenario } from '../../core/scenario.ts';
+import { HostService } from './hostService.ts';
+
+let dir: string;
+let service: HostService;
+const progress: RunStatus[] = [];
+
+/** A kbuild-like scenario; `iterations[i]` sizes VM i's workload (100000 never ends within a test). */
+function scenario(iterations: number[], pages = 16): Scenario {
+  const parsed = parseScenario({
+    name: 'vm manager test',
+    seed: 5,
+    vms: iterations.map((n) => ({
+      vcpus: 1,
+      guest: { paging: 'long4', workload: { kind: 'kbuild', processes: 8, pages, iterations: n } },
+      mmu: { mode: 'shadow' },
+    })),
+  });
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+
+const ENDLESS = 100_000;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mmulab-vms-'));
+  service = new HostService({ sessionsDir: dir, host: 'browser', progressIntervalMs: 50 });
+  service.onEvent((m) => {
+    if (m.event === 'runs.progress') progress.push(m.payload as RunStatus);
+  });
+});
+
+afterAll(async () => {
+  await service?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function waitFor(test: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!test()) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('VM manager', () => {
+  it('returns at once, throttles progress, and records every VM', async () => {
+    const t0 = Date.now();
+    const started = await service.vms.start(scenario([2, 2, 2]), { sessionId: 'three.mmulab' });
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(started.state).toBe('running');
+    const final = await service.waitForRun(started.runId);
+    expect(final.state, final.message).toBe('finished');
+    expect(final.vms?.map((v) => v.state)).toEqual(['finished', 'finished', 'finished']);
+    const mine = progress.filter((p) => p.runId === started.runId);
+    const seconds = Math.max(final.elapsedMs ?? 0, 1) / 1000;
+    // ~10/s (20/s here), plus state changes: never one per batch.
+    expect(mine.length).toBeLessThanOrEqual(Math.ceil(seconds * 20) + 8);
+    const summary = await service.call('sessions.open', { id: 'three.mmulab' });
+    expect(summary.complete).toBe(true);
+    expect(summary.events).toBe(final.events);
+    expect(summary.eventsByType.vmexit ?? 0).toBe(final.exits);
+  });
+
+  it('pauses, resumes and stops; a stopped session keeps what was recorded', async () => {
+    const run = await service.vms.start(scenario([ENDLESS, ENDLESS]), { sessionId: 'stopped.mmulab' });
+    await waitFor(() => service.vms.status(run.runId).events > 0);
+    const paused = service.vms.control(run.runId, 'pause');
+    expect(paused.state).toBe('paused');
+    await new Promise((r) => setTimeout(r, 150)); // in-flight batches land
+    const a = service.vms.status(run.runId).events;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(service.vms.status(run.runId).events).toBe(a);
+    expect(service.vms.control(run.runId, 'resume').state).toBe('running');
+    await waitFor(() => service.vms.status(run.runId).events > a);
+    service.vms.control(run.runId, 'stop');
+    const final = await service.waitForRun(run.runId);
+    expect(final.state).toBe('stopped');
+    const summary = await service.call('sessions.open', { id: 'stopped.mmulab' });
+    expect(summary.complete).toBe(false);
+    expect(summary.events).toBe(final.events);
+  });
+
+  it('steps one event, steps to the next exit, and runs at a chosen speed', async () => {
+    const run = await service.vms.start(scenario([ENDLESS]), { sessionId: 'stepped.mmulab', nsPerSecond: 1 });
+    expect(run.speed).toBe(1);
+    service.vms.control(run.runId, 'pause');
+    await new Promise((r) => setTimeout(r, 100));
+    const before = service.vms.status(run.runId);
+    expect(service.vms.control(run.runId, 'stepExit').state).toBe('paused');
+    await waitFor(() => service.vms.status(run.runId).exits > before.exits);
+    const afterExit = service.vms.status(run.runId);
+    expect(afterExit.state).toBe('paused');
+    service.vms.control(run.runId, 'step');
+    await waitFor(() => service.vms.status(run.runId).events > afterExit.events);
+
+    // 1 ms of simulated time per wall second: in 500 ms the clock moves by at most ~0.5 ms (+ one step).
+    service.vms.setSpeed(run.runId, 1_000_000);
+    const paced0 = service.vms.status(run.runId);
+    service.vms.control(run.runId, 'resume');
+    await new Promise((r) => setTimeout(r, 500));
+    const paced1 = service.vms.status(run.runId);
+    expect(paced1.simNs - paced0.simNs).toBeLessThan(1_000_000);
+    expect(service.vms.setSpeed(run.runId, null).speed).toBeNull();
+    await waitFor(() => service.vms.status(run.runId).simNs > paced1.simNs + 1_000_000);
+    service.vms.control(run.runId, 'stop');
+    expect((await service.waitForRun(run.runId)).state).toBe('stopped');
+  });
+
+  it('a killed worker fails its VM only; the session opens with its events up to the kill', async () => {
+    const run = await service.vms.start(scenario([2, ENDLESS, 2]), { sessionId: 'killed.mmulab' });
+    await waitFor(() => (service.vms.status(run.runId).vms?.[1]?.events ?? 0) > 0);
+    await service.vms.killWorker(run.runId, 1);
+    const final = await service.waitForRun(run.runId);
+    expect(final.state).toBe('failed');
+    expect(final.message).toMatch(/VM 1/);
+    const [vm0, vm1, vm2] = final.vms!;
+    expect(vm1!.state).toBe('failed');
+    expect(vm0!.state).toBe('finished');
+    expect(vm2!.state).toBe('finished');
+    expect(vm1!.events).toBeGreaterThan(0);
+    const summary = await service.call('sessions.open', { id: 'killed.mmulab' });
+    expect(summary.complete).toBe(false);
+    expect(summary.events).toBe(final.events);
+    const perVm = (vm: number) => summary.vcpus.filter((v) => v.vm === vm).reduce((a, v) => a + v.events, 0);
+    expect(perVm(1)).toBe(vm1!.events);
+    expect(perVm(0)).toBe(vm0!.events);
+  });
+
+  it('a worker that throws reports its message', async () => {
+    const run = await service.vms.start(scenario([ENDLESS, 2]), { sessionId: 'thrown.mmulab', throwAfterEvents: { 0: 1 } });
+    const final = await service.waitForRun(run.runId);
+    expect(final.state).toBe('failed');
+    expect(final.vms?.[0]?.message).toMatch(/VM 0 failed: injected failure/);
+    expect(final.vms?.[1]?.state).toBe('finished');
+    const summary = await service.call('sessions.open', { id: 'thrown.mmulab' });
+    expect(summary.complete).toBe(false);
+  });
+});

@@ -1,0 +1,418 @@
+/**
+ * The VM manager: runs each VM of a scenario in its own worker thread, feeds their event
+ * batches to one recorder (a session file), and reports throttled progress.
+ *
+ * Failure model: a worker that throws or dies marks its VM failed with the message; the
+ * other VMs go on; when every VM has ended the session is closed, incomplete if anything
+ * failed or was stopped, so it still opens up to what was recorded.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Scenario } from '../../core/scenario.ts';
+import type { MmuEvent } from '../../core/events.ts';
+import type { RunStatus } from '../api/contract.ts';
+import { ApiError } from '../api/contract.ts';
+import type { FromWorker, ToWorker, VmWorkerData } from './workerProtocol.ts';
+import { openRecorder, type Recorder } from './recorder.ts';
+
+/** Set by the esbuild bundles (scripts/build.mjs) to the worker bundle's file name beside them. */
+declare const __MMULAB_WORKER__: string | undefined;
+
+export interface WorkerLocation {
+  /** The worker's entry file: a bundle (.cjs/.mjs) or the TypeScript source. */
+  file: string;
+  /** For a .ts entry: the URL of tsx's ESM API, registered inside the worker before the import. */
+  tsxApi?: string;
+}
+
+/**
+ * The URL of `tsx/esm/api`. (`--import tsx` in a worker's execArgv does not take effect on
+ * Node 20, so the worker registers tsx itself.)
+ */
+function tsxApiUrl(): string {
+  const meta = import.meta as ImportMeta & { resolve?: (specifier: string) => string };
+  try {
+    if (typeof meta.resolve === 'function') return meta.resolve('tsx/esm/api');
+  } catch {
+    // fall back to the package layout below
+  }
+  const require = createRequire(import.meta.url);
+  const pkgPath = require.resolve('tsx/package.json');
+  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports?: Record<string, unknown> };
+  const entry = pkg.exports?.['./esm/api'] as { import?: string | { default?: string } } | undefined;
+  const rel = typeof entry?.import === 'string' ? entry.import : (entry?.import?.default ?? './dist/esm/api/index.mjs');
+  return pathToFileURL(join(dirname(pkgPath), rel)).href;
+}
+
+/** Where the worker lives: beside the bundle when bundled, else the TypeScript source run through tsx. */
+export function defaultWorkerLocation(): WorkerLocation {
+  if (typeof __MMULAB_WORKER__ === 'string') {
+    const dir = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url));
+    return { file: join(dir, __MMULAB_WORKER__) };
+  }
+  const file = fileURLToPath(new URL('./vmWorker.ts', import.meta.url));
+  if (!existsSync(file)) throw new Error(`VM worker not found at ${file}`);
+  return { file, tsxApi: tsxApiUrl() };
+}
+
+/** Start a worker thread from a location (a bundle directly; TypeScript through a tsx bootstrap). */
+export function spawnWorker(location: WorkerLocation, workerData: unknown, name: string): Worker {
+  if (!location.tsxApi) return new Worker(location.file, { workerData, name });
+  const bootstrap =
+    `import(${JSON.stringify(location.tsxApi)})` +
+    `.then((api) => { api.register(); return import(${JSON.stringify(pathToFileURL(location.file).href)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData, name });
+}
+
+export interface VmManagerOptions {
+  sessionsDir: string;
+  /** Called with every progress report (throttled) and on every state change. */
+  onProgress?: (status: RunStatus) => void;
+  /** Called when a run created or finished a session file. */
+  onSessionsChanged?: () => void;
+  worker?: WorkerLocation;
+  /** Milliseconds between progress reports of one run (default 100, i.e. ~10/s). */
+  progressIntervalMs?: number;
+  producer?: string;
+}
+
+export interface StartOptions {
+  /** Session file name (a validated id); generated from the scenario name when absent. */
+  sessionId: string;
+  maxEvents?: number;
+  /** Start paced at this many simulated ns per wall second (default: flat out). */
+  nsPerSecond?: number | null;
+  /** Test-only fault injection, per VM index. */
+  throwAfterEvents?: Record<number, number>;
+}
+
+type VmState = 'running' | 'paused' | 'finished' | 'failed' | 'stopped';
+
+/** What reaches the manager from a worker: its messages, or its death. */
+type Delivered = FromWorker | { type: 'error'; message: string } | { type: 'exit'; code: number };
+
+interface VmRun {
+  vm: number;
+  worker: Worker;
+  state: VmState;
+  ended: boolean;
+  events: number;
+  exits: number;
+  simNs: number;
+  lastSeq: number;
+  message?: string;
+}
+
+interface Run {
+  runId: string;
+  sessionId: string;
+  startedMs: number;
+  paused: boolean;
+  stopping: boolean;
+  vms: VmRun[];
+  recorder: Recorder;
+  finished: Promise<void>;
+  resolveFinished: () => void;
+  closed: boolean;
+  closeError?: string;
+  lastProgressMs: number;
+  progressTimer?: NodeJS.Timeout;
+  speed: number | null;
+  /** Worker messages waiting for the recorder, processed a slice at a time. */
+  queue: Array<{ v: VmRun; message: Delivered }>;
+  draining: boolean;
+}
+
+export class VmManager {
+  private readonly runs = new Map<string, Run>();
+  private readonly worker: WorkerLocation;
+  private readonly intervalMs: number;
+
+  constructor(private readonly options: VmManagerOptions) {
+    this.worker = options.worker ?? defaultWorkerLocation();
+    this.intervalMs = options.progressIntervalMs ?? 100;
+  }
+
+  /** Start a run; returns at once. The session file exists when this returns. */
+  async start(scenario: Scenario, start: StartOptions): Promise<RunStatus> {
+    const path = join(this.options.sessionsDir, start.sessionId);
+    const recorder = await openRecorder(path, scenario, this.options.producer ?? 'mmu-lab');
+    let resolveFinished!: () => void;
+    const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
+    const run: Run = {
+      runId: `run-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`,
+      sessionId: start.sessionId,
+      startedMs: Date.now(),
+      paused: false,
+      stopping: false,
+      vms: [],
+      recorder,
+      finished,
+      resolveFinished,
+      closed: false,
+      lastProgressMs: 0,
+      speed: start.nsPerSecond ?? null,
+      queue: [],
+      draining: false,
+    };
+    this.runs.set(run.runId, run);
+    scenario.vms.forEach((_, vmIndex) => {
+      const data: VmWorkerData = {
+        scenario,
+        vmIndex,
+        nsPerSecond: run.speed,
+        maxEvents: start.maxEvents,
+        throwAfterEvents: start.throwAfterEvents?.[vmIndex],
+      };
+      const worker = spawnWorker(this.worker, data, `mmulab-vm${vmIndex}`);
+      const vmRun: VmRun = { vm: vmIndex, worker, state: 'running', ended: false, events: 0, exits: 0, simNs: 0, lastSeq: 0 };
+      run.vms.push(vmRun);
+      worker.on('message', (message: FromWorker) => this.enqueue(run, vmRun, message));
+      // Errors and exits go through the same queue as batches, so everything the worker
+      // posted before it died is recorded first.
+      worker.on('error', (error: unknown) => {
+        this.enqueue(run, vmRun, { type: 'error', message: error instanceof Error ? error.message : String(error) });
+      });
+      worker.on('exit', (code) => this.enqueue(run, vmRun, { type: 'exit', code }));
+    });
+    this.options.onSessionsChanged?.();
+    const status = this.status(run.runId);
+    this.options.onProgress?.(status);
+    return status;
+  }
+
+  status(runId: string): RunStatus {
+    const run = this.runs.get(runId);
+    if (!run) throw new ApiError('not-found', `no run with id "${runId}"`);
+    return this.statusOf(run);
+  }
+
+  list(): RunStatus[] {
+    return [...this.runs.values()].map((run) => this.statusOf(run));
+  }
+
+  control(runId: string, action: 'pause' | 'resume' | 'stop' | 'step' | 'stepExit'): RunStatus {
+    const run = this.runs.get(runId);
+    if (!run) throw new ApiError('not-found', `no run with id "${runId}"`);
+    const live = run.vms.filter((v) => !v.ended);
+    if ((action === 'step' || action === 'stepExit') && !run.stopping) {
+      run.paused = true;
+      for (const v of live) {
+        v.state = 'paused';
+        this.send(v, { type: 'step', until: action === 'step' ? 'event' : 'exit' });
+      }
+    } else if (action === 'pause' && !run.stopping) {
+      run.paused = true;
+      for (const v of live) {
+        v.state = 'paused';
+        this.send(v, { type: 'pause' });
+      }
+    } else if (action === 'resume' && !run.stopping) {
+      run.paused = false;
+      for (const v of live) {
+        v.state = 'running';
+        this.send(v, { type: 'resume' });
+      }
+    } else if (action === 'stop') {
+      this.stopRun(run);
+    }
+    const status = this.statusOf(run);
+    this.options.onProgress?.(status);
+    return status;
+  }
+
+  /** Pace every VM of a run at `nsPerSecond` simulated ns per wall second, or flat out (null). */
+  setSpeed(runId: string, nsPerSecond: number | null): RunStatus {
+    const run = this.runs.get(runId);
+    if (!run) throw new ApiError('not-found', `no run with id "${runId}"`);
+    run.speed = nsPerSecond;
+    for (const v of run.vms) if (!v.ended) this.send(v, { type: 'speed', nsPerSecond });
+    const status = this.statusOf(run);
+    this.options.onProgress?.(status);
+    return status;
+  }
+
+  /** Resolves when the run has ended and its session is closed. */
+  async waitForEnd(runId: string): Promise<RunStatus> {
+    const run = this.runs.get(runId);
+    if (!run) throw new ApiError('not-found', `no run with id "${runId}"`);
+    await run.finished;
+    return this.statusOf(run);
+  }
+
+  /** Test hook: kill one VM's worker the hard way, as a crash would. */
+  async killWorker(runId: string, vm: number): Promise<void> {
+    const v = this.runs.get(runId)?.vms[vm];
+    if (v) await v.worker.terminate();
+  }
+
+  /** Stop every run and close every session (app quit): finishes the last chunk of each. */
+  async close(): Promise<void> {
+    const runs = [...this.runs.values()];
+    for (const run of runs) this.stopRun(run);
+    await Promise.all(runs.map((r) => r.finished));
+  }
+
+  private stopRun(run: Run): void {
+    if (run.stopping) return;
+    run.stopping = true;
+    for (const v of run.vms) {
+      if (v.ended) continue;
+      this.send(v, { type: 'stop' });
+      // A worker busy in a long step, or wedged, gets terminated; what arrived is kept.
+      const timer = setTimeout(() => {
+        if (!v.ended) void v.worker.terminate();
+      }, 2000);
+      timer.unref();
+    }
+  }
+
+  private send(v: VmRun, message: ToWorker): void {
+    try {
+      v.worker.postMessage(message);
+    } catch {
+      // the worker is gone; its 'exit' handler ends the VM
+    }
+  }
+
+  /**
+   * Worker messages are recorded in slices of at most ~8 ms, yielding to the event loop in
+   * between: Node delivers a port's queued messages in one go, and recording is synchronous
+   * work, so without this a flat-out run would starve the API and its timers.
+   */
+  private enqueue(run: Run, v: VmRun, message: Delivered): void {
+    run.queue.push({ v, message });
+    if (!run.draining) {
+      run.draining = true;
+      setImmediate(() => this.drain(run));
+    }
+  }
+
+  private drain(run: Run): void {
+    const started = performance.now();
+    while (run.queue.length > 0 && performance.now() - started < 8) {
+      const { v, message } = run.queue.shift()!;
+      this.onWorkerMessage(run, v, message);
+    }
+    if (run.queue.length > 0) setImmediate(() => this.drain(run));
+    else run.draining = false;
+  }
+
+  private onWorkerMessage(run: Run, v: VmRun, message: Delivered): void {
+    if (v.ended) return; // sticky: nothing counts after a VM ended
+    if (message.type === 'error') return this.endVm(run, v, 'failed', `VM ${v.vm} failed: ${message.message}`);
+    if (message.type === 'exit') {
+      if (run.stopping) return this.endVm(run, v, 'stopped');
+      return this.endVm(run, v, 'failed', `VM ${v.vm}'s worker exited unexpectedly (exit code ${message.code})`);
+    }
+    if (message.seq !== v.lastSeq + 1) {
+      this.endVm(run, v, 'failed', `VM ${v.vm}: protocol error (batch ${message.seq} after ${v.lastSeq})`);
+      void v.worker.terminate();
+      return;
+    }
+    v.lastSeq = message.seq;
+    v.simNs = Math.max(v.simNs, message.simNs);
+    if (message.type === 'batch') {
+      this.record(run, v, message.events);
+      this.send(v, { type: 'ack', seq: message.seq });
+      this.progress(run);
+    } else if (message.type === 'done') {
+      this.endVm(run, v, 'finished', message.stopReason === 'done' ? undefined : `VM ${v.vm} stopped: ${message.stopReason}`);
+    } else if (message.type === 'stopped') {
+      this.endVm(run, v, 'stopped');
+    }
+  }
+
+  private record(run: Run, v: VmRun, events: MmuEvent[]): void {
+    if (run.closed) return;
+    let exits = 0;
+    try {
+      for (const event of events) {
+        run.recorder.append(event);
+        if (event.type === 'vmexit') exits++;
+      }
+    } catch (error) {
+      // The recorder failing (disk full, ...) fails the whole run.
+      run.closeError = `recording failed: ${error instanceof Error ? error.message : String(error)}`;
+      this.stopRun(run);
+      return;
+    }
+    v.events += events.length;
+    v.exits += exits;
+  }
+
+  private endVm(run: Run, v: VmRun, state: VmState, message?: string): void {
+    if (v.ended) return;
+    v.ended = true;
+    v.state = state;
+    if (message) v.message = message;
+    if (run.vms.every((x) => x.ended)) void this.finish(run);
+    else this.progress(run, true);
+  }
+
+  private async finish(run: Run): Promise<void> {
+    if (run.progressTimer) clearTimeout(run.progressTimer);
+    const failed = run.vms.filter((v) => v.state === 'failed');
+    const complete = failed.length === 0 && !run.stopping && !run.closeError;
+    const message = run.closeError ?? (failed.length ? failed.map((v) => v.message).join('; ') : run.stopping ? 'stopped by the user' : undefined);
+    try {
+      await run.recorder.close(complete, message);
+    } catch (error) {
+      run.closeError ??= `closing the session failed: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    run.closed = true;
+    this.options.onProgress?.(this.statusOf(run));
+    this.options.onSessionsChanged?.();
+    run.resolveFinished();
+  }
+
+  /** Throttled progress: at most one report per interval, and a trailing one. */
+  private progress(run: Run, force = false): void {
+    const now = Date.now();
+    if (force || now - run.lastProgressMs >= this.intervalMs) {
+      if (run.progressTimer) clearTimeout(run.progressTimer);
+      run.progressTimer = undefined;
+      run.lastProgressMs = now;
+      this.options.onProgress?.(this.statusOf(run));
+    } else if (!run.progressTimer) {
+      run.progressTimer = setTimeout(() => {
+        run.progressTimer = undefined;
+        if (!run.closed) this.progress(run, true);
+      }, this.intervalMs - (now - run.lastProgressMs));
+      run.progressTimer.unref();
+    }
+  }
+
+  private statusOf(run: Run): RunStatus {
+    let state: RunStatus['state'];
+    if (run.closed) {
+      if (run.closeError || run.vms.some((v) => v.state === 'failed')) state = 'failed';
+      else if (run.stopping) state = 'stopped';
+      else state = 'finished';
+    } else state = run.paused ? 'paused' : 'running';
+    const messages = [run.closeError, ...run.vms.map((v) => v.message)].filter((m): m is string => !!m);
+    return {
+      runId: run.runId,
+      sessionId: run.sessionId,
+      state,
+      events: run.vms.reduce((a, v) => a + v.events, 0),
+      exits: run.vms.reduce((a, v) => a + v.exits, 0),
+      simNs: run.vms.reduce((a, v) => Math.max(a, v.simNs), 0),
+      ...(messages.length ? { message: messages.join('; ') } : {}),
+      vms: run.vms.map((v) => ({
+        vm: v.vm,
+        state: v.state,
+        events: v.events,
+        exits: v.exits,
+        simNs: v.simNs,
+        ...(v.message ? { message: v.message } : {}),
+      })),
+      elapsedMs: Date.now() - run.startedMs,
+      speed: run.speed,
+    };
+  }
+}

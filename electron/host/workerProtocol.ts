@@ -1,0 +1,43 @@
+/**
+ * The message pipe between the VM manager and one VM worker (STYLE habit 4).
+ *
+ * Parent → worker: the scenario arrives as `workerData`; control messages below.
+ * Worker → parent: event batches with increasing `seq`; the parent acknowledges each batch
+ * after the recorder took it, and the worker keeps at most `MAX_IN_FLIGHT` batches unacknowledged,
+ * so a fast engine can never outrun the recorder's memory.
+ */
+import type { MmuEvent } from '../../core/events.ts';
+import type { Scenario } from '../../core/scenario.ts';
+
+export interface VmWorkerData {
+  scenario: Scenario;
+  vmIndex: number;
+  maxEvents?: number;
+  audit?: boolean;
+  /** Initial pacing (simulated ns per wall second); null or absent runs flat out. */
+  nsPerSecond?: number | null;
+  /** Test-only fault injection: throw inside the worker after this many events. */
+  throwAfterEvents?: number;
+}
+
+export type ToWorker =
+  | { type: 'ack'; seq: number }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'stop' }
+  /** While paused: run one engine step ('event') or until the next vmexit/guest fault ('exit'). */
+  | { type: 'step'; until: 'event' | 'exit' }
+  /** Simulated ns per wall-clock second; null runs flat out. */
+  | { type: 'speed'; nsPerSecond: number | null };
+
+export type FromWorker =
+  | { type: 'batch'; seq: number; events: MmuEvent[]; simNs: number }
+  | { type: 'done'; seq: number; stopReason: string; simNs: number }
+  | { type: 'stopped'; seq: number; simNs: number };
+
+export const MAX_IN_FLIGHT = 4;
+export const BATCH_EVENTS = 4096;
+/** Longest a worker computes before it posts what it has and looks at its messages. */
+export const BATCH_MS = 15;
+/** `stepExit` gives up after this many engine steps without an exit (and stays paused). */
+export const MAX_STEPS_TO_EXIT = 1_000_000;

@@ -1,0 +1,256 @@
+/**
+ * The Electron main process: one window, the renderer served from our own files through the
+ * `app://mmulab` protocol, and the one API over IPC through a single wrapped registration that
+ * checks the sender and validates every message before the shared host service sees it.
+ *
+ * Security (Electron's checklist): context isolation, sandbox, no Node integration, web
+ * security on, a strict CSP on every response, navigation and new windows denied (https links
+ * open in the user's browser), permission requests denied, no webviews, single instance.
+ */
+import { app, BrowserWindow, ipcMain, Menu, protocol, session, shell, type IpcMainInvokeEvent, type MenuItemConstructorOptions } from 'electron';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { API_METHODS, ApiError, IPC_CHANNEL_PREFIX, IPC_EVENT_CHANNEL, MAX_MESSAGE_BYTES, type ResponseEnvelope } from '../api/contract.ts';
+import { HostService, toWireError } from '../host/hostService.ts';
+import { contentSecurityPolicy, contentType, resolveStaticFile } from '../host/security.ts';
+import { APP_HOST, APP_ORIGIN, APP_SCHEME, senderProblem } from './senderCheck.ts';
+
+const isDev = !app.isPackaged && !!process.env.MMU_LAB_DEV_URL;
+const devUrl = isDev ? new URL(process.env.MMU_LAB_DEV_URL!) : undefined;
+const rendererDir = join(__dirname, '..', 'renderer');
+const CSP = contentSecurityPolicy();
+
+// Tests and power users may move the profile (window state, sessions) elsewhere.
+if (process.env.MMU_LAB_USER_DATA) app.setPath('userData', process.env.MMU_LAB_USER_DATA);
+
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  void main();
+}
+
+const windows = new Set<BrowserWindow>();
+const knownWebContents = new Set<number>();
+const allowedOrigins = new Set<string>([APP_ORIGIN, ...(devUrl ? [devUrl.origin] : [])]);
+
+async function main(): Promise<void> {
+  app.enableSandbox();
+  await app.whenReady();
+
+  const sessionsDir = process.env.MMU_LAB_SESSIONS_DIR || join(app.getPath('userData'), 'sessions');
+  const service = new HostService({ sessionsDir, host: 'electron', version: app.getVersion() });
+
+  serveRendererFiles();
+  hardenSession();
+  registerIpc(service);
+  service.onEvent((message) => {
+    for (const win of windows) if (!win.isDestroyed()) win.webContents.send(IPC_EVENT_CHANNEL, message);
+  });
+  Menu.setApplicationMenu(buildMenu(service));
+
+  createWindow();
+
+  app.on('second-instance', () => {
+    const [win] = windows;
+    if (win) {
+      if (win.isMinimized()) win.restore();
+      win.focus();
+    }
+  });
+  app.on('activate', () => {
+    if (windows.size === 0) createWindow();
+  });
+  app.on('window-all-closed', () => {
+    if (process.platform !== 'darwin') app.quit();
+  });
+
+  // Finish the last chunk of every recording before quitting.
+  let closed = false;
+  app.on('before-quit', (event) => {
+    if (closed) return;
+    event.preventDefault();
+    void service.close().finally(() => {
+      closed = true;
+      app.quit();
+    });
+  });
+}
+
+/** app://mmulab/<path> serves files from dist/renderer only, each with the CSP. */
+function serveRendererFiles(): void {
+  protocol.handle(APP_SCHEME, (request) => {
+    const url = new URL(request.url);
+    const file = url.host === APP_HOST ? resolveStaticFile(rendererDir, url.pathname) : undefined;
+    if (!file) return new Response('Not found', { status: 404, headers: { 'Content-Type': 'text/plain' } });
+    return new Response(readFileSync(file), {
+      status: 200,
+      headers: { 'Content-Type': contentType(file), 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff' },
+    });
+  });
+}
+
+function hardenSession(): void {
+  const ses = session.defaultSession;
+  ses.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
+  ses.setPermissionCheckHandler(() => false);
+  ses.on('will-download', (event) => event.preventDefault());
+  // The dev server's responses get the same CSP as our own files.
+  ses.webRequest.onHeadersReceived((details, callback) => {
+    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CSP] } });
+  });
+}
+
+/** The one wrapped ipcMain: a channel per API method, generated from the contract table. */
+function registerIpc(service: HostService): void {
+  for (const method of API_METHODS) {
+    ipcMain.handle(`${IPC_CHANNEL_PREFIX}${method}`, async (event: IpcMainInvokeEvent, params: unknown): Promise<ResponseEnvelope> => {
+      try {
+        const problem = senderProblem(event, { knownWebContents, allowedOrigins });
+        if (problem) throw new ApiError('bad-request', `refused: ${problem}`);
+        let size: number;
+        try {
+          size = Buffer.byteLength(JSON.stringify(params ?? null) ?? '', 'utf8');
+        } catch {
+          throw new ApiError('bad-request', `${method}: params must be plain JSON data`);
+        }
+        if (size > MAX_MESSAGE_BYTES) throw new ApiError('too-large', `${method}: params are ${size} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
+        return { ok: true, result: await service.dispatch(method, params) };
+      } catch (error) {
+        return { ok: false, error: toWireError(error) };
+      }
+    });
+  }
+}
+
+interface WindowState {
+  x?: number;
+  y?: number;
+  width: number;
+  height: number;
+  maximized?: boolean;
+}
+
+function windowStatePath(): string {
+  return join(app.getPath('userData'), 'window-state.json');
+}
+
+function loadWindowState(): WindowState {
+  try {
+    const s = JSON.parse(readFileSync(windowStatePath(), 'utf8')) as WindowState;
+    if (Number.isFinite(s.width) && Number.isFinite(s.height) && s.width >= 400 && s.height >= 300) return s;
+  } catch {
+    // first start, or a damaged file
+  }
+  return { width: 1280, height: 800 };
+}
+
+function saveWindowState(win: BrowserWindow): void {
+  try {
+    const bounds = win.getNormalBounds();
+    mkdirSync(app.getPath('userData'), { recursive: true });
+    writeFileSync(windowStatePath(), JSON.stringify({ ...bounds, maximized: win.isMaximized() }));
+  } catch {
+    // not worth failing a close over
+  }
+}
+
+function createWindow(): BrowserWindow {
+  const state = loadWindowState();
+  const win = new BrowserWindow({
+    ...state,
+    minWidth: 640,
+    minHeight: 480,
+    title: 'MMU Lab',
+    show: false,
+    backgroundColor: '#1e1e1e',
+    webPreferences: {
+      preload: join(__dirname, 'preload.cjs'),
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      nodeIntegrationInWorker: false,
+      nodeIntegrationInSubFrames: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false,
+      webviewTag: false,
+      experimentalFeatures: false,
+      navigateOnDragDrop: false,
+      spellcheck: false,
+    },
+  });
+  if (state.maximized) win.maximize();
+  windows.add(win);
+  const id = win.webContents.id;
+  knownWebContents.add(id);
+  win.once('ready-to-show', () => win.show());
+  win.on('close', () => saveWindowState(win));
+  win.on('closed', () => {
+    windows.delete(win);
+    knownWebContents.delete(id);
+  });
+  void win.loadURL(devUrl ? devUrl.href : `${APP_ORIGIN}/index.html`);
+  return win;
+}
+
+/** Every web contents, whatever created it: no navigation away, no new windows, no webviews. */
+app.on('web-contents-created', (_event, contents) => {
+  // The renderer is a single page: it never navigates, so any navigation is refused.
+  contents.on('will-navigate', (event) => event.preventDefault());
+  contents.on('will-redirect', (event, url) => {
+    const target = safeUrl(url);
+    if (!target || !allowedOrigins.has(originOf(target))) event.preventDefault();
+  });
+  contents.on('will-attach-webview', (event) => event.preventDefault());
+  contents.setWindowOpenHandler(({ url }) => {
+    const target = safeUrl(url);
+    if (target && target.protocol === 'https:') void shell.openExternal(target.href);
+    return { action: 'deny' };
+  });
+});
+
+function safeUrl(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}
+
+function originOf(url: URL): string {
+  return url.protocol === `${APP_SCHEME}:` ? `${APP_SCHEME}://${url.host}` : url.origin;
+}
+
+function buildMenu(service: HostService): Menu {
+  const isMac = process.platform === 'darwin';
+  const template: MenuItemConstructorOptions[] = [
+    ...(isMac ? [{ role: 'appMenu' as const }] : []),
+    {
+      label: '&File',
+      submenu: [
+        { label: 'Show Sessions Folder', accelerator: 'CmdOrCtrl+Shift+O', click: () => void shell.openPath(service.sessionsDir) },
+        { type: 'separator' },
+        isMac ? { role: 'close' } : { role: 'quit' },
+      ],
+    },
+    { role: 'editMenu' },
+    {
+      label: '&View',
+      submenu: [
+        ...(isDev ? ([{ role: 'reload' }, { role: 'toggleDevTools' }, { type: 'separator' }] as MenuItemConstructorOptions[]) : []),
+        { role: 'resetZoom' },
+        { role: 'zoomIn' },
+        { role: 'zoomOut' },
+        { type: 'separator' },
+        { role: 'togglefullscreen' },
+      ],
+    },
+    { role: 'windowMenu' },
+    {
+      role: 'help',
+      submenu: [{ label: 'MMU Lab Documentation', click: () => void shell.openPath(join(app.getAppPath(), 'docs')) }],
+    },
+  ];
+  return Menu.buildFromTemplate(template);
+}

@@ -1,0 +1,120 @@
+// `npm run build`: the renderer (Vite, into dist/renderer) and the Node/Electron bundles
+// (esbuild):
+//   dist/electron/main.cjs, dist/electron/preload.cjs, dist/electron/vmWorker.cjs
+//   dist/host/browser-host.mjs, dist/host/vmWorker.mjs
+// `node scripts/build.mjs --if-stale` builds only when an output is missing or older than
+// the sources (what `npm start` uses).
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+export const root = fileURLToPath(new URL('..', import.meta.url));
+
+export const OUTPUTS = [
+  'dist/renderer/index.html',
+  'dist/electron/main.cjs',
+  'dist/electron/preload.cjs',
+  'dist/electron/vmWorker.cjs',
+  'dist/host/browser-host.mjs',
+  'dist/host/vmWorker.mjs',
+];
+const SOURCES = ['core', 'sessions', 'electron', 'renderer', 'vite.config.ts', 'index.html', 'package.json', 'scripts/build.mjs'];
+
+function newestMtime(path) {
+  if (!existsSync(path)) return 0;
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = 0;
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
+    if (entry.isFile() && /\.test\.ts$/.test(entry.name)) continue;
+    newest = Math.max(newest, newestMtime(join(path, entry.name)));
+  }
+  return newest;
+}
+
+/** Why a build is needed (a sentence), or undefined when dist is up to date. */
+export function staleReason() {
+  let oldest = Infinity;
+  for (const out of OUTPUTS) {
+    const path = join(root, out);
+    if (!existsSync(path)) return `${out} is missing`;
+    oldest = Math.min(oldest, statSync(path).mtimeMs);
+  }
+  for (const src of SOURCES) {
+    if (newestMtime(join(root, src)) > oldest) return `${src} changed since the last build`;
+  }
+  return undefined;
+}
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  absWorkingDir: root,
+  external: ['electron', 'bufferutil', 'utf-8-validate'],
+  logOverride: { 'empty-import-meta': 'silent' },
+};
+
+export async function buildBundles() {
+  // Electron: CommonJS, as Electron's main process and sandboxed preloads want.
+  await esbuild.build({
+    ...common,
+    entryPoints: { main: 'electron/main/main.ts', vmWorker: 'electron/host/vmWorker.ts' },
+    outdir: 'dist/electron',
+    outExtension: { '.js': '.cjs' },
+    format: 'cjs',
+    define: { __MMULAB_WORKER__: '"vmWorker.cjs"' },
+  });
+  await esbuild.build({
+    ...common,
+    entryPoints: { preload: 'electron/preload/preload.ts' },
+    outdir: 'dist/electron',
+    outExtension: { '.js': '.cjs' },
+    format: 'cjs',
+    platform: 'browser',
+    target: 'chrome130',
+  });
+  // Browser host: an ES module with a `require` for the CommonJS dependencies (ws).
+  await esbuild.build({
+    ...common,
+    entryPoints: { 'browser-host': 'electron/host/browserHostMain.ts', vmWorker: 'electron/host/vmWorker.ts' },
+    outdir: 'dist/host',
+    outExtension: { '.js': '.mjs' },
+    format: 'esm',
+    define: { __MMULAB_WORKER__: '"vmWorker.mjs"' },
+    banner: { js: "import { createRequire as __mmulabCreateRequire } from 'node:module'; const require = __mmulabCreateRequire(import.meta.url);" },
+  });
+}
+
+export function buildRenderer() {
+  const result = spawnSync('npx', ['vite', 'build'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`vite build failed (exit ${result.status ?? result.signal})`);
+}
+
+export async function build() {
+  const started = Date.now();
+  buildRenderer();
+  await buildBundles();
+  console.log(`Built ${OUTPUTS.map((o) => relative(root, join(root, o))).join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const ifStale = process.argv.includes('--if-stale');
+  const reason = staleReason();
+  if (ifStale && !reason) {
+    console.log('Build is up to date.');
+  } else {
+    if (ifStale) console.log(`Building: ${reason}.`);
+    try {
+      await build();
+    } catch (error) {
+      console.error(`Build failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    }
+  }
+}
