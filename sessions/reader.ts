@@ -429,7 +429,10 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
   // --- footer and index
   const complete = footer?.complete === true;
   if (!footer) {
-    const where = truncatedAt >= 0 ? `in the middle of a chunk (byte ${fmtInt(truncatedAt)})` : `after byte ${fmtInt(lastGood)}`;
+    const where =
+      truncatedAt >= 0
+        ? `in the middle of a chunk (byte ${fmtInt(truncatedAt)}; the ${fmtInt(size - truncatedAt)} bytes from there on are lost)`
+        : `after byte ${fmtInt(lastGood)}`;
     diags.add(
       'dataLoss',
       'recording_incomplete',

@@ -1,0 +1,327 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { eventToJson, type MmuEvent } from '../core/events.ts';
+import { SessionWriter } from './writer.ts';
+import { openSession, type SessionReader } from './reader.ts';
+import { exportChrome, exportCsvTable, exportJsonl } from './export.ts';
+import { canonicalOrder, syntheticEvents } from './testing/synthetic.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'mmulab-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const VCPUS = [2, 1];
+const scenario = { name: 'synthetic', seed: 7, vms: VCPUS.map((vcpus) => ({ vcpus })) };
+
+function write(name: string, events: MmuEvent[], chunkEvents: number, close: 'complete' | 'stopped' | 'none' = 'complete'): string {
+  const path = join(dir, name);
+  const w = SessionWriter.create(path, { scenario, vcpus: VCPUS }, { chunkEvents });
+  for (const e of events) w.append(e);
+  if (close === 'complete') w.close({ complete: true });
+  else if (close === 'stopped') w.close({ complete: false, message: 'stopped by the user' });
+  return path;
+}
+
+function mustOpen(input: string | Uint8Array): SessionReader {
+  const { session, diagnostics } = openSession(input);
+  expect(session, JSON.stringify(diagnostics)).toBeDefined();
+  return session!;
+}
+
+const asJson = (e: MmuEvent) => JSON.stringify(eventToJson(e));
+const laneKey = (e: { vm: number; vcpu: number }) => `${e.vm}/${e.vcpu}`;
+
+describe('round trip', () => {
+  const events = syntheticEvents(40_000, { seed: 3, vcpus: VCPUS });
+  const expected = canonicalOrder(events);
+  const path = write('round.mmulab', events, 1000);
+  const s = mustOpen(path);
+
+  it('opens clean and complete', () => {
+    expect(openSession(path).diagnostics).toEqual([]);
+    expect(s.complete).toBe(true);
+    expect(s.eventCount).toBe(events.length);
+  });
+
+  it('reads back every event, in canonical order, exactly', () => {
+    const got = [...s.iterate()];
+    expect(got.length).toBe(expected.length);
+    for (let i = 0; i < got.length; i++) expect(got[i]).toEqual(expected[i]);
+  });
+
+  it('events(from, count) is the JSONL shape at any position, across checkpoints', () => {
+    for (const from of [0, 1, 16_383, 16_384, 39_990, 25_000, 3, 39_999, 40_000]) {
+      const r = s.events(from, 7);
+      expect(r.total).toBe(events.length);
+      expect(r.events.map((e) => JSON.stringify(e))).toEqual(expected.slice(from, from + 7).map(asJson));
+    }
+  });
+
+  it('events filtered by type count and page within that type', () => {
+    const exits = expected.filter((e) => e.type === 'vmexit' || e.type === 'lock_wait');
+    for (const from of [0, 5, 12_000, exits.length - 2]) {
+      const r = s.events(from, 5, ['vmexit', 'lock_wait']);
+      expect(r.total).toBe(exits.length);
+      expect(r.events.map((e) => JSON.stringify(e))).toEqual(exits.slice(from, from + 5).map(asJson));
+    }
+  });
+
+  it('summary counts what was written', () => {
+    const sum = s.summary();
+    const byType: Record<string, number> = {};
+    const byReason: Record<string, number> = {};
+    for (const e of events) {
+      byType[e.type] = (byType[e.type] ?? 0) + 1;
+      if (e.type === 'vmexit') byReason[e.reason] = (byReason[e.reason] ?? 0) + 1;
+    }
+    expect(sum.eventsByType).toEqual(byType);
+    expect(sum.exitsByReason).toEqual(byReason);
+    expect(sum.vms).toBe(2);
+    expect(sum.vcpus.map((v) => [v.vm, v.vcpu])).toEqual([
+      [0, 0],
+      [0, 1],
+      [1, 0],
+    ]);
+    for (const v of sum.vcpus) {
+      const mine = events.filter((e) => e.vm === v.vm && e.vcpu === v.vcpu);
+      expect(v.events).toBe(mine.length);
+      expect(v.exits).toBe(mine.filter((e) => e.type === 'vmexit').length);
+    }
+    expect(sum.startNs).toBe(Math.min(...events.map((e) => e.t)));
+  });
+
+  it('timeline: exact exit counts, slices point at their exits, merged per bucket', () => {
+    const t0 = s.startNs;
+    const t1 = s.endNs;
+    const few = s.timeline(t0, t1, 50);
+    const many = s.timeline(t0, t1, 20_000);
+    for (const tl of [few, many]) {
+      for (const lane of tl.lanes) {
+        const mine = events.filter((e) => e.type === 'vmexit' && e.vm === lane.vm && e.vcpu === lane.vcpu);
+        expect(lane.exits).toBe(mine.length);
+        expect(lane.slices.reduce((a, x) => a + x.count, 0)).toBe(mine.length);
+      }
+    }
+    expect(Math.max(...few.lanes.map((l) => l.slices.length))).toBeLessThanOrEqual(50);
+    // zoomed in: one slice per exit, and `index` finds that very exit in the canonical order
+    const lane = many.lanes[1]!;
+    for (const sl of lane.slices.slice(0, 200)) {
+      expect(sl.count).toBe(1);
+      const e = expected[sl.index]!;
+      expect(e.type).toBe('vmexit');
+      expect([e.vm, e.vcpu, e.t]).toEqual([lane.vm, lane.vcpu, sl.t0]);
+      if (e.type === 'vmexit') expect(sl.t1).toBe(e.t + e.duration);
+    }
+  });
+
+  it('timeline of a window counts the exits overlapping it', () => {
+    const a = s.startNs + Math.floor((s.endNs - s.startNs) / 3);
+    const b = a + 20_000;
+    const tl = s.timeline(a, b, 100_000);
+    for (const lane of tl.lanes) {
+      const n = events.filter((e) => e.type === 'vmexit' && e.vm === lane.vm && e.vcpu === lane.vcpu && e.t <= b && e.t + e.duration >= a).length;
+      expect(lane.exits).toBe(n);
+    }
+  });
+
+  it('counters over a range', () => {
+    const a = s.startNs + 12_345;
+    const b = s.endNs - 54_321;
+    const c = s.counters(a, b);
+    const inRange = events.filter((e) => e.t >= a && e.t <= b);
+    expect(c.events).toBe(inRange.length);
+    const byHandling: Record<string, number> = {};
+    for (const e of inRange) if (e.type === 'vmexit') byHandling[e.handling] = (byHandling[e.handling] ?? 0) + 1;
+    expect(c.exitsByHandling).toEqual(byHandling);
+    const all = s.counters();
+    expect(all.events).toBe(events.length);
+  });
+
+  it('exports JSONL identical to eventToJson of the canonical order', () => {
+    let text = '';
+    const n = exportJsonl(s, (x) => (text += x));
+    expect(n).toBe(events.length);
+    expect(text).toBe(expected.map((e) => asJson(e) + '\n').join(''));
+  });
+
+  it('exports CSV tables with the columns of the event table', () => {
+    let text = '';
+    exportCsvTable(s, 'guest_access', (x) => (text += x));
+    const lines = text.trimEnd().split('\n');
+    expect(lines[0]).toBe('t,vm,vcpu,va,access,cpl,result,errorCode,gpa');
+    expect(lines.length - 1).toBe(events.filter((e) => e.type === 'guest_access').length);
+  });
+
+  it('exports a Chrome trace with exits as complete slices', () => {
+    let text = '';
+    exportChrome(s, (x) => (text += x));
+    const trace = JSON.parse(text) as { traceEvents: { ph: string; name: string; pid: number; tid: number; ts: number; dur?: number; cat?: string; args?: Record<string, unknown> }[] };
+    const x = trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'vmexit');
+    expect(x.length).toBe(events.filter((e) => e.type === 'vmexit').length);
+    for (const e of trace.traceEvents) {
+      expect(['M', 'X', 'i']).toContain(e.ph);
+      expect(Number.isInteger(e.pid) && Number.isInteger(e.tid)).toBe(true);
+      if (e.ph !== 'M') expect(typeof e.ts).toBe('number');
+    }
+    const first = x[0]!;
+    expect(first.args).toHaveProperty('reason', first.name);
+    expect(first.args).toHaveProperty('handling');
+    expect(trace.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name').length).toBe(3);
+  });
+
+  it('is compact: well under 16 bytes per event', () => {
+    expect(statSync(path).size / events.length).toBeLessThan(16);
+  });
+});
+
+describe('recording states', () => {
+  it('a stopped recording is readable and says why', () => {
+    const ev = syntheticEvents(100, { seed: 9, vcpus: VCPUS });
+    const { session, diagnostics } = openSession(write('stopped.mmulab', ev, 16, 'stopped'));
+    expect(session?.complete).toBe(false);
+    expect(session?.eventCount).toBe(100);
+    expect(diagnostics.map((d) => [d.severity, d.code])).toEqual([['info', 'recording_stopped']]);
+    expect(diagnostics[0]!.message).toContain('stopped by the user');
+  });
+
+  it('an empty session opens', () => {
+    const s = mustOpen(write('empty.mmulab', [], 16));
+    expect(s.eventCount).toBe(0);
+    expect(s.timeline(0, 100, 10).lanes.every((l) => l.exits === 0)).toBe(true);
+    expect(s.events(0, 10).events).toEqual([]);
+  });
+
+  it('the writer refuses a vCPU the session does not have and time going backwards', () => {
+    const path = join(dir, 'refuse.mmulab');
+    const w = SessionWriter.create(path, { scenario, vcpus: VCPUS });
+    expect(() => w.append({ t: 1, vm: 1, vcpu: 1, type: 'guest_fault', va: 0, errorCode: 0 })).toThrow(/does not have/);
+    w.append({ t: 10, vm: 0, vcpu: 0, type: 'guest_fault', va: 0, errorCode: 0 });
+    expect(() => w.append({ t: 9, vm: 0, vcpu: 0, type: 'guest_fault', va: 0, errorCode: 0 })).toThrow(/backwards/);
+    w.close({ complete: true });
+  });
+});
+
+describe('damage', () => {
+  // A small session with lanes flushed in a known order: round-robin events, 16 per chunk, a
+  // multiple of 16 per lane, so every chunk is written by an append and its end is observable.
+  const events = syntheticEvents(3 * 16 * 5, { seed: 11, vcpus: VCPUS, roundRobin: true });
+  const path = join(dir, 'small.mmulab');
+  const w = SessionWriter.create(path, { scenario, vcpus: VCPUS }, { chunkEvents: 16 });
+  /** The file size at which each event became durable (its chunk fully written). */
+  const durableAt: number[] = new Array<number>(events.length).fill(Infinity);
+  const pending = new Map<string, number[]>();
+  events.forEach((e, i) => {
+    const before = statSync(path).size;
+    w.append(e);
+    const after = statSync(path).size;
+    const p = pending.get(laneKey(e)) ?? [];
+    p.push(i);
+    pending.set(laneKey(e), p);
+    if (after > before) {
+      for (const j of p) durableAt[j] = after;
+      pending.set(laneKey(e), []);
+    }
+  });
+  w.close({ complete: true });
+  const bytes = new Uint8Array(readFileSync(path));
+  const headerEnd = Math.min(...durableAt) - 1; // somewhere inside the first event chunk; the header ends before it
+
+  it('every prefix opens without throwing; its events are what was durable; the diagnostic says so', () => {
+    expect([...pending.values()].every((p) => p.length === 0)).toBe(true);
+    let sawMidChunk = false;
+    for (let n = 0; n <= bytes.length; n++) {
+      const { session, diagnostics } = openSession(bytes.subarray(0, n));
+      if (n === bytes.length) {
+        expect(diagnostics).toEqual([]);
+        continue;
+      }
+      if (!session) {
+        expect(n).toBeLessThan(headerEnd);
+        expect(diagnostics.some((d) => d.severity === 'error')).toBe(true);
+        continue;
+      }
+      const want = events.filter((_, i) => durableAt[i]! <= n);
+      const got = [...session.iterate()];
+      expect(got.map(asJson)).toEqual(canonicalOrder(want).map(asJson));
+      const d = diagnostics.find((x) => x.code === 'recording_incomplete');
+      expect(d?.severity).toBe('dataLoss');
+      const midChunk = !durableAt.includes(n) && n > Math.min(...durableAt);
+      if (midChunk && n < Math.max(...durableAt)) {
+        sawMidChunk = true;
+        expect(d!.message).toMatch(/cut short in the middle of a chunk/);
+      }
+      expect(session.complete).toBe(false);
+    }
+    expect(sawMidChunk).toBe(true);
+  });
+
+  it('random byte flips never throw or hang; damage is always reported; no invented events', () => {
+    const known = new Set(events.map(asJson));
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(bytes.length - 1), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 6 }),
+        (flips) => {
+          const b = bytes.slice();
+          for (const [at, x] of flips) b[at]! ^= x;
+          const changed = flips.some(([at]) => b[at] !== bytes[at] && (at < 12 || at > 15));
+          const { session, diagnostics } = openSession(b);
+          if (changed) expect(diagnostics.some((d) => d.severity !== 'info')).toBe(true);
+          if (!session) return;
+          for (const e of session.iterate()) expect(known.has(asJson(e))).toBe(true);
+          session.summary();
+          session.timeline(0, session.endNs, 7);
+          session.counters(0, session.endNs / 2);
+          session.events(3, 5, ['vmexit']);
+        },
+      ),
+      { numRuns: 1500, seed: 42 },
+    );
+  });
+
+  it('hostile chunks (huge lengths, unknown types, garbage after the footer) become diagnostics', () => {
+    const junk = new Uint8Array(64).fill(0xff);
+    const { session, diagnostics } = openSession(new Uint8Array([...bytes, ...junk]));
+    expect(session?.eventCount).toBe(events.length);
+    expect(diagnostics.map((d) => d.code)).toContain('damaged_chunk');
+    // a chunk of an unknown type, correctly framed, is skipped as info
+    const payload = new TextEncoder().encode('future data');
+    const chunk = new Uint8Array(16 + payload.length);
+    const dv = new DataView(chunk.buffer);
+    dv.setUint32(0, 0x45544f4e, true); // "NOTE"
+    dv.setUint32(4, payload.length, true);
+    chunk.set(payload, 8);
+    let c = ~0 >>> 0;
+    for (const x of chunk.subarray(0, 8 + payload.length)) {
+      c ^= x;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    }
+    dv.setUint32(8 + payload.length, ~c >>> 0, true);
+    dv.setUint32(12 + payload.length, payload.length, true);
+    const r2 = openSession(new Uint8Array([...bytes, ...chunk]));
+    expect(r2.session?.eventCount).toBe(events.length);
+    expect(r2.diagnostics.map((d) => [d.severity, d.code])).toEqual([['info', 'unknown_chunk']]);
+  });
+
+  it('not a session, a newer format, an empty file, a missing file', () => {
+    const notSession = join(dir, 'x.txt');
+    writeFileSync(notSession, 'hello, world\n');
+    for (const [input, code] of [
+      [notSession, 'not_a_session'],
+      [new Uint8Array(0), 'not_a_session'],
+      [join(dir, 'missing.mmulab'), 'cannot_open'],
+      [dir, 'cannot_open'],
+    ] as const) {
+      const r = openSession(input);
+      expect(r.session).toBeUndefined();
+      expect(r.diagnostics.map((d) => [d.severity, d.code])).toEqual([['error', code]]);
+    }
+    const newer = bytes.slice();
+    newer[8] = 2; // formatMajor 2
+    expect(openSession(newer).diagnostics[0]).toMatchObject({ severity: 'error', code: 'unsupported_version' });
+    const needsNewerReader = bytes.slice();
+    needsNewerReader[10] = 9;
+    expect(openSession(needsNewerReader).diagnostics[0]!.message).toMatch(/newer MMU Lab/);
+  });
+});
