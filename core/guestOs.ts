@@ -37,6 +37,8 @@ export class GuestOs {
   readonly procs = new Map<number, Process>();
   private readonly free: number[] = [];
   readonly refs: Int32Array;
+  /** Called when a frame is handed out and zeroed (a hypervisor may be write-protecting it). */
+  onZero: (frame: number) => void = () => {};
 
   constructor(
     readonly mem: GuestMemory,
@@ -52,6 +54,8 @@ export class GuestOs {
     const f = this.free.pop();
     if (f === undefined) throw new Error('guest out of memory: raise memoryMiB');
     this.refs[f] = 1;
+    this.onZero(f);
+    this.mem.clearFrame(f);
     return f;
   }
   releaseFrame(f: number): void {
@@ -65,14 +69,12 @@ export class GuestOs {
   /** A zeroed page-table frame. */
   private allocTable(p: Process): number {
     const f = this.allocFrame();
-    this.mem.clearFrame(f);
     p.tables.push(f);
     return f;
   }
 
   createProcess(pid: number): Process {
     const top = this.allocFrame();
-    this.mem.clearFrame(top);
     const proc = new Process(pid, top * 4096);
     proc.tables.push(top);
     this.procs.set(pid, proc);

@@ -151,6 +151,10 @@ const vmSchema = z
       if (step.op !== 'map') return;
       const problem = impossibleMapping(vm.guest.paging, vm.guest.cr4.pse, step.size);
       if (problem) ctx.addIssue({ code: 'custom', path: ['guest', 'workload', 'steps', i, 'size'], message: problem });
+      for (const [level, flags] of Object.entries(step.levels)) {
+        const bad = impossibleFlags(vm.guest.paging, step.size, level as LevelName, flags ?? []);
+        if (bad) ctx.addIssue({ code: 'custom', path: ['guest', 'workload', 'steps', i, 'levels', level], message: bad });
+      }
     });
   });
 
@@ -175,6 +179,18 @@ export function impossibleMapping(paging: PagingMode, pse: boolean, size: PageSi
     if (size === '4m') return `a 4m page exists only in non-PAE paging (this guest uses ${paging})`;
     if (size === '1g' && paging === 'pae') return 'a 1g page does not exist in PAE paging (4k or 2m only)';
   }
+  return undefined;
+}
+
+const LEVELS_OF: Record<PagingMode, readonly LevelName[]> = { nonpae: ['pd', 'pt'], pae: ['pdpt', 'pd', 'pt'], long4: ['pml4', 'pdpt', 'pd', 'pt'] };
+
+/** Why a flag cannot be set at a level of a mapping (SDM Vol. 3A §4.3-4.5), or undefined. */
+export function impossibleFlags(paging: PagingMode, size: PageSize, level: LevelName, flags: readonly PteFlag[]): string | undefined {
+  if (!LEVELS_OF[paging].includes(level)) return `${paging} paging has no "${level}" level (levels: ${LEVELS_OF[paging].join(', ')})`;
+  if (paging !== 'nonpae') return undefined;
+  if (flags.includes('NX')) return 'NX does not exist in non-PAE paging (32-bit entries)';
+  const large = size === '4m' && level === 'pd';
+  if (flags.includes('RSVD') && !large) return 'RSVD: a non-PAE entry has reserved bits only in a 4 MiB pde';
   return undefined;
 }
 

@@ -87,6 +87,7 @@ export class Vm implements VmRunner {
         })
       : null;
     this.os = new GuestOs(this.mem, this.ctl, (gpa, level, lo, hi) => this.writeGuestEntry(gpa, level, lo, hi));
+    this.os.onZero = (frame) => this.zeroFrame(frame);
     this.rng = new Rng((scenario.seed + Math.imul(vm + 1, 0x9e3779b1)) >>> 0);
     this.cpus = Array.from({ length: config.vcpus }, (_, i) => new Vcpu(i));
     this.cur = this.cpus[0] as Vcpu;
@@ -208,6 +209,26 @@ export class Vm implements VmRunner {
     this.tick(this.cost.emulateNs);
     (this.mmu as ShadowMmu).onGuestWrite(gpa, bytes, lo, hi);
     this.endExit(start, 'EXCEPTION_NMI', 'emulate-pte-write', undefined, gpa);
+  }
+
+  /**
+   * The guest zeroes a frame it reuses. If the frame was a page table still shadowed, the
+   * stores trap and are emulated until flood detection zaps its shadow pages (seed 000:
+   * "a page table may have been recycled into a regular page").
+   */
+  private zeroFrame(frame: number): void {
+    const mmu = this.mmu;
+    if (!mmu) return;
+    const bytes = entryBytes(this.ctl.mode);
+    for (let off = 0; off < 4096 && mmu.isWriteProtected(frame); off += bytes) {
+      const start = this.beginExit();
+      this.lock(this.cost.emulateNs);
+      this.tick(this.cost.emulateNs);
+      this.mem.write32(frame * 4096 + off, 0);
+      if (bytes === 8) this.mem.write32(frame * 4096 + off + 4, 0);
+      mmu.onGuestWrite(frame * 4096 + off, bytes, 0, 0);
+      this.endExit(start, 'EXCEPTION_NMI', 'emulate-pte-write', undefined, frame * 4096 + off);
+    }
   }
 
   private readonly adHook: AdHook = (level, gpa, oldLo, oldHi, newLo, newHi) => {

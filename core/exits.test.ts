@@ -1,0 +1,72 @@
+/**
+ * Seed 000's figure: a guest demand fault or COW fault on a 4-level guest costs exactly
+ * three vmexits when the shadow MMU zaps the shadow pte on an emulated guest pte write
+ * (fault → inject, pte write → emulate, re-fault → fill) and two when it updates it.
+ */
+import { describe, expect, it } from 'vitest';
+import type { MmuEvent } from './events.ts';
+import { ofType, run, scenario } from './test/helpers.ts';
+
+/**
+ * Exits spent on each guest fault: from the exit that injected it up to (not including)
+ * the next injecting exit. Only faults whose page table was already shadowed count (the
+ * seed's steady state); the first fault of a fresh page table also has to create it.
+ */
+function exitsPerFault(events: MmuEvent[]): number[] {
+  const counts: number[] = [];
+  let current = -1;
+  for (const e of events) {
+    if (e.type !== 'vmexit') continue;
+    if (e.handling === 'inject-guest-pf') {
+      if (current >= 0) counts.push(current);
+      current = 0;
+    }
+    if (e.handling === 'cr3-switch') {
+      if (current >= 0) counts.push(current);
+      current = -1;
+      continue;
+    }
+    if (current >= 0) current++;
+  }
+  if (current >= 0) counts.push(current);
+  return counts;
+}
+
+describe('exits per guest fault (seed 000)', () => {
+  for (const [mode, expected] of [['zap', 3], ['update', 2]] as const) {
+    it(`demand fault costs ${expected} exits with ${mode}`, () => {
+      const { events } = run(scenario({ kind: 'demand-paging', pages: 40 }, {}, { mode: 'shadow', shadow: { onGuestPteWrite: mode } }));
+      const faults = exitsPerFault(events);
+      expect(faults).toHaveLength(40);
+      // the first fault also allocates the page table (one more trapped write: the pde)
+      expect(faults.slice(1).every((n) => n === expected)).toBe(true);
+      expect(ofType(events, 'guest_fault').every((f) => f.errorCode === 0b110)).toBe(true); // user write, not present
+    });
+
+    it(`COW fault costs ${expected} exits with ${mode}`, () => {
+      const { events } = run(scenario({ kind: 'fork-cow', pages: 16, processes: 1 }, {}, { mode: 'shadow', shadow: { onGuestPteWrite: mode, floodThreshold: 1000 } }));
+      // COW faults: user write to a present read-only page, error code P|W|U = 7
+      const cowStart = events.findIndex((e) => e.type === 'guest_fault' && e.errorCode === 7);
+      expect(cowStart).toBeGreaterThan(0);
+      const faults = exitsPerFault(events.slice(events.findIndex((e, i) => i > 0 && e.type === 'vmexit' && e.handling === 'inject-guest-pf' && events[i + 1]?.type === 'guest_fault' && (events[i + 1] as { errorCode: number }).errorCode === 7)));
+      const cow = faults.filter((_, i) => i > 0);
+      expect(cow.length).toBeGreaterThan(10);
+      expect(cow.every((n) => n === expected)).toBe(true);
+    });
+  }
+
+  it('update beats zap on kbuild on the 2007 profile', () => {
+    const time = (mode: 'zap' | 'update') => {
+      const { vm } = run(scenario({ kind: 'kbuild', processes: 10, pages: 16 }, {}, { mode: 'shadow', shadow: { onGuestPteWrite: mode } }));
+      return vm.now();
+    };
+    expect(time('update')).toBeLessThan(time('zap'));
+  });
+
+  it('TDP takes no exit on a guest #PF, one EPT violation per first-touched frame', () => {
+    const { events } = run({ ...scenario({ kind: 'demand-paging', pages: 16 }, {}, { mode: 'tdp' }), hardware: { profile: 'ept-2012' } });
+    const exits = ofType(events, 'vmexit');
+    expect(exits.every((e) => e.reason === 'EPT_VIOLATION')).toBe(true);
+    expect(ofType(events, 'guest_fault')).toHaveLength(16);
+  });
+});
