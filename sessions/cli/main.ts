@@ -419,18 +419,18 @@ export function buildProgram(setStatus: (n: number) => void): Command {
     .description('import a trace-cmd report, ftrace or perf script text as a session (not available yet)')
     .argument('<trace>', 'trace text file')
     .option('-o, --output <file>', 'the session file to write')
-    .action(run(() => notYet('mmu-lab import (trace-cmd, ftrace and perf script text)')));
+    .action(run(() => notYet('import (of trace-cmd, ftrace and perf script text)')));
 
   const lab = program.command('lab').description('list or run the bundled course labs (not available yet)');
   lab
     .command('list')
     .description('list the bundled labs (not available yet)')
-    .action(run(() => notYet('mmu-lab lab list')));
+    .action(run(() => notYet('lab list')));
   lab
     .command('run')
     .description('run a bundled lab (not available yet)')
     .argument('<name>', 'lab name')
-    .action(run(() => notYet('mmu-lab lab run')));
+    .action(run(() => notYet('lab run')));
   return program;
 }
 
