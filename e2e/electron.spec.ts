@@ -17,7 +17,7 @@ function electronBinary(): { path?: string; reason?: string } {
     if (typeof path !== 'string' || !existsSync(path)) return { reason: `the Electron binary ${String(path)} does not exist` };
     return { path };
   } catch (error) {
-    return { reason: `the electron package has no binary (${String(error instanceof Error ? error.message : error).split('\n')[0]})` };
+    return { reason: `the electron npm package has no binary (${String(error instanceof Error ? error.message : error).split('\n')[0]})` };
   }
 }
 

@@ -78,6 +78,7 @@ export async function buildBundles() {
     format: 'cjs',
     platform: 'browser',
     target: 'chrome130',
+    minify: true,
   });
   // Browser host: an ES module with a `require` for the CommonJS dependencies (ws).
   await esbuild.build({

@@ -16,7 +16,14 @@ function findElectron() {
     path = require('electron');
   } catch (error) {
     const first = String(error instanceof Error ? error.message : error).split('\n')[0];
-    return { reason: `the electron package has no binary: ${first}` };
+    if (/failed to install correctly/i.test(first)) {
+      return {
+        reason:
+          'the electron npm package is installed without its binary: its download is off (allowScripts) or was not possible; ' +
+          'set ELECTRON_OVERRIDE_DIST_PATH to an Electron distribution to use one',
+      };
+    }
+    return { reason: `the electron package could not be loaded: ${first}` };
   }
   if (typeof path !== 'string') return { reason: 'the electron package did not return a path' };
   if (!existsSync(path)) return { reason: `${path} does not exist` };
@@ -47,15 +54,21 @@ function run(command, args, env = process.env) {
   });
 }
 
-const args = process.argv.slice(2);
-const electron = findElectron();
+// `--browser` forces the browser host even where Electron is installed.
+const forceBrowser = process.argv.includes('--browser');
+const args = process.argv.slice(2).filter((a) => a !== '--browser');
+const electron = forceBrowser ? { reason: '--browser was given' } : findElectron();
 try {
   if (electron.path) {
     console.log(`Starting the desktop app: Electron binary found at ${electron.path}.`);
     await buildIfNeeded();
     run(electron.path, [root, ...args]);
   } else {
-    console.log(`Electron binary not found (${electron.reason}); starting the browser host instead.`);
+    console.log(
+      forceBrowser
+        ? 'Starting the browser host: --browser was given.'
+        : `Electron binary not found (${electron.reason}); starting the browser host instead.`,
+    );
     await buildIfNeeded();
     run(process.execPath, [join(root, 'dist', 'host', 'browser-host.mjs'), ...args]);
   }

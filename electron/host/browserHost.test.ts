@@ -279,6 +279,23 @@ const demandScenario = (vms: number, pages: number) => ({
 });
 
 describe('runs over the WebSocket', () => {
+  it('lists the built-in scenarios and runs one by name', async () => {
+    const ws = await openWs({ Origin: origin, Cookie: cookie() });
+    const c = client(ws);
+    const list = await c.call('scenarios.list', {});
+    const names = (list as { result: Array<{ name: string }> }).result.map((s) => s.name);
+    expect(names.length).toBeGreaterThan(0);
+    const got = await c.call('scenarios.get', { name: names[0] });
+    expect(await c.call('scenarios.validate', { scenario: (got as { result: unknown }).result })).toMatchObject({ ok: true, result: { ok: true } });
+    const started = await c.call('runs.start', { scenario: { builtin: names[0] } });
+    expect(started).toMatchObject({ ok: true, result: { state: 'running' } });
+    const runId = (started as { result: RunStatus }).result.runId;
+    const end = await c.waitEvent((e) => e.event === 'runs.progress' && (e.payload as RunStatus).runId === runId && (e.payload as RunStatus).state !== 'running' && (e.payload as RunStatus).state !== 'paused');
+    expect((end.payload as RunStatus).state, (end.payload as RunStatus).message).toBe('finished');
+    expect(await c.call('runs.start', { scenario: { builtin: 'no-such-scenario' } })).toMatchObject({ ok: false, error: { code: 'not-found' } });
+    ws.close();
+  });
+
   it('records a session whose exit count equals the reader’s', async () => {
     const ws = await openWs({ Origin: origin, Cookie: cookie() });
     const c = client(ws);

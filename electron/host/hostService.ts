@@ -201,7 +201,7 @@ export class HostService {
     if ('builtin' in ref) {
       const found = findBuiltin(ref.builtin);
       if (!found) throw new ApiError('not-found', `no built-in scenario "${ref.builtin}"`);
-      input = found;
+      input = found.scenario;
     } else input = ref.scenario;
     const parsed = parseScenario(input);
     if (!parsed.ok) throw new ApiError('bad-request', `scenario: ${parsed.error}`);
@@ -212,11 +212,11 @@ export class HostService {
     return {
       'app.info': () => ({ version: this.options.version ?? '0.0.0', host: this.options.host }),
       'scenarios.list': () =>
-        BUILTIN_SCENARIOS.map((s) => ({ name: s.name, title: s.title ?? s.name, description: s.description ?? '' })),
+        BUILTIN_SCENARIOS.map((s) => ({ name: s.name, title: s.title, description: s.description })),
       'scenarios.get': ({ name }) => {
         const found = findBuiltin(name);
         if (!found) throw new ApiError('not-found', `no built-in scenario "${name}"`);
-        return found;
+        return found.scenario;
       },
       'scenarios.validate': ({ scenario }) => {
         const parsed = parseScenario(scenario);

@@ -7,14 +7,14 @@ import { extname, isAbsolute, relative, resolve } from 'node:path';
 
 /**
  * The renderer's CSP: only our own scripts (no inline script, no eval), our own styles
- * (inline style attributes allowed, which Vue's style bindings need), no plugins, no framing,
+ * (Vue's style bindings use the CSSOM, which CSP allows), no plugins, no framing,
  * no base-uri or form tricks. `connectSrc` adds the browser host's WebSocket origin.
  */
 export function contentSecurityPolicy(connectSrc: string[] = []): string {
   return [
     "default-src 'none'",
     "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
+    "style-src 'self'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",
     `connect-src 'self'${connectSrc.length ? ' ' + connectSrc.join(' ') : ''}`,

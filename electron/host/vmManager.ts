@@ -122,6 +122,8 @@ interface Run {
   lastProgressMs: number;
   progressTimer?: NodeJS.Timeout;
   speed: number | null;
+  /** Wall-clock time the run ended (its elapsed time stops there). */
+  endedMs?: number;
   /** Worker messages waiting for the recorder, processed a slice at a time. */
   queue: Array<{ v: VmRun; message: Delivered }>;
   draining: boolean;
@@ -365,6 +367,7 @@ export class VmManager {
       run.closeError ??= `closing the session failed: ${error instanceof Error ? error.message : String(error)}`;
     }
     run.closed = true;
+    run.endedMs = Date.now();
     this.options.onProgress?.(this.statusOf(run));
     this.options.onSessionsChanged?.();
     run.resolveFinished();
@@ -411,7 +414,7 @@ export class VmManager {
         simNs: v.simNs,
         ...(v.message ? { message: v.message } : {}),
       })),
-      elapsedMs: Date.now() - run.startedMs,
+      elapsedMs: (run.endedMs ?? Date.now()) - run.startedMs,
       speed: run.speed,
     };
   }

@@ -23,7 +23,7 @@ const CSP = contentSecurityPolicy();
 // Tests and power users may move the profile (window state, sessions) elsewhere.
 if (process.env.MMU_LAB_USER_DATA) app.setPath('userData', process.env.MMU_LAB_USER_DATA);
 
-protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true, corsEnabled: true } }]);
 
 if (!app.requestSingleInstanceLock()) {
   app.quit();
