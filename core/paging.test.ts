@@ -26,7 +26,6 @@ interface Case {
   fault?: number;
 }
 
-const PWU: Flags = ['P', 'W', 'U'];
 const P = 1, W = 2, U = 4, RSVD = 8, ID = 16;
 const noNx: Guest = { efer: { nx: false } };
 const smep: Guest = { cr4: { pse: true, smep: true, smap: false } };
