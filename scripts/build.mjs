@@ -60,12 +60,13 @@ const common = {
   logOverride: { 'empty-import-meta': 'silent' },
 };
 
-export async function buildBundles() {
+/** The esbuild bundles, into `outRoot` (default dist/; tests build into a temporary folder). */
+export async function buildBundles(outRoot = join(root, 'dist')) {
   // Electron: CommonJS, as Electron's main process and sandboxed preloads want.
   await esbuild.build({
     ...common,
     entryPoints: { main: 'electron/main/main.ts', vmWorker: 'electron/host/vmWorker.ts' },
-    outdir: 'dist/electron',
+    outdir: join(outRoot, 'electron'),
     outExtension: { '.js': '.cjs' },
     format: 'cjs',
     define: { __MMULAB_WORKER__: '"vmWorker.cjs"' },
@@ -73,7 +74,7 @@ export async function buildBundles() {
   await esbuild.build({
     ...common,
     entryPoints: { preload: 'electron/preload/preload.ts' },
-    outdir: 'dist/electron',
+    outdir: join(outRoot, 'electron'),
     outExtension: { '.js': '.cjs' },
     format: 'cjs',
     platform: 'browser',
@@ -84,7 +85,7 @@ export async function buildBundles() {
   await esbuild.build({
     ...common,
     entryPoints: { 'browser-host': 'electron/host/browserHostMain.ts', vmWorker: 'electron/host/vmWorker.ts' },
-    outdir: 'dist/host',
+    outdir: join(outRoot, 'host'),
     outExtension: { '.js': '.mjs' },
     format: 'esm',
     define: { __MMULAB_WORKER__: '"vmWorker.mjs"' },
