@@ -124,7 +124,6 @@ export interface Timeline {
 }
 
 const KNOWN_CHUNKS = new Set<number>([CHUNK.HEAD, CHUNK.EVTS, CHUNK.INDX, CHUNK.FOOT]);
-const CHECKPOINT_EVERY = 1 << 14;
 const CACHE_CHUNKS = 64;
 
 function isNat(v: unknown): v is number {
@@ -615,9 +614,8 @@ export class SessionReader {
   private readonly decoder: ChunkDecoder;
   private readonly cache = new Map<ChunkRef, MmuEvent[]>();
   private cursor: MergeCursor | undefined;
-  /** Lane positions every CHECKPOINT_EVERY events of the canonical order, with type counts before them. */
-  private readonly checkpoints: { pos: number[]; types: Record<string, number> }[] = [];
-  private cursorTypes: Record<string, number> = {};
+  /** The cursor of the last filtered `events` call, to page on cheaply. */
+  private filtered: { key: string; cursor: MergeCursor; seen: number } | undefined;
   readonly startNs: number;
   readonly endNs: number;
   readonly lanes: Lane[];
@@ -767,40 +765,45 @@ export class SessionReader {
     for (let e = c.next(); e; e = c.next()) yield e;
   }
 
-  /** Move the shared cursor to canonical index `index` (using checkpoints) and return it. */
-  private seek(index: number): MergeCursor {
-    let c = this.cursor;
-    if (!c || c.index > index || index - c.index > CHECKPOINT_EVERY) {
-      c ??= new MergeCursor(this);
-      const k = Math.min(Math.floor(index / CHECKPOINT_EVERY), this.checkpoints.length - 1);
-      if (k >= 0 && (c.index > index || k * CHECKPOINT_EVERY > c.index)) {
-        c.seekTo(k * CHECKPOINT_EVERY, this.checkpoints[k]!.pos);
-        this.cursorTypes = { ...this.checkpoints[k]!.types };
-      } else if (c.index > index) {
-        c.seekTo(0, new Array<number>(this.lanes.length).fill(0));
-        this.cursorTypes = {};
-      }
+  /**
+   * Position a cursor at the first event whose canonical position, counting only events whose
+   * type is in `want` (all events without it), is `index`. Binary search on time: find the
+   * largest T with fewer than or `index` matching events before T, start every lane at T, and
+   * step over the few events at exactly T.
+   */
+  private positionAt(index: number, want?: Set<string>): { cursor: MergeCursor; seen: number } {
+    const before = (T: number) => {
+      let n = 0;
+      for (const lane of this.lanes) n += want ? this.countTypedBefore(lane, T, want) : this.countBefore(lane, T, false);
+      return n;
+    };
+    let lo = this.startNs;
+    let hi = this.endNs + 1;
+    while (lo < hi) {
+      const mid = lo + Math.ceil((hi - lo) / 2);
+      if (before(mid) <= index) lo = mid;
+      else hi = mid - 1;
     }
-    this.cursor = c;
-    while (c.index < index) if (!this.step(c)) break;
-    return c;
-  }
-
-  private step(c: MergeCursor): MmuEvent | undefined {
-    if (c.index % CHECKPOINT_EVERY === 0 && c.index / CHECKPOINT_EVERY === this.checkpoints.length)
-      this.checkpoints.push({ pos: [...c.pos], types: { ...this.cursorTypes } });
-    const e = c.next();
-    if (e) inc(this.cursorTypes, e.type);
-    return e;
+    const cursor = new MergeCursor(this);
+    const pos = this.lanes.map((lane) => this.countBefore(lane, lo, false));
+    cursor.seekTo(
+      pos.reduce((a, b) => a + b, 0),
+      pos,
+    );
+    return { cursor, seen: want ? before(lo) : cursor.index };
   }
 
   /** Raw events [from, from+count) in canonical order. */
   rawEvents(from: number, count: number): MmuEvent[] {
     const out: MmuEvent[] = [];
-    if (!(from >= 0) || !(count > 0)) return out;
-    const c = this.seek(Math.floor(from));
+    if (!(from >= 0) || !(count > 0) || from >= this.eventCount) return out;
+    from = Math.floor(from);
+    let c = this.cursor;
+    if (!c || c.index > from || from - c.index > 4096) c = this.positionAt(from).cursor;
+    this.cursor = c;
+    while (c.index < from) if (!c.next()) return out;
     while (out.length < count) {
-      const e = this.step(c);
+      const e = c.next();
       if (!e) break;
       out.push(e);
     }
@@ -818,24 +821,38 @@ export class SessionReader {
     let total = 0;
     for (const t of want) total += byType[t] ?? 0;
     const out: Record<string, string | number>[] = [];
-    // start at the last checkpoint with fewer matching events before it than `from`
-    let k = -1;
-    for (let i = 0; i < this.checkpoints.length; i++) {
-      let before = 0;
-      for (const t of want) before += this.checkpoints[i]!.types[t] ?? 0;
-      if (before <= from) k = i;
-      else break;
-    }
-    const c = this.seek(k >= 0 ? k * CHECKPOINT_EVERY : 0);
-    let seen = 0;
-    for (const t of want) seen += this.cursorTypes[t] ?? 0;
+    if (!(from >= 0) || !(count > 0) || from >= total) return { total, events: out };
+    from = Math.floor(from);
+    const key = [...want].sort().join(',');
+    let f = this.filtered;
+    if (!f || f.key !== key || f.seen > from || from - f.seen > 4096) f = { key, ...this.positionAt(from, want) };
+    this.filtered = f;
     while (out.length < count) {
-      const e = this.step(c);
+      const e = f.cursor.next();
       if (!e) break;
       if (!want.has(e.type)) continue;
-      if (seen++ >= from) out.push(this.toJson(e));
+      if (f.seen++ >= from) out.push(this.toJson(e));
     }
     return { total, events: out };
+  }
+
+  /** Events of `lane` whose type is in `want` and whose time is before `t`. */
+  private countTypedBefore(lane: Lane, t: number, want: Set<string>): number {
+    let n = 0;
+    for (const ch of lane.chunks) {
+      if (ch.tMin >= t) break;
+      if (ch.tMax < t) {
+        const st = this.chunkStats(ch);
+        if (ch.bad) continue;
+        for (const w of want) n += st.types[w] ?? 0;
+        continue;
+      }
+      for (const e of this.decodeChunk(ch)) {
+        if (e.t >= t) break;
+        if (want.has(e.type)) n++;
+      }
+    }
+    return n;
   }
 
   /** Events of `lane` with time before `t` (or at most `t` when `inclusive`). */
