@@ -164,6 +164,12 @@ export const API = {
 export const API_EVENTS = {
   'runs.progress': runStatus,
   'sessions.changed': z.object({}),
+  /**
+   * The desktop shell asks the UI to open a session: File → Open, Open Recent, a `.mmulab`
+   * file given to the app by the OS (file association, second launch). The file has already
+   * been copied into the sessions folder; `id` is its session id.
+   */
+  'sessions.openRequested': z.object({ id: z.string() }),
 } as const;
 
 export type ApiMethod = keyof typeof API;

@@ -6,8 +6,8 @@
  * `handleRequest` never throws and never leaks a stack trace: whatever arrives, it answers
  * with a `ResponseMessage` whose error carries a code and one readable line.
  */
-import { mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { constants, copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { z } from 'zod';
 import {
   API,
@@ -27,6 +27,7 @@ import {
 } from '../api/contract.ts';
 import { parseScenario, type Scenario } from '../../core/scenario.ts';
 import { BUILTIN_SCENARIOS, findBuiltin } from '../../core/builtins.ts';
+import { openSession } from '../../sessions/reader.ts';
 import { SessionCache } from './sessionCache.ts';
 import { VmManager, type WorkerLocation } from './vmManager.ts';
 
@@ -112,6 +113,8 @@ export class HostService {
         const maybe = (message as { id: unknown }).id;
         if (typeof maybe === 'number' && Number.isSafeInteger(maybe) && maybe >= 0) id = maybe;
       }
+      // `params` may be left out for methods that take none.
+      if (message && typeof message === 'object' && !Array.isArray(message) && !('params' in message)) message = { ...message, params: {} };
       const envelope = requestMessage.safeParse(message);
       if (!envelope.success) throw new ApiError('bad-request', describeIssue(envelope.error, 'message'));
       const result = await this.dispatch(envelope.data.method, envelope.data.params);
@@ -161,6 +164,41 @@ export class HostService {
         // one broken listener must not stop the others
       }
     }
+  }
+
+  /**
+   * Bring a session file the user chose (a dialog, the OS, a second launch: never the renderer)
+   * into the sessions folder and ask the UI to open it. A file already in the folder is used
+   * where it is; another is checked with the reader first, then copied under a free name.
+   * Returns the session id.
+   */
+  importSession(path: string): string {
+    const source = resolve(path);
+    if (!source.toLowerCase().endsWith('.mmulab')) throw new ApiError('bad-session', `${basename(source)} is not a .mmulab session file`);
+    let real: string;
+    try {
+      real = realpathSync(source);
+      if (!statSync(real).isFile()) throw new Error('not a file');
+    } catch {
+      throw new ApiError('not-found', `cannot read ${source}`);
+    }
+    let id: string;
+    if (dirname(real) === this.sessionsDir && sessionIdSchema.safeParse(basename(real)).success) {
+      id = basename(real);
+    } else {
+      const { session, diagnostics } = openSession(real);
+      if (!session) {
+        const first = diagnostics.find((d) => d.severity === 'error') ?? diagnostics[0];
+        throw new ApiError('bad-session', `${basename(real)} is not a readable session${first ? `: ${first.message}` : ''}`);
+      }
+      const stem = basename(real).replace(/\.mmulab$/i, '').replace(/[^A-Za-z0-9._ -]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 180) || 'session';
+      id = `${stem}.mmulab`;
+      for (let n = 2; existsSync(join(this.sessionsDir, id)); n++) id = `${stem}-${n}.mmulab`;
+      copyFileSync(real, join(this.sessionsDir, id), constants.COPYFILE_EXCL);
+      this.emit('sessions.changed', {});
+    }
+    this.emit('sessions.openRequested', { id });
+    return id;
   }
 
   /** Map a session id (a validated file name) to its path, refusing anything outside the folder. */

@@ -7,10 +7,29 @@
  * security on, a strict CSP on every response, navigation and new windows denied (https links
  * open in the user's browser), permission requests denied, no webviews, single instance.
  */
-import { app, BrowserWindow, ipcMain, Menu, protocol, session, shell, type IpcMainInvokeEvent, type MenuItemConstructorOptions } from 'electron';
+import {
+  app,
+  BrowserWindow,
+  dialog,
+  ipcMain,
+  Menu,
+  protocol,
+  session,
+  shell,
+  type IpcMainInvokeEvent,
+  type MenuItemConstructorOptions,
+} from 'electron';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { API_METHODS, ApiError, IPC_CHANNEL_PREFIX, IPC_EVENT_CHANNEL, MAX_MESSAGE_BYTES, type ResponseEnvelope } from '../api/contract.ts';
+import {
+  API_METHODS,
+  ApiError,
+  IPC_CHANNEL_PREFIX,
+  IPC_EVENT_CHANNEL,
+  MAX_MESSAGE_BYTES,
+  type ResponseEnvelope,
+  type RunStatus,
+} from '../api/contract.ts';
 import { HostService, toWireError } from '../host/hostService.ts';
 import { contentSecurityPolicy, contentType, resolveStaticFile } from '../host/security.ts';
 import { APP_HOST, APP_ORIGIN, APP_SCHEME, senderProblem } from './senderCheck.ts';
@@ -48,16 +67,24 @@ async function main(): Promise<void> {
   service.onEvent((message) => {
     for (const win of windows) if (!win.isDestroyed()) win.webContents.send(IPC_EVENT_CHANNEL, message);
   });
-  Menu.setApplicationMenu(buildMenu(service));
+  shell_ = { service, recent: loadRecent() };
+  refreshMenu();
+  trackRunProgress(service);
 
-  createWindow();
+  const first = createWindow();
+  // A .mmulab given on the command line (file association) opens once the UI is up.
+  const initial = sessionFileArg(process.argv);
+  if (initial) first.webContents.once('did-finish-load', () => openSessionFile(initial));
+  for (const path of pendingOpenFiles.splice(0)) first.webContents.once('did-finish-load', () => openSessionFile(path));
 
-  app.on('second-instance', () => {
+  app.on('second-instance', (_event, argv) => {
     const [win] = windows;
     if (win) {
       if (win.isMinimized()) win.restore();
       win.focus();
     }
+    const file = sessionFileArg(argv);
+    if (file) openSessionFile(file);
   });
   app.on('activate', () => {
     if (windows.size === 0) createWindow();
@@ -76,6 +103,95 @@ async function main(): Promise<void> {
       app.quit();
     });
   });
+}
+
+// ---- Files the user gives us: File → Open, Open Recent, the OS (association, second launch) ----
+
+interface ShellState {
+  service: HostService;
+  recent: string[];
+}
+let shell_: ShellState | undefined;
+/** macOS may deliver 'open-file' before the app is ready. */
+const pendingOpenFiles: string[] = [];
+
+app.on('open-file', (event, path) => {
+  event.preventDefault();
+  if (shell_ && windows.size > 0) openSessionFile(path);
+  else pendingOpenFiles.push(path);
+});
+
+function sessionFileArg(argv: string[]): string | undefined {
+  return argv.slice(1).find((a) => !a.startsWith('-') && a.toLowerCase().endsWith('.mmulab'));
+}
+
+const MAX_RECENT = 10;
+
+function recentPath(): string {
+  return join(app.getPath('userData'), 'recent.json');
+}
+
+function loadRecent(): string[] {
+  try {
+    const list = JSON.parse(readFileSync(recentPath(), 'utf8')) as unknown;
+    return Array.isArray(list) ? list.filter((p): p is string => typeof p === 'string').slice(0, MAX_RECENT) : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberRecent(path: string): void {
+  if (!shell_) return;
+  shell_.recent = [path, ...shell_.recent.filter((p) => p !== path)].slice(0, MAX_RECENT);
+  try {
+    mkdirSync(app.getPath('userData'), { recursive: true });
+    writeFileSync(recentPath(), JSON.stringify(shell_.recent));
+  } catch {
+    // the list is a convenience
+  }
+  app.addRecentDocument(path);
+  refreshMenu();
+}
+
+/** Import a session file into the sessions folder and ask the UI to open it; errors go to a dialog. */
+function openSessionFile(path: string): void {
+  if (!shell_) return;
+  try {
+    const id = shell_.service.importSession(path);
+    rememberRecent(join(shell_.service.sessionsDir, id));
+  } catch (error) {
+    const [win] = windows;
+    const options = { type: 'error' as const, title: 'MMU Lab', message: `Could not open ${path}`, detail: toWireError(error).message };
+    void (win ? dialog.showMessageBox(win, options) : dialog.showMessageBox(options));
+  }
+}
+
+async function openDialog(): Promise<void> {
+  const [win] = windows;
+  const options = {
+    title: 'Open a session',
+    properties: ['openFile' as const],
+    filters: [{ name: 'MMU Lab sessions', extensions: ['mmulab'] }],
+  };
+  const result = await (win ? dialog.showOpenDialog(win, options) : dialog.showOpenDialog(options));
+  const [path] = result.filePaths;
+  if (!result.canceled && path) openSessionFile(path);
+}
+
+/** The task bar shows activity while any run records. */
+function trackRunProgress(service: HostService): void {
+  const active = new Set<string>();
+  service.onEvent((message) => {
+    if (message.event !== 'runs.progress') return;
+    const status = message.payload as RunStatus;
+    if (status.state === 'running' || status.state === 'paused') active.add(status.runId);
+    else active.delete(status.runId);
+    for (const win of windows) if (!win.isDestroyed()) win.setProgressBar(active.size > 0 ? 2 : -1); // 2 = indeterminate
+  });
+}
+
+function refreshMenu(): void {
+  if (shell_) Menu.setApplicationMenu(buildMenu(shell_.service, shell_.recent));
 }
 
 /** app://mmulab/<path> serves files from dist/renderer only, each with the CSP. */
@@ -222,13 +338,35 @@ function originOf(url: URL): string {
   return url.protocol === `${APP_SCHEME}:` ? `${APP_SCHEME}://${url.host}` : url.origin;
 }
 
-function buildMenu(service: HostService): Menu {
+function buildMenu(service: HostService, recent: string[]): Menu {
   const isMac = process.platform === 'darwin';
+  const recentItems: MenuItemConstructorOptions[] = recent.length
+    ? [
+        ...recent.map((path) => ({ label: path, click: () => openSessionFile(path) })),
+        { type: 'separator' as const },
+        {
+          label: 'Clear Recent',
+          click: () => {
+            if (shell_) shell_.recent = [];
+            try {
+              writeFileSync(recentPath(), '[]');
+            } catch {
+              // ignore
+            }
+            app.clearRecentDocuments();
+            refreshMenu();
+          },
+        },
+      ]
+    : [{ label: 'No recent sessions', enabled: false }];
   const template: MenuItemConstructorOptions[] = [
     ...(isMac ? [{ role: 'appMenu' as const }] : []),
     {
       label: '&File',
       submenu: [
+        { label: 'Open Session…', accelerator: 'CmdOrCtrl+O', click: () => void openDialog() },
+        { label: 'Open Recent', submenu: recentItems },
+        { type: 'separator' },
         { label: 'Show Sessions Folder', accelerator: 'CmdOrCtrl+Shift+O', click: () => void shell.openPath(service.sessionsDir) },
         { type: 'separator' },
         isMac ? { role: 'close' } : { role: 'quit' },
