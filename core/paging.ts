@@ -152,7 +152,7 @@ export class WalkResult {
 export type AdHook = (level: number, gpa: number, oldLo: number, oldHi: number, newLo: number, newHi: number) => void;
 
 /** Is a present entry's reserved bit set, for this level and format (SDM 4.3-4.5 tables)? */
-function reservedSet(ctl: PagingControls, level: number, lo: number, hi: number, large: boolean): boolean {
+export function reservedSet(ctl: PagingControls, level: number, lo: number, hi: number, large: boolean): boolean {
   if (ctl.mode === 'nonpae') return level === 2 && large && (lo & NONPAE_4M_RSVD) !== 0;
   if (hi & (ctl.mode === 'long4' ? HI_RSVD_LONG : HI_RSVD_PAE)) return true;
   if (!ctl.nxe && hi & PTE_HI_NX) return true; // XD is reserved when EFER.NXE = 0

@@ -9,7 +9,7 @@
 import { Emitter, pte64 } from './emitter.ts';
 import {
   PTE_A, PTE_D, PTE_HI_NX, PTE_P, PTE_PS, PTE_U, PTE_W,
-  entryAddress, entryBytes, type PagingControls, type WalkResult,
+  entryAddress, entryBytes, reservedSet, type PagingControls, type WalkResult,
 } from './paging.ts';
 
 /** Host physical frames of guest memory sit above this frame (so hpa ≠ gpa in exports). */
@@ -281,6 +281,19 @@ export class ShadowMmu {
     if (flush) this.host.flushAllTlbs('pte-write');
   }
 
+  /**
+   * The hypervisor's own walk set the dirty bit of a guest entry in a shadowed table: bring
+   * the shadow entries in line (no flood counting, it is not a guest store). For a large
+   * page this unlinks the read-only direct page so the next fill links a writable one.
+   */
+  syncDirty(gpa: number, newLo: number, newHi: number): void {
+    const gfn = Math.floor(gpa / 4096);
+    const gi = Math.floor((gpa % 4096) / entryBytes(this.ctl.mode));
+    let flush = false;
+    for (const id of [...this.shadowsOfGfn(gfn)]) flush = this.writeEntries(this.pages.get(id) as ShadowPage, gi, newLo, newHi) || flush;
+    if (flush) this.host.flushAllTlbs('pte-write');
+  }
+
   /** Write-flood detection: the same guest table written again and again without a fault through it. */
   private countWrite(gfn: number): boolean {
     if (gfn === this.lastWriteGfn) this.writeCount++;
@@ -312,7 +325,7 @@ export class ShadowMmu {
     let reduced = false;
     for (let i = first; i < first + n; i++) {
       const wasPresent = ((sp.sptes[2 * i] as number) & PTE_P) !== 0;
-      if (sp.level === 1 && this.opts.onGuestPteWrite === 'update' && canUpdate(newLo)) {
+      if (sp.level === 1 && this.opts.onGuestPteWrite === 'update' && canUpdate(newLo) && !reservedSet(this.ctl, 1, newLo, newHi, false)) {
         const [lo, hi] = this.leafSpte(entryFrame(this.ctl, newLo, newHi), sp.access & guestAccess(this.ctl, newLo, newHi), (newLo & PTE_D) !== 0);
         reduced = reduced || (wasPresent && lessRights(sp.sptes[2 * i] as number, sp.sptes[2 * i + 1] as number, lo, hi));
         this.setSpte(sp, i, lo, hi);

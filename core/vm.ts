@@ -233,6 +233,9 @@ export class Vm implements VmRunner {
 
   private readonly adHook: AdHook = (level, gpa, oldLo, oldHi, newLo, newHi) => {
     this.emitter.emit({ type: 'gpte_write', level, gpa, old: pte64(oldLo, oldHi), new: pte64(newLo, newHi), cause: 'ad' });
+    // A dirty bit set in a shadowed table must reach the shadow entries derived from it.
+    const mmu = this.mmu;
+    if (mmu && (newLo & ~oldLo & 0x40) !== 0 && mmu.isWriteProtected(Math.floor(gpa / 4096))) mmu.syncDirty(gpa, newLo, newHi);
   };
 
   // ---- the access path --------------------------------------------------------------
@@ -387,11 +390,16 @@ export class Vm implements VmRunner {
     return (this.mmu as ShadowMmu).getPage(gfn, level - 1, quadrant, false, upperAccess(this.ctl, r, gi + 1));
   }
 
-  /** A direct shadow page under a guest large page, keyed by the access of the large mapping. */
+  /**
+   * A direct shadow page under a guest large page, keyed by the access of the large mapping;
+   * write access only once the large page is dirty, so the first write faults and sets D.
+   */
   private directPage(r: WalkResult, level: number): ShadowPage {
     const span = 2 ** (12 + 9 * (level - 1));
     const base = r.gpa - (r.gpa % span);
-    return (this.mmu as ShadowMmu).getPage(base / 4096, level - 1, 0, true, upperAccess(this.ctl, r, r.count));
+    let access = upperAccess(this.ctl, r, r.count);
+    if (!((r.entryLo[r.count - 1] as number) & 0x40)) access &= ~ACC_W;
+    return (this.mmu as ShadowMmu).getPage(base / 4096, level - 1, 0, true, access);
   }
 
   /** Point the vCPU's shadow roots at the shadow pages of its new CR3 (PDPTE valid bits honoured). */
