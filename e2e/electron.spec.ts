@@ -70,6 +70,38 @@ test.describe('@e2e Electron shell', () => {
       popup: window.open('https://example.com') === null,
     }));
     expect(globals).toEqual({ bridge: ['call', 'on'], require: 'undefined', process: 'undefined', popup: true });
+
+    // Navigation away is refused; permission requests are denied.
+    await page.evaluate(() => {
+      window.location.href = 'https://example.com/';
+    });
+    await page.waitForTimeout(300);
+    expect(page.url()).toMatch(/^app:\/\/mmulab\//);
+    expect(await page.evaluate(() => Notification.requestPermission())).toBe('denied');
+
+    // The application menu has the usual entries.
+    const menu = await app!.evaluate(({ Menu }) => {
+      const items = Menu.getApplicationMenu()?.items ?? [];
+      const file = items.find((i) => i.label.replace('&', '') === 'File');
+      return { top: items.map((i) => i.label.replace('&', '')), file: file?.submenu?.items.map((i) => i.label) ?? [] };
+    });
+    expect(menu.top).toEqual(expect.arrayContaining(['File', 'View']));
+    expect(menu.file).toEqual(expect.arrayContaining(['Open Session…', 'Open Recent', 'Show Sessions Folder']));
+  });
+
+  test('remembers the window size across launches', async () => {
+    const page = await app!.firstWindow();
+    await page.waitForLoadState('domcontentloaded');
+    await app!.evaluate(({ BrowserWindow }) => BrowserWindow.getAllWindows()[0]!.setBounds({ width: 900, height: 700 }));
+    await app!.close();
+    app = await electron.launch({
+      executablePath: binary.path,
+      args: [root],
+      env: { ...process.env, MMU_LAB_USER_DATA: profile, MMU_LAB_SESSIONS_DIR: join(profile, 'sessions') } as Record<string, string>,
+    });
+    await app.firstWindow();
+    const size = await app.evaluate(({ BrowserWindow }) => BrowserWindow.getAllWindows()[0]!.getBounds());
+    expect({ width: size.width, height: size.height }).toEqual({ width: 900, height: 700 });
   });
 
   test('API round trip: info, a refused path, and a recorded run our reader opens', async () => {

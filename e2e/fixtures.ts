@@ -86,12 +86,13 @@ export class AppPage {
     await expect(this.page.getByText('MMU Lab', { exact: true })).toBeVisible();
   }
 
-  sessionButton(name: string) {
-    return this.page.getByRole('navigation', { name: 'Sessions' }).getByRole('button', { name: new RegExp(name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) });
+  /** The sidebar's button for a session, by its id (the file name). */
+  sessionButton(id: string) {
+    return this.page.getByRole('navigation', { name: 'Sessions' }).locator(`button[data-session-id="${id}"]`);
   }
 
-  async openSession(name: string): Promise<void> {
-    await this.sessionButton(name).click();
+  async openSession(id: string): Promise<void> {
+    await this.sessionButton(id).click();
     await this.waitForIdle();
   }
 

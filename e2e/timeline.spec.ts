@@ -30,7 +30,7 @@ test('recording a built-in scenario through the UI lands on its session', async 
   await expect(page.getByTestId('sessions-empty')).toContainText('No sessions yet');
   await expect(page.getByTestId('no-session')).toBeVisible();
 
-  const select = page.getByLabel('Scenario');
+  const select = page.getByLabel('Scenario', { exact: true });
   await expect(select).toBeEnabled();
   await select.selectOption('demand-update');
   await page.getByRole('button', { name: 'Record' }).click();
@@ -39,7 +39,7 @@ test('recording a built-in scenario through the UI lands on its session', async 
   await app.waitForIdle();
   const sessionButton = page.getByRole('navigation', { name: 'Sessions' }).locator('button[aria-current="true"]');
   await expect(sessionButton).toBeVisible();
-  const name = (await sessionButton.locator('.name').textContent())?.trim() ?? '';
+  const name = (await sessionButton.getAttribute('data-session-id')) ?? '';
   expect(name).toMatch(/\.mmulab$/);
 
   const expected = exportedExits(join(lab.sessionsDir, name));
