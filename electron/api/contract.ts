@@ -228,6 +228,8 @@ export interface MmulabBridge {
 
 /** The Electron IPC channel on which the main process pushes `EventMessage`s to the window. */
 export const IPC_EVENT_CHANNEL = 'mmulab:event';
+/** Electron only: the preload reports a `.mmulab` file dropped on the window (path from the File object). */
+export const IPC_DROP_CHANNEL = 'mmulab:shell.dropped';
 /** The browser host's WebSocket path (same origin as the page). */
 export const BROWSER_API_PATH = '/api';
 

@@ -25,6 +25,7 @@ import {
   API_METHODS,
   ApiError,
   IPC_CHANNEL_PREFIX,
+  IPC_DROP_CHANNEL,
   IPC_EVENT_CHANNEL,
   MAX_MESSAGE_BYTES,
   type ResponseEnvelope,
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
   serveRendererFiles();
   hardenSession();
   registerIpc(service);
+  registerDrop();
   service.onEvent((message) => {
     for (const win of windows) if (!win.isDestroyed()) win.webContents.send(IPC_EVENT_CHANNEL, message);
   });
@@ -238,6 +240,15 @@ function registerIpc(service: HostService): void {
       }
     });
   }
+}
+
+/** A `.mmulab` dropped on the window: same sender check as the API, then the same import as File → Open. */
+function registerDrop(): void {
+  ipcMain.on(IPC_DROP_CHANNEL, (event, path: unknown) => {
+    if (senderProblem(event, { knownWebContents, allowedOrigins })) return;
+    if (typeof path !== 'string' || path.length > 4096 || !path.toLowerCase().endsWith('.mmulab')) return;
+    openSessionFile(path);
+  });
 }
 
 interface WindowState {

@@ -3,10 +3,11 @@
  * functions and nothing else from Electron or Node. Methods and events outside the contract
  * are refused here already; the main process validates everything again.
  */
-import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
 import {
   API_EVENTS,
   IPC_CHANNEL_PREFIX,
+  IPC_DROP_CHANNEL,
   IPC_EVENT_CHANNEL,
   isApiMethod,
   type EventMessage,
@@ -49,3 +50,17 @@ const bridge: MmulabBridge = {
 };
 
 contextBridge.exposeInMainWorld('mmulab', bridge);
+
+/**
+ * Drag and drop of `.mmulab` files onto the window. The path comes from the dropped File
+ * object itself (webUtils, here in the isolated preload), never from the page's scripts, and
+ * the main process still checks the sender, the extension and the file before importing it.
+ */
+window.addEventListener('dragover', (event) => event.preventDefault());
+window.addEventListener('drop', (event) => {
+  event.preventDefault();
+  for (const file of Array.from(event.dataTransfer?.files ?? [])) {
+    const path = webUtils.getPathForFile(file);
+    if (path && path.toLowerCase().endsWith('.mmulab')) ipcRenderer.send(IPC_DROP_CHANNEL, path);
+  }
+});
