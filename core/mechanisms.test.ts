@@ -124,7 +124,7 @@ describe('non-PAE guest on PAE shadow tables', () => {
       { op: 'map', va: 0x400000, gpa: 0x200000, levels: { pd: ['P', 'U'] } },
     ] as const;
     const { events } = run(scenario({ kind: 'script', steps: steps as never }, { paging: 'nonpae' }), { audit: true });
-    const pdeWrite = events.findLastIndex((e) => e.type === 'gpte_write' && e.level === 2);
+    const pdeWrite = events.reduce((last, e, i) => (e.type === 'gpte_write' && e.level === 2 ? i : last), -1);
     const next = events.findIndex((e, i) => i > pdeWrite && e.type === 'gpte_write');
     const cleared = events.slice(pdeWrite, next).filter((e) => e.type === 'spte_write' && e.level === 2 && e.new === 0n);
     expect(cleared.map((e) => (e as { index: number }).index).sort()).toEqual([2, 3]); // guest pde 1 → shadow pdes 2 and 3

@@ -20,7 +20,7 @@ export function run(input: ScenarioInput, options: { audit?: boolean; maxEvents?
 }
 
 export function ofType<T extends EventType>(events: MmuEvent[], type: T): EventOf<T>[] {
-  return events.filter((e) => e.type === type) as EventOf<T>[];
+  return events.filter((e) => e.type === type) as unknown as EventOf<T>[];
 }
 
 type Workload = ScenarioInput['vms'][number]['guest']['workload'];
