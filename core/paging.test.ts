@@ -164,3 +164,17 @@ describe('guest TLB semantics', () => {
     expect(ofType(reload(['P', 'W', 'U', 'G']), 'guest_access').map((a) => a.result)).toEqual(['ok', 'ok']);
   });
 });
+
+describe('linear-address split (SDM Figures 4-2, 4-5, 4-8)', () => {
+  it('splits a 48-bit address into 9-bit indices for 4-level paging', async () => {
+    const { tableIndex } = await import('./paging.ts');
+    const va = 0x7fffc0201000; // pml4 255, pdpt 511, pd 1, pt 1
+    expect([4, 3, 2, 1].map((l) => tableIndex('long4', va, l))).toEqual([255, 511, 1, 1]);
+    expect([4, 3, 2, 1].map((l) => tableIndex('long4', 0x0000_0080_4020_3000, l))).toEqual([1, 1, 1, 3]);
+  });
+  it('splits 32-bit addresses for PAE (2+9+9) and non-PAE (10+10)', async () => {
+    const { tableIndex } = await import('./paging.ts');
+    expect([3, 2, 1].map((l) => tableIndex('pae', 0xc0601000, l))).toEqual([3, 3, 1]);
+    expect([2, 1].map((l) => tableIndex('nonpae', 0xc0601000, l))).toEqual([0x301, 0x201]);
+  });
+});

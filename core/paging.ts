@@ -108,12 +108,14 @@ function nonpae4mAddress(lo: number): number {
   return ((lo & 0xffc00000) >>> 0) + ((lo >>> 13) & 0xff) * TWO32;
 }
 
-/** Index of `va` in the table of a level (1 = pt … 4 = pml4), for a paging mode. */
+/** Index of `va` in the table of a level (1 = pt … 4 = pml4), for a paging mode. Bit ops on the 32-bit halves: no division on the walk. */
 export function tableIndex(mode: PagingMode, va: number, level: number): number {
-  if (mode === 'nonpae') return level === 2 ? Math.floor(va / 4194304) & 1023 : Math.floor(va / 4096) & 1023;
-  const shift = 12 + 9 * (level - 1);
-  const idx = Math.floor(va / 2 ** shift);
-  return mode === 'pae' && level === 3 ? idx & 3 : idx & 511;
+  const lo = va >>> 0; // ToUint32 keeps bits 31:0 even for a 48-bit va
+  if (mode === 'nonpae') return level === 2 ? lo >>> 22 : (lo >>> 12) & 1023;
+  if (level <= 2) return (lo >>> (12 + 9 * (level - 1))) & 511;
+  if (mode === 'pae') return lo >>> 30;
+  const hi = (va - lo) / 4294967296;
+  return level === 3 ? ((lo >>> 30) | (hi << 2)) & 511 : (hi >>> 7) & 511;
 }
 
 export function entryBytes(mode: PagingMode): number {
