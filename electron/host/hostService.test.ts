@@ -75,3 +75,15 @@ describe('importSession', () => {
     expect(readdirSync(service.sessionsDir).length).toBe(before);
   });
 });
+
+describe('sessions folder', () => {
+  it('tells the UI when a session file appears from outside', async () => {
+    const before = events.filter((e) => e.event === 'sessions.changed').length;
+    writeFileSync(join(service.sessionsDir, 'from-the-cli.mmulab'), 'x');
+    await expect.poll(() => events.filter((e) => e.event === 'sessions.changed').length, { timeout: 5000 }).toBeGreaterThan(before);
+    const list = await service.call('sessions.list', {});
+    expect(list.map((s) => s.id)).toContain('from-the-cli.mmulab');
+    const bad = await service.handleRequest({ id: 1, method: 'sessions.open', params: { id: 'from-the-cli.mmulab' } });
+    expect(bad).toMatchObject({ ok: false, error: { code: 'bad-session' } });
+  });
+});

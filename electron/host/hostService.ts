@@ -6,7 +6,7 @@
  * `handleRequest` never throws and never leaks a stack trace: whatever arrives, it answers
  * with a `ResponseMessage` whose error carries a code and one readable line.
  */
-import { constants, copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { constants, copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { z } from 'zod';
 import {
@@ -78,6 +78,28 @@ export class HostService {
       onSessionsChanged: () => this.emit('sessions.changed', {}),
     });
     this.handlers = this.makeHandlers();
+    this.watchSessionsDir();
+  }
+
+  private watcher?: FSWatcher;
+  private changedTimer?: NodeJS.Timeout;
+
+  /** Files added or removed by others (the CLI, a file manager) show up in the UI's list. */
+  private watchSessionsDir(): void {
+    try {
+      this.watcher = watch(this.sessionsDir, { persistent: false }, (_type, name) => {
+        if (name && !String(name).endsWith('.mmulab')) return;
+        if (this.changedTimer) return;
+        this.changedTimer = setTimeout(() => {
+          this.changedTimer = undefined;
+          this.emit('sessions.changed', {});
+        }, 250);
+        this.changedTimer.unref();
+      });
+      this.watcher.on('error', () => this.watcher?.close());
+    } catch {
+      // watching is a convenience; the list is still right when asked
+    }
   }
 
   /** Subscribe to host events (run progress, session list changes). */
@@ -149,6 +171,8 @@ export class HostService {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.watcher?.close();
+    if (this.changedTimer) clearTimeout(this.changedTimer);
     await this.vms.close();
     this.sessions.clear();
     this.listeners.clear();

@@ -19,6 +19,9 @@ import { ApiError } from '../api/contract.ts';
 import type { FromWorker, ToWorker, VmWorkerData } from './workerProtocol.ts';
 import { openRecorder, type Recorder } from './recorder.ts';
 
+/** Heap limit of each VM worker. */
+export const WORKER_HEAP_MB = 2048;
+
 /** Set by the esbuild bundles (scripts/build.mjs) to the worker bundle's file name beside them. */
 declare const __MMULAB_WORKER__: string | undefined;
 
@@ -61,11 +64,13 @@ export function defaultWorkerLocation(): WorkerLocation {
 
 /** Start a worker thread from a location (a bundle directly; TypeScript through a tsx bootstrap). */
 export function spawnWorker(location: WorkerLocation, workerData: unknown, name: string): Worker {
-  if (!location.tsxApi) return new Worker(location.file, { workerData, name });
+  // A runaway VM fails on its own (ERR_WORKER_OUT_OF_MEMORY) instead of taking the host down.
+  const resourceLimits = { maxOldGenerationSizeMb: WORKER_HEAP_MB };
+  if (!location.tsxApi) return new Worker(location.file, { workerData, name, resourceLimits });
   const bootstrap =
     `import(${JSON.stringify(location.tsxApi)})` +
     `.then((api) => { api.register(); return import(${JSON.stringify(pathToFileURL(location.file).href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData, name });
+  return new Worker(bootstrap, { eval: true, workerData, name, resourceLimits });
 }
 
 export interface VmManagerOptions {
