@@ -233,6 +233,17 @@ export class LaneEncoder {
   }
 }
 
+/** What `ChunkDecoder.scan` extracts from a chunk. */
+export interface ChunkColumns {
+  /** Time of every event. */
+  times: Float64Array;
+  /** Per vmexit: its position in the chunk, duration, reason and handling. */
+  exitAt: Uint32Array;
+  exitDur: Float64Array;
+  exitReason: string[];
+  exitHandling: string[];
+}
+
 /** A decoder for one file's type table. */
 export class ChunkDecoder {
   private readonly types: { name: string; fields: { name: string; kind: number; optBit: number }[]; optionalCount: number }[];
@@ -243,6 +254,65 @@ export class ChunkDecoder {
       const fields = t.fields.map((fl) => ({ name: fl.name, kind: KIND_CODE[fl.kind], optBit: fl.optional ? opt++ : -1 }));
       return { name: t.name, fields, optionalCount: opt };
     });
+  }
+
+  /**
+   * A light pass over a chunk that builds no event objects: every event's time, and for each
+   * `vmexit` its position, duration, reason and handling. Throws FormatError on malformed bytes.
+   */
+  scan(body: Uint8Array, count: number, tMin: number): ChunkColumns {
+    const r = new ByteReader(body);
+    const dictCount = r.varuint();
+    if (dictCount > CAPS.maxDictStrings || dictCount > body.length) throw new FormatError('the chunk dictionary is too large');
+    const dict: string[] = new Array<string>(dictCount);
+    for (let i = 0; i < dictCount; i++) dict[i] = fromUtf8(r.bytes(r.varuint()));
+    const times = new Float64Array(count);
+    const exitAt: number[] = [];
+    const exitDur: number[] = [];
+    const exitReason: string[] = [];
+    const exitHandling: string[] = [];
+    const exitId = this.types.findIndex((t) => t.name === 'vmexit');
+    const exitType = this.types[exitId];
+    const fReason = exitType?.fields.findIndex((f) => f.name === 'reason' && f.kind === 4) ?? -1;
+    const fHandling = exitType?.fields.findIndex((f) => f.name === 'handling' && f.kind === 4) ?? -1;
+    const fDuration = exitType?.fields.findIndex((f) => f.name === 'duration' && f.kind === 3) ?? -1;
+    let t = tMin;
+    for (let i = 0; i < count; i++) {
+      const typeId = r.varuint();
+      const type = this.types[typeId];
+      if (!type) throw new FormatError(`event type id ${typeId} is not in the session's type table`);
+      t += r.varuint();
+      times[i] = t;
+      const isExit = typeId === exitId;
+      const mask = type.optionalCount > 0 ? r.varuint() : 0;
+      const fields = type.fields;
+      let reason = '';
+      let handling = '';
+      let duration = 0;
+      for (let k = 0; k < fields.length; k++) {
+        const fl = fields[k]!;
+        if (fl.optBit >= 0 && !(mask & (1 << fl.optBit))) continue;
+        if (fl.kind === 2) r.varuint64();
+        else if (fl.kind === 5) r.bytes(r.varuint());
+        else {
+          const v = r.varuint();
+          if (fl.kind === 4 && v >= dictCount) throw new FormatError(`string ${v} is not in the chunk dictionary`);
+          if (isExit) {
+            if (k === fReason) reason = dict[v]!;
+            else if (k === fHandling) handling = dict[v]!;
+            else if (k === fDuration) duration = v;
+          }
+        }
+      }
+      if (isExit) {
+        exitAt.push(i);
+        exitDur.push(duration);
+        exitReason.push(reason);
+        exitHandling.push(handling);
+      }
+    }
+    if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left over after the chunk's events`);
+    return { times, exitAt: Uint32Array.from(exitAt), exitDur: Float64Array.from(exitDur), exitReason, exitHandling };
   }
 
   /** Decode `count` events of lane (vm, vcpu). Throws FormatError on malformed bytes. */

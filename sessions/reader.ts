@@ -10,7 +10,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
 import { toHex, type MmuEvent } from '../core/events.ts';
-import { ChunkDecoder, checkTypeTable, type FileEventType } from './codec.ts';
+import { ChunkDecoder, checkTypeTable, type ChunkColumns, type FileEventType } from './codec.ts';
 import {
   CAPS,
   CHUNK,
@@ -49,6 +49,8 @@ interface ChunkRef extends EvtsPrefix {
   stats?: ChunkStats;
   /** Set when the chunk failed to decode: it then yields no events. */
   bad?: boolean;
+  /** Times and exits of the chunk, kept once scanned (about 8 bytes per event). */
+  cols?: ChunkColumns;
 }
 
 interface ChunkStats {
@@ -669,30 +671,66 @@ export class SessionReader {
     let events: MmuEvent[] = [];
     if (!ch.bad) {
       try {
-        const len = readU32(this.bytes, ch.offset + 4);
-        const stored = this.bytes.subarray(ch.offset + 8 + EVTS_PREFIX_BYTES, ch.offset + 8 + len);
-        const body = ch.codec === CODEC.none ? stored : boundedInflate(stored, ch.rawLength);
-        if (!body) throw new Error('its compressed body does not inflate to the declared size');
-        events = this.decoder.decode(body, ch.count, ch.vm, ch.vcpu, ch.tMin);
+        events = this.decoder.decode(this.body(ch), ch.count, ch.vm, ch.vcpu, ch.tMin);
         let prev = ch.tMin;
         for (const e of events) {
           if (e.t < prev || e.t > ch.tMax) throw new Error('its event times disagree with its time range');
           prev = e.t;
         }
       } catch (e) {
-        ch.bad = true;
+        this.markBad(ch, e);
         events = [];
-        this.diagnostics.push({
-          severity: 'dataLoss',
-          code: 'undecodable_chunk',
-          message: `The events of the chunk at byte ${fmtInt(ch.offset)} (vm ${ch.vm} vcpu ${ch.vcpu}, ${fmtInt(ch.count)} events) cannot be decoded: ${(e as Error).message}.`,
-          byteOffset: ch.offset,
-        });
       }
     }
     this.cache.set(ch, events);
     if (this.cache.size > CACHE_CHUNKS) this.cache.delete(this.cache.keys().next().value!);
     return events;
+  }
+
+  private body(ch: ChunkRef): Uint8Array {
+    const len = readU32(this.bytes, ch.offset + 4);
+    const stored = this.bytes.subarray(ch.offset + 8 + EVTS_PREFIX_BYTES, ch.offset + 8 + len);
+    const body = ch.codec === CODEC.none ? stored : boundedInflate(stored, ch.rawLength);
+    if (!body) throw new Error('its compressed body does not inflate to the declared size');
+    return body;
+  }
+
+  private markBad(ch: ChunkRef, e: unknown): void {
+    if (ch.bad) return;
+    ch.bad = true;
+    this.diagnostics.push({
+      severity: 'dataLoss',
+      code: 'undecodable_chunk',
+      message: `The events of the chunk at byte ${fmtInt(ch.offset)} (vm ${ch.vm} vcpu ${ch.vcpu}, ${fmtInt(ch.count)} events) cannot be decoded: ${(e as Error)?.message ?? String(e)}.`,
+      byteOffset: ch.offset,
+    });
+  }
+
+  private static readonly EMPTY: ChunkColumns = {
+    times: new Float64Array(0),
+    exitAt: new Uint32Array(0),
+    exitDur: new Float64Array(0),
+    exitReason: [],
+    exitHandling: [],
+  };
+
+  /** Times and exits of a chunk without building event objects (kept for the session's life). */
+  columns(ch: ChunkRef): ChunkColumns {
+    if (ch.cols) return ch.cols;
+    if (ch.bad) return SessionReader.EMPTY;
+    try {
+      const cols = this.decoder.scan(this.body(ch), ch.count, ch.tMin);
+      let prev = ch.tMin;
+      for (const t of cols.times) {
+        if (t < prev || t > ch.tMax) throw new Error('its event times disagree with its time range');
+        prev = t;
+      }
+      ch.cols = cols;
+      return cols;
+    } catch (e) {
+      this.markBad(ch, e);
+      return SessionReader.EMPTY;
+    }
   }
 
   /** Per-chunk statistics, from the index or by decoding. */
@@ -869,15 +907,15 @@ export class SessionReader {
     }
     let n = lo < ch.length ? ch[lo]!.ordinal : lane.count;
     for (let i = lo; i < ch.length && before(ch[i]!.tMin); i++) {
-      const evs = this.decodeChunk(ch[i]!);
+      const times = this.columns(ch[i]!).times;
       let a = 0;
-      let b = evs.length;
+      let b = times.length;
       while (a < b) {
         const m = (a + b) >> 1;
-        if (before(evs[m]!.t)) a = m + 1;
+        if (before(times[m]!)) a = m + 1;
         else b = m;
       }
-      n = ch[i]!.ordinal + a;
+      n = ch[i]!.ordinal + (ch[i]!.bad ? ch[i]!.count : a);
     }
     return n;
   }
@@ -895,57 +933,77 @@ export class SessionReader {
     const width = Math.max(t1 - t0, 1) / nb;
     const lanesOut: TimelineLane[] = [];
     this.lanes.forEach((lane, l) => {
-      const exits: { e: MmuEvent & { type: 'vmexit' }; ord: number }[] = [];
+      // the lane's exits overlapping the window, as (chunk, position in the chunk's exit columns)
+      let n = 0;
+      const windows: { cols: ChunkColumns; ch: ChunkRef; from: number; to: number }[] = [];
       for (const ch of lane.chunks) {
         if (ch.spanEnd < t0 || ch.tMin > t1) continue;
         if (ch.stats && Object.keys(ch.stats.exits).length === 0) continue;
-        const evs = this.decodeChunk(ch);
-        for (let i = 0; i < evs.length; i++) {
-          const e = evs[i]!;
-          if (e.type !== 'vmexit' || e.t > t1 || e.t + e.duration < t0) continue;
-          exits.push({ e, ord: ch.ordinal + i });
+        const cols = this.columns(ch);
+        let from = -1;
+        let to = -1;
+        for (let k = 0; k < cols.exitAt.length; k++) {
+          const t = cols.times[cols.exitAt[k]!]!;
+          if (t > t1) break;
+          if (t + cols.exitDur[k]! < t0) continue;
+          if (from < 0) from = k;
+          to = k + 1;
+          n++;
         }
+        if (from >= 0) windows.push({ cols, ch, from, to });
       }
       const slices: TimelineSlice[] = [];
-      if (exits.length <= nb) {
-        for (const { e, ord } of exits)
-          slices.push({ t0: e.t, t1: e.t + e.duration, reason: e.reason, handling: e.handling, index: this.globalIndex(l, ord, e.t), count: 1 });
+      if (n <= nb) {
+        for (const w of windows)
+          for (let k = w.from; k < w.to; k++) {
+            const t = w.cols.times[w.cols.exitAt[k]!]!;
+            const end = t + w.cols.exitDur[k]!;
+            if (end < t0) continue;
+            const ord = w.ch.ordinal + w.cols.exitAt[k]!;
+            slices.push({ t0: t, t1: end, reason: w.cols.exitReason[k]!, handling: w.cols.exitHandling[k]!, index: this.globalIndex(l, ord, t), count: 1 });
+          }
       } else {
         let b = -1;
-        let group: typeof exits = [];
-        const emit = () => {
-          if (!group.length) return;
-          const reasons = new Map<string, number>();
-          const handlings = new Map<string, number>();
-          let end = 0;
-          for (const { e } of group) {
-            reasons.set(e.reason, (reasons.get(e.reason) ?? 0) + 1);
-            handlings.set(e.handling, (handlings.get(e.handling) ?? 0) + 1);
-            end = Math.max(end, e.t + e.duration);
-          }
-          const top = (m: Map<string, number>) => [...m].reduce((a, x) => (x[1] > a[1] ? x : a))[0];
-          const first = group[0]!;
-          slices.push({
-            t0: first.e.t,
-            t1: end,
-            reason: top(reasons),
-            handling: top(handlings),
-            index: this.globalIndex(l, first.ord, first.e.t),
-            count: group.length,
-          });
-          group = [];
+        let count = 0;
+        let first = { t: 0, ord: 0 };
+        let end = 0;
+        const reasons = new Map<string, number>();
+        const handlings = new Map<string, number>();
+        const top = (m: Map<string, number>) => {
+          let best = '';
+          let bestN = -1;
+          for (const [k, v] of m) if (v > bestN) [best, bestN] = [k, v];
+          return best;
         };
-        for (const x of exits) {
-          const xb = Math.min(nb - 1, Math.max(0, Math.floor((x.e.t - t0) / width)));
-          if (xb !== b) {
-            emit();
-            b = xb;
+        const emit = () => {
+          if (!count) return;
+          slices.push({ t0: first.t, t1: end, reason: top(reasons), handling: top(handlings), index: this.globalIndex(l, first.ord, first.t), count });
+          count = 0;
+          end = 0;
+          reasons.clear();
+          handlings.clear();
+        };
+        for (const w of windows)
+          for (let k = w.from; k < w.to; k++) {
+            const t = w.cols.times[w.cols.exitAt[k]!]!;
+            const e = t + w.cols.exitDur[k]!;
+            if (e < t0) continue;
+            const xb = Math.min(nb - 1, Math.max(0, Math.floor((t - t0) / width)));
+            if (xb !== b) {
+              emit();
+              b = xb;
+              first = { t, ord: w.ch.ordinal + w.cols.exitAt[k]! };
+            }
+            count++;
+            if (e > end) end = e;
+            const r = w.cols.exitReason[k]!;
+            const h = w.cols.exitHandling[k]!;
+            reasons.set(r, (reasons.get(r) ?? 0) + 1);
+            handlings.set(h, (handlings.get(h) ?? 0) + 1);
           }
-          group.push(x);
-        }
         emit();
       }
-      lanesOut.push({ vm: lane.vm, vcpu: lane.vcpu, slices, exits: exits.length });
+      lanesOut.push({ vm: lane.vm, vcpu: lane.vcpu, slices, exits: n });
     });
     return { t0, t1, lanes: lanesOut };
   }
