@@ -17,6 +17,11 @@ import type { Vm } from './vm.ts';
 export function audit(vm: Vm): void {
   const mmu = vm.mmu as ShadowMmu;
   const report = (rule: string, detail: string) => vm.emitter.emit({ type: 'audit_violation', rule, detail });
+  for (const cpu of vm.cpus) {
+    cpu.tlb.writableFrames((gfn, va) => {
+      if (mmu.isWriteProtected(gfn)) report('stale-tlb', `vCPU ${cpu.id} TLB still maps va 0x${va.toString(16)} writable onto write-protected gfn ${gfn}`);
+    });
+  }
   for (const sp of mmu.pages.values()) {
     checkLinks(mmu, sp, report);
     if (sp.level !== 1) continue;

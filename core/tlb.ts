@@ -52,6 +52,13 @@ export class Tlb {
       if (Math.floor(tag / span) === Math.floor(vpn / span)) this.tag[i] = -1;
     }
   }
+  /** Guest frames of every cached writable translation (for the auditor). */
+  writableFrames(out: (frame: number, va: number) => void): void {
+    for (let i = 0; i < SETS; i++) {
+      if ((this.tag[i] as number) >= 0 && (this.bits[i] as number) & TLB_W) out((this.frame[i] as number) / 4096, (this.tag[i] as number) * 4096);
+    }
+  }
+
   /** MOV to CR3: drop every non-global entry (CR4.PGE is on). `all` drops globals too. */
   flush(all: boolean): void {
     for (let i = 0; i < SETS; i++) if (all || !((this.bits[i] as number) & TLB_G)) this.tag[i] = -1;

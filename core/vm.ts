@@ -18,6 +18,15 @@ import { ACC_ALL, ACC_U, ACC_W, HOST_GUEST_BASE_FRAME, ShadowMmu, ShadowPage, fr
 import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W, Tlb } from './tlb.ts';
 import { audit } from './auditor.ts';
 
+/** On an AMD profile exits carry the SVM names KVM prints (`svm_exit_reasons`). */
+const SVM_NAME: Record<string, string> = {
+  EXCEPTION_NMI: 'excp_pf',
+  CR_ACCESS: 'write_cr3',
+  IO_INSTRUCTION: 'ioio',
+  EPT_VIOLATION: 'npf',
+  INVLPG: 'invlpg',
+};
+
 /** Consecutive shadow fills for one access before the engine calls it an endless loop. */
 const LOOP_LIMIT = 16;
 const OK = 0;
@@ -54,7 +63,6 @@ export class Vm implements VmRunner {
   private readonly r = new WalkResult();
   private readonly hwCtl: PagingControls;
   private lockFreeAt = 0;
-  private nextPid = 1;
   private cur: Vcpu;
   private stop: VmRunner['stopReason'] = 'running';
   faultCode = 0;
@@ -142,6 +150,11 @@ export class Vm implements VmRunner {
     this.emitter.t = cpu.clock;
   }
 
+  /** Exits per vCPU by reason (seed 000 made exit statistics per vCPU). */
+  exitStats(): Array<Record<string, number>> {
+    return this.cpus.map((c) => Object.fromEntries(c.exitsByReason));
+  }
+
   get current(): Vcpu {
     return this.cur;
   }
@@ -169,9 +182,10 @@ export class Vm implements VmRunner {
     const body: Record<string, unknown> & { type: 'vmexit' } = { type: 'vmexit', reason, handling, duration: this.emitter.t - start };
     if (va !== undefined) body.va = va;
     if (gpa !== undefined) body.gpa = gpa;
+    if (this.cost.name === 'npt-amd') body.reason = SVM_NAME[reason] ?? reason;
     this.emitter.release(body, start);
     const m = this.cur.exitsByReason;
-    m.set(reason, (m.get(reason) ?? 0) + 1);
+    m.set(body.reason as string, (m.get(body.reason as string) ?? 0) + 1);
   }
 
   /** Take the VM's mmu_lock for `holdNs`, waiting (and showing the wait) if another vCPU has it. */
@@ -450,14 +464,16 @@ export class Vm implements VmRunner {
     this.lock(this.cost.shadowFaultNs);
     this.tick(this.cost.shadowFaultNs);
     this.tdpMapped[gfn] = 1;
-    this.endExit(start, this.cost.name === 'npt-amd' ? 'npf' : 'EPT_VIOLATION', 'map-gfn', va, gfn * 4096);
+    this.endExit(start, 'EPT_VIOLATION', 'map-gfn', va, gfn * 4096);
   }
 
   // ---- guest OS operations the workloads use ---------------------------------------
 
+  /** The lowest free pid above 0 (0 is the script's first process). */
   newPid(): number {
-    while (this.os.procs.has(this.nextPid)) this.nextPid++;
-    return this.nextPid++;
+    let pid = 1;
+    while (this.os.procs.has(pid)) pid++;
+    return pid;
   }
 
   /** MOV to CR3: flush non-global TLB entries; under shadow paging this exits (CR_ACCESS). */
