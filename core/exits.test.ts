@@ -71,6 +71,20 @@ describe('exits per guest fault (seed 000)', () => {
   });
 });
 
+describe('exits per fault, read from the JSONL export', () => {
+  it('every exit of a demand fault names the faulting va', async () => {
+    const { eventToJson } = await import('./events.ts');
+    for (const [mode, expected] of [['zap', 3], ['update', 2]] as const) {
+      const { events } = run(scenario({ kind: 'demand-paging', pages: 8 }, {}, { mode: 'shadow', shadow: { onGuestPteWrite: mode } }));
+      const lines = events.map((e) => JSON.stringify(eventToJson(e))).map((l) => JSON.parse(l) as Record<string, string | number>);
+      const byVa = new Map<string, number>();
+      for (const l of lines) if (l.type === 'vmexit' && l.va !== undefined) byVa.set(String(l.va), (byVa.get(String(l.va)) ?? 0) + 1);
+      // pages 2..8 of the region (the first also builds its page table)
+      for (let i = 1; i < 8; i++) expect(byVa.get('0x' + (0x10000000 + i * 4096).toString(16)), `${mode} page ${i}`).toBe(expected);
+    }
+  });
+});
+
 describe('kbuild: zap vs update on the 2007 profile', () => {
   it('update saves about the 10% seed 000 reports (between 5% and 15%)', async () => {
     const { findBuiltin } = await import('./builtins.ts');

@@ -209,7 +209,7 @@ export class Vm implements VmRunner {
   // ---- guest page-table writes ------------------------------------------------------
 
   /** The guest OS writes one of its paging-structure entries; trapped if the frame is shadowed. */
-  writeGuestEntry(gpa: number, level: number, lo: number, hi: number): void {
+  writeGuestEntry(gpa: number, level: number, lo: number, hi: number, va?: number): void {
     const [oldLo, oldHi] = this.os.readEntry(gpa);
     const trapped = this.mmu !== null && this.mmu.isWriteProtected(Math.floor(gpa / 4096));
     const start = trapped ? this.beginExit() : 0;
@@ -222,7 +222,7 @@ export class Vm implements VmRunner {
     this.lock(this.cost.emulateNs);
     this.tick(this.cost.emulateNs);
     (this.mmu as ShadowMmu).onGuestWrite(gpa, bytes, lo, hi);
-    this.endExit(start, 'EXCEPTION_NMI', 'emulate-pte-write', undefined, gpa);
+    this.endExit(start, 'EXCEPTION_NMI', 'emulate-pte-write', va, gpa);
   }
 
   /**
@@ -518,7 +518,7 @@ export class Vm implements VmRunner {
       this.tick(this.cost.zeroPageNs);
       p.pages.set(vpn, frame);
       const [lo, hi] = this.os.userPte(frame, true, acc === ACCESS_WRITE);
-      this.writeGuestEntry(pte, 1, lo, hi);
+      this.writeGuestEntry(pte, 1, lo, hi, va);
       return true;
     }
     if (code & PF_W && p.cow.has(vpn)) return this.breakCow(p, va, vpn);
@@ -536,7 +536,7 @@ export class Vm implements VmRunner {
     }
     p.cow.delete(vpn);
     const [lo, hi] = this.os.userPte(frame, true, true);
-    this.writeGuestEntry(this.os.findPte(p, va), 1, lo, hi);
+    this.writeGuestEntry(this.os.findPte(p, va), 1, lo, hi, va);
     this.invlpg(va);
     return true;
   }
