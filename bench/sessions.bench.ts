@@ -1,1 +1,182 @@
-export function benchmarks(){return [];}
+/**
+ * Session figures on a synthetic 10-million-event session made of the kbuild workload's real
+ * events (1 M recorded once, written ten times shifted in time), beside a JSONL + gzip baseline
+ * of the same events written in the same run. Reader figures come from a fresh process.
+ */
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createGzip } from 'node:zlib';
+import { once } from 'node:events';
+import { createVm } from '../core/engine.ts';
+import { findBuiltin } from '../core/builtins.ts';
+import { parseScenario, type Scenario } from '../core/scenario.ts';
+import { eventToJson, type MmuEvent } from '../core/events.ts';
+import { SessionWriter } from '../sessions/writer.ts';
+import type { Benchmark } from './harness.ts';
+
+const BATCH = 1_000_000;
+const PASSES = Number(process.env.MMU_BENCH_SESSION_PASSES ?? 10);
+const TOTAL = BATCH * PASSES;
+
+function kbuildScenario(): Scenario {
+  const builtin = findBuiltin('kbuild-update');
+  if (!builtin) throw new Error('no built-in kbuild-update');
+  const input = structuredClone(builtin.scenario);
+  const workload = input.vms[0]!.guest.workload;
+  if (workload.kind === 'kbuild') workload.iterations = 1000;
+  const parsed = parseScenario(input);
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+
+/** The first BATCH events of a long kbuild run, and the time span they cover. */
+function kbuildBatch(): { events: MmuEvent[]; span: number } {
+  const vm = createVm(kbuildScenario(), 0, { maxEvents: BATCH });
+  const events: MmuEvent[] = [];
+  while (events.length < BATCH && vm.step((e) => events.push(e)));
+  if (events.length < BATCH) throw new Error(`kbuild gave only ${events.length} events`);
+  events.length = BATCH;
+  let span = 0;
+  for (const e of events) span = Math.max(span, e.t + ('duration' in e ? e.duration : 0));
+  return { events, span: span + 1 };
+}
+
+/** Every pass re-stamps the batch later in time, so per-lane time never goes back. */
+function forEachEvent(batch: { events: MmuEvent[]; span: number }, visit: (e: MmuEvent) => void): void {
+  const base = batch.events.map((e) => e.t);
+  for (let pass = 0; pass < PASSES; pass++) {
+    const shift = pass * batch.span;
+    for (let i = 0; i < base.length; i++) {
+      const e = batch.events[i]!;
+      e.t = base[i]! + shift;
+      visit(e);
+    }
+  }
+  batch.events.forEach((e, i) => (e.t = base[i]!));
+}
+
+let cached: { dir: string; file: string; batch: { events: MmuEvent[]; span: number } } | undefined;
+function setup() {
+  if (!cached) {
+    const dir = mkdtempSync(join(tmpdir(), 'mmu-bench-'));
+    cached = { dir, file: join(dir, 'kbuild-10m.mmulab'), batch: kbuildBatch() };
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return cached;
+}
+
+const figures = { mmulabBytesPerEvent: NaN, jsonlBytesPerEvent: NaN };
+
+function writeSession(): number {
+  const { file, batch } = setup();
+  const scenario = kbuildScenario();
+  const started = performance.now();
+  const writer = SessionWriter.create(file, { scenario });
+  forEachEvent(batch, (e) => writer.append(e));
+  writer.close({ complete: true });
+  const seconds = (performance.now() - started) / 1000;
+  figures.mmulabBytesPerEvent = statSync(file).size / TOTAL;
+  return TOTAL / seconds;
+}
+
+async function writeJsonlGzip(): Promise<number> {
+  const { dir, batch } = setup();
+  const path = join(dir, 'baseline.jsonl.gz');
+  const started = performance.now();
+  const gzip = createGzip({ level: 6 });
+  const out = createWriteStream(path);
+  gzip.pipe(out);
+  let buffer = '';
+  const lines: string[] = [];
+  forEachEvent(batch, (e) => {
+    lines.push(JSON.stringify(eventToJson(e)));
+    if (lines.length === 10_000) {
+      buffer = lines.join('\n') + '\n';
+      lines.length = 0;
+      gzip.write(buffer);
+    }
+  });
+  gzip.end(lines.length ? lines.join('\n') + '\n' : '');
+  await once(out, 'finish');
+  const seconds = (performance.now() - started) / 1000;
+  figures.jsonlBytesPerEvent = statSync(path).size / TOTAL;
+  return TOTAL / seconds;
+}
+
+interface ProbeResult {
+  events: number;
+  openMs: number;
+  seekP99Ms: number;
+  countersP99Ms: number;
+  peakRssMB: number;
+  readerRssMB: number;
+}
+
+let probe: ProbeResult | undefined;
+function readerProbe(): ProbeResult {
+  const { file } = setup();
+  if (!probe) {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', new URL('./readerProbe.ts', import.meta.url).pathname, file, '200'], { encoding: 'utf8' });
+    probe = JSON.parse(out.trim().split('\n').pop()!) as ProbeResult;
+    if (probe.events !== TOTAL) throw new Error(`the reader found ${probe.events} events, the writer wrote ${TOTAL}`);
+  }
+  return probe;
+}
+
+export function benchmarks(): Benchmark[] {
+  const fresh = () => (probe = undefined);
+  return [
+    {
+      name: 'sessions.write',
+      group: 'sessions',
+      figure: { name: `write ${TOTAL / 1e6} M kbuild events`, unit: 'events/s', better: 'higher', budget: 2_000_000 },
+      run: writeSession,
+      baseline: { name: 'JSONL+gzip', run: writeJsonlGzip },
+      warmup: 0,
+      repetitions: 3,
+    },
+    {
+      name: 'sessions.bytes-per-event',
+      group: 'sessions',
+      figure: { name: 'bytes per event on disk', unit: 'B/event', better: 'lower', budget: 16 },
+      run: () => figures.mmulabBytesPerEvent,
+      baseline: { name: 'JSONL+gzip', run: () => figures.jsonlBytesPerEvent },
+      warmup: 0,
+      repetitions: 1,
+    },
+    {
+      name: 'sessions.open-to-summary',
+      group: 'sessions',
+      figure: { name: 'open and first summary (fresh process)', unit: 'ms', better: 'lower', budget: 1500 },
+      run: () => (fresh(), readerProbe().openMs),
+      warmup: 0,
+      repetitions: 3,
+    },
+    {
+      name: 'sessions.seek-p99',
+      group: 'sessions',
+      figure: { name: 'seek to a random time + read 100 events, p99', unit: 'ms', better: 'lower', budget: 50 },
+      run: () => readerProbe().seekP99Ms,
+      warmup: 0,
+      repetitions: 1,
+    },
+    {
+      name: 'sessions.counters-p99',
+      group: 'sessions',
+      figure: { name: 'counters from start to a random time, p99', unit: 'ms', better: 'lower', budget: 100 },
+      run: () => readerProbe().countersP99Ms,
+      warmup: 0,
+      repetitions: 1,
+    },
+    {
+      name: 'sessions.reader-peak-rss',
+      group: 'sessions',
+      figure: { name: 'reader process peak RSS', unit: 'MB', better: 'lower', budget: 500 },
+      run: () => readerProbe().peakRssMB,
+      warmup: 0,
+      repetitions: 1,
+    },
+  ];
+}
