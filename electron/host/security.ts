@@ -10,11 +10,12 @@ import { extname, isAbsolute, relative, resolve } from 'node:path';
  * (Vue's style bindings use the CSSOM, which CSP allows), no plugins, no framing,
  * no base-uri or form tricks. `connectSrc` adds the browser host's WebSocket origin.
  */
-export function contentSecurityPolicy(connectSrc: string[] = []): string {
+export function contentSecurityPolicy(connectSrc: string[] = [], options: { devServer?: boolean } = {}): string {
   return [
     "default-src 'none'",
     "script-src 'self'",
-    "style-src 'self'",
+    // Only Vite's dev server injects <style> elements (hot reload); built code never does.
+    options.devServer ? "style-src 'self' 'unsafe-inline'" : "style-src 'self'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",
     `connect-src 'self'${connectSrc.length ? ' ' + connectSrc.join(' ') : ''}`,

@@ -21,18 +21,10 @@ import {
 } from 'electron';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  API_METHODS,
-  ApiError,
-  IPC_CHANNEL_PREFIX,
-  IPC_DROP_CHANNEL,
-  IPC_EVENT_CHANNEL,
-  MAX_MESSAGE_BYTES,
-  type ResponseEnvelope,
-  type RunStatus,
-} from '../api/contract.ts';
+import { IPC_DROP_CHANNEL, IPC_EVENT_CHANNEL, type RunStatus } from '../api/contract.ts';
 import { HostService, toWireError } from '../host/hostService.ts';
 import { contentSecurityPolicy, contentType, resolveStaticFile } from '../host/security.ts';
+import { createIpcHandler, ipcChannels } from './ipc.ts';
 import { APP_HOST, APP_ORIGIN, APP_SCHEME, senderProblem } from './senderCheck.ts';
 
 const isDev = !app.isPackaged && !!process.env.MMU_LAB_DEV_URL;
@@ -214,31 +206,19 @@ function hardenSession(): void {
   ses.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
   ses.setPermissionCheckHandler(() => false);
   ses.on('will-download', (event) => event.preventDefault());
-  // The dev server's responses get the same CSP as our own files.
+  // The dev server's responses get our CSP too (with the inline styles its hot reload needs).
+  const devCsp = contentSecurityPolicy([], { devServer: true });
   ses.webRequest.onHeadersReceived((details, callback) => {
-    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CSP] } });
+    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [isDev ? devCsp : CSP] } });
   });
 }
 
-/** The one wrapped ipcMain: a channel per API method, generated from the contract table. */
+/** The one wrapped ipcMain: a channel per API method, generated from the contract table (see ipc.ts). */
 function registerIpc(service: HostService): void {
-  for (const method of API_METHODS) {
-    ipcMain.handle(`${IPC_CHANNEL_PREFIX}${method}`, async (event: IpcMainInvokeEvent, params: unknown): Promise<ResponseEnvelope> => {
-      try {
-        const problem = senderProblem(event, { knownWebContents, allowedOrigins });
-        if (problem) throw new ApiError('bad-request', `refused: ${problem}`);
-        let size: number;
-        try {
-          size = Buffer.byteLength(JSON.stringify(params ?? null) ?? '', 'utf8');
-        } catch {
-          throw new ApiError('bad-request', `${method}: params must be plain JSON data`);
-        }
-        if (size > MAX_MESSAGE_BYTES) throw new ApiError('too-large', `${method}: params are ${size} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
-        return { ok: true, result: await service.dispatch(method, params) };
-      } catch (error) {
-        return { ok: false, error: toWireError(error) };
-      }
-    });
+  const policy = { knownWebContents, allowedOrigins };
+  for (const { channel, method } of ipcChannels()) {
+    const handler = createIpcHandler(method, (m, p) => service.dispatch(m, p), policy);
+    ipcMain.handle(channel, (event: IpcMainInvokeEvent, params: unknown) => handler(event, params));
   }
 }
 
