@@ -178,3 +178,20 @@ describe('linear-address split (SDM Figures 4-2, 4-5, 4-8)', () => {
     expect([2, 1].map((l) => tableIndex('nonpae', 0xc0601000, l))).toEqual([0x301, 0x201]);
   });
 });
+
+describe('probe walk', () => {
+  it('translates without setting A/D bits and without faulting side effects', async () => {
+    const { WalkResult, ACCESS_WRITE } = await import('./paging.ts');
+    const { vm, events } = run(scenario({ kind: 'script', steps: [{ op: 'map', va: 0x400000, gpa: 0x200000, levels: {} }] }));
+    const before = events.length;
+    const r = new WalkResult();
+    expect(vm.probe(0x400abc, ACCESS_WRITE, 3, r)).toBe(true);
+    expect(r.gpa).toBe(0x200abc);
+    // no entry of the walk has A or D set: the probe left guest memory alone
+    for (let i = 0; i < r.count; i++) expect((r.entryLo[i] as number) & 0x60).toBe(0);
+    expect(vm.probe(0x800000, ACCESS_WRITE, 3, r)).toBe(false);
+    expect(r.errorCode).toBe(0b110);
+    expect(vm.probe(0x400abc, ACCESS_WRITE, 3, r) && ((r.entryLo[r.count - 1] as number) & 0x60) === 0).toBe(true);
+    expect(events.length).toBe(before);
+  });
+});

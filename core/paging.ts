@@ -90,6 +90,10 @@ export class GuestMemory {
     }
     (this.pages[slot] as Uint32Array)[(gpa & 4095) >>> 2] = value >>> 0;
   }
+  /** Does this frame hold anything (has it ever been written as a paging structure)? */
+  hasContents(frame: number): boolean {
+    return frame < this.frames && (this.slotOf[frame] as number) >= 0;
+  }
   /** Zero a frame, as a guest OS does before using it as a page table. */
   clearFrame(frame: number): void {
     const slot = this.slotOf[frame] as number;
@@ -196,6 +200,20 @@ function leafShift(ctl: PagingControls, level: number): number {
   if (level === 3) return 30;
   return ctl.mode === 'nonpae' ? 22 : 21;
 }
+
+/*
+ * Linear-address splits (SDM Figures 4-2, 4-5, 4-8):
+ *
+ *   non-PAE   31    22 21    12 11      0        4 KiB; a PS pde maps 21:0 (4 MiB)
+ *            | pd     | pt     | offset |
+ *   PAE       31 30 29   21 20   12 11      0    4 KiB; a PS pde maps 20:0 (2 MiB)
+ *            |pdpt| pd     | pt     | offset |
+ *   4-level   47   39 38   30 29   21 20   12 11      0
+ *            | pml4 | pdpt  | pd    | pt    | offset |   PS pdpte → 1 GiB, PS pde → 2 MiB
+ *
+ * Entry bits used (64-bit formats; non-PAE has bits 31:0 only):
+ *   63 XD | 51:40 reserved (MAXPHYADDR 40) | 39:12 address | 8 G | 7 PS | 6 D | 5 A | 2 U/S | 1 R/W | 0 P
+ */
 
 /**
  * Walk the guest tables for `va`. With `setAd`, sets accessed bits on every entry used and

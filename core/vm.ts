@@ -150,6 +150,14 @@ export class Vm implements VmRunner {
     this.emitter.t = cpu.clock;
   }
 
+  /**
+   * Translate `va` for the current vCPU's address space as the hardware would, without
+   * side effects (no A/D bits, no #PF, no TLB fill): for state queries and the auditor.
+   */
+  probe(va: number, acc: AccessKind, cpl: number, out: WalkResult): boolean {
+    return walk(this.mem, this.ctl, this.cur.cr3, this.cur.pdpte, va, acc, cpl, null, out);
+  }
+
   /** Exits per vCPU by reason (seed 000 made exit statistics per vCPU). */
   exitStats(): Array<Record<string, number>> {
     return this.cpus.map((c) => Object.fromEntries(c.exitsByReason));
@@ -226,22 +234,18 @@ export class Vm implements VmRunner {
   }
 
   /**
-   * The guest zeroes a frame it reuses. If the frame was a page table still shadowed, the
-   * stores trap and are emulated until flood detection zaps its shadow pages (seed 000:
-   * "a page table may have been recycled into a regular page").
+   * The guest zeroes a frame it reuses. Each entry it clears is reported (level 0: the frame
+   * is no longer a paging structure) so page tables can be rebuilt from the events. If the
+   * frame is still a shadowed page table, the stores trap and are emulated until flood
+   * detection zaps its shadow pages (seed 000: "a page table may have been recycled into a
+   * regular page").
    */
   private zeroFrame(frame: number): void {
-    const mmu = this.mmu;
-    if (!mmu) return;
+    if (!this.mem.hasContents(frame)) return;
     const bytes = entryBytes(this.ctl.mode);
-    for (let off = 0; off < 4096 && mmu.isWriteProtected(frame); off += bytes) {
-      const start = this.beginExit();
-      this.lock(this.cost.emulateNs);
-      this.tick(this.cost.emulateNs);
-      this.mem.write32(frame * 4096 + off, 0);
-      if (bytes === 8) this.mem.write32(frame * 4096 + off + 4, 0);
-      mmu.onGuestWrite(frame * 4096 + off, bytes, 0, 0);
-      this.endExit(start, 'EXCEPTION_NMI', 'emulate-pte-write', undefined, frame * 4096 + off);
+    for (let gpa = frame * 4096; gpa < (frame + 1) * 4096; gpa += bytes) {
+      const [lo, hi] = this.os.readEntry(gpa);
+      if (lo || hi || this.mmu?.isWriteProtected(frame)) this.writeGuestEntry(gpa, 0, 0, 0);
     }
   }
 
