@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunStatus } from '../api/contract.ts';
 import { parseScenario, type Scenario } from '../../core/scenario.ts';
 import { HostService } from './hostService.ts';
+import { VmManager } from './vmManager.ts';
 
 let dir: string;
 let service: HostService;
@@ -170,5 +171,13 @@ describe('VM manager', () => {
     expect(final.vms?.[1]?.state).toBe('finished');
     const summary = await service.call('sessions.open', { id: 'thrown.mmulab' });
     expect(summary.complete).toBe(false);
+  });
+
+  it('a worker that cannot start fails runs.start with a clear message', async () => {
+    const broken = new VmManager({ sessionsDir: dir, worker: { file: join(dir, 'no-such-worker.cjs') } });
+    const run = await broken.start(scenario([2]), { sessionId: 'no-worker.mmulab' });
+    const final = await broken.waitForEnd(run.runId);
+    expect(final.state).toBe('failed');
+    expect(final.message).toMatch(/VM 0 failed: .*no-such-worker/);
   });
 });

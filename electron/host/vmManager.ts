@@ -166,7 +166,22 @@ export class VmManager {
       queue: [],
       draining: false,
     };
+    try {
+      this.spawnVms(run, scenario, start);
+    } catch (error) {
+      // Could not start a worker at all (a missing bundle, no threads left): undo and say so.
+      await Promise.all(run.vms.map((v) => v.worker.terminate().catch(() => 0)));
+      await recorder.close(false, 'the run could not start').catch(() => undefined);
+      throw new ApiError('failed', `could not start the VM workers: ${error instanceof Error ? error.message : String(error)}`);
+    }
     this.runs.set(run.runId, run);
+    this.options.onSessionsChanged?.();
+    const status = this.status(run.runId);
+    this.options.onProgress?.(status);
+    return status;
+  }
+
+  private spawnVms(run: Run, scenario: Scenario, start: StartOptions): void {
     scenario.vms.forEach((_, vmIndex) => {
       const data: VmWorkerData = {
         scenario,
@@ -186,10 +201,6 @@ export class VmManager {
       });
       worker.on('exit', (code) => this.enqueue(run, vmRun, { type: 'exit', code }));
     });
-    this.options.onSessionsChanged?.();
-    const status = this.status(run.runId);
-    this.options.onProgress?.(status);
-    return status;
   }
 
   status(runId: string): RunStatus {
