@@ -195,3 +195,20 @@ describe('probe walk', () => {
     expect(events.length).toBe(before);
   });
 });
+
+describe('CR0.WP = 0 with SMEP (the shadow MMU must not let the kernel execute a user page)', () => {
+  for (const [label, mmu] of MODES) {
+    it(`supervisor write then supervisor fetch of a read-only user page [${label}]`, () => {
+      const { events } = run(scenario({ kind: 'script', steps: [
+        { op: 'map', va: 0x400000, gpa: 0x200000, levels: { pt: ['P', 'U'] } },
+        { op: 'access', va: 0x400000, access: 'write', cpl: 0 },
+        { op: 'access', va: 0x400000, access: 'fetch', cpl: 0 },
+        { op: 'access', va: 0x400000, access: 'read', cpl: 3 },
+        { op: 'access', va: 0x400000, access: 'fetch', cpl: 0 },
+      ] }, { cr0: { wp: false }, cr4: { pse: true, smep: true, smap: false } }, mmu), { audit: true });
+      // SDM 4.6.1: WP=0 lets supervisor writes through; SMEP forbids supervisor fetches from user pages
+      expect(ofType(events, 'guest_access').map((a) => a.errorCode ?? a.result)).toEqual(['ok', P | ID, 'ok', P | ID]);
+      expect(ofType(events, 'audit_violation')).toEqual([]);
+    });
+  }
+});

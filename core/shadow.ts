@@ -248,7 +248,8 @@ export class ShadowMmu {
    */
   leafSpte(gfn: number, access: number, dirty: boolean): [number, number] {
     let lo = PTE_P | PTE_A | ((((HOST_GUEST_BASE_FRAME + gfn) * 4096) % TWO32) >>> 0);
-    const hi = Math.floor((HOST_GUEST_BASE_FRAME + gfn) / 1048576) | (access & ACC_X || !this.ctl.nxe ? 0 : PTE_HI_NX);
+    // The host always has EFER.NX, so an spte may be NX even when the guest has no NX.
+    const hi = Math.floor((HOST_GUEST_BASE_FRAME + gfn) / 1048576) | (access & ACC_X ? 0 : PTE_HI_NX);
     if (access & ACC_U) lo |= PTE_U;
     if (access & ACC_W && dirty && !this.isWriteProtected(gfn)) lo |= PTE_W | PTE_D;
     return [lo >>> 0, hi];

@@ -14,7 +14,7 @@ import {
 } from './paging.ts';
 import { Rng } from './rng.ts';
 import type { Scenario, VmConfig } from './scenario.ts';
-import { ACC_ALL, ACC_U, ACC_W, HOST_GUEST_BASE_FRAME, ShadowMmu, ShadowPage, frameOf, upperAccess } from './shadow.ts';
+import { ACC_ALL, ACC_U, ACC_W, ACC_X, HOST_GUEST_BASE_FRAME, ShadowMmu, ShadowPage, frameOf, upperAccess } from './shadow.ts';
 import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W, Tlb } from './tlb.ts';
 import { audit } from './auditor.ts';
 
@@ -390,8 +390,13 @@ export class Vm implements VmRunner {
       sp = next;
     }
     let access = sp.direct ? sp.access : upperAccess(this.ctl, r, r.count);
-    // CR0.WP = 0: a supervisor write to a read-only page is allowed; map it writable but supervisor-only.
-    if (!this.ctl.wp && cpl === 0 && acc === ACCESS_WRITE && !(access & ACC_W)) access = (access | ACC_W) & ~ACC_U;
+    // CR0.WP = 0: a supervisor write to a read-only page is allowed; map it writable but
+    // supervisor-only. With SMEP that would let the kernel execute a user page, so the spte
+    // also gets NX; a later user access or fetch faults and rebuilds it (mmu.rst, seed 004).
+    if (!this.ctl.wp && cpl === 0 && acc === ACCESS_WRITE && !(access & ACC_W)) {
+      access = (access | ACC_W) & ~ACC_U;
+      if (this.ctl.smep) access &= ~ACC_X;
+    }
     const dirty = ((r.entryLo[leafIdx] as number) & 0x40) !== 0;
     const [lo, hi] = mmu.leafSpte(Math.floor(r.gpa / 4096), access, dirty);
     mmu.setSpte(sp, ShadowMmu.index(va, 1), lo, hi);
