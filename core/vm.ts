@@ -224,7 +224,8 @@ export class Vm implements VmRunner {
     this.mem.write32(gpa, lo);
     const bytes = entryBytes(this.ctl.mode);
     if (bytes === 8) this.mem.write32(gpa + 4, hi);
-    this.emitter.emit({ type: 'gpte_write', level, gpa, old: pte64(oldLo, oldHi), new: pte64(lo, hi), cause: 'guest' });
+    // A store that changes nothing is invisible to the guest (it still traps if protected).
+    if (oldLo !== lo >>> 0 || oldHi !== hi >>> 0) this.emitter.emit({ type: 'gpte_write', level, gpa, old: pte64(oldLo, oldHi), new: pte64(lo, hi), cause: 'guest' });
     this.tick(this.cost.accessNs);
     if (!trapped) return;
     this.lock(this.cost.emulateNs);
