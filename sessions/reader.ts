@@ -831,6 +831,13 @@ export class SessionReader {
     return { cursor, seen: want ? before(lo) : cursor.index };
   }
 
+  /** Canonical index of the first event at or after time `t` (eventCount if none). */
+  indexAtTime(t: number): number {
+    let n = 0;
+    for (const lane of this.lanes) n += this.countBefore(lane, t, false);
+    return n;
+  }
+
   /** Raw events [from, from+count) in canonical order. */
   rawEvents(from: number, count: number): MmuEvent[] {
     const out: MmuEvent[] = [];
