@@ -230,6 +230,8 @@ export interface MmulabBridge {
 export const IPC_EVENT_CHANNEL = 'mmulab:event';
 /** Electron only: the preload reports a `.mmulab` file dropped on the window (path from the File object). */
 export const IPC_DROP_CHANNEL = 'mmulab:shell.dropped';
+/** Electron only: the preload reports the first listener for an event (queued events then flow). */
+export const IPC_LISTEN_CHANNEL = 'mmulab:shell.listening';
 /** The browser host's WebSocket path (same origin as the page). */
 export const BROWSER_API_PATH = '/api';
 

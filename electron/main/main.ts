@@ -21,7 +21,7 @@ import {
 } from 'electron';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IPC_DROP_CHANNEL, IPC_EVENT_CHANNEL, type RunStatus } from '../api/contract.ts';
+import { IPC_DROP_CHANNEL, IPC_EVENT_CHANNEL, IPC_LISTEN_CHANNEL, type EventMessage, type RunStatus } from '../api/contract.ts';
 import { HostService, toWireError } from '../host/hostService.ts';
 import { contentSecurityPolicy, contentType, resolveStaticFile } from '../host/security.ts';
 import { createIpcHandler, ipcChannels } from './ipc.ts';
@@ -59,17 +59,19 @@ async function main(): Promise<void> {
   registerIpc(service);
   registerDrop();
   service.onEvent((message) => {
-    for (const win of windows) if (!win.isDestroyed()) win.webContents.send(IPC_EVENT_CHANNEL, message);
+    for (const win of windows) if (!win.isDestroyed()) deliver(win.webContents.id, message);
   });
+  registerListenSignal();
   shell_ = { service, recent: loadRecent() };
   refreshMenu();
   trackRunProgress(service);
 
-  const first = createWindow();
-  // A .mmulab given on the command line (file association) opens once the UI is up.
+  createWindow();
+  // A .mmulab given on the command line (file association): its open request waits until the
+  // UI listens for it (see `deliver`).
   const initial = sessionFileArg(process.argv);
-  if (initial) first.webContents.once('did-finish-load', () => openSessionFile(initial));
-  for (const path of pendingOpenFiles.splice(0)) first.webContents.once('did-finish-load', () => openSessionFile(path));
+  if (initial) openSessionFile(initial);
+  for (const path of pendingOpenFiles.splice(0)) openSessionFile(path);
 
   app.on('second-instance', (_event, argv) => {
     const [win] = windows;
@@ -222,6 +224,38 @@ function registerIpc(service: HostService): void {
   }
 }
 
+// ---- Events to windows. An open request sent before the UI subscribed would be lost (a file
+// given at launch), so those wait per window until its preload reports a listener. ----
+
+const QUEUED_UNTIL_LISTENED = new Set(['sessions.openRequested']);
+const listening = new Map<number, Set<string>>();
+const waiting = new Map<number, EventMessage[]>();
+
+function deliver(webContentsId: number, message: EventMessage): void {
+  const win = [...windows].find((w) => !w.isDestroyed() && w.webContents.id === webContentsId);
+  if (!win) return;
+  if (QUEUED_UNTIL_LISTENED.has(message.event) && !listening.get(webContentsId)?.has(message.event)) {
+    const queue = waiting.get(webContentsId) ?? [];
+    queue.push(message);
+    waiting.set(webContentsId, queue.slice(-10));
+    return;
+  }
+  win.webContents.send(IPC_EVENT_CHANNEL, message);
+}
+
+function registerListenSignal(): void {
+  ipcMain.on(IPC_LISTEN_CHANNEL, (event, name: unknown) => {
+    if (senderProblem(event, { knownWebContents, allowedOrigins }) || typeof name !== 'string') return;
+    const id = event.sender.id;
+    const set = listening.get(id) ?? new Set<string>();
+    set.add(name);
+    listening.set(id, set);
+    const queue = waiting.get(id) ?? [];
+    waiting.set(id, queue.filter((m) => m.event !== name));
+    for (const message of queue) if (message.event === name) deliver(id, message);
+  });
+}
+
 /** A `.mmulab` dropped on the window: same sender check as the API, then the same import as File → Open. */
 function registerDrop(): void {
   ipcMain.on(IPC_DROP_CHANNEL, (event, path: unknown) => {
@@ -292,10 +326,14 @@ function createWindow(): BrowserWindow {
   const id = win.webContents.id;
   knownWebContents.add(id);
   win.once('ready-to-show', () => win.show());
+  // A reloaded page has no listeners until its preload says so again.
+  win.webContents.on('did-start-loading', () => listening.delete(id));
   win.on('close', () => saveWindowState(win));
   win.on('closed', () => {
     windows.delete(win);
     knownWebContents.delete(id);
+    listening.delete(id);
+    waiting.delete(id);
   });
   void win.loadURL(devUrl ? devUrl.href : `${APP_ORIGIN}/index.html`);
   return win;

@@ -9,6 +9,7 @@ import {
   IPC_CHANNEL_PREFIX,
   IPC_DROP_CHANNEL,
   IPC_EVENT_CHANNEL,
+  IPC_LISTEN_CHANNEL,
   isApiMethod,
   type EventMessage,
   type MmulabBridge,
@@ -41,7 +42,10 @@ const bridge: MmulabBridge = {
       throw new Error(`unknown event "${String(event).slice(0, 100)}"`);
     }
     let set = listeners.get(event);
-    if (!set) listeners.set(event, (set = new Set()));
+    if (!set) {
+      listeners.set(event, (set = new Set()));
+      ipcRenderer.send(IPC_LISTEN_CHANNEL, event);
+    }
     set.add(listener);
     return () => {
       set.delete(listener);
