@@ -31,6 +31,8 @@ export class ShadowPage {
   /** Parent links: parentId * 512 + index. */
   parents: number[] = [];
   roots = 0;
+  /** The cache key it was found under. */
+  key = '';
   constructor(
     readonly id: number,
     readonly gfn: number,
@@ -65,8 +67,8 @@ export class ShadowMmu {
   private readonly shadowsOf = new Map<number, number[]>();
   /** Reverse map: guest frame → leaf sptes mapping it (pageId * 512 + index). */
   private readonly rmap = new Map<number, number[]>();
-  /** Creation order, oldest first: the recycling order. */
-  private active: number[] = [];
+  /** Creation order, oldest first: the recycling order (a Set keeps insertion order). */
+  private readonly active = new Set<number>();
   private nextId = 1;
   private lastWriteGfn = -1;
   private writeCount = 0;
@@ -110,9 +112,10 @@ export class ShadowMmu {
     const found = this.byKey.get(key);
     if (found !== undefined) return this.pages.get(found) as ShadowPage;
     const sp = new ShadowPage(this.nextId++, gfn, level, quadrant, direct, access);
+    sp.key = key;
     this.pages.set(sp.id, sp);
     this.byKey.set(key, sp.id);
-    this.active.push(sp.id);
+    this.active.add(sp.id);
     this.stats.allocated++;
     this.host.chargeAlloc();
     this.host.emitter.emit({ type: 'shadow_page', action: 'alloc', table: sp.id, level, gfn, role: roleName(sp), quadrant });
@@ -149,11 +152,12 @@ export class ShadowMmu {
 
   /** Recycle the oldest page that is not a root; roots go to the back of the list. */
   private recycleOne(): boolean {
-    for (let tries = this.active.length; tries > 0; tries--) {
-      const id = this.active.shift() as number;
+    for (let tries = this.active.size; tries > 0; tries--) {
+      const id = this.active.values().next().value as number;
       const sp = this.pages.get(id) as ShadowPage;
       if (sp.roots > 0) {
-        this.active.push(id);
+        this.active.delete(id); // roots are never recycled: to the back of the list
+        this.active.add(id);
         continue;
       }
       this.stats.recycled++;
@@ -173,6 +177,8 @@ export class ShadowMmu {
       this.stats.zapped++;
       this.host.emitter.emit({ type: 'shadow_page', action: 'zap', table: sp.id, level: sp.level, gfn: sp.gfn, role: roleName(sp), quadrant: sp.quadrant });
     }
+    // Only a reachable page (linked or a root) can have translations cached in a TLB.
+    const reachable = sp.parents.length > 0 || sp.roots > 0;
     for (const ref of sp.parents) {
       const parent = this.pages.get(Math.floor(ref / 512));
       if (!parent) continue;
@@ -181,15 +187,14 @@ export class ShadowMmu {
     }
     sp.parents = [];
     for (let i = 0; i < 512; i++) this.clearSpte(sp, i);
-    if (sp.roots > 0) return; // a root must stay valid for cr3 (seed 000)
-    this.free(sp);
-    this.host.flushAllTlbs('zap');
+    if (sp.roots === 0) this.free(sp); // a root must stay valid for cr3 (seed 000): emptied, kept
+    if (reachable) this.host.flushAllTlbs('zap');
   }
 
   private free(sp: ShadowPage): void {
     this.pages.delete(sp.id);
-    for (const [key, id] of this.byKey) if (id === sp.id) this.byKey.delete(key);
-    this.active = this.active.filter((id) => id !== sp.id);
+    this.byKey.delete(sp.key);
+    this.active.delete(sp.id);
     if (sp.direct) return;
     const list = (this.shadowsOf.get(sp.gfn) ?? []).filter((id) => id !== sp.id);
     if (list.length) this.shadowsOf.set(sp.gfn, list);
