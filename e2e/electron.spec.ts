@@ -22,6 +22,9 @@ function electronBinary(): { path?: string; reason?: string } {
 }
 
 const binary = electronBinary();
+// Chromium refuses to run as root with its OS sandbox (containers, CI); the renderer sandbox
+// (webPreferences.sandbox) that this suite checks is a separate thing and stays on.
+const launchArgs = [...(process.platform === 'linux' && process.getuid?.() === 0 ? ['--no-sandbox'] : []), root];
 const mainBundle = join(root, 'dist', 'electron', 'main.cjs');
 
 test.describe('@e2e Electron shell', () => {
@@ -38,7 +41,7 @@ test.describe('@e2e Electron shell', () => {
     profile = mkdtempSync(join(tmpdir(), 'mmulab-electron-'));
     app = await electron.launch({
       executablePath: binary.path,
-      args: [root],
+      args: launchArgs,
       env: { ...process.env, MMU_LAB_USER_DATA: profile, MMU_LAB_SESSIONS_DIR: join(profile, 'sessions') } as Record<string, string>,
     });
   });
@@ -96,7 +99,7 @@ test.describe('@e2e Electron shell', () => {
     await app!.close();
     app = await electron.launch({
       executablePath: binary.path,
-      args: [root],
+      args: launchArgs,
       env: { ...process.env, MMU_LAB_USER_DATA: profile, MMU_LAB_SESSIONS_DIR: join(profile, 'sessions') } as Record<string, string>,
     });
     await app.firstWindow();
