@@ -70,6 +70,8 @@ interface EncType {
    * generic `event[name]` loop is several times slower on the engine's many object shapes).
    */
   extract: (event: unknown, out: unknown[]) => void;
+  /** For `vmexit`: positions of its reason, handling and duration fields (for the index statistics). */
+  exit?: { reason: number; handling: number; duration: number };
   fields: { name: string; kind: FieldKind; code: number; optBit: number }[];
   optionalCount: number;
 }
@@ -87,16 +89,22 @@ export class LaneEncoder {
   private readonly dict = new Map<string, number>();
   private readonly dictList: string[] = [];
   private readonly vals: unknown[] = new Array<unknown>(64).fill(undefined);
+  private types: Map<string, EncType> | undefined;
+  /** Last string and its dictionary index, per (type id * 64 + field): engine strings repeat. */
+  private readonly lastStr: (string | undefined)[] = [];
+  private readonly lastIdx: number[] = [];
+  /** Exit statistics keyed by dictionary index (converted to maps when the chunk is flushed). */
+  private exitByReason: number[] = [];
+  private exitNsSum: number[] = [];
+  private exitNsMin: number[] = [];
+  private exitNsMax: number[] = [];
+  private exitByHandling: number[] = [];
   count = 0;
   tMin = 0;
   tMax = 0;
   spanEnd = 0;
   /** Per-chunk statistics, for the index: events per type id, exits per reason. */
   private typeIds: number[] = [];
-  exitReasons = new Map<string, number>();
-  /** Per exit reason: [total ns, min ns, max ns]. */
-  exitNs = new Map<string, [number, number, number]>();
-  exitHandlings = new Map<string, number>();
 
   get typeCounts(): Map<string, number> {
     const m = new Map<string, number>();
@@ -112,7 +120,9 @@ export class LaneEncoder {
         const fields = t.fields.map((fl) => ({ name: fl.name, kind: fl.kind, code: KIND_CODE[fl.kind], optBit: fl.optional ? opt++ : -1 }));
         const body = fields.map((fl, i) => `out[${i}] = e[${JSON.stringify(fl.name)}];`).join('\n');
         const extract = new Function('e', 'out', body) as EncType['extract'];
-        m.set(t.name, { id, name: t.name, fields, optionalCount: opt, extract });
+        const at = (name: string, kind: FieldKind) => fields.findIndex((fl) => fl.name === name && fl.kind === kind);
+        const exit = t.name === 'vmexit' ? { reason: at('reason', 'str'), handling: at('handling', 'str'), duration: at('duration', 'ns') } : undefined;
+        m.set(t.name, { id, name: t.name, fields, optionalCount: opt, extract, ...(exit && exit.reason >= 0 && exit.handling >= 0 && exit.duration >= 0 ? { exit } : {}) });
       });
       LaneEncoder.types = m;
     }
@@ -135,7 +145,7 @@ export class LaneEncoder {
 
   /** Append one event. Throws on an event that breaks the event table's contract (a bug in the producer). */
   add(event: MmuEvent): void {
-    const type = LaneEncoder.table().get(event.type);
+    const type = (this.types ??= LaneEncoder.table()).get(event.type);
     if (!type) throw new TypeError(`unknown event type ${JSON.stringify(event.type)}`);
     const t = event.t;
     if (!isCount(t)) throw new TypeError(`event time must be a non-negative integer (got ${String(t)})`);
@@ -152,6 +162,8 @@ export class LaneEncoder {
     this.tMax = t;
     const vals = this.vals;
     type.extract(event, vals);
+    let reasonIdx = -1;
+    let handlingIdx = -1;
     const fields = type.fields;
     if (type.optionalCount > 0) {
       let mask = 0;
@@ -179,9 +191,22 @@ export class LaneEncoder {
           if (v <= 0x1fffffffffffffn) w.varuint(Number(v));
           else w.varuint64(v);
           break;
-        case 4:
-          w.varuint(this.strIndex(String(v)));
+        case 4: {
+          const slot = type.id * 64 + i;
+          let idx: number;
+          if (this.lastStr[slot] === v) idx = this.lastIdx[slot]!;
+          else {
+            idx = this.strIndex(String(v));
+            this.lastStr[slot] = v as string;
+            this.lastIdx[slot] = idx;
+          }
+          w.varuint(idx);
+          if (type.exit) {
+            if (i === type.exit.reason) reasonIdx = idx;
+            else if (i === type.exit.handling) handlingIdx = idx;
+          }
           break;
+        }
         default: {
           const b = utf8(String(v));
           w.varuint(b.length);
@@ -192,18 +217,40 @@ export class LaneEncoder {
     if (t > this.spanEnd) this.spanEnd = t;
     this.count++;
     this.typeIds[type.id] = (this.typeIds[type.id] ?? 0) + 1;
-    if (event.type === 'vmexit') {
-      this.exitReasons.set(event.reason, (this.exitReasons.get(event.reason) ?? 0) + 1);
-      this.exitHandlings.set(event.handling, (this.exitHandlings.get(event.handling) ?? 0) + 1);
-      const d = event.duration;
-      const ns = this.exitNs.get(event.reason);
-      if (!ns) this.exitNs.set(event.reason, [d, d, d]);
-      else {
-        ns[0] += d;
-        if (d < ns[1]) ns[1] = d;
-        if (d > ns[2]) ns[2] = d;
+    if (type.exit && reasonIdx >= 0 && handlingIdx >= 0) {
+      const d = vals[type.exit.duration] as number;
+      const n = this.exitByReason[reasonIdx];
+      if (n === undefined) {
+        this.exitByReason[reasonIdx] = 1;
+        this.exitNsSum[reasonIdx] = d;
+        this.exitNsMin[reasonIdx] = d;
+        this.exitNsMax[reasonIdx] = d;
+      } else {
+        this.exitByReason[reasonIdx] = n + 1;
+        this.exitNsSum[reasonIdx]! += d;
+        if (d < this.exitNsMin[reasonIdx]!) this.exitNsMin[reasonIdx] = d;
+        if (d > this.exitNsMax[reasonIdx]!) this.exitNsMax[reasonIdx] = d;
       }
+      this.exitByHandling[handlingIdx] = (this.exitByHandling[handlingIdx] ?? 0) + 1;
     }
+  }
+
+  /** Exits per reason in this chunk. */
+  get exitReasons(): Map<string, number> {
+    const m = new Map<string, number>();
+    this.exitByReason.forEach((n, i) => m.set(this.dictList[i]!, n));
+    return m;
+  }
+  /** Per exit reason: [total ns, min ns, max ns]. */
+  get exitNs(): Map<string, [number, number, number]> {
+    const m = new Map<string, [number, number, number]>();
+    this.exitByReason.forEach((_, i) => m.set(this.dictList[i]!, [this.exitNsSum[i]!, this.exitNsMin[i]!, this.exitNsMax[i]!]));
+    return m;
+  }
+  get exitHandlings(): Map<string, number> {
+    const m = new Map<string, number>();
+    this.exitByHandling.forEach((n, i) => m.set(this.dictList[i]!, n));
+    return m;
   }
 
   /** The chunk body: dictionary then events. */
@@ -227,9 +274,13 @@ export class LaneEncoder {
     this.dictList.length = 0;
     this.count = 0;
     this.typeIds = [];
-    this.exitReasons = new Map();
-    this.exitNs = new Map();
-    this.exitHandlings = new Map();
+    this.lastStr.length = 0;
+    this.lastIdx.length = 0;
+    this.exitByReason = [];
+    this.exitNsSum = [];
+    this.exitNsMin = [];
+    this.exitNsMax = [];
+    this.exitByHandling = [];
   }
 }
 
