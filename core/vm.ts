@@ -62,7 +62,6 @@ export class Vm implements VmRunner {
   private readonly tdpMapped: Uint8Array;
   private readonly r = new WalkResult();
   private readonly hwCtl: PagingControls;
-  private lockFreeAt = 0;
   private cur: Vcpu;
   private stop: VmRunner['stopReason'] = 'running';
   faultCode = 0;
@@ -196,16 +195,48 @@ export class Vm implements VmRunner {
     m.set(body.reason as string, (m.get(body.reason as string) ?? 0) + 1);
   }
 
-  /** Take the VM's mmu_lock for `holdNs`, waiting (and showing the wait) if another vCPU has it. */
+  /**
+   * Take the VM's mmu_lock for `holdNs`, waiting (and showing the wait) if another vCPU
+   * holds it. A vCPU's step can run ahead of the others' clocks, so holds are kept as time
+   * intervals: a vCPU gets the first gap at or after its own time, never waiting for a hold
+   * that begins later than it asks.
+   */
   lock(holdNs: number): void {
     const t = this.emitter.t;
-    if (this.lockFreeAt > t && this.cpus.length > 1) {
-      const wait = this.lockFreeAt - t;
-      this.emitter.emit({ type: 'lock_wait', lock: 'mmu_lock', duration: wait });
-      this.tick(wait);
+    let at = t;
+    if (this.cpus.length > 1) {
+      this.pruneHolds();
+      for (let i = 0; i < this.holds.length; i += 2) {
+        const start = this.holds[i] as number;
+        const end = this.holds[i + 1] as number;
+        if (start < at + holdNs && end > at) at = end;
+      }
+    }
+    if (at > t) {
+      this.emitter.emit({ type: 'lock_wait', lock: 'mmu_lock', duration: at - t });
+      this.tick(at - t);
     }
     this.tick(this.cost.lockNs);
-    this.lockFreeAt = this.emitter.t + holdNs;
+    if (this.cpus.length > 1) this.insertHold(this.emitter.t, this.emitter.t + holdNs);
+  }
+
+  /** Lock holds as [start, end) pairs sorted by start. */
+  private holds: number[] = [];
+
+  private insertHold(start: number, end: number): void {
+    let i = 0;
+    while (i < this.holds.length && (this.holds[i] as number) < start) i += 2;
+    this.holds.splice(i, 0, start, end);
+  }
+
+  /** Holds that ended before every vCPU's clock can never matter again. */
+  private pruneHolds(): void {
+    let min = Infinity;
+    for (const c of this.cpus) if (!c.done && c !== this.cur && c.clock < min) min = c.clock;
+    min = Math.min(min, this.emitter.t);
+    let keep = 0;
+    while (keep < this.holds.length && (this.holds[keep + 1] as number) <= min) keep += 2;
+    if (keep) this.holds.splice(0, keep);
   }
 
   flushAllTlbs(reason: string): void {
