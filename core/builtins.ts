@@ -71,6 +71,14 @@ const QUADRANTS: Steps = [
   { op: 'access', va: '0x600000', access: 'read', cpl: 3 },
 ];
 
+/** CR0.WP = 0 and SMEP: the kernel writes a read-only user page, then must not execute it. */
+const SMEP_WP0: Steps = [
+  { op: 'map', va: '0x400000', gpa: '0x200000', levels: { pt: ['P', 'U'] } },
+  { op: 'access', va: '0x400000', access: 'write', cpl: 0 },
+  { op: 'access', va: '0x400000', access: 'fetch', cpl: 0 },
+  { op: 'access', va: '0x400000', access: 'read', cpl: 3 },
+];
+
 export const BUILTIN_SCENARIOS: ReadonlyArray<BuiltinScenario> = [
   builtin('demand-zap', 'Demand paging, zap on pte write', 'A 4-level guest demand-faults 64 pages; the shadow MMU clears the shadow pte on each emulated guest pte write: 3 exits per fault.', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: onWrite('zap') })]),
   builtin('demand-update', 'Demand paging, update on pte write', 'The same guest; the shadow MMU writes the new value into the shadow pte: 2 exits per fault (seed 000).', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: onWrite('update') })]),
@@ -87,6 +95,7 @@ export const BUILTIN_SCENARIOS: ReadonlyArray<BuiltinScenario> = [
   builtin('large-page-loop-bug', 'The endless fault loop (bug on)', 'With bugs.largePageAccessKey the shadow page of the read-only alias is reused for the writable one: the write faults forever; the engine detects it.', [vm({ kind: 'script', steps: LARGE_PAGE_ALIASES }, { bugs: { largePageAccessKey: true } })]),
   builtin('tlb-flush-on-reduce', 'TLB flush on permission reduction', 'The guest makes a writable page read-only; the shadow pte loses W and every TLB is flushed.', [vm({ kind: 'script', steps: PERMISSION_REDUCTION }, { mmu: onWrite('update') })]),
   builtin('pae-invalid-pdpte', 'PAE PDPTE valid bit', 'A PAE guest with an invalid PDPTE: it is never followed; the access faults.', [vm({ kind: 'script', steps: INVALID_PDPTE }, {}, { paging: 'pae' })]),
+  builtin('smep-wp0', 'CR0.WP = 0 with SMEP', 'A supervisor write to a read-only user page is allowed with WP = 0; the shadow pte made for it is supervisor-only and NX, so SMEP still stops the kernel executing the page.', [vm({ kind: 'script', steps: SMEP_WP0 }, {}, { cr0: { wp: false }, cr4: { pse: true, smep: true, smap: false } })]),
   builtin('context-switch', 'Context switches', 'Four processes switch round-robin: each CR3 load exits under shadow paging.', [vm({ kind: 'context-switch', processes: 4, pages: 16, iterations: 100 })]),
   builtin('tdp-demand', 'Demand paging under EPT', 'The same demand faults on a 2012 part with EPT: no exit on a guest #PF, one EPT violation per first touch.', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: { mode: 'tdp' } })], { profile: 'ept-2012' }),
 ];

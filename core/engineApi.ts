@@ -26,4 +26,10 @@ export interface VmRunner {
   readonly stopReason: 'running' | 'done' | 'max-events' | 'endless-fault-loop';
   /** Simulated time of the earliest runnable vCPU, in ns. */
   now(): number;
+  /**
+   * Named counters of the run so far (TLB hits and misses, guest walks, shadow pages
+   * allocated/zapped/recycled, write floods, …) and exits by reason per vCPU. Optional:
+   * runners that do not keep them may leave it out.
+   */
+  counters?(): { vm: Record<string, number>; exitsPerVcpu: Array<Record<string, number>> };
 }

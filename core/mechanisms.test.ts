@@ -183,3 +183,15 @@ describe('multi-vCPU', () => {
     expect(new Set(ofType(events, 'vmexit').map((e) => e.vcpu)).size).toBe(4);
   });
 });
+
+describe('counters', () => {
+  it('count TLB hits and misses, guest walks and shadow pages', () => {
+    const { vm } = run(builtin('demand-update'));
+    const c = vm.counters();
+    // every demand-paging page is touched 9 times; the first touch misses and faults
+    expect(c.vm.tlbHit).toBeGreaterThan(c.vm.tlbMiss ?? 0);
+    expect(c.vm.guestWalk).toBeGreaterThanOrEqual(64);
+    expect(c.vm.allocated).toBe(c.vm.shadowPagesInUse);
+    expect(c.exitsPerVcpu).toHaveLength(1);
+  });
+});

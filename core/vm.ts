@@ -66,6 +66,8 @@ export class Vm implements VmRunner {
   private stop: VmRunner['stopReason'] = 'running';
   faultCode = 0;
   lastGpa = 0;
+  /** Named counters (v86-style) that feed the breakdowns. */
+  readonly stats = { tlbHit: 0, tlbMiss: 0, guestWalk: 0, shadowWalkRefs: 0 };
   private hw = { gpa: 0, w: false, u: false, nx: false };
 
   constructor(
@@ -155,6 +157,11 @@ export class Vm implements VmRunner {
    */
   probe(va: number, acc: AccessKind, cpl: number, out: WalkResult): boolean {
     return walk(this.mem, this.ctl, this.cur.cr3, this.cur.pdpte, va, acc, cpl, null, out);
+  }
+
+  counters(): { vm: Record<string, number>; exitsPerVcpu: Array<Record<string, number>> } {
+    const shadow = this.mmu ? { ...this.mmu.stats, shadowPagesInUse: this.mmu.used } : {};
+    return { vm: { ...this.stats, ...shadow }, exitsPerVcpu: this.exitStats() };
   }
 
   /** Exits per vCPU by reason (seed 000 made exit statistics per vCPU). */
@@ -299,11 +306,13 @@ export class Vm implements VmRunner {
     for (let attempt = 0; ; attempt++) {
       const e = cpu.tlb.lookup(va);
       if (e >= 0 && this.tlbAllows(cpu.tlb.rights(e), acc, cpl)) {
+        this.stats.tlbHit++;
         this.tick(this.cost.accessNs);
         this.lastGpa = cpu.tlb.gpa(e, va);
         return true;
       }
       if (e >= 0) cpu.tlb.drop(e);
+      this.stats.tlbMiss++;
       const res = this.mode === 'shadow' ? this.shadowMiss(cpu, va, acc, cpl) : this.tdpMiss(cpu, va, acc, cpl);
       if (res === OK) return true;
       if (res === FAULT) return this.deliverPf(va);
@@ -333,6 +342,7 @@ export class Vm implements VmRunner {
 
   private shadowMiss(cpu: Vcpu, va: number, acc: AccessKind, cpl: number): number {
     const refs = this.shadowHwWalk(cpu, va);
+    this.stats.shadowWalkRefs += Math.abs(refs);
     this.tick(Math.abs(refs) * this.cost.walkRefNs);
     const hw = this.hw;
     if (refs > 0 && !accessDenied(this.hwCtl, acc, cpl, hw.w, hw.u, hw.nx)) {
@@ -381,6 +391,7 @@ export class Vm implements VmRunner {
     mmu.topUp();
     this.tick(this.cost.shadowFaultNs);
     const r = this.r;
+    this.stats.guestWalk++;
     if (!walk(this.mem, this.ctl, cpu.cr3, cpu.pdpte, va, acc, cpl, this.adHook, r)) {
       this.faultCode = r.errorCode;
       this.tick(this.cost.injectNs);
@@ -484,6 +495,7 @@ export class Vm implements VmRunner {
 
   private tdpMiss(cpu: Vcpu, va: number, acc: AccessKind, cpl: number): number {
     const r = this.r;
+    this.stats.guestWalk++;
     const ok = walk(this.mem, this.ctl, cpu.cr3, cpu.pdpte, va, acc, cpl, this.adHook, r);
     // A 2D walk: each guest reference and the final gpa go through the 4-level EPT.
     this.tick(((r.refs + 1) * 5 - 1) * this.cost.walkRefNs);
