@@ -76,6 +76,27 @@ interface EncType {
   optionalCount: number;
 }
 
+/** Write `v` (a non-negative safe integer) as a varuint at `pos`; the caller made room. Returns the new position. */
+function put(buf: Uint8Array, pos: number, v: number): number {
+  if (v < 0x80) {
+    buf[pos] = v;
+    return pos + 1;
+  }
+  if (v < 0x80000000) {
+    while (v >= 0x80) {
+      buf[pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+  } else {
+    while (v >= 0x80) {
+      buf[pos++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
 const KIND_CODE: Record<FieldKind, number> = { u32: 0, addr: 1, pte: 2, ns: 3, str: 4, text: 5 };
 
 function isCount(v: unknown): v is number {
@@ -157,63 +178,83 @@ export class LaneEncoder {
     } else if (t < this.tMax) {
       throw new RangeError(`time went backwards on vm ${event.vm} vcpu ${event.vcpu}: ${t} after ${this.tMax}`);
     }
-    w.varuint(type.id);
-    w.varuint(t - this.tMax);
-    this.tMax = t;
+    // Varints are written inline into the buffer (`put`); the event is all or nothing: if a
+    // field breaks the contract, the bytes written so far are taken back before throwing.
+    const start = w.pos;
+    const prevT = this.tMax;
+    const fields = type.fields;
+    w.ensure(24 + fields.length * 10);
+    let buf = w.buf;
+    let pos = put(buf, start, type.id);
+    pos = put(buf, pos, t - prevT);
     const vals = this.vals;
     type.extract(event, vals);
     let reasonIdx = -1;
     let handlingIdx = -1;
-    const fields = type.fields;
-    if (type.optionalCount > 0) {
-      let mask = 0;
-      for (let i = 0; i < fields.length; i++) if (fields[i]!.optBit >= 0 && vals[i] !== undefined) mask |= 1 << fields[i]!.optBit;
-      w.varuint(mask);
-    }
-    for (let i = 0; i < fields.length; i++) {
-      const fl = fields[i]!;
-      const v = vals[i];
-      if (v === undefined) {
-        if (fl.optBit >= 0) continue;
-        throw new TypeError(`${event.type} event lacks its ${fl.name} field`);
+    try {
+      if (type.optionalCount > 0) {
+        let mask = 0;
+        for (let i = 0; i < fields.length; i++) if (fields[i]!.optBit >= 0 && vals[i] !== undefined) mask |= 1 << fields[i]!.optBit;
+        pos = put(buf, pos, mask);
       }
-      switch (fl.code) {
-        case 0:
-        case 1:
-        case 3:
-          if (!isCount(v)) throw new TypeError(`${event.type}.${fl.name} must be a non-negative integer (got ${String(v)})`);
-          w.varuint(v);
-          if (fl.code === 3 && t + v > this.spanEnd) this.spanEnd = t + v;
-          break;
-        case 2:
-          if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn)
-            throw new TypeError(`${event.type}.${fl.name} must be a 64-bit bigint`);
-          if (v <= 0x1fffffffffffffn) w.varuint(Number(v));
-          else w.varuint64(v);
-          break;
-        case 4: {
-          const slot = type.id * 64 + i;
-          let idx: number;
-          if (this.lastStr[slot] === v) idx = this.lastIdx[slot]!;
-          else {
-            idx = this.strIndex(String(v));
-            this.lastStr[slot] = v as string;
-            this.lastIdx[slot] = idx;
-          }
-          w.varuint(idx);
-          if (type.exit) {
-            if (i === type.exit.reason) reasonIdx = idx;
-            else if (i === type.exit.handling) handlingIdx = idx;
-          }
-          break;
+      for (let i = 0; i < fields.length; i++) {
+        const fl = fields[i]!;
+        const v = vals[i];
+        if (v === undefined) {
+          if (fl.optBit >= 0) continue;
+          throw new TypeError(`${event.type} event lacks its ${fl.name} field`);
         }
-        default: {
-          const b = utf8(String(v));
-          w.varuint(b.length);
-          w.raw(b);
+        switch (fl.code) {
+          case 0:
+          case 1:
+          case 3:
+            if (!isCount(v)) throw new TypeError(`${event.type}.${fl.name} must be a non-negative integer (got ${String(v)})`);
+            pos = put(buf, pos, v);
+            if (fl.code === 3 && t + v > this.spanEnd) this.spanEnd = t + v;
+            break;
+          case 2:
+            if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn) throw new TypeError(`${event.type}.${fl.name} must be a 64-bit bigint`);
+            if (v <= 0x1fffffffffffffn) pos = put(buf, pos, Number(v));
+            else {
+              w.pos = pos;
+              w.varuint64(v);
+              pos = w.pos;
+            }
+            break;
+          case 4: {
+            const slot = type.id * 64 + i;
+            let idx: number;
+            if (this.lastStr[slot] === v) idx = this.lastIdx[slot]!;
+            else {
+              idx = this.strIndex(String(v));
+              this.lastStr[slot] = v as string;
+              this.lastIdx[slot] = idx;
+            }
+            pos = put(buf, pos, idx);
+            if (type.exit) {
+              if (i === type.exit.reason) reasonIdx = idx;
+              else if (i === type.exit.handling) handlingIdx = idx;
+            }
+            break;
+          }
+          default: {
+            const b = utf8(String(v));
+            w.pos = pos;
+            w.varuint(b.length);
+            w.raw(b);
+            w.ensure(10 * (fields.length - i));
+            buf = w.buf;
+            pos = w.pos;
+          }
         }
       }
+    } catch (e) {
+      w.pos = start;
+      this.tMax = prevT;
+      throw e;
     }
+    w.pos = pos;
+    this.tMax = t;
     if (t > this.spanEnd) this.spanEnd = t;
     this.count++;
     this.typeIds[type.id] = (this.typeIds[type.id] ?? 0) + 1;

@@ -171,6 +171,20 @@ describe('round trip', () => {
     expect(trace.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name').length).toBe(3);
   });
 
+  it('the index is only an optimization: without it the same summary and counters, and an info note', () => {
+    const bytes = new Uint8Array(readFileSync(path));
+    // find the INDX chunk by its type bytes near the end and break its checksum
+    const text = Buffer.from(bytes).toString('latin1');
+    const at = text.lastIndexOf('INDX');
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 12]! ^= 0xff;
+    const r = openSession(bytes);
+    expect(r.diagnostics.map((d) => d.code).sort()).toEqual(['damaged_chunk', 'index_rebuilt']);
+    expect(r.session!.summary()).toEqual(s.summary());
+    expect(r.session!.counters(1000, s.endNs - 1000)).toEqual(s.counters(1000, s.endNs - 1000));
+    expect(r.session!.counters()).toEqual(s.counters());
+  });
+
   it('is compact: well under 16 bytes per event', () => {
     expect(statSync(path).size / events.length).toBeLessThan(16);
   });
@@ -199,7 +213,11 @@ describe('recording states', () => {
     expect(() => w.append({ t: 1, vm: 1, vcpu: 1, type: 'guest_fault', va: 0, errorCode: 0 })).toThrow(/does not have/);
     w.append({ t: 10, vm: 0, vcpu: 0, type: 'guest_fault', va: 0, errorCode: 0 });
     expect(() => w.append({ t: 9, vm: 0, vcpu: 0, type: 'guest_fault', va: 0, errorCode: 0 })).toThrow(/backwards/);
+    // a bad field leaves nothing half-written: the session still reads back exactly
+    expect(() => w.append({ t: 11, vm: 0, vcpu: 0, type: 'guest_fault', va: 0, errorCode: -1 })).toThrow(/non-negative integer/);
+    w.append({ t: 12, vm: 0, vcpu: 0, type: 'guest_fault', va: 0x1000, errorCode: 2 });
     w.close({ complete: true });
+    expect([...mustOpen(path).iterate()].map((e) => e.t)).toEqual([10, 12]);
   });
 });
 
