@@ -3,7 +3,6 @@
  * event JSON (opens in Perfetto UI and chrome://tracing). Each streams through `out`, in the
  * session's canonical event order, so memory stays bounded however large the session.
  */
-import type { MmuEvent } from '../core/events.ts';
 import type { SessionReader } from './reader.ts';
 
 export type Out = (text: string) => void;
@@ -89,14 +88,6 @@ export function exportCsvAll(session: SessionReader, out: Out): number {
   return n;
 }
 
-function durationOf(session: SessionReader, e: MmuEvent): number | undefined {
-  const t = session.eventTypes.find((x) => x.name === e.type);
-  const f = t?.fields.find((x) => x.name === 'duration' && x.kind === 'ns');
-  if (!f) return undefined;
-  const v = (e as unknown as Record<string, unknown>)[f.name];
-  return typeof v === 'number' ? v : undefined;
-}
-
 /**
  * Chrome trace event format (JSON object form): VMs are processes, vCPUs threads. Events with
  * a `duration` are complete ("X") slices named after the exit reason (or the type); every
@@ -111,6 +102,7 @@ export function exportChrome(session: SessionReader, out: Out): number {
     b.write((first ? '' : ',\n') + JSON.stringify(o));
     first = false;
   };
+  // metadata first (there is always some, so every event line below can start with a comma)
   for (let vm = 0; vm < session.header.vms; vm++) {
     put({ name: 'process_name', ph: 'M', pid: vm, tid: 0, args: { name: `VM ${vm}` } });
     put({ name: 'process_sort_index', ph: 'M', pid: vm, tid: 0, args: { sort_index: vm } });
@@ -119,21 +111,22 @@ export function exportChrome(session: SessionReader, out: Out): number {
       put({ name: 'thread_sort_index', ph: 'M', pid: vm, tid: vcpu, args: { sort_index: vcpu } });
     }
   }
+  // per type: does it have a duration (an `ns` field named duration)?
+  const timed = new Set(session.eventTypes.filter((t) => t.fields.some((f) => f.name === 'duration' && f.kind === 'ns')).map((t) => t.name));
   let n = 0;
-  let index = 0;
   for (const e of session.iterate()) {
-    const j = session.toJson(e);
-    const { t, vm, vcpu, type, ...args } = j;
-    const dur = durationOf(session, e);
-    const ts = (t as number) / 1000;
-    if (dur !== undefined) {
-      const name = typeof args.reason === 'string' ? args.reason : typeof args.lock === 'string' ? `${type}:${args.lock}` : String(type);
-      put({ name, cat: type, ph: 'X', ts, dur: dur / 1000, pid: vm, tid: vcpu, args: { ...args, index } });
+    const args = session.toJson(e) as Record<string, string | number>;
+    args.index = n;
+    const ts = e.t / 1000;
+    const head = `,\n{"cat":${JSON.stringify(e.type)},"pid":${e.vm},"tid":${e.vcpu},"ts":${ts},`;
+    if (timed.has(e.type)) {
+      const dur = ((e as unknown as { duration: number }).duration ?? 0) / 1000;
+      const name = typeof args.reason === 'string' ? args.reason : typeof args.lock === 'string' ? `${e.type}:${args.lock}` : e.type;
+      b.write(`${head}"ph":"X","dur":${dur},"name":${JSON.stringify(name)},"args":${JSON.stringify(args)}}`);
     } else {
-      put({ name: String(type), cat: type, ph: 'i', s: 't', ts, pid: vm, tid: vcpu, args: { ...args, index } });
+      b.write(`${head}"ph":"i","s":"t","name":${JSON.stringify(e.type)},"args":${JSON.stringify(args)}}`);
     }
     n++;
-    index++;
   }
   b.write('\n]}\n');
   b.end();

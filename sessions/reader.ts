@@ -784,15 +784,17 @@ export class SessionReader {
     };
   }
 
+  private jsonFields: Map<string, { name: string; hex: boolean }[]> | undefined;
+
   /** An event as the JSONL export shows it, using the file's own type table. */
   toJson(event: MmuEvent): Record<string, string | number> {
+    this.jsonFields ??= new Map(this.eventTypes.map((t) => [t.name, t.fields.map((f) => ({ name: f.name, hex: f.kind === 'addr' || f.kind === 'pte' }))]));
     const out: Record<string, string | number> = { t: event.t, vm: event.vm, vcpu: event.vcpu, type: event.type };
     const rec = event as unknown as Record<string, unknown>;
-    const type = this.eventTypes.find((t) => t.name === event.type);
-    for (const fl of type?.fields ?? []) {
+    for (const fl of this.jsonFields.get(event.type) ?? []) {
       const v = rec[fl.name];
       if (v === undefined) continue;
-      out[fl.name] = fl.kind === 'addr' || fl.kind === 'pte' ? toHex(v as number | bigint) : (v as string | number);
+      out[fl.name] = fl.hex ? toHex(v as number | bigint) : (v as string | number);
     }
     return out;
   }
