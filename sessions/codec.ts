@@ -64,14 +64,10 @@ export function checkTypeTable(table: unknown): string | undefined {
 interface EncType {
   id: number;
   name: string;
-  /**
-   * Copies the type's field values into `out`, in table order. Generated per type with
-   * constant property names, so each property load only ever sees events of one type (a
-   * generic `event[name]` loop is several times slower on the engine's many object shapes).
-   */
-  extract: (event: unknown, out: unknown[]) => void;
   /** For `vmexit`: positions of its reason, handling and duration fields (for the index statistics). */
   exit?: { reason: number; handling: number; duration: number };
+  /** Writes the event's id, time delta, mask and fields (generated, see `makeEncoder`). */
+  encode: (enc: LaneEncoder, event: unknown, w: ByteWriter, t: number) => void;
   fields: { name: string; kind: FieldKind; code: number; optBit: number }[];
   optionalCount: number;
 }
@@ -103,17 +99,81 @@ function isCount(v: unknown): v is number {
   return typeof v === 'number' && ((v >>> 0) === v || (v >= 0 && v <= Number.MAX_SAFE_INTEGER && Number.isInteger(v)));
 }
 
+function bad(type: string, field: string, what: string, v: unknown): never {
+  throw new TypeError(`${type}.${field} must be ${what} (got ${typeof v === 'bigint' ? v.toString() + 'n' : String(v)})`);
+}
+
+/**
+ * Build a type's encoder from its table entry: straight-line code with constant property names,
+ * so each property load only sees events of one type and no per-field dispatch remains. The
+ * generated code follows the body layout in the file comment; it is generated from the table,
+ * never written by hand per type.
+ */
+function makeEncoder(
+  typeName: string,
+  id: number,
+  fields: { name: string; kind: FieldKind; optBit: number }[],
+  exit: { reason: number; handling: number; duration: number } | undefined,
+): EncType['encode'] {
+  const L: string[] = [];
+  const q = JSON.stringify;
+  L.push('let buf = w.buf; let pos = w.pos;');
+  L.push(`pos = put(buf, pos, ${id});`);
+  L.push('pos = put(buf, pos, t - enc.tMax);');
+  fields.forEach((f, i) => L.push(`const v${i} = e[${q(f.name)}];`));
+  if (fields.some((f) => f.optBit >= 0)) {
+    L.push('let mask = 0;');
+    fields.forEach((f, i) => {
+      if (f.optBit >= 0) L.push(`if (v${i} !== undefined) mask |= ${1 << f.optBit};`);
+    });
+    L.push('pos = put(buf, pos, mask);');
+  }
+  fields.forEach((f, i) => {
+    const v = `v${i}`;
+    const body: string[] = [];
+    switch (f.kind) {
+      case 'u32':
+      case 'addr':
+      case 'ns':
+        body.push(`if (!isCount(${v})) bad(${q(typeName)}, ${q(f.name)}, 'a non-negative integer', ${v});`);
+        body.push(`pos = put(buf, pos, ${v});`);
+        if (f.kind === 'ns') body.push(`if (t + ${v} > enc.spanEnd) enc.spanEnd = t + ${v};`);
+        break;
+      case 'pte':
+        body.push(`if (typeof ${v} !== 'bigint' || ${v} < 0n || ${v} > 0xffffffffffffffffn) bad(${q(typeName)}, ${q(f.name)}, 'a 64-bit bigint', ${v});`);
+        body.push(`if (${v} <= 0x1fffffffffffffn) pos = put(buf, pos, Number(${v})); else { w.pos = pos; w.varuint64(${v}); pos = w.pos; }`);
+        break;
+      case 'str': {
+        const slot = id * 64 + i;
+        body.push(`if (typeof ${v} !== 'string') bad(${q(typeName)}, ${q(f.name)}, 'a string', ${v});`);
+        body.push(`const s${i} = enc.lastStr[${slot}] === ${v} ? enc.lastIdx[${slot}] : enc.strSlot(${slot}, ${v});`);
+        body.push(`pos = put(buf, pos, s${i});`);
+        break;
+      }
+      case 'text':
+        body.push(`if (typeof ${v} !== 'string') bad(${q(typeName)}, ${q(f.name)}, 'a string', ${v});`);
+        body.push(`{ const b = utf8(${v}); w.pos = pos; w.varuint(b.length); w.raw(b); w.ensure(${10 * (fields.length - i)}); buf = w.buf; pos = w.pos; }`);
+        break;
+    }
+    if (f.optBit >= 0) L.push(`if (${v} !== undefined) { ${body.join(' ')} }`);
+    else L.push(`if (${v} === undefined) bad(${q(typeName)}, ${q(f.name)}, 'present', ${v});`, ...body);
+  });
+  if (exit) L.push(`enc.exitStat(s${exit.reason}, s${exit.handling}, v${exit.duration});`);
+  L.push('w.pos = pos;');
+  const factory = new Function('put', 'isCount', 'bad', 'utf8', `return function encode_${typeName.replace(/\W/g, '_')}(enc, e, w, t) {\n${L.join('\n')}\n};`);
+  return factory(put, isCount, bad, utf8) as EncType['encode'];
+}
+
 /** Encodes events of one lane into a chunk body; one instance per lane, reset after each chunk. */
 export class LaneEncoder {
   private static types: Map<string, EncType> | undefined;
   private readonly events = new ByteWriter(1 << 16);
   private readonly dict = new Map<string, number>();
   private readonly dictList: string[] = [];
-  private readonly vals: unknown[] = new Array<unknown>(64).fill(undefined);
   private types: Map<string, EncType> | undefined;
   /** Last string and its dictionary index, per (type id * 64 + field): engine strings repeat. */
-  private readonly lastStr: (string | undefined)[] = [];
-  private readonly lastIdx: number[] = [];
+  readonly lastStr: (string | undefined)[] = [];
+  readonly lastIdx: number[] = [];
   /** Exit statistics keyed by dictionary index (converted to maps when the chunk is flushed). */
   private exitByReason: number[] = [];
   private exitNsSum: number[] = [];
@@ -139,11 +199,11 @@ export class LaneEncoder {
       currentTypeTable().forEach((t, id) => {
         let opt = 0;
         const fields = t.fields.map((fl) => ({ name: fl.name, kind: fl.kind, code: KIND_CODE[fl.kind], optBit: fl.optional ? opt++ : -1 }));
-        const body = fields.map((fl, i) => `out[${i}] = e[${JSON.stringify(fl.name)}];`).join('\n');
-        const extract = new Function('e', 'out', body) as EncType['extract'];
         const at = (name: string, kind: FieldKind) => fields.findIndex((fl) => fl.name === name && fl.kind === kind);
         const exit = t.name === 'vmexit' ? { reason: at('reason', 'str'), handling: at('handling', 'str'), duration: at('duration', 'ns') } : undefined;
-        m.set(t.name, { id, name: t.name, fields, optionalCount: opt, extract, ...(exit && exit.reason >= 0 && exit.handling >= 0 && exit.duration >= 0 ? { exit } : {}) });
+        const exitInfo = exit && exit.reason >= 0 && exit.handling >= 0 && exit.duration >= 0 ? exit : undefined;
+        const encode = makeEncoder(t.name, id, fields, exitInfo);
+        m.set(t.name, { id, name: t.name, fields, optionalCount: opt, encode, ...(exitInfo ? { exit: exitInfo } : {}) });
       });
       LaneEncoder.types = m;
     }
@@ -164,13 +224,37 @@ export class LaneEncoder {
     return i;
   }
 
+  /** The dictionary index of `v` for string slot `slot`, remembering it (engine strings repeat). */
+  strSlot(slot: number, v: string): number {
+    const idx = this.strIndex(v);
+    this.lastStr[slot] = v;
+    this.lastIdx[slot] = idx;
+    return idx;
+  }
+
+  /** Count one exit in this chunk's statistics (reason and handling as dictionary indexes). */
+  exitStat(reasonIdx: number, handlingIdx: number, d: number): void {
+    const n = this.exitByReason[reasonIdx];
+    if (n === undefined) {
+      this.exitByReason[reasonIdx] = 1;
+      this.exitNsSum[reasonIdx] = d;
+      this.exitNsMin[reasonIdx] = d;
+      this.exitNsMax[reasonIdx] = d;
+    } else {
+      this.exitByReason[reasonIdx] = n + 1;
+      this.exitNsSum[reasonIdx]! += d;
+      if (d < this.exitNsMin[reasonIdx]!) this.exitNsMin[reasonIdx] = d;
+      if (d > this.exitNsMax[reasonIdx]!) this.exitNsMax[reasonIdx] = d;
+    }
+    this.exitByHandling[handlingIdx] = (this.exitByHandling[handlingIdx] ?? 0) + 1;
+  }
+
   /** Append one event. Throws on an event that breaks the event table's contract (a bug in the producer). */
   add(event: MmuEvent): void {
     const type = (this.types ??= LaneEncoder.table()).get(event.type);
     if (!type) throw new TypeError(`unknown event type ${JSON.stringify(event.type)}`);
     const t = event.t;
     if (!isCount(t)) throw new TypeError(`event time must be a non-negative integer (got ${String(t)})`);
-    const w = this.events;
     if (this.count === 0) {
       this.tMin = t;
       this.tMax = t;
@@ -178,102 +262,21 @@ export class LaneEncoder {
     } else if (t < this.tMax) {
       throw new RangeError(`time went backwards on vm ${event.vm} vcpu ${event.vcpu}: ${t} after ${this.tMax}`);
     }
-    // Varints are written inline into the buffer (`put`); the event is all or nothing: if a
-    // field breaks the contract, the bytes written so far are taken back before throwing.
+    // The event is all or nothing: if a field breaks the contract, the bytes written so far
+    // are taken back before the error is thrown.
+    const w = this.events;
     const start = w.pos;
-    const prevT = this.tMax;
-    const fields = type.fields;
-    w.ensure(24 + fields.length * 10);
-    let buf = w.buf;
-    let pos = put(buf, start, type.id);
-    pos = put(buf, pos, t - prevT);
-    const vals = this.vals;
-    type.extract(event, vals);
-    let reasonIdx = -1;
-    let handlingIdx = -1;
+    w.ensure(24 + type.fields.length * 10);
     try {
-      if (type.optionalCount > 0) {
-        let mask = 0;
-        for (let i = 0; i < fields.length; i++) if (fields[i]!.optBit >= 0 && vals[i] !== undefined) mask |= 1 << fields[i]!.optBit;
-        pos = put(buf, pos, mask);
-      }
-      for (let i = 0; i < fields.length; i++) {
-        const fl = fields[i]!;
-        const v = vals[i];
-        if (v === undefined) {
-          if (fl.optBit >= 0) continue;
-          throw new TypeError(`${event.type} event lacks its ${fl.name} field`);
-        }
-        switch (fl.code) {
-          case 0:
-          case 1:
-          case 3:
-            if (!isCount(v)) throw new TypeError(`${event.type}.${fl.name} must be a non-negative integer (got ${String(v)})`);
-            pos = put(buf, pos, v);
-            if (fl.code === 3 && t + v > this.spanEnd) this.spanEnd = t + v;
-            break;
-          case 2:
-            if (typeof v !== 'bigint' || v < 0n || v > 0xffffffffffffffffn) throw new TypeError(`${event.type}.${fl.name} must be a 64-bit bigint`);
-            if (v <= 0x1fffffffffffffn) pos = put(buf, pos, Number(v));
-            else {
-              w.pos = pos;
-              w.varuint64(v);
-              pos = w.pos;
-            }
-            break;
-          case 4: {
-            const slot = type.id * 64 + i;
-            let idx: number;
-            if (this.lastStr[slot] === v) idx = this.lastIdx[slot]!;
-            else {
-              idx = this.strIndex(String(v));
-              this.lastStr[slot] = v as string;
-              this.lastIdx[slot] = idx;
-            }
-            pos = put(buf, pos, idx);
-            if (type.exit) {
-              if (i === type.exit.reason) reasonIdx = idx;
-              else if (i === type.exit.handling) handlingIdx = idx;
-            }
-            break;
-          }
-          default: {
-            const b = utf8(String(v));
-            w.pos = pos;
-            w.varuint(b.length);
-            w.raw(b);
-            w.ensure(10 * (fields.length - i));
-            buf = w.buf;
-            pos = w.pos;
-          }
-        }
-      }
+      type.encode(this, event, w, t);
     } catch (e) {
       w.pos = start;
-      this.tMax = prevT;
       throw e;
     }
-    w.pos = pos;
     this.tMax = t;
     if (t > this.spanEnd) this.spanEnd = t;
     this.count++;
     this.typeIds[type.id] = (this.typeIds[type.id] ?? 0) + 1;
-    if (type.exit && reasonIdx >= 0 && handlingIdx >= 0) {
-      const d = vals[type.exit.duration] as number;
-      const n = this.exitByReason[reasonIdx];
-      if (n === undefined) {
-        this.exitByReason[reasonIdx] = 1;
-        this.exitNsSum[reasonIdx] = d;
-        this.exitNsMin[reasonIdx] = d;
-        this.exitNsMax[reasonIdx] = d;
-      } else {
-        this.exitByReason[reasonIdx] = n + 1;
-        this.exitNsSum[reasonIdx]! += d;
-        if (d < this.exitNsMin[reasonIdx]!) this.exitNsMin[reasonIdx] = d;
-        if (d > this.exitNsMax[reasonIdx]!) this.exitNsMax[reasonIdx] = d;
-      }
-      this.exitByHandling[handlingIdx] = (this.exitByHandling[handlingIdx] ?? 0) + 1;
-    }
   }
 
   /** Exits per reason in this chunk. */
