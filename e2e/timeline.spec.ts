@@ -25,6 +25,31 @@ test('a session recorded by the CLI shows as many exits as its JSONL export', as
   await expect(page.getByRole('list', { name: /Exit reasons/ }).getByRole('button').first()).toBeVisible();
 });
 
+test('a multi-vCPU session gets one lane per vCPU, and the legend filters by reason', async ({ lab, app, page }) => {
+  const file = lab.record('multi-vcpu');
+  const jsonl = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((line) => JSON.parse(line) as { vm: number; vcpu: number; type: string; reason?: string });
+  const vcpus = new Set(jsonl.map((e) => `${e.vm}/${e.vcpu}`));
+  const exits = jsonl.filter((e) => e.type === 'vmexit');
+
+  await app.goto(lab.url);
+  await app.openSession('multi-vcpu.mmulab');
+  await expect(page.getByTestId('vcpu-count')).toHaveText(String(vcpus.size));
+  await expect(page.getByTestId('timeline-canvas')).toHaveAttribute('aria-label', new RegExp(`^Timeline of ${vcpus.size} vCPU lanes`));
+  await expect(page.getByTestId('exit-count')).toHaveText(String(exits.length));
+
+  // Each reason in the export has a legend entry with its count; clicking one hides it.
+  const legend = page.getByRole('list', { name: /Exit reasons/ });
+  const byReason = new Map<string, number>();
+  for (const e of exits) byReason.set(e.reason ?? '', (byReason.get(e.reason ?? '') ?? 0) + 1);
+  for (const [reason, n] of byReason) await expect(legend.getByRole('button', { name: new RegExp(`^${reason} ${n}$`) })).toBeVisible();
+  const first = legend.getByRole('button').first();
+  await expect(first).toHaveAttribute('aria-pressed', 'true');
+  await first.click();
+  await expect(first).toHaveAttribute('aria-pressed', 'false');
+  await first.click();
+  await expect(first).toHaveAttribute('aria-pressed', 'true');
+});
+
 test('recording a built-in scenario through the UI lands on its session', async ({ lab, app, page }) => {
   await app.goto(lab.url);
   await expect(page.getByTestId('sessions-empty')).toContainText('No sessions yet');
