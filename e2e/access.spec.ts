@@ -39,3 +39,19 @@ test('a damaged session shows the error with a way back', async ({ lab, app, pag
   await error.getByRole('button', { name: 'Back to the sessions' }).click();
   await expect(page.getByTestId('no-session')).toBeVisible();
 });
+
+test('losing the host shows a banner with a way out, not a blank page', async ({ lab, app, page }) => {
+  lab.record('demand-zap');
+  await app.goto(lab.url);
+  await app.openSession('demand-zap.mmulab');
+  await lab.stop();
+  const banner = page.getByTestId('connection-banner');
+  await expect(banner).toContainText('connection to the MMU Lab host was lost');
+  await expect(banner.getByRole('button', { name: 'Reload the page' })).toBeVisible();
+  // What was on screen stays usable.
+  await expect(page.getByTestId('exit-count')).toHaveText(/^\d+$/);
+  // The browser reports each failed reconnection attempt as a console error; those are expected here.
+  const unexpected = app.errors.filter((e) => !/WebSocket connection to .* failed/.test(e));
+  expect(unexpected).toEqual([]);
+  app.errors.length = 0;
+});

@@ -33,6 +33,8 @@ export interface Lab {
   sessionsDir: string;
   /** Record a built-in scenario with the CLI into the sessions folder; returns the file's path. */
   record(builtin: string, fileName?: string): string;
+  /** Stop the host now (to see how the app copes with losing it). */
+  stop(): Promise<void>;
 }
 
 async function startHost(sessionsDir: string): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
@@ -128,6 +130,7 @@ export const test = base.extend<{ lab: Lab; app: AppPage }>({
           mmuLab(['record', builtin, '-o', file]);
           return file;
         },
+        stop: () => stopHost(host.child),
       });
     } finally {
       await stopHost(host.child);
