@@ -1,0 +1,881 @@
+/**
+ * Real KVM trace text → a session (`.mmulab`). Streaming, in two passes over the file with
+ * constant memory: pass 1 (scan) finds the threads, their vCPU ids, the first timestamp and
+ * the ISA, so the session header (VMs and vCPUs) can be written first; pass 2 (import)
+ * decodes the records and writes the events. See docs/import.md for the mapping.
+ */
+import { open, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { unlinkSync } from 'node:fs';
+import type { MmuEvent } from '../../core/events.ts';
+import { CAPS } from '../format.ts';
+import { SessionWriter } from '../writer.ts';
+import { detectFlavour, type Detection } from './detect.ts';
+import { LineAssembler, type AssemblerStats, type Flavour, type SkippedLine, type TraceRecord } from './lines.ts';
+import {
+  decodeCr,
+  decodeEntry,
+  decodeExit,
+  decodeFastPageFault,
+  decodeInjException,
+  decodePageFault,
+  decodePagetableWalk,
+  decodeSetSpte,
+  decodeShadowPage,
+  decodeTdpSpteChanged,
+} from './decode.ts';
+import { ReasonCache, type Isa } from './reasons.ts';
+
+export const IMPORTER = 'mmu-lab trace import 1';
+
+export interface ImportProgress {
+  phase: 'scan' | 'import';
+  bytes: number;
+  totalBytes: number;
+  lines: number;
+  /** 0..1 over both passes (scan counts for a quarter). */
+  fraction: number;
+}
+
+export interface ImportOptions {
+  onProgress?: (p: ImportProgress) => void;
+  signal?: AbortSignal;
+  /** Bytes read at a time (default 1 MiB). */
+  chunkBytes?: number;
+  /** Unparseable lines listed in the session (default 100; all are counted). */
+  maxSkippedListed?: number;
+}
+
+export interface ImportedThread {
+  pid: number;
+  comm: string;
+  tgid?: number;
+  /** The vCPU lane its events go to when they carry no vCPU id. */
+  vcpu: number;
+  /** How that lane was chosen: a `vcpu N` field, the comm (`CPU 3/KVM`), or a lane of its own. */
+  by: 'field' | 'comm' | 'thread';
+}
+
+export interface ImportedVm {
+  vm: number;
+  /** What grouped its threads: `tgid:N`, `comm:<name with digits as #>`, or `pid:N`. */
+  key: string;
+  vcpus: number;
+  threads: ImportedThread[];
+}
+
+export interface ImportResult {
+  /** A session was written to the output path. */
+  ok: boolean;
+  /** The session holds the whole trace (false when cancelled or nothing was written). */
+  complete: boolean;
+  cancelled: boolean;
+  /** One line saying what happened, fit for a CLI or a toast. */
+  message: string;
+  flavour: Flavour;
+  evidence: string[];
+  isa?: Isa;
+  lines: number;
+  records: number;
+  events: number;
+  exits: number;
+  raw: number;
+  /** Unparseable lines: counted, and the first ones listed with their numbers. */
+  skipped: number;
+  skippedLines: SkippedLine[];
+  ignored: number;
+  rejoined: number;
+  /** Records whose timestamp went backwards on their vCPU (clamped). */
+  clampedTimes: number;
+  /** Exits closed without their kvm_entry (another exit, a cut, or the end of the file). */
+  unmatchedExits: number;
+  vms: ImportedVm[];
+  seconds: number;
+  bytes: number;
+}
+
+export class ImportError extends Error {}
+
+// ---------------------------------------------------------------------------------------------
+// Reading lines from a file in chunks.
+
+const MAX_LINE_BYTES = 1 << 20;
+
+async function readLines(
+  path: string,
+  onLine: (line: string, lineNo: number) => void,
+  opts: { chunkBytes: number; signal?: AbortSignal; onChunk?: (bytes: number, lines: number) => void; stopAtLine?: number },
+): Promise<{ lines: number; bytes: number; aborted: boolean }> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw new ImportError(`cannot read ${path} (${(e as { code?: string }).code ?? String(e)})`);
+  }
+  let lineNo = 0;
+  let bytes = 0;
+  let carry: Buffer | undefined;
+  let dropping = false;
+  const stop = opts.stopAtLine ?? Infinity;
+  const emit = (text: string) => {
+    if (lineNo >= stop) return;
+    onLine(text, ++lineNo);
+  };
+  try {
+    for (;;) {
+      if (opts.signal?.aborted) return { lines: lineNo, bytes, aborted: true };
+      if (lineNo >= stop) break;
+      const chunk = Buffer.allocUnsafe(opts.chunkBytes);
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      bytes += bytesRead;
+      let data = chunk.subarray(0, bytesRead);
+      if (dropping) {
+        const nl = data.indexOf(10);
+        if (nl < 0) continue;
+        data = data.subarray(nl + 1);
+        dropping = false;
+      }
+      if (carry) {
+        data = Buffer.concat([carry, data]);
+        carry = undefined;
+      }
+      const last = data.lastIndexOf(10);
+      if (last < 0) {
+        if (data.length > MAX_LINE_BYTES) {
+          emit(data.toString('latin1', 0, 65537));
+          dropping = true;
+        } else carry = Buffer.from(data);
+        continue;
+      }
+      const text = data.toString('utf8', 0, last);
+      if (last + 1 < data.length) carry = Buffer.from(data.subarray(last + 1));
+      let start = 0;
+      for (;;) {
+        const nl = text.indexOf('\n', start);
+        if (nl < 0) {
+          emit(text.slice(start));
+          break;
+        }
+        emit(text.slice(start, nl));
+        start = nl + 1;
+      }
+      opts.onChunk?.(bytes, lineNo);
+    }
+    if (carry && carry.length > 0 && lineNo < stop) emit(carry.toString('utf8'));
+    opts.onChunk?.(bytes, lineNo);
+    return { lines: lineNo, bytes, aborted: false };
+  } finally {
+    await fh.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timestamps: seconds text → ns relative to the earliest record.
+
+interface Ts {
+  sec: number;
+  ns: number;
+}
+
+function parseTs(ts: string): Ts {
+  const dot = ts.indexOf('.');
+  if (dot < 0) return { sec: Number(ts) || 0, ns: 0 };
+  const frac = ts.slice(dot + 1);
+  const ns = frac.length === 6 ? Number(frac) * 1000 : frac.length === 9 ? Number(frac) : Number((frac + '000000000').slice(0, 9));
+  return { sec: Number(ts.slice(0, dot)) || 0, ns: ns || 0 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 1: threads, vCPU ids, the first timestamp, the ISA.
+
+interface ScanThread {
+  key: string;
+  pid: number;
+  comm: string;
+  tgid?: number;
+  firstLine: number;
+  ids: number[];
+}
+
+const VCPU_FIELD = /^vcpu (\d+)/;
+const MAX_THREADS = 1 << 16;
+const MAX_IDS_PER_THREAD = 64;
+
+class Scan {
+  readonly threads = new Map<string, ScanThread>();
+  t0: Ts | undefined;
+  vmxVotes = 0;
+  svmVotes = 0;
+  private readonly reasons = new ReasonCache();
+
+  record(r: TraceRecord): void {
+    if (r.ts) {
+      const t = parseTs(r.ts);
+      if (!this.t0 || t.sec < this.t0.sec || (t.sec === this.t0.sec && t.ns < this.t0.ns)) this.t0 = t;
+    }
+    const th = this.thread(r);
+    const ev = r.event;
+    if (ev === 'kvm_entry' || ev === 'kvm_exit' || ev === 'fast_page_fault' || ev === 'kvm_page_fault') {
+      const m = VCPU_FIELD.exec(r.body);
+      if (m) {
+        const id = Number(m[1]);
+        if (id < CAPS.maxVcpusPerVm && th.ids.length < MAX_IDS_PER_THREAD && !th.ids.includes(id)) th.ids.push(id);
+      }
+      if (ev === 'kvm_exit') {
+        const d = decodeExit(r.body);
+        if (d) {
+          const isa = this.reasons.get(d.reasonText).isa;
+          if (isa === 'vmx') this.vmxVotes++;
+          else if (isa === 'svm') this.svmVotes++;
+        }
+      }
+    }
+  }
+
+  thread(r: TraceRecord): ScanThread {
+    const key = threadKey(r);
+    let th = this.threads.get(key);
+    if (!th) {
+      if (this.threads.size >= MAX_THREADS) return this.threads.get('overflow') ?? this.add('overflow', { ...r, pid: -2, comm: '(more threads)' });
+      th = this.add(key, r);
+    } else if (th.comm === '<...>' && r.comm && r.comm !== '<...>') th.comm = r.comm;
+    return th;
+  }
+
+  private add(key: string, r: TraceRecord): ScanThread {
+    const th: ScanThread = { key, pid: r.pid, comm: r.comm, firstLine: r.lineNo, ids: [] };
+    if (r.tgid !== undefined) th.tgid = r.tgid;
+    this.threads.set(key, th);
+    return th;
+  }
+
+  get isa(): Isa | undefined {
+    if (this.svmVotes > this.vmxVotes) return 'svm';
+    if (this.vmxVotes > 0) return 'vmx';
+    return undefined;
+  }
+}
+
+function threadKey(r: TraceRecord): string {
+  return r.pid >= 0 ? String(r.pid) : 'comm:' + r.comm;
+}
+
+/** The vCPU id a thread name carries: QEMU's `CPU 3/KVM`, Firecracker's `fc_vcpu 1`, `VCPU-0`. */
+export function vcpuFromComm(comm: string): number | undefined {
+  const m = /^CPU (\d+)\/KVM$/.exec(comm) ?? /vcpu[\s_-]?(\d+)$/i.exec(comm);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  return n < CAPS.maxVcpusPerVm ? n : undefined;
+}
+
+interface ThreadMap {
+  vm: number;
+  lane: number;
+  vcpus: number;
+}
+
+interface Layout {
+  vms: ImportedVm[];
+  byThread: Map<string, ThreadMap>;
+}
+
+/** Group threads into VMs (by tgid, else by comm, splitting where two threads claim one vCPU id). */
+function resolveLayout(scan: Scan): Layout {
+  const groups = new Map<string, ScanThread[]>();
+  for (const th of scan.threads.values()) {
+    const g =
+      th.tgid !== undefined ? `tgid:${th.tgid}` : !th.comm || th.comm === '<...>' ? `pid:${th.pid}` : `comm:${th.comm.replace(/\d+/g, '#')}`;
+    let list = groups.get(g);
+    if (!list) groups.set(g, (list = []));
+    list.push(th);
+  }
+  interface Instance {
+    key: string;
+    ids: Set<number>;
+    threads: { th: ScanThread; ids: number[]; by: 'field' | 'comm' | 'thread' }[];
+    firstLine: number;
+  }
+  const instances: Instance[] = [];
+  for (const [key, list] of groups) {
+    list.sort((a, b) => a.pid - b.pid);
+    let cur: Instance | undefined;
+    for (const th of list) {
+      let ids = th.ids;
+      let by: 'field' | 'comm' | 'thread' = 'field';
+      if (ids.length === 0) {
+        const c = vcpuFromComm(th.comm);
+        ids = c === undefined ? [] : [c];
+        by = c === undefined ? 'thread' : 'comm';
+      }
+      if (!cur || ids.some((id) => cur!.ids.has(id))) {
+        cur = { key, ids: new Set(), threads: [], firstLine: th.firstLine };
+        instances.push(cur);
+      }
+      for (const id of ids) cur.ids.add(id);
+      cur.threads.push({ th, ids, by });
+      cur.firstLine = Math.min(cur.firstLine, th.firstLine);
+    }
+  }
+  instances.sort((a, b) => a.firstLine - b.firstLine);
+  const vms: ImportedVm[] = [];
+  const byThread = new Map<string, ThreadMap>();
+  for (const inst of instances) {
+    const vmIndex = Math.min(vms.length, CAPS.maxVms - 1);
+    let vm = vms[vmIndex];
+    if (!vm) {
+      vm = { vm: vmIndex, key: inst.key, vcpus: 0, threads: [] };
+      vms.push(vm);
+    }
+    let next = Math.max(vm.vcpus, inst.ids.size ? Math.max(...inst.ids) + 1 : 0);
+    const maps: [ScanThread, number, 'field' | 'comm' | 'thread'][] = [];
+    for (const { th, ids, by } of inst.threads) {
+      let lane = ids[0];
+      if (lane === undefined) lane = next < CAPS.maxVcpusPerVm ? next++ : CAPS.maxVcpusPerVm - 1;
+      maps.push([th, lane, by]);
+    }
+    vm.vcpus = Math.max(1, next);
+    for (const [th, lane, by] of maps) {
+      const t: ImportedThread = { pid: th.pid, comm: th.comm, vcpu: lane, by };
+      if (th.tgid !== undefined) t.tgid = th.tgid;
+      if (vm.threads.length < 256) vm.threads.push(t);
+      byThread.set(th.key, { vm: vm.vm, lane, vcpus: 0 });
+    }
+  }
+  for (const m of byThread.values()) m.vcpus = vms[m.vm]!.vcpus;
+  return { vms, byThread };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 2: records → events.
+
+interface PendingExit {
+  t: number;
+  reason: string;
+  handling: string;
+  rank: number;
+  va?: number;
+  gpa?: number;
+  /** The exit is for a guest exception (#PF intercepted): a page fault's address is a guest VA. */
+  exception: boolean;
+  /** The exit is a TDP fault: a page fault's address is a GPA. */
+  tdp: boolean;
+}
+
+interface LaneState {
+  vm: number;
+  vcpu: number;
+  lastT: number;
+  exit?: PendingExit;
+  buf: MmuEvent[];
+  lastFaultVa?: number;
+}
+
+const MAX_BUFFERED = 4096;
+const MAX_RAW_TEXT = 4096;
+
+const EXCEPTION_REASONS = new Set(['EXCEPTION_NMI', 'excp_pf', 'excp_gp', 'excp_db', 'excp_ud']);
+const TDP_REASONS = new Set(['EPT_VIOLATION', 'EPT_MISCONFIG', 'npf']);
+const REASON_HANDLING: Record<string, string> = {
+  EXTERNAL_INTERRUPT: 'interrupt',
+  intr: 'interrupt',
+  nmi: 'interrupt',
+  VMCALL: 'hypercall',
+  vmmcall: 'hypercall',
+  INVLPG: 'invlpg',
+  invlpg: 'invlpg',
+  EPT_MISCONFIG: 'mmio-emulate',
+};
+
+class Importer {
+  private readonly lanes: LaneState[][];
+  private readonly reasons = new ReasonCache();
+  private readonly threadLane = new Map<string, number>();
+  events = 0;
+  exits = 0;
+  raw = 0;
+  clampedTimes = 0;
+  unmatchedExits = 0;
+  private lastTs = '';
+  private lastTsValue = 0;
+
+  constructor(
+    private readonly writer: SessionWriter,
+    private readonly layout: Layout,
+    private readonly t0: Ts,
+    private readonly isa: Isa | undefined,
+  ) {
+    this.lanes = layout.vms.map((vm) => Array.from({ length: vm.vcpus }, (_, vcpu) => ({ vm: vm.vm, vcpu, lastT: 0, buf: [] })));
+  }
+
+  private relNs(ts: string): number {
+    if (ts === this.lastTs) return this.lastTsValue;
+    const t = parseTs(ts);
+    const v = Math.max(0, (t.sec - this.t0.sec) * 1e9 + (t.ns - this.t0.ns));
+    this.lastTs = ts;
+    this.lastTsValue = Math.min(Math.round(v), Number.MAX_SAFE_INTEGER);
+    return this.lastTsValue;
+  }
+
+  private lane(r: TraceRecord, vcpu: number | undefined): LaneState {
+    const key = threadKey(r);
+    const map = this.layout.byThread.get(key) ?? this.layout.byThread.get('overflow')!;
+    const row = this.lanes[map.vm]!;
+    if (vcpu !== undefined && vcpu < row.length) {
+      this.threadLane.set(key, vcpu);
+      return row[vcpu]!;
+    }
+    return row[this.threadLane.get(key) ?? map.lane]!;
+  }
+
+  private time(lane: LaneState, r: TraceRecord): number {
+    let t = r.ts ? this.relNs(r.ts) : lane.lastT;
+    if (t < lane.lastT) {
+      this.clampedTimes++;
+      t = lane.lastT;
+    }
+    lane.lastT = t;
+    return t;
+  }
+
+  private put(lane: LaneState, e: MmuEvent): void {
+    if (lane.exit) {
+      lane.buf.push(e);
+      if (lane.buf.length >= MAX_BUFFERED) {
+        this.unmatchedExits++;
+        this.closeExit(lane, lane.lastT);
+      }
+      return;
+    }
+    this.writer.append(e);
+    this.events++;
+  }
+
+  private closeExit(lane: LaneState, end: number): void {
+    const x = lane.exit;
+    if (!x) return;
+    lane.exit = undefined;
+    const e: MmuEvent = { t: x.t, vm: lane.vm, vcpu: lane.vcpu, type: 'vmexit', reason: x.reason, handling: x.handling, duration: Math.max(0, end - x.t) };
+    if (x.va !== undefined) e.va = x.va;
+    if (x.gpa !== undefined) e.gpa = x.gpa;
+    this.writer.append(e);
+    this.events++;
+    for (const b of lane.buf) this.writer.append(b);
+    this.events += lane.buf.length;
+    lane.buf = [];
+  }
+
+  private handling(lane: LaneState, handling: string, rank: number): void {
+    const x = lane.exit;
+    if (x && rank > x.rank) {
+      x.handling = handling;
+      x.rank = rank;
+    }
+  }
+
+  private rawEvent(lane: LaneState, t: number, r: TraceRecord): void {
+    const name = r.system && r.system !== 'kvm' && r.system !== 'kvmmmu' ? `${r.system}:${r.event}` : r.event;
+    const text = r.body.length > MAX_RAW_TEXT ? r.body.slice(0, MAX_RAW_TEXT) : r.body;
+    this.raw++;
+    this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'raw', name, text });
+  }
+
+  record(r: TraceRecord): void {
+    const body = r.body;
+    switch (r.event) {
+      case 'kvm_exit': {
+        const d = decodeExit(body);
+        const lane = this.lane(r, d?.vcpu);
+        const t = this.time(lane, r);
+        if (!d) return this.rawEvent(lane, t, r);
+        if (lane.exit) {
+          this.unmatchedExits++;
+          this.closeExit(lane, lane.buf.length ? lane.buf[lane.buf.length - 1]!.t : t);
+        }
+        const reason = this.reasons.get(d.reasonText, this.isa);
+        const x: PendingExit = {
+          t,
+          reason: reason.name,
+          handling: 'other',
+          rank: 0,
+          exception: EXCEPTION_REASONS.has(reason.name),
+          tdp: TDP_REASONS.has(reason.name),
+        };
+        const h = REASON_HANDLING[reason.name];
+        if (h) {
+          x.handling = h;
+          x.rank = 1;
+        }
+        if (reason.failed) {
+          x.handling = 'failed-vmentry';
+          x.rank = 9;
+        }
+        if (reason.name === 'npf' && d.info2 !== undefined) x.gpa = d.info2;
+        if (reason.name === 'excp_pf' && d.info2 !== undefined) x.va = d.info2;
+        lane.exit = x;
+        this.exits++;
+        return;
+      }
+      case 'kvm_entry': {
+        const d = decodeEntry(body);
+        const lane = this.lane(r, d?.vcpu);
+        const t = this.time(lane, r);
+        if (!d) return this.rawEvent(lane, t, r);
+        this.closeExit(lane, t);
+        return;
+      }
+      case 'kvm_page_fault': {
+        const d = decodePageFault(body);
+        const lane = this.lane(r, d?.vcpu);
+        const t = this.time(lane, r);
+        if (d) {
+          const x = lane.exit;
+          if (x && x.tdp) {
+            x.gpa ??= d.address;
+            this.handling(lane, 'map-gfn', 1);
+          } else {
+            lane.lastFaultVa = d.address;
+            if (x) {
+              x.va ??= d.address;
+              this.handling(lane, 'map-gfn', 1);
+            }
+          }
+        }
+        return this.rawEvent(lane, t, r);
+      }
+      case 'kvm_inj_exception': {
+        const d = decodeInjException(body);
+        const lane = this.lane(r, undefined);
+        const t = this.time(lane, r);
+        if (d && d.vector === 'PF') {
+          this.handling(lane, 'inject-guest-pf', 7);
+          this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'guest_fault', va: lane.lastFaultVa ?? 0, errorCode: d.errorCode ?? 0 });
+          return;
+        }
+        return this.rawEvent(lane, t, r);
+      }
+      case 'fast_page_fault': {
+        const d = decodeFastPageFault(body);
+        const lane = this.lane(r, d?.vcpu);
+        const t = this.time(lane, r);
+        if (d) {
+          if (d.spurious) this.handling(lane, 'spurious', 6);
+          else if (d.fixed) this.handling(lane, 'fast-pf', 6);
+        }
+        return this.rawEvent(lane, t, r);
+      }
+      case 'kvm_tdp_mmu_spte_changed': {
+        const d = decodeTdpSpteChanged(body);
+        const lane = this.lane(r, undefined);
+        const t = this.time(lane, r);
+        if (!d) return this.rawEvent(lane, t, r);
+        const zap = d.new === 0n || d.new === 0x5a0n;
+        this.handling(lane, zap ? 'zap-shadow-page' : 'fill-spte', zap ? 3 : 4);
+        this.put(lane, spteWrite(lane, t, d.level, d.gfn, d.old, d.new));
+        return;
+      }
+      case 'kvm_mmu_set_spte': {
+        const d = decodeSetSpte(body);
+        const lane = this.lane(r, undefined);
+        const t = this.time(lane, r);
+        if (!d) return this.rawEvent(lane, t, r);
+        this.handling(lane, 'fill-spte', 4);
+        this.put(lane, spteWrite(lane, t, d.level, d.gfn, 0n, d.spte));
+        return;
+      }
+      case 'kvm_mmu_get_page':
+      case 'kvm_mmu_prepare_zap_page':
+      case 'kvm_mmu_zap_page':
+      case 'kvm_mmu_sync_page':
+      case 'kvm_mmu_unsync_page': {
+        const d = decodeShadowPage(body);
+        const lane = this.lane(r, undefined);
+        const t = this.time(lane, r);
+        const action =
+          r.event === 'kvm_mmu_get_page' ? (d?.created === false ? undefined : 'alloc') : r.event === 'kvm_mmu_sync_page' ? 'sync' : r.event === 'kvm_mmu_unsync_page' ? 'unsync' : 'zap';
+        if (!d || !action) return this.rawEvent(lane, t, r);
+        if (action === 'zap') this.handling(lane, 'zap-shadow-page', 3);
+        else if (action === 'alloc') this.handling(lane, 'fill-spte', 4);
+        this.put(lane, {
+          t,
+          vm: lane.vm,
+          vcpu: lane.vcpu,
+          type: 'shadow_page',
+          action,
+          table: tableId(d.gfn, d.level),
+          level: d.level,
+          gfn: d.gfn,
+          role: d.role,
+          quadrant: d.quadrant,
+        });
+        return;
+      }
+      case 'kvm_mmu_pagetable_walk': {
+        const d = decodePagetableWalk(body);
+        const lane = this.lane(r, undefined);
+        const t = this.time(lane, r);
+        if (d) lane.lastFaultVa = d.addr;
+        return this.rawEvent(lane, t, r);
+      }
+      case 'kvm_mmu_spte_requested': {
+        const lane = this.lane(r, undefined);
+        const t = this.time(lane, r);
+        this.handling(lane, 'fill-spte', 4);
+        return this.rawEvent(lane, t, r);
+      }
+      case 'kvm_mmio':
+      case 'vcpu_match_mmio': {
+        const lane = this.lane(r, undefined);
+        const t = this.time(lane, r);
+        this.handling(lane, 'mmio-emulate', 5);
+        return this.rawEvent(lane, t, r);
+      }
+      case 'kvm_hypercall': {
+        const lane = this.lane(r, undefined);
+        const t = this.time(lane, r);
+        this.handling(lane, 'hypercall', 5);
+        return this.rawEvent(lane, t, r);
+      }
+      case 'kvm_cr': {
+        const lane = this.lane(r, undefined);
+        const t = this.time(lane, r);
+        const d = decodeCr(body);
+        if (d && d.write && d.cr === 3) this.handling(lane, 'cr3-switch', 2);
+        return this.rawEvent(lane, t, r);
+      }
+      case 'kvm_emulate_insn': {
+        const lane = this.lane(r, undefined);
+        const t = this.time(lane, r);
+        this.handling(lane, 'emulate', 2);
+        return this.rawEvent(lane, t, r);
+      }
+      case 'kvm_userspace_exit': {
+        const lane = this.lane(r, undefined);
+        const t = this.time(lane, r);
+        this.handling(lane, 'userspace', 2);
+        return this.rawEvent(lane, t, r);
+      }
+      default: {
+        const lane = this.lane(r, undefined);
+        const t = this.time(lane, r);
+        return this.rawEvent(lane, t, r);
+      }
+    }
+  }
+
+  /** Close every exit still open (end of the file or a cancel). */
+  finish(): void {
+    for (const row of this.lanes)
+      for (const lane of row)
+        if (lane.exit) {
+          this.unmatchedExits++;
+          this.closeExit(lane, lane.lastT);
+        }
+  }
+}
+
+/**
+ * The id the lab gives the table page holding a TDP/shadow entry of `level` for `gfn`: the
+ * gfn range the table covers (gfn >> 9·level), low 32 bits. The same page gets the same id in
+ * spte_write (entries) and shadow_page (its life).
+ */
+export function tableId(gfn: number, level: number): number {
+  const l = Math.max(1, Math.min(level, 5));
+  return Math.floor(gfn / 2 ** (9 * l)) % 2 ** 32;
+}
+
+function spteWrite(lane: LaneState, t: number, level: number, gfn: number, old: bigint, next: bigint): MmuEvent {
+  const l = Math.max(1, Math.min(level, 5));
+  return {
+    t,
+    vm: lane.vm,
+    vcpu: lane.vcpu,
+    type: 'spte_write',
+    level,
+    table: tableId(gfn, l),
+    index: Math.floor(gfn / 2 ** (9 * (l - 1))) % 512,
+    old,
+    new: next,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function noRecordsMessage(file: string, det: Detection, st: AssemblerStats, skippedLines: SkippedLine[], sample: string): string {
+  if (det.binary === 'trace.dat') return `${file} is a binary trace-cmd capture (trace.dat): run \`trace-cmd report ${file} > trace.txt\` and import the text`;
+  if (det.binary === 'perf.data') return `${file} is a binary perf capture (perf.data): run \`perf script -i ${file} > trace.txt\` and import the text`;
+  if (det.binary) return `${file} is not trace text (binary data); nothing imported`;
+  let what = '';
+  if (/Analyze events for all VMs/.test(sample)) what = ' (it is a `perf kvm stat` summary table, not a trace)';
+  else if (/kvm statistics/.test(sample)) what = ' (it is `kvm_stat` output, not a trace)';
+  const first = skippedLines[0];
+  const eg = first ? `; line ${first.line} is not a trace record: "${first.text.slice(0, 60)}"` : '';
+  return `no trace records found in ${file}${what}: ${st.lines} lines, ${st.skipped} not understood${eg}`;
+}
+
+/**
+ * Import a trace text file (raw ftrace, `trace-cmd report` or `perf script`, detected from the
+ * content) into a new session at `outPath`. Resolves with what was imported; rejects only
+ * with an `ImportError` when the input cannot be read or the output cannot be written. When
+ * the text holds no trace record at all, nothing is written and `ok` is false. Cancelling via
+ * `signal` leaves a readable session marked incomplete.
+ */
+export async function importTrace(inputPath: string, outPath: string, options: ImportOptions = {}): Promise<ImportResult> {
+  const started = performance.now();
+  const file = basename(inputPath);
+  const chunkBytes = Math.max(4096, options.chunkBytes ?? 1 << 20);
+  let totalBytes = 0;
+  try {
+    totalBytes = (await stat(inputPath)).size;
+  } catch (e) {
+    throw new ImportError(`cannot read ${inputPath} (${(e as { code?: string }).code ?? String(e)})`);
+  }
+
+  // Detect from the head of the file.
+  let head: Buffer = Buffer.alloc(0);
+  {
+    let fh;
+    try {
+      fh = await open(inputPath, 'r');
+      const b = Buffer.alloc(Math.min(65536, totalBytes));
+      const { bytesRead } = await fh.read(b, 0, b.length, 0);
+      head = b.subarray(0, bytesRead);
+    } catch (e) {
+      throw new ImportError(`cannot read ${inputPath} (${(e as { code?: string }).code ?? String(e)})`);
+    } finally {
+      await fh?.close();
+    }
+  }
+  const det = detectFlavour(head);
+  const progress = (phase: 'scan' | 'import', bytes: number, lines: number) =>
+    options.onProgress?.({
+      phase,
+      bytes,
+      totalBytes,
+      lines,
+      fraction: totalBytes === 0 ? 1 : phase === 'scan' ? (0.25 * bytes) / totalBytes : 0.25 + (0.75 * bytes) / totalBytes,
+    });
+
+  // Pass 1.
+  const scan = new Scan();
+  const asm1 = new LineAssembler((r) => scan.record(r), options.maxSkippedListed ?? 100);
+  asm1.perfFirst = det.flavour === 'perf';
+  const base = (): Omit<ImportResult, 'ok' | 'complete' | 'cancelled' | 'message'> => ({
+    flavour: det.flavour,
+    evidence: det.evidence,
+    ...(scan.isa ? { isa: scan.isa } : {}),
+    lines: asm1.stats.lines,
+    records: asm1.stats.records,
+    events: 0,
+    exits: 0,
+    raw: 0,
+    skipped: asm1.stats.skipped,
+    skippedLines: asm1.skippedLines,
+    ignored: asm1.stats.ignored,
+    rejoined: asm1.stats.rejoined,
+    clampedTimes: 0,
+    unmatchedExits: 0,
+    vms: [],
+    seconds: (performance.now() - started) / 1000,
+    bytes: totalBytes,
+  });
+  let scanned = { lines: 0, bytes: 0, aborted: false };
+  if (!det.binary) {
+    scanned = await readLines(inputPath, (line, n) => asm1.push(line, n), {
+      chunkBytes,
+      signal: options.signal,
+      onChunk: (bytes, lines) => progress('scan', bytes, lines),
+    });
+    asm1.end();
+  }
+  if (asm1.stats.records === 0) {
+    if (scanned.aborted) return { ...base(), ok: false, complete: false, cancelled: true, message: `import of ${file} cancelled before any record was found; nothing written` };
+    return { ...base(), ok: false, complete: false, cancelled: false, message: noRecordsMessage(file, det, asm1.stats, asm1.skippedLines, head.toString('utf8')) };
+  }
+
+  const layout = resolveLayout(scan);
+  const scenario = {
+    name: `import: ${file}`,
+    source: {
+      kind: 'trace',
+      importer: IMPORTER,
+      file,
+      bytes: totalBytes,
+      flavour: det.flavour,
+      evidence: det.evidence,
+      isa: scan.isa ?? null,
+      firstTimestamp: scan.t0 ? `${scan.t0.sec}.${String(scan.t0.ns).padStart(9, '0')}` : null,
+      lines: asm1.stats.lines,
+      records: asm1.stats.records,
+      skipped: asm1.stats.skipped,
+      skippedLines: asm1.skippedLines,
+      ignored: asm1.stats.ignored,
+      rejoined: asm1.stats.rejoined,
+      ...(scanned.aborted ? { cancelledAtLine: scanned.lines } : {}),
+      vms: layout.vms,
+    },
+  };
+  let writer: SessionWriter;
+  try {
+    writer = SessionWriter.create(outPath, { scenario, vcpus: layout.vms.map((v) => v.vcpus), seed: 0, features: { imported: det.flavour } });
+  } catch (e) {
+    throw new ImportError(`cannot write ${outPath} (${(e as { code?: string; message?: string }).code ?? (e as Error).message})`);
+  }
+
+  // Pass 2 (up to where pass 1 got when it was cancelled).
+  const imp = new Importer(writer, layout, scan.t0 ?? { sec: 0, ns: 0 }, scan.isa);
+  const asm2 = new LineAssembler((r) => imp.record(r), 0);
+  asm2.perfFirst = asm1.perfFirst;
+  let imported = { lines: 0, bytes: 0, aborted: scanned.aborted };
+  let failure: string | undefined;
+  try {
+    if (!scanned.aborted) {
+      imported = await readLines(inputPath, (line, n) => asm2.push(line, n), {
+        chunkBytes,
+        signal: options.signal,
+        onChunk: (bytes, lines) => progress('import', bytes, lines),
+        stopAtLine: scanned.lines,
+      });
+      asm2.end();
+    }
+  } catch (e) {
+    failure = e instanceof ImportError ? e.message : `import failed: ${(e as Error).message}`;
+  }
+  imp.finish();
+  const cancelled = imported.aborted;
+  const complete = !cancelled && !failure;
+  const summary =
+    `${imp.events} events from ${asm2.stats.records} records of ${file} (${det.flavour}): ${imp.exits} exits, ${imp.raw} raw` +
+    (asm1.stats.skipped ? `, ${asm1.stats.skipped} lines skipped` : '') +
+    (imp.clampedTimes ? `, ${imp.clampedTimes} timestamps clamped` : '') +
+    (imp.unmatchedExits ? `, ${imp.unmatchedExits} exits without kvm_entry` : '');
+  const message = failure
+    ? `${failure}; kept ${summary}`
+    : cancelled
+      ? `import cancelled at line ${scanned.aborted ? 0 : imported.lines} of ${scanned.aborted ? `at least ${scanned.lines}` : asm1.stats.lines}; kept ${summary}`
+      : `imported ${summary}`;
+  try {
+    writer.close({ complete, ...(complete ? {} : { message }) });
+  } catch (e) {
+    try {
+      unlinkSync(outPath);
+    } catch {
+      /* nothing to remove */
+    }
+    throw new ImportError(`cannot write ${outPath} (${(e as Error).message})`);
+  }
+  return {
+    ...base(),
+    ok: true,
+    complete,
+    cancelled,
+    message,
+    events: imp.events,
+    exits: imp.exits,
+    raw: imp.raw,
+    clampedTimes: imp.clampedTimes,
+    unmatchedExits: imp.unmatchedExits,
+    vms: layout.vms,
+    seconds: (performance.now() - started) / 1000,
+  };
+}

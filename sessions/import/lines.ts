@@ -1,0 +1,264 @@
+/**
+ * Trace text lines → records. One record is one trace event: who emitted it (comm, pid, cpu),
+ * when (the timestamp text, seconds), and what (event name and its payload text).
+ *
+ * The three flavours' prefixes (see ../../docs/import.md) are tried in turn, then the hand-
+ * trimmed forms mail authors leave (`comm-pid: event: payload`, `event: payload`). The
+ * `LineAssembler` feeds lines through, strips mail quote markers, rejoins wrapped records and
+ * stack traces, and sorts what is left into ignored (headers, comments, separators) and
+ * unparseable lines.
+ */
+
+export interface TraceRecord {
+  /** 1-based line number of the record's first line. */
+  lineNo: number;
+  /** Thread name as printed ('' when the text has none). */
+  comm: string;
+  /** Thread id (the `-pid` of ftrace, perf's tid); -1 when the text has none. */
+  pid: number;
+  /** Thread group (process) id when the text has it (`record-tgid`, perf `pid/tid`). */
+  tgid?: number;
+  /** Host CPU; -1 when the text has none. */
+  cpu: number;
+  /** Timestamp text in seconds (`184503.384328`); '' when the columns were trimmed. */
+  ts: string;
+  /** `kvm`, `kvmmmu`, ... when the text names it (perf). */
+  system?: string;
+  /** Event name (`kvm_exit`), or `stack_trace` for a `<stack trace>` record. */
+  event: string;
+  /** The event's text after `event:`, with wrapped continuation lines appended. */
+  body: string;
+  /** Lines joined into this record (0 for a one-line record). */
+  joined: number;
+}
+
+export type Flavour = 'ftrace' | 'trace-cmd' | 'perf' | 'unknown';
+
+// raw ftrace and trace-cmd report: `comm-pid [(tgid)] [cpu] [flags] ts: event: payload`
+const FT =
+  /^\s*(.*?)-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[(\d+)\]\s+(?:([.a-zA-Z0-9]{4,5})\s+)?(\d+\.\d+):\s+(?:(\w+):(?=\s|$)|(<(?:user )?stack trace>))\s*(.*)$/;
+// perf script (and perf-prof): `[date time] comm pid[/tid] [flags] [cpu] ts: sys:event: payload`
+const PERF =
+  /^\s*(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+)?(.*?)\s+(\d+)(?:\/(\d+))?\s+(?:([.a-zA-Z0-9]{4,5})\s+)?\[(\d+)\]\s+(\d+\.\d+):\s+(\w+):(\w+):\s*(.*)$/;
+// columns after comm-pid trimmed by hand: `comm-pid: event: payload` / `comm-pid event: payload`
+const TRIMMED = /^\s*(\S.*?)-(\d+):?\s+(\w+):\s*(.*)$/;
+// every prefix column stripped: `event: payload`
+const STRIPPED = /^\s*(\w+):\s*(.*)$/;
+// a record cut right after its timestamp (a mail client wrapped it there)
+const PREFIX_ONLY = /^\s*(?:\S.*?-\d+\s+(?:\[\d+\]\s+)?|\S.*?\s+\d+\s+\[\d+\]\s+)(?:[.a-zA-Z0-9]{4,5}\s+)?\d+\.\d+:\s*$/;
+
+/** Event names accepted in the trimmed and stripped forms, where anything else is prose. */
+const TRACE_EVENT_NAME = /^(?:kvm\w*|fast_page_fault|vcpu_match_mmio|mark_mmio_spte|handle_mmio_page_fault|check_mmio_spte)$/;
+
+const CANT_FIND = /CAN'T FIND FIELD "[^"]*"|<CANT FIND FIELD [^>]*>/g;
+const ANNOTATION = /\s+<-{2,}.*$/;
+
+/** Clean a payload: plugin-mismatch artefacts, author arrows, trailing spaces. */
+export function cleanBody(body: string): string {
+  if (body.includes('FIND FIELD')) body = body.replace(CANT_FIND, '');
+  if (body.includes('<--')) body = body.replace(ANNOTATION, '');
+  return body.trim();
+}
+
+/** Parse one line as a record, or undefined. `perfFirst` tries the perf prefix first. */
+export function parseRecord(line: string, lineNo: number, perfFirst = false): TraceRecord | undefined {
+  if (line.includes('[')) {
+    if (perfFirst) {
+      const r = parsePerf(line, lineNo) ?? parseFt(line, lineNo);
+      if (r) return r;
+    } else {
+      const r = parseFt(line, lineNo) ?? parsePerf(line, lineNo);
+      if (r) return r;
+    }
+  }
+  if (!line.includes(':')) return undefined;
+  let m = TRIMMED.exec(line);
+  if (m && TRACE_EVENT_NAME.test(m[3]!))
+    return { lineNo, comm: m[1]!.trim(), pid: Number(m[2]), cpu: -1, ts: '', event: m[3]!, body: cleanBody(m[4]!), joined: 0 };
+  m = STRIPPED.exec(line);
+  if (m && TRACE_EVENT_NAME.test(m[1]!)) return { lineNo, comm: '', pid: -1, cpu: -1, ts: '', event: m[1]!, body: cleanBody(m[2]!), joined: 0 };
+  return undefined;
+}
+
+function parseFt(line: string, lineNo: number): TraceRecord | undefined {
+  const m = FT.exec(line);
+  if (!m) return undefined;
+  const tgid = m[3] !== undefined && /^\d+$/.test(m[3]) ? Number(m[3]) : undefined;
+  const rec: TraceRecord = {
+    lineNo,
+    comm: m[1]!.trim(),
+    pid: Number(m[2]),
+    cpu: Number(m[4]),
+    ts: m[6]!,
+    event: m[7] ?? 'stack_trace',
+    body: m[8] ? m[9]! : cleanBody(m[9]!),
+    joined: 0,
+  };
+  if (tgid !== undefined) rec.tgid = tgid;
+  return rec;
+}
+
+function parsePerf(line: string, lineNo: number): TraceRecord | undefined {
+  const m = PERF.exec(line);
+  if (!m) return undefined;
+  const rec: TraceRecord = {
+    lineNo,
+    comm: m[1]!.trim(),
+    pid: Number(m[3] ?? m[2]),
+    cpu: Number(m[5]),
+    ts: m[6]!,
+    system: m[7]!,
+    event: m[8]!,
+    body: cleanBody(m[9]!),
+    joined: 0,
+  };
+  if (m[3] !== undefined) rec.tgid = Number(m[2]);
+  return rec;
+}
+
+/** Lines that are known not to be records and are not worth reporting. */
+function isIgnorable(t: string): boolean {
+  const c = t.charCodeAt(0);
+  if (c === 35 /* # */) return true;
+  if (t === '--' || /^\.{3,}$/.test(t)) return true;
+  if (/^cpus=\d+$/.test(t) || /^CPU \d+ is empty$/.test(t)) return true;
+  if (c === 91 /* [ */ && /^\[[^\]]*\][#$] /.test(t)) return true; // shell prompt
+  if (/^version = \d/.test(t) || /^CPU\d+ data recorded at offset/.test(t)) return true; // trace-cmd report -i headers
+  return false;
+}
+
+export interface SkippedLine {
+  line: number;
+  text: string;
+}
+
+export interface AssemblerStats {
+  lines: number;
+  records: number;
+  /** Lines that are neither records nor known non-record lines. */
+  skipped: number;
+  /** Headers, comments, blank lines, separators, shell prompts, elisions. */
+  ignored: number;
+  /** Continuation lines appended to the record before them. */
+  rejoined: number;
+  /** Quote markers (`> `) removed. */
+  unquoted: number;
+}
+
+const MAX_JOIN = 6;
+const MAX_BODY = 4096;
+const MAX_STACK = 64;
+
+/**
+ * Feeds lines in order; calls `emit` with each complete record. Call `end()` after the last
+ * line. Keeps at most one pending record, so memory does not grow with the input.
+ */
+export class LineAssembler {
+  readonly stats: AssemblerStats = { lines: 0, records: 0, skipped: 0, ignored: 0, rejoined: 0, unquoted: 0 };
+  /** The first unparseable lines (capped). */
+  readonly skippedLines: SkippedLine[] = [];
+  private pending: TraceRecord | undefined;
+  private pendingPrefix: { text: string; lineNo: number } | undefined;
+  perfFirst = false;
+
+  constructor(
+    private readonly emit: (r: TraceRecord) => void,
+    private readonly maxSkippedListed = 100,
+  ) {}
+
+  private flush(): void {
+    const p = this.pending;
+    if (p) {
+      this.pending = undefined;
+      this.stats.records++;
+      this.emit(p);
+    }
+  }
+
+  private skip(lineNo: number, text: string): void {
+    this.stats.skipped++;
+    if (this.skippedLines.length < this.maxSkippedListed) this.skippedLines.push({ line: lineNo, text: printable(text.slice(0, 160)) });
+  }
+
+  push(raw: string, lineNo: number): void {
+    this.stats.lines++;
+    let line = raw;
+    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+    if (line.charCodeAt(0) === 62 /* > */) {
+      line = line.replace(/^(?:>\s?)+/, '');
+      this.stats.unquoted++;
+    }
+    if (this.pendingPrefix) {
+      const prefix = this.pendingPrefix;
+      this.pendingPrefix = undefined;
+      const rec = line.trim() ? parseRecord(prefix.text + ' ' + line.trim(), prefix.lineNo, this.perfFirst) : undefined;
+      if (rec) {
+        rec.joined = 1;
+        this.stats.rejoined++;
+        this.pending = rec;
+        return;
+      }
+      this.skip(prefix.lineNo, prefix.text);
+    }
+    const trimmed = line.trim();
+    if (trimmed === '') {
+      this.flush();
+      this.stats.ignored++;
+      return;
+    }
+    if (line.length > 65536) {
+      this.flush();
+      this.skip(lineNo, line);
+      return;
+    }
+    const rec = parseRecord(line, lineNo, this.perfFirst);
+    if (rec) {
+      this.flush();
+      this.pending = rec;
+      return;
+    }
+    const p = this.pending;
+    if (p && p.event === 'stack_trace' && trimmed.startsWith('=> ')) {
+      if (p.joined < MAX_STACK) {
+        p.body = p.body ? p.body + ' ' + trimmed : trimmed;
+        p.joined++;
+      }
+      this.stats.rejoined++;
+      return;
+    }
+    if (isIgnorable(trimmed)) {
+      this.flush();
+      this.stats.ignored++;
+      return;
+    }
+    if (PREFIX_ONLY.test(line)) {
+      this.flush();
+      this.pendingPrefix = { text: line.trimEnd(), lineNo };
+      return;
+    }
+    // A wrapped continuation: only onto a record, a few lines at most, and never a line that
+    // looks like a table row (column padding) or prose of its own.
+    if (p && p.event !== 'stack_trace' && p.joined < MAX_JOIN && !trimmed.includes('  ') && p.body.length + trimmed.length < MAX_BODY) {
+      p.body = cleanBody(p.body ? p.body + ' ' + trimmed : trimmed);
+      p.joined++;
+      this.stats.rejoined++;
+      return;
+    }
+    this.flush();
+    this.skip(lineNo, line);
+  }
+
+  end(): void {
+    if (this.pendingPrefix) {
+      this.skip(this.pendingPrefix.lineNo, this.pendingPrefix.text);
+      this.pendingPrefix = undefined;
+    }
+    this.flush();
+  }
+}
+
+/** Control characters and the like shown as `\xNN`, so a listed line is safe to print. */
+function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f\ufffd]/g, (c) => (c === '\ufffd' ? '?' : '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')));
+}
