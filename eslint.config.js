@@ -6,7 +6,7 @@ import vue from 'eslint-plugin-vue';
 import globals from 'globals';
 
 const nodeBuiltins = { group: ['node:*', 'fs', 'path', 'os', 'child_process', 'worker_threads', 'http', 'net', 'crypto', 'url', 'zlib', 'stream'], message: 'core/ and renderer/ are pure: no Node imports.' };
-const noElectron = { group: ['electron', 'electron/*'], message: 'Only electron/main and electron/preload may import Electron.' };
+const noElectron = { regex: '^electron(/|$)', message: 'Only electron/main and electron/preload may import Electron.' };
 const layer = (patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
 
 export default tseslint.config(

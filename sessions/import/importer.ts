@@ -732,7 +732,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
   }
 
   // Detect from the head of the file.
-  let head: Buffer = Buffer.alloc(0);
+  let head: Buffer;
   {
     let fh;
     try {
