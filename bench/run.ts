@@ -12,6 +12,7 @@ const GROUPS: Record<string, Group> = {
   engine: async () => (await import('./engine.bench.ts')).benchmarks(),
   sessions: async () => (await import('./sessions.bench.ts')).benchmarks(),
   seeds: async () => (await import('./seeds.bench.ts')).benchmarks(),
+  scale: async () => (await import('./scale.bench.ts')).benchmarks(),
 };
 
 async function main(): Promise<void> {

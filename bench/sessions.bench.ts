@@ -20,7 +20,7 @@ const BATCH = 1_000_000;
 const PASSES = Number(process.env.MMU_BENCH_SESSION_PASSES ?? 10);
 const TOTAL = BATCH * PASSES;
 
-function kbuildScenario(): Scenario {
+export function kbuildScenario(): Scenario {
   const builtin = findBuiltin('kbuild-update');
   if (!builtin) throw new Error('no built-in kbuild-update');
   const input = structuredClone(builtin.scenario);
@@ -32,7 +32,7 @@ function kbuildScenario(): Scenario {
 }
 
 /** The first BATCH events of a long kbuild run, and the time span they cover. */
-function kbuildBatch(): { events: MmuEvent[]; span: number } {
+export function kbuildBatch(): { events: MmuEvent[]; span: number } {
   const vm = createVm(kbuildScenario(), 0, { maxEvents: BATCH });
   const events: MmuEvent[] = [];
   while (events.length < BATCH && vm.step((e) => events.push(e)));
@@ -44,9 +44,9 @@ function kbuildBatch(): { events: MmuEvent[]; span: number } {
 }
 
 /** Every pass re-stamps the batch later in time, so per-lane time never goes back. */
-function forEachEvent(batch: { events: MmuEvent[]; span: number }, visit: (e: MmuEvent) => void): void {
+export function forEachEvent(batch: { events: MmuEvent[]; span: number }, visit: (e: MmuEvent) => void, passes = PASSES): void {
   const base = batch.events.map((e) => e.t);
-  for (let pass = 0; pass < PASSES; pass++) {
+  for (let pass = 0; pass < passes; pass++) {
     const shift = pass * batch.span;
     for (let i = 0; i < base.length; i++) {
       const e = batch.events[i]!;
@@ -105,7 +105,7 @@ async function writeJsonlGzip(): Promise<number> {
   return TOTAL / seconds;
 }
 
-interface ProbeResult {
+export interface ProbeResult {
   events: number;
   openMs: number;
   seekP99Ms: number;
@@ -114,15 +114,17 @@ interface ProbeResult {
   readerRssMB: number;
 }
 
+/** Reader figures for `file` from a fresh process (bench/readerProbe.ts). */
+export function probeFile(file: string, expectedEvents: number): ProbeResult {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', new URL('./readerProbe.ts', import.meta.url).pathname, file, '200'], { encoding: 'utf8' });
+  const result = JSON.parse(out.trim().split('\n').pop()!) as ProbeResult;
+  if (result.events !== expectedEvents) throw new Error(`the reader found ${result.events} events, the writer wrote ${expectedEvents}`);
+  return result;
+}
+
 let probe: ProbeResult | undefined;
 function readerProbe(): ProbeResult {
-  const { file } = setup();
-  if (!probe) {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', new URL('./readerProbe.ts', import.meta.url).pathname, file, '200'], { encoding: 'utf8' });
-    probe = JSON.parse(out.trim().split('\n').pop()!) as ProbeResult;
-    if (probe.events !== TOTAL) throw new Error(`the reader found ${probe.events} events, the writer wrote ${TOTAL}`);
-  }
-  return probe;
+  return (probe ??= probeFile(setup().file, TOTAL));
 }
 
 export function benchmarks(): Benchmark[] {
