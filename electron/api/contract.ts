@@ -114,6 +114,152 @@ export const scenarioRef = z.union([
 
 const noParams = z.strictObject({});
 
+/** An index into the session's canonical event order (what `sessions.events` pages through). */
+const eventIndex = z.number().int().min(0);
+/** A 64-bit value (page-table entry, address) as the exports print it: `0x` and lower-case hex. */
+const hex = z.string().regex(/^0x[0-9a-f]+$/);
+
+/** One row of a `perf kvm stat`-like table: exits of one key (reason, handling) and their time. */
+export const exitStat = z.object({
+  key: z.string(),
+  count: z.number(),
+  totalNs: z.number(),
+  minNs: z.number(),
+  avgNs: z.number(),
+  maxNs: z.number(),
+});
+
+/** Exits in [t0, t1] by reason, by handling and by vCPU (each vCPU again by reason). */
+export const countersResult = z.object({
+  t0: z.number(),
+  t1: z.number(),
+  events: z.number(),
+  eventsByType: z.record(z.string(), z.number()),
+  exits: z.number(),
+  exitNs: z.number(),
+  byReason: z.array(exitStat),
+  byHandling: z.array(exitStat),
+  byVcpu: z.array(
+    z.object({ vm: z.number(), vcpu: z.number(), events: z.number(), exits: z.number(), exitNs: z.number(), byReason: z.array(exitStat) }),
+  ),
+});
+
+/** Where a paging-structure entry points: a lower-level table, a page, or nothing (not present). */
+export const entryTarget = z.object({
+  kind: z.enum(['table', 'page', 'none']),
+  /** Guest-physical (guest tables) or host-physical / table id (shadow, EPT) address of the target. */
+  addr: hex.optional(),
+  /** For `table`: the `key` of the table it points to when that table is known. */
+  table: z.string().optional(),
+});
+
+/** A reference to one entry of a shadow/EPT table (a link from a guest entry to the sptes mirroring it). */
+export const sptRef = z.object({ table: z.string(), index: z.number() });
+
+export const pageTableEntryView = z.object({
+  index: z.number(),
+  /** The first and last virtual (guest tables, shadow) or guest-physical (EPT) address this entry covers. */
+  va0: hex,
+  va1: hex,
+  value: hex,
+  /** Decoded flags as the SDM names them (P, RW, US, PWT, PCD, A, D, PS, G, NX, RSVD...). */
+  flags: z.array(z.string()),
+  target: entryTarget,
+  /** Guest entries only: the shadow entries that mirror this one. */
+  mirrors: z.array(sptRef).optional(),
+  /** Index of the event that last wrote this entry, when the session recorded it. */
+  lastEvent: z.number().optional(),
+});
+
+/**
+ * One page-table page. The tree is given flat: an entry whose target is a table names it by
+ * `key`; `roots` of each space list the top-level tables.
+ */
+export const pageTableView = z.object({
+  /** Stable within a session: `g<vm>:<gpa>` for guest tables, `s<vm>:<table id>` for shadow/EPT tables. */
+  key: z.string(),
+  level: z.number(),
+  /** Guest tables: the table's guest-physical address. Shadow/EPT: the guest frame it shadows or maps. */
+  gpa: hex.optional(),
+  gfn: hex.optional(),
+  role: z.string().optional(),
+  quadrant: z.number().optional(),
+  entries: z.array(pageTableEntryView),
+});
+
+export const pageTableSpace = z.object({
+  kind: z.enum(['guest', 'shadow', 'ept', 'xenpv']),
+  paging: z.string(),
+  roots: z.array(z.string()),
+  tables: z.array(pageTableView),
+});
+
+export const pageTablesResult = z.object({
+  at: z.number(),
+  t: z.number(),
+  vms: z.array(z.object({ vm: z.number(), guest: pageTableSpace, host: pageTableSpace.optional(), tlb: z.record(z.string(), z.number()).optional() })),
+  /** True when more tables existed than the result carries (see `maxTables`). */
+  truncated: z.boolean(),
+});
+
+export const pageTableChange = z.object({
+  vm: z.number(),
+  space: z.enum(['guest', 'shadow', 'ept', 'xenpv']),
+  table: z.string(),
+  level: z.number(),
+  index: z.number(),
+  va0: hex.optional(),
+  va1: hex.optional(),
+  change: z.enum(['added', 'removed', 'changed']),
+  old: hex,
+  new: hex,
+  oldFlags: z.array(z.string()),
+  newFlags: z.array(z.string()),
+  /** Index of the event that last changed this entry before `to` ("why did this change"). */
+  lastEvent: z.number(),
+});
+
+export const diffResult = z.object({
+  from: z.number(),
+  to: z.number(),
+  total: z.number(),
+  changes: z.array(pageTableChange),
+  truncated: z.boolean(),
+});
+
+/** A note or a bookmark at a point of the session. */
+export const sessionNote = z.object({
+  noteId: z.string(),
+  kind: z.enum(['note', 'bookmark']),
+  t: z.number(),
+  index: z.number().optional(),
+  vm: z.number().optional(),
+  vcpu: z.number().optional(),
+  text: z.string(),
+  createdMs: z.number(),
+});
+
+const compareCell = z.object({ key: z.string(), a: z.number(), b: z.number(), ratio: z.number().nullable() });
+export const compareResult = z.object({
+  a: z.object({ id: z.string(), scenarioName: z.string(), events: z.number(), simNs: z.number(), exits: z.number(), faults: z.number() }),
+  b: z.object({ id: z.string(), scenarioName: z.string(), events: z.number(), simNs: z.number(), exits: z.number(), faults: z.number() }),
+  /** Simulated time, events, exits, guest faults, exit time: b / a (null when a is 0). */
+  totals: z.array(compareCell),
+  exitsByReason: z.array(compareCell),
+  exitNsByReason: z.array(compareCell),
+});
+
+export const exportFormat = z.enum(['jsonl', 'csv', 'chrome', 'html', 'pdf']);
+export const exportResult = z.object({
+  /** A file name in the host's exports folder (never a path). */
+  exportId: z.string(),
+  fileName: z.string(),
+  mimeType: z.string(),
+  sizeBytes: z.number(),
+  /** Browser host: the URL (same origin) that downloads it. */
+  url: z.string(),
+});
+
 /** The calls. Each has `params` (validated by the host) and `result` (the shape returned). */
 export const API = {
   'app.info': { params: noParams, result: z.object({ version: z.string(), host: z.enum(['electron', 'browser']) }) },
@@ -156,6 +302,56 @@ export const API = {
     params: z.strictObject({ runId: z.string().min(1).max(100), nsPerSecond: z.number().finite().positive().max(1e15).nullable() }),
     result: runStatus,
   },
+  /** Exits by reason, by handling and by vCPU over [t0, t1] (simulated ns; a `perf kvm stat` table). */
+  'sessions.counters': { params: z.strictObject({ id: sessionId, t0: ns, t1: ns }), result: countersResult },
+  /** Every guest and shadow/EPT page table of each VM just after event `at`, rebuilt from the nearest keyframe. */
+  'sessions.pageTables': {
+    params: z.strictObject({
+      id: sessionId,
+      at: eventIndex,
+      vm: z.number().int().min(0).optional(),
+      maxTables: z.number().int().min(1).max(100_000).optional(),
+    }),
+    result: pageTablesResult,
+  },
+  /** Entries added, removed and changed between just after event `from` and just after event `to`. */
+  'sessions.diff': {
+    params: z.strictObject({ id: sessionId, from: eventIndex, to: eventIndex, limit: z.number().int().min(1).max(100_000).optional() }),
+    result: diffResult,
+  },
+  'sessions.notes.list': { params: z.strictObject({ id: sessionId }), result: z.array(sessionNote) },
+  /** Add a note or bookmark; with `noteId`, replace that one (last wins). Appended to the file, nothing rewritten. */
+  'sessions.notes.add': {
+    params: z.strictObject({
+      id: sessionId,
+      noteId: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/).optional(),
+      kind: z.enum(['note', 'bookmark']),
+      t: ns,
+      index: eventIndex.optional(),
+      vm: z.number().int().min(0).optional(),
+      vcpu: z.number().int().min(0).optional(),
+      text: z.string().max(10_000),
+    }),
+    result: sessionNote,
+  },
+  'sessions.notes.remove': {
+    params: z.strictObject({ id: sessionId, noteId: z.string().min(1).max(64) }),
+    result: z.object({ removed: z.boolean() }),
+  },
+  /** Two sessions side by side: exits per reason, faults, simulated time, ratios b / a. */
+  'sessions.compare': { params: z.strictObject({ a: sessionId, b: sessionId }), result: compareResult },
+  /** Write an export into the host's exports folder; the UI offers it for download or saving. */
+  'sessions.export': {
+    params: z.strictObject({
+      id: sessionId,
+      format: exportFormat,
+      /** html/pdf: the range of the page-table diff section (event indexes). */
+      diffFrom: eventIndex.optional(),
+      diffTo: eventIndex.optional(),
+      title: z.string().max(200).optional(),
+    }),
+    result: exportResult,
+  },
   /** Every run the host knows of since it started, newest last. */
   'runs.list': { params: noParams, result: z.array(runStatus) },
 } as const;
@@ -181,6 +377,12 @@ export type ApiEventPayload<E extends ApiEventName> = z.output<(typeof API_EVENT
 export type SessionSummary = z.output<typeof sessionSummary>;
 export type TimelineResult = z.output<typeof timelineResult>;
 export type RunStatus = z.output<typeof runStatus>;
+export type CountersResult = z.output<typeof countersResult>;
+export type PageTablesResult = z.output<typeof pageTablesResult>;
+export type DiffResult = z.output<typeof diffResult>;
+export type SessionNote = z.output<typeof sessionNote>;
+export type CompareResult = z.output<typeof compareResult>;
+export type ExportResult = z.output<typeof exportResult>;
 
 export const API_METHODS = Object.keys(API) as ApiMethod[];
 export function isApiMethod(name: unknown): name is ApiMethod {

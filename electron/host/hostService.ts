@@ -311,6 +311,14 @@ export class HostService {
       'runs.control': ({ runId, action }) => this.vms.control(runId, action),
       'runs.setSpeed': ({ runId, nsPerSecond }) => this.vms.setSpeed(runId, nsPerSecond),
       'runs.list': () => this.vms.list(),
+      'sessions.counters': () => notYet('sessions.counters'),
+      'sessions.pageTables': () => notYet('sessions.pageTables'),
+      'sessions.diff': () => notYet('sessions.diff'),
+      'sessions.notes.list': () => notYet('sessions.notes.list'),
+      'sessions.notes.add': () => notYet('sessions.notes.add'),
+      'sessions.notes.remove': () => notYet('sessions.notes.remove'),
+      'sessions.compare': () => notYet('sessions.compare'),
+      'sessions.export': () => notYet('sessions.export'),
     };
   }
 
@@ -318,6 +326,10 @@ export class HostService {
   waitForRun(runId: string): Promise<RunStatus> {
     return this.vms.waitForEnd(runId);
   }
+}
+
+function notYet(method: string): never {
+  throw new ApiError('failed', `${method} is not implemented yet`);
 }
 
 /** Any error as it may cross the wire: ApiErrors keep their code; anything else is 'failed', without a stack. */
