@@ -319,6 +319,8 @@ function createWindow(): BrowserWindow {
       experimentalFeatures: false,
       navigateOnDragDrop: false,
       spellcheck: false,
+      // Middle-click would otherwise ask for a new window (denied anyway by the window-open handler).
+      disableBlinkFeatures: 'Auxclick',
     },
   });
   if (state.maximized) win.maximize();
