@@ -15,6 +15,8 @@ export interface Detection {
 
 const FT_PREFIX = /^\s*.*?-\d+\s+(?:\(\s*(?:\d+|-+)\)\s+)?\[\d+\]\s+(?:([.a-zA-Z0-9]{4,5})\s+)?\d+\.\d+:\s+(\w+):( {2,})?/;
 const PERF_PREFIX = /^\s*(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+)?.*?\s+\d+(?:\/\d+)?\s+(?:[.a-zA-Z0-9]{4,5}\s+)?\[\d+\]\s+\d+\.\d+:\s+\w+:\w+:/;
+// every prefix column stripped by hand: `kvm_exit:   reason ...` (padding means trace-cmd report)
+const STRIPPED = /^\s*(?:kvm\w*|fast_page_fault):( {2,})?/;
 const PLUGIN_TEXT = /:\s+(?:reason \S+ rip 0x[0-9a-f]+ info [0-9a-f]+ [0-9a-f]+$|(?:new|existing) sp gfn )/;
 
 /** Detect from the first bytes of a file (64 KiB is plenty). */
@@ -43,6 +45,9 @@ export function detectText(text: string): Detection {
   let plugin = 0;
   let header = false;
   let cpus = false;
+  let stripped = 0;
+  let strippedPadded = 0;
+  let strippedPlugin = 0;
   const evidence: string[] = [];
   const lines = text.split('\n', 2000);
   for (const raw of lines) {
@@ -59,6 +64,13 @@ export function detectText(text: string): Detection {
       else noFlags++;
       if (m[3] !== undefined) padded++;
       if (PLUGIN_TEXT.test(line)) plugin++;
+      continue;
+    }
+    const s = STRIPPED.exec(line);
+    if (s) {
+      stripped++;
+      if (s[1] !== undefined) strippedPadded++;
+      if (PLUGIN_TEXT.test(line)) strippedPlugin++;
     }
   }
   if (perf > 0 && perf >= flags + noFlags) {
@@ -74,6 +86,15 @@ export function detectText(text: string): Detection {
   if (cpus || padded > 0 || plugin > 0) return { flavour: 'trace-cmd', evidence };
   if (noFlags > 0) {
     evidence.push(`${noFlags} records without flags`);
+    return { flavour: 'ftrace', evidence };
+  }
+  if (stripped > 0) {
+    evidence.push(`${stripped} records with their prefix columns stripped`);
+    if (strippedPadded > 0 || strippedPlugin > 0) {
+      if (strippedPadded) evidence.push(`${strippedPadded} of them with padded event names`);
+      if (strippedPlugin) evidence.push(`${strippedPlugin} of them in libtraceevent plugin text`);
+      return { flavour: 'trace-cmd', evidence };
+    }
     return { flavour: 'ftrace', evidence };
   }
   evidence.push('no record prefix recognised');

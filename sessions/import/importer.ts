@@ -87,6 +87,8 @@ export interface ImportResult {
   rejoined: number;
   /** Records whose timestamp went backwards on their vCPU (clamped). */
   clampedTimes: number;
+  /** Records more than 2^53 ns (about 104 days) after the first timestamp: kept at that time. */
+  lateTimes: number;
   /** Exits closed without their kvm_entry (another exit, a cut, or the end of the file). */
   unmatchedExits: number;
   vms: ImportedVm[];
@@ -395,6 +397,7 @@ class Importer {
   exits = 0;
   raw = 0;
   clampedTimes = 0;
+  lateTimes = 0;
   unmatchedExits = 0;
   private lastTs = '';
   private lastTsValue = 0;
@@ -430,6 +433,7 @@ class Importer {
 
   private time(lane: LaneState, r: TraceRecord): number {
     let t = r.ts ? this.relNs(r.ts) : lane.lastT;
+    if (t === Number.MAX_SAFE_INTEGER && r.ts) this.lateTimes++;
     if (t < lane.lastT) {
       this.clampedTimes++;
       t = lane.lastT;
@@ -774,6 +778,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     ignored: asm1.stats.ignored,
     rejoined: asm1.stats.rejoined,
     clampedTimes: 0,
+    lateTimes: 0,
     unmatchedExits: 0,
     vms: [],
     seconds: (performance.now() - started) / 1000,
@@ -848,6 +853,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     `${imp.events} events from ${asm2.stats.records} records of ${file} (${det.flavour}): ${imp.exits} exits, ${imp.raw} raw` +
     (asm1.stats.skipped ? `, ${asm1.stats.skipped} lines skipped` : '') +
     (imp.clampedTimes ? `, ${imp.clampedTimes} timestamps clamped` : '') +
+    (imp.lateTimes ? `, ${imp.lateTimes} timestamps more than 104 days after the first kept at that limit` : '') +
     (imp.unmatchedExits ? `, ${imp.unmatchedExits} exits without kvm_entry` : '');
   const message = failure
     ? `${failure}; kept ${summary}`
@@ -874,6 +880,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     exits: imp.exits,
     raw: imp.raw,
     clampedTimes: imp.clampedTimes,
+    lateTimes: imp.lateTimes,
     unmatchedExits: imp.unmatchedExits,
     vms: layout.vms,
     seconds: (performance.now() - started) / 1000,

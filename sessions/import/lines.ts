@@ -57,7 +57,8 @@ const ANNOTATION = /\s+<-{2,}.*$/;
 export function cleanBody(body: string): string {
   if (body.includes('FIND FIELD')) body = body.replace(CANT_FIND, '');
   if (body.includes('<--')) body = body.replace(ANNOTATION, '');
-  return body.trim();
+  const last = body.charCodeAt(body.length - 1);
+  return last === 32 || last === 9 || body.charCodeAt(0) === 32 ? body.trim() : body;
 }
 
 /** Parse one line as a record, or undefined. `perfFirst` tries the perf prefix first. */
@@ -80,7 +81,76 @@ export function parseRecord(line: string, lineNo: number, perfFirst = false): Tr
   return undefined;
 }
 
+const isDigit = (c: number) => c >= 48 && c <= 57;
+const isSpace = (c: number) => c === 32 || c === 9;
+const isWordChar = (c: number) => isDigit(c) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+/** The irq-flags column: `.`, letters, digits (`d..2.`, `.N..`). */
+const isFlagChar = (c: number) => c === 46 || (isWordChar(c) && c !== 95);
+
+/**
+ * The common ftrace / trace-cmd shape without a regular expression (the fast path): `comm-pid
+ * [cpu] [flags] ts: event: payload`. Returns undefined for anything unusual (a tgid column, a
+ * stack trace, odd spacing), which then goes through the FT regular expression.
+ */
+export function parseFtFast(line: string, lineNo: number): TraceRecord | undefined {
+  const close = line.indexOf('] ');
+  if (close < 2) return undefined;
+  let open = close - 1;
+  while (open >= 0 && isDigit(line.charCodeAt(open))) open--;
+  // the first '[' of the line must open the cpu column (a '[' in the comm goes the slow way)
+  if (open < 1 || open === close - 1 || line.charCodeAt(open) !== 91 /* [ */ || line.indexOf('[') !== open) return undefined;
+  const cpu = Number(line.slice(open + 1, close));
+  let e = open - 1;
+  if (!isSpace(line.charCodeAt(e))) return undefined;
+  while (e >= 0 && isSpace(line.charCodeAt(e))) e--;
+  // e is the last digit of the pid
+  let p = e;
+  while (p >= 0 && isDigit(line.charCodeAt(p))) p--;
+  if (p === e || p < 1 || line.charCodeAt(p) !== 45 /* - */) return undefined;
+  const pid = Number(line.slice(p + 1, e + 1));
+  const comm = line.slice(0, p).trim();
+  if (comm === '') return undefined;
+  // after "] ": [flags] ts:
+  let i = close + 1;
+  const n = line.length;
+  while (i < n && isSpace(line.charCodeAt(i))) i++;
+  let j = line.indexOf(' ', i);
+  if (j < 0) return undefined;
+  let tok = line.slice(i, j);
+  if (tok.charCodeAt(tok.length - 1) !== 58 /* : */) {
+    if (tok.length < 4 || tok.length > 5) return undefined;
+    for (let k = 0; k < tok.length; k++) if (!isFlagChar(tok.charCodeAt(k))) return undefined;
+    i = j;
+    while (i < n && isSpace(line.charCodeAt(i))) i++;
+    j = line.indexOf(' ', i);
+    if (j < 0) j = n;
+    tok = line.slice(i, j);
+    if (tok.charCodeAt(tok.length - 1) !== 58) return undefined;
+  }
+  const ts = tok.slice(0, -1);
+  const dot = ts.indexOf('.');
+  if (dot < 1 || dot === ts.length - 1) return undefined;
+  for (let k = 0; k < ts.length; k++) if (k !== dot && !isDigit(ts.charCodeAt(k))) return undefined;
+  i = j;
+  while (i < n && isSpace(line.charCodeAt(i))) i++;
+  const colon = line.indexOf(':', i);
+  if (colon <= i) return undefined;
+  for (let k = i; k < colon; k++) {
+    if (!isWordChar(line.charCodeAt(k))) return undefined;
+  }
+  if (colon + 1 < n && !isSpace(line.charCodeAt(colon + 1))) return undefined;
+  const event = line.slice(i, colon);
+  let b = colon + 1;
+  while (b < n && isSpace(line.charCodeAt(b))) b++;
+  return { lineNo, comm, pid, cpu, ts, event, body: cleanBody(line.slice(b)), joined: 0 };
+}
+
 function parseFt(line: string, lineNo: number): TraceRecord | undefined {
+  return parseFtFast(line, lineNo) ?? parseFtRegex(line, lineNo);
+}
+
+/** The full ftrace / trace-cmd prefix by regular expression (every shape; the reference for the fast path). */
+export function parseFtRegex(line: string, lineNo: number): TraceRecord | undefined {
   const m = FT.exec(line);
   if (!m) return undefined;
   const tgid = m[3] !== undefined && /^\d+$/.test(m[3]) ? Number(m[3]) : undefined;
