@@ -82,6 +82,15 @@ function kv(body: string, key: string): string | undefined {
  * kernel text `rip: 0x… reason: X ext_inf1: …` and the plugin's `rip … reason X info1 … int_info …`.
  */
 export function decodeExit(body: string): Exit | undefined {
+  const e = decodeExitForms(body);
+  // A reason is a short name (`EPT_VIOLATION`, `PF excp`, `UNKNOWN (77)`, `... FAILED_VMENTRY`);
+  // anything else is not an exit we understand, and stays a raw event.
+  return e && REASON_TEXT.test(e.reasonText) ? e : undefined;
+}
+
+const REASON_TEXT = /^[\w()\- ]{1,64}$/;
+
+function decodeExitForms(body: string): Exit | undefined {
   let m = EXIT_NEW.exec(body);
   if (m)
     return {

@@ -13,8 +13,8 @@ export interface Detection {
   evidence: string[];
 }
 
-const FT_PREFIX = /^\s*.*?-\d+\s+(?:\(\s*(?:\d+|-+)\)\s+)?\[\d+\]\s+(?:([.a-zA-Z0-9]{4,5})\s+)?\d+\.\d+:\s+(\w+):( {2,})?/;
-const PERF_PREFIX = /^\s*(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+)?.*?\s+\d+(?:\/\d+)?\s+(?:[.a-zA-Z0-9]{4,5}\s+)?\[\d+\]\s+\d+\.\d+:\s+\w+:\w+:/;
+const FT_PREFIX = /^\s*.{0,256}?-\d+\s{1,64}(?:\(\s*(?:\d+|-+)\)\s+)?\[\d+\]\s+(?:([.a-zA-Z0-9]{4,5})\s+)?\d+\.\d+:\s+(\w+):( {2,})?/;
+const PERF_PREFIX = /^\s*(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+)?.{0,256}?\s{1,64}\d+(?:\/\d+)?\s{1,64}(?:[.a-zA-Z0-9]{4,5}\s+)?\[\d+\]\s+\d+\.\d+:\s+\w+:\w+:/;
 // every prefix column stripped by hand: `kvm_exit:   reason ...` (padding means trace-cmd report)
 const STRIPPED = /^\s*(?:kvm\w*|fast_page_fault):( {2,})?/;
 const PLUGIN_TEXT = /:\s+(?:reason \S+ rip 0x[0-9a-f]+ info [0-9a-f]+ [0-9a-f]+$|(?:new|existing) sp gfn )/;
@@ -51,7 +51,8 @@ export function detectText(text: string): Detection {
   const evidence: string[] = [];
   const lines = text.split('\n', 2000);
   for (const raw of lines) {
-    const line = raw.replace(/^(?:>\s?)+/, '');
+    // leading blanks trimmed so that no prefix expression backtracks over them
+    const line = raw.replace(/^(?:>\s?)+/, '').trimStart();
     if (/^# tracer: /.test(line) || /^#\s+TASK-PID/.test(line) || /^# entries-in-buffer/.test(line)) header = true;
     if (/^cpus=\d+\s*$/.test(line) || /^CPU \d+ is empty\s*$/.test(line)) cpus = true;
     if (PERF_PREFIX.test(line)) {

@@ -36,16 +36,16 @@ export type Flavour = 'ftrace' | 'trace-cmd' | 'perf' | 'unknown';
 
 // raw ftrace and trace-cmd report: `comm-pid [(tgid)] [cpu] [flags] ts: event: payload`
 const FT =
-  /^\s*(.*?)-(\d+)\s+(?:\(\s*(\d+|-+)\)\s+)?\[(\d+)\]\s+(?:([.a-zA-Z0-9]{4,5})\s+)?(\d+\.\d+):\s+(?:(\w+):(?=\s|$)|(<(?:user )?stack trace>))\s*(.*)$/;
+  /^\s*(.{0,256}?)-(\d+)\s{1,64}(?:\(\s*(\d+|-+)\)\s+)?\[(\d+)\]\s+(?:([.a-zA-Z0-9]{4,5})\s+)?(\d+\.\d+):\s+(?:(\w+):(?=\s|$)|(<(?:user )?stack trace>))\s*(.*)$/;
 // perf script (and perf-prof): `[date time] comm pid[/tid] [flags] [cpu] ts: sys:event: payload`
 const PERF =
-  /^\s*(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+)?(.*?)\s+(\d+)(?:\/(\d+))?\s+(?:([.a-zA-Z0-9]{4,5})\s+)?\[(\d+)\]\s+(\d+\.\d+):\s+(\w+):(\w+):\s*(.*)$/;
+  /^\s*(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+)?(.{0,256}?)\s{1,64}(\d+)(?:\/(\d+))?\s{1,64}(?:([.a-zA-Z0-9]{4,5})\s+)?\[(\d+)\]\s+(\d+\.\d+):\s+(\w+):(\w+):\s*(.*)$/;
 // columns after comm-pid trimmed by hand: `comm-pid: event: payload` / `comm-pid event: payload`
-const TRIMMED = /^\s*(\S.*?)-(\d+):?\s+(\w+):\s*(.*)$/;
+const TRIMMED = /^\s*(\S.{0,256}?)-(\d+):?\s{1,64}(\w+):\s*(.*)$/;
 // every prefix column stripped: `event: payload`
 const STRIPPED = /^\s*(\w+):\s*(.*)$/;
 // a record cut right after its timestamp (a mail client wrapped it there)
-const PREFIX_ONLY = /^\s*(?:\S.*?-\d+\s+(?:\[\d+\]\s+)?|\S.*?\s+\d+\s+\[\d+\]\s+)(?:[.a-zA-Z0-9]{4,5}\s+)?\d+\.\d+:\s*$/;
+const PREFIX_ONLY = /^\s*(?:\S.{0,256}?-\d+\s{1,64}(?:\[\d+\]\s+)?|\S.{0,256}?\s{1,64}\d+\s{1,64}\[\d+\]\s+)(?:[.a-zA-Z0-9]{4,5}\s+)?\d+\.\d+:\s*$/;
 
 /** Event names accepted in the trimmed and stripped forms, where anything else is prose. */
 const TRACE_EVENT_NAME = /^(?:kvm\w*|fast_page_fault|vcpu_match_mmio|mark_mmio_spte|handle_mmio_page_fault|check_mmio_spte)$/;
@@ -63,6 +63,9 @@ export function cleanBody(body: string): string {
 
 /** Parse one line as a record, or undefined. `perfFirst` tries the perf prefix first. */
 export function parseRecord(line: string, lineNo: number, perfFirst = false): TraceRecord | undefined {
+  // Without leading blanks, and with the comm bounded (`.{0,256}?`), no regular expression
+  // here backtracks more than linearly on a long run of blanks (a hostile or broken line).
+  if (isSpace(line.charCodeAt(0))) line = line.trimStart();
   if (line.includes('[')) {
     if (perfFirst) {
       const r = parsePerf(line, lineNo) ?? parseFt(line, lineNo);
@@ -301,7 +304,7 @@ export class LineAssembler {
       this.stats.ignored++;
       return;
     }
-    if (PREFIX_ONLY.test(line)) {
+    if (PREFIX_ONLY.test(trimmed)) {
       this.flush();
       this.pendingPrefix = { text: line.trimEnd(), lineNo };
       return;
