@@ -38,6 +38,10 @@ export const CHUNK = {
   INDX: fourcc('INDX'),
   /** The footer: UTF-8 JSON, the last chunk of a closed recording. */
   FOOT: fourcc('FOOT'),
+  /** A keyframe: the page-table state after N canonical events (sessions/annex.ts). Appended after the footer. */
+  KEYF: fourcc('KEYF'),
+  /** A note or bookmark operation: UTF-8 JSON, merged last-wins. Appended after the footer. */
+  NOTE: fourcc('NOTE'),
 } as const;
 
 export function chunkTypeName(type: number): string {
@@ -61,6 +65,8 @@ export const CAPS = {
   maxVcpusPerVm: 1024,
   /** Largest header / footer JSON. */
   maxJsonBytes: 16 << 20,
+  /** Most note operations a reader keeps (each is one small NOTE chunk). */
+  maxNotes: 100_000,
   /** Largest file this reader loads. */
   maxFileBytes: 2 ** 31 - 1,
   /** Most event types a file's own type table may declare. */

@@ -33,6 +33,8 @@ import {
   type EvtsPrefix,
 } from './format.ts';
 import type { IndexEntry, SessionHeader } from './writer.ts';
+import { keyframeBody, mergeNotes, parseNoteOp, readKeyfPrefix, type KeyframeRef, type NoteOp, type NoteRecord } from './annex.ts';
+import { PageState } from './state.ts';
 
 export type { Diagnostic } from './format.ts';
 
@@ -125,8 +127,10 @@ export interface Timeline {
   lanes: TimelineLane[];
 }
 
-const KNOWN_CHUNKS = new Set<number>([CHUNK.HEAD, CHUNK.EVTS, CHUNK.INDX, CHUNK.FOOT]);
+const KNOWN_CHUNKS = new Set<number>([CHUNK.HEAD, CHUNK.EVTS, CHUNK.INDX, CHUNK.FOOT, CHUNK.KEYF, CHUNK.NOTE]);
 const CACHE_CHUNKS = 64;
+/** Spacing of in-memory keyframes for sessions that have none in the file. */
+const MEMORY_KEYFRAME_EVENTS = 65_536;
 
 function isNat(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
@@ -291,6 +295,10 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
   let indexAt = -1;
   let unknown = 0;
   let unknownFirst = -1;
+  const keyframes: KeyframeRef[] = [];
+  const noteOps: NoteOp[] = [];
+  let badAnnex = 0;
+  let badAnnexFirst = -1;
   let lastGood = head.offset + CHUNK_OVERHEAD + head.length;
   let off = lastGood;
   let lostBytes = 0;
@@ -360,6 +368,16 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
       }
     } else if (c.type === CHUNK.INDX) {
       indexAt = c.offset;
+    } else if (c.type === CHUNK.KEYF || c.type === CHUNK.NOTE) {
+      const bytesAt = bytes.subarray(payloadAt, payloadAt + c.length);
+      const k = c.type === CHUNK.KEYF ? readKeyfPrefix(bytes, payloadAt, c.offset, c.length) : undefined;
+      const n = c.type === CHUNK.NOTE && noteOps.length < CAPS.maxNotes ? parseNoteOp(bytesAt) : undefined;
+      if (k) keyframes.push(k);
+      else if (n) noteOps.push(n);
+      else {
+        badAnnex++;
+        if (badAnnexFirst < 0) badAnnexFirst = c.offset;
+      }
     } else if (c.type === CHUNK.HEAD) {
       badChunks++;
       if (badFirst < 0) badFirst = c.offset;
@@ -389,6 +407,14 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
       'unknown_chunk',
       `${unknown} chunk${unknown > 1 ? 's' : ''} of a type this MMU Lab does not know (first: "${chunkTypeName(readU32(bytes, unknownFirst))}" at byte ${fmtInt(unknownFirst)}) ${unknown > 1 ? 'were' : 'was'} skipped; a newer version wrote ${unknown > 1 ? 'them' : 'it'}.`,
       unknownFirst,
+    );
+
+  if (badAnnex > 0)
+    diags.add(
+      'info',
+      'bad_annex',
+      `${badAnnex} keyframe or note chunk${badAnnex > 1 ? 's' : ''} (first at byte ${fmtInt(badAnnexFirst)}) could not be used and ${badAnnex > 1 ? 'were' : 'was'} skipped; no recorded event is affected.`,
+      badAnnexFirst,
     );
 
   // --- lanes: order chunks, drop duplicates and chunks that break time order, note gaps
@@ -464,7 +490,11 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
       );
   }
 
-  const session = new SessionReader(bytes, hdr, laneList, complete, total, diags.list, footer?.message);
+  const session = new SessionReader(bytes, hdr, laneList, complete, total, diags.list, footer?.message, {
+    closed: footer !== undefined,
+    keyframes: keyframes.filter((k) => k.total === total).sort((a, b) => a.applied - b.applied),
+    noteOps,
+  });
   return { session, diagnostics: diags.list };
 }
 
@@ -621,6 +651,13 @@ export class SessionReader {
   readonly startNs: number;
   readonly endNs: number;
   readonly lanes: Lane[];
+  /** True when the recording was closed (it has a footer): only then may chunks be appended. */
+  readonly closed: boolean;
+  /** Keyframes written for exactly this session's events, in order. */
+  readonly keyframes: KeyframeRef[];
+  readonly noteOps: NoteOp[];
+  /** Keyframes built in memory (state bytes by applied count) when the file has none. */
+  private memoryKeyframes: { applied: number; state: Uint8Array }[] | undefined;
 
   constructor(
     private readonly bytes: Uint8Array,
@@ -630,8 +667,12 @@ export class SessionReader {
     readonly eventCount: number,
     readonly diagnostics: Diagnostic[],
     readonly stopMessage?: string,
+    annex: { closed: boolean; keyframes: KeyframeRef[]; noteOps: NoteOp[] } = { closed: false, keyframes: [], noteOps: [] },
   ) {
     this.lanes = lanes;
+    this.closed = annex.closed;
+    this.keyframes = annex.keyframes;
+    this.noteOps = annex.noteOps;
     this.decoder = new ChunkDecoder(header.eventTypes as FileEventType[]);
     let start = Infinity;
     let end = 0;
@@ -1015,6 +1056,115 @@ export class SessionReader {
       lanesOut.push({ vm: lane.vm, vcpu: lane.vcpu, slices, exits: n });
     });
     return { t0, t1, lanes: lanesOut };
+  }
+
+  /** Notes and bookmarks, merged from the NOTE chunks (last wins). */
+  notes(): NoteRecord[] {
+    return mergeNotes(this.noteOps);
+  }
+
+  /** The state bytes of the nearest keyframe at or before `applied` events (file keyframes first). */
+  private nearestKeyframe(applied: number): { applied: number; state: () => PageState } {
+    const ks = this.keyframes;
+    let lo = 0;
+    let hi = ks.length - 1;
+    let best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (ks[mid]!.applied <= applied) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    // A damaged keyframe is skipped for the one before it.
+    for (let i = best; i >= 0; i--) {
+      const k = ks[i]!;
+      try {
+        const s = PageState.decode(keyframeBody(this.bytes, k));
+        if (s.applied === k.applied) return { applied: k.applied, state: () => s };
+      } catch {
+        // fall through to an earlier keyframe
+      }
+    }
+    if (ks.length === 0 && this.eventCount > 0) {
+      const mem = this.buildMemoryKeyframes();
+      let pick: { applied: number; state: Uint8Array } | undefined;
+      for (const m of mem) if (m.applied <= applied) pick = m;
+      if (pick) {
+        const bytes = pick.state;
+        return { applied: pick.applied, state: () => PageState.decode(bytes) };
+      }
+    }
+    return { applied: 0, state: () => new PageState(this.header.vms) };
+  }
+
+  /**
+   * For a session without keyframes (a killed recording, an older file): one pass over the
+   * events, keeping a snapshot every KEYFRAME_EVENTS events in memory (a few KB each).
+   */
+  private buildMemoryKeyframes(): { applied: number; state: Uint8Array }[] {
+    if (this.memoryKeyframes) return this.memoryKeyframes;
+    const out: { applied: number; state: Uint8Array }[] = [];
+    const state = new PageState(this.header.vms);
+    for (const e of this.iterate()) {
+      state.apply(e);
+      if (state.applied % MEMORY_KEYFRAME_EVENTS === 0) out.push({ applied: state.applied, state: state.encode() });
+    }
+    this.memoryKeyframes = out;
+    return out;
+  }
+
+  /** Page-table state just before canonical event `applied` (i.e. after events [0, applied)). */
+  stateBefore(applied: number): PageState {
+    const n = Math.max(0, Math.min(Math.floor(applied), this.eventCount));
+    const k = this.nearestKeyframe(n);
+    const state = k.state();
+    let i = k.applied;
+    while (i < n) {
+      const batch = this.rawEvents(i, Math.min(4096, n - i));
+      if (!batch.length) break;
+      for (const e of batch) state.apply(e, i++);
+    }
+    return state;
+  }
+
+  /** Page-table state just after event `index` (what the inspector shows for a selected event). */
+  stateAfter(index: number): PageState {
+    return this.stateBefore(index + 1);
+  }
+
+  /**
+   * Check every keyframe of the file against a replay from the start. Returns one line per
+   * keyframe that differs (empty when all match), and how many were checked.
+   */
+  verifyKeyframes(): { checked: number; problems: string[] } {
+    const problems: string[] = [];
+    const ks = this.keyframes;
+    if (!ks.length) return { checked: 0, problems };
+    let next = 0;
+    const state = new PageState(this.header.vms);
+    const check = () => {
+      while (next < ks.length && ks[next]!.applied === state.applied) {
+        const k = ks[next++]!;
+        let body: Uint8Array | undefined;
+        try {
+          body = keyframeBody(this.bytes, k);
+        } catch (e) {
+          problems.push(`the keyframe at byte ${fmtInt(k.offset)} (after ${fmtInt(k.applied)} events) cannot be read: ${(e as Error).message}`);
+          continue;
+        }
+        const mine = state.encode();
+        if (mine.length !== body.length || mine.some((b, i) => b !== body[i]))
+          problems.push(`the keyframe at byte ${fmtInt(k.offset)} (after ${fmtInt(k.applied)} events) differs from a replay of the events before it`);
+      }
+    };
+    check();
+    for (const e of this.iterate()) {
+      state.apply(e);
+      if (next < ks.length && ks[next]!.applied === state.applied) check();
+    }
+    for (; next < ks.length; next++) problems.push(`the keyframe at byte ${fmtInt(ks[next]!.offset)} is after event ${fmtInt(ks[next]!.applied)}, which the session does not have`);
+    return { checked: ks.length, problems };
   }
 
   /** Counters over events with t0 <= t <= t1 (whole chunks from their statistics, partial ones decoded). */

@@ -8,6 +8,8 @@ import type { EventSink } from '../core/events.ts';
 import type { Scenario } from '../core/scenario.ts';
 import { createVm } from '../core/engine.ts';
 import { SessionWriter, PRODUCER, type WriterOptions } from './writer.ts';
+import { appendKeyframes } from './annex.ts';
+import { openSession } from './reader.ts';
 
 export interface RecordOptions extends WriterOptions {
   /** Overrides the scenario's seed. */
@@ -20,6 +22,14 @@ export interface RecordOptions extends WriterOptions {
   /** Called every `progressEvery` events with the running count. */
   onProgress?: (events: number) => void;
   progressEvery?: number;
+  /** Canonical events between keyframes (default KEYFRAME_EVENTS). */
+  keyframeEvents?: number;
+}
+
+/** Append keyframes to a just-closed recording (the file's events are all there by now). */
+export function addKeyframes(path: string, every?: number): number {
+  const { session } = openSession(path);
+  return session ? appendKeyframes(path, session, every) : 0;
 }
 
 export interface RecordResult {
@@ -64,5 +74,6 @@ export function recordScenario(scenario: Scenario, outPath: string, options: Rec
   const complete = stopped.length === 0;
   const message = stopped.join('; ');
   writer.close({ complete, ...(message ? { message } : {}) });
+  addKeyframes(outPath, options.keyframeEvents);
   return { path: outPath, events, exits, complete, stopReasons, ...(message ? { message } : {}) };
 }

@@ -307,7 +307,7 @@ describe('damage', () => {
     const payload = new TextEncoder().encode('future data');
     const chunk = new Uint8Array(16 + payload.length);
     const dv = new DataView(chunk.buffer);
-    dv.setUint32(0, 0x45544f4e, true); // "NOTE"
+    dv.setUint32(0, 0x41525458, true); // "XTRA" (NOTE and KEYF are known chunk types since keyframes and notes)
     dv.setUint32(4, payload.length, true);
     chunk.set(payload, 8);
     let c = ~0 >>> 0;

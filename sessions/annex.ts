@@ -1,0 +1,186 @@
+/**
+ * Chunks appended after a recording is closed, never rewriting recorded data:
+ * - `KEYF` keyframes: the full page-table state (sessions/state.ts) every KEYFRAME_EVENTS
+ *   canonical events, so state-at-t is the nearest keyframe plus a short replay;
+ * - `NOTE` annotations: notes and bookmarks, one JSON record per chunk, merged last-wins.
+ *
+ * Keyframes are written after the footer because they are defined on the canonical event
+ * order, which is only final once every lane is flushed. Each append is one `write` of one
+ * framed, checksummed chunk at the end of the file (O_APPEND), so a crash mid-append leaves at
+ * worst a torn last chunk, which the reader reports and skips; nothing before it changes.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { CHUNK, CAPS, FormatError, frameChunk, readF64, readU32, utf8, writeF64, writeU32 } from './format.ts';
+import { PageState } from './state.ts';
+import type { SessionReader } from './reader.ts';
+
+/** Canonical events between two keyframes (small enough that a replay from one stays well under 100 ms). */
+export const KEYFRAME_EVENTS = 65_536;
+/** KEYF payload prefix: u8 version, u8 codec, u16 reserved, u32 rawLength, f64 applied, f64 t, f64 total. */
+export const KEYF_PREFIX_BYTES = 32;
+export const KEYF_VERSION = 1;
+
+export interface KeyframeRef {
+  /** Byte offset of the chunk. */
+  offset: number;
+  /** Canonical events applied: the state just before event `applied`. */
+  applied: number;
+  /** Time of the last applied event (ns). */
+  t: number;
+  /** Events the session had when the keyframe was written (a keyframe of another event count is not used). */
+  total: number;
+  rawLength: number;
+  codec: number;
+}
+
+export function readKeyfPrefix(bytes: Uint8Array, payloadAt: number, offset: number, length: number): KeyframeRef | undefined {
+  if (length < KEYF_PREFIX_BYTES || bytes[payloadAt] !== KEYF_VERSION) return undefined;
+  const codec = bytes[payloadAt + 1]!;
+  const rawLength = readU32(bytes, payloadAt + 4);
+  const applied = readF64(bytes, payloadAt + 8);
+  const t = readF64(bytes, payloadAt + 16);
+  const total = readF64(bytes, payloadAt + 24);
+  const nat = (x: number) => Number.isSafeInteger(x) && x >= 0;
+  if (codec > 1 || rawLength > CAPS.maxRawBytes || !nat(applied) || !nat(t) || !nat(total) || applied > total) return undefined;
+  if (codec === 0 && rawLength !== length - KEYF_PREFIX_BYTES) return undefined;
+  return { offset, applied, t, total, rawLength, codec };
+}
+
+export function keyframeChunk(state: PageState, t: number, total: number): Uint8Array {
+  const raw = state.encode();
+  const z = deflateRawSync(raw, { level: 1 });
+  const useZ = z.length < raw.length;
+  const body = useZ ? z : raw;
+  const payload = new Uint8Array(KEYF_PREFIX_BYTES + body.length);
+  payload[0] = KEYF_VERSION;
+  payload[1] = useZ ? 1 : 0;
+  writeU32(payload, 4, raw.length);
+  writeF64(payload, 8, state.applied);
+  writeF64(payload, 16, t);
+  writeF64(payload, 24, total);
+  payload.set(body, KEYF_PREFIX_BYTES);
+  return frameChunk(CHUNK.KEYF, payload);
+}
+
+/** The raw state bytes of a keyframe chunk (throws FormatError when they do not inflate). */
+export function keyframeBody(bytes: Uint8Array, k: KeyframeRef): Uint8Array {
+  const len = readU32(bytes, k.offset + 4);
+  const stored = bytes.subarray(k.offset + 8 + KEYF_PREFIX_BYTES, k.offset + 8 + len);
+  if (k.codec === 0) return stored;
+  let out: Uint8Array;
+  try {
+    out = inflateRawSync(stored, { maxOutputLength: Math.max(1, k.rawLength) });
+  } catch {
+    throw new FormatError('its compressed state does not inflate');
+  }
+  if (out.length !== k.rawLength) throw new FormatError('its state does not inflate to the declared size');
+  return out;
+}
+
+/**
+ * Replay the whole session in canonical order, calling `at(state, t)` every `every` events
+ * (after events [0, k·every) are applied; `t` is the time of the last one). Returns the final state.
+ */
+export function replay(session: SessionReader, every: number, at: (state: PageState, t: number) => void): PageState {
+  const state = new PageState(session.header.vms);
+  for (const e of session.iterate()) {
+    state.apply(e);
+    if (state.applied % every === 0) at(state, e.t);
+  }
+  return state;
+}
+
+function appendChunks(path: string, chunks: Uint8Array[]): void {
+  if (!chunks.length) return;
+  const size = chunks.reduce((n, c) => n + c.length, 0);
+  const all = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.length;
+  }
+  const fd = openSync(path, 'a');
+  try {
+    let done = 0;
+    while (done < all.length) done += writeSync(fd, all, done, all.length - done);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Append keyframes to a closed session (the recorder and `mmu-lab record` do this right after
+ * closing the writer). Skips a session that already has keyframes for its event count.
+ * Returns how many were written.
+ */
+export function appendKeyframes(path: string, session: SessionReader, every = KEYFRAME_EVENTS): number {
+  if (session.keyframes.some((k) => k.total === session.eventCount)) return 0;
+  const chunks: Uint8Array[] = [];
+  const total = session.eventCount;
+  replay(session, every, (state, t) => {
+    if (state.applied < total) chunks.push(keyframeChunk(state, t, total));
+  });
+  appendChunks(path, chunks);
+  return chunks.length;
+}
+
+// ---- notes and bookmarks --------------------------------------------------------------
+
+export interface NoteRecord {
+  noteId: string;
+  kind: 'note' | 'bookmark';
+  t: number;
+  index?: number;
+  vm?: number;
+  vcpu?: number;
+  text: string;
+  createdMs: number;
+}
+
+/** One NOTE chunk: a note put (added or replaced) or removed. */
+export type NoteOp = { op: 'put'; note: NoteRecord } | { op: 'remove'; noteId: string; atMs: number };
+
+export const MAX_NOTE_TEXT = 10_000;
+
+export function parseNoteOp(bytes: Uint8Array): NoteOp | undefined {
+  if (bytes.length > 64 * 1024) return undefined;
+  let x: unknown;
+  try {
+    x = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (!x || typeof x !== 'object') return undefined;
+  const o = x as Record<string, unknown>;
+  const id = (v: unknown): v is string => typeof v === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(v);
+  const nat = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (o.op === 'remove') return id(o.noteId) && nat(o.atMs) ? { op: 'remove', noteId: o.noteId, atMs: o.atMs } : undefined;
+  if (o.op !== 'put' || !o.note || typeof o.note !== 'object') return undefined;
+  const n = o.note as Record<string, unknown>;
+  if (!id(n.noteId) || (n.kind !== 'note' && n.kind !== 'bookmark') || typeof n.t !== 'number' || !(n.t >= 0)) return undefined;
+  if (typeof n.text !== 'string' || n.text.length > MAX_NOTE_TEXT || !nat(n.createdMs)) return undefined;
+  for (const k of ['index', 'vm', 'vcpu'] as const) if (n[k] !== undefined && !nat(n[k])) return undefined;
+  const note: NoteRecord = { noteId: n.noteId, kind: n.kind, t: n.t, text: n.text, createdMs: n.createdMs };
+  if (nat(n.index)) note.index = n.index;
+  if (nat(n.vm)) note.vm = n.vm;
+  if (nat(n.vcpu)) note.vcpu = n.vcpu;
+  return { op: 'put', note };
+}
+
+/** Merge NOTE operations in file order: the last put of an id wins, a later remove deletes it. */
+export function mergeNotes(ops: NoteOp[]): NoteRecord[] {
+  const byId = new Map<string, NoteRecord>();
+  for (const op of ops) {
+    if (op.op === 'put') {
+      byId.delete(op.note.noteId); // a replaced note moves to its new position in time order
+      byId.set(op.note.noteId, op.note);
+    } else byId.delete(op.noteId);
+  }
+  return [...byId.values()].sort((a, b) => a.t - b.t || a.createdMs - b.createdMs);
+}
+
+/** Append one note operation to a closed session. */
+export function appendNoteOp(path: string, op: NoteOp): void {
+  appendChunks(path, [frameChunk(CHUNK.NOTE, utf8(JSON.stringify(op)))]);
+}
