@@ -79,6 +79,21 @@ const SMEP_WP0: Steps = [
   { op: 'access', va: '0x400000', access: 'read', cpl: 3 },
 ];
 
+/**
+ * Xen PV: the allocator hands out frames lowest first above the first MiB, so process 0's
+ * tables are 0x100000 (pml4), 0x101000 (pdpt), 0x102000 (pd), 0x103000 (pt). Mapping the pt
+ * writable is refused; read-only is allowed.
+ */
+const XEN_REJECT: Steps = [
+  { op: 'map', va: '0x400000', gpa: '0x200000', levels: { pt: user } },
+  { op: 'map', va: '0x401000', gpa: '0x103000', levels: { pt: user } },
+  { op: 'access', va: '0x401000', access: 'write', cpl: 3 },
+  { op: 'map', va: '0x401000', gpa: '0x103000', levels: { pt: ['P', 'U'] } },
+  { op: 'access', va: '0x401000', access: 'read', cpl: 3 },
+];
+
+const xen = (pinning: boolean, batching: boolean) => ({ mode: 'xenpv' as const, xenpv: { pinning, batching, batchSize: 32 } });
+
 export const BUILTIN_SCENARIOS: ReadonlyArray<BuiltinScenario> = [
   builtin('demand-zap', 'Demand paging, zap on pte write', 'A 4-level guest demand-faults 64 pages; the shadow MMU clears the shadow pte on each emulated guest pte write: 3 exits per fault.', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: onWrite('zap') })]),
   builtin('demand-update', 'Demand paging, update on pte write', 'The same guest; the shadow MMU writes the new value into the shadow pte: 2 exits per fault (seed 000).', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: onWrite('update') })]),
@@ -97,6 +112,9 @@ export const BUILTIN_SCENARIOS: ReadonlyArray<BuiltinScenario> = [
   builtin('pae-invalid-pdpte', 'PAE PDPTE valid bit', 'A PAE guest with an invalid PDPTE: it is never followed; the access faults.', [vm({ kind: 'script', steps: INVALID_PDPTE }, {}, { paging: 'pae' })]),
   builtin('smep-wp0', 'CR0.WP = 0 with SMEP', 'A supervisor write to a read-only user page is allowed with WP = 0; the shadow pte made for it is supervisor-only and NX, so SMEP still stops the kernel executing the page.', [vm({ kind: 'script', steps: SMEP_WP0 }, {}, { cr0: { wp: false }, cr4: { pse: true, smep: true, smap: false } })]),
   builtin('context-switch', 'Context switches', 'Four processes switch round-robin: each CR3 load exits under shadow paging.', [vm({ kind: 'context-switch', processes: 4, pages: 16, iterations: 100 })]),
+  builtin('xenpv-fork-cow', 'Xen PV fork, pinned and batched', 'fork-cow on Xen PV direct paging: the parent\'s pte updates during fork go to Xen 32 per multicall; pinned tables need no revalidation on CR3 loads (seed 003).', [vm({ kind: 'fork-cow', pages: 64, processes: 4 }, { mmu: xen(true, true) })]),
+  builtin('xenpv-fork-cow-naive', 'Xen PV fork, no pinning, no batching', 'The same guest with one hypercall per pte update and the whole tree validated again on every CR3 load.', [vm({ kind: 'fork-cow', pages: 64, processes: 4 }, { mmu: xen(false, false) })]),
+  builtin('xenpv-reject', 'Xen PV refuses a writable page table', 'The guest tries to map its own page table writable: Xen\'s validation refuses the update (the access then faults); a read-only mapping of it is allowed.', [vm({ kind: 'script', steps: XEN_REJECT }, { mmu: { mode: 'xenpv' } })]),
   builtin('tdp-demand', 'Demand paging under EPT', 'The same demand faults on a 2012 part with EPT: no exit on a guest #PF, one EPT violation per first touch.', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: { mode: 'tdp' } })], { profile: 'ept-2012' }),
 ];
 

@@ -23,7 +23,7 @@ export interface VmRunner {
   /** True once `step` has returned false. */
   readonly finished: boolean;
   /** Why the VM stopped: `done` when the workload finished, else the limit that stopped it. */
-  readonly stopReason: 'running' | 'done' | 'max-events' | 'endless-fault-loop';
+  readonly stopReason: 'running' | 'done' | 'max-events' | 'endless-fault-loop' | 'guest-crashed';
   /** Simulated time of the earliest runnable vCPU, in ns. */
   now(): number;
   /**

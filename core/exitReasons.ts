@@ -129,6 +129,21 @@ export const HANDLINGS = [
   'hypercall',
   'validate-pte',
   'interrupt',
+  /** Xen PV (core/xenpv.ts) */
+  'pin',
+  'unpin',
+  'reject-update',
+  /** MMIO sptes (core/mmio.ts): a cached MMIO spte sent the access straight to the emulator */
+  'mmio-cached',
+  /** unsync shadow pages (core/unsync.ts) */
+  'unsync',
+  'sync-shadow-pages',
+  /** nested TDP (core/nested.ts) */
+  'reflect-to-l1',
+  'shadow-ept-fill',
+  'emulate-ept-write',
+  'nested-vmentry',
+  'sync-shadow-ept',
   'other',
 ] as const;
 

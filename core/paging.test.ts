@@ -6,8 +6,8 @@
  * without NXE, PDPTE valid bit) and §4.8 (A on every entry used, D on the leaf of a write;
  * KVM sets them only for an allowed access, seed 000).
  *
- * Every case runs under shadow paging (zap and update) and TDP; the guest-visible outcome
- * must be the same in all three and equal the expected one worked out from the manual.
+ * Every case runs under shadow paging (zap and update), TDP and Xen PV; the guest-visible
+ * outcome must be the same in all four and equal the expected one worked out from the manual.
  */
 import { describe, expect, it } from 'vitest';
 import type { ScenarioInput } from './scenario.ts';
@@ -106,6 +106,7 @@ const MODES = [
   ['shadow zap', { mode: 'shadow', shadow: { onGuestPteWrite: 'zap' } }],
   ['shadow update', { mode: 'shadow', shadow: { onGuestPteWrite: 'update' } }],
   ['tdp', { mode: 'tdp' }],
+  ['xenpv', { mode: 'xenpv' }],
 ] as const;
 
 describe('guest paging follows the SDM', () => {

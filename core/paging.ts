@@ -168,7 +168,7 @@ export function reservedSet(ctl: PagingControls, level: number, lo: number, hi: 
 }
 
 /** Is this entry a leaf (maps a page) rather than a reference to the next table? */
-function isLeaf(ctl: PagingControls, level: number, lo: number): boolean {
+export function isLeaf(ctl: PagingControls, level: number, lo: number): boolean {
   if (level === 1) return true;
   if (!(lo & PTE_PS)) return false;
   if (level === 2) return ctl.mode !== 'nonpae' || ctl.pse; // PS is ignored without CR4.PSE in 32-bit paging

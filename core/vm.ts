@@ -17,6 +17,7 @@ import type { Scenario, VmConfig } from './scenario.ts';
 import { ACC_ALL, ACC_U, ACC_W, ACC_X, HOST_GUEST_BASE_FRAME, ShadowMmu, ShadowPage, frameOf, upperAccess } from './shadow.ts';
 import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W, Tlb } from './tlb.ts';
 import { audit } from './auditor.ts';
+import { XenPv } from './xenpv.ts';
 
 /** On an AMD profile exits carry the SVM names KVM prints (`svm_exit_reasons`). */
 const SVM_NAME: Record<string, string> = {
@@ -55,7 +56,9 @@ export class Vm implements VmRunner {
   readonly os: GuestOs;
   readonly emitter = new Emitter();
   readonly mmu: ShadowMmu | null;
-  readonly mode: 'shadow' | 'tdp';
+  readonly mode: 'shadow' | 'tdp' | 'xenpv';
+  /** Xen PV direct paging (core/xenpv.ts), when `mmu.mode` is `xenpv`. */
+  readonly xen: XenPv | null;
   readonly rng: Rng;
   readonly cpus: Vcpu[];
   /** EPT/NPT: guest frames the second-level tables already map. */
@@ -86,7 +89,7 @@ export class Vm implements VmRunner {
     this.mem = new GuestMemory(config.memoryMiB);
     this.tdpMapped = new Uint8Array(this.mem.frames);
     this.emitter.vm = vm;
-    this.mode = config.mmu.mode === 'tdp' ? 'tdp' : 'shadow';
+    this.mode = config.mmu.mode;
     const sh = config.mmu.shadow;
     this.mmu = this.mode === 'shadow'
       ? new ShadowMmu(this.ctl, { onGuestPteWrite: sh.onGuestPteWrite, cachePages: sh.cachePages, floodThreshold: sh.floodThreshold, largePageAccessKeyBug: config.bugs.largePageAccessKey === true }, {
@@ -95,6 +98,7 @@ export class Vm implements VmRunner {
           chargeAlloc: () => this.tick(this.cost.shadowAllocNs),
         })
       : null;
+    this.xen = this.mode === 'xenpv' ? new XenPv(this, config.mmu.xenpv) : null;
     this.os = new GuestOs(this.mem, this.ctl, (gpa, level, lo, hi) => this.writeGuestEntry(gpa, level, lo, hi));
     this.os.onZero = (frame) => this.zeroFrame(frame);
     this.rng = new Rng((scenario.seed + Math.imul(vm + 1, 0x9e3779b1)) >>> 0);
@@ -135,6 +139,7 @@ export class Vm implements VmRunner {
     cpu.clock = this.emitter.t;
     if (r.done) cpu.done = true;
     if (this.options.audit && this.mmu) audit(this);
+    if (this.options.audit && this.xen) this.xen.audit((rule, detail) => this.emitter.emit({ type: 'audit_violation', rule, detail }));
     if (this.options.maxEvents !== undefined && this.emitter.count >= this.options.maxEvents && this.stop === 'running') this.stop = 'max-events';
     return this.stop === 'running';
   }
@@ -160,7 +165,7 @@ export class Vm implements VmRunner {
   }
 
   counters(): { vm: Record<string, number>; exitsPerVcpu: Array<Record<string, number>> } {
-    const shadow = this.mmu ? { ...this.mmu.stats, shadowPagesInUse: this.mmu.used } : {};
+    const shadow = this.mmu ? { ...this.mmu.stats, shadowPagesInUse: this.mmu.used } : this.xen ? { ...this.xen.stats } : {};
     return { vm: { ...this.stats, ...shadow }, exitsPerVcpu: this.exitStats() };
   }
 
@@ -256,6 +261,7 @@ export class Vm implements VmRunner {
 
   /** The guest OS writes one of its paging-structure entries; trapped if the frame is shadowed. */
   writeGuestEntry(gpa: number, level: number, lo: number, hi: number, va?: number): void {
+    if (this.xen) return this.xen.guestWrite(gpa, level, lo, hi, va);
     const [oldLo, oldHi] = this.os.readEntry(gpa);
     const trapped = this.mmu !== null && this.mmu.isWriteProtected(Math.floor(gpa / 4096));
     const start = trapped ? this.beginExit() : 0;
@@ -288,7 +294,7 @@ export class Vm implements VmRunner {
     }
   }
 
-  private readonly adHook: AdHook = (level, gpa, oldLo, oldHi, newLo, newHi) => {
+  readonly adHook: AdHook = (level, gpa, oldLo, oldHi, newLo, newHi) => {
     this.emitter.emit({ type: 'gpte_write', level, gpa, old: pte64(oldLo, oldHi), new: pte64(newLo, newHi), cause: 'ad' });
     // A dirty bit set in a shadowed table must reach the shadow entries derived from it.
     const mmu = this.mmu;
@@ -313,7 +319,7 @@ export class Vm implements VmRunner {
       }
       if (e >= 0) cpu.tlb.drop(e);
       this.stats.tlbMiss++;
-      const res = this.mode === 'shadow' ? this.shadowMiss(cpu, va, acc, cpl) : this.tdpMiss(cpu, va, acc, cpl);
+      const res = this.mode === 'shadow' ? this.shadowMiss(cpu, va, acc, cpl) : this.xen ? this.xen.miss(cpu, va, acc, cpl) : this.tdpMiss(cpu, va, acc, cpl);
       if (res === OK) return true;
       if (res === FAULT) return this.deliverPf(va);
       if (attempt >= LOOP_LIMIT) return this.endlessLoop(va, acc);
@@ -537,6 +543,7 @@ export class Vm implements VmRunner {
     if (this.ctl.mode === 'pae') this.loadPdpteRegisters(cpu);
     cpu.tlb.flush(false);
     this.tick(this.cost.accessNs);
+    if (this.xen) return this.xen.newBaseptr(cpu);
     if (!this.mmu) return;
     const start = this.beginExit();
     this.lock(this.cost.shadowFaultNs);
@@ -554,6 +561,7 @@ export class Vm implements VmRunner {
   }
 
   invlpg(va: number): void {
+    if (this.xen) return this.xen.invlpg(va);
     // Shadow paging write-protects guest tables, so invlpg need not be trapped (seed 000).
     this.cur.tlb.invlpg(va);
     this.tick(this.cost.accessNs * 20);
@@ -609,6 +617,7 @@ export class Vm implements VmRunner {
     child.regions = parent.regions.map(([s, e]) => [s, e]);
     this.tick(this.cost.syscallNs);
     this.emitter.emit({ type: 'guest_os', action: 'fork', pid: child.pid, detail: `from ${parent.pid}` });
+    this.xen?.enterLazy(); // copy_page_range runs in lazy MMU mode
     for (const [vpn, frame] of parent.pages) {
       const va = vpn * 4096;
       const [lo, hi] = this.os.userPte(frame, false, false);
@@ -622,6 +631,8 @@ export class Vm implements VmRunner {
       child.cow.add(vpn);
       this.tick(this.cost.forkPteNs);
     }
+    this.xen?.leaveLazy();
+    this.xen?.pin(child); // dup_mmap pins the new address space (seed 003)
     // The parent's write-protected ptes must not stay writable in its TLB: reload CR3.
     if (this.cur.proc === parent) this.switchTo(parent);
     return child;
@@ -631,6 +642,7 @@ export class Vm implements VmRunner {
     this.emitter.emit({ type: 'guest_os', action: 'exit', pid: p.pid });
     this.tick(this.cost.syscallNs);
     if (next) this.switchTo(next);
+    this.xen?.release(p);
     this.os.destroy(p);
   }
 

@@ -1,0 +1,532 @@
+/**
+ * Xen PV direct paging (seed 003), rebuilt from its description: the guest's own page
+ * tables are the ones the CPU walks, so there is no shadow layer and no exit on a TLB
+ * miss. In exchange Xen must control every entry the guest puts into them:
+ *
+ * - Page tables are read-only to the guest. A store into one is a request to Xen
+ *   (`mmu_update`, or `update_va_mapping` when the kernel names the virtual address), which
+ *   Xen validates before it writes the entry.
+ * - Validation is Xen's page-type system: every frame has a type (none, or "page table of
+ *   level n") and a type reference count. Linking a table takes a type reference on it; a
+ *   frame whose count goes 0 → 1 is validated entry by entry (each entry taking its own
+ *   references), and 1 → 0 releases them again. A writable leaf mapping takes a "writable"
+ *   reference on its frame; a frame that is a page table cannot be mapped writable, and a
+ *   frame mapped writable cannot become a page table.
+ * - pfn → mfn: the guest thinks in pseudo-physical frames; the entries Xen writes hold
+ *   machine frames (`spte_write` carries that machine form). The lab keeps guest memory in
+ *   pfns so the guest reads back what it wrote (as Linux's pte_val translates back); since
+ *   the p2m is a bijection the walk through pfns is the walk through mfns.
+ * - Pinning (`mmu.xenpv.pinning`): a pinned table keeps its type reference while no CR3
+ *   points at it, so loading it into CR3 needs no revalidation. Unpinned, every CR3 load
+ *   of a table no vCPU uses validates the whole tree again, and switching away releases it.
+ * - Batching (`mmu.xenpv.batching`): in lazy MMU mode (fork's copy loop) updates queue in a
+ *   multicall buffer and go to Xen `batchSize` at a time: one `hypercall:multicall` each.
+ * - Every guest #PF enters Xen first (`trap:page_fault`), which bounces it to the guest.
+ *
+ * Xen accepts an entry with reserved bits set without taking references (the CPU never
+ * follows it and faults with RSVD), so such entries behave as under shadow paging and TDP.
+ */
+import type { CostProfile } from './costs.ts';
+import { pte64 } from './emitter.ts';
+import { xenHypercall, xenTrap } from './exitReasons.ts';
+import type { Process } from './guestOs.ts';
+import {
+  PTE_P, PTE_W, WalkResult, entryAddress, entryBytes, isLeaf, reservedSet, topLevel, walk, type AccessKind,
+} from './paging.ts';
+import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from './tlb.ts';
+import type { Vcpu, Vm } from './vm.ts';
+
+const TWO32 = 4294967296;
+
+export interface XenOptions {
+  pinning: boolean;
+  batching: boolean;
+  batchSize: number;
+}
+
+/**
+ * What Xen PV work costs, on top of the profile's figures. All are estimates (no single
+ * public figure), kept in proportion with the profile: a hypercall is a ring transition
+ * into Xen and back like a system call, cheaper than a VMX round trip [Barham et al.,
+ * "Xen and the Art of Virtualization", SOSP 2003: PV page faults and fork cost a small
+ * factor over native]; validating one entry is a read, a type check and a reference count.
+ */
+export interface XenCosts {
+  readonly hypercallNs: number;
+  readonly trapNs: number;
+  /** Copying and decoding one request of a batched hypercall. */
+  readonly requestNs: number;
+  readonly validateEntryNs: number;
+}
+
+export function xenCosts(c: CostProfile): XenCosts {
+  const cycles = (n: number): number => Math.round(n / c.ghz);
+  return { hypercallNs: cycles(500), trapNs: cycles(700), requestNs: cycles(100), validateEntryNs: cycles(30) };
+}
+
+/** What a present guest entry makes Xen hold: a type reference on a table, or (writable) leaf frames. */
+interface EntryRef {
+  table: boolean;
+  /** First frame (pfn) referenced. */
+  frame: number;
+  /** Frames a leaf covers (1, 512, 1024 or 2^18). */
+  frames: number;
+  /** Table level the linked frame must have, for a table reference. */
+  level: number;
+  writable: boolean;
+}
+
+type SpteBody = { type: 'spte_write'; level: number; table: number; index: number; old: bigint; new: bigint };
+
+export class XenPv {
+  /** Page type of each guest frame: 0 none, n = page table of level n. */
+  readonly type: Uint8Array;
+  readonly typeCount: Int32Array;
+  /** Writable leaf mappings of each frame from validated tables. */
+  readonly writable: Int32Array;
+  readonly pinned: Uint8Array;
+  /** Frames that currently have a page type (for the auditor). */
+  readonly typed = new Set<number>();
+  /** The root each vCPU's CR3 holds a type reference on, or -1. */
+  readonly cr3Root: Int32Array;
+  /** Machine frame of pfn 0: mfn = pfn + base (1 GiB aligned, so large pages stay aligned). */
+  readonly base: number;
+  readonly costs: XenCosts;
+  readonly stats = {
+    hypercalls: 0, mmuUpdateRequests: 0, multicalls: 0, traps: 0, pins: 0, unpins: 0,
+    fullValidations: 0, validatedEntries: 0, releasedEntries: 0, validationNs: 0, rejected: 0,
+  };
+  private readonly frames: number;
+  private readonly queue: SpteBody[] = [];
+  private lazy = false;
+  /** Entries validated or released since the current hypercall began (charged to it). */
+  private work = 0;
+  private why = '';
+  private readonly r = new WalkResult();
+
+  constructor(
+    private readonly vm: Vm,
+    private readonly opts: XenOptions,
+  ) {
+    this.frames = vm.mem.frames;
+    this.type = new Uint8Array(this.frames);
+    this.typeCount = new Int32Array(this.frames);
+    this.writable = new Int32Array(this.frames);
+    this.pinned = new Uint8Array(this.frames);
+    this.cr3Root = new Int32Array(vm.config.vcpus).fill(-1);
+    this.base = 0x400000 + vm.vm * 0x100000;
+    this.costs = xenCosts(vm.cost);
+  }
+
+  /** pfn → mfn (the domain's p2m). */
+  mfn(pfn: number): number {
+    return pfn + this.base;
+  }
+
+  isPageTable(frame: number): boolean {
+    return frame < this.frames && (this.typeCount[frame] as number) > 0;
+  }
+
+  // ---- hypercalls ---------------------------------------------------------------------
+
+  private begin(): number {
+    const start = this.vm.emitter.t;
+    this.vm.emitter.hold();
+    this.vm.tick(this.costs.hypercallNs);
+    this.stats.hypercalls++;
+    this.work = 0;
+    return start;
+  }
+
+  private end(start: number, name: string, handling: string, va?: number, gpa?: number): void {
+    const ns = this.work * this.costs.validateEntryNs;
+    this.stats.validationNs += ns;
+    this.vm.tick(ns);
+    this.work = 0;
+    this.vm.endExit(start, xenHypercall(name), handling, va, gpa);
+  }
+
+  /** Lazy MMU mode (fork's copy loop): with batching, updates queue until the batch is full or the mode ends. */
+  enterLazy(): void {
+    this.lazy = this.opts.batching;
+  }
+  leaveLazy(): void {
+    this.flush();
+    this.lazy = false;
+  }
+
+  /** Send the queued updates as one multicall; they were validated in order as they were queued. */
+  private flush(): void {
+    if (!this.queue.length) return;
+    const n = this.queue.length;
+    const work = this.work;
+    const start = this.begin();
+    this.work = work;
+    this.stats.multicalls++;
+    this.vm.tick(n * this.costs.requestNs);
+    for (const body of this.queue) this.vm.emitter.emit(body);
+    this.queue.length = 0;
+    this.end(start, 'multicall', 'validate-pte');
+  }
+
+  // ---- guest page-table writes ----------------------------------------------------------
+
+  /**
+   * The guest OS stores one paging-structure entry. Into an ordinary frame that is a plain
+   * store; into a page table (read-only to the guest) it is a request Xen validates.
+   */
+  guestWrite(gpa: number, level: number, lo: number, hi: number, va?: number): void {
+    const vm = this.vm;
+    const frame = Math.floor(gpa / 4096);
+    const [oldLo, oldHi] = vm.os.readEntry(gpa);
+    if (!this.isPageTable(frame)) {
+      this.store(gpa, level, oldLo, oldHi, lo, hi);
+      return;
+    }
+    const tableLevel = this.type[frame] as number;
+    const index = Math.floor((gpa % 4096) / entryBytes(vm.ctl.mode));
+    this.stats.mmuUpdateRequests++;
+    const name = va !== undefined ? 'update_va_mapping' : 'mmu_update';
+    if (this.lazy) {
+      if (this.retarget(tableLevel, oldLo, oldHi, lo, hi)) {
+        this.store(gpa, level, oldLo, oldHi, lo, hi);
+        this.queue.push(this.machineWrite(frame, tableLevel, index, oldLo, oldHi, lo, hi));
+        if (this.queue.length >= this.opts.batchSize) this.flush();
+        return;
+      }
+      // refused inside a batch: what was queued goes first, then the failing request alone
+      this.flush();
+      this.reject(this.begin(), name, gpa, va);
+      return;
+    }
+    const start = this.begin();
+    if (!this.retarget(tableLevel, oldLo, oldHi, lo, hi)) {
+      this.reject(start, name, gpa, va);
+      return;
+    }
+    this.store(gpa, level, oldLo, oldHi, lo, hi);
+    vm.emitter.emit(this.machineWrite(frame, tableLevel, index, oldLo, oldHi, lo, hi));
+    this.end(start, name, 'validate-pte', va, gpa);
+  }
+
+  private reject(start: number, name: string, gpa: number, va?: number): void {
+    this.stats.rejected++;
+    const pid = this.vm.current.proc?.pid ?? 0;
+    this.vm.emitter.emit({ type: 'guest_os', action: 'xen-reject', pid, detail: `${name} at gpa 0x${gpa.toString(16)} refused: ${this.why}` });
+    this.end(start, name, 'reject-update', va, gpa);
+  }
+
+  /** Write the entry into guest memory and report it as the guest sees it (pfn form). */
+  private store(gpa: number, level: number, oldLo: number, oldHi: number, lo: number, hi: number): void {
+    const vm = this.vm;
+    vm.mem.write32(gpa, lo);
+    if (entryBytes(vm.ctl.mode) === 8) vm.mem.write32(gpa + 4, hi);
+    if (oldLo !== lo >>> 0 || oldHi !== hi >>> 0) vm.emitter.emit({ type: 'gpte_write', level, gpa, old: pte64(oldLo, oldHi), new: pte64(lo, hi), cause: 'guest' });
+    vm.tick(vm.cost.accessNs);
+  }
+
+  /** The entry as Xen writes it: the frame field holds the machine frame. */
+  private machineWrite(frame: number, level: number, index: number, oldLo: number, oldHi: number, lo: number, hi: number): SpteBody {
+    return { type: 'spte_write', level, table: this.mfn(frame), index, old: this.machine(level, oldLo, oldHi), new: this.machine(level, lo, hi) };
+  }
+
+  private machine(level: number, lo: number, hi: number): bigint {
+    if (!(lo & PTE_P)) return pte64(lo, hi);
+    const ref = this.refOf(level, lo, hi);
+    const flags = pte64(lo & 0xfff, hi & 0xfff00000);
+    const frame = ref ? ref.frame : Math.floor(entryAddress(lo, this.vm.ctl.mode === 'nonpae' ? 0 : hi, 12) / 4096);
+    return flags | (BigInt(this.mfn(frame)) << 12n);
+  }
+
+  /** Replace what an entry references: take the new references first, then drop the old. */
+  private retarget(level: number, oldLo: number, oldHi: number, lo: number, hi: number): boolean {
+    const before = this.refOf(level, oldLo, oldHi);
+    const after = this.refOf(level, lo, hi);
+    if (sameRef(before, after)) return true; // only bits Xen keeps no references for changed
+    if (after && !this.getRef(after)) return false;
+    if (before) this.putRef(before);
+    return true;
+  }
+
+  /** The references a present, well-formed entry of a table of `level` makes Xen hold. */
+  private refOf(level: number, lo: number, hi: number): EntryRef | null {
+    if (!(lo & PTE_P)) return null;
+    const ctl = this.vm.ctl;
+    const leaf = isLeaf(ctl, level, lo);
+    if (reservedSet(ctl, level, lo, hi, leaf && level > 1)) return null; // never followed by the CPU
+    const nonpae = ctl.mode === 'nonpae';
+    if (!leaf) return { table: true, frame: Math.floor(entryAddress(lo, nonpae ? 0 : hi, 12) / 4096), frames: 1, level: level - 1, writable: false };
+    let address: number;
+    let frames = 1;
+    if (level === 1) address = entryAddress(lo, nonpae ? 0 : hi, 12);
+    else if (nonpae) {
+      address = ((lo & 0xffc00000) >>> 0) + ((lo >>> 13) & 0xff) * TWO32; // PSE-36
+      frames = 1024;
+    } else {
+      address = entryAddress(lo, hi, level === 2 ? 21 : 30);
+      frames = level === 2 ? 512 : 262144;
+    }
+    return { table: false, frame: Math.floor(address / 4096), frames, level: 0, writable: (lo & PTE_W) !== 0 };
+  }
+
+  private getRef(ref: EntryRef): boolean {
+    if (ref.table) return this.getType(ref.frame, ref.level);
+    if (!ref.writable) return true;
+    const last = Math.min(ref.frame + ref.frames, this.frames);
+    for (let f = ref.frame; f < last; f++) {
+      if (this.isPageTable(f)) {
+        this.why = `frame ${hex(f)} is an L${this.type[f]} page table and cannot be mapped writable`;
+        return false;
+      }
+    }
+    for (let f = ref.frame; f < last; f++) this.writable[f] = (this.writable[f] as number) + 1;
+    return true;
+  }
+
+  private putRef(ref: EntryRef): void {
+    if (ref.table) return this.putType(ref.frame);
+    if (!ref.writable) return;
+    const last = Math.min(ref.frame + ref.frames, this.frames);
+    for (let f = ref.frame; f < last; f++) this.writable[f] = (this.writable[f] as number) - 1;
+  }
+
+  /** Take a type reference making `frame` a page table of `level`, validating it on 0 → 1. */
+  getType(frame: number, level: number): boolean {
+    if (frame >= this.frames) return true; // beyond RAM: the domain's I/O frames, never page tables
+    const count = this.typeCount[frame] as number;
+    if (count > 0) {
+      if (this.type[frame] === level) {
+        this.typeCount[frame] = count + 1;
+        return true;
+      }
+      this.why = `frame ${hex(frame)} is an L${this.type[frame]} page table, not L${level}`;
+      return false;
+    }
+    if ((this.writable[frame] as number) > 0) {
+      this.why = `frame ${hex(frame)} is mapped writable and cannot become a page table`;
+      return false;
+    }
+    this.type[frame] = level;
+    this.typeCount[frame] = 1;
+    this.typed.add(frame);
+    if (!this.validate(frame, level)) {
+      this.type[frame] = 0;
+      this.typeCount[frame] = 0;
+      this.typed.delete(frame);
+      return false;
+    }
+    this.flushStaleWritable(frame);
+    return true;
+  }
+
+  /** Drop a type reference; on 1 → 0 the table releases every reference its entries hold. */
+  putType(frame: number): void {
+    if (frame >= this.frames) return;
+    const count = (this.typeCount[frame] as number) - 1;
+    this.typeCount[frame] = count;
+    if (count > 0) return;
+    const level = this.type[frame] as number;
+    const n = this.entries(level);
+    for (let i = 0; i < n; i++) {
+      const [lo, hi] = this.vm.os.readEntry(frame * 4096 + i * entryBytes(this.vm.ctl.mode));
+      const ref = this.refOf(level, lo, hi);
+      if (ref) this.putRef(ref);
+    }
+    this.work += n;
+    this.stats.releasedEntries += n;
+    this.type[frame] = 0;
+    this.typed.delete(frame);
+  }
+
+  private entries(level: number): number {
+    const mode = this.vm.ctl.mode;
+    if (mode === 'nonpae') return 1024;
+    return mode === 'pae' && level === 3 ? 4 : 512;
+  }
+
+  /** Check every entry of a table becoming typed; on a bad one, give back what was taken. */
+  private validate(frame: number, level: number): boolean {
+    const n = this.entries(level);
+    const bytes = entryBytes(this.vm.ctl.mode);
+    this.work += n;
+    this.stats.validatedEntries += n;
+    for (let i = 0; i < n; i++) {
+      const [lo, hi] = this.vm.os.readEntry(frame * 4096 + i * bytes);
+      const ref = this.refOf(level, lo, hi);
+      if (!ref || this.getRef(ref)) continue;
+      for (let j = 0; j < i; j++) {
+        const [plo, phi] = this.vm.os.readEntry(frame * 4096 + j * bytes);
+        const prev = this.refOf(level, plo, phi);
+        if (prev) this.putRef(prev);
+      }
+      this.why = `entry ${i} of L${level} table ${hex(frame)}: ${this.why}`;
+      return false;
+    }
+    return true;
+  }
+
+  /** A frame turning into a page table must not stay writable in any TLB (Xen flushes on a type change). */
+  private flushStaleWritable(frame: number): void {
+    let stale = false;
+    for (const c of this.vm.cpus) c.tlb.writableFrames((f) => {
+      if (f === frame) stale = true;
+    });
+    if (!stale) return;
+    for (const c of this.vm.cpus) c.tlb.flush(true);
+    this.vm.emitter.emit({ type: 'tlb_flush', scope: 'all', reason: 'xen-type-change' });
+  }
+
+  // ---- address spaces -----------------------------------------------------------------
+
+  private rootOf(p: Process): number {
+    return Math.floor(p.cr3 / 4096);
+  }
+
+  /** MMUEXT_PIN_Ln_TABLE: validate the tree now and keep it validated while unused (seed 003). */
+  pin(p: Process): void {
+    const root = this.rootOf(p);
+    if (!this.opts.pinning || this.pinned[root]) return;
+    this.flush();
+    const start = this.begin();
+    this.stats.pins++;
+    const fresh = !this.isPageTable(root);
+    if (this.getType(root, topLevel(this.vm.ctl.mode))) {
+      this.pinned[root] = 1;
+      if (fresh) this.stats.fullValidations++;
+      this.end(start, 'mmuext_op', 'pin');
+      return;
+    }
+    this.crash(start, `pin of table ${hex(root)} refused: ${this.why}`);
+  }
+
+  /** The process is gone (exit_mmap): unpin its tables so they become ordinary memory again. */
+  release(p: Process): void {
+    const root = this.rootOf(p);
+    if (!this.pinned[root]) return;
+    this.flush();
+    const start = this.begin();
+    this.stats.unpins++;
+    this.pinned[root] = 0;
+    this.putType(root);
+    this.end(start, 'mmuext_op', 'unpin');
+  }
+
+  /** MOV to CR3 is MMUEXT_NEW_BASEPTR: the new root gets a type reference (validated unless already typed). */
+  newBaseptr(cpu: Vcpu): void {
+    const p = cpu.proc;
+    if (p && this.opts.pinning) this.pin(p); // activate_mm pins a fresh address space (seed 003)
+    this.flush();
+    const root = Math.floor(cpu.cr3 / 4096);
+    const start = this.begin();
+    const fresh = !this.isPageTable(root);
+    if (!this.getType(root, topLevel(this.vm.ctl.mode))) {
+      this.crash(start, `new base pointer ${hex(root)} refused: ${this.why}`);
+      return;
+    }
+    if (fresh) this.stats.fullValidations++;
+    const old = this.cr3Root[cpu.id] as number;
+    this.cr3Root[cpu.id] = root;
+    if (old >= 0) this.putType(old);
+    this.end(start, 'mmuext_op', 'cr3-switch');
+  }
+
+  /** Xen refused a table the guest needs: a PV kernel BUG()s here; the lab stops the VM. */
+  private crash(start: number, detail: string): void {
+    this.stats.rejected++;
+    this.vm.emitter.emit({ type: 'guest_os', action: 'xen-reject', pid: this.vm.current.proc?.pid ?? 0, detail });
+    this.end(start, 'mmuext_op', 'reject-update');
+    this.vm.halt('guest-crashed');
+  }
+
+  /** INVLPG is privileged for a PV kernel: MMUEXT_INVLPG_LOCAL. */
+  invlpg(va: number): void {
+    this.flush();
+    const start = this.begin();
+    this.vm.current.tlb.invlpg(va);
+    this.end(start, 'mmuext_op', 'invlpg', va);
+  }
+
+  // ---- the access path ------------------------------------------------------------------
+
+  /**
+   * A TLB miss: the CPU walks the guest's own tables (a 1D walk, A/D set in them directly).
+   * A refused access traps into Xen, which bounces the #PF to the guest kernel.
+   * Returns 0 (translated) or 1 (#PF for the guest), as `Vm.access` expects.
+   */
+  miss(cpu: Vcpu, va: number, acc: AccessKind, cpl: number): number {
+    const vm = this.vm;
+    const r = this.r;
+    vm.stats.guestWalk++;
+    const ok = walk(vm.mem, vm.ctl, cpu.cr3, cpu.pdpte, va, acc, cpl, vm.adHook, r);
+    vm.tick(r.refs * vm.cost.walkRefNs);
+    if (!ok) {
+      vm.faultCode = r.errorCode;
+      this.flush();
+      const start = vm.emitter.t;
+      vm.emitter.hold();
+      vm.tick(this.costs.trapNs);
+      this.stats.traps++;
+      vm.endExit(start, xenTrap('page_fault'), 'inject-guest-pf', va);
+      return 1;
+    }
+    cpu.tlb.fill(va, r.gpa, (r.writable ? TLB_W : 0) | (r.user ? TLB_U : 0) | (r.nx ? TLB_NX : 0) | (r.dirty ? TLB_D : 0) | (r.global ? TLB_G : 0), r.pageShift);
+    vm.lastGpa = r.gpa;
+    return 0;
+  }
+
+  // ---- auditor ---------------------------------------------------------------------------
+
+  /**
+   * Recount every reference from scratch and compare: type counts (entries of typed tables,
+   * pins, CR3s), writable counts, no page table mapped writable (in a table or a TLB).
+   */
+  audit(report: (rule: string, detail: string) => void): void {
+    const expType = new Map<number, number>();
+    const expWritable = new Map<number, number>();
+    const bump = (m: Map<number, number>, f: number) => m.set(f, (m.get(f) ?? 0) + 1);
+    const bytes = entryBytes(this.vm.ctl.mode);
+    for (const f of this.typed) {
+      const level = this.type[f] as number;
+      for (let i = 0, n = this.entries(level); i < n; i++) {
+        const [lo, hi] = this.vm.os.readEntry(f * 4096 + i * bytes);
+        const ref = this.refOf(level, lo, hi);
+        if (!ref || ref.frame >= this.frames) continue;
+        if (ref.table) {
+          bump(expType, ref.frame);
+          if (this.type[ref.frame] !== ref.level) report('xen-type', `entry ${i} of L${level} table ${hex(f)} links ${hex(ref.frame)} as L${ref.level}, its type is L${this.type[ref.frame]}`);
+        } else if (ref.writable) {
+          for (let g = ref.frame; g < Math.min(ref.frame + ref.frames, this.frames); g++) bump(expWritable, g);
+        }
+      }
+      if (this.pinned[f]) bump(expType, f);
+    }
+    for (const root of this.cr3Root) if (root >= 0 && root < this.frames) bump(expType, root);
+    for (const f of this.typed) {
+      if ((this.typeCount[f] as number) !== (expType.get(f) ?? 0)) report('xen-type-count', `frame ${hex(f)} has type count ${this.typeCount[f]}, its references say ${expType.get(f) ?? 0}`);
+      if (expWritable.has(f)) report('writable-page-table', `L${this.type[f]} page table ${hex(f)} is mapped writable ${expWritable.get(f)} times`);
+    }
+    for (const [f, n] of expType) if (!this.typed.has(f)) report('xen-type-count', `frame ${hex(f)} is referenced ${n} times as a table but has no type`);
+    let total = 0;
+    for (const [f, n] of expWritable) {
+      total += n;
+      if (this.writable[f] !== n) report('xen-writable-count', `frame ${hex(f)} has writable count ${this.writable[f]}, its mappings say ${n}`);
+    }
+    let counted = 0;
+    for (let f = 0; f < this.frames; f++) counted += this.writable[f] as number;
+    if (counted !== total) report('xen-writable-count', `writable counts sum to ${counted}, the mappings to ${total}`);
+    for (const c of this.vm.cpus) {
+      c.tlb.writableFrames((gfn, va) => {
+        if (this.isPageTable(gfn)) report('stale-tlb', `vCPU ${c.id} TLB maps va ${hex(va)} writable onto page table ${hex(gfn)}`);
+      });
+    }
+  }
+}
+
+function sameRef(a: EntryRef | null, b: EntryRef | null): boolean {
+  if (!a || !b) return a === b;
+  return a.table === b.table && a.frame === b.frame && a.frames === b.frames && a.level === b.level && a.writable === b.writable;
+}
+
+function hex(n: number): string {
+  return '0x' + n.toString(16);
+}
