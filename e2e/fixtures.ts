@@ -35,13 +35,16 @@ export interface Lab {
   record(builtin: string, fileName?: string): string;
   /** Stop the host now (to see how the app copes with losing it). */
   stop(): Promise<void>;
+  /** Send the host process a signal (SIGUSR2 runs the test-only hook: kill VM 1's worker in live runs). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 async function startHost(sessionsDir: string): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'electron/host/browserHostMain.ts', '--port', '0', '--sessions-dir', sessionsDir, '--no-open'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BROWSER: 'none' },
+    // Test hooks (browserHostMain.ts): SIGUSR2 kills VM 1's worker, for the failure e2e test.
+    env: { ...process.env, BROWSER: 'none', MMU_LAB_TEST_HOOKS: '1', MMU_LAB_TEST_KILL_VM: '1' },
   });
   let out = '';
   let err = '';
@@ -131,6 +134,7 @@ export const test = base.extend<{ lab: Lab; app: AppPage }>({
           return file;
         },
         stop: () => stopHost(host.child),
+        signal: (signal) => void host.child.kill(signal),
       });
     } finally {
       await stopHost(host.child);

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startBrowserHost } from './browserHost.ts';
+import { startBrowserHost, type BrowserHost } from './browserHost.ts';
 
 const USAGE = `Usage: mmu-lab-browser-host [options]
 
@@ -140,6 +140,23 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  if (process.env.MMU_LAB_TEST_HOOKS === '1') installTestHooks(host);
+}
+
+/**
+ * End-to-end tests only, never reachable through the API: with MMU_LAB_TEST_HOOKS=1 in the
+ * environment at start, SIGUSR2 kills the worker of VM `MMU_LAB_TEST_KILL_VM` (default 1) in
+ * every live run, the hard way (Worker.terminate), as a crash would.
+ */
+function installTestHooks(host: BrowserHost): void {
+  const vm = Number(process.env.MMU_LAB_TEST_KILL_VM ?? '1');
+  if (!Number.isInteger(vm) || vm < 0) fail('MMU_LAB_TEST_KILL_VM must be a VM index');
+  process.stderr.write(`Test hooks on: SIGUSR2 kills VM ${vm}'s worker in every live run.\n`);
+  process.on('SIGUSR2', () => {
+    for (const run of host.service.vms.list()) {
+      if (run.state === 'running' || run.state === 'paused') void host.service.vms.killWorker(run.runId, vm);
+    }
+  });
 }
 
 void main();

@@ -106,4 +106,45 @@ describe('useRunStore', () => {
     expect(store.run?.events).toBe(7);
     store.dehydrate();
   });
+  it('records a scenario loaded from a file, as given', async () => {
+    const scenario = { name: 'from a file', vms: [{ guest: { workload: { kind: 'demand-paging' } } }] };
+    fake.expect('scenarios.list', scenarios);
+    fake.expect('runs.start', runStatus(), { params: { scenario: { scenario } } });
+    const store = useRunStore();
+    await store.hydrate();
+    await store.startScenario(scenario);
+    expect(store.run?.state).toBe('running');
+  });
+
+  it('pauses, steps, resumes at a speed: each control goes to the current run and its answer is shown', async () => {
+    fake.expect('scenarios.list', scenarios);
+    fake.expect('runs.start', runStatus());
+    fake.expect('runs.control', runStatus({ state: 'paused' }), { params: { runId: 'r1', action: 'pause' } });
+    fake.expect('runs.control', runStatus({ state: 'paused', events: 3 }), { params: { runId: 'r1', action: 'stepExit' } });
+    fake.expect('runs.setSpeed', runStatus({ state: 'paused', events: 3, speed: 1000 }), { params: { runId: 'r1', nsPerSecond: 1000 } });
+    fake.expect('runs.control', runStatus({ state: 'running', events: 3, speed: 1000 }), { params: { runId: 'r1', action: 'resume' } });
+    const store = useRunStore();
+    await store.hydrate();
+    await store.start('demand-zap');
+    await store.control('pause');
+    expect(store.run?.state).toBe('paused');
+    await store.control('stepExit');
+    expect(store.run?.events).toBe(3);
+    await store.setSpeed(1000);
+    await store.control('resume');
+    expect(store.run).toMatchObject({ state: 'running', speed: 1000 });
+  });
+
+  it('sends no control once the run is over', async () => {
+    fake.expect('scenarios.list', scenarios);
+    fake.expect('runs.start', runStatus());
+    const store = useRunStore();
+    await store.hydrate();
+    await store.start('demand-zap');
+    fake.emit('runs.progress', runStatus({ state: 'failed', message: 'VM 1 failed' }));
+    await vi.waitFor(() => expect(store.run?.state).toBe('failed'));
+    await store.control('pause');
+    await store.setSpeed(null);
+    expect(store.run?.state).toBe('failed'); // and the fake saw no runs.control / runs.setSpeed call
+  });
 });

@@ -5,7 +5,7 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { ApiResult, RunStatus } from '../api/contract';
+import type { ApiParams, ApiResult, RunStatus } from '../api/contract';
 import { api } from '../api/api';
 import { toApiError } from '../api/client';
 import { useNoticeStore } from './notice-store';
@@ -47,11 +47,21 @@ export const useRunStore = defineStore('run', () => {
 
   /** Record a built-in scenario; resolves once the run has started (not finished). */
   async function start(builtin = selected.value): Promise<void> {
-    if (!builtin || busy.value) return;
+    if (!builtin) return;
+    return begin({ builtin });
+  }
+
+  /** Record a scenario the user loaded from a file (parsed, not yet validated: the host does that). */
+  function startScenario(scenario: unknown): Promise<void> {
+    return begin({ scenario });
+  }
+
+  async function begin(scenario: ApiParams<'runs.start'>['scenario']): Promise<void> {
+    if (busy.value) return;
     starting.value = true;
     runError.value = undefined;
     try {
-      const status = await api().call('runs.start', { scenario: { builtin } });
+      const status = await api().call('runs.start', { scenario });
       const latest = seen.get(status.runId);
       await update(latest && latest.events >= status.events ? latest : status);
     } catch (error) {
@@ -68,6 +78,28 @@ export const useRunStore = defineStore('run', () => {
       await update(await api().call('runs.control', { runId: current.runId, action: 'stop' }));
     } catch (error) {
       useNoticeStore().unexpectedError('Stopping the run', error);
+    }
+  }
+
+  /** Pause, resume, step one event or to the next exit (stepping leaves the run paused). */
+  async function control(action: 'pause' | 'resume' | 'step' | 'stepExit'): Promise<void> {
+    const current = run.value;
+    if (!current || (current.state !== 'running' && current.state !== 'paused')) return;
+    try {
+      await update(await api().call('runs.control', { runId: current.runId, action }));
+    } catch (error) {
+      useNoticeStore().unexpectedError(`Run control (${action})`, error);
+    }
+  }
+
+  /** Pace the run at `nsPerSecond` simulated ns per wall-clock second, or flat out (null). */
+  async function setSpeed(nsPerSecond: number | null): Promise<void> {
+    const current = run.value;
+    if (!current || (current.state !== 'running' && current.state !== 'paused')) return;
+    try {
+      await update(await api().call('runs.setSpeed', { runId: current.runId, nsPerSecond }));
+    } catch (error) {
+      useNoticeStore().unexpectedError('Setting the run speed', error);
     }
   }
 
@@ -134,5 +166,23 @@ export const useRunStore = defineStore('run', () => {
     runError.value = undefined;
   }
 
-  return { scenarios, scenariosState, scenariosError, selected, run, runError, starting, busy, loadScenarios, start, stop, hydrate, dehydrate, dismiss };
+  return {
+    scenarios,
+    scenariosState,
+    scenariosError,
+    selected,
+    run,
+    runError,
+    starting,
+    busy,
+    loadScenarios,
+    start,
+    startScenario,
+    stop,
+    control,
+    setSpeed,
+    hydrate,
+    dehydrate,
+    dismiss,
+  };
 });
