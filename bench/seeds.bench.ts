@@ -3,7 +3,7 @@
  * in one MMU option and reports the simulated-time difference beside the figure the seed
  * measured on real hardware. Deterministic, so one repetition is enough.
  */
-import { runScenario } from '../core/engine.ts';
+import { createVm, runScenario } from '../core/engine.ts';
 import { findBuiltin } from '../core/builtins.ts';
 import { parseScenario } from '../core/scenario.ts';
 import type { MmuEvent } from '../core/events.ts';
@@ -30,8 +30,51 @@ function savedPercent(before: string, after: string): number {
   return (100 * (a - b)) / a;
 }
 
+/**
+ * Xen PV counters of the `xenpv-fork-cow` built-in (fork-cow, 64 pages, 4 forks) with
+ * pinning and batching set as given: hypercalls, pte-update hypercalls (mmu_update,
+ * update_va_mapping, multicall) and the simulated time Xen spent validating entries.
+ */
+export function xenForkCow(pinning: boolean, batching: boolean): { hypercalls: number; pteHypercalls: number; validationUs: number; validatedEntries: number } {
+  const builtin = findBuiltin('xenpv-fork-cow');
+  if (!builtin) throw new Error('no built-in xenpv-fork-cow');
+  const parsed = parseScenario(builtin.scenario);
+  if (!parsed.ok) throw new Error(parsed.error);
+  const vm0 = parsed.value.vms[0];
+  if (!vm0) throw new Error('xenpv-fork-cow has no VM');
+  const scenario = { ...parsed.value, vms: [{ ...vm0, mmu: { ...vm0.mmu, xenpv: { ...vm0.mmu.xenpv, pinning, batching } } }] };
+  const vm = createVm(scenario, 0);
+  let pteHypercalls = 0;
+  while (vm.step((e) => {
+    if (e.type === 'vmexit' && /^hypercall:(mmu_update|update_va_mapping|multicall)$/.test(e.reason)) pteHypercalls++;
+  })) { /* run */ }
+  const c = vm.counters?.().vm ?? {};
+  return { hypercalls: c.hypercalls ?? NaN, pteHypercalls, validationUs: (c.validationNs ?? NaN) / 1000, validatedEntries: c.validatedEntries ?? NaN };
+}
+
+const XEN_VARIANTS = [
+  ['naive', false, false],
+  ['pinned', true, false],
+  ['batched', false, true],
+  ['pinned+batched', true, true],
+] as const;
+
+function xenBenchmarks(): Benchmark[] {
+  const out: Benchmark[] = [];
+  for (const [label, pinning, batching] of XEN_VARIANTS) {
+    const once = { warmup: 0, repetitions: 1, group: 'seeds' };
+    out.push(
+      { ...once, name: `seed003.xenpv-fork-cow.hypercalls.${label}`, figure: { name: `fork-cow on Xen PV, ${label}: hypercalls`, unit: 'hypercalls', better: 'lower' }, run: () => xenForkCow(pinning, batching).hypercalls },
+      { ...once, name: `seed003.xenpv-fork-cow.pte-hypercalls.${label}`, figure: { name: `fork-cow on Xen PV, ${label}: pte-update hypercalls (batch 32)`, unit: 'hypercalls', better: 'lower' }, run: () => xenForkCow(pinning, batching).pteHypercalls },
+      { ...once, name: `seed003.xenpv-fork-cow.validation.${label}`, figure: { name: `fork-cow on Xen PV, ${label}: validation time`, unit: 'sim µs', better: 'lower' }, run: () => xenForkCow(pinning, batching).validationUs },
+    );
+  }
+  return out;
+}
+
 export function benchmarks(): Benchmark[] {
   return [
+    ...xenBenchmarks(),
     {
       name: 'seed000.kbuild-update-vs-zap',
       group: 'seeds',

@@ -79,7 +79,6 @@ describe('bad input gets one clear line', () => {
   });
 
   it('stubs say clearly that they are not available', () => {
-    expectOneLineError(cli('import', 'trace.txt', '-o', 'x.mmulab'), /not available yet/);
     expectOneLineError(cli('lab', 'list'), /not available yet/);
   });
 });
