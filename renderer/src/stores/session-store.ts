@@ -5,7 +5,7 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { ApiResult, SessionSummary, TimelineResult } from '../api/contract';
+import type { ApiResult, CountersResult, SessionSummary, TimelineResult } from '../api/contract';
 import { api } from '../api/api';
 import { toApiError } from '../api/client';
 import { useNoticeStore } from './notice-store';
@@ -111,6 +111,18 @@ export const useSessionStore = defineStore('session', () => {
     });
   }
 
+  /** Exits by reason, by handling and by vCPU with t0 <= t <= t1 (the breakdown's `perf kvm stat`). */
+  function counters(t0: number, t1: number): Promise<CountersResult> {
+    const { id } = requireOpen();
+    return api().call('sessions.counters', { id, t0: Math.max(0, t0), t1: Math.max(0, t0, t1) });
+  }
+
+  /** Events [from, from + count) of the canonical order (at most 10 000). */
+  async function eventsFrom(from: number, count: number, types?: string[]): Promise<{ total: number; events: SessionEvent[] }> {
+    const { id } = requireOpen();
+    return api().call('sessions.events', { id, from: Math.max(0, Math.floor(from)), count: Math.max(1, Math.min(10_000, Math.floor(count))), ...(types ? { types } : {}) });
+  }
+
   /**
    * The events around simulated time `t`: a page of the event order located by bisection
    * (events are ordered by time), with the last event at or before `t` marked.
@@ -167,6 +179,8 @@ export const useSessionStore = defineStore('session', () => {
     open,
     close,
     timeline,
+    counters,
+    eventsFrom,
     eventsAt,
     hydrate,
     dehydrate,

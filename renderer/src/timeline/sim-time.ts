@@ -44,3 +44,18 @@ export function formatTick(ns: SimNs, step: SimNs): string {
   }
   return `${ns}`;
 }
+
+const PARSE_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9 };
+
+/**
+ * A time a person typed, in simulated ns: `1500`, `1500 ns`, `12.5 µs` (or `us`), `3 ms`, `0.2 s`.
+ * A bare number is ns. Undefined when it is not a time.
+ */
+export function parseNs(text: string): SimNs | undefined {
+  const m = /^\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*(ns|us|µs|ms|s)?\s*$/i.exec(text);
+  if (!m) return undefined;
+  const value = Number(m[1]);
+  const unit = PARSE_UNITS[(m[2] ?? 'ns').toLowerCase().replace('μ', 'µ')] ?? PARSE_UNITS[(m[2] ?? '').toLowerCase()];
+  if (!Number.isFinite(value) || unit === undefined) return undefined;
+  return Math.round(value * unit);
+}

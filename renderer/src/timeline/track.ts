@@ -29,6 +29,9 @@ export interface TrackTheme {
   laneBg: string;
   guest: string;
   cursor: string;
+  /** Fill of the selected range, and its outline. */
+  selection: string;
+  accent: string;
 }
 
 export interface TrackArea {

@@ -15,8 +15,8 @@ export class VcpuExitTrack implements TimelineTrack {
   readonly title: string;
   readonly height = 30;
   private lane: Lane | undefined;
-  /** Reasons the legend has switched off. */
-  hidden: ReadonlySet<string> = new Set();
+  /** Which exits are drawn: the legend's hidden reasons and the breakdown's filter decide. */
+  shows: (reason: string, handling: string) => boolean = () => true;
 
   constructor(
     readonly vm: number,
@@ -43,7 +43,7 @@ export class VcpuExitTrack implements TimelineTrack {
       ctx.fillRect(gx0, area.y + area.height / 2 - 2, gx1 - gx0, 4);
     }
     for (const slice of this.lane?.slices ?? []) {
-      if (this.hidden.has(slice.reason)) continue;
+      if (!this.shows(slice.reason, slice.handling)) continue;
       const x0 = timeToX(scale, slice.t0);
       const x1 = timeToX(scale, slice.t1);
       if (x1 < area.x || x0 > area.x + area.width) continue;
@@ -58,7 +58,7 @@ export class VcpuExitTrack implements TimelineTrack {
     let best: Slice | undefined;
     let bestDistance = 4;
     for (const slice of this.lane?.slices ?? []) {
-      if (this.hidden.has(slice.reason)) continue;
+      if (!this.shows(slice.reason, slice.handling)) continue;
       const x0 = timeToX(scale, slice.t0);
       const x1 = Math.max(x0 + 1, timeToX(scale, slice.t1));
       const distance = x < x0 ? x0 - x : x > x1 ? x - x1 : 0;

@@ -1,0 +1,190 @@
+/**
+ * The current event: the last event at or before the playback position (or the one a step
+ * landed on, when several share a time), the page of events around it that the inspector
+ * shows, and the event-wise moves of playback: one event, the next/previous exit, the
+ * next/previous guest fault.
+ *
+ * Navigation first scans the events right after (before) the current one; when the kind of
+ * event it looks for is rarer than that, it bisects the type-filtered order by time.
+ */
+import { defineStore } from 'pinia';
+import { ref, shallowRef, watch } from 'vue';
+import { toApiError } from '../api/client';
+import { usePlaybackStore } from './playback-store';
+import { useSessionStore, type EventWindow, type SessionEvent } from './session-store';
+
+/** Events the inspector shows before and after the current one. */
+export const BEFORE = 8;
+export const AFTER = 14;
+/** Events scanned next to the current one before bisecting the filtered order. */
+export const SCAN = 2000;
+
+export const useCursorStore = defineStore('cursor', () => {
+  const sessions = useSessionStore();
+  const playback = usePlaybackStore();
+
+  const page = shallowRef<EventWindow>();
+  /** Canonical index of the current event (-1 before the first event). */
+  const index = ref(-1);
+  const current = shallowRef<SessionEvent>();
+  const error = ref<string>();
+  const busy = ref(false);
+  /** Set by a step: the event stays current while the position stays at its time. */
+  let pinned: { index: number; t: number } | undefined;
+
+  let inFlight = false;
+  let again = false;
+
+  async function refresh(): Promise<void> {
+    if (inFlight) {
+      again = true;
+      return;
+    }
+    if (!sessions.current) return;
+    inFlight = true;
+    try {
+      do {
+        again = false;
+        const t = playback.position;
+        let w: EventWindow;
+        if (pinned && pinned.t === t) {
+          const from = Math.max(0, pinned.index - BEFORE);
+          const got = await sessions.eventsFrom(from, BEFORE + AFTER + 1);
+          w = { from, events: got.events, focus: pinned.index - from, total: got.total };
+        } else {
+          pinned = undefined;
+          w = await sessions.eventsAt(t);
+        }
+        if (!sessions.current) return;
+        page.value = w;
+        index.value = w.focus >= 0 ? w.from + w.focus : -1;
+        current.value = w.focus >= 0 ? w.events[w.focus] : undefined;
+        error.value = undefined;
+      } while (again && sessions.current);
+    } catch (e) {
+      error.value = toApiError(e).message;
+    } finally {
+      inFlight = false;
+    }
+  }
+
+  function land(at: number, event: SessionEvent): void {
+    pinned = { index: at, t: Number(event.t) };
+    playback.pause();
+    if (playback.position === pinned.t) void refresh();
+    else playback.seek(pinned.t);
+  }
+
+  async function guarded(what: string, job: () => Promise<void>): Promise<void> {
+    if (!sessions.current || busy.value) return;
+    busy.value = true;
+    try {
+      await job();
+    } catch (e) {
+      error.value = `${what}: ${toApiError(e).message}`;
+    } finally {
+      busy.value = false;
+    }
+  }
+
+  /** One event forward (+1) or back (-1) in the canonical order. */
+  function stepEvent(dir: 1 | -1): Promise<void> {
+    return guarded('Stepping', async () => {
+      const total = sessions.current?.events ?? 0;
+      const target = index.value + dir;
+      if (target < 0 || target >= total) return;
+      const got = await sessions.eventsFrom(target, 1);
+      const event = got.events[0];
+      if (event) land(target, event);
+    });
+  }
+
+  /** The next (dir 1) or previous (-1) event whose type is one of `types`. Resolves whether one was found. */
+  async function findOfType(types: readonly string[], dir: 1 | -1): Promise<{ index: number; event: SessionEvent } | undefined> {
+    const want = new Set(types);
+    const at = index.value;
+    const total = sessions.current?.events ?? 0;
+    // 1. Scan the neighbourhood in canonical order (exact, also among events of the same time).
+    const from = dir > 0 ? at + 1 : Math.max(0, at - SCAN);
+    const count = dir > 0 ? Math.min(SCAN, total - from) : at - from;
+    let edgeT: number | undefined;
+    if (count > 0) {
+      const got = await sessions.eventsFrom(from, count);
+      const list = got.events;
+      if (dir > 0) {
+        for (let i = 0; i < list.length; i++) if (want.has(String(list[i]!.type))) return { index: from + i, event: list[i]! };
+        edgeT = Number(list[list.length - 1]?.t);
+      } else {
+        for (let i = list.length - 1; i >= 0; i--) if (want.has(String(list[i]!.type))) return { index: from + i, event: list[i]! };
+        edgeT = Number(list[0]?.t);
+      }
+      if ((dir > 0 && from + list.length >= total) || (dir < 0 && from === 0)) return undefined;
+    } else return undefined;
+    // 2. Bisect the filtered order for the first (last) such event after (before) the scanned stretch.
+    const typeList = [...want];
+    const first = await sessions.eventsFrom(0, 1, typeList);
+    const n = first.total;
+    if (n === 0) return undefined;
+    const tOf = async (k: number) => Number((await sessions.eventsFrom(k, 1, typeList)).events[0]?.t);
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const t = await tOf(mid);
+      if (dir > 0 ? t <= edgeT! : t < edgeT!) lo = mid + 1;
+      else hi = mid;
+    }
+    const k = dir > 0 ? lo : lo - 1;
+    if (k < 0 || k >= n) return undefined;
+    const found = (await sessions.eventsFrom(k, 1, typeList)).events[0];
+    if (!found) return undefined;
+    // Its canonical index: locate its time, then the matching event in that page.
+    const w = await sessions.eventsAt(Number(found.t));
+    for (let i = w.focus; i >= 0; i--) {
+      const e = w.events[i]!;
+      if (Number(e.t) !== Number(found.t)) break;
+      if (e.type === found.type && e.vm === found.vm && e.vcpu === found.vcpu) return { index: w.from + i, event: e };
+    }
+    return undefined;
+  }
+
+  /** Move to the next/previous event of these types; `false` when there is none (the position stays). */
+  async function goToType(types: readonly string[], dir: 1 | -1): Promise<boolean> {
+    let moved = false;
+    await guarded('Searching', async () => {
+      const hit = await findOfType(types, dir);
+      if (hit) {
+        land(hit.index, hit.event);
+        moved = true;
+      }
+    });
+    return moved;
+  }
+
+  const nextExit = (dir: 1 | -1 = 1) => goToType(['vmexit'], dir);
+  const nextFault = (dir: 1 | -1 = 1) => goToType(['guest_fault'], dir);
+
+  /** Make event `at` current (the inspector's "go to" for related events, a note, a diff entry). */
+  function goToIndex(at: number): Promise<void> {
+    return guarded('Going to the event', async () => {
+      const got = await sessions.eventsFrom(at, 1);
+      const event = got.events[0];
+      if (event) land(at, event);
+    });
+  }
+
+  function reset(): void {
+    pinned = undefined;
+    page.value = undefined;
+    index.value = -1;
+    current.value = undefined;
+    error.value = undefined;
+  }
+
+  watch(() => [sessions.current, playback.position] as const, ([summary]) => {
+    if (!summary) reset();
+    else void refresh();
+  });
+
+  return { page, index, current, error, busy, refresh, stepEvent, findOfType, goToType, nextExit, nextFault, goToIndex, reset };
+});
