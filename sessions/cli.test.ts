@@ -78,8 +78,10 @@ describe('bad input gets one clear line', () => {
     }
   });
 
-  it('stubs say clearly that they are not available', () => {
-    expectOneLineError(cli('lab', 'list'), /not available yet/);
+  it('lab commands: an unknown lab and a bad answers file get one clear line', () => {
+    expectOneLineError(cli('lab', 'run', 'no-such-lab'), /no lab "no-such-lab" \(see: mmu-lab lab list\)/);
+    writeFileSync(join(dir, 'answers.yaml'), 'observe-zap: [1, 2]\n');
+    expectOneLineError(cli('lab', 'run', '01-demand-fault', '--answers', 'answers.yaml'), /answers\.yaml: observe-zap: /);
   });
 });
 

@@ -351,10 +351,6 @@ async function cmdRecord(ref: string, opts: { output: string; seed?: string; max
   return EXIT.ok;
 }
 
-function notYet(what: string): never {
-  throw new CliError(`${what} is not available yet in this version of MMU Lab`);
-}
-
 export function buildProgram(setStatus: (n: number) => void): Command {
   const program = new Command('mmu-lab')
     .description('MMU Lab: simulate how a hypervisor virtualizes guest memory, record sessions, inspect and export them.')
@@ -411,11 +407,23 @@ export function buildProgram(setStatus: (n: number) => void): Command {
 
   program
     .command('compare')
-    .description('put two sessions side by side: time, exits per reason, faults, ratios')
-    .argument('<a>', 'first session')
-    .argument('<b>', 'second session')
+    .description("put two sessions side by side: time, exits per reason, faults, ratios; or a student's session against a lab's reference")
+    .argument('<a>', 'first session (with --lab: the student\'s session)')
+    .argument('[b]', 'second session (with --lab: left out, the lab\'s reference session is recorded)')
     .option('--json', 'print as JSON')
-    .action(run((a: string, b: string, opts: { json?: boolean }) => cmdCompare(a, b, opts)));
+    .option('--lab <name>', "compare <a> against the reference session of this bundled lab")
+    .option('--scenario <id>', "with --lab: which of the lab's scenarios (default: its first)")
+    .action(
+      run(async (a: string, b: string | undefined, opts: { json?: boolean; lab?: string; scenario?: string }) => {
+        if (opts.lab) {
+          if (b) throw new CliError('give either a second session or --lab, not both');
+          const { referenceSession } = await import('../labs/cli.ts');
+          return cmdCompare(a, await referenceSession(opts.lab, opts.scenario), opts);
+        }
+        if (!b) throw new CliError('compare needs two sessions, or one session and --lab <name>');
+        return cmdCompare(a, b, opts);
+      }),
+    );
 
   program
     .command('import')
@@ -435,16 +443,23 @@ export function buildProgram(setStatus: (n: number) => void): Command {
       }),
     );
 
-  const lab = program.command('lab').description('list or run the bundled course labs (not available yet)');
+  const lab = program.command('lab').description('list or run the bundled course labs (docs/labs.md)');
   lab
     .command('list')
-    .description('list the bundled labs (not available yet)')
-    .action(run(() => notYet('lab list')));
+    .description('list the bundled labs')
+    .option('--json', 'print as JSON')
+    .action(run(async (opts: { json?: boolean }) => (await import('../labs/cli.ts')).cmdLabList(out, opts)));
   lab
     .command('run')
-    .description('run a bundled lab (not available yet)')
-    .argument('<name>', 'lab name')
-    .action(run(() => notYet('lab run')));
+    .description("record a lab's scenarios, evaluate its checks and grade the answers (for autograding)")
+    .argument('<name>', 'a bundled lab name (mmu-lab lab list) or a lab folder')
+    .option('--answers <file>', 'the student\'s answers (YAML or JSON: question id -> answer); every graded question must then be right')
+    .option('-o, --output <dir>', 'record the sessions here (default: a new temporary folder, printed)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExit status: 0 every check (and answer) passed, 3 a check or an answer failed (named on stderr), 1 error.')
+    .action(
+      run(async (name: string, opts: { answers?: string; output?: string; json?: boolean }) => (await import('../labs/cli.ts')).cmdLabRun(out, err, name, opts)),
+    );
   return program;
 }
 

@@ -1,0 +1,135 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bundledLabsDir, findLab, listLabDirs, loadLab, referenceAnswers } from './load.ts';
+import { gradeRecorded, recordLab, runLab } from './run.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'mmulab-labs-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const bin = fileURLToPath(new URL('../../bin/mmu-lab.js', import.meta.url));
+const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: tmp });
+
+const LABS = listLabDirs(bundledLabsDir());
+
+/** A copy of a bundled lab in a temporary folder, to break on purpose. */
+function copyLab(name: string): string {
+  const dir = join(tmp, `${name}-copy-${Math.random().toString(36).slice(2, 8)}`);
+  cpSync(join(bundledLabsDir(), name), dir, { recursive: true });
+  return dir;
+}
+
+describe('bundled labs', () => {
+  it('include labs 1-5 and 10 of the issue', () => {
+    for (const n of ['01-', '02-', '03-', '04-', '05-', '10-']) expect(LABS.some((l) => l.startsWith(n)), n).toBe(true);
+  });
+
+  for (const name of LABS)
+    it(`${name} passes with its reference answers`, async () => {
+      const lab = findLab(name);
+      const r = await runLab(lab, join(tmp, name), referenceAnswers(lab));
+      expect(r.failures).toEqual([]);
+      expect(r.passed).toBe(true);
+      // predict -> observe -> explain: every lab asks all three
+      for (const phase of ['predict', 'observe', 'explain']) expect(lab.file.questions.some((q) => q.phase === phase), phase).toBe(true);
+      // a wrong answer to every graded question fails, naming each
+      const wrong = Object.fromEntries(lab.file.questions.map((q) => [q.id, q.type === 'number' ? q.answer + 1000 : q.type === 'choice' ? q.choices.find((c) => c.id !== q.answer)!.id : 'no idea']));
+      const bad = gradeRecorded(lab, join(tmp, name), wrong);
+      expect(bad.passed).toBe(false);
+      for (const q of lab.file.questions.filter((x) => x.graded)) expect(bad.failures.join('\n')).toContain(`question "${q.id}"`);
+    });
+});
+
+describe('lab 10 against the trace text itself', () => {
+  it('counts what a grep of the trace counts', async () => {
+    const lab = findLab('10-real-trace-storm');
+    const text = readFileSync(join(lab.dir, 'trace.txt'), 'utf8');
+    const exitLines = text.split('\n').filter((l) => !l.startsWith('#') && / kvm_exit: /.test(l));
+    const vcpus = new Set(exitLines.map((l) => / vcpu (\d+) /.exec(l)![1]));
+    const answers = referenceAnswers(lab);
+    expect(answers['observe-exits']).toBe(exitLines.length);
+    expect(answers['observe-vcpus']).toBe(vcpus.size);
+    expect(exitLines.every((l) => l.includes('reason EPT_VIOLATION'))).toBe(true);
+  });
+});
+
+describe('mmu-lab lab run (the CLI an autograder calls)', () => {
+  it('lists the bundled labs', () => {
+    const r = cli('lab', 'list', '--json');
+    expect(r.status).toBe(0);
+    expect((JSON.parse(r.stdout) as { name: string }[]).map((l) => l.name)).toEqual(LABS);
+  });
+
+  it('passes with the reference answers and fails naming the question with a wrong one', () => {
+    const ok = cli('lab', 'run', '01-demand-fault', '--answers', join(bundledLabsDir(), '01-demand-fault', 'answers.reference.yaml'), '-o', join(tmp, 'cli-ok'));
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/Result: PASS \(5\/5 checks, 4\/4 graded answers right\)/);
+    const answers = join(tmp, 'wrong.yaml');
+    writeFileSync(answers, readFileSync(join(bundledLabsDir(), '01-demand-fault', 'answers.reference.yaml'), 'utf8').replace('explain-third: c', 'explain-third: b'));
+    const bad = cli('lab', 'run', '01-demand-fault', '--answers', answers, '-o', join(tmp, 'cli-bad'));
+    expect(bad.status).toBe(3);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/lab 01-demand-fault failed: question "explain-third" is answered wrongly/);
+  });
+
+  it('fails naming the check when the scenario is broken', () => {
+    const dir = copyLab('01-demand-fault');
+    // the "zap" session now updates: 2 exits per fault instead of 3
+    writeFileSync(join(dir, 'zap.yaml'), readFileSync(join(dir, 'zap.yaml'), 'utf8').replace('onGuestPteWrite: zap', 'onGuestPteWrite: update'));
+    const r = cli('lab', 'run', dir, '--json', '-o', join(tmp, 'cli-broken'));
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/failed: check "zap-three-exits" failed/);
+    const out = JSON.parse(r.stdout) as { checks: { id: string; passed: boolean }[] };
+    expect(out.checks.find((c) => c.id === 'zap-three-exits')!.passed).toBe(false);
+    expect(out.checks.find((c) => c.id === 'update-two-exits')!.passed).toBe(true);
+  });
+
+  it('fails naming the check when the bug switch of lab 5 is turned off', async () => {
+    const dir = copyLab('05-large-page-loop');
+    writeFileSync(join(dir, 'bug.yaml'), readFileSync(join(dir, 'bug.yaml'), 'utf8').replace('largePageAccessKey: true', 'largePageAccessKey: false'));
+    const lab = loadLab(dir);
+    await recordLab(lab, join(tmp, 'lab5-broken'));
+    const r = gradeRecorded(lab, join(tmp, 'lab5-broken'), undefined);
+    expect(r.checks.filter((c) => !c.passed).map((c) => c.id)).toEqual(['bug-one-page', 'bug-loop-detected', 'bug-loop-exits']);
+  });
+});
+
+describe('hostile lab files are rejected with one clear line', () => {
+  const withLab = (mutate: (dir: string) => void) => {
+    const dir = copyLab('02-nonpae-quadrants');
+    mutate(dir);
+    return () => loadLab(dir);
+  };
+  const edit = (dir: string, file: string, f: (s: string) => string) => writeFileSync(join(dir, file), f(readFileSync(join(dir, file), 'utf8')));
+
+  it('an expression that reaches outside the session', () => {
+    expect(withLab((d) => edit(d, 'lab.yaml', (s) => s.replace('expect: auditorViolations() == 0', 'expect: process.mainModule.require("fs")')))).toThrow(
+      /lab\.yaml: checks\[5\]\.expect \(check "no-violation"\): unexpected "\." \(there is no property access/,
+    );
+    expect(withLab((d) => edit(d, 'lab.yaml', (s) => s.replace('expect: auditorViolations() == 0', 'expect: constructor("return this")()')))).toThrow(/"constructor" is not a query function/);
+    expect(withLab((d) => edit(d, 'lab.yaml', (s) => s.replace('expect: auditorViolations() == 0', 'expect: events("vmexit", "__proto__", 1) == 0')))).not.toThrow();
+  });
+  it('a file reference outside the lab folder', () => {
+    expect(withLab((d) => edit(d, 'lab.yaml', (s) => s.replace('file: quadrants.yaml', 'file: ../../etc/passwd')))).toThrow(/scenarios\[0\]\.file: expected a file name inside the lab folder/);
+    expect(withLab((d) => edit(d, 'lab.yaml', (s) => s.replace('format: 1', 'format: 1\ninstructions: /etc/passwd')))).toThrow(/instructions: expected a file name inside the lab folder/);
+  });
+  it('huge files', () => {
+    expect(withLab((d) => writeFileSync(join(d, 'instructions.md'), 'x'.repeat(300 * 1024)))).toThrow(/instructions\.md: the instructions is too large \(307200 bytes; at most 262144\)/);
+    expect(withLab((d) => edit(d, 'lab.yaml', (s) => s + '#' + 'y'.repeat(300 * 1024)))).toThrow(/lab\.yaml: the lab file is too large/);
+  });
+  it('a YAML alias bomb', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefghij'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill('*' + 'abcdefghij'[i]).join(', ')}]`)].join('\n');
+    expect(withLab((d) => writeFileSync(join(d, 'lab.yaml'), bomb))).toThrow(/lab\.yaml: not valid YAML/);
+  });
+  it('unknown keys and bad references', () => {
+    expect(withLab((d) => edit(d, 'lab.yaml', (s) => s.replace('format: 1', 'format: 1\nscript: alert(1)')))).toThrow(/unknown key "script"/);
+    expect(withLab((d) => edit(d, 'lab.yaml', (s) => s.replace('    title: The auditor finds no broken invariant', '    scenario: nope\n    title: The auditor finds no broken invariant')))).toThrow(/checks\[5\]\.scenario: no scenario "nope" in this lab/);
+  });
+  it('script tags in the Markdown are kept as text for the renderer to render inert', () => {
+    const lab = withLab((d) => edit(d, 'instructions.md', (s) => s + '\n<script>alert(1)</script>\n'))();
+    expect(lab.instructions).toContain('<script>alert(1)</script>');
+  });
+});
