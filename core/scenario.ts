@@ -76,7 +76,12 @@ export const workloadSchema = z.discriminatedUnion('kind', [
     iterations: count(1 << 24).default(200),
   }),
   z.strictObject({ kind: z.literal('dirty-log'), pages: count(1 << 20).default(1024), iterations: count(1 << 16).default(10) }),
-  z.strictObject({ kind: z.literal('mmio'), iterations: count(1 << 24).default(100) }),
+  z.strictObject({
+    kind: z.literal('mmio'),
+    iterations: count(1 << 24).default(100),
+    /** The host changes its memslots every this many accesses (0: never), invalidating MMIO sptes. */
+    memslotEvery: z.number().int().min(0).max(1 << 24).default(0),
+  }),
   z.strictObject({ kind: z.literal('script'), steps: z.array(scriptStepSchema).max(1_000_000) }),
 ]);
 export type Workload = z.output<typeof workloadSchema>;
@@ -111,6 +116,8 @@ const guestSchema = z.strictObject({
 
 const mmuSchema = z.strictObject({
   mode: z.enum(MMU_MODES).default('shadow'),
+  /** Cache MMIO translations in sptes tagged with the memslot generation (mmu.rst). */
+  mmioSptes: z.boolean().default(true),
   shadow: z
     .strictObject({
       onGuestPteWrite: z.enum(['zap', 'update']).default('update'),

@@ -18,6 +18,7 @@ import { ACC_ALL, ACC_U, ACC_W, ACC_X, HOST_GUEST_BASE_FRAME, ShadowMmu, ShadowP
 import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W, Tlb } from './tlb.ts';
 import { audit } from './auditor.ts';
 import { XenPv } from './xenpv.ts';
+import { MmioSptes } from './mmio.ts';
 
 /** On an AMD profile exits carry the SVM names KVM prints (`svm_exit_reasons`). */
 const SVM_NAME: Record<string, string> = {
@@ -59,6 +60,8 @@ export class Vm implements VmRunner {
   readonly mode: 'shadow' | 'tdp' | 'xenpv';
   /** Xen PV direct paging (core/xenpv.ts), when `mmu.mode` is `xenpv`. */
   readonly xen: XenPv | null;
+  /** MMIO sptes with the memslot generation (core/mmio.ts). */
+  readonly mmio: MmioSptes;
   readonly rng: Rng;
   readonly cpus: Vcpu[];
   /** EPT/NPT: guest frames the second-level tables already map. */
@@ -99,6 +102,7 @@ export class Vm implements VmRunner {
         })
       : null;
     this.xen = this.mode === 'xenpv' ? new XenPv(this, config.mmu.xenpv) : null;
+    this.mmio = new MmioSptes(this, config.mmu.mmioSptes);
     this.os = new GuestOs(this.mem, this.ctl, (gpa, level, lo, hi) => this.writeGuestEntry(gpa, level, lo, hi));
     this.os.onZero = (frame) => this.zeroFrame(frame);
     this.rng = new Rng((scenario.seed + Math.imul(vm + 1, 0x9e3779b1)) >>> 0);
@@ -166,7 +170,7 @@ export class Vm implements VmRunner {
 
   counters(): { vm: Record<string, number>; exitsPerVcpu: Array<Record<string, number>> } {
     const shadow = this.mmu ? { ...this.mmu.stats, shadowPagesInUse: this.mmu.used } : this.xen ? { ...this.xen.stats } : {};
-    return { vm: { ...this.stats, ...shadow }, exitsPerVcpu: this.exitStats() };
+    return { vm: { ...this.stats, ...shadow, ...this.mmio.stats }, exitsPerVcpu: this.exitStats() };
   }
 
   /** Exits per vCPU by reason (seed 000 made exit statistics per vCPU). */

@@ -29,7 +29,7 @@ export function programFor(workload: Workload): (vm: Vm, cpu: Vcpu) => Iterator<
     case 'dirty-log':
       return (vm, cpu) => dirtyLog(vm, cpu, workload.pages, workload.iterations);
     case 'mmio':
-      return (vm, cpu) => mmio(vm, cpu, workload.iterations);
+      return (vm, cpu) => mmio(vm, cpu, workload.iterations, workload.memslotEvery);
     case 'script':
       return (vm, cpu) => script(vm, cpu, workload.steps);
   }
@@ -137,12 +137,20 @@ function* dirtyLog(vm: Vm, cpu: Vcpu, pages: number, iterations: number): Genera
   }
 }
 
-/** Port I/O to an emulated device: one exit per access. */
-function* mmio(vm: Vm, _cpu: Vcpu, iterations: number): Generator<void> {
-  for (let it = 0; it < iterations; it++) {
-    const start = vm.beginExit();
-    vm.tick(vm.cost.emulateNs);
-    vm.endExit(start, 'IO_INSTRUCTION', 'mmio-emulate');
+/**
+ * A driver polling an emulated device: the kernel maps the device's register page (the
+ * first frame above RAM, where no memslot is) and reads and writes its registers; the host
+ * changes its memslots every `memslotEvery` accesses (core/mmio.ts).
+ */
+function* mmio(vm: Vm, cpu: Vcpu, iterations: number, memslotEvery: number): Generator<void> {
+  const p = vm.newProcess([]);
+  vm.switchTo(p);
+  const va = 0x7f000000;
+  if (vm.os.map(p, va, vm.mem.frames * 4096, '4k', { pt: ['P', 'W'] })) vm.switchTo(p); // PAE: PDPTEs load on a CR3 write
+  yield;
+  for (let it = 0; it < iterations && !vm.stopped; it++) {
+    if (cpu.id === 0 && memslotEvery > 0 && it > 0 && it % memslotEvery === 0) vm.mmio.changeMemslots();
+    vm.mmio.access(va + (it % 64) * 4, it & 1 ? ACCESS_WRITE : ACCESS_READ, 0);
     yield;
   }
 }

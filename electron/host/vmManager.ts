@@ -55,7 +55,10 @@ function tsxApiUrl(): string {
 export function defaultWorkerLocation(): WorkerLocation {
   if (typeof __MMULAB_WORKER__ === 'string') {
     const dir = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url));
-    return { file: join(dir, __MMULAB_WORKER__) };
+    // Packaged: the worker is unpacked beside the asar (electron-builder asarUnpack), so the
+    // thread starts from a plain file, whatever a worker's support for archives.
+    const file = join(dir, __MMULAB_WORKER__).replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2');
+    return { file };
   }
   const file = fileURLToPath(new URL('./vmWorker.ts', import.meta.url));
   if (!existsSync(file)) throw new Error(`VM worker not found at ${file}`);
