@@ -39,6 +39,8 @@ export interface CostProfile {
   readonly exitEntryNs: number;
   /** Hypervisor work per exit on top of the round trip, by handling. */
   readonly shadowFaultNs: number;
+  /** The lockless fast page fault's own work (seed 001): walk bookkeeping, the cmpxchg's retry check, mark_page_dirty. */
+  readonly fastPfNs: number;
   readonly emulateNs: number;
   readonly injectNs: number;
   readonly shadowAllocNs: number;
@@ -63,6 +65,7 @@ function profile(name: HardwareProfileName, ghz: number, tdp: boolean, roundTrip
     walkRefNs: cycles(ghz, l2Cycles), // [C]
     exitEntryNs: cycles(ghz, roundTripCycles), // [A], [F]
     shadowFaultNs: cycles(ghz, 2500), // estimate: guest walk + shadow fetch in the 2007 KVM MMU, cf. [B]
+    fastPfNs: cycles(ghz, 300), // estimate: a few hundred cycles of C on the lockless path, no mmu_lock, no gfn_to_pfn
     emulateNs: cycles(ghz, 2000), // estimate: decode + emulate one mov to a pte, cf. [B] "tracing" cost
     injectNs: cycles(ghz, 400), // estimate: queue the #PF in the VMCS entry fields
     shadowAllocNs: cycles(ghz, 1200), // estimate: take a page from the cache, hash it, clear it

@@ -69,6 +69,14 @@ export const EVENT_SCHEMAS = {
   audit_violation: [f('rule', 'str'), f('detail', 'text')],
   /** An event kept verbatim from an imported trace that has no better mapping. */
   raw: [f('name', 'str'), f('text', 'text')],
+  /**
+   * A TLB miss walked by the hardware: `refs` memory references in all (under TDP the 2D
+   * walk: guest paging-structure references plus EPT/NPT references; under shadow paging the
+   * shadow-table references), `guestRefs` of them to guest paging structures under TDP.
+   */
+  page_walk: [f('refs', 'u32'), f('guestRefs', 'u32'), f('duration', 'ns'), opt('va', 'addr')],
+  /** Dirty logging: `enable`, `fetch` (fetch and clear: `pages` dirty, `detail` their gfns), `disable`. */
+  dirty_log: [f('action', 'str'), f('pages', 'u32'), opt('detail', 'text')],
 } as const satisfies Record<string, readonly FieldSpec[]>;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;

@@ -75,7 +75,13 @@ export const workloadSchema = z.discriminatedUnion('kind', [
     pages: count(1 << 16).default(16),
     iterations: count(1 << 24).default(200),
   }),
-  z.strictObject({ kind: z.literal('dirty-log'), pages: count(1 << 20).default(1024), iterations: count(1 << 16).default(10) }),
+  z.strictObject({
+    kind: z.literal('dirty-log'),
+    pages: count(1 << 20).default(1024),
+    iterations: count(1 << 16).default(10),
+    /** Every vCPU writes the same pages (instead of its own), so their write faults overlap. */
+    shared: z.boolean().default(false),
+  }),
   z.strictObject({
     kind: z.literal('mmio'),
     iterations: count(1 << 24).default(100),
@@ -133,6 +139,8 @@ const mmuSchema = z.strictObject({
       fastPageFault: z.boolean().default(false),
       tdpMmu: z.boolean().default(true),
       largePages: z.boolean().default(true),
+      /** Paging-structure caches and guest-physical TLB entries that shorten the 2D walk. */
+      walkCaches: z.boolean().default(true),
     })
     .prefault({}),
   xenpv: z

@@ -52,10 +52,10 @@ export class Tlb {
       if (Math.floor(tag / span) === Math.floor(vpn / span)) this.tag[i] = -1;
     }
   }
-  /** Guest frames of every cached writable translation (for the auditor). */
-  writableFrames(out: (frame: number, va: number) => void): void {
+  /** Guest frames of every cached translation with `mask` rights (writable by default; TLB_D: write-capable now). For the auditors. */
+  writableFrames(out: (frame: number, va: number) => void, mask = TLB_W): void {
     for (let i = 0; i < SETS; i++) {
-      if ((this.tag[i] as number) >= 0 && (this.bits[i] as number) & TLB_W) out((this.frame[i] as number) / 4096, (this.tag[i] as number) * 4096);
+      if ((this.tag[i] as number) >= 0 && (this.bits[i] as number) & mask) out((this.frame[i] as number) / 4096, (this.tag[i] as number) * 4096);
     }
   }
 

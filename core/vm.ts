@@ -15,9 +15,11 @@ import {
 import { Rng } from './rng.ts';
 import type { Scenario, VmConfig } from './scenario.ts';
 import { ACC_ALL, ACC_U, ACC_W, ACC_X, HOST_GUEST_BASE_FRAME, ShadowMmu, ShadowPage, frameOf, upperAccess } from './shadow.ts';
-import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W, Tlb } from './tlb.ts';
+import { TLB_D, TLB_NX, TLB_U, TLB_W, Tlb } from './tlb.ts';
 import { audit } from './auditor.ts';
 import { XenPv } from './xenpv.ts';
+import { TdpMmu } from './tdp/tdpMmu.ts';
+import { auditTdp } from './tdp/auditor.ts';
 import { MmioSptes } from './mmio.ts';
 
 /** On an AMD profile exits carry the SVM names KVM prints (`svm_exit_reasons`). */
@@ -26,6 +28,7 @@ const SVM_NAME: Record<string, string> = {
   CR_ACCESS: 'write_cr3',
   IO_INSTRUCTION: 'ioio',
   EPT_VIOLATION: 'npf',
+  EPT_MISCONFIG: 'npf', // NPT reports an MMIO spte as a nested page fault with RSVD set
   INVLPG: 'invlpg',
 };
 
@@ -64,8 +67,8 @@ export class Vm implements VmRunner {
   readonly mmio: MmioSptes;
   readonly rng: Rng;
   readonly cpus: Vcpu[];
-  /** EPT/NPT: guest frames the second-level tables already map. */
-  private readonly tdpMapped: Uint8Array;
+  /** EPT/NPT tables, dirty logging and the TDP MMU (core/tdp/), when `mmu.mode` is `tdp`. */
+  readonly tdp: TdpMmu | null;
   private readonly r = new WalkResult();
   private readonly hwCtl: PagingControls;
   private cur: Vcpu;
@@ -90,7 +93,6 @@ export class Vm implements VmRunner {
     // Under shadow paging the host runs the guest with CR0.WP = 1 and emulates WP = 0 in the sptes.
     this.hwCtl = { ...this.ctl, wp: true };
     this.mem = new GuestMemory(config.memoryMiB);
-    this.tdpMapped = new Uint8Array(this.mem.frames);
     this.emitter.vm = vm;
     this.mode = config.mmu.mode;
     const sh = config.mmu.shadow;
@@ -108,6 +110,10 @@ export class Vm implements VmRunner {
     this.rng = new Rng((scenario.seed + Math.imul(vm + 1, 0x9e3779b1)) >>> 0);
     this.cpus = Array.from({ length: config.vcpus }, (_, i) => new Vcpu(i));
     this.cur = this.cpus[0] as Vcpu;
+    const bugs = config.bugs;
+    this.tdp = this.mode === 'tdp'
+      ? new TdpMmu(this, { ...config.mmu.tdp, bugs: { lostDirty: bugs.fastPfLostDirty === true, missedFlush: bugs.fastPfMissedFlush === true, flushOverwrite: bugs.fastPfFlushOverwrite === true } })
+      : null;
   }
 
   get vcpus(): number {
@@ -133,16 +139,19 @@ export class Vm implements VmRunner {
   step(sink: EventSink): boolean {
     if (this.stop !== 'running') return false;
     const cpu = this.earliest();
+    this.emitter.sink = sink;
     if (!cpu) {
+      this.tdp?.runDue(Infinity); // host work left when the guest is done
       this.stop = 'done';
       return false;
     }
-    this.emitter.sink = sink;
+    this.tdp?.runDue(cpu.clock); // host work due before this vCPU's next operation
     this.enter(cpu);
     const r = (cpu.program as Iterator<void>).next();
     cpu.clock = this.emitter.t;
     if (r.done) cpu.done = true;
     if (this.options.audit && this.mmu) audit(this);
+    if (this.options.audit && this.tdp) auditTdp(this, this.tdp);
     if (this.options.audit && this.xen) this.xen.audit((rule, detail) => this.emitter.emit({ type: 'audit_violation', rule, detail }));
     if (this.options.maxEvents !== undefined && this.emitter.count >= this.options.maxEvents && this.stop === 'running') this.stop = 'max-events';
     return this.stop === 'running';
@@ -170,7 +179,8 @@ export class Vm implements VmRunner {
 
   counters(): { vm: Record<string, number>; exitsPerVcpu: Array<Record<string, number>> } {
     const shadow = this.mmu ? { ...this.mmu.stats, shadowPagesInUse: this.mmu.used } : this.xen ? { ...this.xen.stats } : {};
-    return { vm: { ...this.stats, ...shadow, ...this.mmio.stats }, exitsPerVcpu: this.exitStats() };
+    const tdp = this.tdp ? { ...this.tdp.stats, eptTablesInUse: this.tdp.tables.size } : {};
+    return { vm: { ...this.stats, ...shadow, ...tdp, ...this.mmio.stats }, exitsPerVcpu: this.exitStats() };
   }
 
   /** Exits per vCPU by reason (seed 000 made exit statistics per vCPU). */
@@ -266,6 +276,7 @@ export class Vm implements VmRunner {
   /** The guest OS writes one of its paging-structure entries; trapped if the frame is shadowed. */
   writeGuestEntry(gpa: number, level: number, lo: number, hi: number, va?: number): void {
     if (this.xen) return this.xen.guestWrite(gpa, level, lo, hi, va);
+    this.tdp?.guestStore(Math.floor(gpa / 4096), va); // under TDP a store through the EPT like any other
     const [oldLo, oldHi] = this.os.readEntry(gpa);
     const trapped = this.mmu !== null && this.mmu.isWriteProtected(Math.floor(gpa / 4096));
     const start = trapped ? this.beginExit() : 0;
@@ -353,6 +364,7 @@ export class Vm implements VmRunner {
   private shadowMiss(cpu: Vcpu, va: number, acc: AccessKind, cpl: number): number {
     const refs = this.shadowHwWalk(cpu, va);
     this.stats.shadowWalkRefs += Math.abs(refs);
+    this.emitter.emit({ type: 'page_walk', refs: Math.abs(refs), guestRefs: 0, duration: Math.abs(refs) * this.cost.walkRefNs, va });
     this.tick(Math.abs(refs) * this.cost.walkRefNs);
     const hw = this.hw;
     if (refs > 0 && !accessDenied(this.hwCtl, acc, cpl, hw.w, hw.u, hw.nx)) {
@@ -504,30 +516,7 @@ export class Vm implements VmRunner {
   // ---- TDP (EPT/NPT) ---------------------------------------------------------------
 
   private tdpMiss(cpu: Vcpu, va: number, acc: AccessKind, cpl: number): number {
-    const r = this.r;
-    this.stats.guestWalk++;
-    const ok = walk(this.mem, this.ctl, cpu.cr3, cpu.pdpte, va, acc, cpl, this.adHook, r);
-    // A 2D walk: each guest reference and the final gpa go through the 4-level EPT.
-    this.tick(((r.refs + 1) * 5 - 1) * this.cost.walkRefNs);
-    for (let i = 0; i < r.count; i++) this.tdpTouch(Math.floor((r.entryGpa[i] as number) / 4096), va);
-    if (!ok) {
-      this.faultCode = r.errorCode;
-      return FAULT;
-    }
-    this.tdpTouch(Math.floor(r.gpa / 4096), va);
-    cpu.tlb.fill(va, r.gpa, (r.writable ? TLB_W : 0) | (r.user ? TLB_U : 0) | (r.nx ? TLB_NX : 0) | (r.dirty ? TLB_D : 0) | (r.global ? TLB_G : 0), r.pageShift);
-    this.lastGpa = r.gpa;
-    return OK;
-  }
-
-  /** First touch of a guest frame under TDP: an EPT violation maps it. */
-  private tdpTouch(gfn: number, va: number): void {
-    if (gfn >= this.tdpMapped.length || this.tdpMapped[gfn]) return;
-    const start = this.beginExit();
-    this.lock(this.cost.shadowFaultNs);
-    this.tick(this.cost.shadowFaultNs);
-    this.tdpMapped[gfn] = 1;
-    this.endExit(start, 'EPT_VIOLATION', 'map-gfn', va, gfn * 4096);
+    return (this.tdp as TdpMmu).miss(cpu, va, acc, cpl) ? OK : FAULT;
   }
 
   // ---- guest OS operations the workloads use ---------------------------------------

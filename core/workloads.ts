@@ -6,6 +6,7 @@ import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, type AccessKind } from './pagi
 import type { Process } from './guestOs.ts';
 import type { ScriptStep, Workload } from './scenario.ts';
 import type { Vcpu, Vm } from './vm.ts';
+import { dirtyLogProgram } from './tdp/dirtyLogWorkload.ts';
 
 const USER_BASE = 0x10000000;
 /**
@@ -27,7 +28,7 @@ export function programFor(workload: Workload): (vm: Vm, cpu: Vcpu) => Iterator<
     case 'context-switch':
       return (vm, cpu) => contextSwitch(vm, cpu, workload.processes, workload.pages, workload.iterations);
     case 'dirty-log':
-      return (vm, cpu) => dirtyLog(vm, cpu, workload.pages, workload.iterations);
+      return (vm, cpu) => dirtyLogProgram(vm, cpu, workload, USER_BASE, (regions) => sharedProcess(vm, regions));
     case 'mmio':
       return (vm, cpu) => mmio(vm, cpu, workload.iterations, workload.memslotEvery);
     case 'script':
@@ -126,17 +127,6 @@ function* contextSwitch(vm: Vm, cpu: Vcpu, processes: number, pages: number, ite
   }
 }
 
-/** The guest keeps writing its memory (the host's dirty-log side belongs to the TDP issue). */
-function* dirtyLog(vm: Vm, cpu: Vcpu, pages: number, iterations: number): Generator<void> {
-  const base = USER_BASE + cpu.id * pages * 4096;
-  vm.switchTo(sharedProcess(vm, [[base, base + pages * 4096]]));
-  for (let it = 0; it < iterations && !vm.stopped; it++) {
-    for (let i = 0; i < pages; i++) vm.touch(base + i * 4096, ACCESS_WRITE);
-    vm.emitter.emit({ type: 'guest_os', action: 'dirty-log', pid: 1, detail: `pass ${it}` });
-    yield;
-  }
-}
-
 /**
  * A driver polling an emulated device: the kernel maps the device's register page (the
  * first frame above RAM, where no memslot is) and reads and writes its registers; the host
@@ -207,7 +197,10 @@ function runStep(vm: Vm, cpu: Vcpu, step: ScriptStep, procs: Map<number, Process
       return;
     }
     case 'dirtyLog':
-      vm.emitter.emit({ type: 'guest_os', action: 'dirty-log', pid: p.pid, detail: 'fetch and clear' });
+      // Under TDP the host fetches and clears the log (the first fetch turns logging on).
+      if (vm.tdp && !vm.tdp.logging) vm.tdp.enableDirtyLog();
+      else if (vm.tdp) vm.tdp.fetchDirtyLog();
+      else vm.emitter.emit({ type: 'guest_os', action: 'dirty-log', pid: p.pid, detail: 'fetch and clear' });
       return;
   }
 }

@@ -1,0 +1,712 @@
+/**
+ * Two-dimensional paging (EPT/NPT): the guest owns its page tables and the host maps guest
+ * frames in its own tables, built on demand. Seeds 001 (dirty logging and the lockless fast
+ * page fault) and 002 (the TDP MMU), and the TDP part of mmu.rst (seed 004).
+ *
+ * - A guest #PF never exits. An EPT violation happens only on the first touch of a guest
+ *   frame (or of a 2 MiB region with large pages) or on a write the host withholds (dirty
+ *   logging, write tracking). An access to a guest frame outside RAM installs an MMIO spte
+ *   (misconfigured on purpose) so later accesses exit with EPT_MISCONFIG straight away.
+ * - A TLB miss costs the 2D walk (walkCaches.ts), emitted as a `page_walk` event.
+ * - Every spte change goes through `setSpte` and `changed` (seed 002: one bookkeeping path
+ *   for accounting, dirty log, A/D propagation and freeing); a table cut loose from its
+ *   parent has every entry marked disconnected and is freed, recursively.
+ * - `mmu.tdp.tdpMmu`: faults take mmu_lock shared and change sptes with atomic operations,
+ *   so vCPUs never wait on each other; off, every fault serializes on mmu_lock (lock_wait).
+ * - `mmu.tdp.fastPageFault`: a write fault on a present spte whose host-writable and
+ *   MMU-writable bits are both set is fixed without mmu_lock by a compare-and-exchange.
+ * - Host-side work (fetching the dirty log, write tracking, zapping a page) runs as host
+ *   actions at their simulated time, between vCPU steps, shown on vCPU 0's lane. The
+ *   read-modify-write ones have a window between reading and writing an spte; with a
+ *   `bugs.fastPf*` switch on they do what the seed's review showed to be racy.
+ */
+import { pte64 } from '../emitter.ts';
+import { ACCESS_WRITE, walk, WalkResult, type AccessKind, type AdHook } from '../paging.ts';
+import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from '../tlb.ts';
+import type { Vcpu, Vm } from '../vm.ts';
+import {
+  EPT_A, EPT_D, EPT_PS, EPT_RWX, EPT_W, HI_DISCONNECTED, HI_HOST_WRITABLE, HI_MMU_WRITABLE, HOST_EPT_BASE_FRAME,
+  HOST_GUEST_BASE_FRAME, MMIO_LO, canBeWritable, frameOf, isMmio, present, withFrame, writable,
+} from './spte.ts';
+import { WalkCaches } from './walkCaches.ts';
+
+/** Host read-modify-write of an spte: time between reading it and writing it back (estimate: an rmap/notifier walk). */
+export const HOST_RMW_WINDOW_NS = 2000;
+const LEVELS = 4;
+
+export class EptTable {
+  readonly sptes = new Uint32Array(1024);
+  readonly children = new Int32Array(512).fill(-1);
+  constructor(
+    readonly id: number,
+    readonly level: number,
+    /** First guest frame the table maps. */
+    readonly baseGfn: number,
+  ) {}
+  get hostFrame(): number {
+    return HOST_EPT_BASE_FRAME + this.id;
+  }
+}
+
+export interface TdpOptions {
+  fastPageFault: boolean;
+  tdpMmu: boolean;
+  largePages: boolean;
+  walkCaches: boolean;
+  bugs: { lostDirty: boolean; missedFlush: boolean; flushOverwrite: boolean };
+}
+
+interface HostAction {
+  t: number;
+  seq: number;
+  run: () => void;
+  /** A read-modify-write under mmu_lock: held from `from` until `t` (when it writes back). */
+  from?: number;
+}
+
+/** Where `lookup` stopped: the entry for a gfn at the deepest level reached. */
+class Found {
+  table: EptTable | null = null;
+  index = 0;
+  level = 0;
+  lo = 0;
+  hi = 0;
+  leaf = false;
+}
+
+export class TdpMmu {
+  readonly tables = new Map<number, EptTable>();
+  root: EptTable | null = null;
+  private nextId = 1;
+  /** Dirty logging: on, and the bitmap the next fetch returns. */
+  logging = false;
+  readonly dirty: Uint8Array;
+  /** Frames the guest may have written through a write-capable translation (the auditor's truth). */
+  readonly written: Uint8Array;
+  /** Frames whose dirtiness reached the host page (kvm_set_pfn_dirty). */
+  readonly hostDirty: Uint8Array;
+  /** Frames the host write-tracks (writes are emulated, never mapped writable). */
+  readonly tracked: Uint8Array;
+  /** When W was last set on a frame's spte, and by which vCPU (for spurious faults). */
+  private readonly wSetAt: Float64Array;
+  private readonly wSetBy: Int16Array;
+  private readonly caches: WalkCaches[];
+  private readonly found = new Found();
+  private readonly r = new WalkResult();
+  private readonly actions: HostAction[] = [];
+  private seq = 0;
+  /** Guest frames whose entries the current walk set A/D bits in (writes by the walker). */
+  private readonly adGfns: number[] = [];
+  /** Next page each vCPU's dirty-log pass writes (the host's race demonstrations aim at it). */
+  readonly cursor = new Map<number, number>();
+  readonly stats = {
+    eptViolations: 0, eptMisconfigs: 0, fastPf: 0, slowWriteFaults: 0, spurious: 0,
+    walkRefs: 0, guestWalkRefs: 0, tablesAllocated: 0, tablesFreed: 0, disconnectedSptes: 0,
+    largePages: 0, dirtyLogFetches: 0, dirtyPagesFetched: 0, emulatedWrites: 0,
+  };
+
+  constructor(
+    private readonly vm: Vm,
+    readonly opts: TdpOptions,
+  ) {
+    const frames = vm.mem.frames;
+    this.dirty = new Uint8Array(frames);
+    this.written = new Uint8Array(frames);
+    this.hostDirty = new Uint8Array(frames);
+    this.tracked = new Uint8Array(frames);
+    this.wSetAt = new Float64Array(frames);
+    this.wSetBy = new Int16Array(frames).fill(-1);
+    this.caches = vm.cpus.map(() => new WalkCaches());
+  }
+
+  private get frames(): number {
+    return this.vm.mem.frames;
+  }
+
+  // ---- the access path ---------------------------------------------------------------
+
+  /**
+   * A TLB miss under TDP. Returns true with `vm.lastGpa` set, or false with `vm.faultCode`
+   * set (a guest #PF, delivered without an exit).
+   */
+  miss(cpu: Vcpu, va: number, acc: AccessKind, cpl: number): boolean {
+    const vm = this.vm;
+    const r = this.r;
+    vm.stats.guestWalk++;
+    const walkAt = vm.emitter.t;
+    this.adGfns.length = 0;
+    const ok = walk(vm.mem, vm.ctl, cpu.cr3, cpu.pdpte, va, acc, cpl, this.adHook, r);
+    // Each guest table the walk read is a guest-physical reference through the EPT.
+    const first = vm.ctl.mode === 'pae' ? 1 : 0; // PAE PDPTEs come from registers
+    for (let i = first; i < r.count; i++) this.ensure(cpu, Math.floor((r.entryGpa[i] as number) / 4096), false, va, walkAt);
+    // The walker's A/D updates are writes to those tables.
+    for (const gfn of this.adGfns) this.ensure(cpu, gfn, true, va, walkAt);
+    if (!ok) {
+      this.chargeWalk(cpu, va, r, false);
+      vm.faultCode = r.errorCode;
+      return false;
+    }
+    const gfn = Math.floor(r.gpa / 4096);
+    const write = acc === ACCESS_WRITE;
+    const outcome = this.ensure(cpu, gfn, write, va, walkAt);
+    this.chargeWalk(cpu, va, r, true);
+    vm.lastGpa = r.gpa;
+    if (outcome !== 'mapped') return true; // emulated (MMIO, tracked page): nothing cached
+    const f = this.lookup(gfn);
+    const eptW = f.leaf && writable(f.lo);
+    const d = r.dirty && eptW;
+    if (d) this.noteWritten(f, gfn);
+    cpu.tlb.fill(va, r.gpa, (r.writable ? TLB_W : 0) | (r.user ? TLB_U : 0) | (r.nx ? TLB_NX : 0) | (d ? TLB_D : 0) | (r.global ? TLB_G : 0), r.pageShift);
+    return true;
+  }
+
+  private readonly adHook: AdHook = (level, gpa, oldLo, oldHi, newLo, newHi) => {
+    this.vm.adHook(level, gpa, oldLo, oldHi, newLo, newHi);
+    const gfn = Math.floor(gpa / 4096);
+    if (!this.adGfns.includes(gfn)) this.adGfns.push(gfn);
+  };
+
+  /** A write-capable translation is cached: the guest may now write the frame; hardware sets the spte's D. */
+  private noteWritten(f: Found, gfn: number): void {
+    this.written[gfn] = 1;
+    if (f.lo & EPT_D || !f.table) return;
+    const lo = (f.lo | EPT_D) >>> 0;
+    f.table.sptes[2 * f.index] = lo;
+    this.vm.emitter.emit({ type: 'spte_write', level: f.table.level, table: f.table.id, index: f.index, old: pte64(f.lo, f.hi), new: pte64(lo, f.hi) });
+  }
+
+  /** Cost of the 2D walk that just ran, emitted as a `page_walk` event. */
+  private chargeWalk(cpu: Vcpu, va: number, r: WalkResult, ok: boolean): void {
+    const vm = this.vm;
+    const caches = this.caches[cpu.id] as WalkCaches;
+    const first = vm.ctl.mode === 'pae' ? 1 : 0;
+    const leafLevel = r.count ? (r.entryLevel[r.count - 1] as number) : 0;
+    let from = first;
+    // A guest PDE-cache hit leaves only the guest pte to read (4 KiB guest pages).
+    if (this.opts.walkCaches && ok && leafLevel === 1 && r.count - first >= 2 && caches.guestPdeHit(cpu.cr3, va)) from = r.count - 1;
+    let guestRefs = 0;
+    let refs = 0;
+    for (let i = from; i < r.count; i++) {
+      refs += this.eptRefs(caches, Math.floor((r.entryGpa[i] as number) / 4096));
+      guestRefs++;
+    }
+    if (ok) refs += this.eptRefs(caches, Math.floor(r.gpa / 4096));
+    refs += guestRefs;
+    this.stats.walkRefs += refs;
+    this.stats.guestWalkRefs += guestRefs;
+    const duration = refs * vm.cost.walkRefNs;
+    vm.emitter.emit({ type: 'page_walk', refs, guestRefs, duration, va });
+    vm.tick(duration);
+  }
+
+  private eptRefs(caches: WalkCaches, gfn: number): number {
+    const f = this.lookup(gfn);
+    const leafLevel = f.leaf ? f.level : 1;
+    if (!this.opts.walkCaches) return LEVELS + 1 - leafLevel;
+    return caches.eptRefs(f.leaf && f.level === 2 ? gfn - (gfn % 512) : gfn, leafLevel);
+  }
+
+  /**
+   * Make guest frame `gfn` accessible (for a write if `write`), taking the EPT violations
+   * that needs. 'mapped' when the access can go through the TLB, 'emulated' when the host
+   * emulated it (MMIO, a write-tracked page).
+   */
+  private ensure(cpu: Vcpu, gfn: number, write: boolean, va: number, walkAt: number): 'mapped' | 'emulated' {
+    for (let tries = 0; tries < 4; tries++) {
+      const f = this.lookup(gfn);
+      if (f.leaf && isMmio(f.lo, f.hi)) return this.mmioExit(gfn, va, 'EPT_MISCONFIG');
+      if (!f.leaf) {
+        if (gfn >= this.frames) return this.mmioExit(gfn, va, 'EPT_VIOLATION');
+        this.violation(cpu, gfn, write, va);
+        continue;
+      }
+      if (!write) return 'mapped';
+      if (!writable(f.lo)) {
+        if (this.tracked[gfn]) return this.emulateTrackedWrite(gfn, va);
+        this.writeFault(cpu, gfn, va);
+        continue;
+      }
+      // Another vCPU made it writable after this vCPU's walk read it read-only: the fault
+      // still happens, and its handler finds nothing to do (a spurious fault, seed 001).
+      if ((this.wSetAt[gfn] as number) > walkAt && this.wSetBy[gfn] !== cpu.id) this.spurious(gfn, va);
+      return 'mapped';
+    }
+    return 'mapped';
+  }
+
+  private mmioExit(gfn: number, va: number, reason: 'EPT_VIOLATION' | 'EPT_MISCONFIG'): 'emulated' {
+    const vm = this.vm;
+    const start = vm.beginExit();
+    if (reason === 'EPT_VIOLATION') {
+      // No memslot: walk the memslots, then cache "this is MMIO" in a misconfigured spte.
+      this.stats.eptViolations++;
+      this.mmuLock(vm.cost.shadowFaultNs);
+      vm.tick(vm.cost.shadowFaultNs);
+      this.install(gfn, 1, MMIO_LO, 0, false);
+    } else this.stats.eptMisconfigs++;
+    vm.tick(vm.cost.emulateNs);
+    vm.endExit(start, reason, 'mmio-emulate', va, gfn * 4096);
+    return 'emulated';
+  }
+
+  private emulateTrackedWrite(gfn: number, va: number): 'emulated' {
+    const vm = this.vm;
+    const start = vm.beginExit();
+    this.stats.emulatedWrites++;
+    this.mmuLock(vm.cost.emulateNs);
+    vm.tick(vm.cost.emulateNs);
+    this.markDirty(gfn);
+    this.hostDirty[gfn] = 1;
+    vm.endExit(start, 'EPT_VIOLATION', 'emulate-write', va, gfn * 4096);
+    return 'emulated';
+  }
+
+  private spurious(gfn: number, va: number): void {
+    const vm = this.vm;
+    const start = vm.beginExit();
+    this.stats.spurious++;
+    if (this.opts.fastPageFault) vm.tick(this.fastPfNs());
+    else {
+      this.mmuLock(vm.cost.shadowFaultNs);
+      vm.tick(vm.cost.shadowFaultNs);
+    }
+    vm.endExit(start, 'EPT_VIOLATION', 'spurious', va, gfn * 4096);
+  }
+
+  /**
+   * mmu_lock for a fault: shared under the TDP MMU (readers never wait for readers), else
+   * exclusive. A host read-modify-write holds it exclusively for its window: a fault that
+   * asks inside one waits for it to end and then sees its result (only the lockless fast
+   * path can slip into the window, which is the seed's point).
+   */
+  private mmuLock(holdNs: number): void {
+    const vm = this.vm;
+    for (const a of [...this.actions]) {
+      if (a.from === undefined || a.from > vm.emitter.t || a.t <= vm.emitter.t) continue;
+      vm.emitter.emit({ type: 'lock_wait', lock: 'mmu_lock', duration: a.t - vm.emitter.t });
+      vm.tick(a.t - vm.emitter.t);
+      this.actions.splice(this.actions.indexOf(a), 1);
+      a.run();
+    }
+    if (this.opts.tdpMmu) vm.tick(vm.cost.lockNs);
+    else vm.lock(holdNs);
+  }
+
+  /** The lockless path: walk the EPT without the lock, compare-and-exchange, mark dirty. */
+  private fastPfNs(): number {
+    const c = this.vm.cost;
+    return LEVELS * c.walkRefNs + c.lockNs + c.fastPfNs;
+  }
+
+  // ---- faults -------------------------------------------------------------------------
+
+  /** First touch: map the frame (a 2 MiB region with large pages when nothing forbids it). */
+  private violation(cpu: Vcpu, gfn: number, write: boolean, va: number): void {
+    const vm = this.vm;
+    const start = vm.beginExit();
+    this.stats.eptViolations++;
+    this.mmuLock(vm.cost.shadowFaultNs);
+    vm.tick(vm.cost.shadowFaultNs);
+    const large = this.largeAllowed(gfn);
+    const leafGfn = large ? gfn - (gfn % 512) : gfn;
+    const mayWrite = !this.tracked[gfn];
+    const w = mayWrite && (!this.logging || write);
+    let lo = EPT_RWX & ~(w ? 0 : EPT_W);
+    lo |= EPT_A | (large ? EPT_PS : 0);
+    const hi = HI_HOST_WRITABLE | (mayWrite ? HI_MMU_WRITABLE : 0);
+    const [flo, fhi] = withFrame(lo, hi, HOST_GUEST_BASE_FRAME + leafGfn);
+    this.install(leafGfn, large ? 2 : 1, flo, fhi, true);
+    if (w) this.noteW(cpu, gfn);
+    vm.endExit(start, 'EPT_VIOLATION', 'map-gfn', va, gfn * 4096);
+  }
+
+  private largeAllowed(gfn: number): boolean {
+    if (!this.opts.largePages || this.logging) return false;
+    const base = gfn - (gfn % 512);
+    if (base + 512 > this.frames) return false;
+    for (let g = base; g < base + 512; g++) if (this.tracked[g]) return false;
+    return true;
+  }
+
+  /** A write to a present spte without W: the fast path when allowed, else the locked one. */
+  private writeFault(cpu: Vcpu, gfn: number, va: number): void {
+    const vm = this.vm;
+    const start = vm.beginExit();
+    const f = this.lookup(gfn);
+    const table = f.table as EptTable;
+    if (this.opts.fastPageFault && canBeWritable(f.hi)) {
+      this.stats.fastPf++;
+      vm.tick(this.fastPfNs());
+      // The compare-and-exchange only sets W; it succeeds because nothing changed the spte
+      // since the lockless walk read it (engine steps are atomic; host windows are separate).
+      this.setSpte(table, f.index, (f.lo | EPT_W) >>> 0, f.hi);
+      this.noteW(cpu, gfn);
+      vm.endExit(start, 'EPT_VIOLATION', 'fast-pf', va, gfn * 4096);
+      return;
+    }
+    this.stats.slowWriteFaults++;
+    this.mmuLock(vm.cost.shadowFaultNs);
+    vm.tick(vm.cost.shadowFaultNs);
+    this.setSpte(table, f.index, (f.lo | EPT_W) >>> 0, f.hi | HI_MMU_WRITABLE);
+    this.noteW(cpu, gfn);
+    vm.endExit(start, 'EPT_VIOLATION', 'fill-spte', va, gfn * 4096);
+  }
+
+  private noteW(cpu: Vcpu, gfn: number): void {
+    this.wSetAt[gfn] = this.vm.emitter.t;
+    this.wSetBy[gfn] = cpu.id;
+  }
+
+  // ---- the tables ---------------------------------------------------------------------
+
+  /** Hardware-style walk of the EPT for `gfn`: the leaf, or the first non-present entry. */
+  lookup(gfn: number): Found {
+    const f = this.found;
+    f.table = null;
+    f.leaf = false;
+    let t = this.root;
+    while (t) {
+      const i = Math.floor(gfn / 512 ** (t.level - 1)) % 512;
+      const lo = t.sptes[2 * i] as number;
+      const hi = t.sptes[2 * i + 1] as number;
+      f.table = t;
+      f.index = i;
+      f.level = t.level;
+      f.lo = lo;
+      f.hi = hi;
+      if (isMmio(lo, hi)) {
+        f.leaf = true;
+        return f;
+      }
+      if (!present(lo)) return f;
+      if (t.level === 1 || lo & EPT_PS) {
+        f.leaf = true;
+        return f;
+      }
+      t = this.tables.get(t.children[i] as number) ?? null;
+    }
+    return f;
+  }
+
+  private alloc(level: number, baseGfn: number): EptTable {
+    const t = new EptTable(this.nextId++, level, baseGfn);
+    this.tables.set(t.id, t);
+    this.stats.tablesAllocated++;
+    this.vm.tick(this.vm.cost.shadowAllocNs);
+    this.vm.emitter.emit({ type: 'shadow_page', action: 'alloc', table: t.id, level, gfn: baseGfn, role: 'tdp' });
+    return t;
+  }
+
+  /** Set the entry for `gfn` at `level`, creating the tables above it. */
+  private install(gfn: number, level: number, lo: number, hi: number, countLarge: boolean): void {
+    if (!this.root) this.root = this.alloc(LEVELS, 0);
+    let t = this.root;
+    while (t.level > level) {
+      const i = Math.floor(gfn / 512 ** (t.level - 1)) % 512;
+      let child = this.tables.get(t.children[i] as number);
+      if (!child || !present(t.sptes[2 * i] as number)) {
+        const span = 512 ** (t.level - 1);
+        child = this.alloc(t.level - 1, gfn - (gfn % span));
+        const [clo, chi] = withFrame(EPT_RWX, 0, child.hostFrame);
+        this.setSpte(t, i, clo, chi);
+        t.children[i] = child.id;
+      }
+      t = child;
+    }
+    const i = Math.floor(gfn / 512 ** (level - 1)) % 512;
+    this.setSpte(t, i, lo, hi);
+    if (countLarge && level > 1) this.stats.largePages++;
+  }
+
+  /**
+   * The one place an spte changes (seed 002's handle_changed_pte): write it (a cmpxchg under
+   * the TDP MMU), emit it, then do the bookkeeping the change implies.
+   */
+  setSpte(t: EptTable, i: number, lo: number, hi: number, bookkeepingOld?: [number, number]): void {
+    const oldLo = t.sptes[2 * i] as number;
+    const oldHi = t.sptes[2 * i + 1] as number;
+    t.sptes[2 * i] = lo >>> 0;
+    t.sptes[2 * i + 1] = hi >>> 0;
+    if (this.opts.tdpMmu) this.vm.tick(this.vm.cost.lockNs); // atomic compare-and-exchange
+    this.vm.emitter.emit({ type: 'spte_write', level: t.level, table: t.id, index: i, old: pte64(oldLo, oldHi), new: pte64(lo, hi) });
+    const [bLo, bHi] = bookkeepingOld ?? [oldLo, oldHi];
+    this.changed(t, i, bLo, bHi, lo >>> 0, hi >>> 0);
+  }
+
+  private changed(t: EptTable, i: number, oldLo: number, oldHi: number, lo: number, hi: number): void {
+    const level = t.level;
+    const gfn = t.baseGfn + i * 512 ** (level - 1);
+    const wasPresent = present(oldLo);
+    const isPresent = present(lo);
+    const wasLeaf = wasPresent && (level === 1 || (oldLo & EPT_PS) !== 0);
+    const isLeaf = isPresent && (level === 1 || (lo & EPT_PS) !== 0);
+    const moved = frameOf(oldLo, oldHi) !== frameOf(lo, hi);
+    // A/D: a dirty leaf that goes away (or loses D) hands its dirtiness to the host page.
+    if (wasLeaf && oldLo & EPT_D && (!isPresent || moved || !(lo & EPT_D))) {
+      const n = level === 1 ? 1 : 512;
+      for (let g = gfn; g < gfn + n && g < this.frames; g++) this.hostDirty[g] = 1;
+    }
+    // Dirty log: a leaf that becomes writable is logged (the only way to regain W).
+    if (this.logging && isLeaf && level === 1 && writable(lo) && (!wasLeaf || !writable(oldLo) || moved)) this.markDirty(gfn);
+    if (wasLeaf && level > 1 && !(isLeaf && !moved)) this.stats.largePages--;
+    // A table cut loose: every entry marked disconnected, bookkeeping for each, then freed.
+    if (wasPresent && !wasLeaf && (!isPresent || moved)) {
+      const child = this.tables.get(t.children[i] as number);
+      t.children[i] = -1;
+      if (child) this.disconnect(child);
+    }
+  }
+
+  private disconnect(t: EptTable): void {
+    for (let i = 0; i < 512; i++) {
+      const lo = t.sptes[2 * i] as number;
+      const hi = t.sptes[2 * i + 1] as number;
+      if (!lo && !hi) continue;
+      t.sptes[2 * i] = 0;
+      t.sptes[2 * i + 1] = HI_DISCONNECTED;
+      this.stats.disconnectedSptes++;
+      this.vm.emitter.emit({ type: 'spte_write', level: t.level, table: t.id, index: i, old: pte64(lo, hi), new: pte64(0, HI_DISCONNECTED) });
+      this.changed(t, i, lo, hi, 0, HI_DISCONNECTED);
+    }
+    this.tables.delete(t.id);
+    this.stats.tablesFreed++;
+    this.vm.emitter.emit({ type: 'shadow_page', action: 'free', table: t.id, level: t.level, gfn: t.baseGfn, role: 'tdp' });
+  }
+
+  markDirty(gfn: number): void {
+    if (this.logging && gfn < this.frames) this.dirty[gfn] = 1;
+  }
+
+  /** INVEPT on every vCPU: combined and guest-physical mappings go. Host actions do not tick. */
+  flush(reason: string): void {
+    for (const c of this.caches) c.flushEpt();
+    for (const c of this.vm.cpus) c.tlb.flush(true);
+    this.vm.emitter.emit({ type: 'tlb_flush', scope: 'all', reason });
+  }
+
+  /** Every present 4 KiB-or-larger leaf, in gfn order. */
+  private forEachLeaf(fn: (t: EptTable, i: number, gfn: number) => void): void {
+    const visit = (t: EptTable): void => {
+      for (let i = 0; i < 512; i++) {
+        const lo = t.sptes[2 * i] as number;
+        if (!present(lo)) continue;
+        if (t.level === 1 || lo & EPT_PS) fn(t, i, t.baseGfn + i * 512 ** (t.level - 1));
+        else {
+          const c = this.tables.get(t.children[i] as number);
+          if (c) visit(c);
+        }
+      }
+    };
+    if (this.root) visit(this.root);
+  }
+
+  // ---- host actions -------------------------------------------------------------------
+
+  /** Queue host work for simulated time `t`; it runs between vCPU steps once every vCPU got there. */
+  schedule(t: number, run: () => void, from?: number): void {
+    this.actions.push(from === undefined ? { t, seq: this.seq++, run } : { t, seq: this.seq++, run, from });
+    this.actions.sort((a, b) => a.t - b.t || a.seq - b.seq);
+  }
+
+  /** Run the host actions due by `now` (the earliest vCPU clock), stamped on vCPU 0's lane. */
+  runDue(now: number): void {
+    const vm = this.vm;
+    while (this.actions.length && (this.actions[0] as HostAction).t <= now) {
+      const a = this.actions.shift() as HostAction;
+      vm.emitter.vcpu = 0;
+      vm.emitter.t = Math.max(a.t, (vm.cpus[0] as Vcpu).clock);
+      a.run();
+    }
+  }
+
+  get pendingHostWork(): boolean {
+    return this.actions.length > 0;
+  }
+
+  /** Start dirty logging: write-protect every leaf (large ones are dropped, to be refaulted as 4 KiB). */
+  enableDirtyLog(): void {
+    if (this.logging) return;
+    this.logging = true;
+    this.dirty.fill(0);
+    const large: Array<[EptTable, number]> = [];
+    const small: Array<[EptTable, number]> = [];
+    this.forEachLeaf((t, i) => (t.level > 1 ? large : small).push([t, i]));
+    for (const [t, i] of large) this.setSpte(t, i, 0, 0);
+    for (const [t, i] of small) {
+      const lo = t.sptes[2 * i] as number;
+      if (writable(lo)) this.setSpte(t, i, lo & ~EPT_W, t.sptes[2 * i + 1] as number);
+    }
+    this.vm.emitter.emit({ type: 'dirty_log', action: 'enable', pages: 0 });
+    this.flush('dirty-log');
+  }
+
+  /**
+   * KVM_GET_DIRTY_LOG: take the bitmap (fetch and clear), write-protect every page in it,
+   * flush once if any spte lost W. With `bugs.fastPfFlushOverwrite` the flush flag is
+   * assigned per page instead of accumulated (seed 001 review: "This clears previous flush
+   * value when looping"), so only the last page decides.
+   */
+  fetchDirtyLog(): number[] {
+    const pages: number[] = [];
+    for (let g = 0; g < this.frames; g++) if (this.dirty[g]) pages.push(g);
+    this.dirty.fill(0);
+    let flush = false;
+    for (const gfn of pages) {
+      const needs = this.writeProtect(gfn, false);
+      flush = this.opts.bugs.flushOverwrite ? needs : flush || needs;
+    }
+    this.stats.dirtyLogFetches++;
+    this.stats.dirtyPagesFetched += pages.length;
+    const shown = pages.slice(0, 64).map((g) => '0x' + g.toString(16)).join(',');
+    this.vm.emitter.emit({ type: 'dirty_log', action: 'fetch', pages: pages.length, detail: pages.length > 64 ? shown + ',…' : shown });
+    if (flush) this.flush('dirty-log');
+    return pages;
+  }
+
+  /**
+   * Clear W (and MMU-writable with `ptProtect`) on the spte of `gfn`. Returns whether a TLB
+   * flush is needed: the spte was writable, or could have been made writable locklessly.
+   */
+  private writeProtect(gfn: number, ptProtect: boolean): boolean {
+    const f = this.lookup(gfn);
+    if (!f.leaf || isMmio(f.lo, f.hi) || !f.table) return false;
+    if (!writable(f.lo) && !(ptProtect && canBeWritable(f.hi))) return false;
+    const hi = ptProtect ? f.hi & ~HI_MMU_WRITABLE : f.hi;
+    this.setSpte(f.table, f.index, f.lo & ~EPT_W, hi);
+    return true;
+  }
+
+  /** Stop dirty logging and rebuild large pages: zap each table that a 2 MiB leaf can replace. */
+  disableDirtyLog(): void {
+    if (!this.logging) return;
+    this.logging = false;
+    let zapped = false;
+    const visit = (t: EptTable): void => {
+      for (let i = 0; i < 512; i++) {
+        const lo = t.sptes[2 * i] as number;
+        if (!present(lo) || lo & EPT_PS) continue;
+        const c = this.tables.get(t.children[i] as number);
+        if (!c) continue;
+        if (t.level === 2 && this.largeAllowed(t.baseGfn + i * 512)) {
+          this.setSpte(t, i, 0, 0);
+          zapped = true;
+        } else if (t.level > 2) visit(c);
+      }
+    };
+    if (this.root && this.opts.largePages) visit(this.root);
+    this.vm.emitter.emit({ type: 'dirty_log', action: 'disable', pages: 0 });
+    if (zapped) this.flush('zap');
+  }
+
+  /** The host writes guest memory itself (e.g. the steal-time record): mark_page_dirty, no spte change. */
+  hostWrite(gfn: number): void {
+    this.markDirty(gfn);
+    this.hostDirty[gfn] = 1;
+  }
+
+  /**
+   * The host starts write-tracking `gfn` (KVM's page tracking): MMU-writable goes, so no
+   * lockless fix may make it writable again. A read-modify-write with a window: the spte is
+   * read now, written back `HOST_RMW_WINDOW_NS` later. The flush decision is the seed's:
+   * flush if the old spte was writable or could have been made writable locklessly; with
+   * `bugs.fastPfMissedFlush` only "was writable" counts, from the value read at the start.
+   */
+  trackWrites(gfn: number): void {
+    const f = this.lookup(gfn);
+    if (!f.leaf || !f.table || isMmio(f.lo, f.hi)) {
+      this.tracked[gfn] = 1;
+      return;
+    }
+    const t = f.table;
+    const i = f.index;
+    const readLo = f.lo;
+    const readHi = f.hi;
+    const flush = this.opts.bugs.missedFlush ? writable(readLo) : writable(readLo) || canBeWritable(readHi);
+    const now = this.vm.emitter.t;
+    this.schedule(now + HOST_RMW_WINDOW_NS, () => {
+      this.tracked[gfn] = 1;
+      if (this.opts.bugs.missedFlush) {
+        // The racy version writes back what it computed from its first read.
+        this.setSpte(t, i, readLo & ~EPT_W, readHi & ~HI_MMU_WRITABLE, [readLo, readHi]);
+      } else {
+        const lo = t.sptes[2 * i] as number;
+        const hi = t.sptes[2 * i + 1] as number;
+        if (present(lo)) this.setSpte(t, i, lo & ~EPT_W, hi & ~HI_MMU_WRITABLE);
+      }
+      if (flush) this.flush('write-track');
+    }, now);
+  }
+
+  /** Stop tracking: the spte may be made writable again (by a fault). */
+  untrack(gfn: number): void {
+    this.tracked[gfn] = 0;
+    const f = this.lookup(gfn);
+    if (f.leaf && f.table && present(f.lo)) this.setSpte(f.table, f.index, f.lo, f.hi | HI_MMU_WRITABLE);
+  }
+
+  /**
+   * The host unmaps `gfn` (an mmu-notifier invalidation: swap, migration): clear the spte and
+   * hand its A/D bits to the host page. A read-modify-write with a window. The seed: an spte
+   * that can be made writable locklessly is volatile, so the clear must be an atomic exchange
+   * that sees the current D bit; with `bugs.fastPfLostDirty` an accessed read-only spte is
+   * taken as stable and cleared with a plain store, tracking the bits read at the start.
+   */
+  zapGfn(gfn: number): void {
+    const f = this.lookup(gfn);
+    if (!f.leaf || !f.table || isMmio(f.lo, f.hi) || f.level !== 1) return;
+    const t = f.table;
+    const i = f.index;
+    const readLo = f.lo;
+    const readHi = f.hi;
+    const stable = this.opts.bugs.lostDirty ? readLo & EPT_A && !writable(readLo) : !canBeWritable(readHi) && !writable(readLo);
+    const now = this.vm.emitter.t;
+    this.schedule(now + HOST_RMW_WINDOW_NS, () => {
+      if (stable) this.setSpte(t, i, 0, 0, [readLo, readHi]);
+      else if (present(t.sptes[2 * i] as number)) this.setSpte(t, i, 0, 0); // xchg: the bits as they are now
+      this.flush('zap');
+    }, now);
+  }
+
+  /**
+   * The host side of the dirty-log benchmark after a pass of vCPU 0: update the steal-time
+   * record (a host write to the last guest frame, logged like any write), then fetch and
+   * clear the log. With more vCPUs the host also does what a live host does meanwhile, aimed
+   * at the page vCPU 1 writes next so the lockless window is actually hit: on even passes it
+   * unmaps that page (an mmu-notifier invalidation), on odd passes it starts write-tracking
+   * it (the tracking ends at the next pass).
+   */
+  hostPass(pass: number, pageOf: (va: number) => number | undefined): void {
+    const t = this.vm.emitter.t;
+    this.schedule(t, () => {
+      for (const g of this.trackedByPass.splice(0)) this.untrack(g);
+      this.hostWrite(this.frames - 1);
+      this.fetchDirtyLog();
+      const va = this.cursor.get(1);
+      const gfn = va === undefined ? undefined : pageOf(va);
+      if (gfn === undefined) return;
+      if (pass % 2 === 0) this.zapGfn(gfn);
+      else {
+        this.trackWrites(gfn);
+        this.trackedByPass.push(gfn);
+      }
+    });
+  }
+
+  private readonly trackedByPass: number[] = [];
+
+  /** Tear everything down (VM exit): the root's entries go, and every table below is freed recursively. */
+  zapAll(): void {
+    const root = this.root;
+    if (!root) return;
+    for (let i = 0; i < 512; i++) if (present(root.sptes[2 * i] as number)) this.setSpte(root, i, 0, 0);
+    this.flush('zap');
+  }
+
+  /** The guest's own store to one of its page tables: a write to that frame through the EPT. */
+  guestStore(gfn: number, va: number | undefined): void {
+    if (gfn >= this.frames) return;
+    const cpu = this.vm.current;
+    this.ensure(cpu, gfn, true, va ?? 0, this.vm.emitter.t);
+  }
+}
+
