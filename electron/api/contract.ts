@@ -158,9 +158,12 @@ export const sptRef = z.object({ table: z.string(), index: z.number() });
 
 export const pageTableEntryView = z.object({
   index: z.number(),
-  /** The first and last virtual (guest tables, shadow) or guest-physical (EPT) address this entry covers. */
-  va0: hex,
-  va1: hex,
+  /**
+   * The first and last virtual (guest tables, shadow) or guest-physical (EPT) address this entry
+   * covers; absent for a table no root reaches (e.g. a table being built or torn down).
+   */
+  va0: hex.optional(),
+  va1: hex.optional(),
   value: hex,
   /** Decoded flags as the SDM names them (P, RW, US, PWT, PCD, A, D, PS, G, NX, RSVD...). */
   flags: z.array(z.string()),

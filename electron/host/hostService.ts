@@ -6,7 +6,8 @@
  * `handleRequest` never throws and never leaks a stack trace: whatever arrives, it answers
  * with a `ResponseMessage` whose error carries a code and one readable line.
  */
-import { constants, copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { constants, copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { z } from 'zod';
 import {
@@ -27,9 +28,15 @@ import {
 } from '../api/contract.ts';
 import { parseScenario, type Scenario } from '../../core/scenario.ts';
 import { BUILTIN_SCENARIOS, findBuiltin } from '../../core/builtins.ts';
-import { openSession } from '../../sessions/reader.ts';
+import { openSession, type SessionReader } from '../../sessions/reader.ts';
+import { appendNoteOp, type NoteRecord } from '../../sessions/annex.ts';
+import { compareView, countersView, diffView, pageTablesView } from '../../sessions/views.ts';
+import { EXPORT_EXTENSIONS, EXPORT_MIME, ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
 import { SessionCache } from './sessionCache.ts';
 import { VmManager, type WorkerLocation } from './vmManager.ts';
+
+/** The browser host serves exports under this path (same origin, same token or cookie as the API). */
+export const EXPORTS_URL_PATH = '/exports';
 
 export interface HostServiceOptions {
   sessionsDir: string;
@@ -225,6 +232,37 @@ export class HostService {
     return id;
   }
 
+  /** The open reader of a session (cached; reopened when the file changed). */
+  private reader(id: string): SessionReader {
+    return this.sessions.get(this.sessionPath(id)).session;
+  }
+
+  /** Notes are appended to the file, so the recording must be closed (its writer no longer appends). */
+  private writableForNotes(id: string): SessionReader {
+    const session = this.reader(id);
+    if (!session.closed)
+      throw new ApiError('failed', `${id} is still being recorded (or its recording was cut short); notes can be added once it is closed`);
+    return session;
+  }
+
+  /** Where exports are written: a folder beside the sessions (never listed as a session). */
+  get exportsDir(): string {
+    return join(this.sessionsDir, '.exports');
+  }
+
+  /** The path of an export by its id (a file name in the exports folder), or undefined. */
+  exportPath(exportId: string): string | undefined {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._ -]*$/.test(exportId) || exportId.length > 250) return undefined;
+    const path = join(this.exportsDir, exportId);
+    return existsSync(path) ? path : undefined;
+  }
+
+  /** A session the shell just wrote into the folder (an imported trace): list it and ask the UI to open it. */
+  announceSession(id: string): void {
+    this.emit('sessions.changed', {});
+    this.emit('sessions.openRequested', { id });
+  }
+
   /** Map a session id (a validated file name) to its path, refusing anything outside the folder. */
   sessionPath(id: string): string {
     const ok = sessionIdSchema.safeParse(id);
@@ -311,14 +349,60 @@ export class HostService {
       'runs.control': ({ runId, action }) => this.vms.control(runId, action),
       'runs.setSpeed': ({ runId, nsPerSecond }) => this.vms.setSpeed(runId, nsPerSecond),
       'runs.list': () => this.vms.list(),
-      'sessions.counters': () => notYet('sessions.counters'),
-      'sessions.pageTables': () => notYet('sessions.pageTables'),
-      'sessions.diff': () => notYet('sessions.diff'),
-      'sessions.notes.list': () => notYet('sessions.notes.list'),
-      'sessions.notes.add': () => notYet('sessions.notes.add'),
-      'sessions.notes.remove': () => notYet('sessions.notes.remove'),
-      'sessions.compare': () => notYet('sessions.compare'),
-      'sessions.export': () => notYet('sessions.export'),
+      'sessions.counters': ({ id, t0, t1 }) => {
+        if (t1 < t0) throw new ApiError('bad-request', 'sessions.counters: params.t1 must not be before params.t0');
+        return countersView(this.reader(id), t0, t1);
+      },
+      'sessions.pageTables': ({ id, at, vm, maxTables }) => {
+        const session = this.reader(id);
+        if (at >= session.eventCount) throw new ApiError('bad-request', `sessions.pageTables: params.at is ${at}; the session has ${session.eventCount} events`);
+        return pageTablesView(session, session.stateAfter(at), at, { ...(vm !== undefined ? { vm } : {}), ...(maxTables !== undefined ? { maxTables } : {}) });
+      },
+      'sessions.diff': ({ id, from, to, limit }) => {
+        const session = this.reader(id);
+        const last = session.eventCount - 1;
+        if (from > last || to > last) throw new ApiError('bad-request', `sessions.diff: the session has events 0..${last}`);
+        return diffView(session, from, to, limit);
+      },
+      'sessions.notes.list': ({ id }) => this.reader(id).notes(),
+      'sessions.notes.add': ({ id, noteId, kind, t, index, vm, vcpu, text }) => {
+        const path = this.sessionPath(id);
+        this.writableForNotes(id);
+        const note: NoteRecord = { noteId: noteId ?? randomBytes(9).toString('base64url'), kind, t, text, createdMs: Date.now() };
+        if (index !== undefined) note.index = index;
+        if (vm !== undefined) note.vm = vm;
+        if (vcpu !== undefined) note.vcpu = vcpu;
+        appendNoteOp(path, { op: 'put', note });
+        return note;
+      },
+      'sessions.notes.remove': ({ id, noteId }) => {
+        const path = this.sessionPath(id);
+        const session = this.writableForNotes(id);
+        if (!session.notes().some((n) => n.noteId === noteId)) return { removed: false };
+        appendNoteOp(path, { op: 'remove', noteId, atMs: Date.now() });
+        return { removed: true };
+      },
+      'sessions.compare': ({ a, b }) => compareView(this.reader(a), this.reader(b), { a, b }),
+      'sessions.export': async ({ id, format, diffFrom, diffTo, title }) => {
+        const session = this.reader(id);
+        mkdirSync(this.exportsDir, { recursive: true });
+        const stem = id.replace(/\.mmulab$/, '');
+        const ext = EXPORT_EXTENSIONS[format];
+        const exportId = `${stem}-${Date.now().toString(36)}${ext}`;
+        const path = join(this.exportsDir, exportId);
+        try {
+          await exportSessionFile(session, format, path, {
+            title: title ?? stem,
+            ...(diffFrom !== undefined ? { diffFrom } : {}),
+            ...(diffTo !== undefined ? { diffTo } : {}),
+          });
+        } catch (e) {
+          rmSync(path, { force: true });
+          if (e instanceof ReportError) throw new ApiError('failed', e.message);
+          throw e;
+        }
+        return { exportId, fileName: `${stem}${ext}`, mimeType: EXPORT_MIME[format], sizeBytes: statSync(path).size, url: `${EXPORTS_URL_PATH}/${encodeURIComponent(exportId)}` };
+      },
     };
   }
 
@@ -326,10 +410,6 @@ export class HostService {
   waitForRun(runId: string): Promise<RunStatus> {
     return this.vms.waitForEnd(runId);
   }
-}
-
-function notYet(method: string): never {
-  throw new ApiError('failed', `${method} is not implemented yet`);
 }
 
 /** Any error as it may cross the wire: ApiErrors keep their code; anything else is 'failed', without a stack. */

@@ -1,0 +1,620 @@
+/**
+ * What the UI, the CLI and the reports ask of a session, computed from the reader: the page
+ * tables of every VM at an event as a tree, the diff of all page tables between two events,
+ * `perf kvm stat`-like counters over a time range, and two sessions side by side.
+ *
+ * The result shapes are the API contract's (electron/api/contract.ts), declared here as plain
+ * interfaces so sessions/ stays free of the host; the host checks them against the schemas.
+ */
+import { PTE_HI_NX, entryBytes, reservedSet, topLevel, type PagingControls } from '../core/paging.ts';
+import type { PagingMode } from '../core/scenario.ts';
+import { HOST_GUEST_BASE_FRAME, HOST_SHADOW_BASE_FRAME } from '../core/shadow.ts';
+import { toHex } from '../core/events.ts';
+import type { SessionReader } from './reader.ts';
+import { PageState, type VmState } from './state.ts';
+
+// ---- what a VM's tables look like ------------------------------------------------------
+
+export type SpaceKind = 'guest' | 'shadow' | 'ept' | 'xenpv';
+
+interface VmLayout {
+  ctl: PagingControls;
+  /** The host side: shadow tables, EPT/NPT (a set of mapped frames in this engine), or Xen-validated tables. */
+  host: 'shadow' | 'ept' | 'xenpv';
+}
+
+/** Paging mode and MMU mode of each VM, from the scenario stored in the header (defaults for imported traces). */
+export function layouts(session: SessionReader): VmLayout[] {
+  const sc = session.header.scenario as { vms?: unknown[] } | null;
+  const vms = Array.isArray(sc?.vms) ? sc.vms : [];
+  return Array.from({ length: session.header.vms }, (_, i) => {
+    const vm = (vms[i] ?? {}) as { guest?: Record<string, unknown>; mmu?: { mode?: unknown } };
+    const g = vm.guest ?? {};
+    const mode: PagingMode = g.paging === 'nonpae' || g.paging === 'pae' ? g.paging : 'long4';
+    const bit = (o: unknown, k: string, d: boolean) => (o && typeof o === 'object' && typeof (o as Record<string, unknown>)[k] === 'boolean' ? ((o as Record<string, boolean>)[k] as boolean) : d);
+    const ctl: PagingControls = {
+      mode,
+      wp: bit(g.cr0, 'wp', true),
+      pse: bit(g.cr4, 'pse', true),
+      smep: bit(g.cr4, 'smep', false),
+      smap: bit(g.cr4, 'smap', false),
+      nxe: bit(g.efer, 'nx', true),
+    };
+    const m = vm.mmu?.mode;
+    return { ctl, host: m === 'tdp' ? 'ept' : m === 'xenpv' ? 'xenpv' : 'shadow' };
+  });
+}
+
+const lo32 = (v: bigint) => Number(v & 0xffffffffn);
+const hi32 = (v: bigint) => Number((v >> 32n) & 0xffffffffn);
+
+/** Is this guest entry a leaf (maps a page) rather than a reference to the next table (SDM 4.3-4.5)? */
+function guestLeaf(ctl: PagingControls, level: number, v: bigint): boolean {
+  if (level === 1) return true;
+  if (!(lo32(v) & 0x80)) return false;
+  if (level === 2) return ctl.mode !== 'nonpae' || ctl.pse;
+  return level === 3 && ctl.mode === 'long4';
+}
+
+/** Flags as the SDM names them, for a guest entry of `level` in `ctl`'s format. */
+export function guestFlags(ctl: PagingControls, level: number, v: bigint): string[] {
+  const lo = lo32(v);
+  const out: string[] = [];
+  const pdpte = ctl.mode === 'pae' && level === 3;
+  if (lo & 1) out.push('P');
+  if (!pdpte && lo & 2) out.push('RW');
+  if (!pdpte && lo & 4) out.push('US');
+  if (lo & 8) out.push('PWT');
+  if (lo & 16) out.push('PCD');
+  if (pdpte) return lo & 1 && reservedSet(ctl, level, lo, hi32(v), false) ? [...out, 'RSVD'] : out;
+  if (lo & 32) out.push('A');
+  const leaf = guestLeaf(ctl, level, v);
+  if (leaf && lo & 64) out.push('D');
+  if (level > 1 && lo & 0x80) out.push('PS');
+  else if (level === 1 && lo & 0x80) out.push('PAT');
+  if (leaf && lo & 0x100) out.push('G');
+  if (entryBytes(ctl.mode) === 8 && hi32(v) & PTE_HI_NX) out.push('NX');
+  if (lo & 1 && reservedSet(ctl, level, lo, hi32(v), leaf && level > 1)) out.push('RSVD');
+  return out;
+}
+
+/** Flags of a shadow/EPT entry (always the 64-bit format the host runs the guest with). */
+export function hostFlags(level: number, v: bigint): string[] {
+  const lo = lo32(v);
+  const out: string[] = [];
+  if (lo & 1) out.push('P');
+  if (lo & 2) out.push('RW');
+  if (lo & 4) out.push('US');
+  if (lo & 32) out.push('A');
+  if (lo & 64) out.push('D');
+  if (level > 1 && lo & 0x80) out.push('PS');
+  if (lo & 0x100) out.push('G');
+  if (hi32(v) & PTE_HI_NX) out.push('NX');
+  return out;
+}
+
+/** Address bits of an entry: 4 KiB-aligned table or page address (large pages keep their low bits clear). */
+function entryAddr(ctl: PagingControls | undefined, v: bigint): bigint {
+  if (ctl && ctl.mode === 'nonpae') return v & 0xfffff000n;
+  return v & 0x000ffffffffff000n;
+}
+
+/** Bytes one entry of `level` covers. */
+function span(mode: PagingMode | 'host', level: number): bigint {
+  if (mode === 'nonpae') return level === 1 ? 4096n : 4n << 20n;
+  return 4096n << BigInt(9 * (level - 1));
+}
+
+function canonical(va: bigint, mode: PagingMode | 'host'): bigint {
+  return (mode === 'long4' || mode === 'host') && va & (1n << 47n) ? va | 0xffff000000000000n : va;
+}
+
+// ---- page tables at an event ---------------------------------------------------------
+
+export interface EntryView {
+  index: number;
+  va0?: string;
+  va1?: string;
+  value: string;
+  flags: string[];
+  target: { kind: 'table' | 'page' | 'none'; addr?: string; table?: string };
+  mirrors?: { table: string; index: number }[];
+  lastEvent?: number;
+}
+export interface TableView {
+  key: string;
+  level: number;
+  gpa?: string;
+  gfn?: string;
+  role?: string;
+  quadrant?: number;
+  entries: EntryView[];
+}
+export interface SpaceView {
+  kind: SpaceKind;
+  paging: string;
+  roots: string[];
+  tables: TableView[];
+}
+export interface PageTablesView {
+  at: number;
+  t: number;
+  vms: { vm: number; guest: SpaceView; host?: SpaceView; tlb?: Record<string, number> }[];
+  truncated: boolean;
+}
+
+interface GuestTable {
+  base: number;
+  level: number;
+  entries: Map<number, { gpa: number; value: bigint }>;
+}
+
+/** Guest tables: entries grouped by the page-table page (PAE PDPTs by their 32-byte block). */
+function guestTables(v: VmState, ctl: PagingControls): Map<number, GuestTable> {
+  const bytes = entryBytes(ctl.mode);
+  const top = topLevel(ctl.mode);
+  const tables = new Map<number, GuestTable>();
+  for (const [gpa, value] of v.guest) {
+    const level = v.guestLevel.get(gpa) ?? 0;
+    if (level < 1) continue;
+    const pdpt = ctl.mode === 'pae' && level === top;
+    const base = pdpt ? gpa - (gpa % 32) : gpa - (gpa % 4096);
+    let t = tables.get(base);
+    if (!t) {
+      t = { base, level, entries: new Map() };
+      tables.set(base, t);
+    }
+    t.entries.set((gpa - base) / bytes, { gpa, value });
+  }
+  return tables;
+}
+
+const gKey = (vm: number, base: number) => `g${vm}:${toHex(base)}`;
+const sKey = (vm: number, id: number) => `s${vm}:${id}`;
+
+/** The shadow entries that mirror guest entry `gi` of the guest table at frame `gfn` (seed 000's quadrants). */
+function mirrorsOf(v: VmState, vm: number, ctl: PagingControls, byGfn: Map<number, number[]>, gfn: number, level: number, gi: number): { table: string; index: number }[] {
+  const out: { table: string; index: number }[] = [];
+  for (const id of byGfn.get(gfn) ?? []) {
+    const t = v.shadow.get(id)!;
+    if (t.level !== level) continue;
+    if (ctl.mode === 'nonpae') {
+      const per = level === 1 ? 512 : 256;
+      if (Math.floor(gi / per) !== t.quadrant) continue;
+      if (level === 1) out.push({ table: sKey(vm, id), index: gi % 512 });
+      else out.push({ table: sKey(vm, id), index: (gi % 256) * 2 }, { table: sKey(vm, id), index: (gi % 256) * 2 + 1 });
+    } else out.push({ table: sKey(vm, id), index: gi });
+  }
+  return out;
+}
+
+export function pageTablesView(session: SessionReader, state: PageState, at: number, opts: { vm?: number; maxTables?: number } = {}): PageTablesView {
+  const lay = layouts(session);
+  const max = opts.maxTables ?? 5000;
+  let budget = max;
+  let truncated = false;
+  const vms: PageTablesView['vms'] = [];
+  state.vms.forEach((v, vm) => {
+    if (opts.vm !== undefined && opts.vm !== vm) return;
+    const { ctl, host } = lay[vm] ?? lay[0]!;
+    const top = topLevel(ctl.mode);
+    // --- guest
+    const gt = guestTables(v, ctl);
+    const byGfn = new Map<number, number[]>();
+    for (const [id, t] of PageState.liveTables(v))
+      if (t.gfn >= 0 && t.role.startsWith('shadow')) byGfn.set(t.gfn, [...(byGfn.get(t.gfn) ?? []), id]);
+    const gva = new Map<number, bigint>();
+    const walkG = (base: number, va: bigint, depth: number) => {
+      const t = gt.get(base);
+      if (!t || gva.has(base) || depth > 5) return;
+      gva.set(base, va);
+      for (const [i, e] of t.entries) {
+        if (!(lo32(e.value) & 1) || guestLeaf(ctl, t.level, e.value)) continue;
+        walkG(Number(entryAddr(ctl, e.value)), va + BigInt(i) * span(ctl.mode, t.level), depth + 1);
+      }
+    };
+    const roots = [...gt.values()].filter((t) => t.level === top).map((t) => t.base).sort((a, b) => a - b);
+    for (const r of roots) walkG(r, 0n, 0);
+    const guestViews: TableView[] = [];
+    for (const t of [...gt.values()].sort((a, b) => b.level - a.level || a.base - b.base)) {
+      if (budget <= 0) {
+        truncated = true;
+        break;
+      }
+      budget--;
+      const base = gva.get(t.base);
+      const entries: EntryView[] = [...t.entries]
+        .sort((a, b) => a[0] - b[0])
+        .map(([i, e]) => {
+          const present = (lo32(e.value) & 1) !== 0;
+          const leaf = guestLeaf(ctl, t.level, e.value);
+          const addr = Number(entryAddr(ctl, e.value));
+          const ev: EntryView = {
+            index: i,
+            value: toHex(e.value),
+            flags: guestFlags(ctl, t.level, e.value),
+            target: !present ? { kind: 'none' } : leaf ? { kind: 'page', addr: toHex(addr) } : { kind: 'table', addr: toHex(addr), ...(gt.has(addr) ? { table: gKey(vm, addr) } : {}) },
+          };
+          if (base !== undefined) {
+            const va0 = base + BigInt(i) * span(ctl.mode, t.level);
+            ev.va0 = toHex(canonical(va0, ctl.mode));
+            ev.va1 = toHex(canonical(va0 + span(ctl.mode, t.level) - 1n, ctl.mode));
+          }
+          const last = v.guestLast.get(e.gpa);
+          if (last !== undefined) ev.lastEvent = last;
+          if (host === 'shadow') {
+            const m = mirrorsOf(v, vm, ctl, byGfn, Math.floor(t.base / 4096), t.level, Math.floor((e.gpa % 4096) / entryBytes(ctl.mode)));
+            if (m.length) ev.mirrors = m;
+          }
+          return ev;
+        });
+      guestViews.push({ key: gKey(vm, t.base), level: t.level, gpa: toHex(t.base), entries });
+    }
+    const guest: SpaceView = { kind: 'guest', paging: ctl.mode, roots: roots.map((r) => gKey(vm, r)), tables: guestViews };
+    // --- host
+    let hostView: SpaceView | undefined;
+    if (host === 'ept') {
+      const frames = [...v.ept].sort((a, b) => a[0] - b[0]);
+      hostView = {
+        kind: 'ept',
+        paging: 'ept (mapped guest frames)',
+        roots: frames.length ? [`e${vm}:mapped`] : [],
+        tables: frames.length
+          ? [
+              {
+                key: `e${vm}:mapped`,
+                level: 1,
+                entries: frames.map(([gfn, last]) => ({
+                  index: gfn,
+                  va0: toHex(gfn * 4096),
+                  va1: toHex(gfn * 4096 + 4095),
+                  value: toHex((BigInt(HOST_GUEST_BASE_FRAME + gfn) << 12n) | 0x7n),
+                  flags: ['R', 'W', 'X'],
+                  target: { kind: 'page' as const, addr: toHex((HOST_GUEST_BASE_FRAME + gfn) * 4096) },
+                  lastEvent: last,
+                })),
+              },
+            ]
+          : [],
+      };
+    } else {
+      const live = PageState.liveTables(v);
+      const referenced = new Set<number>();
+      const childOf = (value: bigint, level: number): number | undefined => {
+        if (!(lo32(value) & 1) || level === 1 || lo32(value) & 0x80) return undefined;
+        const frame = Number(entryAddr(undefined, value) >> 12n);
+        return frame >= HOST_SHADOW_BASE_FRAME ? frame - HOST_SHADOW_BASE_FRAME : undefined;
+      };
+      for (const [, t] of live) for (const value of t.entries.values()) {
+        const c = childOf(value, t.level);
+        if (c !== undefined) referenced.add(c);
+      }
+      const sRoots = live.filter(([id]) => !referenced.has(id)).map(([id]) => id);
+      const sva = new Map<number, bigint>();
+      const walkS = (id: number, va: bigint, depth: number) => {
+        const t = v.shadow.get(id);
+        if (!t || sva.has(id) || depth > 5) return;
+        sva.set(id, va);
+        for (const [i, value] of t.entries) {
+          const c = childOf(value, t.level);
+          if (c !== undefined) walkS(c, va + BigInt(i) * span('host', t.level), depth + 1);
+        }
+      };
+      // PAE shadow roots are the four page directories behind the vCPU's PDPTE registers: the
+      // GiB a root covers is its quadrant (non-PAE guest) or the guest PDPTE pointing at its gfn.
+      const gib = (t: { gfn: number; quadrant: number }): bigint | undefined => {
+        if (ctl.mode === 'nonpae') return BigInt(t.quadrant) << 30n;
+        if (ctl.mode !== 'pae') return undefined;
+        for (const [gpa, value] of v.guest)
+          if ((v.guestLevel.get(gpa) ?? 0) === 3 && lo32(value) & 1 && Number(entryAddr(ctl, value) >> 12n) === t.gfn) return BigInt((gpa % 32) / 8) << 30n;
+        return undefined;
+      };
+      for (const r of sRoots) {
+        const t = v.shadow.get(r)!;
+        if (t.level >= 3) walkS(r, 0n, 0);
+        else if (t.level === 2 && t.gfn >= 0) {
+          const base = gib(t);
+          if (base !== undefined) walkS(r, base, 0);
+        }
+      }
+      const tables: TableView[] = [];
+      for (const [id, t] of live.sort((a, b) => b[1].level - a[1].level || a[0] - b[0])) {
+        if (budget <= 0) {
+          truncated = true;
+          break;
+        }
+        budget--;
+        const base = sva.get(id);
+        const entries: EntryView[] = [...t.entries]
+          .sort((a, b) => a[0] - b[0])
+          .map(([i, value]) => {
+            const c = childOf(value, t.level);
+            const addr = entryAddr(undefined, value);
+            const ev: EntryView = {
+              index: i,
+              value: toHex(value),
+              flags: hostFlags(t.level, value),
+              target: !(lo32(value) & 1) ? { kind: 'none' } : c !== undefined ? { kind: 'table', addr: toHex(addr), ...(v.shadow.has(c) ? { table: sKey(vm, c) } : {}) } : { kind: 'page', addr: toHex(addr) },
+            };
+            if (base !== undefined) {
+              const va0 = base + BigInt(i) * span('host', t.level);
+              ev.va0 = toHex(canonical(va0, 'host'));
+              ev.va1 = toHex(canonical(va0 + span('host', t.level) - 1n, 'host'));
+            }
+            const last = t.last.get(i);
+            if (last !== undefined) ev.lastEvent = last;
+            return ev;
+          });
+        tables.push({
+          key: sKey(vm, id),
+          level: t.level,
+          ...(t.gfn >= 0 ? { gfn: toHex(t.gfn) } : {}),
+          ...(t.role ? { role: t.role + (t.zapped ? ' zapped' : '') } : {}),
+          quadrant: t.quadrant,
+          entries,
+        });
+      }
+      hostView = { kind: host, paging: host === 'xenpv' ? ctl.mode : ctl.mode === 'long4' ? 'long4' : 'pae', roots: sRoots.map((id) => sKey(vm, id)), tables };
+    }
+    const tlb = Object.fromEntries([...v.tlbFlushes].map(([k, n]) => [`flush:${k}`, n]));
+    vms.push({ vm, guest, host: hostView, tlb });
+  });
+  const ev = at < session.eventCount ? session.rawEvents(at, 1)[0] : undefined;
+  return { at, t: ev?.t ?? session.endNs, vms, truncated };
+}
+
+// ---- diff between two events ----------------------------------------------------------
+
+export interface ChangeView {
+  vm: number;
+  space: SpaceKind;
+  table: string;
+  level: number;
+  index: number;
+  va0?: string;
+  va1?: string;
+  change: 'added' | 'removed' | 'changed';
+  old: string;
+  new: string;
+  oldFlags: string[];
+  newFlags: string[];
+  lastEvent: number;
+}
+export interface DiffView {
+  from: number;
+  to: number;
+  total: number;
+  changes: ChangeView[];
+  truncated: boolean;
+}
+
+/**
+ * Every entry whose value differs between just after event `from` and just after event `to`
+ * (`from` may be -1: the empty state before the session). The state at `from` comes from the
+ * nearest keyframe; the events in between are replayed so each change names the event that
+ * last made it.
+ */
+export function diffView(session: SessionReader, from: number, to: number, limit = 10_000): DiffView {
+  if (to < from) [from, to] = [to, from];
+  const lay = layouts(session);
+  const before = from < 0 ? new PageState(session.header.vms) : session.stateAfter(from);
+  const after = from < 0 ? new PageState(session.header.vms) : session.stateAfter(from);
+  const touchedG = new Map<string, number>();
+  const touchedS = new Map<string, number>();
+  let i = Math.max(0, from + 1);
+  const end = Math.min(to + 1, session.eventCount);
+  while (i < end) {
+    const batch = session.rawEvents(i, Math.min(4096, end - i));
+    if (!batch.length) break;
+    for (const e of batch) {
+      if (e.type === 'gpte_write') touchedG.set(`${e.vm}:${e.gpa}`, i);
+      else if (e.type === 'spte_write') touchedS.set(`${e.vm}:${e.table}:${e.index}`, i);
+      else if (e.type === 'vmexit' && e.handling === 'map-gfn' && e.gpa !== undefined) touchedS.set(`${e.vm}:ept:${Math.floor(e.gpa / 4096)}`, i);
+      after.apply(e, i++);
+    }
+  }
+  const all: ChangeView[] = [];
+  const kind = (o: bigint, n: bigint): ChangeView['change'] => (o === 0n ? 'added' : n === 0n ? 'removed' : 'changed');
+  // the guest tables' virtual ranges come from the later state's tree
+  for (const [key, last] of touchedG) {
+    const [vmS, gpaS] = key.split(':');
+    const vm = Number(vmS);
+    const gpa = Number(gpaS);
+    const o = before.vms[vm]?.guest.get(gpa) ?? 0n;
+    const n = after.vms[vm]?.guest.get(gpa) ?? 0n;
+    if (o === n) continue;
+    const ctl = (lay[vm] ?? lay[0]!).ctl;
+    const level = after.vms[vm]?.guestLevel.get(gpa) ?? before.vms[vm]?.guestLevel.get(gpa) ?? 0;
+    const pdpt = ctl.mode === 'pae' && level === topLevel(ctl.mode);
+    const base = pdpt ? gpa - (gpa % 32) : gpa - (gpa % 4096);
+    all.push({
+      vm,
+      space: 'guest',
+      table: gKey(vm, base),
+      level,
+      index: (gpa - base) / entryBytes(ctl.mode),
+      change: kind(o, n),
+      old: toHex(o),
+      new: toHex(n),
+      oldFlags: o ? guestFlags(ctl, level, o) : [],
+      newFlags: n ? guestFlags(ctl, level, n) : [],
+      lastEvent: last,
+    });
+  }
+  for (const [key, last] of touchedS) {
+    const parts = key.split(':');
+    const vm = Number(parts[0]);
+    if (parts[1] === 'ept') {
+      const gfn = Number(parts[2]);
+      if (before.vms[vm]?.ept.has(gfn)) continue;
+      const n = (BigInt(HOST_GUEST_BASE_FRAME + gfn) << 12n) | 7n;
+      all.push({ vm, space: 'ept', table: `e${vm}:mapped`, level: 1, index: gfn, va0: toHex(gfn * 4096), va1: toHex(gfn * 4096 + 4095), change: 'added', old: '0x0', new: toHex(n), oldFlags: [], newFlags: ['R', 'W', 'X'], lastEvent: last });
+      continue;
+    }
+    const id = Number(parts[1]);
+    const index = Number(parts[2]);
+    const o = before.vms[vm]?.shadow.get(id)?.entries.get(index) ?? 0n;
+    const n = after.vms[vm]?.shadow.get(id)?.entries.get(index) ?? 0n;
+    if (o === n) continue;
+    const level = after.vms[vm]?.shadow.get(id)?.level ?? before.vms[vm]?.shadow.get(id)?.level ?? 1;
+    const host = (lay[vm] ?? lay[0]!).host;
+    all.push({
+      vm,
+      space: host,
+      table: sKey(vm, id),
+      level,
+      index,
+      change: kind(o, n),
+      old: toHex(o),
+      new: toHex(n),
+      oldFlags: o ? hostFlags(level, o) : [],
+      newFlags: n ? hostFlags(level, n) : [],
+      lastEvent: last,
+    });
+  }
+  all.sort((a, b) => a.lastEvent - b.lastEvent || a.table.localeCompare(b.table) || a.index - b.index);
+  return { from, to, total: all.length, changes: all.slice(0, limit), truncated: all.length > limit };
+}
+
+// ---- counters ----------------------------------------------------------------------------
+
+export interface ExitStat {
+  key: string;
+  count: number;
+  totalNs: number;
+  minNs: number;
+  avgNs: number;
+  maxNs: number;
+}
+export interface CountersView {
+  t0: number;
+  t1: number;
+  events: number;
+  eventsByType: Record<string, number>;
+  exits: number;
+  exitNs: number;
+  byReason: ExitStat[];
+  byHandling: ExitStat[];
+  byVcpu: { vm: number; vcpu: number; events: number; exits: number; exitNs: number; byReason: ExitStat[] }[];
+}
+
+class StatTable {
+  private readonly rows = new Map<string, { count: number; total: number; min: number; max: number }>();
+  add(key: string, ns: number): void {
+    const r = this.rows.get(key);
+    if (!r) this.rows.set(key, { count: 1, total: ns, min: ns, max: ns });
+    else {
+      r.count++;
+      r.total += ns;
+      if (ns < r.min) r.min = ns;
+      if (ns > r.max) r.max = ns;
+    }
+  }
+  addMany(key: string, count: number, total: number, min: number, max: number): void {
+    const r = this.rows.get(key);
+    if (!r) this.rows.set(key, { count, total, min, max });
+    else {
+      r.count += count;
+      r.total += total;
+      r.min = Math.min(r.min, min);
+      r.max = Math.max(r.max, max);
+    }
+  }
+  list(): ExitStat[] {
+    return [...this.rows]
+      .map(([key, r]) => ({ key, count: r.count, totalNs: r.total, minNs: r.min, avgNs: r.count ? r.total / r.count : 0, maxNs: r.max }))
+      .sort((a, b) => b.count - a.count || a.key.localeCompare(b.key));
+  }
+}
+
+/**
+ * Exits with t0 <= t <= t1 by reason, by handling and by vCPU, each with count and total,
+ * min, average and max time. Per-reason figures of whole chunks come from the index; the
+ * handling table needs each exit's time, so it decodes the chunks' exit columns (cached).
+ */
+export function countersView(session: SessionReader, t0: number, t1: number): CountersView {
+  const byReason = new StatTable();
+  const byHandling = new StatTable();
+  const out: CountersView = { t0, t1, events: 0, eventsByType: {}, exits: 0, exitNs: 0, byReason: [], byHandling: [], byVcpu: [] };
+  for (const lane of session.lanes) {
+    const mine = new StatTable();
+    let events = 0;
+    let exits = 0;
+    let exitNs = 0;
+    for (const ch of lane.chunks) {
+      if (ch.tMax < t0 || ch.tMin > t1) continue;
+      const cols = session.columns(ch);
+      const whole = ch.tMin >= t0 && ch.tMax <= t1;
+      if (whole) events += cols.times.length;
+      else for (const t of cols.times) if (t >= t0 && t <= t1) events++;
+      for (let k = 0; k < cols.exitAt.length; k++) {
+        const t = cols.times[cols.exitAt[k]!]!;
+        if (!whole && (t < t0 || t > t1)) continue;
+        const ns = cols.exitDur[k]!;
+        const reason = cols.exitReason[k]!;
+        byReason.add(reason, ns);
+        byHandling.add(cols.exitHandling[k]!, ns);
+        mine.add(reason, ns);
+        exits++;
+        exitNs += ns;
+      }
+    }
+    out.events += events;
+    out.exits += exits;
+    out.exitNs += exitNs;
+    out.byVcpu.push({ vm: lane.vm, vcpu: lane.vcpu, events, exits, exitNs, byReason: mine.list() });
+  }
+  out.eventsByType = session.counters(t0, t1).eventsByType;
+  out.byReason = byReason.list();
+  out.byHandling = byHandling.list();
+  return out;
+}
+
+// ---- two sessions side by side ---------------------------------------------------------
+
+export interface CompareCell {
+  key: string;
+  a: number;
+  b: number;
+  ratio: number | null;
+}
+export interface CompareSide {
+  id: string;
+  scenarioName: string;
+  events: number;
+  simNs: number;
+  exits: number;
+  faults: number;
+}
+export interface CompareView {
+  a: CompareSide;
+  b: CompareSide;
+  totals: CompareCell[];
+  exitsByReason: CompareCell[];
+  exitNsByReason: CompareCell[];
+}
+
+const ratio = (a: number, b: number): number | null => (a === 0 ? null : b / a);
+
+export function compareView(a: SessionReader, b: SessionReader, ids: { a: string; b: string }): CompareView {
+  const side = (s: SessionReader, id: string) => {
+    const c = s.counters();
+    const exits = Object.values(c.exitsByReason).reduce((x, y) => x + y, 0);
+    const exitNs = Object.values(c.exitNsByReason).reduce((x, y) => x + y, 0);
+    return { c, exitNs, side: { id, scenarioName: s.header.scenarioName, events: s.eventCount, simNs: s.endNs - s.startNs, exits, faults: c.eventsByType.guest_fault ?? 0 } };
+  };
+  const A = side(a, ids.a);
+  const B = side(b, ids.b);
+  const cells = (ra: Record<string, number>, rb: Record<string, number>) =>
+    [...new Set([...Object.keys(ra), ...Object.keys(rb)])]
+      .map((key) => ({ key, a: ra[key] ?? 0, b: rb[key] ?? 0, ratio: ratio(ra[key] ?? 0, rb[key] ?? 0) }))
+      .sort((x, y) => Math.max(y.a, y.b) - Math.max(x.a, x.b) || x.key.localeCompare(y.key));
+  const totals: CompareCell[] = [
+    { key: 'simulated ns', a: A.side.simNs, b: B.side.simNs, ratio: ratio(A.side.simNs, B.side.simNs) },
+    { key: 'events', a: A.side.events, b: B.side.events, ratio: ratio(A.side.events, B.side.events) },
+    { key: 'exits', a: A.side.exits, b: B.side.exits, ratio: ratio(A.side.exits, B.side.exits) },
+    { key: 'exit ns', a: A.exitNs, b: B.exitNs, ratio: ratio(A.exitNs, B.exitNs) },
+    { key: 'guest faults', a: A.side.faults, b: B.side.faults, ratio: ratio(A.side.faults, B.side.faults) },
+  ];
+  return { a: A.side, b: B.side, totals, exitsByReason: cells(A.c.exitsByReason, B.c.exitsByReason), exitNsByReason: cells(A.c.exitNsByReason, B.c.exitNsByReason) };
+}
