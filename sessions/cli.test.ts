@@ -14,7 +14,10 @@ const dir = mkdtempSync(join(tmpdir(), 'mmulab-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: dir, maxBuffer: 1 << 28 });
+  return cliEnv({}, ...args);
+}
+function cliEnv(env: Record<string, string>, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: dir, maxBuffer: 1 << 28, env: { ...process.env, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -125,7 +128,7 @@ describe('record, info, export, verify, compare', () => {
     expect(r.stdout).toContain(`Total Samples:${engineExits},`);
   });
 
-  it('export -o, csv tables per type, chrome trace, html not yet', () => {
+  it('export -o, csv tables per type, chrome trace', () => {
     const out = join(dir, 'out.jsonl');
     expect(cli('export', session, '-f', 'jsonl', '-o', out).status).toBe(0);
     expect(readFileSync(out, 'utf8').trimEnd().split('\n').length).toBe(engine.length);
@@ -139,13 +142,36 @@ describe('record, info, export, verify, compare', () => {
     expect(chrome.status).toBe(0);
     const trace = JSON.parse(chrome.stdout) as { traceEvents: { ph: string; cat?: string }[] };
     expect(trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'vmexit').length).toBe(engineExits);
-    expectOneLineError(cli('export', session, '-f', 'html'), /not supported yet/);
+  });
+
+  it('export html: one self-contained page with the charts; pdf printed by Chromium; clear errors', () => {
+    const html = cli('export', session, '-f', 'html', '--title', 'Demand <zap>');
+    expect(html.status).toBe(0);
+    expect(html.stdout).toContain('<title>Demand &lt;zap&gt; — MMU Lab report</title>');
+    expect(html.stdout.match(/<svg /g)).toHaveLength(2);
+    expect(html.stdout).not.toMatch(/<script|src="http|href="http/);
+    expect(html.stdout).toContain(`<td>Total</td><td>${engineExits}</td>`);
+    const pdf = join(dir, 'report.pdf');
+    const r = cli('export', session, '-f', 'pdf', '-o', pdf, '--title', 'Demand paging with zap');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(readFileSync(pdf).subarray(0, 5).toString()).toBe('%PDF-');
+    const text = spawnSync('pdftotext', ['-layout', pdf, '-'], { encoding: 'utf8' }).stdout;
+    expect(text).toContain('Demand paging with zap');
+    expect(text).toMatch(/Figure 1\. Exits by reason/);
+    expect(text).toMatch(/Figure 2\. Per-vCPU timeline/);
+    expect(text).toContain('EXCEPTION_NMI');
+    expectOneLineError(cli('export', session, '-f', 'pdf'), /needs -o/);
+    expectOneLineError(cli('export', session, '-f', 'html', '--from', 'x'), /--from must be an event index/);
+    expectOneLineError(cli('export', session, '-f', 'html', '--to', String(engine.length)), /past the session's last event/);
+    expectOneLineError(cliEnv({ MMU_LAB_CHROMIUM: join(dir, 'no-chromium') }, 'export', session, '-f', 'pdf', '-o', join(dir, 'x.pdf')), /needs Chromium/);
   });
 
   it('verify: 0 when clean, 2 with data loss, 1 when unreadable', () => {
     const ok = cli('verify', session);
     expect(ok.status).toBe(0);
     expect(ok.stdout).toMatch(/OK/);
+    expect(ok.stdout).toMatch(/keyframes: /);
     const cut = join(dir, 'cut.mmulab');
     copyFileSync(session, cut);
     truncateSync(cut, statSync(session).size - 100);

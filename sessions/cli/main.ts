@@ -12,6 +12,8 @@ import { parse as parseYaml } from 'yaml';
 import { parseScenario, type Scenario } from '../../core/scenario.ts';
 import { openSession, type Diagnostic, type SessionReader } from '../reader.ts';
 import { exportChrome, exportCsvAll, exportCsvTable, exportJsonl, presentTypes } from '../export.ts';
+import { renderReport } from '../report/html.ts';
+import { ReportError, exportSessionFile } from '../report/exportFile.ts';
 import { fmtInt, fmtNs } from '../format.ts';
 import { ImportCliError, cmdImport, importInfoJson, importInfoText } from './importCmd.ts';
 
@@ -212,25 +214,60 @@ function cmdVerify(file: string): number {
       session.decodeChunk(ch);
       chunks++;
     }
+  const keyframes = session.verifyKeyframes();
+  for (const problem of keyframes.problems) diagnostics.push({ severity: 'dataLoss', code: 'keyframe_mismatch', message: `${problem[0]!.toUpperCase()}${problem.slice(1)}.` });
   const status = statusOf(diagnostics);
   const head = `${file}: ${fmtInt(session.eventCount)} events in ${fmtInt(chunks)} event chunks, t = ${fmtNs(session.startNs)} .. ${fmtNs(session.endNs)}`;
+  const kfLine =
+    keyframes.checked === 0
+      ? 'keyframes: none in the file (state at a time is rebuilt by replaying from the start)'
+      : `keyframes: ${fmtInt(keyframes.checked)} checked against a replay of the events, ${keyframes.problems.length === 0 ? 'all match' : `${keyframes.problems.length} differ`}`;
   if (diagnostics.length === 0) {
-    out(`${head}\nOK: every chunk's checksum and contents verified, the index matches, the recording is complete.\n`);
-    out('(keyframes: this format version writes none yet, so there are none to check against a replay)\n');
+    out(`${head}\nOK: every chunk's checksum and contents verified, the index matches, the recording is complete.\n${kfLine}\n`);
     return EXIT.ok;
   }
-  out(head + '\n');
+  out(head + '\n' + kfLine + '\n');
   out(diagnostics.map(fmtDiag).join('\n') + '\n');
   if (status === EXIT.dataLoss) out(`DATA LOSS: the session opens, but what the lines above describe is gone; everything else verified.\n`);
   else if (status === EXIT.ok) out('OK: nothing was lost (the notes above are informational).\n');
   return status;
 }
 
-function cmdExport(file: string, opts: { format: string; output?: string }): number {
+/** An event index option (`--from`, `--to`), checked against the session. */
+function eventIndexOption(name: string, value: string | undefined, events: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new CliError(`--${name} must be an event index (0, 1, 2, ...), not "${value}"`);
+  if (n >= events) throw new CliError(`--${name} ${n} is past the session's last event (${events - 1})`);
+  return n;
+}
+
+async function cmdReport(file: string, opts: { format: string; output?: string; from?: string; to?: string; title?: string }): Promise<number> {
+  const { session, diagnostics } = openOrFail(file);
+  for (const d of diagnostics) if (d.severity !== 'info') err(`mmu-lab: warning: ${file}: ${d.message}\n`);
+  const diffFrom = eventIndexOption('from', opts.from, session.eventCount);
+  const diffTo = eventIndexOption('to', opts.to, session.eventCount);
+  const title = opts.title ?? basename(file).replace(/\.mmulab$/i, '');
+  const options = { title, ...(diffFrom !== undefined ? { diffFrom } : {}), ...(diffTo !== undefined ? { diffTo } : {}) };
+  if (opts.format === 'html' && !opts.output) {
+    const fd = 1;
+    writeAll(fd, renderReport(session, options));
+    return EXIT.ok;
+  }
+  if (!opts.output) throw new CliError('export --format pdf needs -o <file.pdf> (a PDF is not written to a terminal)');
+  try {
+    await exportSessionFile(session, opts.format as 'html' | 'pdf', opts.output, options);
+  } catch (e) {
+    if (e instanceof ReportError) throw new CliError(e.message);
+    throw e;
+  }
+  return EXIT.ok;
+}
+
+function cmdExport(file: string, opts: { format: string; output?: string; from?: string; to?: string; title?: string }): number | Promise<number> {
   const format = opts.format;
-  if (format === 'html' || format === 'pdf')
-    throw new CliError(`export --format ${format} is not supported yet (the HTML and PDF reports are still to come); use jsonl, csv or chrome`);
-  if (!['jsonl', 'csv', 'chrome'].includes(format)) throw new CliError(`unknown export format "${format}" (use jsonl, csv or chrome)`);
+  if (format === 'html' || format === 'pdf') return cmdReport(file, opts);
+  if (!['jsonl', 'csv', 'chrome'].includes(format)) throw new CliError(`unknown export format "${format}" (use jsonl, csv, chrome, html or pdf)`);
   const { session, diagnostics } = openOrFail(file);
   for (const d of diagnostics) if (d.severity !== 'info') err(`mmu-lab: warning: ${file}: ${d.message}\n`);
   if (format === 'csv' && opts.output) {
@@ -388,15 +425,20 @@ export function buildProgram(setStatus: (n: number) => void): Command {
 
   program
     .command('export')
-    .description('export a session as JSONL, CSV or Chrome trace event JSON')
+    .description('export a session as JSONL, CSV, Chrome trace event JSON, or an HTML or PDF report')
     .argument('<file>', 'a .mmulab session')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['jsonl', 'csv', 'chrome', 'html', 'pdf']).makeOptionMandatory())
-    .option('-o, --output <path>', 'write here instead of stdout (for csv: a directory, one <type>.csv per event type)')
+    .option('-o, --output <path>', 'write here instead of stdout (for csv: a directory, one <type>.csv per event type; required for pdf)')
+    .option('--from <event>', 'html/pdf: the page-table diff starts just after this event index (default 0)')
+    .option('--to <event>', 'html/pdf: the page-table diff ends just after this event index (default: the last event)')
+    .option('--title <text>', 'html/pdf: the report title (default: the file name)')
     .addHelpText(
       'after',
-      '\nWithout -o, csv prints every table to stdout, each after a line "# <type>" and followed by a blank line.\nhtml and pdf reports are not supported yet.',
+      '\nWithout -o, csv prints every table to stdout, each after a line "# <type>" and followed by a blank line.\n' +
+        'The html report is one self-contained page (summary, exits by reason, per-vCPU timeline, notes, page-table diff);\n' +
+        'pdf prints it with the system Chromium (/usr/bin/chromium, or $MMU_LAB_CHROMIUM).',
     )
-    .action(run((file: string, opts: { format: string; output?: string }) => cmdExport(file, opts)));
+    .action(run((file: string, opts: { format: string; output?: string; from?: string; to?: string; title?: string }) => cmdExport(file, opts)));
 
   program
     .command('verify')
