@@ -64,7 +64,11 @@ export async function recordLab(lab: Lab, outDir: string): Promise<string[]> {
     if ('file' in s) {
       const scenario = loadLabScenario(lab, s.file);
       // the auditor runs in labs: "no auditor violation" is a check students meet
-      recordScenario(scenario, out, { audit: true, maxEvents: LAB_MAX_EVENTS });
+      try {
+        recordScenario(scenario, out, { audit: true, maxEvents: LAB_MAX_EVENTS });
+      } catch (e) {
+        throw new LabError(`scenario "${s.id}" (${s.file}): the recording failed: ${(e as Error)?.message ?? String(e)}`);
+      }
     } else {
       const { importTrace } = await import('../import/index.ts');
       try {
