@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BROWSER_API_PATH, MAX_MESSAGE_BYTES } from '../api/contract.ts';
-import { HostService, toWireError } from './hostService.ts';
+import { EXPORTS_URL_PATH, HostService, toWireError } from './hostService.ts';
 import { contentSecurityPolicy, contentType, resolveStaticFile } from './security.ts';
 import type { WorkerLocation } from './vmManager.ts';
 
@@ -48,6 +48,15 @@ function sameSecret(a: string | undefined, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function exportContentType(name: string): string {
+  if (name.endsWith('.pdf')) return 'application/pdf';
+  if (name.endsWith('.html')) return 'text/html; charset=utf-8';
+  if (name.endsWith('.csv')) return 'text/csv; charset=utf-8';
+  if (name.endsWith('.jsonl')) return 'application/x-ndjson';
+  if (name.endsWith('.json')) return 'application/json';
+  return 'application/octet-stream';
 }
 
 function parseCookies(header: string | undefined): Map<string, string> {
@@ -121,6 +130,32 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
     stream.pipe(res);
   }
 
+  /** A file `sessions.export` wrote, as a download (same token/cookie as everything else). */
+  function serveExport(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      return reply(res, 405, 'Method not allowed');
+    }
+    let name: string;
+    try {
+      name = decodeURIComponent(url.pathname.slice(EXPORTS_URL_PATH.length + 1));
+    } catch {
+      return reply(res, 404, 'Not found');
+    }
+    const file = service.exportPath(name);
+    if (!file) return reply(res, 404, 'Not found');
+    res.statusCode = 200;
+    res.setHeader('Content-Type', exportContentType(name));
+    res.setHeader('Content-Disposition', `attachment; filename="${name.replace(/[^A-Za-z0-9._ -]/g, '_')}"`);
+    res.setHeader('Cache-Control', 'no-store');
+    // An exported HTML report must not run as part of this origin, even if opened in a tab.
+    res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox");
+    if (req.method === 'HEAD') return void res.end();
+    const stream = createReadStream(file);
+    stream.on('error', () => res.destroy());
+    stream.pipe(res);
+  }
+
   async function serveApiPost(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -163,6 +198,7 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
         });
         return;
       }
+      if (url.pathname.startsWith(EXPORTS_URL_PATH + '/')) return serveExport(req, res, url);
       serveStatic(req, res, url);
     } catch (error) {
       if (!res.headersSent) reply(res, 500, `Internal error: ${toWireError(error).message}`);

@@ -9,6 +9,7 @@
 import type { MmuEvent } from '../../core/events.ts';
 import type { Scenario } from '../../core/scenario.ts';
 import { SessionWriter } from '../../sessions/writer.ts';
+import { addKeyframes } from '../../sessions/record.ts';
 
 export interface Recorder {
   append(event: MmuEvent): void;
@@ -38,6 +39,13 @@ export async function openRecorder(path: string, scenario: Scenario, producer: s
     close: async (complete, message) => {
       clearInterval(timer);
       writer.close({ complete, ...(message ? { message } : {}) });
+      try {
+        // Keyframes follow the footer (they need the final canonical order); without them the
+        // reader replays from the start, so a failure here loses nothing.
+        addKeyframes(path);
+      } catch {
+        // a full disk or a vanished file: the session itself is closed and complete
+      }
     },
   };
 }
