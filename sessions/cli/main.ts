@@ -498,9 +498,13 @@ export function buildProgram(setStatus: (n: number) => void): Command {
     .option('--answers <file>', 'the student\'s answers (YAML or JSON: question id -> answer); every graded question must then be right')
     .option('-o, --output <dir>', 'record the sessions here (default: a new temporary folder, printed)')
     .option('--json', 'print the result as JSON')
+    .option('--report <file.html>', 'also write a self-contained HTML report (answers, checks, figures, session fingerprints)')
+    .option('--student <name>', 'the name printed on the report')
     .addHelpText('after', '\nExit status: 0 every check (and answer) passed, 3 a check or an answer failed (named on stderr), 1 error.')
     .action(
-      run(async (name: string, opts: { answers?: string; output?: string; json?: boolean }) => (await import('../labs/cli.ts')).cmdLabRun(out, err, name, opts)),
+      run(async (name: string, opts: { answers?: string; output?: string; json?: boolean; report?: string; student?: string }) =>
+        (await import('../labs/cli.ts')).cmdLabRun(out, err, name, opts),
+      ),
     );
   return program;
 }

@@ -3,11 +3,12 @@
  * here so sessions/cli/main.ts only wires the commands. Output goes through the `out` sink the
  * CLI gives; a problem is thrown as a LabError (one line, exit 1).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundledLabsDir, findLab, listLabDirs, loadAnswers, loadLab, LabError } from './load.ts';
-import { recordLab, runLab, type LabRun } from './run.ts';
+import { recordLab, openLabSessions, runLab, type LabRun } from './run.ts';
+import { renderLabReport } from './report.ts';
 
 /** `lab run` exit status when the lab ran but a check or an answer failed. */
 export const LAB_FAILED = 3;
@@ -58,11 +59,19 @@ export function formatRun(r: LabRun, dir: string): string {
   return lines.join('\n') + '\n';
 }
 
-export async function cmdLabRun(out: Out, err: Out, name: string, opts: { answers?: string; json?: boolean; output?: string }): Promise<number> {
+export async function cmdLabRun(out: Out, err: Out, name: string, opts: { answers?: string; json?: boolean; output?: string; report?: string; student?: string }): Promise<number> {
+  if (opts.report && !opts.student?.trim()) throw new LabError('--report needs --student "<your name>" (it is printed on the report)');
   const lab = findLab(name);
   const answers = opts.answers ? loadAnswers(opts.answers) : undefined;
   const dir = opts.output ?? mkdtempSync(join(tmpdir(), `mmu-lab-${lab.name}-`));
   const r = await runLab(lab, dir, answers);
+  if (opts.report) {
+    try {
+      writeFileSync(opts.report, renderLabReport(r, opts.student!.trim(), openLabSessions(lab, dir).sessions));
+    } catch (e) {
+      throw new LabError(`${opts.report}: cannot write the report (${(e as { code?: string }).code ?? String(e)})`);
+    }
+  }
   if (opts.json) out(JSON.stringify({ ...r, dir }, null, 2) + '\n');
   else out(formatRun(r, dir));
   if (!r.passed) {

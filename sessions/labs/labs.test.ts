@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,5 +143,23 @@ describe('hostile lab files are rejected with one clear line', () => {
   it('script tags in the Markdown are kept as text for the renderer to render inert', () => {
     const lab = withLab((d) => edit(d, 'instructions.md', (s) => s + '\n<script>alert(1)</script>\n'))();
     expect(lab.instructions).toContain('<script>alert(1)</script>');
+  });
+});
+
+describe('the lab report', () => {
+  it('holds the title, the student, the answers, the checks and each session file\'s sha256, with hostile text escaped', () => {
+    const answers = join(bundledLabsDir(), '01-demand-fault', 'answers.reference.yaml');
+    const report = join(tmp, 'report.html');
+    const r = cli('lab', 'run', '01-demand-fault', '--answers', answers, '-o', join(tmp, 'rep'), '--report', report, '--student', '<script>alert(1)</script> Ada');
+    expect(r.status).toBe(0);
+    const html = readFileSync(report, 'utf8');
+    expect(html).toContain('Lab 1: the three-vmexit demand fault and the update optimisation');
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; Ada');
+    expect(html).not.toMatch(/<script/i);
+    expect(html).toContain('c) the guest&#39;s retry of the access');
+    expect(html).toContain('zap: 3 page-fault exits per guest demand fault');
+    const sha = createHash('sha256').update(readFileSync(join(tmp, 'rep', 'zap.mmulab'))).digest('hex');
+    expect(html).toContain(`sha256:${sha}`);
+    expect(cli('lab', 'run', '01-demand-fault', '--report', report).stderr).toMatch(/--report needs --student/);
   });
 });
