@@ -24,6 +24,8 @@ export function audit(vm: Vm): void {
   }
   for (const sp of mmu.pages.values()) {
     checkLinks(mmu, sp, report);
+    if (sp.unsync !== mmu.unsyncGfns.has(sp.gfn) && !sp.direct) report('unsync', `page ${sp.id} (gfn ${sp.gfn}) is ${sp.unsync ? '' : 'not '}unsync but its frame is ${sp.unsync ? 'not ' : ''}marked out of sync`);
+    if (sp.unsync && (sp.level !== 1 || sp.direct)) report('unsync', `page ${sp.id} is out of sync but is not a non-direct leaf page`);
     if (sp.level !== 1) continue;
     for (let i = 0; i < 512; i++) {
       const lo = sp.sptes[2 * i] as number;
@@ -32,7 +34,7 @@ export function audit(vm: Vm): void {
       const gfn = frameOf(lo, hi) - HOST_GUEST_BASE_FRAME;
       if (!mmu.rmapOf(gfn).includes(sp.id * 512 + i)) report('rmap', `spte ${sp.id}[${i}] maps gfn ${gfn} but is missing from its rmap`);
       if (lo & PTE_W && mmu.isWriteProtected(gfn)) report('writable-protected', `spte ${sp.id}[${i}] is writable onto write-protected page table gfn ${gfn}`);
-      if (!sp.direct) checkAgainstGuest(vm, sp, i, lo, hi, gfn, report);
+      if (!sp.direct && !sp.unsync) checkAgainstGuest(vm, sp, i, lo, hi, gfn, report); // unsync: stale until invlpg/CR3
     }
   }
 }

@@ -94,6 +94,15 @@ const XEN_REJECT: Steps = [
 
 const xen = (pinning: boolean, batching: boolean) => ({ mode: 'xenpv' as const, xenpv: { pinning, batching, batchSize: 32 } });
 
+/** The kernel fills 32 more ptes of a pt that is already shadowed, reloads CR3, then uses them. */
+const POPULATE: Steps = [
+  { op: 'map', va: '0x400000', gpa: '0x200000', levels: {} },
+  { op: 'access', va: '0x400000', access: 'read', cpl: 3 },
+  ...Array.from({ length: 32 }, (_, i): Steps[number] => ({ op: 'map', va: 0x401000 + i * 0x1000, gpa: 0x201000 + i * 0x1000, levels: { pml4: ['P', 'W', 'U', 'A'], pdpt: ['P', 'W', 'U', 'A'], pd: ['P', 'W', 'U', 'A'], pt: ['P', 'W', 'U', 'A', 'D'] } })),
+  { op: 'cr3', process: 0 },
+  ...Array.from({ length: 32 }, (_, i): Steps[number] => ({ op: 'access', va: 0x401000 + i * 0x1000, access: 'write', cpl: 3 })),
+];
+
 export const BUILTIN_SCENARIOS: ReadonlyArray<BuiltinScenario> = [
   builtin('demand-zap', 'Demand paging, zap on pte write', 'A 4-level guest demand-faults 64 pages; the shadow MMU clears the shadow pte on each emulated guest pte write: 3 exits per fault.', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: onWrite('zap') })]),
   builtin('demand-update', 'Demand paging, update on pte write', 'The same guest; the shadow MMU writes the new value into the shadow pte: 2 exits per fault (seed 000).', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: onWrite('update') })]),
@@ -117,6 +126,8 @@ export const BUILTIN_SCENARIOS: ReadonlyArray<BuiltinScenario> = [
   builtin('xenpv-reject', 'Xen PV refuses a writable page table', 'The guest tries to map its own page table writable: Xen\'s validation refuses the update (the access then faults); a read-only mapping of it is allowed.', [vm({ kind: 'script', steps: XEN_REJECT }, { mmu: { mode: 'xenpv' } })]),
   builtin('mmio-generation', 'MMIO sptes with a generation number', 'A driver polls a device register page 100 times; after the first access each one goes straight to the emulator through the cached MMIO spte. Every 25 accesses the host changes its memslots: the generation moves on and the next access takes the slow path again (mmu.rst).', [vm({ kind: 'mmio', iterations: 100, memslotEvery: 25 })]),
   builtin('mmio-generation-tdp', 'MMIO under EPT: EPT_MISCONFIG', 'The same driver under EPT: the first access is an EPT violation, the repeats EPT misconfigurations handled without a walk; memslot changes make the next one slow.', [vm({ kind: 'mmio', iterations: 100, memslotEvery: 25 }, { mmu: { mode: 'tdp' } })], { profile: 'ept-2012' }),
+  builtin('populate-wp', 'Populating a pt, write-protected', 'The kernel fills 32 ptes of a shadowed pt (write-flood detection off): each store is an emulated write, 32 exits.', [vm({ kind: 'script', steps: POPULATE }, { mmu: { mode: 'shadow', shadow: { floodThreshold: 100000 } } })]),
+  builtin('unsync-populate', 'Populating a pt, unsync shadow pages', 'The same with mmu.shadow.unsync: the first store lets the shadow pt go out of sync, the other 31 run natively; the CR3 write resyncs it and write-protects it again (mmu.rst).', [vm({ kind: 'script', steps: POPULATE }, { mmu: { mode: 'shadow', shadow: { floodThreshold: 100000, unsync: true } } })]),
   builtin('tdp-demand', 'Demand paging under EPT', 'The same demand faults on a 2012 part with EPT: no exit on a guest #PF, one EPT violation per first touch.', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: { mode: 'tdp' } })], { profile: 'ept-2012' }),
 ];
 

@@ -31,6 +31,8 @@ export class ShadowPage {
   /** Parent links: parentId * 512 + index. */
   parents: number[] = [];
   roots = 0;
+  /** Out of sync with its guest table (core/unsync.ts): the guest frame is not write-protected. */
+  unsync = false;
   /** The cache key it was found under. */
   key = '';
   constructor(
@@ -73,6 +75,10 @@ export class ShadowMmu {
   private lastWriteGfn = -1;
   private writeCount = 0;
   readonly stats = { recycled: 0, zapped: 0, allocated: 0, floods: 0, misaligned: 0 };
+  /** Guest frames whose shadow pages are out of sync (core/unsync.ts): not write-protected. */
+  readonly unsyncGfns = new Set<number>();
+  /** Called before a new shadow page is made for an out-of-sync frame (it must be synced first). */
+  onNewPageOfUnsync: (gfn: number) => void = () => {};
 
   constructor(
     private readonly ctl: PagingControls,
@@ -84,7 +90,7 @@ export class ShadowMmu {
     return this.pages.size;
   }
   isWriteProtected(gfn: number): boolean {
-    return this.shadowsOf.has(gfn);
+    return this.shadowsOf.has(gfn) && !this.unsyncGfns.has(gfn);
   }
   shadowsOfGfn(gfn: number): readonly number[] {
     return this.shadowsOf.get(gfn) ?? [];
@@ -111,6 +117,7 @@ export class ShadowMmu {
     const key = `${gfn}:${level}:${quadrant}:${direct ? 1 : 0}:${keyAccess}`;
     const found = this.byKey.get(key);
     if (found !== undefined) return this.pages.get(found) as ShadowPage;
+    if (!direct && this.unsyncGfns.has(gfn)) this.onNewPageOfUnsync(gfn);
     const sp = new ShadowPage(this.nextId++, gfn, level, quadrant, direct, access);
     sp.key = key;
     this.pages.set(sp.id, sp);
@@ -198,7 +205,10 @@ export class ShadowMmu {
     if (sp.direct) return;
     const list = (this.shadowsOf.get(sp.gfn) ?? []).filter((id) => id !== sp.id);
     if (list.length) this.shadowsOf.set(sp.gfn, list);
-    else this.shadowsOf.delete(sp.gfn);
+    else {
+      this.shadowsOf.delete(sp.gfn);
+      this.unsyncGfns.delete(sp.gfn);
+    }
   }
 
   // ---- sptes -------------------------------------------------------------------------
@@ -384,5 +394,5 @@ export function upperAccess(ctl: PagingControls, r: WalkResult, uptoExclusive: n
 
 export function roleName(sp: ShadowPage): string {
   const acc = `${sp.access & ACC_W ? 'w' : '-'}${sp.access & ACC_U ? 'u' : '-'}${sp.access & ACC_X ? 'x' : '-'}`;
-  return `${sp.direct ? 'direct' : 'shadow'} l${sp.level} ${acc}${sp.roots > 0 ? ' root' : ''}`;
+  return `${sp.direct ? 'direct' : 'shadow'} l${sp.level} ${acc}${sp.roots > 0 ? ' root' : ''}${sp.unsync ? ' unsync' : ''}`;
 }

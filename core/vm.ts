@@ -21,6 +21,7 @@ import { XenPv } from './xenpv.ts';
 import { TdpMmu } from './tdp/tdpMmu.ts';
 import { auditTdp } from './tdp/auditor.ts';
 import { MmioSptes } from './mmio.ts';
+import { Unsync } from './unsync.ts';
 
 /** On an AMD profile exits carry the SVM names KVM prints (`svm_exit_reasons`). */
 const SVM_NAME: Record<string, string> = {
@@ -65,6 +66,8 @@ export class Vm implements VmRunner {
   readonly xen: XenPv | null;
   /** MMIO sptes with the memslot generation (core/mmio.ts). */
   readonly mmio: MmioSptes;
+  /** Unsync shadow pages (core/unsync.ts), with `mmu.shadow.unsync`. */
+  readonly unsync: Unsync | null;
   readonly rng: Rng;
   readonly cpus: Vcpu[];
   /** EPT/NPT tables, dirty logging and the TDP MMU (core/tdp/), when `mmu.mode` is `tdp`. */
@@ -105,6 +108,7 @@ export class Vm implements VmRunner {
       : null;
     this.xen = this.mode === 'xenpv' ? new XenPv(this, config.mmu.xenpv) : null;
     this.mmio = new MmioSptes(this, config.mmu.mmioSptes);
+    this.unsync = this.mmu && sh.unsync ? new Unsync(this, this.mmu) : null;
     this.os = new GuestOs(this.mem, this.ctl, (gpa, level, lo, hi) => this.writeGuestEntry(gpa, level, lo, hi));
     this.os.onZero = (frame) => this.zeroFrame(frame);
     this.rng = new Rng((scenario.seed + Math.imul(vm + 1, 0x9e3779b1)) >>> 0);
@@ -288,6 +292,8 @@ export class Vm implements VmRunner {
     this.tick(this.cost.accessNs);
     if (!trapped) return;
     this.lock(this.cost.emulateNs);
+    // unsync: the page goes out of sync and this store (and the next ones) run natively
+    if (this.unsync?.tryUnsync(Math.floor(gpa / 4096))) return this.endExit(start, 'EXCEPTION_NMI', 'unsync', va, gpa);
     this.tick(this.cost.emulateNs);
     (this.mmu as ShadowMmu).onGuestWrite(gpa, bytes, lo, hi);
     this.endExit(start, 'EXCEPTION_NMI', 'emulate-pte-write', va, gpa);
@@ -421,6 +427,11 @@ export class Vm implements VmRunner {
       return FAULT;
     }
     const gfn = Math.floor(r.gpa / 4096);
+    if (acc === ACCESS_WRITE && mmu.isWriteProtected(gfn) && this.unsync?.tryUnsync(gfn)) {
+      this.fetch(cpu, va, r, acc, cpl); // no longer write-protected: a writable spte, the store runs natively
+      this.endExit(start, 'EXCEPTION_NMI', 'unsync', va, r.gpa);
+      return RETRY;
+    }
     if (acc === ACCESS_WRITE && mmu.isWriteProtected(gfn)) {
       // The guest writes one of its own page tables through a mapping: emulate the write.
       this.tick(this.cost.emulateNs);
@@ -541,6 +552,7 @@ export class Vm implements VmRunner {
     const start = this.beginExit();
     this.lock(this.cost.shadowFaultNs);
     this.mmu.topUp();
+    this.unsync?.syncAll();
     this.loadShadowRoots(cpu);
     this.endExit(start, 'CR_ACCESS', 'cr3-switch');
   }
@@ -555,6 +567,15 @@ export class Vm implements VmRunner {
 
   invlpg(va: number): void {
     if (this.xen) return this.xen.invlpg(va);
+    if (this.unsync) {
+      // with unsync pages a stale spte may be cached: invlpg must exit so it can be resynced
+      const start = this.beginExit();
+      this.lock(this.cost.shadowFaultNs);
+      this.unsync.invlpg(va);
+      this.cur.tlb.invlpg(va);
+      this.endExit(start, 'INVLPG', 'sync-shadow-pages', va);
+      return;
+    }
     // Shadow paging write-protects guest tables, so invlpg need not be trapped (seed 000).
     this.cur.tlb.invlpg(va);
     this.tick(this.cost.accessNs * 20);
