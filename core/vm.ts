@@ -20,6 +20,7 @@ import { audit } from './auditor.ts';
 import { XenPv } from './xenpv.ts';
 import { TdpMmu } from './tdp/tdpMmu.ts';
 import { auditTdp } from './tdp/auditor.ts';
+import { WalkCaches } from './tdp/walkCaches.ts';
 import { MmioSptes } from './mmio.ts';
 import { Unsync } from './unsync.ts';
 
@@ -50,6 +51,8 @@ export class Vcpu {
   done = false;
   program: Iterator<void> | null = null;
   readonly exitsByReason = new Map<string, number>();
+  /** Paging-structure caches: what a TLB miss's walk can skip (cost only; core/tdp/walkCaches.ts). */
+  readonly walkCaches = new WalkCaches();
   constructor(readonly id: number) {}
 }
 
@@ -368,12 +371,14 @@ export class Vm implements VmRunner {
   // ---- shadow paging -----------------------------------------------------------------
 
   private shadowMiss(cpu: Vcpu, va: number, acc: AccessKind, cpl: number): number {
-    const refs = this.shadowHwWalk(cpu, va);
-    this.stats.shadowWalkRefs += Math.abs(refs);
-    this.emitter.emit({ type: 'page_walk', refs: Math.abs(refs), guestRefs: 0, duration: Math.abs(refs) * this.cost.walkRefNs, va });
-    this.tick(Math.abs(refs) * this.cost.walkRefNs);
+    const walked = this.shadowHwWalk(cpu, va);
+    // The PDE cache leaves the last level to read on a successful 4 KiB walk, as on bare metal.
+    const refs = walked > 1 && cpu.walkCaches.guestPdeHit(cpu.cr3, va) ? 1 : Math.abs(walked);
+    this.stats.shadowWalkRefs += refs;
+    this.emitter.emit({ type: 'page_walk', refs, guestRefs: 0, duration: refs * this.cost.walkRefNs, va });
+    this.tick(refs * this.cost.walkRefNs);
     const hw = this.hw;
-    if (refs > 0 && !accessDenied(this.hwCtl, acc, cpl, hw.w, hw.u, hw.nx)) {
+    if (walked > 0 && !accessDenied(this.hwCtl, acc, cpl, hw.w, hw.u, hw.nx)) {
       cpu.tlb.fill(va, hw.gpa, (hw.w ? TLB_W | TLB_D : 0) | (hw.u ? TLB_U : 0) | (hw.nx ? TLB_NX : 0), 12);
       this.lastGpa = hw.gpa;
       return OK;

@@ -17,6 +17,8 @@ export interface DirtyLogParams {
 
 /** Yield every this many page writes, so vCPUs interleave finely and host work runs on time. */
 const PAGES_PER_STEP = 8;
+/** A vCPU polling for the start of logging checks this often. */
+const WAIT_NS = 200;
 
 export function* dirtyLogProgram(vm: Vm, cpu: Vcpu, w: DirtyLogParams, base: number, process: (regions: Array<[number, number]>) => Process): Generator<void> {
   const start = base + (w.shared ? 0 : cpu.id * w.pages * 4096);
@@ -29,6 +31,11 @@ export function* dirtyLogProgram(vm: Vm, cpu: Vcpu, w: DirtyLogParams, base: num
   yield;
   const tdp = vm.tdp;
   if (cpu.id === 0 && tdp) tdp.schedule(vm.emitter.t, () => tdp.enableDirtyLog());
+  // Every vCPU waits (polling a flag) until the host has turned logging on.
+  while (tdp && !tdp.logging && !vm.stopped) {
+    vm.tick(WAIT_NS);
+    yield;
+  }
   const pageOf = (va: number) => proc.pages.get(Math.floor(va / 4096));
   for (let it = 0; it < w.iterations && !vm.stopped; it++) {
     for (let i = 0; i < w.pages; i++) {

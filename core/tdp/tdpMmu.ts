@@ -90,7 +90,6 @@ export class TdpMmu {
   /** When W was last set on a frame's spte, and by which vCPU (for spurious faults). */
   private readonly wSetAt: Float64Array;
   private readonly wSetBy: Int16Array;
-  private readonly caches: WalkCaches[];
   private readonly found = new Found();
   private readonly r = new WalkResult();
   private readonly actions: HostAction[] = [];
@@ -116,7 +115,23 @@ export class TdpMmu {
     this.tracked = new Uint8Array(frames);
     this.wSetAt = new Float64Array(frames);
     this.wSetBy = new Int16Array(frames).fill(-1);
-    this.caches = vm.cpus.map(() => new WalkCaches());
+  }
+
+  /** True while host work runs: its time is the host thread's, not a vCPU's. */
+  private inHost = false;
+
+  /** Charge the current vCPU, unless this is host work. */
+  private charge(ns: number): void {
+    if (!this.inHost) this.vm.tick(ns);
+  }
+
+  private runHost(a: HostAction): void {
+    this.inHost = true;
+    try {
+      a.run();
+    } finally {
+      this.inHost = false;
+    }
   }
 
   private get frames(): number {
@@ -178,7 +193,7 @@ export class TdpMmu {
   /** Cost of the 2D walk that just ran, emitted as a `page_walk` event. */
   private chargeWalk(cpu: Vcpu, va: number, r: WalkResult, ok: boolean): void {
     const vm = this.vm;
-    const caches = this.caches[cpu.id] as WalkCaches;
+    const caches = cpu.walkCaches;
     const first = vm.ctl.mode === 'pae' ? 1 : 0;
     const leafLevel = r.count ? (r.entryLevel[r.count - 1] as number) : 0;
     let from = first;
@@ -286,7 +301,7 @@ export class TdpMmu {
       vm.emitter.emit({ type: 'lock_wait', lock: 'mmu_lock', duration: a.t - vm.emitter.t });
       vm.tick(a.t - vm.emitter.t);
       this.actions.splice(this.actions.indexOf(a), 1);
-      a.run();
+      this.runHost(a);
     }
     if (this.opts.tdpMmu) vm.tick(vm.cost.lockNs);
     else vm.lock(holdNs);
@@ -392,7 +407,7 @@ export class TdpMmu {
     const t = new EptTable(this.nextId++, level, baseGfn);
     this.tables.set(t.id, t);
     this.stats.tablesAllocated++;
-    this.vm.tick(this.vm.cost.shadowAllocNs);
+    this.charge(this.vm.cost.shadowAllocNs);
     this.vm.emitter.emit({ type: 'shadow_page', action: 'alloc', table: t.id, level, gfn: baseGfn, role: 'tdp' });
     return t;
   }
@@ -427,7 +442,7 @@ export class TdpMmu {
     const oldHi = t.sptes[2 * i + 1] as number;
     t.sptes[2 * i] = lo >>> 0;
     t.sptes[2 * i + 1] = hi >>> 0;
-    if (this.opts.tdpMmu) this.vm.tick(this.vm.cost.lockNs); // atomic compare-and-exchange
+    if (this.opts.tdpMmu) this.charge(this.vm.cost.lockNs); // atomic compare-and-exchange
     this.vm.emitter.emit({ type: 'spte_write', level: t.level, table: t.id, index: i, old: pte64(oldLo, oldHi), new: pte64(lo, hi) });
     const [bLo, bHi] = bookkeepingOld ?? [oldLo, oldHi];
     this.changed(t, i, bLo, bHi, lo >>> 0, hi >>> 0);
@@ -479,7 +494,7 @@ export class TdpMmu {
 
   /** INVEPT on every vCPU: combined and guest-physical mappings go. Host actions do not tick. */
   flush(reason: string): void {
-    for (const c of this.caches) c.flushEpt();
+    for (const c of this.vm.cpus) c.walkCaches.flushEpt();
     for (const c of this.vm.cpus) c.tlb.flush(true);
     this.vm.emitter.emit({ type: 'tlb_flush', scope: 'all', reason });
   }
@@ -515,7 +530,7 @@ export class TdpMmu {
       const a = this.actions.shift() as HostAction;
       vm.emitter.vcpu = 0;
       vm.emitter.t = Math.max(a.t, (vm.cpus[0] as Vcpu).clock);
-      a.run();
+      this.runHost(a);
     }
   }
 
@@ -542,7 +557,7 @@ export class TdpMmu {
 
   /**
    * KVM_GET_DIRTY_LOG: take the bitmap (fetch and clear), write-protect every page in it,
-   * flush once if any spte lost W. With `bugs.fastPfFlushOverwrite` the flush flag is
+   * flush once if any spte lost W. The pages named are then taken as copied (clean). With `bugs.fastPfFlushOverwrite` the flush flag is
    * assigned per page instead of accumulated (seed 001 review: "This clears previous flush
    * value when looping"), so only the last page decides.
    */
@@ -554,6 +569,10 @@ export class TdpMmu {
     for (const gfn of pages) {
       const needs = this.writeProtect(gfn, false);
       flush = this.opts.bugs.flushOverwrite ? needs : flush || needs;
+      // The caller copies what the log names (live migration sends the page): from here on
+      // only new writes make it dirty again, on the host side as in the log.
+      this.hostDirty[gfn] = 0;
+      this.written[gfn] = 0;
     }
     this.stats.dirtyLogFetches++;
     this.stats.dirtyPagesFetched += pages.length;
@@ -572,7 +591,8 @@ export class TdpMmu {
     if (!f.leaf || isMmio(f.lo, f.hi) || !f.table) return false;
     if (!writable(f.lo) && !(ptProtect && canBeWritable(f.hi))) return false;
     const hi = ptProtect ? f.hi & ~HI_MMU_WRITABLE : f.hi;
-    this.setSpte(f.table, f.index, f.lo & ~EPT_W, hi);
+    // D goes with W: the bookkeeping hands it to the host page, and the next write sets it again.
+    this.setSpte(f.table, f.index, f.lo & ~(EPT_W | EPT_D), hi);
     return true;
   }
 
@@ -611,7 +631,7 @@ export class TdpMmu {
    * flush if the old spte was writable or could have been made writable locklessly; with
    * `bugs.fastPfMissedFlush` only "was writable" counts, from the value read at the start.
    */
-  trackWrites(gfn: number): void {
+  trackWrites(gfn: number, at = this.vm.emitter.t): void {
     const f = this.lookup(gfn);
     if (!f.leaf || !f.table || isMmio(f.lo, f.hi)) {
       this.tracked[gfn] = 1;
@@ -622,7 +642,7 @@ export class TdpMmu {
     const readLo = f.lo;
     const readHi = f.hi;
     const flush = this.opts.bugs.missedFlush ? writable(readLo) : writable(readLo) || canBeWritable(readHi);
-    const now = this.vm.emitter.t;
+    const now = at;
     this.schedule(now + HOST_RMW_WINDOW_NS, () => {
       this.tracked[gfn] = 1;
       if (this.opts.bugs.missedFlush) {
@@ -651,7 +671,7 @@ export class TdpMmu {
    * that sees the current D bit; with `bugs.fastPfLostDirty` an accessed read-only spte is
    * taken as stable and cleared with a plain store, tracking the bits read at the start.
    */
-  zapGfn(gfn: number): void {
+  zapGfn(gfn: number, at = this.vm.emitter.t): void {
     const f = this.lookup(gfn);
     if (!f.leaf || !f.table || isMmio(f.lo, f.hi) || f.level !== 1) return;
     const t = f.table;
@@ -659,7 +679,7 @@ export class TdpMmu {
     const readLo = f.lo;
     const readHi = f.hi;
     const stable = this.opts.bugs.lostDirty ? readLo & EPT_A && !writable(readLo) : !canBeWritable(readHi) && !writable(readLo);
-    const now = this.vm.emitter.t;
+    const now = at;
     this.schedule(now + HOST_RMW_WINDOW_NS, () => {
       if (stable) this.setSpte(t, i, 0, 0, [readLo, readHi]);
       else if (present(t.sptes[2 * i] as number)) this.setSpte(t, i, 0, 0); // xchg: the bits as they are now
@@ -683,10 +703,13 @@ export class TdpMmu {
       this.fetchDirtyLog();
       const va = this.cursor.get(1);
       const gfn = va === undefined ? undefined : pageOf(va);
-      if (gfn === undefined) return;
-      if (pass % 2 === 0) this.zapGfn(gfn);
+      const other = this.vm.cpus[1];
+      if (gfn === undefined || !other || other.done) return;
+      // The host reads the spte just as vCPU 1 resumes (host threads are not in step with vCPUs).
+      const at = Math.max(t, other.clock);
+      if (pass % 2 === 0) this.zapGfn(gfn, at);
       else {
-        this.trackWrites(gfn);
+        this.trackWrites(gfn, at);
         this.trackedByPass.push(gfn);
       }
     });
