@@ -103,7 +103,7 @@ test('stepping by event, by exit and by guest fault lands where the export says'
 
   // A time that is not a time says so.
   await page.getByTestId('jump-time').fill('soon');
-  await page.getByRole('button', { name: 'Go', exact: true }).click();
+  await page.getByRole('button', { name: 'Go to the time' }).click();
   await expect(page.getByRole('alert')).toContainText('Type a time');
 
   // The density strip over the slider seeks where it is clicked.

@@ -5,7 +5,7 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { ApiResult, CountersResult, SessionSummary, TimelineResult } from '../api/contract';
+import type { ApiResult, CountersResult, DiffResult, PageTablesResult, SessionSummary, TimelineResult } from '../api/contract';
 import { api } from '../api/api';
 import { toApiError } from '../api/client';
 import { useNoticeStore } from './notice-store';
@@ -117,6 +117,24 @@ export const useSessionStore = defineStore('session', () => {
     return api().call('sessions.counters', { id, t0: Math.max(0, t0), t1: Math.max(0, t0, t1) });
   }
 
+  /** Every page table of each VM just after event `at`. */
+  function pageTables(at: number, vm?: number): Promise<PageTablesResult> {
+    const { id } = requireOpen();
+    return api().call('sessions.pageTables', { id, at: Math.max(0, Math.floor(at)), ...(vm !== undefined ? { vm } : {}) });
+  }
+
+  /** Entries added, removed and changed between just after event `from` and just after event `to`. */
+  function diff(from: number, to: number): Promise<DiffResult> {
+    const { id } = requireOpen();
+    return api().call('sessions.diff', { id, from: Math.max(0, Math.floor(from)), to: Math.max(0, Math.floor(to)) });
+  }
+
+  /** Canonical index of the last event at or before `t` (-1 when none). */
+  async function indexAt(t: number): Promise<number> {
+    const w = await eventsAt(t);
+    return w.focus >= 0 ? w.from + w.focus : -1;
+  }
+
   /** Events [from, from + count) of the canonical order (at most 10 000). */
   async function eventsFrom(from: number, count: number, types?: string[]): Promise<{ total: number; events: SessionEvent[] }> {
     const { id } = requireOpen();
@@ -180,6 +198,9 @@ export const useSessionStore = defineStore('session', () => {
     close,
     timeline,
     counters,
+    pageTables,
+    diff,
+    indexAt,
     eventsFrom,
     eventsAt,
     hydrate,
