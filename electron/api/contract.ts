@@ -433,7 +433,7 @@ export interface MmulabBridge {
 
 /** The Electron IPC channel on which the main process pushes `EventMessage`s to the window. */
 export const IPC_EVENT_CHANNEL = 'mmulab:event';
-/** Electron only: the preload reports a `.mmulab` file dropped on the window (path from the File object). */
+/** Electron only: the preload reports a file dropped on the window (path from the File object; checked by the main process). */
 export const IPC_DROP_CHANNEL = 'mmulab:shell.dropped';
 /** Electron only: the preload reports the first listener for an event (queued events then flow). */
 export const IPC_LISTEN_CHANNEL = 'mmulab:shell.listening';

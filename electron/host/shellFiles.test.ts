@@ -153,22 +153,26 @@ describe('Save As / Export', () => {
     const out = join(dir, 'exports');
     mkdirSync(out);
 
-    exportSession(service, final.sessionId, join(out, 'copy.mmulab'));
+    await exportSession(service, final.sessionId, join(out, 'copy.mmulab'));
     expect(readFileSync(join(out, 'copy.mmulab'))).toEqual(readFileSync(source));
     for (const [ext, format] of [['jsonl', 'jsonl'], ['csv', 'csv'], ['json', 'chrome']] as const) {
-      const r = exportSession(service, final.sessionId, join(out, `run.${ext}`));
-      expect(r.events).toBeGreaterThan(0);
+      await exportSession(service, final.sessionId, join(out, `run.${ext}`));
       const cli = spawnSync(process.execPath, [join(root, 'bin', 'mmu-lab.js'), 'export', source, '--format', format], { encoding: 'utf8', maxBuffer: 1 << 28 });
       expect(cli.status, cli.stderr).toBe(0);
       expect(readFileSync(join(out, `run.${ext}`), 'utf8'), ext).toBe(cli.stdout);
     }
-    expect(readdirSync(out).sort()).toEqual(['copy.mmulab', 'run.csv', 'run.json', 'run.jsonl']); // no partial files left
 
-    expect(() => exportSession(service, final.sessionId, join(out, 'run.exe'))).toThrow(/use \.mmulab, \.jsonl, \.csv or \.json/);
-    expect(() => exportSession(service, final.sessionId, 'relative.jsonl')).toThrow(/absolute path/);
-    expect(() => exportSession(service, '../../etc/passwd', join(out, 'x.jsonl'))).toThrow(/not a session id/);
+    // An existing file is replaced only by a complete export.
+    writeFileSync(join(out, 'run.jsonl'), 'old');
+    await exportSession(service, final.sessionId, join(out, 'run.jsonl'));
+    expect(readFileSync(join(out, 'run.jsonl'), 'utf8').startsWith('{')).toBe(true);
+
+    await expect(exportSession(service, final.sessionId, join(out, 'run.exe'))).rejects.toThrow(/use \.mmulab, \.jsonl, \.csv, \.json, \.html, \.pdf/);
+    await expect(exportSession(service, final.sessionId, 'relative.jsonl')).rejects.toThrow(/absolute path/);
+    await expect(exportSession(service, '../../etc/passwd', join(out, 'x.jsonl'))).rejects.toThrow(/not a session id/);
     const missingDir = join(out, 'no-such-dir', 'run.jsonl');
-    expect(() => exportSession(service, final.sessionId, missingDir)).toThrow(/could not write .*ENOENT/);
+    await expect(exportSession(service, final.sessionId, missingDir)).rejects.toThrow(/could not write .*ENOENT/);
     expect(existsSync(join(out, 'no-such-dir'))).toBe(false);
+    expect(readdirSync(out).sort()).toEqual(['copy.mmulab', 'run.csv', 'run.json', 'run.jsonl']); // no partial files left
   });
 });

@@ -10,11 +10,11 @@
  * As/Export never come from the renderer at all: only from the save dialog in the main process.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, extname, isAbsolute, join } from 'node:path';
+import { constants, copyFileSync, existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ApiError, MAX_MESSAGE_BYTES, type RunStatus } from '../api/contract.ts';
-import { exportChrome, exportCsvAll, exportJsonl } from '../../sessions/export.ts';
+import { ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
 import { importTrace, type ImportProgress } from '../../sessions/import/index.ts';
 import { openSession } from '../../sessions/reader.ts';
 import type { HostService } from './hostService.ts';
@@ -88,54 +88,42 @@ export async function importTraceFile(service: HostService, path: string, onProg
   return id;
 }
 
-/** Save As / Export: by the destination's extension. */
+/** Save As / Export: the format is named by the destination's extension (the save dialog's filters). */
 export const EXPORT_FORMATS = [
-  { name: 'MMU Lab session', extensions: ['mmulab'] },
-  { name: 'JSON Lines (one event a line)', extensions: ['jsonl'] },
-  { name: 'CSV (one table per event type)', extensions: ['csv'] },
-  { name: 'Chrome trace / Perfetto', extensions: ['json'] },
+  { name: 'MMU Lab session', extensions: ['mmulab'], format: 'mmulab' },
+  { name: 'JSON Lines (one event a line)', extensions: ['jsonl'], format: 'jsonl' },
+  { name: 'CSV (one table per event type)', extensions: ['csv'], format: 'csv' },
+  { name: 'Chrome trace / Perfetto', extensions: ['json'], format: 'chrome' },
+  { name: 'HTML report', extensions: ['html'], format: 'html' },
+  { name: 'PDF report', extensions: ['pdf'], format: 'pdf' },
 ] as const;
 
 /**
  * Write session `id` to `dest` (a path the save dialog returned) in the format its extension
- * names. Written beside the destination first and renamed into place, so a failure leaves no
- * half-written file and never touches an existing one.
+ * names, with the same writers as `sessions.export` and the CLI. Written beside the
+ * destination first and renamed into place, so a failure leaves no half-written file and an
+ * existing file is replaced only by a complete one.
  */
-export function exportSession(service: HostService, id: string, dest: string): { format: string; events?: number } {
+export async function exportSession(service: HostService, id: string, dest: string): Promise<{ format: string }> {
   const source = service.sessionPath(id);
-  const ext = extname(dest).toLowerCase();
-  const format = EXPORT_FORMATS.find((f) => (f.extensions as readonly string[]).includes(ext.slice(1)));
-  if (!format) throw new ApiError('bad-request', `cannot export to "${basename(dest)}": use .mmulab, .jsonl, .csv or .json`);
+  const ext = extname(dest).toLowerCase().slice(1);
+  const format = EXPORT_FORMATS.find((f) => (f.extensions as readonly string[]).includes(ext));
+  if (!format) throw new ApiError('bad-request', `cannot export to "${basename(dest)}": use ${EXPORT_FORMATS.map((f) => `.${f.extensions[0]}`).join(', ')}`);
   if (!isAbsolute(dest)) throw new ApiError('bad-request', 'the destination must be an absolute path');
-  const temp = join(dest, '..', `.${basename(dest)}.${randomBytes(4).toString('hex')}.partial`);
+  const temp = join(dirname(dest), `.${basename(dest)}.${randomBytes(4).toString('hex')}.partial`);
   try {
-    if (ext === '.mmulab') {
-      copyFileSync(source, temp);
-      renameSync(temp, dest);
-      return { format: format.name };
-    }
-    const { session, diagnostics } = openSession(source);
-    if (!session) throw new ApiError('bad-session', diagnostics.find((d) => d.severity === 'error')?.message ?? `${id} is not readable`);
-    const fd = openSync(temp, 'wx');
-    let events: number;
-    try {
-      const write = (s: string) => {
-        const bytes = Buffer.from(s, 'utf8');
-        for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
-      };
-      events = ext === '.jsonl' ? exportJsonl(session, write) : ext === '.csv' ? exportCsvAll(session, write) : exportChrome(session, write);
-    } finally {
-      closeSync(fd);
+    if (format.format === 'mmulab') copyFileSync(source, temp, constants.COPYFILE_EXCL);
+    else {
+      const { session, diagnostics } = openSession(source);
+      if (!session) throw new ApiError('bad-session', diagnostics.find((d) => d.severity === 'error')?.message ?? `${id} is not readable`);
+      await exportSessionFile(session, format.format, temp, { title: id.replace(/\.mmulab$/, '') });
     }
     renameSync(temp, dest);
-    return { format: format.name, events };
+    return { format: format.name };
   } catch (error) {
-    try {
-      unlinkSync(temp);
-    } catch {
-      // nothing was written
-    }
+    rmSync(temp, { force: true });
     if (error instanceof ApiError) throw error;
+    if (error instanceof ReportError) throw new ApiError('failed', error.message);
     throw new ApiError('failed', `could not write ${dest}: ${(error as { code?: string }).code ?? (error instanceof Error ? error.message : String(error))}`);
   }
 }

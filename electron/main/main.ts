@@ -20,9 +20,10 @@ import {
   type MenuItemConstructorOptions,
 } from 'electron';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { IPC_DROP_CHANNEL, IPC_EVENT_CHANNEL, IPC_LISTEN_CHANNEL, type EventMessage, type RunStatus } from '../api/contract.ts';
+import { basename, join } from 'node:path';
+import { IPC_DROP_CHANNEL, IPC_EVENT_CHANNEL, IPC_LISTEN_CHANNEL, type EventMessage, type RunStatus, type SessionSummary } from '../api/contract.ts';
 import { HostService, toWireError } from '../host/hostService.ts';
+import { classifyShellFile, EXPORT_FORMATS, exportSession, importTraceFile, startScenarioFile } from '../host/shellFiles.ts';
 import { contentSecurityPolicy, contentType, resolveStaticFile } from '../host/security.ts';
 import { createIpcHandler, ipcChannels } from './ipc.ts';
 import { APP_HOST, APP_ORIGIN, APP_SCHEME, senderProblem } from './senderCheck.ts';
@@ -162,28 +163,97 @@ function openSessionFile(path: string): void {
   }
 }
 
-async function openDialog(): Promise<void> {
-  const [win] = windows;
-  const options = {
-    title: 'Open a session',
-    properties: ['openFile' as const],
-    filters: [{ name: 'MMU Lab sessions', extensions: ['mmulab'] }],
-  };
-  const result = await (win ? dialog.showOpenDialog(win, options) : dialog.showOpenDialog(options));
-  const [path] = result.filePaths;
-  if (!result.canceled && path) openSessionFile(path);
+/**
+ * The task bar's progress: a trace import shows its fraction; otherwise any run recording
+ * shows as indeterminate; nothing going on clears it.
+ */
+const activeRuns = new Set<string>();
+let importFraction: number | undefined;
+function showProgress(): void {
+  const value = importFraction !== undefined ? importFraction : activeRuns.size > 0 ? 2 : -1; // 2 = indeterminate
+  for (const win of windows) if (!win.isDestroyed()) win.setProgressBar(value);
 }
 
-/** The task bar shows activity while any run records. */
 function trackRunProgress(service: HostService): void {
-  const active = new Set<string>();
   service.onEvent((message) => {
     if (message.event !== 'runs.progress') return;
     const status = message.payload as RunStatus;
-    if (status.state === 'running' || status.state === 'paused') active.add(status.runId);
-    else active.delete(status.runId);
-    for (const win of windows) if (!win.isDestroyed()) win.setProgressBar(active.size > 0 ? 2 : -1); // 2 = indeterminate
+    if (status.state === 'running' || status.state === 'paused') activeRuns.add(status.runId);
+    else activeRuns.delete(status.runId);
+    showProgress();
   });
+}
+
+function showError(message: string, error: unknown): void {
+  const [win] = windows;
+  const options = { type: 'error' as const, title: 'MMU Lab', message, detail: toWireError(error).message };
+  void (win ? dialog.showMessageBox(win, options) : dialog.showMessageBox(options));
+}
+
+/** A file the user gave us (drop, dialog): a session opens, a scenario records, a trace imports. */
+async function openShellFile(path: unknown): Promise<void> {
+  const file = classifyShellFile(path);
+  if (!shell_) return;
+  if (!file.ok) return showError('MMU Lab cannot open this file', new Error(file.problem));
+  if (file.kind === 'session') return openSessionFile(file.path);
+  if (file.kind === 'scenario') {
+    // The UI follows the new run from its progress events.
+    await startScenarioFile(shell_.service, file.path).catch((error: unknown) => showError(`Could not record ${basename(file.path)}`, error));
+    return;
+  }
+  await importTrace(file.path);
+}
+
+async function importTrace(path: string): Promise<void> {
+  if (!shell_) return;
+  importFraction = 0;
+  showProgress();
+  try {
+    const id = await importTraceFile(shell_.service, path, (p) => {
+      importFraction = p.fraction;
+      showProgress();
+    });
+    rememberRecent(join(shell_.service.sessionsDir, id));
+  } catch (error) {
+    showError(`Could not import ${basename(path)}`, error);
+  } finally {
+    importFraction = undefined;
+    showProgress();
+  }
+}
+
+async function pickAndOpen(title: string, filters: Array<{ name: string; extensions: string[] }>): Promise<void> {
+  const [win] = windows;
+  const options = { title, properties: ['openFile' as const], filters };
+  const result = await (win ? dialog.showOpenDialog(win, options) : dialog.showOpenDialog(options));
+  const [path] = result.filePaths;
+  if (!result.canceled && path) await openShellFile(path);
+}
+
+/** The session each window has open, as it last asked for it (`sessions.open` over IPC). */
+const openSessionOf = new Map<number, string>();
+
+function focusedSession(): string | undefined {
+  const win = BrowserWindow.getFocusedWindow() ?? [...windows][0];
+  return win ? openSessionOf.get(win.webContents.id) : undefined;
+}
+
+/** Save As / Export: the destination comes from the save dialog, never from the renderer. */
+async function saveSessionAs(defaultExtension: string): Promise<void> {
+  if (!shell_) return;
+  const id = focusedSession();
+  const [win] = windows;
+  if (!id) {
+    const options = { type: 'info' as const, title: 'MMU Lab', message: 'Open a session first', detail: 'Save As and Export write the session that is open in the window.' };
+    void (win ? dialog.showMessageBox(win, options) : dialog.showMessageBox(options));
+    return;
+  }
+  const first = EXPORT_FORMATS.find((f) => (f.extensions as readonly string[]).includes(defaultExtension)) ?? EXPORT_FORMATS[0];
+  const filters = [first, ...EXPORT_FORMATS.filter((f) => f !== first)].map((f) => ({ name: f.name, extensions: [...f.extensions] }));
+  const options = { title: defaultExtension === 'mmulab' ? 'Save the session as' : 'Export the session', defaultPath: id.replace(/\.mmulab$/, `.${defaultExtension}`), filters };
+  const result = await (win ? dialog.showSaveDialog(win, options) : dialog.showSaveDialog(options));
+  if (result.canceled || !result.filePath) return;
+  await exportSession(shell_.service, id, result.filePath).catch((error: unknown) => showError(`Could not write ${basename(result.filePath!)}`, error));
 }
 
 function refreshMenu(): void {
@@ -220,7 +290,12 @@ function registerIpc(service: HostService): void {
   const policy = { knownWebContents, allowedOrigins };
   for (const { channel, method } of ipcChannels()) {
     const handler = createIpcHandler(method, (m, p) => service.dispatch(m, p), policy);
-    ipcMain.handle(channel, (event: IpcMainInvokeEvent, params: unknown) => handler(event, params));
+    ipcMain.handle(channel, async (event: IpcMainInvokeEvent, params: unknown) => {
+      const response = await handler(event, params);
+      // Save As / Export act on the session the window shows.
+      if (method === 'sessions.open' && response.ok) openSessionOf.set(event.sender.id, (response.result as SessionSummary).id);
+      return response;
+    });
   }
 }
 
@@ -256,12 +331,15 @@ function registerListenSignal(): void {
   });
 }
 
-/** A `.mmulab` dropped on the window: same sender check as the API, then the same import as File → Open. */
+/**
+ * A file dropped on the window (session, scenario or trace): the same sender check as the API,
+ * then the path is checked like any untrusted input (shellFiles.classifyShellFile) before the
+ * same handling as File → Open.
+ */
 function registerDrop(): void {
   ipcMain.on(IPC_DROP_CHANNEL, (event, path: unknown) => {
     if (senderProblem(event, { knownWebContents, allowedOrigins })) return;
-    if (typeof path !== 'string' || path.length > 4096 || !path.toLowerCase().endsWith('.mmulab')) return;
-    openSessionFile(path);
+    void openShellFile(path);
   });
 }
 
@@ -336,6 +414,7 @@ function createWindow(): BrowserWindow {
     knownWebContents.delete(id);
     listening.delete(id);
     waiting.delete(id);
+    openSessionOf.delete(id);
   });
   void win.loadURL(devUrl ? devUrl.href : `${APP_ORIGIN}/index.html`);
   return win;
@@ -369,6 +448,11 @@ function originOf(url: URL): string {
   return url.protocol === `${APP_SCHEME}:` ? `${APP_SCHEME}://${url.host}` : url.origin;
 }
 
+/** The user guide: shipped as a resource beside the asar when packaged, in docs/ otherwise. */
+function docsPath(): string {
+  return app.isPackaged ? join(process.resourcesPath, 'docs', 'guide.md') : join(app.getAppPath(), 'docs', 'guide.md');
+}
+
 function buildMenu(service: HostService, recent: string[]): Menu {
   const isMac = process.platform === 'darwin';
   const recentItems: MenuItemConstructorOptions[] = recent.length
@@ -395,19 +479,45 @@ function buildMenu(service: HostService, recent: string[]): Menu {
     {
       label: '&File',
       submenu: [
-        { label: 'Open Session…', accelerator: 'CmdOrCtrl+O', click: () => void openDialog() },
-        { label: 'Open Recent', submenu: recentItems },
+        {
+          id: 'open',
+          label: 'Open Session…',
+          accelerator: 'CmdOrCtrl+O',
+          click: () => void pickAndOpen('Open a session', [{ name: 'MMU Lab sessions', extensions: ['mmulab'] }]),
+        },
+        { id: 'open-recent', label: 'Open Recent', submenu: recentItems },
+        {
+          id: 'record-scenario',
+          label: 'Record Scenario File…',
+          accelerator: 'CmdOrCtrl+Shift+O',
+          click: () => void pickAndOpen('Record a scenario file', [{ name: 'Scenarios (JSON or YAML)', extensions: ['json', 'yaml', 'yml'] }]),
+        },
+        {
+          id: 'import-trace',
+          label: 'Import Trace…',
+          accelerator: 'CmdOrCtrl+I',
+          click: () =>
+            void pickAndOpen('Import a KVM trace (trace-cmd report, ftrace or perf script text)', [
+              { name: 'Trace text', extensions: ['txt', 'trace', 'report', 'log', 'perf', 'out'] },
+              { name: 'All files', extensions: ['*'] },
+            ]),
+        },
         { type: 'separator' },
-        { label: 'Show Sessions Folder', accelerator: 'CmdOrCtrl+Shift+O', click: () => void shell.openPath(service.sessionsDir) },
+        { id: 'save-as', label: 'Save Session As…', accelerator: 'CmdOrCtrl+Shift+S', click: () => void saveSessionAs('mmulab') },
+        { id: 'export', label: 'Export Session…', accelerator: 'CmdOrCtrl+E', click: () => void saveSessionAs('jsonl') },
         { type: 'separator' },
-        isMac ? { role: 'close' } : { role: 'quit' },
+        { id: 'show-sessions', label: 'Show Sessions Folder', click: () => void shell.openPath(service.sessionsDir) },
+        { type: 'separator' },
+        { id: 'close', role: 'close', label: 'Close Window', accelerator: 'CmdOrCtrl+W' },
+        ...(isMac ? [] : [{ role: 'quit' as const, accelerator: 'CmdOrCtrl+Q' }]),
       ],
     },
     { role: 'editMenu' },
     {
       label: '&View',
       submenu: [
-        ...(isDev ? ([{ role: 'reload' }, { role: 'toggleDevTools' }, { type: 'separator' }] as MenuItemConstructorOptions[]) : []),
+        // Reload and the developer tools only in development: a reload would drop the UI's state.
+        ...(isDev ? ([{ role: 'reload' }, { role: 'forceReload' }, { role: 'toggleDevTools' }, { type: 'separator' }] as MenuItemConstructorOptions[]) : []),
         { role: 'resetZoom' },
         { role: 'zoomIn' },
         { role: 'zoomOut' },
@@ -418,7 +528,7 @@ function buildMenu(service: HostService, recent: string[]): Menu {
     { role: 'windowMenu' },
     {
       role: 'help',
-      submenu: [{ label: 'MMU Lab Documentation', click: () => void shell.openPath(join(app.getAppPath(), 'docs')) }],
+      submenu: [{ id: 'docs', label: 'MMU Lab Documentation', click: () => void shell.openPath(docsPath()) }],
     },
   ];
   return Menu.buildFromTemplate(template);

@@ -56,15 +56,16 @@ const bridge: MmulabBridge = {
 contextBridge.exposeInMainWorld('mmulab', bridge);
 
 /**
- * Drag and drop of `.mmulab` files onto the window. The path comes from the dropped File
- * object itself (webUtils, here in the isolated preload), never from the page's scripts, and
- * the main process still checks the sender, the extension and the file before importing it.
+ * Drag and drop of sessions (`.mmulab`), scenario files and trace text onto the window. The
+ * path comes from the dropped File object itself (webUtils, here in the isolated preload),
+ * never from the page's scripts, and the main process still checks the sender, the path and
+ * the file's kind and contents before it uses it (electron/host/shellFiles.ts).
  */
 window.addEventListener('dragover', (event) => event.preventDefault());
 window.addEventListener('drop', (event) => {
   event.preventDefault();
-  for (const file of Array.from(event.dataTransfer?.files ?? [])) {
+  for (const file of Array.from(event.dataTransfer?.files ?? []).slice(0, 16)) {
     const path = webUtils.getPathForFile(file);
-    if (path && path.toLowerCase().endsWith('.mmulab')) ipcRenderer.send(IPC_DROP_CHANNEL, path);
+    if (path) ipcRenderer.send(IPC_DROP_CHANNEL, path);
   }
 });

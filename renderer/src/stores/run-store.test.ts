@@ -147,4 +147,16 @@ describe('useRunStore', () => {
     await store.setSpeed(null);
     expect(store.run?.state).toBe('failed'); // and the fake saw no runs.control / runs.setSpeed call
   });
+  it('follows a run started elsewhere (a dropped scenario file) when none of its own is going on', async () => {
+    fake.expect('scenarios.list', scenarios);
+    const store = useRunStore();
+    await store.hydrate();
+    fake.emit('runs.progress', runStatus({ runId: 'r9', events: 4 }));
+    await vi.waitFor(() => expect(store.run?.runId).toBe('r9'));
+    // Another run showing up meanwhile does not take over.
+    fake.emit('runs.progress', runStatus({ runId: 'r10', events: 1 }));
+    fake.emit('runs.progress', runStatus({ runId: 'r9', events: 8 }));
+    await vi.waitFor(() => expect(store.run?.events).toBe(8));
+    expect(store.run?.runId).toBe('r9');
+  });
 });

@@ -143,8 +143,12 @@ export const useRunStore = defineStore('run', () => {
 
   function onProgress(status: RunStatus): void {
     lastProgressMs = Date.now();
+    const known = seen.has(status.runId);
     seen.set(status.runId, status);
-    if (run.value?.runId === status.runId) {
+    // A run started elsewhere (a scenario file dropped on the desktop window) is followed
+    // when none of ours is going on.
+    const adopt = !known && !busy.value && (status.state === 'running' || status.state === 'paused');
+    if (run.value?.runId === status.runId || adopt) {
       update(status).catch((error) => useNoticeStore().unexpectedError('Following the run', error));
     }
   }
