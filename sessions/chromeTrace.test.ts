@@ -76,8 +76,13 @@ describe('Chrome trace event format', () => {
       // thread without nesting: abutting is fine, partial overlap is not
       const ns = (us: number) => Math.round(us * 1000);
       const byThread = new Map<string, { ts: number; end: number }[]>();
-      for (const e of events)
-        if (e.ph === 'X') byThread.set(`${e.pid}/${e.tid}`, [...(byThread.get(`${e.pid}/${e.tid}`) ?? []), { ts: ns(e.ts), end: ns(e.ts) + ns(e.dur) }]);
+      for (const e of events) {
+        if (e.ph !== 'X') continue;
+        const key = `${e.pid}/${e.tid}`;
+        const list = byThread.get(key) ?? [];
+        list.push({ ts: ns(e.ts), end: ns(e.ts) + ns(e.dur) });
+        byThread.set(key, list);
+      }
       for (const list of byThread.values()) {
         const stack: number[] = [];
         for (const s of list.sort((a, b) => a.ts - b.ts || b.end - a.end)) {
