@@ -498,7 +498,7 @@ export function buildProgram(setStatus: (n: number) => void): Command {
     .option('--answers <file>', 'the student\'s answers (YAML or JSON: question id -> answer); every graded question must then be right')
     .option('-o, --output <dir>', 'record the sessions here (default: a new temporary folder, printed)')
     .option('--json', 'print the result as JSON')
-    .option('--report <file.html>', 'also write a self-contained HTML report (answers, checks, figures, session fingerprints)')
+    .option('--report <file>', 'also write the report: self-contained HTML, or PDF when the name ends in .pdf (needs Chromium)')
     .option('--student <name>', 'the name printed on the report')
     .addHelpText('after', '\nExit status: 0 every check (and answer) passed, 3 a check or an answer failed (named on stderr), 1 error.')
     .action(

@@ -3,12 +3,12 @@
  * here so sessions/cli/main.ts only wires the commands. Output goes through the `out` sink the
  * CLI gives; a problem is thrown as a LabError (one line, exit 1).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundledLabsDir, findLab, listLabDirs, loadAnswers, loadLab, LabError } from './load.ts';
 import { recordLab, openLabSessions, runLab, type LabRun } from './run.ts';
-import { renderLabReport } from './report.ts';
+import { renderLabReport, writeLabReport } from './report.ts';
 
 /** `lab run` exit status when the lab ran but a check or an answer failed. */
 export const LAB_FAILED = 3;
@@ -66,10 +66,12 @@ export async function cmdLabRun(out: Out, err: Out, name: string, opts: { answer
   const dir = opts.output ?? mkdtempSync(join(tmpdir(), `mmu-lab-${lab.name}-`));
   const r = await runLab(lab, dir, answers);
   if (opts.report) {
+    const html = renderLabReport(lab, dir, r, opts.student!.trim(), openLabSessions(lab, dir).sessions);
     try {
-      writeFileSync(opts.report, renderLabReport(r, opts.student!.trim(), openLabSessions(lab, dir).sessions));
+      await writeLabReport(opts.report, html);
     } catch (e) {
-      throw new LabError(`${opts.report}: cannot write the report (${(e as { code?: string }).code ?? String(e)})`);
+      const code = (e as { code?: string }).code;
+      throw new LabError(code ? `${opts.report}: cannot write the report (${code})` : (e as Error).message);
     }
   }
   if (opts.json) out(JSON.stringify({ ...r, dir }, null, 2) + '\n');

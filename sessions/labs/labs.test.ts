@@ -161,5 +161,19 @@ describe('the lab report', () => {
     const sha = createHash('sha256').update(readFileSync(join(tmp, 'rep', 'zap.mmulab'))).digest('hex');
     expect(html).toContain(`sha256:${sha}`);
     expect(cli('lab', 'run', '01-demand-fault', '--report', report).stderr).toMatch(/--report needs --student/);
+    // the session report's figures follow the lab's sections
+    expect(html).toContain('Per-vCPU timeline');
+    expect(html).toContain('Page-table diff');
+  });
+
+  it('prints to PDF (system Chromium; read back with pdftotext)', () => {
+    const pdf = join(tmp, 'report.pdf');
+    const r = cli('lab', 'run', '02-nonpae-quadrants', '--answers', join(bundledLabsDir(), '02-nonpae-quadrants', 'answers.reference.yaml'), '-o', join(tmp, 'rep2'), '--report', pdf, '--student', 'Grace Hopper');
+    expect(r.stderr).toBe('');
+    const text = spawnSync('pdftotext', ['-layout', pdf, '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, ' ');
+    expect(text).toContain('Lab 2: non-PAE quadrants');
+    expect(text).toContain('Grace Hopper');
+    expect(text).toContain('a) a non-PAE pde maps 4 MiB');
+    expect(text).toMatch(/The guest page directory is shadowed by four PAE page directories four-shadow-pds PASS/);
   });
 });

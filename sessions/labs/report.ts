@@ -1,22 +1,20 @@
 /**
- * The lab part of a report: the student's name, the answers, the check results, the sessions'
- * fingerprints and a chart of exits by reason per session. Each part is a section of the shape
- * the session report (sessions/report/html.ts, `ReportSection`) takes as `extraSections`; until
- * that lands, `renderLabReport` puts them on a self-contained page of their own (inline CSS and
- * SVG, no script, a CSP that forbids everything else) that prints to PDF as it is.
- * Everything printed from a lab file or an answer goes through `esc`.
+ * The lab part of a report: the student's name, the answers, the check results, the key figures
+ * and the sessions' fingerprints, as sections of the session report (sessions/report/html.ts).
+ * The lab report is that report of the lab's report session (its exits chart, per-vCPU timeline
+ * and the page-table diff of the lab's chosen range) with these sections first. Everything
+ * printed from a lab file or an answer goes through `escapeHtml`.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { escapeHtml as esc, defaultSections, renderReport, type ReportSection } from '../report/html.ts';
+import { htmlToPdf } from '../report/pdf.ts';
+import { openSession } from '../reader.ts';
+import type { Lab } from './load.ts';
 import type { LabRun } from './run.ts';
 import type { LabSession } from './queries.ts';
 
-/** Structurally a `ReportSection` of sessions/report/html.ts. */
-export interface LabReportSection {
-  id: string;
-  title: string;
-  render(ctx: { figure(caption: string): string }): string;
-}
-
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+export type LabReportSection = ReportSection;
 
 function exitsByReason(s: LabSession): [string, number][] {
   const m = new Map<string, number>();
@@ -48,7 +46,7 @@ export function labReportSections(run: LabRun, student: string, sessions: Readon
   return [
     {
       id: 'lab',
-      title: 'Lab',
+      title: 'Lab and student',
       render: () =>
         `<table class="kv"><tr><th>Lab</th><td>${esc(run.title)} (${esc(run.lab)})</td></tr><tr><th>Student</th><td>${esc(student)}</td></tr>` +
         `<tr><th>Result</th><td><strong>${run.passed ? 'PASS' : 'FAIL'}</strong>: ${run.checks.filter((c) => c.passed).length} of ${run.checks.length} checks pass</td></tr></table>`,
@@ -96,25 +94,23 @@ export function labReportSections(run: LabRun, student: string, sessions: Readon
   ];
 }
 
-const CSS = `body{font-family:system-ui,sans-serif;margin:2em auto;max-width:60em;color:#222;line-height:1.4}
-h1{font-size:1.6em} h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}
-table{border-collapse:collapse;margin:.6em 0} th,td{padding:.2em .6em;text-align:left;vertical-align:top}
-table.grid th,table.grid td{border:1px solid #ddd} table.kv th{color:#555;font-weight:normal} code{font-size:.85em;word-break:break-all}
-figcaption{font-size:.9em;color:#444} @media print{body{margin:0;max-width:none}}`;
+/**
+ * The whole lab report as one self-contained HTML page: the lab's sections, then the session
+ * report of the lab's report session (default: its first scenario) over the lab's diff range.
+ */
+export function renderLabReport(lab: Lab, dir: string, run: LabRun, student: string, sessions: ReadonlyMap<string, LabSession>): string {
+  const id = lab.file.report?.scenario ?? lab.file.scenarios[0]!.id;
+  const { session } = openSession(join(dir, `${id}.mmulab`));
+  if (!session) throw new Error(`the session of scenario "${id}" cannot be read`);
+  const range = lab.file.report;
+  const diff = range
+    ? { diffFrom: Math.max(0, session.indexAtTime(range.t0) - 1), diffTo: Math.max(0, Math.min(session.eventCount - 1, session.indexAtTime(range.t1 + 1) - 1)) }
+    : {};
+  return renderReport(session, { title: lab.file.title, ...diff, sections: [...labReportSections(run, student, sessions), ...defaultSections()] });
+}
 
-/** A self-contained HTML lab report. */
-export function renderLabReport(run: LabRun, student: string, sessions: ReadonlyMap<string, LabSession>): string {
-  let figures = 0;
-  const ctx = { figure: (caption: string) => `Figure ${++figures}. ${esc(caption)}` };
-  const body = labReportSections(run, student, sessions)
-    .map((s) => `<section id="${esc(s.id)}"><h2>${esc(s.title)}</h2>\n${s.render(ctx)}\n</section>`)
-    .join('\n');
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>${esc(run.title)} — MMU Lab report</title><style>${CSS}</style></head>
-<body><h1>${esc(run.title)}</h1>
-${body}
-</body></html>
-`;
+/** Write the lab report as HTML, or as PDF (through the system Chromium) when `path` ends in .pdf. */
+export async function writeLabReport(path: string, html: string): Promise<void> {
+  if (/\.pdf$/i.test(path)) return htmlToPdf(html, path);
+  writeFileSync(path, html);
 }
