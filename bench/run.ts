@@ -13,6 +13,7 @@ const GROUPS: Record<string, Group> = {
   sessions: async () => (await import('./sessions.bench.ts')).benchmarks(),
   seeds: async () => (await import('./seeds.bench.ts')).benchmarks(),
   scale: async () => (await import('./scale.bench.ts')).benchmarks(),
+  import: async () => (await import('./import.bench.ts')).benchmarks(),
 };
 
 async function main(): Promise<void> {

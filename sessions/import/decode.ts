@@ -16,6 +16,10 @@ export function hexAddr(hex: string): number {
   let h = hex;
   if (h.startsWith('0x') || h.startsWith('0X')) h = h.slice(2);
   if (h.length <= 13) return parseInt(h, 16) || 0;
+  // zero-padded fields (`info1 0x0000000000000184`) fit a number without a BigInt
+  let z = 0;
+  while (z < h.length - 1 && h.charCodeAt(z) === 48) z++;
+  if (h.length - z <= 13) return parseInt(h.slice(z), 16) || 0;
   const b = BigInt('0x' + h);
   return b <= MAX_SAFE ? Number(b) : Number(b & LOW48);
 }
@@ -76,13 +80,13 @@ function kv(body: string, key: string): string | undefined {
 }
 
 /**
- * `kvm_exit` of every era: `reason X rip 0x… [info A B]` (≤5.6 and the plugin),
+ * `kvm_exit` of every era (`brief`: only vcpu, reasonText and info2 are sure to be filled): `reason X rip 0x… [info A B]` (≤5.6 and the plugin),
  * `vcpu N reason X rip 0x… info A B` (5.7–5.11), `vcpu N reason X rip 0x… info1 0x… info2 0x…
  * intr_info 0x… error_code 0x…` (5.12+). Also the nested exits: the kvm_exit class text, the old
  * kernel text `rip: 0x… reason: X ext_inf1: …` and the plugin's `rip … reason X info1 … int_info …`.
  */
-export function decodeExit(body: string): Exit | undefined {
-  const e = decodeExitForms(body);
+export function decodeExit(body: string, brief = false): Exit | undefined {
+  const e = decodeExitForms(body, brief);
   // A reason is a short name (`EPT_VIOLATION`, `PF excp`, `UNKNOWN (77)`, `... FAILED_VMENTRY`);
   // anything else is not an exit we understand, and stays a raw event.
   return e && REASON_TEXT.test(e.reasonText) ? e : undefined;
@@ -90,8 +94,10 @@ export function decodeExit(body: string): Exit | undefined {
 
 const REASON_TEXT = /^[\w()\- ]{1,64}$/;
 
-function decodeExitForms(body: string): Exit | undefined {
+function decodeExitForms(body: string, brief: boolean): Exit | undefined {
   let m = EXIT_NEW.exec(body);
+  // brief: the vCPU, the reason and info2 only (what an import keeps), the common case's cost
+  if (m && brief) return { vcpu: Number(m[1]), reasonText: m[2]!, info2: hexAddr(m[5]!) };
   if (m)
     return {
       vcpu: Number(m[1]),

@@ -200,32 +200,56 @@ interface ScanThread {
   ids: number[];
 }
 
-const VCPU_FIELD = /^vcpu (\d+)/;
+const MAX_ISA_VOTES = 4096;
+
+/** `vcpu N` at the start of a payload (kvm_entry, kvm_exit, page faults), or undefined. */
+function vcpuField(body: string): number | undefined {
+  if (!body.startsWith('vcpu ')) return undefined;
+  let v = 0;
+  let k = 5;
+  for (; k < body.length && k < 12; k++) {
+    const c = body.charCodeAt(k);
+    if (c < 48 || c > 57) break;
+    v = v * 10 + (c - 48);
+  }
+  return k > 5 ? v : undefined;
+}
+
+/** Timestamp text a is earlier than b (texts of the same shape compare as strings). */
+function tsBefore(a: string, b: string): boolean {
+  if (a.length === b.length && a.indexOf('.') === b.indexOf('.') && a.charCodeAt(0) !== 48 && b.charCodeAt(0) !== 48) return a < b;
+  const x = parseTs(a);
+  const y = parseTs(b);
+  return x.sec < y.sec || (x.sec === y.sec && x.ns < y.ns);
+}
 const MAX_THREADS = 1 << 16;
 const MAX_IDS_PER_THREAD = 64;
 
 class Scan {
   readonly threads = new Map<string, ScanThread>();
-  t0: Ts | undefined;
+  /** The earliest timestamp text so far. */
+  private minTs = '';
   vmxVotes = 0;
   svmVotes = 0;
   private readonly reasons = new ReasonCache();
+  private lastPid = -1;
+  private lastThread: ScanThread | undefined;
+
+  get t0(): Ts | undefined {
+    return this.minTs ? parseTs(this.minTs) : undefined;
+  }
 
   record(r: TraceRecord): void {
-    if (r.ts) {
-      const t = parseTs(r.ts);
-      if (!this.t0 || t.sec < this.t0.sec || (t.sec === this.t0.sec && t.ns < this.t0.ns)) this.t0 = t;
-    }
-    const th = this.thread(r);
+    const ts = r.ts;
+    if (ts && ts !== this.minTs && (!this.minTs || tsBefore(ts, this.minTs))) this.minTs = ts;
+    const th = r.pid >= 0 && r.pid === this.lastPid && this.lastThread!.comm !== '<...>' ? this.lastThread! : this.thread(r);
     const ev = r.event;
     if (ev === 'kvm_entry' || ev === 'kvm_exit' || ev === 'fast_page_fault' || ev === 'kvm_page_fault') {
-      const m = VCPU_FIELD.exec(r.body);
-      if (m) {
-        const id = Number(m[1]);
-        if (id < CAPS.maxVcpusPerVm && th.ids.length < MAX_IDS_PER_THREAD && !th.ids.includes(id)) th.ids.push(id);
-      }
-      if (ev === 'kvm_exit') {
-        const d = decodeExit(r.body);
+      const id = vcpuField(r.body);
+      if (id !== undefined && id < CAPS.maxVcpusPerVm && th.ids.length < MAX_IDS_PER_THREAD && !th.ids.includes(id)) th.ids.push(id);
+      // a few thousand exits tell the ISA; decoding every one would only cost time
+      if (ev === 'kvm_exit' && this.vmxVotes + this.svmVotes < MAX_ISA_VOTES) {
+        const d = decodeExit(r.body, true);
         if (d) {
           const isa = this.reasons.get(d.reasonText).isa;
           if (isa === 'vmx') this.vmxVotes++;
@@ -236,6 +260,15 @@ class Scan {
   }
 
   thread(r: TraceRecord): ScanThread {
+    const th = this.lookup(r);
+    if (r.pid >= 0) {
+      this.lastPid = r.pid;
+      this.lastThread = th;
+    }
+    return th;
+  }
+
+  private lookup(r: TraceRecord): ScanThread {
     const key = threadKey(r);
     let th = this.threads.get(key);
     if (!th) {
@@ -392,7 +425,10 @@ const REASON_HANDLING: Record<string, string> = {
 class Importer {
   private readonly lanes: LaneState[][];
   private readonly reasons = new ReasonCache();
-  private readonly threadLane = new Map<string, number>();
+  /** Per thread: its VM's lanes and the lane its vCPU-less events go to. */
+  private readonly threadStates = new Map<string, { row: LaneState[]; lane: number }>();
+  private lastPid = -1;
+  private lastState: { row: LaneState[]; lane: number } | undefined;
   events = 0;
   exits = 0;
   raw = 0;
@@ -420,15 +456,30 @@ class Importer {
     return this.lastTsValue;
   }
 
-  private lane(r: TraceRecord, vcpu: number | undefined): LaneState {
+  private threadState(r: TraceRecord): { row: LaneState[]; lane: number } {
+    if (r.pid >= 0 && r.pid === this.lastPid) return this.lastState!;
     const key = threadKey(r);
-    const map = this.layout.byThread.get(key) ?? this.layout.byThread.get('overflow')!;
-    const row = this.lanes[map.vm]!;
-    if (vcpu !== undefined && vcpu < row.length) {
-      this.threadLane.set(key, vcpu);
-      return row[vcpu]!;
+    let st = this.threadStates.get(key);
+    if (!st) {
+      const map = this.layout.byThread.get(key) ?? this.layout.byThread.get('overflow')!;
+      st = { row: this.lanes[map.vm]!, lane: map.lane };
+      this.threadStates.set(key, st);
     }
-    return row[this.threadLane.get(key) ?? map.lane]!;
+    if (r.pid >= 0) {
+      this.lastPid = r.pid;
+      this.lastState = st;
+    }
+    return st;
+  }
+
+  /** The lane of a record: its own vCPU id when it has one (and the thread keeps it), else the thread's. */
+  private lane(r: TraceRecord, vcpu: number | undefined): LaneState {
+    const st = this.threadState(r);
+    if (vcpu !== undefined && vcpu < st.row.length) {
+      st.lane = vcpu;
+      return st.row[vcpu]!;
+    }
+    return st.row[st.lane]!;
   }
 
   private time(lane: LaneState, r: TraceRecord): number {
@@ -488,7 +539,7 @@ class Importer {
     const body = r.body;
     switch (r.event) {
       case 'kvm_exit': {
-        const d = decodeExit(body);
+        const d = decodeExit(body, true);
         const lane = this.lane(r, d?.vcpu);
         const t = this.time(lane, r);
         if (!d) return this.rawEvent(lane, t, r);

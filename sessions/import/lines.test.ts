@@ -1,54 +1,6 @@
-/**
- * The regex-free fast path for ftrace / trace-cmd prefixes must give exactly what the full
- * regular expression gives, or step aside (undefined) so the regular expression decides.
- */
-import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import fc from 'fast-check';
+/** The line assembler: rejoining wrapped records, and keeping prose and tables out of them. */
 import { describe, expect, it } from 'vitest';
-import { LineAssembler, parseFtFast, parseFtRegex, type TraceRecord } from './lines.ts';
-
-const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
-
-function agree(line: string): void {
-  const fast = parseFtFast(line, 1);
-  if (fast) expect(fast, line).toEqual(parseFtRegex(line, 1));
-}
-
-describe('parseFtFast', () => {
-  it('agrees with the regular expression on every fixture line', () => {
-    let taken = 0;
-    for (const f of readdirSync(FIXTURES).filter((n) => n.endsWith('.txt')))
-      for (const raw of readFileSync(FIXTURES + f, 'utf8').split('\n')) {
-        const line = raw.replace(/^(?:>\s?)+/, '');
-        agree(line);
-        if (parseFtFast(line, 1)) taken++;
-      }
-    // it must actually carry the common case
-    expect(taken).toBeGreaterThan(150);
-  });
-
-  it('agrees with the regular expression on generated prefixes (fixed seed)', () => {
-    const pick = <T>(xs: T[]) => fc.constantFrom(...xs);
-    const line = fc
-      .record({
-        lead: pick(['', ' ', '       ', '\t']),
-        comm: pick(['qemu', 'CPU 0/KVM', 'VCPU-0', '<...>', 'apic_bus_clock_', 'a-1 b', 'x[1]', '', 'kvm-5664']),
-        pid: fc.integer({ min: 0, max: 4_000_000 }),
-        gap: pick([' ', '  ', '\t', '   ']),
-        tgid: pick(['', '(  123) ', '(-----) ']),
-        cpu: pick(['[000]', '[12]', '[]', '[0a]']),
-        flags: pick(['', ' d....', ' d..2.', ' ...1.', ' .N..', ' d.h*.', ' dd', '  d...']),
-        ts: pick([' 184503.384328', '  3733.092646', ' 1.5', ' 12', ' .5', ' 1.']),
-        colon: pick([': ', ':', ':  ', ' : ']),
-        event: pick(['kvm_exit', 'kvm_entry', 'kvm-exit', '<stack trace>', 'kvm:kvm_exit', '']),
-        sep: pick([': ', ':', ':    ', ' ']),
-        body: pick(['vcpu 0 reason EPT_VIOLATION rip 0x1', 'reason X [1] y', '', '  trailing  ', 'CAN\'T FIND FIELD "rip"vcpu 0', 'a-5 [3] 2.0: ev: z']),
-      })
-      .map((p) => `${p.lead}${p.comm}-${p.pid}${p.gap}${p.tgid}${p.cpu}${p.flags}${p.ts}${p.colon}${p.event}${p.sep}${p.body}`);
-    fc.assert(fc.property(line, (l) => agree(l)), { seed: 9, numRuns: 3000 });
-  });
-});
+import { LineAssembler, type TraceRecord } from './lines.ts';
 
 describe('LineAssembler', () => {
   function assemble(text: string): { recs: TraceRecord[]; asm: LineAssembler } {

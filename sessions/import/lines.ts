@@ -65,15 +65,12 @@ export function cleanBody(body: string): string {
 export function parseRecord(line: string, lineNo: number, perfFirst = false): TraceRecord | undefined {
   // Without leading blanks, and with the comm bounded (`.{0,256}?`), no regular expression
   // here backtracks more than linearly on a long run of blanks (a hostile or broken line).
-  if (isSpace(line.charCodeAt(0))) line = line.trimStart();
+  // (A hand-written prefix scanner was tried: it cost more CPU than these expressions.)
+  const c0 = line.charCodeAt(0);
+  if (c0 === 32 || c0 === 9) line = line.trimStart();
   if (line.includes('[')) {
-    if (perfFirst) {
-      const r = parsePerf(line, lineNo) ?? parseFt(line, lineNo);
-      if (r) return r;
-    } else {
-      const r = parseFt(line, lineNo) ?? parsePerf(line, lineNo);
-      if (r) return r;
-    }
+    const r = perfFirst ? (parsePerf(line, lineNo) ?? parseFt(line, lineNo)) : (parseFt(line, lineNo) ?? parsePerf(line, lineNo));
+    if (r) return r;
   }
   if (!line.includes(':')) return undefined;
   let m = TRIMMED.exec(line);
@@ -84,76 +81,8 @@ export function parseRecord(line: string, lineNo: number, perfFirst = false): Tr
   return undefined;
 }
 
-const isDigit = (c: number) => c >= 48 && c <= 57;
-const isSpace = (c: number) => c === 32 || c === 9;
-const isWordChar = (c: number) => isDigit(c) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
-/** The irq-flags column: `.`, letters, digits (`d..2.`, `.N..`). */
-const isFlagChar = (c: number) => c === 46 || (isWordChar(c) && c !== 95);
-
-/**
- * The common ftrace / trace-cmd shape without a regular expression (the fast path): `comm-pid
- * [cpu] [flags] ts: event: payload`. Returns undefined for anything unusual (a tgid column, a
- * stack trace, odd spacing), which then goes through the FT regular expression.
- */
-export function parseFtFast(line: string, lineNo: number): TraceRecord | undefined {
-  const close = line.indexOf('] ');
-  if (close < 2) return undefined;
-  let open = close - 1;
-  while (open >= 0 && isDigit(line.charCodeAt(open))) open--;
-  // the first '[' of the line must open the cpu column (a '[' in the comm goes the slow way)
-  if (open < 1 || open === close - 1 || line.charCodeAt(open) !== 91 /* [ */ || line.indexOf('[') !== open) return undefined;
-  const cpu = Number(line.slice(open + 1, close));
-  let e = open - 1;
-  if (!isSpace(line.charCodeAt(e))) return undefined;
-  while (e >= 0 && isSpace(line.charCodeAt(e))) e--;
-  // e is the last digit of the pid
-  let p = e;
-  while (p >= 0 && isDigit(line.charCodeAt(p))) p--;
-  if (p === e || p < 1 || line.charCodeAt(p) !== 45 /* - */) return undefined;
-  const pid = Number(line.slice(p + 1, e + 1));
-  const comm = line.slice(0, p).trim();
-  if (comm === '') return undefined;
-  // after "] ": [flags] ts:
-  let i = close + 1;
-  const n = line.length;
-  while (i < n && isSpace(line.charCodeAt(i))) i++;
-  let j = line.indexOf(' ', i);
-  if (j < 0) return undefined;
-  let tok = line.slice(i, j);
-  if (tok.charCodeAt(tok.length - 1) !== 58 /* : */) {
-    if (tok.length < 4 || tok.length > 5) return undefined;
-    for (let k = 0; k < tok.length; k++) if (!isFlagChar(tok.charCodeAt(k))) return undefined;
-    i = j;
-    while (i < n && isSpace(line.charCodeAt(i))) i++;
-    j = line.indexOf(' ', i);
-    if (j < 0) j = n;
-    tok = line.slice(i, j);
-    if (tok.charCodeAt(tok.length - 1) !== 58) return undefined;
-  }
-  const ts = tok.slice(0, -1);
-  const dot = ts.indexOf('.');
-  if (dot < 1 || dot === ts.length - 1) return undefined;
-  for (let k = 0; k < ts.length; k++) if (k !== dot && !isDigit(ts.charCodeAt(k))) return undefined;
-  i = j;
-  while (i < n && isSpace(line.charCodeAt(i))) i++;
-  const colon = line.indexOf(':', i);
-  if (colon <= i) return undefined;
-  for (let k = i; k < colon; k++) {
-    if (!isWordChar(line.charCodeAt(k))) return undefined;
-  }
-  if (colon + 1 < n && !isSpace(line.charCodeAt(colon + 1))) return undefined;
-  const event = line.slice(i, colon);
-  let b = colon + 1;
-  while (b < n && isSpace(line.charCodeAt(b))) b++;
-  return { lineNo, comm, pid, cpu, ts, event, body: cleanBody(line.slice(b)), joined: 0 };
-}
-
+/** raw ftrace / trace-cmd: `comm-pid [(tgid)] [cpu] [flags] ts: event: payload`, and `<stack trace>`. */
 function parseFt(line: string, lineNo: number): TraceRecord | undefined {
-  return parseFtFast(line, lineNo) ?? parseFtRegex(line, lineNo);
-}
-
-/** The full ftrace / trace-cmd prefix by regular expression (every shape; the reference for the fast path). */
-export function parseFtRegex(line: string, lineNo: number): TraceRecord | undefined {
   const m = FT.exec(line);
   if (!m) return undefined;
   const tgid = m[3] !== undefined && /^\d+$/.test(m[3]) ? Number(m[3]) : undefined;
@@ -171,6 +100,7 @@ export function parseFtRegex(line: string, lineNo: number): TraceRecord | undefi
   return rec;
 }
 
+/** perf script (and perf-prof): `[date time] comm pid[/tid] [flags] [cpu] ts: sys:event: payload`. */
 function parsePerf(line: string, lineNo: number): TraceRecord | undefined {
   const m = PERF.exec(line);
   if (!m) return undefined;
@@ -273,21 +203,22 @@ export class LineAssembler {
       }
       this.skip(prefix.lineNo, prefix.text);
     }
-    const trimmed = line.trim();
-    if (trimmed === '') {
-      this.flush();
-      this.stats.ignored++;
-      return;
-    }
     if (line.length > 65536) {
       this.flush();
       this.skip(lineNo, line);
       return;
     }
+    // records first: most lines are one, and they need no trimmed copy
     const rec = parseRecord(line, lineNo, this.perfFirst);
     if (rec) {
       this.flush();
       this.pending = rec;
+      return;
+    }
+    const trimmed = line.trim();
+    if (trimmed === '') {
+      this.flush();
+      this.stats.ignored++;
       return;
     }
     const p = this.pending;
