@@ -6,8 +6,8 @@
  * without NXE, PDPTE valid bit) and §4.8 (A on every entry used, D on the leaf of a write;
  * KVM sets them only for an allowed access, seed 000).
  *
- * Every case runs under shadow paging (zap and update), TDP and Xen PV; the guest-visible
- * outcome must be the same in all four and equal the expected one worked out from the manual.
+ * Every case runs under shadow paging (zap, update, unsync), TDP, nested TDP and Xen PV;
+ * the guest-visible outcome must be the same in all of them and equal the expected one worked out from the manual.
  */
 import { describe, expect, it } from 'vitest';
 import type { ScenarioInput } from './scenario.ts';
@@ -107,6 +107,8 @@ const MODES = [
   ['shadow update', { mode: 'shadow', shadow: { onGuestPteWrite: 'update' } }],
   ['tdp', { mode: 'tdp' }],
   ['xenpv', { mode: 'xenpv' }],
+  ['nested tdp', { mode: 'tdp', nested: { enabled: true } }],
+  ['shadow unsync', { mode: 'shadow', shadow: { unsync: true } }],
 ] as const;
 
 describe('guest paging follows the SDM', () => {

@@ -143,6 +143,10 @@ const mmuSchema = z.strictObject({
       walkCaches: z.boolean().default(true),
     })
     .prefault({}),
+  /** Nested TDP (core/nested.ts): the guest is an L2 guest whose L1 hypervisor uses EPT; needs mode tdp. */
+  nested: z
+    .strictObject({ enabled: z.boolean().default(false), inveptEvery: z.number().int().min(0).max(1 << 24).default(0) })
+    .prefault({}),
   xenpv: z
     .strictObject({ pinning: z.boolean().default(true), batching: z.boolean().default(true), batchSize: count(1024).default(32) })
     .prefault({}),
@@ -160,6 +164,7 @@ const vmSchema = z
     bugs: bugsSchema,
   })
   .superRefine((vm, ctx) => {
+    if (vm.mmu.nested.enabled && vm.mmu.mode !== 'tdp') ctx.addIssue({ code: 'custom', path: ['mmu', 'nested', 'enabled'], message: 'nested TDP needs mmu.mode tdp (L1 runs L2 on its EPT)' });
     const w = vm.guest.workload;
     if (w.kind !== 'script') return;
     w.steps.forEach((step, i) => {

@@ -23,6 +23,7 @@ import { auditTdp } from './tdp/auditor.ts';
 import { WalkCaches } from './tdp/walkCaches.ts';
 import { MmioSptes } from './mmio.ts';
 import { Unsync } from './unsync.ts';
+import { NestedTdp } from './nested.ts';
 
 /** On an AMD profile exits carry the SVM names KVM prints (`svm_exit_reasons`). */
 const SVM_NAME: Record<string, string> = {
@@ -71,6 +72,8 @@ export class Vm implements VmRunner {
   readonly mmio: MmioSptes;
   /** Unsync shadow pages (core/unsync.ts), with `mmu.shadow.unsync`. */
   readonly unsync: Unsync | null;
+  /** Nested TDP (core/nested.ts): an L2 guest on L1's EPT, shadowed by L0, with `mmu.nested.enabled`. */
+  readonly nested: NestedTdp | null;
   readonly rng: Rng;
   readonly cpus: Vcpu[];
   /** EPT/NPT tables, dirty logging and the TDP MMU (core/tdp/), when `mmu.mode` is `tdp`. */
@@ -118,7 +121,8 @@ export class Vm implements VmRunner {
     this.cpus = Array.from({ length: config.vcpus }, (_, i) => new Vcpu(i));
     this.cur = this.cpus[0] as Vcpu;
     const bugs = config.bugs;
-    this.tdp = this.mode === 'tdp'
+    this.nested = this.mode === 'tdp' && config.mmu.nested.enabled ? new NestedTdp(this, config.mmu.nested.inveptEvery) : null;
+    this.tdp = this.mode === 'tdp' && !this.nested
       ? new TdpMmu(this, { ...config.mmu.tdp, bugs: { lostDirty: bugs.fastPfLostDirty === true, missedFlush: bugs.fastPfMissedFlush === true, flushOverwrite: bugs.fastPfFlushOverwrite === true } })
       : null;
   }
@@ -185,7 +189,7 @@ export class Vm implements VmRunner {
   }
 
   counters(): { vm: Record<string, number>; exitsPerVcpu: Array<Record<string, number>> } {
-    const shadow = this.mmu ? { ...this.mmu.stats, shadowPagesInUse: this.mmu.used } : this.xen ? { ...this.xen.stats } : {};
+    const shadow = this.mmu ? { ...this.mmu.stats, shadowPagesInUse: this.mmu.used, ...this.unsync?.stats } : this.xen ? { ...this.xen.stats } : this.nested ? { ...this.nested.stats } : {};
     const tdp = this.tdp ? { ...this.tdp.stats, eptTablesInUse: this.tdp.tables.size } : {};
     return { vm: { ...this.stats, ...shadow, ...tdp, ...this.mmio.stats }, exitsPerVcpu: this.exitStats() };
   }
@@ -283,6 +287,7 @@ export class Vm implements VmRunner {
   /** The guest OS writes one of its paging-structure entries; trapped if the frame is shadowed. */
   writeGuestEntry(gpa: number, level: number, lo: number, hi: number, va?: number): void {
     if (this.xen) return this.xen.guestWrite(gpa, level, lo, hi, va);
+    this.nested?.touch(Math.floor(gpa / 4096), va); // L2's store needs an EPT02 entry like any access
     this.tdp?.guestStore(Math.floor(gpa / 4096), va); // under TDP a store through the EPT like any other
     const [oldLo, oldHi] = this.os.readEntry(gpa);
     const trapped = this.mmu !== null && this.mmu.isWriteProtected(Math.floor(gpa / 4096));
@@ -343,7 +348,7 @@ export class Vm implements VmRunner {
       }
       if (e >= 0) cpu.tlb.drop(e);
       this.stats.tlbMiss++;
-      const res = this.mode === 'shadow' ? this.shadowMiss(cpu, va, acc, cpl) : this.xen ? this.xen.miss(cpu, va, acc, cpl) : this.tdpMiss(cpu, va, acc, cpl);
+      const res = this.mode === 'shadow' ? this.shadowMiss(cpu, va, acc, cpl) : this.xen ? this.xen.miss(cpu, va, acc, cpl) : this.nested ? this.nested.miss(cpu, va, acc, cpl) : this.tdpMiss(cpu, va, acc, cpl);
       if (res === OK) return true;
       if (res === FAULT) return this.deliverPf(va);
       if (attempt >= LOOP_LIMIT) return this.endlessLoop(va, acc);
