@@ -18,7 +18,9 @@ describe('built-in scenarios', () => {
     for (const b of BUILTIN_SCENARIOS) {
       const { vm, events } = run(b.scenario, { audit: true });
       const violations = ofType(events, 'audit_violation').filter((v) => v.rule !== 'endless-fault-loop');
-      expect(violations, b.name).toEqual([]);
+      // race-* built-ins switch a seed-001 race back on: the auditor must catch it (core/tdp/races.test.ts)
+      if (b.name.startsWith('race-')) expect(violations.length, b.name).toBeGreaterThan(0);
+      else expect(violations, b.name).toEqual([]);
       expect(vm.stopReason, b.name).toBe(b.name.includes('bug') ? 'endless-fault-loop' : 'done');
     }
   });

@@ -28,8 +28,8 @@ export function auditTdp(vm: Vm, tdp: TdpMmu): void {
       else if (tdp.logging && !tdp.dirty[gfn]) report('dirty-bitmap', `vCPU ${cpu.id} can write gfn 0x${gfn.toString(16)} during dirty logging but it is not in the dirty bitmap`);
     }, TLB_D);
   }
-  for (let gfn = 0; gfn < frames; gfn++) {
-    if (!tdp.written[gfn] || tdp.hostDirty[gfn]) continue;
+  for (const gfn of tdp.writtenSet) {
+    if (tdp.hostDirty[gfn]) continue;
     const f = tdp.lookup(gfn);
     if (!f.leaf || !(f.lo & EPT_D)) report('lost-dirty', `gfn 0x${gfn.toString(16)} was written by the guest, but neither its spte nor the host page is dirty`);
   }

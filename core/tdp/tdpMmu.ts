@@ -83,6 +83,8 @@ export class TdpMmu {
   readonly dirty: Uint8Array;
   /** Frames the guest may have written through a write-capable translation (the auditor's truth). */
   readonly written: Uint8Array;
+  /** The same frames as a set, so the auditor visits only them. */
+  readonly writtenSet = new Set<number>();
   /** Frames whose dirtiness reached the host page (kvm_set_pfn_dirty). */
   readonly hostDirty: Uint8Array;
   /** Frames the host write-tracks (writes are emulated, never mapped writable). */
@@ -184,6 +186,7 @@ export class TdpMmu {
   /** A write-capable translation is cached: the guest may now write the frame; hardware sets the spte's D. */
   private noteWritten(f: Found, gfn: number): void {
     this.written[gfn] = 1;
+    this.writtenSet.add(gfn);
     if (f.lo & EPT_D || !f.table) return;
     const lo = (f.lo | EPT_D) >>> 0;
     f.table.sptes[2 * f.index] = lo;
@@ -573,6 +576,7 @@ export class TdpMmu {
       // only new writes make it dirty again, on the host side as in the log.
       this.hostDirty[gfn] = 0;
       this.written[gfn] = 0;
+      this.writtenSet.delete(gfn);
     }
     this.stats.dirtyLogFetches++;
     this.stats.dirtyPagesFetched += pages.length;
