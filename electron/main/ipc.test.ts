@@ -39,7 +39,7 @@ describe('IPC registration', () => {
   it('has exactly one namespaced channel per API method', () => {
     const channels = ipcChannels();
     expect(channels.map((c) => c.method)).toEqual(API_METHODS);
-    for (const { channel } of channels) expect(channel).toMatch(/^mmulab:[a-z]+\.[A-Za-z]+$/);
+    for (const { channel } of channels) expect(channel).toMatch(/^mmulab:[a-z]+(\.[A-Za-z]+)+$/);
   });
 
   it('lets our main frame through to the host service', async () => {
@@ -75,5 +75,29 @@ describe('IPC registration', () => {
     expect(await open(ok, 'not an object')).toMatchObject({ ok: false, error: { code: 'bad-request' } });
     // Still serving.
     expect(await createIpcHandler('sessions.list', dispatch, policy)(ok, {})).toEqual({ ok: true, result: [] });
+  });
+  it('refuses values that are not JSON data, a frame that is gone, and calls outside the contract', async () => {
+    calls.length = 0;
+    const list = createIpcHandler('sessions.list', dispatch, policy);
+    const ok = from('app://mmulab/index.html');
+    // Structured clone can carry these over IPC; none of them is an API parameter.
+    for (const params of [10n, { big: 1n }]) {
+      expect(await list(ok, params)).toEqual({ ok: false, error: { code: 'bad-request', message: 'sessions.list: params must be plain JSON data' } });
+    }
+    for (const params of [new Date(0), new Uint8Array(4), [1, 2], 'text', 42]) {
+      const r = await list(ok, params);
+      expect(r, String(params)).toMatchObject({ ok: false, error: { code: 'bad-request' } });
+    }
+    const gone: SenderEventLike = { senderFrame: null, sender: { id: 7, mainFrame: null } };
+    expect(await list(gone, {})).toEqual({ ok: false, error: { code: 'bad-request', message: 'refused: the sending frame is gone' } });
+    expect(await list(from('app://mmulab.evil/index.html'), {})).toMatchObject({ ok: false, error: { message: 'refused: origin app://mmulab.evil may not call the API' } });
+    expect(await list(from('not a url'), {})).toMatchObject({ ok: false, error: { message: 'refused: the sender has no valid URL' } });
+    // Only contract methods get a channel, so an unknown call has nowhere to land; the service
+    // itself refuses one that arrives some other way.
+    expect(ipcChannels().some((c) => c.channel === 'mmulab:fs.readFile')).toBe(false);
+    await expect(service.dispatch('fs.readFile', { path: '/etc/passwd' })).rejects.toThrow('unknown method "fs.readFile"');
+    expect(calls.filter((c) => c !== 'sessions.list')).toEqual([]);
+    // Still serving.
+    expect(await list(ok, {})).toMatchObject({ ok: true });
   });
 });

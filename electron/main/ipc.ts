@@ -21,14 +21,17 @@ export function createIpcHandler(method: ApiMethod, dispatch: Dispatch, policy: 
     try {
       const problem = senderProblem(event, policy);
       if (problem) throw new ApiError('bad-request', `refused: ${problem}`);
-      let size: number;
+      let json: string;
       try {
-        size = Buffer.byteLength(JSON.stringify(params ?? null) ?? '', 'utf8');
+        json = JSON.stringify(params ?? null) ?? 'null';
       } catch {
         throw new ApiError('bad-request', `${method}: params must be plain JSON data`);
       }
+      const size = Buffer.byteLength(json, 'utf8');
       if (size > MAX_MESSAGE_BYTES) throw new ApiError('too-large', `${method}: params are ${size} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
-      return { ok: true, result: await dispatch(method, params) };
+      // The service sees exactly what the WebSocket door would: plain JSON data. Structured
+      // clone carries more (a Date, a Map, typed arrays), which must not pass as an empty object.
+      return { ok: true, result: await dispatch(method, JSON.parse(json) as unknown) };
     } catch (error) {
       return { ok: false, error: toWireError(error) };
     }
