@@ -94,13 +94,13 @@ const XEN_REJECT: Steps = [
 
 const xen = (pinning: boolean, batching: boolean) => ({ mode: 'xenpv' as const, xenpv: { pinning, batching, batchSize: 32 } });
 
-/** The kernel fills 32 more ptes of a pt that is already shadowed, reloads CR3, then uses them. */
+/** The kernel writes 32 more ptes of a pt that is already shadowed (say, mprotect of a 128 KiB range), reloads CR3, then uses 4 of the pages. */
 const POPULATE: Steps = [
   { op: 'map', va: '0x400000', gpa: '0x200000', levels: {} },
   { op: 'access', va: '0x400000', access: 'read', cpl: 3 },
   ...Array.from({ length: 32 }, (_, i): Steps[number] => ({ op: 'map', va: 0x401000 + i * 0x1000, gpa: 0x201000 + i * 0x1000, levels: { pml4: ['P', 'W', 'U', 'A'], pdpt: ['P', 'W', 'U', 'A'], pd: ['P', 'W', 'U', 'A'], pt: ['P', 'W', 'U', 'A', 'D'] } })),
   { op: 'cr3', process: 0 },
-  ...Array.from({ length: 32 }, (_, i): Steps[number] => ({ op: 'access', va: 0x401000 + i * 0x1000, access: 'write', cpl: 3 })),
+  ...Array.from({ length: 4 }, (_, i): Steps[number] => ({ op: 'access', va: 0x401000 + i * 0x8000, access: 'write', cpl: 3 })),
 ];
 
 /** Seed 001's dirty-logging benchmark: 2 MiB written page by page, the log fetched after every pass. */
@@ -132,8 +132,8 @@ export const BUILTIN_SCENARIOS: ReadonlyArray<BuiltinScenario> = [
   builtin('xenpv-reject', 'Xen PV refuses a writable page table', 'The guest tries to map its own page table writable: Xen\'s validation refuses the update (the access then faults); a read-only mapping of it is allowed.', [vm({ kind: 'script', steps: XEN_REJECT }, { mmu: { mode: 'xenpv' } })]),
   builtin('mmio-generation', 'MMIO sptes with a generation number', 'A driver polls a device register page 100 times; after the first access each one goes straight to the emulator through the cached MMIO spte. Every 25 accesses the host changes its memslots: the generation moves on and the next access takes the slow path again (mmu.rst).', [vm({ kind: 'mmio', iterations: 100, memslotEvery: 25 })]),
   builtin('mmio-generation-tdp', 'MMIO under EPT: EPT_MISCONFIG', 'The same driver under EPT: the first access is an EPT violation, the repeats EPT misconfigurations handled without a walk; memslot changes make the next one slow.', [vm({ kind: 'mmio', iterations: 100, memslotEvery: 25 }, { mmu: { mode: 'tdp' } })], { profile: 'ept-2012' }),
-  builtin('populate-wp', 'Populating a pt, write-protected', 'The kernel fills 32 ptes of a shadowed pt (write-flood detection off): each store is an emulated write, 32 exits.', [vm({ kind: 'script', steps: POPULATE }, { mmu: { mode: 'shadow', shadow: { floodThreshold: 65536 } } })]),
-  builtin('unsync-populate', 'Populating a pt, unsync shadow pages', 'The same with mmu.shadow.unsync: the first store lets the shadow pt go out of sync, the other 31 run natively; the CR3 write resyncs it and write-protects it again (mmu.rst).', [vm({ kind: 'script', steps: POPULATE }, { mmu: { mode: 'shadow', shadow: { floodThreshold: 65536, unsync: true } } })]),
+  builtin('populate-wp', 'Populating a pt, write-protected', 'The kernel writes 32 ptes of a shadowed pt (write-flood detection off) and then uses 4 of the pages: each pte store is an emulated write, 32 exits.', [vm({ kind: 'script', steps: POPULATE }, { mmu: { mode: 'shadow', shadow: { floodThreshold: 65536 } } })]),
+  builtin('unsync-populate', 'Populating a pt, unsync shadow pages', 'The same with mmu.shadow.unsync: the first store lets the shadow pt go out of sync, the other 31 run natively; the CR3 write resyncs it and write-protects it again, and the 4 pages used fault once each to fill their spte (mmu.rst).', [vm({ kind: 'script', steps: POPULATE }, { mmu: { mode: 'shadow', shadow: { floodThreshold: 65536, unsync: true } } })]),
   builtin('nested-tdp', 'Nested TDP: an L2 guest on L1\'s EPT', 'The demand faults of an L2 guest whose L1 hypervisor uses EPT, shadowed by L0 (EPT02 from EPT12 and EPT01): the first touch of each frame is four exits to L0 — reflect to L1, L1\'s EPT12 write, L1\'s VMRESUME, the shadow-EPT fill — and L2\'s own #PFs and CR3 loads none (mmu.rst).', [vm({ kind: 'demand-paging', pages: 32 }, { mmu: { mode: 'tdp', nested: { enabled: true } } })], { profile: 'ept-2012' }),
   builtin('tdp-demand', 'Demand paging under EPT', 'The same demand faults on a 2012 part with EPT: no exit on a guest #PF, one EPT violation per first touch.', [vm({ kind: 'demand-paging', pages: 64 }, { mmu: { mode: 'tdp' } })], { profile: 'ept-2012' }),
   builtin('tdp-kbuild', 'kbuild-like mix under EPT', 'The kbuild mix on a 2012 part with EPT: no exits for guest faults, page-table writes or CR3 loads; TLB misses pay the 2D walk instead (page_walk events).', [vm({ kind: 'kbuild', processes: 40, pages: 24 }, { mmu: { mode: 'tdp' } })], { profile: 'ept-2012' }),

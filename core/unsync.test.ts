@@ -20,30 +20,36 @@ const handlings = (events: MmuEvent[], h: string) => ofType(events, 'vmexit').fi
 const P = 1, W = 2, U = 4;
 
 describe('unsync shadow pages', () => {
-  // The kernel populates N more ptes of a pt that is already shadowed (0x400000 is in it),
-  // reloads CR3 and touches them. Write-protected (flood detection off), each pte store is
-  // an emulated write: N exits. Unsync, the first store marks the page out of sync and the
-  // other N-1 run natively: 1 exit.
+  // The kernel writes N more ptes of a pt that is already shadowed (0x400000 is in it),
+  // reloads CR3 and uses K of the pages. Write-protected (flood detection off, update), each
+  // pte store is an emulated write that also updates the spte: N exits, none for the K
+  // accesses. Unsync, the first store marks the page out of sync and the other N-1 run
+  // natively (1 exit); the CR3 write resyncs the page, and each of the K accesses faults
+  // once to fill its spte (the resync only re-derives sptes that were present): 1 + K.
   const N = 40;
+  const K = 5;
   const populate = (unsync: boolean, paging: PagingMode = 'long4') => {
     const steps: ScriptStep[] = [
       { op: 'map', va: 0x400000, gpa: 0x200000, size: '4k', levels: {} },
       { op: 'access', va: 0x400000, access: 'read', cpl: 3 },
       ...Array.from({ length: N }, (_, i): ScriptStep => ({ op: 'map', va: 0x401000 + i * 0x1000, gpa: 0x201000 + i * 0x1000, size: '4k', levels: { ...upperAccessed(paging), pt: ['P', 'W', 'U', 'A', 'D'] } })),
       { op: 'cr3', process: 0 },
-      ...Array.from({ length: N }, (_, i): ScriptStep => ({ op: 'access', va: 0x401000 + i * 0x1000, access: 'write', cpl: 3 })),
+      ...Array.from({ length: K }, (_, i): ScriptStep => ({ op: 'access', va: 0x401000 + i * 0x8000, access: 'write', cpl: 3 })),
     ];
     return run(scenario({ kind: 'script', steps }, { paging }, { mode: 'shadow', shadow: { unsync, floodThreshold: 10_000, onGuestPteWrite: 'update' } }), { audit: true });
   };
 
   for (const paging of ['long4', 'pae', 'nonpae'] as const) {
-    it(`populating ${N} ptes: ${N} emulated writes write-protected, 1 unsync exit out of sync (${paging})`, () => {
+    it(`writing ${N} ptes and using ${K}: ${N} exits write-protected, 1 + ${K} out of sync (${paging})`, () => {
       const off = populate(false, paging);
       const on = populate(true, paging);
       const ptWrites = (events: MmuEvent[]) => ofType(events, 'vmexit').filter((e) => (e.handling === 'emulate-pte-write' || e.handling === 'unsync') && ofType(events, 'gpte_write').some((g) => g.gpa === e.gpa && g.level === 1)).length;
       expect(ptWrites(off.events)).toBe(N);
       expect(handlings(on.events, 'unsync')).toBe(1);
       expect(ptWrites(on.events)).toBe(1);
+      // the whole run: the same exits before and after, N vs 1 + K in between
+      expect(ofType(off.events, 'vmexit').length - ofType(on.events, 'vmexit').length).toBe(N - (1 + K));
+      expect(handlings(on.events, 'fill-spte') - handlings(off.events, 'fill-spte')).toBe(K);
       // CR3 resyncs the page: it is write-protected again
       const pages = ofType(on.events, 'shadow_page');
       expect(pages.filter((p) => p.action === 'unsync')).toHaveLength(1);
