@@ -263,6 +263,28 @@ export const exportResult = z.object({
   url: z.string(),
 });
 
+/** A trace import's id: made by the host (`traces.begin`), never a path. */
+const traceImportId = z.string().regex(/^imp-[0-9a-f]{16}$/, 'a trace import id is what traces.begin returned');
+/** Upload chunks are base64 text, small enough for one message (MAX_MESSAGE_BYTES). */
+export const TRACE_CHUNK_BYTES = 512 * 1024;
+/** Where a trace import is (docs/import.md): uploading, importing, then done, failed or cancelled. */
+export const traceImportStatus = z.object({
+  importId: z.string(),
+  /** The uploaded file's name (it names the new session). */
+  fileName: z.string(),
+  state: z.enum(['uploading', 'importing', 'done', 'failed', 'cancelled']),
+  receivedBytes: z.number(),
+  totalBytes: z.number(),
+  /** 0..1 over the upload and the import. */
+  fraction: z.number(),
+  /** Trace lines read so far. */
+  lines: z.number(),
+  /** The new session, once `done`. */
+  sessionId: z.string().optional(),
+  /** What happened, in one line (with `done`: what was imported and what was skipped). */
+  message: z.string().optional(),
+});
+
 /** The calls. Each has `params` (validated by the host) and `result` (the shape returned). */
 export const API = {
   'app.info': { params: noParams, result: z.object({ version: z.string(), host: z.enum(['electron', 'browser']) }) },
@@ -357,11 +379,27 @@ export const API = {
   },
   /** Every run the host knows of since it started, newest last. */
   'runs.list': { params: noParams, result: z.array(runStatus) },
+  /** Start importing a KVM trace text (trace-cmd report, ftrace, perf script): announce its name and size. */
+  'traces.begin': {
+    params: z.strictObject({ fileName: z.string().min(1).max(255), sizeBytes: z.number().int().min(0).max(2 ** 40) }),
+    result: traceImportStatus,
+  },
+  /** The next chunk of the trace text (base64), at `offset` = the bytes sent so far. */
+  'traces.upload': {
+    params: z.strictObject({ importId: traceImportId, offset: z.number().int().min(0), data: z.string().max(Math.ceil(TRACE_CHUNK_BYTES / 3) * 4) }),
+    result: traceImportStatus,
+  },
+  /** Import the uploaded text into a new session; returns at once, `traces.progress` follows to the end. */
+  'traces.import': { params: z.strictObject({ importId: traceImportId }), result: traceImportStatus },
+  /** Stop an upload or an import; nothing of it is kept. */
+  'traces.cancel': { params: z.strictObject({ importId: traceImportId }), result: traceImportStatus },
 } as const;
 
 /** Events the host pushes to the UI. */
 export const API_EVENTS = {
   'runs.progress': runStatus,
+  /** A trace import moved on (at most ~10 a second), or ended (`done` with its session, `failed`, `cancelled`). */
+  'traces.progress': traceImportStatus,
   'sessions.changed': z.object({}),
   /**
    * The desktop shell asks the UI to open a session: File → Open, Open Recent, a `.mmulab`
@@ -386,6 +424,7 @@ export type DiffResult = z.output<typeof diffResult>;
 export type SessionNote = z.output<typeof sessionNote>;
 export type CompareResult = z.output<typeof compareResult>;
 export type ExportResult = z.output<typeof exportResult>;
+export type TraceImportStatus = z.output<typeof traceImportStatus>;
 
 export const API_METHODS = Object.keys(API) as ApiMethod[];
 export function isApiMethod(name: unknown): name is ApiMethod {

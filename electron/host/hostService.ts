@@ -33,6 +33,7 @@ import { appendNoteOp, type NoteRecord } from '../../sessions/annex.ts';
 import { compareView, countersView, diffView, pageTablesView } from '../../sessions/views.ts';
 import { EXPORT_EXTENSIONS, EXPORT_MIME, ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
 import { SessionCache } from './sessionCache.ts';
+import { TraceImports } from './traceImports.ts';
 import { VmManager, type WorkerLocation } from './vmManager.ts';
 
 /** The browser host serves exports under this path (same origin, same token or cookie as the API). */
@@ -70,6 +71,8 @@ export class HostService {
   private readonly sessions: SessionCache;
   private readonly listeners = new Set<(message: EventMessage) => void>();
   private readonly handlers: Handlers;
+  /** Trace imports through the API (uploads, then the importer): traceImports.ts. */
+  private readonly traces: TraceImports;
   private closed = false;
 
   constructor(private readonly options: HostServiceOptions) {
@@ -83,6 +86,12 @@ export class HostService {
       producer: `mmu-lab ${options.version ?? '0.0.0'}`,
       onProgress: (status) => this.emit('runs.progress', status),
       onSessionsChanged: () => this.emit('sessions.changed', {}),
+    });
+    this.traces = new TraceImports({
+      sessionsDir: this.sessionsDir,
+      ...(options.progressIntervalMs !== undefined ? { progressIntervalMs: options.progressIntervalMs } : {}),
+      emit: (status) => this.emit('traces.progress', status),
+      onSession: () => this.emit('sessions.changed', {}),
     });
     this.handlers = this.makeHandlers();
     this.watchSessionsDir();
@@ -179,6 +188,7 @@ export class HostService {
     if (this.closed) return;
     this.closed = true;
     this.watcher?.close();
+    this.traces.close();
     if (this.changedTimer) clearTimeout(this.changedTimer);
     await this.vms.close();
     this.sessions.clear();
@@ -349,6 +359,10 @@ export class HostService {
       'runs.control': ({ runId, action }) => this.vms.control(runId, action),
       'runs.setSpeed': ({ runId, nsPerSecond }) => this.vms.setSpeed(runId, nsPerSecond),
       'runs.list': () => this.vms.list(),
+      'traces.begin': ({ fileName, sizeBytes }) => this.traces.begin(fileName, sizeBytes),
+      'traces.upload': ({ importId, offset, data }) => this.traces.upload(importId, offset, data),
+      'traces.import': ({ importId }) => this.traces.start(importId),
+      'traces.cancel': ({ importId }) => this.traces.cancel(importId),
       'sessions.counters': ({ id, t0, t1 }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.counters: params.t1 must not be before params.t0');
         return countersView(this.reader(id), t0, t1);

@@ -1,0 +1,178 @@
+/**
+ * Trace imports through the API (`traces.*`): the UI uploads the trace text in chunks (the
+ * renderer never sends a path: in the browser the file is the user's upload; Electron's
+ * drop/menu path goes through shellFiles.importTraceFile instead), then the host imports it into
+ * a new session in the sessions folder, pushing `traces.progress` events, and can cancel either
+ * step. Uploads live under `<sessions>/.imports/<importId>.trace` (a name the host makes), are
+ * written strictly in order, never beyond the size announced, and are removed when the import
+ * ends, fails or is cancelled. A cancelled import keeps nothing.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ApiError, type TraceImportStatus } from '../api/contract.ts';
+import { ImportError, importTrace } from '../../sessions/import/index.ts';
+
+/** At most this many imports (uploading or importing) at once: each holds a file on disk. */
+export const MAX_ACTIVE_IMPORTS = 4;
+/** The upload counts for this share of the progress bar; the import's two passes for the rest. */
+const UPLOAD_SHARE = 0.3;
+
+interface Entry {
+  status: TraceImportStatus;
+  path: string;
+  fd?: number;
+  abort?: AbortController;
+  lastEmit: number;
+}
+
+export interface TraceImportsOptions {
+  sessionsDir: string;
+  emit: (status: TraceImportStatus) => void;
+  /** A new session is in the folder. */
+  onSession: (id: string) => void;
+  progressIntervalMs?: number;
+}
+
+/** A session id (file name) not yet taken in the folder, made from the uploaded file's name. */
+export function sessionIdFor(sessionsDir: string, fileName: string): string {
+  const stem = basename(fileName).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._ -]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 180) || 'trace';
+  let id = `${stem}.mmulab`;
+  for (let n = 2; existsSync(join(sessionsDir, id)); n++) id = `${stem}-${n}.mmulab`;
+  return id;
+}
+
+export class TraceImports {
+  private readonly entries = new Map<string, Entry>();
+  private readonly dir: string;
+
+  constructor(private readonly options: TraceImportsOptions) {
+    this.dir = join(options.sessionsDir, '.imports');
+  }
+
+  private get active(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.status.state === 'uploading' || e.status.state === 'importing') n++;
+    return n;
+  }
+
+  private entry(importId: string): Entry {
+    const e = this.entries.get(importId);
+    if (!e) throw new ApiError('not-found', `no trace import "${importId}"`);
+    return e;
+  }
+
+  private publish(e: Entry, force = false): TraceImportStatus {
+    const now = Date.now();
+    if (force || now - e.lastEmit >= (this.options.progressIntervalMs ?? 100)) {
+      e.lastEmit = now;
+      this.options.emit({ ...e.status });
+    }
+    return { ...e.status };
+  }
+
+  /** Start an upload of `sizeBytes` bytes of trace text named `fileName` (the name only names the session). */
+  begin(fileName: string, sizeBytes: number): TraceImportStatus {
+    if (this.active >= MAX_ACTIVE_IMPORTS) throw new ApiError('failed', `${MAX_ACTIVE_IMPORTS} trace imports are already under way; wait for one to end`);
+    mkdirSync(this.dir, { recursive: true });
+    const importId = `imp-${randomBytes(8).toString('hex')}`;
+    const path = join(this.dir, `${importId}.trace`);
+    const fd = openSync(path, 'wx', 0o600);
+    const status: TraceImportStatus = { importId, fileName: basename(fileName).slice(0, 255), state: 'uploading', receivedBytes: 0, totalBytes: sizeBytes, fraction: 0, lines: 0 };
+    this.entries.set(importId, { status, path, fd, lastEmit: 0 });
+    return { ...status };
+  }
+
+  /** Append the next chunk (base64) at `offset`, which must be where the last chunk ended. */
+  upload(importId: string, offset: number, data: string): TraceImportStatus {
+    const e = this.entry(importId);
+    if (e.status.state !== 'uploading' || e.fd === undefined) throw new ApiError('bad-request', `trace import ${importId} is ${e.status.state}, not uploading`);
+    if (offset !== e.status.receivedBytes) throw new ApiError('bad-request', `traces.upload: params.offset is ${offset}; the upload has ${e.status.receivedBytes} bytes so far`);
+    const bytes = Buffer.from(data, 'base64');
+    if (e.status.receivedBytes + bytes.length > e.status.totalBytes)
+      throw new ApiError('bad-request', `traces.upload: more bytes than the ${e.status.totalBytes} announced`);
+    let off = 0;
+    while (off < bytes.length) off += writeSync(e.fd, bytes, off, bytes.length - off);
+    e.status.receivedBytes += bytes.length;
+    e.status.fraction = e.status.totalBytes ? (UPLOAD_SHARE * e.status.receivedBytes) / e.status.totalBytes : UPLOAD_SHARE;
+    return this.publish(e);
+  }
+
+  /** Import the uploaded text into a new session; progress and the end come as `traces.progress` events. */
+  start(importId: string): TraceImportStatus {
+    const e = this.entry(importId);
+    if (e.status.state !== 'uploading' || e.fd === undefined) throw new ApiError('bad-request', `trace import ${importId} is ${e.status.state}, not uploaded`);
+    const size = fstatSync(e.fd).size;
+    closeSync(e.fd);
+    e.fd = undefined;
+    if (size !== e.status.totalBytes) {
+      this.finish(e, 'failed', `the upload has ${size} of the ${e.status.totalBytes} bytes announced`);
+      throw new ApiError('bad-request', `trace import ${importId}: the upload has ${size} of the ${e.status.totalBytes} bytes announced`);
+    }
+    e.status.state = 'importing';
+    e.status.fraction = UPLOAD_SHARE;
+    e.abort = new AbortController();
+    const sessionId = sessionIdFor(this.options.sessionsDir, e.status.fileName);
+    const out = join(this.options.sessionsDir, sessionId);
+    void this.run(e, out, sessionId);
+    return this.publish(e, true);
+  }
+
+  private async run(e: Entry, out: string, sessionId: string): Promise<void> {
+    try {
+      const r = await importTrace(e.path, out, {
+        signal: e.abort!.signal,
+        onProgress: (p) => {
+          e.status.fraction = UPLOAD_SHARE + (1 - UPLOAD_SHARE) * p.fraction;
+          e.status.lines = p.lines;
+          this.publish(e);
+        },
+      });
+      e.status.lines = r.lines;
+      if (r.cancelled) {
+        rmSync(out, { force: true });
+        this.finish(e, 'cancelled', `import of ${e.status.fileName} cancelled; nothing kept`);
+      } else if (!r.ok) this.finish(e, 'failed', r.message);
+      else {
+        e.status.sessionId = sessionId;
+        this.options.onSession(sessionId);
+        this.finish(e, 'done', r.message);
+      }
+    } catch (error) {
+      rmSync(out, { force: true });
+      this.finish(e, 'failed', error instanceof ImportError ? error.message : `import failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+    }
+  }
+
+  private finish(e: Entry, state: 'done' | 'failed' | 'cancelled', message: string): void {
+    if (e.fd !== undefined) {
+      closeSync(e.fd);
+      e.fd = undefined;
+    }
+    rmSync(e.path, { force: true });
+    e.status.state = state;
+    e.status.message = message;
+    if (state === 'done') e.status.fraction = 1;
+    this.publish(e, true);
+  }
+
+  /** Stop an upload or an import; nothing of it is kept. */
+  cancel(importId: string): TraceImportStatus {
+    const e = this.entry(importId);
+    if (e.status.state === 'uploading') this.finish(e, 'cancelled', `upload of ${e.status.fileName} cancelled; nothing kept`);
+    else if (e.status.state === 'importing') e.abort?.abort(); // run() reports the end
+    return { ...e.status };
+  }
+
+  status(importId: string): TraceImportStatus {
+    return { ...this.entry(importId).status };
+  }
+
+  /** The host is closing: stop everything, leave no upload behind. */
+  close(): void {
+    for (const e of this.entries.values()) {
+      if (e.status.state === 'uploading') this.finish(e, 'cancelled', 'the host closed');
+      else e.abort?.abort();
+    }
+  }
+}
