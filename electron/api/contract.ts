@@ -263,6 +263,45 @@ export const exportResult = z.object({
   url: z.string(),
 });
 
+/** A bundled lab's name: a folder name under labs/, never a path. */
+export const labName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,59}$/, 'a lab name is a folder name of labs/, not a path');
+export const labInfo = z.object({ name: z.string(), title: z.string(), summary: z.string(), mechanism: z.string() });
+/** A question as the student sees it: never its reference answer. */
+export const labQuestion = z.object({
+  id: z.string(),
+  phase: z.enum(['predict', 'observe', 'explain']),
+  type: z.enum(['choice', 'number', 'text']),
+  prompt: z.string(),
+  graded: z.boolean(),
+  hint: z.string().optional(),
+  unit: z.string().optional(),
+  choices: z.array(z.object({ id: z.string(), text: z.string() })).optional(),
+});
+export const labDetail = labInfo.extend({
+  /** Markdown source: the renderer renders it with HTML disabled and sanitizes the result. */
+  instructions: z.string(),
+  scenarios: z.array(z.object({ id: z.string(), title: z.string() })),
+  questions: z.array(labQuestion),
+  checks: z.array(z.object({ id: z.string(), title: z.string(), hint: z.string().optional() })),
+  hints: z.array(z.string()),
+});
+const labAnswer = z.union([z.string().max(4000), z.number().finite()]);
+export const labAnswers = z.record(z.string().max(40), labAnswer);
+export const labStatus = z.object({
+  name: z.string(),
+  /** The lab's sessions in the sessions folder (one per scenario), once the lab has been run. */
+  sessions: z.array(z.object({ scenario: z.string(), title: z.string(), sessionId: z.string() })),
+  recorded: z.boolean(),
+  passed: z.boolean(),
+  checks: z.array(
+    z.object({ id: z.string(), title: z.string(), passed: z.boolean(), value: z.union([z.string(), z.number(), z.boolean()]).nullable(), error: z.string().optional(), hint: z.string().optional() }),
+  ),
+  /** `correct` is null for an unanswered question; `explanation` comes once it is answered. */
+  questions: z.array(z.object({ id: z.string(), answered: z.boolean(), correct: z.boolean().nullable(), explanation: z.string().optional() })),
+  /** What is saved with the lab's first session: the student's name and answers. */
+  progress: z.object({ student: z.string(), answers: labAnswers }),
+});
+
 /** A trace import's id: made by the host (`traces.begin`), never a path. */
 const traceImportId = z.string().regex(/^imp-[0-9a-f]{16}$/, 'a trace import id is what traces.begin returned');
 /** Upload chunks are base64 text, small enough for one message (MAX_MESSAGE_BYTES). */
@@ -393,6 +432,18 @@ export const API = {
   'traces.import': { params: z.strictObject({ importId: traceImportId }), result: traceImportStatus },
   /** Stop an upload or an import; nothing of it is kept. */
   'traces.cancel': { params: z.strictObject({ importId: traceImportId }), result: traceImportStatus },
+  /** The bundled labs (docs/labs.md). */
+  'labs.list': { params: noParams, result: z.array(labInfo) },
+  'labs.get': { params: z.strictObject({ name: labName }), result: labDetail },
+  /** Record every scenario of the lab into the sessions folder (replacing an earlier run) and check it. */
+  'labs.run': { params: z.strictObject({ name: labName }), result: labStatus },
+  /** Check the recorded sessions against the lab; with `answers`/`student`, grade and save them with the session. */
+  'labs.status': {
+    params: z.strictObject({ name: labName, answers: labAnswers.optional(), student: z.string().max(200).optional() }),
+    result: labStatus,
+  },
+  /** The lab report (student, answers, checks, figures, fingerprints) into the exports folder. */
+  'labs.report': { params: z.strictObject({ name: labName, format: z.enum(['html', 'pdf']) }), result: exportResult },
 } as const;
 
 /** Events the host pushes to the UI. */
@@ -425,6 +476,8 @@ export type SessionNote = z.output<typeof sessionNote>;
 export type CompareResult = z.output<typeof compareResult>;
 export type ExportResult = z.output<typeof exportResult>;
 export type TraceImportStatus = z.output<typeof traceImportStatus>;
+export type LabDetail = z.output<typeof labDetail>;
+export type LabStatus = z.output<typeof labStatus>;
 
 export const API_METHODS = Object.keys(API) as ApiMethod[];
 export function isApiMethod(name: unknown): name is ApiMethod {

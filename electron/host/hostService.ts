@@ -32,6 +32,7 @@ import { openSession, type SessionReader } from '../../sessions/reader.ts';
 import { appendNoteOp, type NoteRecord } from '../../sessions/annex.ts';
 import { compareView, countersView, diffView, pageTablesView } from '../../sessions/views.ts';
 import { EXPORT_EXTENSIONS, EXPORT_MIME, ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
+import { LabService } from './labService.ts';
 import { SessionCache } from './sessionCache.ts';
 import { TraceImports } from './traceImports.ts';
 import { VmManager, type WorkerLocation } from './vmManager.ts';
@@ -46,6 +47,8 @@ export interface HostServiceOptions {
   /** Override where the VM worker lives (tests, bundles). */
   worker?: WorkerLocation;
   progressIntervalMs?: number;
+  /** The bundled labs (default: labs/ of the package, or $MMU_LAB_LABS_DIR). */
+  labsDir?: string;
 }
 
 type Handler<M extends ApiMethod> = (params: z.output<(typeof API)[M]['params']>) => Promise<ApiResult<M>> | ApiResult<M>;
@@ -71,6 +74,7 @@ export class HostService {
   private readonly sessions: SessionCache;
   private readonly listeners = new Set<(message: EventMessage) => void>();
   private readonly handlers: Handlers;
+  private readonly labs: LabService;
   /** Trace imports through the API (uploads, then the importer): traceImports.ts. */
   private readonly traces: TraceImports;
   private closed = false;
@@ -87,6 +91,10 @@ export class HostService {
       onProgress: (status) => this.emit('runs.progress', status),
       onSessionsChanged: () => this.emit('sessions.changed', {}),
     });
+    this.labs = new LabService(
+      { sessionsDir: this.sessionsDir, exportsDir: this.exportsDir, exportsUrlPath: EXPORTS_URL_PATH, changed: () => this.emit('sessions.changed', {}) },
+      options.labsDir,
+    );
     this.traces = new TraceImports({
       sessionsDir: this.sessionsDir,
       ...(options.progressIntervalMs !== undefined ? { progressIntervalMs: options.progressIntervalMs } : {}),
@@ -417,6 +425,11 @@ export class HostService {
         }
         return { exportId, fileName: `${stem}${ext}`, mimeType: EXPORT_MIME[format], sizeBytes: statSync(path).size, url: `${EXPORTS_URL_PATH}/${encodeURIComponent(exportId)}` };
       },
+      'labs.list': () => this.labs.list(),
+      'labs.get': ({ name }) => this.labs.get(name),
+      'labs.run': ({ name }) => this.labs.run(name),
+      'labs.status': ({ name, answers, student }) => this.labs.status(name, answers, student),
+      'labs.report': ({ name, format }) => this.labs.report(name, format),
     };
   }
 

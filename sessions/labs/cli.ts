@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundledLabsDir, findLab, listLabDirs, loadAnswers, loadLab, LabError } from './load.ts';
 import { recordLab, openLabSessions, runLab, type LabRun } from './run.ts';
-import { renderLabReport, writeLabReport } from './report.ts';
+import { renderLabReport, reportScenario, writeLabReport } from './report.ts';
 
 /** `lab run` exit status when the lab ran but a check or an answer failed. */
 export const LAB_FAILED = 3;
@@ -66,7 +66,7 @@ export async function cmdLabRun(out: Out, err: Out, name: string, opts: { answer
   const dir = opts.output ?? mkdtempSync(join(tmpdir(), `mmu-lab-${lab.name}-`));
   const r = await runLab(lab, dir, answers);
   if (opts.report) {
-    const html = renderLabReport(lab, dir, r, opts.student!.trim(), openLabSessions(lab, dir).sessions);
+    const html = renderLabReport(lab, join(dir, `${reportScenario(lab)}.mmulab`), r, opts.student!.trim(), openLabSessions(lab, dir).sessions);
     try {
       await writeLabReport(opts.report, html);
     } catch (e) {

@@ -6,7 +6,6 @@
  * printed from a lab file or an answer goes through `escapeHtml`.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { escapeHtml as esc, defaultSections, renderReport, type ReportSection } from '../report/html.ts';
 import { htmlToPdf } from '../report/pdf.ts';
 import { openSession } from '../reader.ts';
@@ -94,19 +93,25 @@ export function labReportSections(run: LabRun, student: string, sessions: Readon
   ];
 }
 
+/** The scenario whose session the lab report shows (the lab's `report.scenario`, else its first). */
+export function reportScenario(lab: Lab): string {
+  return lab.file.report?.scenario ?? lab.file.scenarios[0]!.id;
+}
+
 /**
  * The whole lab report as one self-contained HTML page: the lab's sections, then the session
- * report of the lab's report session (default: its first scenario) over the lab's diff range.
+ * report of the lab's report session (`sessionPath`) over the lab's diff range.
  */
-export function renderLabReport(lab: Lab, dir: string, run: LabRun, student: string, sessions: ReadonlyMap<string, LabSession>): string {
-  const id = lab.file.report?.scenario ?? lab.file.scenarios[0]!.id;
-  const { session } = openSession(join(dir, `${id}.mmulab`));
-  if (!session) throw new Error(`the session of scenario "${id}" cannot be read`);
+export function renderLabReport(lab: Lab, sessionPath: string, run: LabRun, student: string, sessions: ReadonlyMap<string, LabSession>): string {
+  const { session } = openSession(sessionPath);
+  if (!session) throw new Error(`the session of scenario "${reportScenario(lab)}" cannot be read`);
   const range = lab.file.report;
   const diff = range
     ? { diffFrom: Math.max(0, session.indexAtTime(range.t0) - 1), diffTo: Math.max(0, Math.min(session.eventCount - 1, session.indexAtTime(range.t1 + 1) - 1)) }
     : {};
-  return renderReport(session, { title: lab.file.title, ...diff, sections: [...labReportSections(run, student, sessions), ...defaultSections()] });
+  // the notes section would print the saved progress note; the lab sections show it readably
+  const rest = defaultSections().filter((s) => s.id !== 'notes');
+  return renderReport(session, { title: lab.file.title, ...diff, sections: [...labReportSections(run, student, sessions), ...rest] });
 }
 
 /** Write the lab report as HTML, or as PDF (through the system Chromium) when `path` ends in .pdf. */

@@ -1,0 +1,218 @@
+/**
+ * The lab calls of the API (`labs.*`), against the bundled labs folder and the host's sessions
+ * folder. A lab's sessions are `lab-<name>-<scenario>.mmulab` in the sessions folder, so they
+ * show in the sessions list like any other; the student's progress is saved as a note of the
+ * first one (sessions/labs/progress.ts). Reference answers never leave the host.
+ */
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApiError, type ApiResult } from '../api/contract.ts';
+import { appendNoteOp } from '../../sessions/annex.ts';
+import { openSession } from '../../sessions/reader.ts';
+import { gradeLab } from '../../sessions/labs/grade.ts';
+import { LabError, listLabDirs, loadLab, type Lab } from '../../sessions/labs/load.ts';
+import { PROGRESS_NOTE_ID, decodeProgress, encodeProgress } from '../../sessions/labs/progress.ts';
+import { loadLabSession, type LabSession } from '../../sessions/labs/queries.ts';
+import { renderLabReport, reportScenario, writeLabReport } from '../../sessions/labs/report.ts';
+import { fingerprintFile, recordLab, type LabRun } from '../../sessions/labs/run.ts';
+import type { Answers } from '../../sessions/labs/schema.ts';
+import { ReportError } from '../../sessions/report/pdf.ts';
+
+/** Saved progress larger than this is refused (answers are short). */
+const MAX_PROGRESS_BYTES = 64 * 1024;
+
+/** The labs folder: $MMU_LAB_LABS_DIR, else labs/ of the package this file belongs to. */
+export function defaultLabsDir(): string {
+  if (process.env.MMU_LAB_LABS_DIR) return resolve(process.env.MMU_LAB_LABS_DIR);
+  let dir = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'labs')) && existsSync(join(dir, 'package.json'))) return join(dir, 'labs');
+    const up = dirname(dir);
+    if (up === dir) return join(process.cwd(), 'labs');
+    dir = up;
+  }
+}
+
+export interface LabHost {
+  sessionsDir: string;
+  exportsDir: string;
+  exportsUrlPath: string;
+  /** Tell the UI the sessions folder changed. */
+  changed(): void;
+}
+
+export class LabService {
+  constructor(
+    private readonly host: LabHost,
+    readonly labsDir: string = defaultLabsDir(),
+  ) {}
+
+  private lab(name: string): Lab {
+    const dir = join(this.labsDir, name);
+    if (!existsSync(join(dir, 'lab.yaml'))) throw new ApiError('not-found', `no lab "${name}"`);
+    try {
+      return loadLab(dir, name);
+    } catch (e) {
+      if (e instanceof LabError) throw new ApiError('failed', e.message.replace(this.labsDir + '/', ''));
+      throw e;
+    }
+  }
+
+  sessionId(lab: string, scenario: string): string {
+    return `lab-${lab}-${scenario}.mmulab`;
+  }
+
+  list(): ApiResult<'labs.list'> {
+    return listLabDirs(this.labsDir).flatMap((name) => {
+      try {
+        const { file } = loadLab(join(this.labsDir, name), name);
+        return [{ name, title: file.title, summary: file.summary, mechanism: file.mechanism }];
+      } catch {
+        return []; // a broken lab is reported when it is opened, not in the list
+      }
+    });
+  }
+
+  get(name: string): ApiResult<'labs.get'> {
+    const { file, instructions } = this.lab(name);
+    return {
+      name,
+      title: file.title,
+      summary: file.summary,
+      mechanism: file.mechanism,
+      instructions,
+      scenarios: file.scenarios.map((s) => ({ id: s.id, title: s.title })),
+      questions: file.questions.map((q) => ({
+        id: q.id,
+        phase: q.phase,
+        type: q.type,
+        prompt: q.prompt,
+        graded: q.graded,
+        ...(q.hint ? { hint: q.hint } : {}),
+        ...(q.type === 'number' && q.unit ? { unit: q.unit } : {}),
+        ...(q.type === 'choice' ? { choices: q.choices } : {}),
+      })),
+      checks: file.checks.map((c) => ({ id: c.id, title: c.title, ...(c.hint ? { hint: c.hint } : {}) })),
+      hints: file.hints,
+    };
+  }
+
+  /** Record every scenario into a scratch folder, then move the sessions into place. */
+  async run(name: string): Promise<ApiResult<'labs.run'>> {
+    const lab = this.lab(name);
+    const scratch = join(this.host.sessionsDir, '.lab-runs', `${name}-${Date.now().toString(36)}`);
+    try {
+      await recordLab(lab, scratch);
+    } catch (e) {
+      rmSync(scratch, { recursive: true, force: true });
+      throw new ApiError('failed', (e as Error).message);
+    }
+    for (const s of lab.file.scenarios) renameSync(join(scratch, `${s.id}.mmulab`), join(this.host.sessionsDir, this.sessionId(name, s.id)));
+    rmSync(scratch, { recursive: true, force: true });
+    this.host.changed();
+    return this.status(name);
+  }
+
+  private loaded(lab: Lab): Map<string, LabSession> | undefined {
+    const sessions = new Map<string, LabSession>();
+    for (const s of lab.file.scenarios) {
+      const path = join(this.host.sessionsDir, this.sessionId(lab.name, s.id));
+      if (!existsSync(path)) return undefined;
+      const { session, diagnostics } = openSession(path);
+      if (!session) throw new ApiError('bad-session', `${this.sessionId(lab.name, s.id)}: ${diagnostics[0]?.message ?? 'not readable'}`);
+      sessions.set(s.id, loadLabSession(s.id, session));
+    }
+    return sessions;
+  }
+
+  private firstPath(lab: Lab): string {
+    return join(this.host.sessionsDir, this.sessionId(lab.name, lab.file.scenarios[0]!.id));
+  }
+
+  private savedProgress(lab: Lab): { student: string; answers: Answers } {
+    const path = this.firstPath(lab);
+    if (!existsSync(path)) return { student: '', answers: {} };
+    const note = openSession(path).session?.notes().find((n) => n.noteId === PROGRESS_NOTE_ID);
+    return (note && decodeProgress(note.text, lab.name)) ?? { student: '', answers: {} };
+  }
+
+  private grade(lab: Lab, progress: { student: string; answers: Answers }): { status: ApiResult<'labs.status'>; run?: LabRun; sessions?: Map<string, LabSession> } {
+    const sessions = this.loaded(lab);
+    const ids = lab.file.scenarios.map((s) => ({ scenario: s.id, title: s.title, sessionId: this.sessionId(lab.name, s.id) }));
+    const g = gradeLab(lab, sessions ?? new Map(), progress.answers, { requireAnswers: true });
+    const explanations = new Map(lab.file.questions.map((q) => [q.id, q.explanation]));
+    const status = {
+      name: lab.name,
+      sessions: sessions ? ids : [],
+      recorded: sessions !== undefined,
+      passed: sessions !== undefined && g.passed,
+      checks: g.checks.map((c) => ({
+        id: c.id,
+        title: c.title,
+        passed: c.passed,
+        value: c.value,
+        ...(c.error ? { error: sessions ? c.error : 'run the lab first' } : {}),
+        ...(c.hint ? { hint: c.hint } : {}),
+      })),
+      questions: g.questions.map((q) => {
+        const explanation = explanations.get(q.id);
+        return { id: q.id, answered: q.answered, correct: q.graded ? q.correct : null, ...(q.answered && explanation ? { explanation } : {}) };
+      }),
+      progress,
+    };
+    if (!sessions) return { status };
+    const run: LabRun = {
+      lab: lab.name,
+      title: lab.file.title,
+      sessions: ids.map((i) => {
+        const path = join(this.host.sessionsDir, i.sessionId);
+        const s = sessions.get(i.scenario)!;
+        return { id: i.scenario, title: i.title, path, fingerprint: fingerprintFile(path), events: s.events.length, exits: s.events.filter((e) => e.type === 'vmexit').length, complete: s.complete };
+      }),
+      ...g,
+    };
+    return { status, run, sessions };
+  }
+
+  status(name: string, answers?: Answers, student?: string): ApiResult<'labs.status'> {
+    const lab = this.lab(name);
+    const saved = this.savedProgress(lab);
+    const progress = { student: student ?? saved.student, answers: answers ?? saved.answers };
+    if (answers !== undefined || student !== undefined) {
+      const path = this.firstPath(lab);
+      if (!existsSync(path)) throw new ApiError('failed', 'run the lab first: progress is saved with its session');
+      const text = encodeProgress({ lab: name, ...progress });
+      if (text.length > MAX_PROGRESS_BYTES) throw new ApiError('too-large', 'the answers are too long to save');
+      appendNoteOp(path, { op: 'put', note: { noteId: PROGRESS_NOTE_ID, kind: 'note', t: 0, text, createdMs: Date.now() } });
+    }
+    return this.grade(lab, progress).status;
+  }
+
+  async report(name: string, format: 'html' | 'pdf'): Promise<ApiResult<'labs.report'>> {
+    const lab = this.lab(name);
+    const progress = this.savedProgress(lab);
+    const { run, sessions } = this.grade(lab, progress);
+    if (!run || !sessions) throw new ApiError('failed', 'run the lab first: the report is of its sessions');
+    if (!progress.student.trim()) throw new ApiError('bad-request', "the report needs the student's name");
+    const html = renderLabReport(lab, join(this.host.sessionsDir, this.sessionId(name, reportScenario(lab))), run, progress.student.trim(), sessions);
+    mkdirSync(this.host.exportsDir, { recursive: true });
+    const ext = format === 'pdf' ? '.pdf' : '.html';
+    const exportId = `lab-${name}-report-${Date.now().toString(36)}${ext}`;
+    const path = join(this.host.exportsDir, exportId);
+    try {
+      await writeLabReport(path, html);
+    } catch (e) {
+      rmSync(path, { force: true });
+      if (e instanceof ReportError) throw new ApiError('failed', e.message);
+      throw e;
+    }
+    return {
+      exportId,
+      fileName: `${name}-report${ext}`,
+      mimeType: format === 'pdf' ? 'application/pdf' : 'text/html',
+      sizeBytes: statSync(path).size,
+      url: `${this.host.exportsUrlPath}/${encodeURIComponent(exportId)}`,
+    };
+  }
+}
