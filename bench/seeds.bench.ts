@@ -8,6 +8,7 @@ import { findBuiltin } from '../core/builtins.ts';
 import { parseScenario } from '../core/scenario.ts';
 import type { MmuEvent } from '../core/events.ts';
 import type { Benchmark } from './harness.ts';
+import { tdpBenchmarks } from './tdp.bench.ts';
 
 /** Simulated end time of a built-in scenario, in ns: the latest event of any vCPU. */
 export function simulatedEndNs(name: string): number {
@@ -75,6 +76,7 @@ function xenBenchmarks(): Benchmark[] {
 export function benchmarks(): Benchmark[] {
   return [
     ...xenBenchmarks(),
+    ...tdpBenchmarks(),
     {
       name: 'seed000.kbuild-update-vs-zap',
       group: 'seeds',

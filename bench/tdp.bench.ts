@@ -1,0 +1,121 @@
+/**
+ * TDP figures (seeds 001 and 002, and shadow vs TDP), each measured side by side in one run
+ * on the simulated clock, so one repetition is enough (the engine is deterministic):
+ * - seed 001: the dirty-logging benchmark with the fast page fault off and on, time saved
+ *   beside the seed's +63.2% (532 ms → 196 ms);
+ * - seed 002: lock wait with N = 1, 2, 4, 8 vCPUs faulting at once, TDP MMU vs legacy;
+ * - shadow vs TDP on kbuild and context-switch: exits, walk references, simulated time.
+ */
+import { findBuiltin } from '../core/builtins.ts';
+import { createVm } from '../core/engine.ts';
+import type { MmuEvent } from '../core/events.ts';
+import { parseScenario, type Scenario, type ScenarioInput } from '../core/scenario.ts';
+import type { Benchmark } from './harness.ts';
+
+function parsed(input: ScenarioInput): Scenario {
+  const r = parseScenario(input);
+  if (!r.ok) throw new Error(r.error);
+  return r.value;
+}
+
+interface Run {
+  events: MmuEvent[];
+  endNs: number;
+}
+
+function runOnce(input: ScenarioInput): Run {
+  const events: MmuEvent[] = [];
+  const vm = createVm(parsed(input), 0);
+  let endNs = 0;
+  while (
+    vm.step((e) => {
+      events.push(e);
+      const until = e.type === 'vmexit' || e.type === 'lock_wait' ? e.t + e.duration : e.t;
+      if (until > endNs) endNs = until;
+    })
+  ) {
+    /* run */
+  }
+  return { events, endNs };
+}
+
+const builtin = (name: string): ScenarioInput => {
+  const b = findBuiltin(name);
+  if (!b) throw new Error(`no built-in ${name}`);
+  return b.scenario;
+};
+
+/** Simulated time of the logged passes of the dirty-log benchmark (logging on → off), ns. */
+export function loggedNs(name: string): number {
+  const logs = runOnce(builtin(name)).events.filter((e) => e.type === 'dirty_log');
+  const on = logs.find((e) => e.type === 'dirty_log' && e.action === 'enable');
+  const off = logs.find((e) => e.type === 'dirty_log' && e.action === 'disable');
+  if (!on || !off) throw new Error(`${name}: no dirty logging`);
+  return off.t - on.t;
+}
+
+function faulting(vcpus: number, tdpMmu: boolean): ScenarioInput {
+  return { name: 'seed002', seed: 1, hardware: { profile: 'ept-2012' }, vms: [{ vcpus, memoryMiB: 256, guest: { paging: 'long4', workload: { kind: 'demand-paging', pages: 64 } }, mmu: { mode: 'tdp', tdp: { tdpMmu, largePages: false } } }] };
+}
+
+export function lockWaitUs(vcpus: number, tdpMmu: boolean): number {
+  const waits = runOnce(faulting(vcpus, tdpMmu)).events.filter((e) => e.type === 'lock_wait');
+  return waits.reduce((sum, e) => sum + (e.type === 'lock_wait' ? e.duration : 0), 0) / 1000;
+}
+
+const WORKLOADS = {
+  kbuild: { kind: 'kbuild', processes: 40, pages: 24 },
+  'context-switch': { kind: 'context-switch', processes: 4, pages: 16, iterations: 100 },
+} as const;
+
+const MMU = {
+  shadow: { mode: 'shadow' },
+  tdp: { mode: 'tdp' },
+  'tdp-4k': { mode: 'tdp', tdp: { largePages: false } },
+} as const;
+
+/** Exits, walk references and simulated time of a workload under shadow paging or TDP (2 MiB or 4 KiB host pages) on the 2012 EPT part. */
+export function compare(workload: keyof typeof WORKLOADS, mode: keyof typeof MMU): { exits: number; walkRefs: number; timeUs: number } {
+  const r = runOnce({ name: 'compare', seed: 1, hardware: { profile: 'ept-2012' }, vms: [{ vcpus: 1, memoryMiB: 64, guest: { paging: 'long4', workload: WORKLOADS[workload] }, mmu: MMU[mode] }] });
+  let exits = 0;
+  let walkRefs = 0;
+  for (const e of r.events) {
+    if (e.type === 'vmexit') exits++;
+    else if (e.type === 'page_walk') walkRefs += e.refs;
+  }
+  return { exits, walkRefs, timeUs: r.endNs / 1000 };
+}
+
+export function tdpBenchmarks(): Benchmark[] {
+  const once = { warmup: 0, repetitions: 1, group: 'seeds' };
+  const out: Benchmark[] = [
+    { ...once, name: 'seed001.dirty-log.fast-pf-off', figure: { name: 'dirty-log benchmark, fast page fault off: logged passes (seed: 532 ms)', unit: 'sim µs', better: 'lower' }, run: () => loggedNs('dirty-log-slow') / 1000 },
+    { ...once, name: 'seed001.dirty-log.fast-pf-on', figure: { name: 'dirty-log benchmark, fast page fault on: logged passes (seed: 196 ms)', unit: 'sim µs', better: 'lower' }, run: () => loggedNs('dirty-log-fast') / 1000 },
+    {
+      ...once,
+      name: 'seed001.dirty-log.fast-pf-saved',
+      figure: { name: 'dirty-log time saved by the fast page fault (seed 001: 63.2%)', unit: '% saved', better: 'higher' },
+      run: () => {
+        const slow = loggedNs('dirty-log-slow');
+        return (100 * (slow - loggedNs('dirty-log-fast'))) / slow;
+      },
+    },
+  ];
+  for (const n of [1, 2, 4, 8]) {
+    out.push(
+      { ...once, name: `seed002.lock-wait.tdp-mmu.n${n}`, figure: { name: `${n} vCPU(s) demand-faulting, TDP MMU: total mmu_lock wait`, unit: 'sim µs', better: 'lower' }, run: () => lockWaitUs(n, true) },
+      { ...once, name: `seed002.lock-wait.legacy.n${n}`, figure: { name: `${n} vCPU(s) demand-faulting, legacy MMU: total mmu_lock wait`, unit: 'sim µs', better: 'lower' }, run: () => lockWaitUs(n, false) },
+    );
+  }
+  for (const workload of ['kbuild', 'context-switch'] as const) {
+    for (const mode of ['shadow', 'tdp', 'tdp-4k'] as const) {
+      const tag = `tdp-vs-shadow.${workload}.${mode}`;
+      out.push(
+        { ...once, name: `${tag}.exits`, figure: { name: `${workload} on ept-2012, ${mode}: VM exits`, unit: 'exits', better: 'lower' }, run: () => compare(workload, mode).exits },
+        { ...once, name: `${tag}.walk-refs`, figure: { name: `${workload} on ept-2012, ${mode}: page-walk memory references`, unit: 'refs', better: 'lower' }, run: () => compare(workload, mode).walkRefs },
+        { ...once, name: `${tag}.time`, figure: { name: `${workload} on ept-2012, ${mode}: simulated time`, unit: 'sim µs', better: 'lower' }, run: () => compare(workload, mode).timeUs },
+      );
+    }
+  }
+  return out;
+}
