@@ -467,7 +467,16 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
       truncatedAt >= 0 ? truncatedAt : lastGood,
     );
   } else {
-    if (truncatedAt >= 0)
+    const tornType = truncatedAt >= 0 && truncatedAt + 4 <= size ? readU32(bytes, truncatedAt) : -1;
+    if (truncatedAt >= 0 && (tornType === CHUNK.KEYF || tornType === CHUNK.NOTE))
+      // appended after the recording was closed: a crash while adding a keyframe or a note costs only that chunk
+      diags.add(
+        'info',
+        'truncated_annex',
+        `The file ends in the middle of a ${tornType === CHUNK.KEYF ? 'keyframe' : 'note'} that was being appended (byte ${fmtInt(truncatedAt)}); it is ignored, and every recorded event is intact.`,
+        truncatedAt,
+      );
+    else if (truncatedAt >= 0)
       diags.add('dataLoss', 'truncated_chunk', `The file ends in the middle of a chunk (byte ${fmtInt(truncatedAt)}) after its footer.`, truncatedAt);
     if (!footer.complete)
       diags.add('info', 'recording_stopped', `The recording was stopped before its workload finished${footer.message ? `: ${footer.message}` : ''}.`, footerOffset);

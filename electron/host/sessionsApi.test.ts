@@ -58,7 +58,7 @@ describe('notes and bookmarks', () => {
     truncateSync(path, size + 20);
     const torn = await service.call('sessions.open', { id });
     expect(torn.events).toBe(summary.events);
-    expect(torn.diagnostics.map((d) => d.code)).toContain('truncated_chunk');
+    expect(torn.diagnostics.map((d) => [d.severity, d.code])).toContainEqual(['info', 'truncated_annex']);
     expect((await service.call('sessions.notes.list', { id })).map((n) => n.text)).toEqual(['first fault (edited)']);
   });
 
