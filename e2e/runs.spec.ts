@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { createReadStream, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import AxeBuilder from '@axe-core/playwright';
 import type { Locator, Page } from '@playwright/test';
 import { expect, mmuLab, root, test } from './fixtures';
 
@@ -101,6 +102,9 @@ test('a 4-VM run: pause, step to the next exit, resume slowly, stop; the session
   const exits = page.getByTestId('run-exits');
   await expect(page.getByRole('table', { name: 'VMs of the run' }).getByRole('row')).toHaveCount(5); // header + 4 VMs
   await expect.poll(() => numberIn(events)).toBeGreaterThan(0);
+  // The run panel and the scenario file control are accessible (names, roles, contrast).
+  const axe = await new AxeBuilder({ page }).include('[data-testid="run-panel"]').include('.scenario-file').analyze();
+  expect(axe.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
 
   // Pause: the counts settle (batches in flight are still recorded) and then stay put.
   await controls.getByRole('button', { name: 'Pause run' }).click();
