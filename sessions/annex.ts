@@ -16,7 +16,7 @@ import { PageState } from './state.ts';
 import type { SessionReader } from './reader.ts';
 
 /** Canonical events between two keyframes (small enough that a replay from one stays well under 100 ms). */
-export const KEYFRAME_EVENTS = 65_536;
+export const KEYFRAME_EVENTS = 16_384;
 /** KEYF payload prefix: u8 version, u8 codec, u16 reserved, u32 rawLength, f64 applied, f64 t, f64 total. */
 export const KEYF_PREFIX_BYTES = 32;
 export const KEYF_VERSION = 1;

@@ -130,7 +130,7 @@ export interface Timeline {
 const KNOWN_CHUNKS = new Set<number>([CHUNK.HEAD, CHUNK.EVTS, CHUNK.INDX, CHUNK.FOOT, CHUNK.KEYF, CHUNK.NOTE]);
 const CACHE_CHUNKS = 64;
 /** Spacing of in-memory keyframes for sessions that have none in the file. */
-const MEMORY_KEYFRAME_EVENTS = 65_536;
+const MEMORY_KEYFRAME_EVENTS = 16_384;
 
 function isNat(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
@@ -666,7 +666,7 @@ export class SessionReader {
   readonly keyframes: KeyframeRef[];
   readonly noteOps: NoteOp[];
   /** Keyframes built in memory (state bytes by applied count) when the file has none. */
-  private memoryKeyframes: { applied: number; state: Uint8Array }[] | undefined;
+  private memoryKeyframes: { applied: number; t: number; state: Uint8Array }[] | undefined;
 
   constructor(
     private readonly bytes: Uint8Array,
@@ -1073,7 +1073,7 @@ export class SessionReader {
   }
 
   /** The state bytes of the nearest keyframe at or before `applied` events (file keyframes first). */
-  private nearestKeyframe(applied: number): { applied: number; state: () => PageState } {
+  private nearestKeyframe(applied: number): { applied: number; t: number; state: () => PageState } {
     const ks = this.keyframes;
     let lo = 0;
     let hi = ks.length - 1;
@@ -1090,34 +1090,34 @@ export class SessionReader {
       const k = ks[i]!;
       try {
         const s = PageState.decode(keyframeBody(this.bytes, k));
-        if (s.applied === k.applied) return { applied: k.applied, state: () => s };
+        if (s.applied === k.applied) return { applied: k.applied, t: k.t, state: () => s };
       } catch {
         // fall through to an earlier keyframe
       }
     }
     if (ks.length === 0 && this.eventCount > 0) {
       const mem = this.buildMemoryKeyframes();
-      let pick: { applied: number; state: Uint8Array } | undefined;
+      let pick: { applied: number; t: number; state: Uint8Array } | undefined;
       for (const m of mem) if (m.applied <= applied) pick = m;
       if (pick) {
         const bytes = pick.state;
-        return { applied: pick.applied, state: () => PageState.decode(bytes) };
+        return { applied: pick.applied, t: pick.t, state: () => PageState.decode(bytes) };
       }
     }
-    return { applied: 0, state: () => new PageState(this.header.vms) };
+    return { applied: 0, t: 0, state: () => new PageState(this.header.vms) };
   }
 
   /**
    * For a session without keyframes (a killed recording, an older file): one pass over the
    * events, keeping a snapshot every KEYFRAME_EVENTS events in memory (a few KB each).
    */
-  private buildMemoryKeyframes(): { applied: number; state: Uint8Array }[] {
+  private buildMemoryKeyframes(): { applied: number; t: number; state: Uint8Array }[] {
     if (this.memoryKeyframes) return this.memoryKeyframes;
-    const out: { applied: number; state: Uint8Array }[] = [];
+    const out: { applied: number; t: number; state: Uint8Array }[] = [];
     const state = new PageState(this.header.vms);
     for (const e of this.iterate()) {
       state.apply(e);
-      if (state.applied % MEMORY_KEYFRAME_EVENTS === 0) out.push({ applied: state.applied, state: state.encode() });
+      if (state.applied % MEMORY_KEYFRAME_EVENTS === 0) out.push({ applied: state.applied, t: e.t, state: state.encode() });
     }
     this.memoryKeyframes = out;
     return out;
@@ -1128,13 +1128,35 @@ export class SessionReader {
     const n = Math.max(0, Math.min(Math.floor(applied), this.eventCount));
     const k = this.nearestKeyframe(n);
     const state = k.state();
-    let i = k.applied;
-    while (i < n) {
-      const batch = this.rawEvents(i, Math.min(4096, n - i));
-      if (!batch.length) break;
-      for (const e of batch) state.apply(e, i++);
+    if (k.applied >= n) return state;
+    const c = this.cursorAfter(k.applied, k.t);
+    for (let i = k.applied; i < n; i++) {
+      const e = c.next();
+      if (!e) break;
+      state.apply(e, i);
     }
     return state;
+  }
+
+  /**
+   * A cursor at canonical index `applied`, knowing `t`, the time of event `applied - 1`: every
+   * event before it has a time below `t`, or equal to `t` in an earlier lane (ties go by lane),
+   * so each lane's position is one count, without the binary search on time `positionAt` needs.
+   */
+  private cursorAfter(applied: number, t: number): MergeCursor {
+    if (applied === 0) return new MergeCursor(this);
+    const pos = this.lanes.map((lane) => this.countBefore(lane, t, false));
+    let index = pos.reduce((a, b) => a + b, 0);
+    for (let l = 0; l < this.lanes.length && index < applied; l++) {
+      const atT = this.countBefore(this.lanes[l]!, t, true) - pos[l]!;
+      const take = Math.min(atT, applied - index);
+      pos[l] = pos[l]! + take;
+      index += take;
+    }
+    if (index !== applied) return this.positionAt(applied).cursor; // a keyframe whose time does not fit: the slow, sure way
+    const cursor = new MergeCursor(this);
+    cursor.seekTo(index, pos);
+    return cursor;
   }
 
   /** Page-table state just after event `index` (what the inspector shows for a selected event). */
