@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { unpackedPath } from '../electron/host/vmManager.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -154,7 +155,10 @@ describe('a real package from a stand-in Electron distribution', () => {
     expect(files.filter((f) => f.startsWith('/node_modules') || f.endsWith('.map') || f.startsWith('/electron') || f.startsWith('/core'))).toEqual([]);
     const packed = JSON.parse(asar.extractFile(join(app, 'resources', 'app.asar'), 'package.json').toString()) as { main: string; version: string };
     expect(packed).toMatchObject({ main: 'dist/electron/main.cjs', version: pkg.version });
-    expect(existsSync(join(app, 'resources', 'app.asar.unpacked', 'dist', 'electron', 'vmWorker.cjs'))).toBe(true);
+    // Where the packed main bundle (dist/electron/main.cjs inside the asar) will look for its worker.
+    const workerSeenFromAsar = unpackedPath(join(app, 'resources', 'app.asar', 'dist', 'electron', 'vmWorker.cjs'));
+    expect(workerSeenFromAsar).toBe(join(app, 'resources', 'app.asar.unpacked', 'dist', 'electron', 'vmWorker.cjs'));
+    expect(existsSync(workerSeenFromAsar)).toBe(true);
     expect(existsSync(join(app, 'resources', 'docs', 'guide.md'))).toBe(true);
   });
 });

@@ -51,14 +51,18 @@ function tsxApiUrl(): string {
   return pathToFileURL(join(dirname(pkgPath), rel)).href;
 }
 
+/** A file inside `app.asar` as electron-builder's asarUnpack leaves it: in `app.asar.unpacked`. */
+export function unpackedPath(file: string): string {
+  return file.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2');
+}
+
 /** Where the worker lives: beside the bundle when bundled, else the TypeScript source run through tsx. */
 export function defaultWorkerLocation(): WorkerLocation {
   if (typeof __MMULAB_WORKER__ === 'string') {
     const dir = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url));
     // Packaged: the worker is unpacked beside the asar (electron-builder asarUnpack), so the
     // thread starts from a plain file, whatever a worker's support for archives.
-    const file = join(dir, __MMULAB_WORKER__).replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2');
-    return { file };
+    return { file: unpackedPath(join(dir, __MMULAB_WORKER__)) };
   }
   const file = fileURLToPath(new URL('./vmWorker.ts', import.meta.url));
   if (!existsSync(file)) throw new Error(`VM worker not found at ${file}`);
