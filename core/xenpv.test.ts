@@ -77,6 +77,29 @@ describe('Xen PV validation', () => {
   });
 });
 
+describe('Xen PV: a bad entry in a table that is not in use is caught when it is validated', () => {
+  it('without pinning, loading a tree that maps its own pt writable is refused and the guest crashes', () => {
+    const { vm, events } = run(scenario({ kind: 'script', steps: [
+      { op: 'map', va: 0x400000, gpa: 0x200000, levels: {} }, // process 0: tables 0x100000-0x103000
+      { op: 'cr3', process: 1 }, // process 0's tree is no longer in use: released, ordinary memory
+    ] }, {}, { mode: 'xenpv', xenpv: { pinning: false, batching: false } }), { audit: true });
+    const p0 = vm.os.procs.get(0);
+    if (!p0 || !vm.xen) throw new Error('setup');
+    expect(vm.xen.isPageTable(0x103)).toBe(false);
+    // the kernel writes process 0's (unvalidated) pt with plain stores: a writable mapping of that pt itself
+    vm.os.map(p0, 0x401000, 0x103000, '4k', {});
+    const more: MmuEvent[] = [];
+    vm.emitter.sink = (e) => more.push(e);
+    vm.switchTo(p0);
+    expect(vm.stopReason).toBe('guest-crashed');
+    expect(ofType(more, 'guest_os').map((e) => e.detail)).toEqual([expect.stringMatching(/new base pointer 0x100 refused: .*0x103 is an L1 page table and cannot be mapped writable/)]);
+    expect(ofType(events, 'audit_violation')).toEqual([]);
+    // the refused validation gave back every reference it had taken
+    expect([0x100, 0x101, 0x102, 0x103].map((f) => vm.xen?.typeCount[f])).toEqual([0, 0, 0, 0]);
+    expect(vm.xen.writable[0x200]).toBe(0);
+  });
+});
+
 describe('Xen PV batching: hypercalls divided by the batch size', () => {
   // fork write-protects the parent's P dirty ptes inside lazy MMU mode: P mmu_update
   // requests per fork; the child's tables are not pinned yet, so its entries are plain stores.
