@@ -5,7 +5,7 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { ApiResult, CountersResult, DiffResult, PageTablesResult, SessionSummary, TimelineResult } from '../api/contract';
+import type { ApiResult, CompareResult, CountersResult, DiffResult, PageTablesResult, SessionSummary, TimelineResult } from '../api/contract';
 import { api } from '../api/api';
 import { toApiError } from '../api/client';
 import { useNoticeStore } from './notice-store';
@@ -72,6 +72,7 @@ export const useSessionStore = defineStore('session', () => {
         buckets: OVERVIEW_BUCKETS,
       });
       if (seq !== openSeq) return false;
+      if (current.value?.id !== summary.id) closeCompare();
       current.value = summary;
       overview.value = whole;
       openState.value = 'open';
@@ -88,6 +89,7 @@ export const useSessionStore = defineStore('session', () => {
 
   function close(): void {
     openSeq++;
+    closeCompare();
     openingId.value = undefined;
     current.value = undefined;
     overview.value = undefined;
@@ -102,7 +104,11 @@ export const useSessionStore = defineStore('session', () => {
 
   /** Exits per lane in [t0, t1), merged to at most `buckets` slices per lane (one per pixel). */
   function timeline(t0: number, t1: number, buckets: number): Promise<TimelineResult> {
-    const { id } = requireOpen();
+    return timelineOf(requireOpen().id, t0, t1, buckets);
+  }
+
+  /** The same for any session (the compare view's second timeline). */
+  function timelineOf(id: string, t0: number, t1: number, buckets: number): Promise<TimelineResult> {
     return api().call('sessions.timeline', {
       id,
       t0: Math.max(0, t0),
@@ -133,6 +139,23 @@ export const useSessionStore = defineStore('session', () => {
   async function indexAt(t: number): Promise<number> {
     const w = await eventsAt(t);
     return w.focus >= 0 ? w.from + w.focus : -1;
+  }
+
+  /** The session compared with the open one (the compare view's B), and the comparison. */
+  const compareSummary = shallowRef<SessionSummary>();
+  const comparison = shallowRef<CompareResult>();
+
+  async function openCompare(id: string): Promise<void> {
+    const a = requireOpen().id;
+    const [summary, result] = await Promise.all([api().call('sessions.open', { id }), api().call('sessions.compare', { a, b: id })]);
+    if (current.value?.id !== a) return;
+    compareSummary.value = summary;
+    comparison.value = result;
+  }
+
+  function closeCompare(): void {
+    compareSummary.value = undefined;
+    comparison.value = undefined;
   }
 
   /** Events [from, from + count) of the canonical order (at most 10 000). */
@@ -197,6 +220,11 @@ export const useSessionStore = defineStore('session', () => {
     open,
     close,
     timeline,
+    timelineOf,
+    compareSummary,
+    comparison,
+    openCompare,
+    closeCompare,
     counters,
     pageTables,
     diff,

@@ -71,6 +71,12 @@ export const useViewStore = defineStore('view', () => {
   const filter = ref<ExitFilter>();
 
   const hasSelection = computed(() => selection.value !== undefined);
+  /** The timelines' visible window; undefined shows each run whole. */
+  const timeWindow = ref<TimeRange>();
+
+  function setWindow(range: TimeRange | undefined): void {
+    timeWindow.value = range;
+  }
 
   /** Select [a, b] (either order); an empty range clears the selection. */
   function select(a: number, b: number): void {
@@ -109,10 +115,11 @@ export const useViewStore = defineStore('view', () => {
 
   /** A new session: nothing selected, nothing filtered. */
   function reset(): void {
+    timeWindow.value = undefined;
     selection.value = undefined;
     hiddenReasons.value = new Set();
     filter.value = undefined;
   }
 
-  return { theme, effectiveTheme, setTheme, selection, hiddenReasons, filter, hasSelection, select, clearSelection, toggleReason, toggleFilter, clearFilter, shows, reset };
+  return { theme, effectiveTheme, setTheme, timeWindow, setWindow, selection, hiddenReasons, filter, hasSelection, select, clearSelection, toggleReason, toggleFilter, clearFilter, shows, reset };
 });
