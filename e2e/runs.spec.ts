@@ -313,3 +313,27 @@ test('input latency while 4 VMs run flat out (figures printed)', async ({ lab, a
   await page.getByRole('button', { name: 'Stop', exact: true }).click();
   await app.waitForIdle();
 });
+
+test('stopping the browser host mid-run (Ctrl-C, SIGTERM) finishes the last chunk: the session verifies', async ({ lab, app, page }, testInfo) => {
+  test.setTimeout(120_000);
+  const file = testInfo.outputPath('interrupted.json');
+  writeFileSync(file, JSON.stringify(fourVms([4000, 4000, 4000, 4000], 'interrupted')));
+  await app.goto(lab.url);
+  await startFromFile(page, file);
+  await expect.poll(() => numberIn(page.getByTestId('run-events'))).toBeGreaterThan(5000);
+  const shown = await numberIn(page.getByTestId('run-events'));
+  await lab.stop();
+
+  const path = onlySession(lab.sessionsDir);
+  const checked = verify(path);
+  expect(checked.status, checked.out).toBe(0);
+  expect(checked.out).toMatch(/recording_stopped/);
+  const recorded = info(path);
+  expect(recorded.complete).toBe(false);
+  expect(recorded.vms).toBe(4);
+  expect(recorded.events).toBeGreaterThanOrEqual(shown); // everything the UI had seen, and what was in flight
+  await expect(page.getByTestId('connection-banner')).toContainText('connection to the MMU Lab host was lost');
+  // The browser reports each failed reconnection attempt as a console error; those are expected here.
+  expect(app.errors.filter((e) => !/WebSocket connection to .* failed/.test(e))).toEqual([]);
+  app.errors.length = 0;
+});
