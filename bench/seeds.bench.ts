@@ -73,9 +73,50 @@ function xenBenchmarks(): Benchmark[] {
   return out;
 }
 
+/** VM exits of a built-in scenario, optionally with its first VM's `mmu` changed. */
+export function builtinExits(name: string, mmu: Record<string, unknown> = {}): number {
+  const builtin = findBuiltin(name);
+  if (!builtin) throw new Error(`no built-in scenario ${name}`);
+  const vm0 = builtin.scenario.vms[0];
+  if (!vm0) throw new Error(`${name} has no VM`);
+  const parsed = parseScenario({ ...builtin.scenario, vms: [{ ...vm0, mmu: { ...vm0.mmu, ...mmu } }] });
+  if (!parsed.ok) throw new Error(parsed.error);
+  let exits = 0;
+  runScenario(parsed.value, (e: MmuEvent) => {
+    if (e.type === 'vmexit') exits++;
+  });
+  return exits;
+}
+
+/** The rest of mmu.rst (seed 004): each mechanism's exits beside the same run without it. */
+function mmuRstBenchmarks(): Benchmark[] {
+  const once = { warmup: 0, repetitions: 1, group: 'seeds' };
+  return [
+    { ...once, name: 'seed004.mmio-sptes.slow-accesses', figure: { name: 'mmio-generation: MMIO accesses on the slow path (cached sptes vs none)', unit: 'slow exits', better: 'lower' }, run: () => slowMmio(true), baseline: { name: 'no MMIO sptes', run: () => slowMmio(false) } },
+    { ...once, name: 'seed004.unsync.kbuild-zap-exits', figure: { name: 'kbuild (zap) exits with unsync shadow pages', unit: 'exits', better: 'lower' }, run: () => builtinExits('kbuild-zap', { shadow: { onGuestPteWrite: 'zap', unsync: true } }), baseline: { name: 'write-protected', run: () => builtinExits('kbuild-zap') } },
+    { ...once, name: 'seed004.unsync.populate-exits', figure: { name: 'writing 32 ptes, using 4: exits with unsync', unit: 'exits', better: 'lower' }, run: () => builtinExits('unsync-populate'), baseline: { name: 'write-protected', run: () => builtinExits('populate-wp') } },
+    { ...once, name: 'seed004.nested-tdp.demand-exits', figure: { name: 'demand faults of an L2 guest on L1\'s EPT: exits to L0', unit: 'exits', better: 'lower' }, run: () => builtinExits('nested-tdp'), baseline: { name: 'plain TDP, 4 KiB host pages', run: () => builtinExits('nested-tdp', { nested: { enabled: false }, tdp: { largePages: false } }) } },
+  ];
+}
+
+/** MMIO accesses of `mmio-generation` that took the slow path (a guest walk), with or without MMIO sptes. */
+function slowMmio(mmioSptes: boolean): number {
+  const builtin = findBuiltin('mmio-generation');
+  const vm0 = builtin?.scenario.vms[0];
+  if (!builtin || !vm0) throw new Error('no built-in mmio-generation');
+  const parsed = parseScenario({ ...builtin.scenario, vms: [{ ...vm0, mmu: { ...vm0.mmu, mmioSptes } }] });
+  if (!parsed.ok) throw new Error(parsed.error);
+  let slow = 0;
+  runScenario(parsed.value, (e: MmuEvent) => {
+    if (e.type === 'vmexit' && e.handling === 'mmio-emulate') slow++;
+  });
+  return slow;
+}
+
 export function benchmarks(): Benchmark[] {
   return [
     ...xenBenchmarks(),
+    ...mmuRstBenchmarks(),
     ...tdpBenchmarks(),
     {
       name: 'seed000.kbuild-update-vs-zap',
