@@ -328,4 +328,17 @@ test.describe('@e2e Electron shell', () => {
     expect(verified.status, verified.stdout + verified.stderr).toBe(0);
     expect(verified.stdout).toMatch(/recording_stopped/);
   });
+  test('a second launch with a session file opens it in the running app (single instance)', async () => {
+    const page = await app!.firstWindow();
+    await expect(page.getByText('MMU Lab', { exact: true })).toBeVisible();
+    const recorded = join(profile, 'second.mmulab');
+    cli(['record', 'demand-update', '-o', recorded]);
+    const second = spawnSync(binary.path!, [...launchArgs, recorded], {
+      env: { ...process.env, MMU_LAB_USER_DATA: profile, MMU_LAB_SESSIONS_DIR: join(profile, 'sessions') },
+      timeout: 30_000,
+    });
+    expect(second.status, 'the second instance hands over and quits').toBe(0);
+    await expect(page.getByTestId('session-file')).toHaveText('second.mmulab');
+    expect(await app!.evaluate(({ BrowserWindow }) => BrowserWindow.getAllWindows().length)).toBe(1);
+  });
 });
