@@ -57,6 +57,8 @@ test('a student walks through lab 1: read, predict, run, answer, checks pass, PD
   await page.getByTestId('lab-check').click();
   for (const id of ['observe-zap', 'observe-update', 'explain-third', 'explain-why']) await expect(page.getByTestId(`lab-q-${id}`).getByRole('status')).toHaveText('✓ right');
   await expect(page.getByTestId('lab-q-predict-zap').getByRole('status')).toHaveText('prediction noted');
+  // `MMU_LAB_DOC_SCREENSHOTS=1 npx playwright test e2e/lab.spec.ts` refreshes the guide's picture
+  if (process.env.MMU_LAB_DOC_SCREENSHOTS) await page.screenshot({ path: join(root, 'docs', 'images', 'lab-panel.png') });
 
   // the name is asked once, then the PDF
   await page.getByTestId('lab-student').fill('Ada Lovelace');

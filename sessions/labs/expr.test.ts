@@ -118,3 +118,11 @@ describe('session queries (against a hand-written event list)', () => {
     for (const [name, spec] of QUERY_FUNCTIONS) expect(spec.doc.length, name).toBeGreaterThan(10);
   });
 });
+
+describe('docs/labs.md', () => {
+  it('documents every query function of the whitelist', async () => {
+    const { readFileSync } = await import('node:fs');
+    const doc = readFileSync(new URL('../../docs/labs.md', import.meta.url), 'utf8');
+    for (const name of QUERY_FUNCTIONS.keys()) expect(doc, name).toMatch(new RegExp('`' + name + '\\('));
+  });
+});
