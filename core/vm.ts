@@ -123,7 +123,7 @@ export class Vm implements VmRunner {
     const bugs = config.bugs;
     this.nested = this.mode === 'tdp' && config.mmu.nested.enabled ? new NestedTdp(this, config.mmu.nested.inveptEvery) : null;
     this.tdp = this.mode === 'tdp' && !this.nested
-      ? new TdpMmu(this, { ...config.mmu.tdp, bugs: { lostDirty: bugs.fastPfLostDirty === true, missedFlush: bugs.fastPfMissedFlush === true, flushOverwrite: bugs.fastPfFlushOverwrite === true } })
+      ? new TdpMmu(this, { ...config.mmu.tdp, bugs: { aba: bugs.fastPfAba === true, lostDirty: bugs.fastPfLostDirty === true, missedFlush: bugs.fastPfMissedFlush === true, flushOverwrite: bugs.fastPfFlushOverwrite === true } })
       : null;
   }
 

@@ -94,6 +94,10 @@ describe('the races of the seed\'s review, switched back on', () => {
     expect(rules(race(null, true))).toEqual(new Set());
     expect(rules(race(null, false))).toEqual(new Set());
   });
+  it('fastPfAba: the walked table is freed and reused for another range whose entry holds the same value; the stale gfn is logged', () => {
+    // seed 001, case 1: "We dirty-log for gfn1, that means gfn2 is lost in dirty-bitmap"
+    expect(rules(race('fastPfAba'))).toContain('dirty-bitmap');
+  });
   it('fastPfLostDirty: a plain store clears an spte the fast path just made writable; the dirty bit is lost', () => {
     expect(rules(race('fastPfLostDirty'))).toContain('lost-dirty');
   });
@@ -103,12 +107,13 @@ describe('the races of the seed\'s review, switched back on', () => {
   it('fastPfFlushOverwrite: the last page of the fetch decides the flush alone; writable TLB entries survive', () => {
     expect(rules(race('fastPfFlushOverwrite'))).toContain('stale-tlb');
   });
-  it('without the lockless path the mmu_lock keeps the first two races from happening', () => {
+  it('without the lockless path these races cannot happen', () => {
+    expect(rules(race('fastPfAba', false))).toEqual(new Set());
     expect(rules(race('fastPfLostDirty', false))).toEqual(new Set());
     expect(rules(race('fastPfMissedFlush', false))).toEqual(new Set());
   });
   it('the race built-ins show their violation', () => {
-    for (const [name, rule] of [['race-fast-pf-lost-dirty', 'lost-dirty'], ['race-fast-pf-missed-flush', 'stale-tlb'], ['race-fast-pf-flush-overwrite', 'stale-tlb']] as const) {
+    for (const [name, rule] of [['race-fast-pf-aba', 'dirty-bitmap'], ['race-fast-pf-lost-dirty', 'lost-dirty'], ['race-fast-pf-missed-flush', 'stale-tlb'], ['race-fast-pf-flush-overwrite', 'stale-tlb']] as const) {
       expect(rules(findBuiltin(name)?.scenario as ScenarioInput), name).toContain(rule);
     }
   });

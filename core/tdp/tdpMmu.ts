@@ -43,6 +43,10 @@ export class EptTable {
     /** First guest frame the table maps. */
     readonly baseGfn: number,
   ) {}
+  /** The same page, reused for another range (only with bugs.fastPfAba: no grace period). */
+  reuse(level: number, baseGfn: number): EptTable {
+    return new EptTable(this.id, level, baseGfn);
+  }
   get hostFrame(): number {
     return HOST_EPT_BASE_FRAME + this.id;
   }
@@ -53,7 +57,7 @@ export interface TdpOptions {
   tdpMmu: boolean;
   largePages: boolean;
   walkCaches: boolean;
-  bugs: { lostDirty: boolean; missedFlush: boolean; flushOverwrite: boolean };
+  bugs: { aba: boolean; lostDirty: boolean; missedFlush: boolean; flushOverwrite: boolean };
 }
 
 interface HostAction {
@@ -87,6 +91,12 @@ export class TdpMmu {
   readonly writtenSet = new Set<number>();
   /** Frames whose dirtiness reached the host page (kvm_set_pfn_dirty). */
   readonly hostDirty: Uint8Array;
+  /** Host frame backing each guest frame (the host may exchange two, e.g. page migration). */
+  readonly pfnOf: Float64Array;
+  /** Table pages freed without a grace period, reused at once (bugs.fastPfAba only). */
+  private readonly reusable: EptTable[] = [];
+  /** The host's concurrent work aimed at vCPU 1's next lockless fix (the ABA demonstration). */
+  private abaArmed = false;
   /** Frames the host write-tracks (writes are emulated, never mapped writable). */
   readonly tracked: Uint8Array;
   /** When W was last set on a frame's spte, and by which vCPU (for spurious faults). */
@@ -115,6 +125,8 @@ export class TdpMmu {
     this.written = new Uint8Array(frames);
     this.hostDirty = new Uint8Array(frames);
     this.tracked = new Uint8Array(frames);
+    this.pfnOf = new Float64Array(frames);
+    for (let g = 0; g < frames; g++) this.pfnOf[g] = HOST_GUEST_BASE_FRAME + g;
     this.wSetAt = new Float64Array(frames);
     this.wSetBy = new Int16Array(frames).fill(-1);
   }
@@ -332,7 +344,7 @@ export class TdpMmu {
     let lo = EPT_RWX & ~(w ? 0 : EPT_W);
     lo |= EPT_A | (large ? EPT_PS : 0);
     const hi = HI_HOST_WRITABLE | (mayWrite ? HI_MMU_WRITABLE : 0);
-    const [flo, fhi] = withFrame(lo, hi, HOST_GUEST_BASE_FRAME + leafGfn);
+    const [flo, fhi] = withFrame(lo, hi, this.pfnOf[leafGfn] as number);
     this.install(leafGfn, large ? 2 : 1, flo, fhi, true);
     if (w) this.noteW(cpu, gfn);
     vm.endExit(start, 'EPT_VIOLATION', 'map-gfn', va, gfn * 4096);
@@ -342,7 +354,8 @@ export class TdpMmu {
     if (!this.opts.largePages || this.logging) return false;
     const base = gfn - (gfn % 512);
     if (base + 512 > this.frames) return false;
-    for (let g = base; g < base + 512; g++) if (this.tracked[g]) return false;
+    // a 2 MiB leaf needs the region's host frames contiguous and nothing tracked
+    for (let g = base; g < base + 512; g++) if (this.tracked[g] || this.pfnOf[g] !== (this.pfnOf[base] as number) + (g - base)) return false;
     return true;
   }
 
@@ -355,10 +368,30 @@ export class TdpMmu {
     if (this.opts.fastPageFault && canBeWritable(f.hi)) {
       this.stats.fastPf++;
       vm.tick(this.fastPfNs());
-      // The compare-and-exchange only sets W; it succeeds because nothing changed the spte
-      // since the lockless walk read it (engine steps are atomic; host windows are separate).
-      this.setSpte(table, f.index, (f.lo | EPT_W) >>> 0, f.hi);
-      this.noteW(cpu, gfn);
+      // The lockless walk read (table, index, value); the compare-and-exchange then sets W only
+      // if the entry still holds that value. Host work aimed at this window runs in between.
+      const id = table.id;
+      const index = f.index;
+      const readLo = f.lo;
+      const readHi = f.hi;
+      if (this.abaArmed && cpu.id === 1) {
+        this.abaArmed = false;
+        this.inHost = true;
+        try {
+          this.swapPages(gfn);
+        } finally {
+          this.inHost = false;
+        }
+      }
+      // The walker's pointer: the same page, whatever it holds now (a freed table reads as disconnected).
+      const now = this.tables.get(id) ?? table;
+      const ok = (now.sptes[2 * index] as number) === readLo && (now.sptes[2 * index + 1] as number) === readHi;
+      if (ok && this.opts.bugs.aba) {
+        // The racy version marks the gfn it worked out before the exchange (seed 001's case 1).
+        this.setSpte(now, index, (readLo | EPT_W) >>> 0, readHi, undefined, false);
+        this.markDirty(gfn);
+      } else if (ok) this.setSpte(now, index, (readLo | EPT_W) >>> 0, readHi);
+      if (ok) this.noteW(cpu, gfn);
       vm.endExit(start, 'EPT_VIOLATION', 'fast-pf', va, gfn * 4096);
       return;
     }
@@ -407,7 +440,8 @@ export class TdpMmu {
   }
 
   private alloc(level: number, baseGfn: number): EptTable {
-    const t = new EptTable(this.nextId++, level, baseGfn);
+    const old = this.reusable.pop();
+    const t = old ? old.reuse(level, baseGfn) : new EptTable(this.nextId++, level, baseGfn);
     this.tables.set(t.id, t);
     this.stats.tablesAllocated++;
     this.charge(this.vm.cost.shadowAllocNs);
@@ -440,7 +474,7 @@ export class TdpMmu {
    * The one place an spte changes (seed 002's handle_changed_pte): write it (a cmpxchg under
    * the TDP MMU), emit it, then do the bookkeeping the change implies.
    */
-  setSpte(t: EptTable, i: number, lo: number, hi: number, bookkeepingOld?: [number, number]): void {
+  setSpte(t: EptTable, i: number, lo: number, hi: number, bookkeepingOld?: [number, number], logDirty = true): void {
     const oldLo = t.sptes[2 * i] as number;
     const oldHi = t.sptes[2 * i + 1] as number;
     t.sptes[2 * i] = lo >>> 0;
@@ -448,10 +482,10 @@ export class TdpMmu {
     if (this.opts.tdpMmu) this.charge(this.vm.cost.lockNs); // atomic compare-and-exchange
     this.vm.emitter.emit({ type: 'spte_write', level: t.level, table: t.id, index: i, old: pte64(oldLo, oldHi), new: pte64(lo, hi) });
     const [bLo, bHi] = bookkeepingOld ?? [oldLo, oldHi];
-    this.changed(t, i, bLo, bHi, lo >>> 0, hi >>> 0);
+    this.changed(t, i, bLo, bHi, lo >>> 0, hi >>> 0, logDirty);
   }
 
-  private changed(t: EptTable, i: number, oldLo: number, oldHi: number, lo: number, hi: number): void {
+  private changed(t: EptTable, i: number, oldLo: number, oldHi: number, lo: number, hi: number, logDirty = true): void {
     const level = t.level;
     const gfn = t.baseGfn + i * 512 ** (level - 1);
     const wasPresent = present(oldLo);
@@ -465,7 +499,7 @@ export class TdpMmu {
       for (let g = gfn; g < gfn + n && g < this.frames; g++) this.hostDirty[g] = 1;
     }
     // Dirty log: a leaf that becomes writable is logged (the only way to regain W).
-    if (this.logging && isLeaf && level === 1 && writable(lo) && (!wasLeaf || !writable(oldLo) || moved)) this.markDirty(gfn);
+    if (logDirty && this.logging && isLeaf && level === 1 && writable(lo) && (!wasLeaf || !writable(oldLo) || moved)) this.markDirty(gfn);
     if (wasLeaf && level > 1 && !(isLeaf && !moved)) this.stats.largePages--;
     // A table cut loose: every entry marked disconnected, bookkeeping for each, then freed.
     if (wasPresent && !wasLeaf && (!isPresent || moved)) {
@@ -488,6 +522,9 @@ export class TdpMmu {
     }
     this.tables.delete(t.id);
     this.stats.tablesFreed++;
+    // The TDP MMU frees a disconnected table only after every lockless walker is done with it
+    // (RCU), so its page is never reused under one; with bugs.fastPfAba it is reused at once.
+    if (this.opts.bugs.aba) this.reusable.push(t);
     this.vm.emitter.emit({ type: 'shadow_page', action: 'free', table: t.id, level: t.level, gfn: t.baseGfn, role: 'tdp' });
   }
 
@@ -695,9 +732,9 @@ export class TdpMmu {
    * The host side of the dirty-log benchmark after a pass of vCPU 0: update the steal-time
    * record (a host write to the last guest frame, logged like any write), then fetch and
    * clear the log. With more vCPUs the host also does what a live host does meanwhile, aimed
-   * at the page vCPU 1 writes next so the lockless window is actually hit: on even passes it
-   * unmaps that page (an mmu-notifier invalidation), on odd passes it starts write-tracking
-   * it (the tracking ends at the next pass).
+   * at the page vCPU 1 writes next so the lockless window is actually hit: it unmaps that
+   * page (an mmu-notifier invalidation), or starts write-tracking it (until the next pass), or
+   * migrates it while vCPU 1's next lockless fix is between its read and its exchange.
    */
   hostPass(pass: number, pageOf: (va: number) => number | undefined): void {
     const t = this.vm.emitter.t;
@@ -711,15 +748,63 @@ export class TdpMmu {
       if (gfn === undefined || !other || other.done) return;
       // The host reads the spte just as vCPU 1 resumes (host threads are not in step with vCPUs).
       const at = Math.max(t, other.clock);
-      if (pass % 2 === 0) this.zapGfn(gfn, at);
-      else {
+      if (pass % 3 === 0) this.zapGfn(gfn, at);
+      else if (pass % 3 === 1) {
         this.trackWrites(gfn, at);
         this.trackedByPass.push(gfn);
-      }
+      } else if (this.opts.fastPageFault) this.abaArmed = true;
     });
   }
 
   private readonly trackedByPass: number[] = [];
+
+  /**
+   * Page migration in the middle of a lockless fix of `gfn` (seed 001's ABA, in TDP terms):
+   * the host invalidates the 2 MiB range holding `gfn` (its 4 KiB table is disconnected and
+   * freed), gives `gfn`'s host page to a frame at the same index of an unmapped range and
+   * installs that frame's new mapping read-only (mmu-notifier change_pte). If the freed table
+   * page is reused at once (bugs.fastPfAba) the new entry sits where the old one was and
+   * holds the very value the lockless walk read: the exchange succeeds on the wrong frame.
+   */
+  private swapPages(gfn: number): void {
+    const index = gfn % 512;
+    let other = -1;
+    for (let base = gfn - index + 512; base + 512 <= this.frames - 512; base += 512) {
+      const f = this.lookup(base);
+      if (!f.leaf && f.level >= 2 && !this.mappedInRegion(base)) {
+        other = base + index;
+        break;
+      }
+    }
+    if (other < 0) return;
+    const pd = this.lookup(gfn);
+    if (!pd.leaf || pd.level !== 1) return;
+    const oldLo = pd.lo;
+    const oldHi = pd.hi;
+    const parent = this.parentOf(gfn);
+    if (!parent) return;
+    this.setSpte(parent.table, parent.index, 0, 0); // disconnects and frees the 4 KiB table
+    const mine = this.pfnOf[gfn] as number;
+    this.pfnOf[gfn] = this.pfnOf[other] as number;
+    this.pfnOf[other] = mine;
+    this.hostDirty[other] = this.hostDirty[gfn] as number;
+    // change_pte: the moved page keeps its spte bits (read-only, A/D as they were), now for `other`
+    this.install(other, 1, oldLo & ~EPT_W, oldHi, false);
+    this.flush('migrate');
+  }
+
+  /** Is anything of this 2 MiB region mapped? */
+  private mappedInRegion(base: number): boolean {
+    for (let g = base; g < base + 512; g++) if (this.lookup(g).leaf) return true;
+    return false;
+  }
+
+  /** The level-2 entry above `gfn`'s 4 KiB spte. */
+  private parentOf(gfn: number): { table: EptTable; index: number } | null {
+    let t = this.root;
+    while (t && t.level > 2) t = this.tables.get(t.children[Math.floor(gfn / 512 ** (t.level - 1)) % 512] as number) ?? null;
+    return t ? { table: t, index: Math.floor(gfn / 512) % 512 } : null;
+  }
 
   /** Tear everything down (VM exit): the root's entries go, and every table below is freed recursively. */
   zapAll(): void {
