@@ -36,6 +36,8 @@ module.exports = {
     icon: 'build/icon.png',
     mimeTypes: ['application/x-mmulab-session'],
     synopsis: 'Watch how a hypervisor virtualizes memory',
+    // The deb's Maintainer field (electron-builder otherwise wants an author e-mail in package.json).
+    maintainer: 'MMU Lab contributors',
   },
   deb: { priority: 'optional' },
   mac: { target: ['dmg'], category: 'public.app-category.developer-tools', icon: 'build/icon.png' },

@@ -1,4 +1,4 @@
-// `npm run package [-- --linux|--mac|--win] [--dir] [--electron-dist DIR] [--no-build] [--output=DIR]`: build, then
+// `npm run package [-- --linux|--mac|--win] [--dir | --targets=AppImage,deb] [--electron-dist DIR] [--no-build] [--output=DIR]`: build, then
 // package the desktop app with electron-builder (scripts/electron-builder.config.cjs) into
 // artifacts/package/. Linux makes an AppImage and a deb; macOS a dmg; Windows an nsis installer.
 //
@@ -19,18 +19,19 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const args = { platform: process.platform, dir: false, electronDist: undefined, build: true, output: undefined };
+  const args = { platform: process.platform, dir: false, electronDist: undefined, build: true, output: undefined, targets: undefined };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg in PLATFORMS) args.platform = PLATFORMS[arg];
     else if (arg === '--dir') args.dir = true;
     else if (arg === '--no-build') args.build = false;
+    else if (arg.startsWith('--targets=')) args.targets = arg.slice('--targets='.length).split(',').filter(Boolean);
     else if (arg.startsWith('--output=')) args.output = resolve(arg.slice('--output='.length));
     else if (arg === '--electron-dist') {
       args.electronDist = argv[++i];
       if (!args.electronDist) fail('--electron-dist needs a folder');
     } else if (arg.startsWith('--electron-dist=')) args.electronDist = arg.slice('--electron-dist='.length);
-    else fail(`unknown option "${arg}" (options: --linux, --mac, --win, --dir, --electron-dist DIR, --no-build, --output=DIR)`);
+    else fail(`unknown option "${arg}" (options: --linux, --mac, --win, --dir, --targets=A,B, --electron-dist DIR, --no-build, --output=DIR)`);
   }
   return args;
 }
@@ -88,17 +89,33 @@ export function findElectronDist(args, env = process.env) {
   return { dist, version: distVersion };
 }
 
+/**
+ * What the chosen installers need from package.json that it lacks, as a sentence, before any
+ * build starts: electron-builder refuses a deb without a project URL (`homepage`, or a GitHub
+ * `repository`) only after building everything.
+ */
+export function metadataProblem(args, pkg) {
+  if (args.dir || args.platform !== 'linux' || (args.targets && !args.targets.includes('deb'))) return undefined;
+  const repo = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url;
+  if (!pkg.homepage && !(repo && /github/.test(repo))) {
+    return 'the deb package needs the project\'s URL: add "homepage" (or a GitHub "repository") to package.json, or make only the AppImage with --targets=AppImage.';
+  }
+  return undefined;
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const found = findElectronDist(args);
   if (found.problem) fail(found.problem);
+  const missing = metadataProblem(args, JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')));
+  if (missing) fail(missing);
   console.log(`Packaging with the Electron ${found.version} distribution in ${found.dist}.`);
   if (args.build) await buildApp();
   const { build, Platform } = require('electron-builder');
   const platform = { linux: Platform.LINUX, darwin: Platform.MAC, win32: Platform.WINDOWS }[args.platform];
   if (!platform) fail(`cannot package for ${args.platform}`);
   const config = require('./electron-builder.config.cjs');
-  const targets = platform.createTarget(args.dir ? ['dir'] : undefined);
+  const targets = platform.createTarget(args.dir ? ['dir'] : args.targets);
   const outputs = await build({
     projectDir: root,
     targets,
@@ -114,5 +131,10 @@ async function main() {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
-  main().catch((error) => fail(error instanceof Error ? error.message.split('\n')[0] : String(error)));
+  main().catch((error) => {
+    const first = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    // app-builder downloads its Linux tools (appimagetool, fpm) on first use.
+    const hint = /ERR_ELECTRON_BUILDER_CANNOT_EXECUTE|download/i.test(String(error)) ? ' (electron-builder fetches its installer tools on first use: this needs the network once; --dir needs none)' : '';
+    fail(first + hint);
+  });
 }

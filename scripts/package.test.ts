@@ -114,6 +114,15 @@ describe('npm run package without an Electron distribution', () => {
     const empty = runPackage(['--electron-dist', temp], {});
     expect(empty.status).toBe(1);
     expect(empty.stderr).toContain(`--electron-dist is ${temp}, which has no ${process.platform === 'win32' ? 'electron.exe' : process.platform === 'darwin' ? 'Electron.app' : 'electron'}`);
+    // A distribution that is there, but package.json lacks what the deb needs: said before any build.
+    const dist = join(temp, 'dist-for-deb');
+    mkdirSync(dist, { recursive: true });
+    fakeElectron(join(dist, 'electron'), '10111100');
+    if (process.platform === 'linux' && !(pkg as { homepage?: string }).homepage) {
+      const deb = runPackage(['--linux'], { ELECTRON_OVERRIDE_DIST_PATH: dist });
+      expect(deb.status).toBe(1);
+      expect(deb.stderr.trim()).toBe('npm run package: the deb package needs the project\'s URL: add "homepage" (or a GitHub "repository") to package.json, or make only the AppImage with --targets=AppImage.');
+    }
     const bad = runPackage(['--nope'], {});
     expect(bad.stderr).toMatch(/^npm run package: unknown option "--nope"/);
     for (const r of [missing, empty, bad]) expect(r.stderr).not.toMatch(/\n\s+at /);
