@@ -118,3 +118,15 @@ describe('the races of the seed\'s review, switched back on', () => {
     }
   });
 });
+
+describe('determinism with host work', () => {
+  it('the same scenario and seed give the same JSONL export, byte for byte (races, migrations, host actions included)', async () => {
+    const { eventToJson } = await import('../events.ts');
+    for (const name of ['dirty-log-shared', 'race-fast-pf-aba']) {
+      const jsonl = () => run(findBuiltin(name)?.scenario as ScenarioInput).events.map((e) => JSON.stringify(eventToJson(e))).join('\n');
+      const a = jsonl();
+      expect(a.length).toBeGreaterThan(1000);
+      expect(jsonl(), name).toBe(a);
+    }
+  });
+});
