@@ -14,6 +14,7 @@ import {
   ipcMain,
   Menu,
   protocol,
+  screen,
   session,
   shell,
   type IpcMainInvokeEvent,
@@ -27,6 +28,7 @@ import { classifyShellFile, EXPORT_FORMATS, exportSession, importTraceFile, star
 import { contentSecurityPolicy, contentType, resolveStaticFile } from '../host/security.ts';
 import { createIpcHandler, ipcChannels } from './ipc.ts';
 import { APP_HOST, APP_ORIGIN, APP_SCHEME, senderProblem } from './senderCheck.ts';
+import { MIN_WINDOW, placeWindow, type WindowState } from './windowState.ts';
 
 const isDev = !app.isPackaged && !!process.env.MMU_LAB_DEV_URL;
 const devUrl = isDev ? new URL(process.env.MMU_LAB_DEV_URL!) : undefined;
@@ -343,26 +345,19 @@ function registerDrop(): void {
   });
 }
 
-interface WindowState {
-  x?: number;
-  y?: number;
-  width: number;
-  height: number;
-  maximized?: boolean;
-}
-
 function windowStatePath(): string {
   return join(app.getPath('userData'), 'window-state.json');
 }
 
+/** The saved size and place, checked against the displays attached now (see windowState.ts). */
 function loadWindowState(): WindowState {
+  let saved: unknown;
   try {
-    const s = JSON.parse(readFileSync(windowStatePath(), 'utf8')) as WindowState;
-    if (Number.isFinite(s.width) && Number.isFinite(s.height) && s.width >= 400 && s.height >= 300) return s;
+    saved = JSON.parse(readFileSync(windowStatePath(), 'utf8'));
   } catch {
-    // first start, or a damaged file
+    // first start, or a damaged file: the defaults
   }
-  return { width: 1280, height: 800 };
+  return placeWindow(saved, screen.getAllDisplays().map((d) => d.workArea));
 }
 
 function saveWindowState(win: BrowserWindow): void {
@@ -379,8 +374,8 @@ function createWindow(): BrowserWindow {
   const state = loadWindowState();
   const win = new BrowserWindow({
     ...state,
-    minWidth: 640,
-    minHeight: 480,
+    minWidth: MIN_WINDOW.width,
+    minHeight: MIN_WINDOW.height,
     title: 'MMU Lab',
     show: false,
     backgroundColor: '#1e1e1e',
