@@ -2,7 +2,7 @@
  * The dirty-logging benchmark of the fast page fault series (seed 001): the guest keeps
  * writing its memory while the host repeatedly fetches and clears the dirty log. The memory
  * is faulted in first; logging then starts, and after each pass of vCPU 0 the host fetches
- * the log (tdpMmu.ts `hostPass`). Only the logged passes are what the seed timed; they lie
+ * the log (`HostWork.pass` in hostWork.ts). Only the logged passes are what the seed timed; they lie
  * between the `dirty_log` events `enable` and `disable`.
  */
 import type { Process } from '../guestOs.ts';
@@ -40,11 +40,11 @@ export function* dirtyLogProgram(vm: Vm, cpu: Vcpu, w: DirtyLogParams, base: num
   for (let it = 0; it < w.iterations && !vm.stopped; it++) {
     for (let i = 0; i < w.pages; i++) {
       vm.touch(start + i * 4096, ACCESS_WRITE);
-      tdp?.cursor.set(cpu.id, start + ((i + 1) % w.pages) * 4096);
+      tdp?.host.cursor.set(cpu.id, start + ((i + 1) % w.pages) * 4096);
       if (i % PAGES_PER_STEP === PAGES_PER_STEP - 1) yield;
     }
     vm.emitter.emit({ type: 'guest_os', action: 'dirty-log', pid: proc.pid, detail: `pass ${it}` });
-    if (cpu.id === 0 && tdp) tdp.hostPass(it, pageOf);
+    if (cpu.id === 0 && tdp) tdp.host.pass(it, pageOf);
     yield;
   }
   if (cpu.id === 0 && tdp) tdp.schedule(vm.emitter.t, () => tdp.disableDirtyLog());

@@ -28,10 +28,9 @@ import {
   EPT_A, EPT_D, EPT_PS, EPT_RWX, EPT_W, HI_DISCONNECTED, HI_HOST_WRITABLE, HI_MMU_WRITABLE, HOST_EPT_BASE_FRAME,
   HOST_GUEST_BASE_FRAME, MMIO_LO, canBeWritable, frameOf, isMmio, present, withFrame, writable,
 } from './spte.ts';
+import { HostWork } from './hostWork.ts';
 import { WalkCaches } from './walkCaches.ts';
 
-/** Host read-modify-write of an spte: time between reading it and writing it back (estimate: an rmap/notifier walk). */
-export const HOST_RMW_WINDOW_NS = 2000;
 const LEVELS = 4;
 
 export class EptTable {
@@ -95,8 +94,10 @@ export class TdpMmu {
   readonly pfnOf: Float64Array;
   /** Table pages freed without a grace period, reused at once (bugs.fastPfAba only). */
   private readonly reusable: EptTable[] = [];
-  /** The host's concurrent work aimed at vCPU 1's next lockless fix (the ABA demonstration). */
-  private abaArmed = false;
+  /** Host work to run inside vCPU 1's next lockless fix, between its read and its exchange (hostWork.ts). */
+  locklessWindow: ((gfn: number) => void) | null = null;
+  /** The host's side of the dirty-log benchmark and of the race demonstrations. */
+  readonly host: HostWork;
   /** Frames the host write-tracks (writes are emulated, never mapped writable). */
   readonly tracked: Uint8Array;
   /** When W was last set on a frame's spte, and by which vCPU (for spurious faults). */
@@ -108,8 +109,6 @@ export class TdpMmu {
   private seq = 0;
   /** Guest frames whose entries the current walk set A/D bits in (writes by the walker). */
   private readonly adGfns: number[] = [];
-  /** Next page each vCPU's dirty-log pass writes (the host's race demonstrations aim at it). */
-  readonly cursor = new Map<number, number>();
   readonly stats = {
     eptViolations: 0, eptMisconfigs: 0, fastPf: 0, slowWriteFaults: 0, spurious: 0,
     walkRefs: 0, guestWalkRefs: 0, tablesAllocated: 0, tablesFreed: 0, disconnectedSptes: 0,
@@ -117,7 +116,7 @@ export class TdpMmu {
   };
 
   constructor(
-    private readonly vm: Vm,
+    readonly vm: Vm,
     readonly opts: TdpOptions,
   ) {
     const frames = vm.mem.frames;
@@ -129,6 +128,7 @@ export class TdpMmu {
     for (let g = 0; g < frames; g++) this.pfnOf[g] = HOST_GUEST_BASE_FRAME + g;
     this.wSetAt = new Float64Array(frames);
     this.wSetBy = new Int16Array(frames).fill(-1);
+    this.host = new HostWork(this);
   }
 
   /** True while host work runs: its time is the host thread's, not a vCPU's. */
@@ -148,7 +148,7 @@ export class TdpMmu {
     }
   }
 
-  private get frames(): number {
+  get frames(): number {
     return this.vm.mem.frames;
   }
 
@@ -374,11 +374,12 @@ export class TdpMmu {
       const index = f.index;
       const readLo = f.lo;
       const readHi = f.hi;
-      if (this.abaArmed && cpu.id === 1) {
-        this.abaArmed = false;
+      const hook = cpu.id === 1 ? this.locklessWindow : null;
+      if (hook) {
+        this.locklessWindow = null;
         this.inHost = true;
         try {
-          this.swapPages(gfn);
+          hook(gfn);
         } finally {
           this.inHost = false;
         }
@@ -450,7 +451,7 @@ export class TdpMmu {
   }
 
   /** Set the entry for `gfn` at `level`, creating the tables above it. */
-  private install(gfn: number, level: number, lo: number, hi: number, countLarge: boolean): void {
+  install(gfn: number, level: number, lo: number, hi: number, countLarge: boolean): void {
     if (!this.root) this.root = this.alloc(LEVELS, 0);
     let t = this.root;
     while (t.level > level) {
@@ -663,147 +664,6 @@ export class TdpMmu {
   hostWrite(gfn: number): void {
     this.markDirty(gfn);
     this.hostDirty[gfn] = 1;
-  }
-
-  /**
-   * The host starts write-tracking `gfn` (KVM's page tracking): MMU-writable goes, so no
-   * lockless fix may make it writable again. A read-modify-write with a window: the spte is
-   * read now, written back `HOST_RMW_WINDOW_NS` later. The flush decision is the seed's:
-   * flush if the old spte was writable or could have been made writable locklessly; with
-   * `bugs.fastPfMissedFlush` only "was writable" counts, from the value read at the start.
-   */
-  trackWrites(gfn: number, at = this.vm.emitter.t): void {
-    const f = this.lookup(gfn);
-    if (!f.leaf || !f.table || isMmio(f.lo, f.hi)) {
-      this.tracked[gfn] = 1;
-      return;
-    }
-    const t = f.table;
-    const i = f.index;
-    const readLo = f.lo;
-    const readHi = f.hi;
-    const flush = this.opts.bugs.missedFlush ? writable(readLo) : writable(readLo) || canBeWritable(readHi);
-    const now = at;
-    this.schedule(now + HOST_RMW_WINDOW_NS, () => {
-      this.tracked[gfn] = 1;
-      if (this.opts.bugs.missedFlush) {
-        // The racy version writes back what it computed from its first read.
-        this.setSpte(t, i, readLo & ~EPT_W, readHi & ~HI_MMU_WRITABLE, [readLo, readHi]);
-      } else {
-        const lo = t.sptes[2 * i] as number;
-        const hi = t.sptes[2 * i + 1] as number;
-        if (present(lo)) this.setSpte(t, i, lo & ~EPT_W, hi & ~HI_MMU_WRITABLE);
-      }
-      if (flush) this.flush('write-track');
-    }, now);
-  }
-
-  /** Stop tracking: the spte may be made writable again (by a fault). */
-  untrack(gfn: number): void {
-    this.tracked[gfn] = 0;
-    const f = this.lookup(gfn);
-    if (f.leaf && f.table && present(f.lo)) this.setSpte(f.table, f.index, f.lo, f.hi | HI_MMU_WRITABLE);
-  }
-
-  /**
-   * The host unmaps `gfn` (an mmu-notifier invalidation: swap, migration): clear the spte and
-   * hand its A/D bits to the host page. A read-modify-write with a window. The seed: an spte
-   * that can be made writable locklessly is volatile, so the clear must be an atomic exchange
-   * that sees the current D bit; with `bugs.fastPfLostDirty` an accessed read-only spte is
-   * taken as stable and cleared with a plain store, tracking the bits read at the start.
-   */
-  zapGfn(gfn: number, at = this.vm.emitter.t): void {
-    const f = this.lookup(gfn);
-    if (!f.leaf || !f.table || isMmio(f.lo, f.hi) || f.level !== 1) return;
-    const t = f.table;
-    const i = f.index;
-    const readLo = f.lo;
-    const readHi = f.hi;
-    const stable = this.opts.bugs.lostDirty ? readLo & EPT_A && !writable(readLo) : !canBeWritable(readHi) && !writable(readLo);
-    const now = at;
-    this.schedule(now + HOST_RMW_WINDOW_NS, () => {
-      if (stable) this.setSpte(t, i, 0, 0, [readLo, readHi]);
-      else if (present(t.sptes[2 * i] as number)) this.setSpte(t, i, 0, 0); // xchg: the bits as they are now
-      this.flush('zap');
-    }, now);
-  }
-
-  /**
-   * The host side of the dirty-log benchmark after a pass of vCPU 0: update the steal-time
-   * record (a host write to the last guest frame, logged like any write), then fetch and
-   * clear the log. With more vCPUs the host also does what a live host does meanwhile, aimed
-   * at the page vCPU 1 writes next so the lockless window is actually hit: it unmaps that
-   * page (an mmu-notifier invalidation), or starts write-tracking it (until the next pass), or
-   * migrates it while vCPU 1's next lockless fix is between its read and its exchange.
-   */
-  hostPass(pass: number, pageOf: (va: number) => number | undefined): void {
-    const t = this.vm.emitter.t;
-    this.schedule(t, () => {
-      for (const g of this.trackedByPass.splice(0)) this.untrack(g);
-      this.hostWrite(this.frames - 1);
-      this.fetchDirtyLog();
-      const va = this.cursor.get(1);
-      const gfn = va === undefined ? undefined : pageOf(va);
-      const other = this.vm.cpus[1];
-      if (gfn === undefined || !other || other.done) return;
-      // The host reads the spte just as vCPU 1 resumes (host threads are not in step with vCPUs).
-      const at = Math.max(t, other.clock);
-      if (pass % 3 === 0) this.zapGfn(gfn, at);
-      else if (pass % 3 === 1) {
-        this.trackWrites(gfn, at);
-        this.trackedByPass.push(gfn);
-      } else if (this.opts.fastPageFault) this.abaArmed = true;
-    });
-  }
-
-  private readonly trackedByPass: number[] = [];
-
-  /**
-   * Page migration in the middle of a lockless fix of `gfn` (seed 001's ABA, in TDP terms):
-   * the host invalidates the 2 MiB range holding `gfn` (its 4 KiB table is disconnected and
-   * freed), gives `gfn`'s host page to a frame at the same index of an unmapped range and
-   * installs that frame's new mapping read-only (mmu-notifier change_pte). If the freed table
-   * page is reused at once (bugs.fastPfAba) the new entry sits where the old one was and
-   * holds the very value the lockless walk read: the exchange succeeds on the wrong frame.
-   */
-  private swapPages(gfn: number): void {
-    const index = gfn % 512;
-    let other = -1;
-    for (let base = gfn - index + 512; base + 512 <= this.frames - 512; base += 512) {
-      const f = this.lookup(base);
-      if (!f.leaf && f.level >= 2 && !this.mappedInRegion(base)) {
-        other = base + index;
-        break;
-      }
-    }
-    if (other < 0) return;
-    const pd = this.lookup(gfn);
-    if (!pd.leaf || pd.level !== 1) return;
-    const oldLo = pd.lo;
-    const oldHi = pd.hi;
-    const parent = this.parentOf(gfn);
-    if (!parent) return;
-    this.setSpte(parent.table, parent.index, 0, 0); // disconnects and frees the 4 KiB table
-    const mine = this.pfnOf[gfn] as number;
-    this.pfnOf[gfn] = this.pfnOf[other] as number;
-    this.pfnOf[other] = mine;
-    this.hostDirty[other] = this.hostDirty[gfn] as number;
-    // change_pte: the moved page keeps its spte bits (read-only, A/D as they were), now for `other`
-    this.install(other, 1, oldLo & ~EPT_W, oldHi, false);
-    this.flush('migrate');
-  }
-
-  /** Is anything of this 2 MiB region mapped? */
-  private mappedInRegion(base: number): boolean {
-    for (let g = base; g < base + 512; g++) if (this.lookup(g).leaf) return true;
-    return false;
-  }
-
-  /** The level-2 entry above `gfn`'s 4 KiB spte. */
-  private parentOf(gfn: number): { table: EptTable; index: number } | null {
-    let t = this.root;
-    while (t && t.level > 2) t = this.tables.get(t.children[Math.floor(gfn / 512 ** (t.level - 1)) % 512] as number) ?? null;
-    return t ? { table: t, index: Math.floor(gfn / 512) % 512 } : null;
   }
 
   /** Tear everything down (VM exit): the root's entries go, and every table below is freed recursively. */
