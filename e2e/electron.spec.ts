@@ -69,7 +69,8 @@ async function stubDialogs(app: ElectronApplication, answers: { open?: string; s
 async function drop(app: ElectronApplication, path: string): Promise<void> {
   await app.evaluate(({ BrowserWindow, ipcMain }, p) => {
     const wc = BrowserWindow.getAllWindows()[0]!.webContents;
-    ipcMain.emit('mmulab:shell.dropped', { sender: wc, senderFrame: wc.mainFrame }, p);
+    const frame = wc.mainFrame; // one object for both, as in a real IPC event from the main frame
+    ipcMain.emit('mmulab:shell.dropped', { sender: { id: wc.id, mainFrame: frame }, senderFrame: frame }, p);
   }, path);
 }
 
