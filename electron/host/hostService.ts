@@ -33,6 +33,7 @@ import { appendNoteOp, type NoteRecord } from '../../sessions/annex.ts';
 import { compareView, countersView, diffView, pageTablesView } from '../../sessions/views.ts';
 import { EXPORT_EXTENSIONS, EXPORT_MIME, ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
 import { LabService } from './labService.ts';
+import { LAB_MAX_EVENTS } from '../../sessions/labs/run.ts';
 import { SessionCache } from './sessionCache.ts';
 import { TraceImports } from './traceImports.ts';
 import { VmManager, type WorkerLocation } from './vmManager.ts';
@@ -92,7 +93,16 @@ export class HostService {
       onSessionsChanged: () => this.emit('sessions.changed', {}),
     });
     this.labs = new LabService(
-      { sessionsDir: this.sessionsDir, exportsDir: this.exportsDir, exportsUrlPath: EXPORTS_URL_PATH, changed: () => this.emit('sessions.changed', {}) },
+      {
+        sessionsDir: this.sessionsDir,
+        exportsDir: this.exportsDir,
+        exportsUrlPath: EXPORTS_URL_PATH,
+        changed: () => this.emit('sessions.changed', {}),
+        record: async (scenario, sessionId) => {
+          const started = await this.vms.start(scenario, { sessionId, audit: true, maxEvents: LAB_MAX_EVENTS });
+          return this.vms.waitForEnd(started.runId);
+        },
+      },
       options.labsDir,
     );
     this.traces = new TraceImports({

@@ -72,6 +72,16 @@ describe('labs over the API', () => {
     expect(html).not.toContain('lab progress (v1)');
   });
 
+  it('records in the VM workers with the auditor on: lab 5 catches the endless fault loop there too', async () => {
+    const run = await call('labs.run', { name: '05-large-page-loop' });
+    expect(run.checks.filter((c) => !c.passed)).toEqual([]);
+  });
+
+  it('imports a lab\'s trace', async () => {
+    const run = await call('labs.run', { name: '10-real-trace-storm' });
+    expect(run.checks.filter((c) => !c.passed).map((c) => c.id)).toEqual(['named-the-cause']); // needs the student's answer
+  });
+
   it('refuses paths and unknown labs', async () => {
     await expect(call('labs.get', { name: '../sessions' })).rejects.toThrow(/bad-request: .*not a path/);
     await expect(call('labs.get', { name: 'no-such-lab' })).rejects.toThrow(/not-found: no lab "no-such-lab"/);

@@ -15,7 +15,8 @@ import { LabError, listLabDirs, loadLab, type Lab } from '../../sessions/labs/lo
 import { PROGRESS_NOTE_ID, decodeProgress, encodeProgress } from '../../sessions/labs/progress.ts';
 import { loadLabSession, type LabSession } from '../../sessions/labs/queries.ts';
 import { renderLabReport, reportScenario, writeLabReport } from '../../sessions/labs/report.ts';
-import { fingerprintFile, recordLab, type LabRun } from '../../sessions/labs/run.ts';
+import { fingerprintFile, loadLabScenario, type LabRun } from '../../sessions/labs/run.ts';
+import type { Scenario } from '../../core/scenario.ts';
 import type { Answers } from '../../sessions/labs/schema.ts';
 import { ReportError } from '../../sessions/report/pdf.ts';
 
@@ -36,6 +37,11 @@ export function defaultLabsDir(): string {
 
 export interface LabHost {
   sessionsDir: string;
+  /**
+   * Record a scenario into the sessions folder under `sessionId`, off the host's event loop
+   * (the VM workers), and resolve when the session is closed.
+   */
+  record(scenario: Scenario, sessionId: string): Promise<{ state: string; message?: string }>;
   exportsDir: string;
   exportsUrlPath: string;
   /** Tell the UI the sessions folder changed. */
@@ -98,19 +104,38 @@ export class LabService {
     };
   }
 
-  /** Record every scenario into a scratch folder, then move the sessions into place. */
+  /**
+   * Record every scenario of the lab as `lab-<name>-<scenario>.mmulab` (replacing an earlier
+   * run): scenarios in the VM workers, traces through the importer (streaming, asynchronous).
+   */
   async run(name: string): Promise<ApiResult<'labs.run'>> {
     const lab = this.lab(name);
-    const scratch = join(this.host.sessionsDir, '.lab-runs', `${name}-${Date.now().toString(36)}`);
-    try {
-      await recordLab(lab, scratch);
-    } catch (e) {
-      rmSync(scratch, { recursive: true, force: true });
-      throw new ApiError('failed', (e as Error).message);
+    for (const s of lab.file.scenarios) {
+      const id = this.sessionId(name, s.id);
+      if ('file' in s) {
+        let scenario: Scenario;
+        try {
+          scenario = loadLabScenario(lab, s.file);
+        } catch (e) {
+          throw new ApiError('failed', (e as Error).message.replace(this.labsDir + '/', ''));
+        }
+        const end = await this.host.record(scenario, id);
+        if (end.state !== 'finished') throw new ApiError('failed', `scenario "${s.id}" of lab ${name} did not finish (${end.state}${end.message ? `: ${end.message}` : ''})`);
+      } else {
+        const scratch = join(this.host.sessionsDir, '.lab-runs');
+        mkdirSync(scratch, { recursive: true });
+        const tmp = join(scratch, `${id}.${Date.now().toString(36)}`);
+        try {
+          const { importTrace } = await import('../../sessions/import/index.ts');
+          await importTrace(join(lab.dir, s.trace), tmp);
+          renameSync(tmp, join(this.host.sessionsDir, id));
+        } catch (e) {
+          rmSync(tmp, { force: true });
+          throw new ApiError('failed', `trace "${s.id}" of lab ${name}: ${(e as Error).message}`);
+        }
+        this.host.changed();
+      }
     }
-    for (const s of lab.file.scenarios) renameSync(join(scratch, `${s.id}.mmulab`), join(this.host.sessionsDir, this.sessionId(name, s.id)));
-    rmSync(scratch, { recursive: true, force: true });
-    this.host.changed();
     return this.status(name);
   }
 

@@ -96,6 +96,8 @@ export interface StartOptions {
   /** Session file name (a validated id); generated from the scenario name when absent. */
   sessionId: string;
   maxEvents?: number;
+  /** Run the MMU auditor in each VM (labs check "no auditor violation"). */
+  audit?: boolean;
   /** Start paced at this many simulated ns per wall second (default: flat out). */
   nsPerSecond?: number | null;
   /** Test-only fault injection, per VM index. */
@@ -195,6 +197,7 @@ export class VmManager {
         vmIndex,
         nsPerSecond: run.speed,
         maxEvents: start.maxEvents,
+        audit: start.audit,
         throwAfterEvents: start.throwAfterEvents?.[vmIndex],
       };
       const worker = spawnWorker(this.worker, data, `mmulab-vm${vmIndex}`);
