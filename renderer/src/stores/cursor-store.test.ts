@@ -63,6 +63,11 @@ describe('useCursorStore', () => {
     await cursor.stepEvent(-1);
     await settle();
     expect(cursor.index).toBe(2);
+    // Steps asked for while one is on its way add up: back three at once lands on event 0 (not 1).
+    const all = [cursor.stepEvent(-1), cursor.stepEvent(-1), cursor.stepEvent(-1)];
+    await Promise.all(all);
+    await settle();
+    expect(cursor.index).toBe(0);
   });
 
   it('finds the next and previous exit beyond the scanned neighbourhood by bisection', async () => {

@@ -87,22 +87,47 @@ export const useCursorStore = defineStore('cursor', () => {
     }
   }
 
-  /** One event forward (+1) or back (-1) in the canonical order. */
+  /** The current event's index, counting a step that landed but is not loaded yet. */
+  function baseIndex(): number {
+    return pinned && pinned.t === playback.position ? pinned.index : index.value;
+  }
+
+  let pendingSteps = 0;
+  let stepping: Promise<void> | undefined;
+  /**
+   * One event forward (+1) or back (-1) in the canonical order. Steps asked for while one is
+   * on its way add up (a held arrow key moves by all of them, none is dropped).
+   */
   function stepEvent(dir: 1 | -1): Promise<void> {
-    return guarded('Stepping', async () => {
-      const total = sessions.current?.events ?? 0;
-      const target = index.value + dir;
-      if (target < 0 || target >= total) return;
-      const got = await sessions.eventsFrom(target, 1);
-      const event = got.events[0];
-      if (event) land(target, event);
-    });
+    pendingSteps += dir;
+    stepping ??= (async () => {
+      // Yield first, so `stepping` is set before this can finish (and be cleared) synchronously.
+      await null;
+      try {
+        while (pendingSteps !== 0 && sessions.current) {
+          const n = pendingSteps;
+          pendingSteps = 0;
+          const total = sessions.current.events;
+          const target = Math.min(total - 1, Math.max(0, baseIndex() + n));
+          if (target === baseIndex()) continue;
+          const got = await sessions.eventsFrom(target, 1);
+          const event = got.events[0];
+          if (event) land(target, event);
+        }
+      } catch (e) {
+        error.value = `Stepping: ${toApiError(e).message}`;
+      } finally {
+        pendingSteps = 0;
+        stepping = undefined;
+      }
+    })();
+    return stepping;
   }
 
   /** The next (dir 1) or previous (-1) event whose type is one of `types`. Resolves whether one was found. */
   async function findOfType(types: readonly string[], dir: 1 | -1): Promise<{ index: number; event: SessionEvent } | undefined> {
     const want = new Set(types);
-    const at = index.value;
+    const at = baseIndex();
     const total = sessions.current?.events ?? 0;
     // 1. Scan the neighbourhood in canonical order (exact, also among events of the same time).
     const from = dir > 0 ? at + 1 : Math.max(0, at - SCAN);
@@ -173,6 +198,18 @@ export const useCursorStore = defineStore('cursor', () => {
     });
   }
 
+  /** Save a note or bookmark at the current position and event (with its VM and vCPU). */
+  function annotate(kind: 'note' | 'bookmark', text: string): ReturnType<typeof sessions.addNote> {
+    const event = current.value;
+    return sessions.addNote({
+      kind,
+      t: playback.position,
+      ...(index.value >= 0 ? { index: index.value } : {}),
+      ...(event ? { vm: Number(event.vm), vcpu: Number(event.vcpu) } : {}),
+      text,
+    });
+  }
+
   function reset(): void {
     pinned = undefined;
     page.value = undefined;
@@ -186,5 +223,5 @@ export const useCursorStore = defineStore('cursor', () => {
     else void refresh();
   });
 
-  return { page, index, current, error, busy, refresh, stepEvent, findOfType, goToType, nextExit, nextFault, goToIndex, reset };
+  return { page, index, current, error, busy, refresh, stepEvent, findOfType, goToType, nextExit, nextFault, goToIndex, annotate, reset };
 });

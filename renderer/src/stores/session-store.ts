@@ -5,7 +5,7 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { ApiResult, CompareResult, CountersResult, DiffResult, PageTablesResult, SessionSummary, TimelineResult } from '../api/contract';
+import type { ApiResult, CompareResult, CountersResult, DiffResult, PageTablesResult, SessionNote, SessionSummary, TimelineResult } from '../api/contract';
 import { api } from '../api/api';
 import { toApiError } from '../api/client';
 import { useNoticeStore } from './notice-store';
@@ -73,6 +73,7 @@ export const useSessionStore = defineStore('session', () => {
       });
       if (seq !== openSeq) return false;
       if (current.value?.id !== summary.id) closeCompare();
+      notes.value = [];
       current.value = summary;
       overview.value = whole;
       openState.value = 'open';
@@ -139,6 +140,42 @@ export const useSessionStore = defineStore('session', () => {
   async function indexAt(t: number): Promise<number> {
     const w = await eventsAt(t);
     return w.focus >= 0 ? w.from + w.focus : -1;
+  }
+
+  /** Notes and bookmarks of the open session (saved in the session file by the host). */
+  const notes = ref<SessionNote[]>([]);
+  const notesError = ref<string>();
+
+  async function loadNotes(): Promise<void> {
+    const id = current.value?.id;
+    if (!id) return;
+    try {
+      const list = await api().call('sessions.notes.list', { id });
+      if (current.value?.id !== id) return;
+      notes.value = [...list].sort((a, b) => a.t - b.t);
+      notesError.value = undefined;
+    } catch (error) {
+      notesError.value = toApiError(error).message;
+    }
+  }
+
+  async function addNote(note: { kind: 'note' | 'bookmark'; t: number; index?: number; vm?: number; vcpu?: number; text: string }): Promise<SessionNote> {
+    const { id } = requireOpen();
+    const saved = await api().call('sessions.notes.add', { id, ...note });
+    if (current.value?.id === id) notes.value = [...notes.value.filter((n) => n.noteId !== saved.noteId), saved].sort((a, b) => a.t - b.t);
+    return saved;
+  }
+
+  async function removeNote(noteId: string): Promise<void> {
+    const { id } = requireOpen();
+    const before = notes.value;
+    notes.value = before.filter((n) => n.noteId !== noteId);
+    try {
+      await api().call('sessions.notes.remove', { id, noteId });
+    } catch (error) {
+      if (current.value?.id === id) notes.value = before;
+      throw error;
+    }
   }
 
   /** The session compared with the open one (the compare view's B), and the comparison. */
@@ -221,6 +258,11 @@ export const useSessionStore = defineStore('session', () => {
     close,
     timeline,
     timelineOf,
+    notes,
+    notesError,
+    loadNotes,
+    addNote,
+    removeNote,
     compareSummary,
     comparison,
     openCompare,

@@ -32,6 +32,8 @@ export interface TrackTheme {
   /** Fill of the selected range, and its outline. */
   selection: string;
   accent: string;
+  /** Note marks on the ruler (bookmarks use `accent`). */
+  note: string;
 }
 
 export interface TrackArea {
