@@ -6,7 +6,8 @@
  * - `gpte_write` sets the guest entry at `gpa` to `new` (level 0 = the frame was zeroed);
  * - `spte_write` sets entry `index` of shadow/EPT/Xen table `table` to `new`;
  * - `shadow_page` alloc gives a table its level, gfn, role and quadrant; zap/recycle mark it
- *   zapped (its entries are cleared by the spte_writes that follow);
+ *   zapped (its entries are cleared by the spte_writes that follow), and a zapped table is
+ *   dropped once it holds no entry;
  * - a `vmexit` handled `map-gfn` maps its guest frame in the TDP tables (the engine keeps
  *   EPT/NPT as the set of mapped frames);
  * - `tlb_flush` counts flushes per scope; every event counts in the per-VM counters.
@@ -97,9 +98,16 @@ export class PageState {
           t = { level: e.level, gfn: -1, role: '', quadrant: 0, zapped: false, entries: new Map(), last: new Map() };
           v.shadow.set(e.table, t);
         }
-        if (e.new === 0n) t.entries.delete(e.index);
-        else t.entries.set(e.index, e.new);
-        t.last.set(e.index, index);
+        if (e.new === 0n) {
+          t.entries.delete(e.index);
+          // a zapped table is gone once its last entry is cleared (a table the state keeps
+          // forever would make every keyframe pay for the whole history of the cache)
+          if (t.zapped && t.entries.size === 0) v.shadow.delete(e.table);
+          else t.last.set(e.index, index);
+        } else {
+          t.entries.set(e.index, e.new);
+          t.last.set(e.index, index);
+        }
         break;
       }
       case 'shadow_page': {
@@ -114,7 +122,10 @@ export class PageState {
             entries: t?.entries ?? new Map(),
             last: t?.last ?? new Map(),
           });
-        } else if ((e.action === 'zap' || e.action === 'recycle') && t) t.zapped = true;
+        } else if ((e.action === 'zap' || e.action === 'recycle') && t) {
+          t.zapped = true;
+          if (t.entries.size === 0) v.shadow.delete(e.table);
+        }
         break;
       }
       case 'vmexit':
