@@ -110,6 +110,21 @@ describe('traces.* through the dispatcher', () => {
     expect(ApiError).toBeDefined();
   });
 
+  it('at most 4 imports at once; an abandoned upload is cancelled after a while and frees its slot', async () => {
+    const { TraceImports, STALE_UPLOAD_MS, MAX_ACTIVE_IMPORTS } = await import('./traceImports.ts');
+    const seen: TraceImportStatus[] = [];
+    const t = new TraceImports({ sessionsDir: service.sessionsDir, emit: (st) => seen.push(st), onSession: () => undefined });
+    const t0 = Date.now();
+    const ids = Array.from({ length: MAX_ACTIVE_IMPORTS }, (_, i) => t.begin(`a${i}.txt`, 10, t0).importId);
+    expect(() => t.begin('one-more.txt', 10, t0)).toThrow(/4 trace imports are already under way/);
+    const fresh = t.begin('later.txt', 10, t0 + STALE_UPLOAD_MS + 1);
+    expect(fresh.state).toBe('uploading');
+    for (const id of ids) expect(t.status(id).state).toBe('cancelled');
+    expect(seen.filter((st) => st.state === 'cancelled').map((st) => st.message)).toEqual(ids.map((_, i) => `upload of a${i}.txt abandoned; nothing kept`));
+    t.close();
+    expect(readdirSync(join(service.sessionsDir, '.imports'))).toEqual([]);
+  });
+
   it('the session is named from the file name only, inside the sessions folder', async () => {
     const importId = await upload(readFileSync(join(FIXTURES, 'ftrace-kvm-msr-with-header.txt')), '../../../tmp/evil name;rm.txt');
     await service.call('traces.import', { importId });

@@ -15,6 +15,10 @@ import { ImportError, importTrace } from '../../sessions/import/index.ts';
 
 /** At most this many imports (uploading or importing) at once: each holds a file on disk. */
 export const MAX_ACTIVE_IMPORTS = 4;
+/** An upload that has not moved for this long was abandoned (a closed tab): it is cancelled. */
+export const STALE_UPLOAD_MS = 10 * 60_000;
+/** Ended imports remembered for `traces.cancel` / late questions. */
+const KEEP_ENDED = 50;
 /** The upload counts for this share of the progress bar; the import's two passes for the rest. */
 const UPLOAD_SHARE = 0.3;
 
@@ -24,6 +28,8 @@ interface Entry {
   fd?: number;
   abort?: AbortController;
   lastEmit: number;
+  /** Last upload activity (ms), to find abandoned uploads. */
+  touched: number;
 }
 
 export interface TraceImportsOptions {
@@ -71,15 +77,24 @@ export class TraceImports {
     return { ...e.status };
   }
 
+  /** Cancel abandoned uploads and forget old ended imports, so neither holds a slot or memory. */
+  private sweep(now: number): void {
+    for (const e of this.entries.values())
+      if (e.status.state === 'uploading' && now - e.touched > STALE_UPLOAD_MS) this.finish(e, 'cancelled', `upload of ${e.status.fileName} abandoned; nothing kept`);
+    const ended = [...this.entries.values()].filter((e) => e.status.state === 'done' || e.status.state === 'failed' || e.status.state === 'cancelled');
+    for (const e of ended.slice(0, Math.max(0, ended.length - KEEP_ENDED))) this.entries.delete(e.status.importId);
+  }
+
   /** Start an upload of `sizeBytes` bytes of trace text named `fileName` (the name only names the session). */
-  begin(fileName: string, sizeBytes: number): TraceImportStatus {
+  begin(fileName: string, sizeBytes: number, now = Date.now()): TraceImportStatus {
+    this.sweep(now);
     if (this.active >= MAX_ACTIVE_IMPORTS) throw new ApiError('failed', `${MAX_ACTIVE_IMPORTS} trace imports are already under way; wait for one to end`);
     mkdirSync(this.dir, { recursive: true });
     const importId = `imp-${randomBytes(8).toString('hex')}`;
     const path = join(this.dir, `${importId}.trace`);
     const fd = openSync(path, 'wx', 0o600);
     const status: TraceImportStatus = { importId, fileName: basename(fileName).slice(0, 255), state: 'uploading', receivedBytes: 0, totalBytes: sizeBytes, fraction: 0, lines: 0 };
-    this.entries.set(importId, { status, path, fd, lastEmit: 0 });
+    this.entries.set(importId, { status, path, fd, lastEmit: 0, touched: now });
     return { ...status };
   }
 
@@ -94,6 +109,7 @@ export class TraceImports {
     let off = 0;
     while (off < bytes.length) off += writeSync(e.fd, bytes, off, bytes.length - off);
     e.status.receivedBytes += bytes.length;
+    e.touched = Date.now();
     e.status.fraction = e.status.totalBytes ? (UPLOAD_SHARE * e.status.receivedBytes) / e.status.totalBytes : UPLOAD_SHARE;
     return this.publish(e);
   }
