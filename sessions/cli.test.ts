@@ -202,4 +202,14 @@ describe('record, info, export, verify, compare', () => {
     expect(cli('record', 'demand-zap', '-o', seeded, '--seed', '99', '-q').status).toBe(0);
     expect((JSON.parse(cli('info', seeded, '--json').stdout) as { seed: number }).seed).toBe(99);
   });
+
+  it('record --audit keeps the auditor\'s findings in the session (a race switched back on); without it there are none', () => {
+    const types = (file: string) => (JSON.parse(cli('info', file, '--json').stdout) as { eventsByType: Record<string, number> }).eventsByType;
+    const audited = join(dir, 'race-audited.mmulab');
+    const plain = join(dir, 'race-plain.mmulab');
+    expect(cli('record', 'race-fast-pf-lost-dirty', '--audit', '-o', audited, '-q').status).toBe(0);
+    expect(cli('record', 'race-fast-pf-lost-dirty', '-o', plain, '-q').status).toBe(0);
+    expect(types(audited).audit_violation).toBeGreaterThan(0);
+    expect(types(plain).audit_violation ?? 0).toBe(0);
+  });
 });

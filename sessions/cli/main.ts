@@ -358,7 +358,7 @@ async function cmdScenarios(opts: { json?: boolean }): Promise<number> {
   return EXIT.ok;
 }
 
-async function cmdRecord(ref: string, opts: { output: string; seed?: string; maxEvents?: string; quiet?: boolean }): Promise<number> {
+async function cmdRecord(ref: string, opts: { output: string; seed?: string; maxEvents?: string; quiet?: boolean; audit?: boolean }): Promise<number> {
   const seed = opts.seed === undefined ? undefined : Number(opts.seed);
   if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 2 ** 32 - 1))
     throw new CliError(`--seed must be an integer from 0 to 4294967295 (got "${opts.seed}")`);
@@ -373,6 +373,7 @@ async function cmdRecord(ref: string, opts: { output: string; seed?: string; max
     r = recordScenario(scenario, opts.output, {
       ...(seed !== undefined ? { seed } : {}),
       ...(maxEvents !== undefined ? { maxEvents } : {}),
+      ...(opts.audit ? { audit: true } : {}),
     });
   } catch (e) {
     const code = (e as { code?: string }).code;
@@ -413,7 +414,8 @@ export function buildProgram(setStatus: (n: number) => void): Command {
     .option('--seed <n>', "override the scenario's seed")
     .option('--max-events <n>', 'stop each VM after this many events')
     .option('-q, --quiet', 'print nothing on success')
-    .action(run((ref: string, opts: { output: string; seed?: string; maxEvents?: string; quiet?: boolean }) => cmdRecord(ref, opts)));
+    .option('--audit', 'run the MMU auditor while recording: broken invariants become audit_violation events (slower)')
+    .action(run((ref: string, opts: { output: string; seed?: string; maxEvents?: string; quiet?: boolean; audit?: boolean }) => cmdRecord(ref, opts)));
 
   program
     .command('info')
