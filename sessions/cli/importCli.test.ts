@@ -113,7 +113,10 @@ describe('mmu-lab import', () => {
     expectOneLineError(cli('import', join(FIXTURES, 'kvm-stat-samples.txt'), '-o', join(dir, 'k.mmulab')), /kvm_stat. output, not a trace/);
     writeFileSync(join(dir, 'blob.bin'), Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919) % 256)));
     expectOneLineError(cli('import', 'blob.bin'), /not trace text \(binary data\)/);
-    expectOneLineError(cli('import', join(FIXTURES, FASTPF), '-o', join(dir, 'no', 'such', 'dir.mmulab')), /cannot write/);
-    expectOneLineError(cli('import'), /missing required argument/);
+    // an existing file that is not a session is never overwritten; a session is (a rerun)
+    writeFileSync(join(dir, 'keep.txt'), 'my notes\n');
+    expectOneLineError(cli('import', join(FIXTURES, FASTPF), '-o', 'keep.txt'), /keep\.txt exists and is not an MMU Lab session; not overwritten/);
+    expect(readFileSync(join(dir, 'keep.txt'), 'utf8')).toBe('my notes\n');
+    expect(cli('import', join(FIXTURES, 'perf-kvm-exit-perf-top-and-script-samples.txt'), '-o', out, '-q').status).toBe(0);
   });
 });

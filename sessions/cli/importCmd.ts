@@ -2,11 +2,11 @@
  * `mmu-lab import` and what `mmu-lab info` adds for an imported session: where it came from,
  * exits by reason per vCPU, and the lines the importer could not parse, by line number.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ImportError, importTrace, type ImportProgress } from '../import/index.ts';
 import type { SessionReader } from '../reader.ts';
-import { fmtInt } from '../format.ts';
+import { MAGIC, fmtInt } from '../format.ts';
 
 type Write = (s: string) => void;
 
@@ -28,10 +28,29 @@ export function defaultOutput(trace: string): string {
   return join(dirname(trace), basename(trace, ext === '.mmulab' ? '' : ext) + '.mmulab');
 }
 
+/** An existing file may be replaced only when it is a session (a rerun); anything else is kept. */
+function replaceable(path: string): boolean {
+  if (!existsSync(path)) return true;
+  try {
+    if (!statSync(path).isFile()) return false;
+    const fd = openSync(path, 'r');
+    try {
+      const head = Buffer.alloc(MAGIC.length);
+      readSync(fd, head, 0, head.length, 0);
+      return head.equals(Buffer.from(MAGIC));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
 export async function cmdImport(out: Write, err: Write, trace: string, opts: ImportCmdOptions): Promise<number> {
   if (!existsSync(trace)) throw new ImportCliError(`${trace}: no such file`);
   const output = opts.output ?? defaultOutput(trace);
   if (resolve(output) === resolve(trace)) throw new ImportCliError(`${output}: the session would overwrite the trace; choose another name with -o`);
+  if (!replaceable(output)) throw new ImportCliError(`${output} exists and is not an MMU Lab session; not overwritten (choose another name with -o)`);
   const tty = process.stderr.isTTY === true;
   let shown = false;
   let last = 0;
