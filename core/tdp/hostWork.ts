@@ -137,9 +137,9 @@ export class HostWork {
     const parent = this.parentOf(gfn);
     if (!parent) return;
     this.mmu.setSpte(parent.table, parent.index, 0, 0); // disconnects and frees the 4 KiB table
-    const mine = this.mmu.pfnOf[gfn] as number;
-    this.mmu.pfnOf[gfn] = this.mmu.pfnOf[other] as number;
-    this.mmu.pfnOf[other] = mine;
+    const mine = this.mmu.pfn(gfn);
+    this.mmu.setPfn(gfn, this.mmu.pfn(other));
+    this.mmu.setPfn(other, mine);
     this.mmu.hostDirty[other] = this.mmu.hostDirty[gfn] as number;
     // change_pte: the moved page keeps its spte bits (read-only, A/D as they were), now for `other`
     this.mmu.install(other, 1, oldLo & ~EPT_W, oldHi, false);

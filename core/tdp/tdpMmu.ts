@@ -90,8 +90,8 @@ export class TdpMmu {
   readonly writtenSet = new Set<number>();
   /** Frames whose dirtiness reached the host page (kvm_set_pfn_dirty). */
   readonly hostDirty: Uint8Array;
-  /** Host frame backing each guest frame (the host may exchange two, e.g. page migration). */
-  readonly pfnOf: Float64Array;
+  /** Host frames of guest frames the host has moved (page migration); the rest sit at base + gfn. */
+  private readonly moved = new Map<number, number>();
   /** Table pages freed without a grace period, reused at once (bugs.fastPfAba only). */
   private readonly reusable: EptTable[] = [];
   /** Host work to run inside vCPU 1's next lockless fix, between its read and its exchange (hostWork.ts). */
@@ -100,9 +100,8 @@ export class TdpMmu {
   readonly host: HostWork;
   /** Frames the host write-tracks (writes are emulated, never mapped writable). */
   readonly tracked: Uint8Array;
-  /** When W was last set on a frame's spte, and by which vCPU (for spurious faults). */
-  private readonly wSetAt: Float64Array;
-  private readonly wSetBy: Int16Array;
+  /** When W was last set on a frame's spte, and by which vCPU (for spurious faults). Sparse: per-frame arrays would cost too much for big guests. */
+  private readonly wSet = new Map<number, { t: number; by: number }>();
   private readonly found = new Found();
   private readonly r = new WalkResult();
   private readonly actions: HostAction[] = [];
@@ -124,10 +123,6 @@ export class TdpMmu {
     this.written = new Uint8Array(frames);
     this.hostDirty = new Uint8Array(frames);
     this.tracked = new Uint8Array(frames);
-    this.pfnOf = new Float64Array(frames);
-    for (let g = 0; g < frames; g++) this.pfnOf[g] = HOST_GUEST_BASE_FRAME + g;
-    this.wSetAt = new Float64Array(frames);
-    this.wSetBy = new Int16Array(frames).fill(-1);
     this.host = new HostWork(this);
   }
 
@@ -146,6 +141,15 @@ export class TdpMmu {
     } finally {
       this.inHost = false;
     }
+  }
+
+  /** The host frame backing guest frame `gfn`. */
+  pfn(gfn: number): number {
+    return this.moved.get(gfn) ?? HOST_GUEST_BASE_FRAME + gfn;
+  }
+  setPfn(gfn: number, pfn: number): void {
+    if (pfn === HOST_GUEST_BASE_FRAME + gfn) this.moved.delete(gfn);
+    else this.moved.set(gfn, pfn);
   }
 
   get frames(): number {
@@ -258,7 +262,8 @@ export class TdpMmu {
       }
       // Another vCPU made it writable after this vCPU's walk read it read-only: the fault
       // still happens, and its handler finds nothing to do (a spurious fault, seed 001).
-      if ((this.wSetAt[gfn] as number) > walkAt && this.wSetBy[gfn] !== cpu.id) this.spurious(gfn, va);
+      const set = this.wSet.get(gfn);
+      if (set && set.t > walkAt && set.by !== cpu.id) this.spurious(gfn, va);
       return 'mapped';
     }
     return 'mapped';
@@ -344,7 +349,7 @@ export class TdpMmu {
     let lo = EPT_RWX & ~(w ? 0 : EPT_W);
     lo |= EPT_A | (large ? EPT_PS : 0);
     const hi = HI_HOST_WRITABLE | (mayWrite ? HI_MMU_WRITABLE : 0);
-    const [flo, fhi] = withFrame(lo, hi, this.pfnOf[leafGfn] as number);
+    const [flo, fhi] = withFrame(lo, hi, this.pfn(leafGfn));
     this.install(leafGfn, large ? 2 : 1, flo, fhi, true);
     if (w) this.noteW(cpu, gfn);
     vm.endExit(start, 'EPT_VIOLATION', 'map-gfn', va, gfn * 4096);
@@ -355,7 +360,7 @@ export class TdpMmu {
     const base = gfn - (gfn % 512);
     if (base + 512 > this.frames) return false;
     // a 2 MiB leaf needs the region's host frames contiguous and nothing tracked
-    for (let g = base; g < base + 512; g++) if (this.tracked[g] || this.pfnOf[g] !== (this.pfnOf[base] as number) + (g - base)) return false;
+    for (let g = base; g < base + 512; g++) if (this.tracked[g] || this.moved.has(g)) return false;
     return true;
   }
 
@@ -405,8 +410,7 @@ export class TdpMmu {
   }
 
   private noteW(cpu: Vcpu, gfn: number): void {
-    this.wSetAt[gfn] = this.vm.emitter.t;
-    this.wSetBy[gfn] = cpu.id;
+    this.wSet.set(gfn, { t: this.vm.emitter.t, by: cpu.id });
   }
 
   // ---- the tables ---------------------------------------------------------------------
