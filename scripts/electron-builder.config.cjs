@@ -17,7 +17,11 @@ module.exports = {
   asar: true,
   asarUnpack: ['dist/electron/vmWorker.cjs'],
   // Help → Documentation opens these (they are not inside the asar, so the OS can show them).
-  extraResources: [{ from: 'docs', to: 'docs', filter: ['**/*.md', 'images/**'] }],
+  // The bundled labs are read by the host (electron/host/labService.ts) from resources/labs.
+  extraResources: [
+    { from: 'docs', to: 'docs', filter: ['**/*.md', 'images/**'] },
+    { from: 'labs', to: 'labs' },
+  ],
   npmRebuild: false,
   nodeGypRebuild: false,
   icon: 'build/icon.png',

@@ -23,9 +23,12 @@ import { ReportError } from '../../sessions/report/pdf.ts';
 /** Saved progress larger than this is refused (answers are short). */
 const MAX_PROGRESS_BYTES = 64 * 1024;
 
-/** The labs folder: $MMU_LAB_LABS_DIR, else labs/ of the package this file belongs to. */
+/** The labs folder: $MMU_LAB_LABS_DIR, else the packaged app's resources/labs, else labs/ of the package this file belongs to. */
 export function defaultLabsDir(): string {
   if (process.env.MMU_LAB_LABS_DIR) return resolve(process.env.MMU_LAB_LABS_DIR);
+  // a packaged app: electron-builder puts labs/ beside the asar (extraResources)
+  const resources = (process as { resourcesPath?: string }).resourcesPath;
+  if (resources && existsSync(join(resources, 'labs'))) return join(resources, 'labs');
   let dir = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (existsSync(join(dir, 'labs')) && existsSync(join(dir, 'package.json'))) return join(dir, 'labs');
