@@ -290,6 +290,13 @@ export interface FastPageFault {
   fixed: boolean;
 }
 const FAST_PF = /^vcpu (\d+) gva (?:0x)?([0-9a-fA-F]+) error_code ?(\S*) sptep (?:0x)?\S+ old (?:0x)?([0-9a-fA-F]+) new (?:0x)?([0-9a-fA-F]+) spurious (\d+) fixed (\d+)/;
+const FAST_PF_BRIEF = /^vcpu (\d+) .* spurious (\d+) fixed (\d+)/;
+/** What an import keeps of a fast_page_fault (its text stays as a raw event): the vCPU and the outcome. */
+export function decodeFastPageFaultBrief(body: string): { vcpu: number; spurious: boolean; fixed: boolean } | undefined {
+  const m = FAST_PF_BRIEF.exec(body);
+  return m ? { vcpu: Number(m[1]), spurious: m[2] !== '0', fixed: m[3] !== '0' } : undefined;
+}
+
 export function decodeFastPageFault(body: string): FastPageFault | undefined {
   const m = FAST_PF.exec(body);
   if (!m) return undefined;

@@ -16,7 +16,7 @@ import {
   decodeCr,
   decodeEntry,
   decodeExit,
-  decodeFastPageFault,
+  decodeFastPageFaultBrief,
   decodeInjException,
   decodePageFault,
   decodePagetableWalk,
@@ -610,7 +610,7 @@ class Importer {
         return this.rawEvent(lane, t, r);
       }
       case 'fast_page_fault': {
-        const d = decodeFastPageFault(body);
+        const d = decodeFastPageFaultBrief(body);
         const lane = this.lane(r, d?.vcpu);
         const t = this.time(lane, r);
         if (d) {
