@@ -41,6 +41,23 @@ describe('N vCPUs faulting at once', () => {
   });
 });
 
+describe('atomic spte changes under the shared lock', () => {
+  it('vCPUs racing to link the same table: the loser frees its own, unused; the legacy MMU never races', () => {
+    const tdp = run(faulting(8, true), { audit: true });
+    const legacy = run(faulting(8, false), { audit: true });
+    const lost = tdp.vm.tdp?.stats.cmpxchgLost ?? 0;
+    expect(lost).toBeGreaterThan(0);
+    expect(legacy.vm.tdp?.stats.cmpxchgLost).toBe(0);
+    // each lost race: a table allocated and freed at once, no entry ever written in it
+    const pages = ofType(tdp.events, 'shadow_page');
+    const written = new Set(ofType(tdp.events, 'spte_write').map((e) => e.table));
+    const wasted = pages.filter((p, i) => p.action === 'alloc' && pages[i + 1]?.action === 'free' && pages[i + 1]?.table === p.table);
+    expect(wasted).toHaveLength(lost);
+    expect(wasted.every((p) => !written.has(p.table))).toBe(true);
+    expect(ofType(tdp.events, 'audit_violation')).toEqual([]);
+  });
+});
+
 describe('disconnected page tables', () => {
   /** Check that each freed table had all its live entries marked disconnected before being freed. */
   function checkTeardown(events: MmuEvent[]): number {

@@ -111,7 +111,7 @@ export class TdpMmu {
   readonly stats = {
     eptViolations: 0, eptMisconfigs: 0, fastPf: 0, slowWriteFaults: 0, spurious: 0,
     walkRefs: 0, guestWalkRefs: 0, tablesAllocated: 0, tablesFreed: 0, disconnectedSptes: 0,
-    largePages: 0, dirtyLogFetches: 0, dirtyPagesFetched: 0, emulatedWrites: 0,
+    largePages: 0, dirtyLogFetches: 0, dirtyPagesFetched: 0, emulatedWrites: 0, cmpxchgLost: 0,
   };
 
   constructor(
@@ -350,7 +350,7 @@ export class TdpMmu {
     lo |= EPT_A | (large ? EPT_PS : 0);
     const hi = HI_HOST_WRITABLE | (mayWrite ? HI_MMU_WRITABLE : 0);
     const [flo, fhi] = withFrame(lo, hi, this.pfn(leafGfn));
-    this.install(leafGfn, large ? 2 : 1, flo, fhi, true);
+    this.install(leafGfn, large ? 2 : 1, flo, fhi, true, { cpu: cpu.id, since: start });
     if (w) this.noteW(cpu, gfn);
     vm.endExit(start, 'EPT_VIOLATION', 'map-gfn', va, gfn * 4096);
   }
@@ -455,7 +455,7 @@ export class TdpMmu {
   }
 
   /** Set the entry for `gfn` at `level`, creating the tables above it. */
-  install(gfn: number, level: number, lo: number, hi: number, countLarge: boolean): void {
+  install(gfn: number, level: number, lo: number, hi: number, countLarge: boolean, racer?: { cpu: number; since: number }): void {
     if (!this.root) this.root = this.alloc(LEVELS, 0);
     let t = this.root;
     while (t.level > level) {
@@ -467,12 +467,35 @@ export class TdpMmu {
         const [clo, chi] = withFrame(EPT_RWX, 0, child.hostFrame);
         this.setSpte(t, i, clo, chi);
         t.children[i] = child.id;
-      }
+        this.linkedAt.set(t.id * 512 + i, { t: this.vm.emitter.t, by: racer?.cpu ?? -1 });
+      } else if (racer && this.opts.tdpMmu) this.lostRace(t, i, racer);
       t = child;
     }
     const i = Math.floor(gfn / 512 ** (level - 1)) % 512;
     this.setSpte(t, i, lo, hi);
     if (countLarge && level > 1) this.stats.largePages++;
+  }
+
+  /** When each non-leaf entry was linked, and by which vCPU (-1: the host). */
+  private readonly linkedAt = new Map<number, { t: number; by: number }>();
+
+  /**
+   * Under the TDP MMU two vCPUs can fault on the same missing entry at once, each under the
+   * shared lock: both allocate a table and try to install it with a compare-and-exchange;
+   * one loses, frees its table and carries on with the winner's (seed 002: atomic spte
+   * changes instead of an exclusive lock). Seen here as an entry another vCPU linked after
+   * this vCPU's fault began. Under the legacy MMU the second one waits and finds it linked.
+   */
+  private lostRace(t: EptTable, i: number, racer: { cpu: number; since: number }): void {
+    const linked = this.linkedAt.get(t.id * 512 + i);
+    if (!linked || linked.by === racer.cpu || linked.by < 0 || linked.t <= racer.since) return;
+    this.stats.cmpxchgLost++;
+    const span = 512 ** (t.level - 1);
+    const base = t.baseGfn + i * span;
+    const wasted = new EptTable(this.nextId++, t.level - 1, base);
+    this.charge(this.vm.cost.shadowAllocNs + this.vm.cost.lockNs);
+    this.vm.emitter.emit({ type: 'shadow_page', action: 'alloc', table: wasted.id, level: wasted.level, gfn: base, role: 'tdp' });
+    this.vm.emitter.emit({ type: 'shadow_page', action: 'free', table: wasted.id, level: wasted.level, gfn: base, role: 'tdp' });
   }
 
   /**
