@@ -14,6 +14,7 @@ const GROUPS: Record<string, Group> = {
   seeds: async () => (await import('./seeds.bench.ts')).benchmarks(),
   scale: async () => (await import('./scale.bench.ts')).benchmarks(),
   import: async () => (await import('./import.bench.ts')).benchmarks(),
+  renderer: async () => (await import('./renderer.bench.ts')).benchmarks(),
 };
 
 async function main(): Promise<void> {
