@@ -1,6 +1,7 @@
 // A student walks through lab 1 in the UI: open it, read it, run it, answer, see the checks
 // pass, export the PDF; the PDF is read back with pdftotext (poppler-utils). And a lab with
 // hostile instructions renders inert.
+import AxeBuilder from '@axe-core/playwright';
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,6 +58,9 @@ test('a student walks through lab 1: read, predict, run, answer, checks pass, PD
   await page.getByTestId('lab-check').click();
   for (const id of ['observe-zap', 'observe-update', 'explain-third', 'explain-why']) await expect(page.getByTestId(`lab-q-${id}`).getByRole('status')).toHaveText('✓ right');
   await expect(page.getByTestId('lab-q-predict-zap').getByRole('status')).toHaveText('prediction noted');
+  // the panel meets WCAG 2.1 AA as the rest of the app does (a11y.spec.ts)
+  const axe = await new AxeBuilder({ page }).include('[data-testid="lab-panel"]').withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+  expect(axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
   // `MMU_LAB_DOC_SCREENSHOTS=1 npx playwright test e2e/lab.spec.ts` refreshes the guide's picture
   if (process.env.MMU_LAB_DOC_SCREENSHOTS) await page.screenshot({ path: join(root, 'docs', 'images', 'lab-panel.png') });
 
