@@ -65,6 +65,11 @@ describe('labs over the API', () => {
     const notes = openSession(join(dir, 'sessions', sessionId)).session!.notes();
     expect(notes.filter((n) => n.noteId === 'lab-progress')).toHaveLength(1);
 
+    // running the lab again replaces its sessions but keeps the answers
+    const rerun = await call('labs.run', { name: '02-nonpae-quadrants' });
+    expect(rerun.progress).toEqual({ student: 'Ada Lovelace', answers });
+    expect(rerun.passed).toBe(true);
+
     const report = await call('labs.report', { name: '02-nonpae-quadrants', format: 'html' });
     const html = readFileSync(join(dir, 'sessions', '.exports', report.exportId), 'utf8');
     expect(html).toContain('Ada Lovelace');

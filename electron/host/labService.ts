@@ -113,6 +113,8 @@ export class LabService {
    */
   async run(name: string): Promise<ApiResult<'labs.run'>> {
     const lab = this.lab(name);
+    // a run replaces the sessions: carry the saved answers over to the new first session
+    const saved = this.savedProgress(lab);
     for (const s of lab.file.scenarios) {
       const id = this.sessionId(name, s.id);
       if ('file' in s) {
@@ -139,6 +141,7 @@ export class LabService {
         this.host.changed();
       }
     }
+    if (saved.student || Object.keys(saved.answers).length) this.saveProgress(lab, saved);
     return this.status(name);
   }
 
@@ -207,14 +210,17 @@ export class LabService {
     const lab = this.lab(name);
     const saved = this.savedProgress(lab);
     const progress = { student: student ?? saved.student, answers: answers ?? saved.answers };
-    if (answers !== undefined || student !== undefined) {
-      const path = this.firstPath(lab);
-      if (!existsSync(path)) throw new ApiError('failed', 'run the lab first: progress is saved with its session');
-      const text = encodeProgress({ lab: name, ...progress });
-      if (text.length > MAX_PROGRESS_BYTES) throw new ApiError('too-large', 'the answers are too long to save');
-      appendNoteOp(path, { op: 'put', note: { noteId: PROGRESS_NOTE_ID, kind: 'note', t: 0, text, createdMs: Date.now() } });
-    }
+    if (answers !== undefined || student !== undefined) this.saveProgress(lab, progress);
     return this.grade(lab, progress).status;
+  }
+
+  /** Save the progress as the `lab-progress` note of the lab's first session (last one wins). */
+  private saveProgress(lab: Lab, progress: { student: string; answers: Answers }): void {
+    const path = this.firstPath(lab);
+    if (!existsSync(path)) throw new ApiError('failed', 'run the lab first: progress is saved with its session');
+    const text = encodeProgress({ lab: lab.name, ...progress });
+    if (text.length > MAX_PROGRESS_BYTES) throw new ApiError('too-large', 'the answers are too long to save');
+    appendNoteOp(path, { op: 'put', note: { noteId: PROGRESS_NOTE_ID, kind: 'note', t: 0, text, createdMs: Date.now() } });
   }
 
   async report(name: string, format: 'html' | 'pdf'): Promise<ApiResult<'labs.report'>> {
