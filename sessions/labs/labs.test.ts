@@ -99,6 +99,19 @@ describe('mmu-lab lab run (the CLI an autograder calls)', () => {
     expect(out.checks.find((c) => c.id === 'update-two-exits')!.passed).toBe(true);
   });
 
+  it('compare --lab puts a student session beside the lab reference (identical for a faithful run)', () => {
+    const student = join(tmp, 'student-zap.mmulab');
+    expect(cli('record', join(bundledLabsDir(), '01-demand-fault', 'zap.yaml'), '-o', student, '-q').status).toBe(0);
+    const same = cli('compare', student, '--lab', '01-demand-fault', '--json');
+    expect(same.status).toBe(0);
+    const rows = (JSON.parse(same.stdout) as { metrics: { name: string; a: number; b: number }[] }).metrics;
+    for (const r of rows) expect(r.a, r.name).toBe(r.b);
+    const other = cli('compare', student, '--lab', '01-demand-fault', '--scenario', 'update', '--json');
+    const exits = (JSON.parse(other.stdout) as { metrics: { name: string; a: number; b: number }[] }).metrics.find((m) => m.name === 'vmexits')!;
+    expect(exits.a).toBeGreaterThan(exits.b); // zap costs more exits than the update reference
+    expect(cli('compare', student, '--lab', '01-demand-fault', '--scenario', 'nope').stderr).toMatch(/has no scenario "nope" \(it has zap, update\)/);
+  });
+
   it('fails naming the check when the bug switch of lab 5 is turned off', async () => {
     const dir = copyLab('05-large-page-loop');
     writeFileSync(join(dir, 'bug.yaml'), readFileSync(join(dir, 'bug.yaml'), 'utf8').replace('largePageAccessKey: true', 'largePageAccessKey: false'));
