@@ -189,6 +189,45 @@ export const useCursorStore = defineStore('cursor', () => {
   const nextExit = (dir: 1 | -1 = 1) => goToType(['vmexit'], dir);
   const nextFault = (dir: 1 | -1 = 1) => goToType(['guest_fault'], dir);
 
+  /** Events scanned per request by `findMatching`. */
+  const SEARCH_PAGE = 2000;
+  /** How far a search has got (0..1), for its progress bar. */
+  const searchProgress = ref<number>();
+
+  /**
+   * The next (dir 1) or previous (-1) event after the current one that `match` accepts,
+   * scanning the canonical order page by page; `false` when there is none.
+   */
+  async function findMatching(match: (e: SessionEvent) => boolean, dir: 1 | -1): Promise<boolean> {
+    let found = false;
+    await guarded('Searching', async () => {
+      const total = sessions.current?.events ?? 0;
+      const start = baseIndex();
+      let pos = dir > 0 ? start + 1 : start - 1;
+      try {
+        while (dir > 0 ? pos < total : pos >= 0) {
+          const from = dir > 0 ? pos : Math.max(0, pos - SEARCH_PAGE + 1);
+          const count = dir > 0 ? Math.min(SEARCH_PAGE, total - pos) : pos - from + 1;
+          const page = (await sessions.eventsFrom(from, count)).events;
+          searchProgress.value = dir > 0 ? (pos - start) / Math.max(1, total - start) : (start - pos) / Math.max(1, start);
+          const order = dir > 0 ? page.map((_, i) => i) : page.map((_, i) => page.length - 1 - i);
+          for (const i of order) {
+            if (match(page[i]!)) {
+              land(from + i, page[i]!);
+              found = true;
+              return;
+            }
+          }
+          if (page.length === 0) return;
+          pos = dir > 0 ? from + page.length : from - 1;
+        }
+      } finally {
+        searchProgress.value = undefined;
+      }
+    });
+    return found;
+  }
+
   /** Make event `at` current (the inspector's "go to" for related events, a note, a diff entry). */
   function goToIndex(at: number): Promise<void> {
     return guarded('Going to the event', async () => {
@@ -223,5 +262,5 @@ export const useCursorStore = defineStore('cursor', () => {
     else void refresh();
   });
 
-  return { page, index, current, error, busy, refresh, stepEvent, findOfType, goToType, nextExit, nextFault, goToIndex, annotate, reset };
+  return { page, index, current, error, busy, refresh, stepEvent, findOfType, goToType, nextExit, nextFault, goToIndex, annotate, findMatching, searchProgress, reset };
 });
