@@ -1,0 +1,66 @@
+// Same scenario + seed → the same session, whoever runs the engine: the desktop host runs each
+// VM in its own worker thread and writes events as they arrive from several threads; the CLI
+// runs every VM in this thread. Both sessions must export to byte-identical JSONL, and so must a
+// second recording, for scenarios that stress ordering (several vCPUs, several VMs, host work
+// racing vCPUs, lock waits, Xen hypercalls, nested exits).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findBuiltin } from '../../core/builtins.ts';
+import { parseScenario, type Scenario } from '../../core/scenario.ts';
+import { exportJsonl } from '../../sessions/export.ts';
+import { openSession } from '../../sessions/reader.ts';
+import { recordScenario } from '../../sessions/record.ts';
+import { HostService } from './hostService.ts';
+
+const SCENARIOS = ['cow-update', 'multi-vcpu', 'tdp-legacy-mmu-lock', 'race-fast-pf-aba', 'xenpv-fork-cow', 'nested-tdp', 'unsync-populate'];
+const SEED = 1234;
+
+let dir: string;
+let service: HostService;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mmulab-determinism-'));
+  service = new HostService({ sessionsDir: dir, host: 'browser' });
+});
+
+afterAll(async () => {
+  await service?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function builtin(name: string): Scenario {
+  const found = findBuiltin(name);
+  if (!found) throw new Error(`no built-in ${name}`);
+  const parsed = parseScenario({ ...structuredClone(found.scenario), seed: SEED });
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+
+function jsonl(path: string): string {
+  const { session, diagnostics } = openSession(path);
+  if (!session) throw new Error(diagnostics.map((d) => d.message).join('; '));
+  let text = '';
+  exportJsonl(session, (chunk) => (text += chunk));
+  return text;
+}
+
+describe('determinism', () => {
+  it.each(SCENARIOS)('%s: worker threads and the main thread record the same events, run after run', async (name) => {
+    const scenario = builtin(name);
+    const mainA = join(dir, `${name}-main-a.mmulab`);
+    const mainB = join(dir, `${name}-main-b.mmulab`);
+    recordScenario(scenario, mainA);
+    recordScenario(scenario, mainB);
+
+    const run = await service.vms.start(scenario, { sessionId: `${name}-workers.mmulab` });
+    const final = await service.waitForRun(run.runId);
+    expect(final.state, final.message).toBe('finished');
+
+    const expected = jsonl(mainA);
+    expect(expected.split('\n').length).toBeGreaterThan(10);
+    expect(jsonl(mainB)).toBe(expected);
+    expect(jsonl(join(dir, `${name}-workers.mmulab`))).toBe(expected);
+  });
+});
