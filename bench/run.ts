@@ -15,6 +15,7 @@ const GROUPS: Record<string, Group> = {
   scale: async () => (await import('./scale.bench.ts')).benchmarks(),
   import: async () => (await import('./import.bench.ts')).benchmarks(),
   renderer: async () => (await import('./renderer.bench.ts')).benchmarks(),
+  labs: async () => (await import('./labs.bench.ts')).benchmarks(),
 };
 
 async function main(): Promise<void> {
