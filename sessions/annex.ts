@@ -91,6 +91,28 @@ export function replay(session: SessionReader, every: number, at: (state: PageSt
   return state;
 }
 
+/**
+ * `appendKeyframes` for a host that must stay responsive: the same pass, yielding to the event
+ * loop every `sliceEvents` events (a 10-million-event session takes seconds to replay).
+ */
+export async function appendKeyframesAsync(path: string, session: SessionReader, every = KEYFRAME_EVENTS, sliceEvents = 50_000): Promise<number> {
+  if (session.keyframes.some((k) => k.total === session.eventCount)) return 0;
+  const chunks: Uint8Array[] = [];
+  const total = session.eventCount;
+  const state = new PageState(session.header.vms);
+  let slice = 0;
+  for (const e of session.iterate()) {
+    state.apply(e);
+    if (state.applied % every === 0 && state.applied < total) chunks.push(keyframeChunk(state, e.t, total));
+    if (++slice === sliceEvents) {
+      slice = 0;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+  appendChunks(path, chunks);
+  return chunks.length;
+}
+
 function appendChunks(path: string, chunks: Uint8Array[]): void {
   if (!chunks.length) return;
   const size = chunks.reduce((n, c) => n + c.length, 0);

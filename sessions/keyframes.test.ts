@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import type { MmuEvent } from '../core/events.ts';
 import { recordScenario } from './record.ts';
 import { openSession, type SessionReader } from './reader.ts';
 import { PageState } from './state.ts';
-import { appendKeyframes, keyframeChunk } from './annex.ts';
+import { appendKeyframes, appendKeyframesAsync, keyframeChunk } from './annex.ts';
 import { SessionWriter } from './writer.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-kf-'));
@@ -105,6 +105,20 @@ describe('keyframes', () => {
     expect(s.eventCount).toBeGreaterThan(65_537);
     for (const n of [0, 1, 65_535, 65_536, 65_537, Math.floor(s.eventCount / 2) + 7, s.eventCount])
       expect(Buffer.from(s.stateBefore(n).encode()).equals(Buffer.from(naive(canonical, 1, n)))).toBe(true);
+  });
+
+  it('the host\'s yielding keyframe pass writes the same bytes as the one-go pass', async () => {
+    const a = join(dir, 'sync.mmulab');
+    const b = join(dir, 'async.mmulab');
+    const scenario = builtin('kbuild-update');
+    const w = SessionWriter.create(a, { scenario }, { chunkEvents: 500 });
+    const vm = createVm(scenario, 0, { maxEvents: 20_000 });
+    while (vm.step((e) => w.append(e)));
+    w.close({ complete: true });
+    copyFileSync(a, b);
+    expect(appendKeyframes(a, open(a), 1000)).toBeGreaterThan(10);
+    expect(await appendKeyframesAsync(b, open(b), 1000, 777)).toBeGreaterThan(10);
+    expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
   });
 
   it('verify finds a keyframe that does not match the events', () => {

@@ -9,7 +9,8 @@
 import type { MmuEvent } from '../../core/events.ts';
 import type { Scenario } from '../../core/scenario.ts';
 import { SessionWriter } from '../../sessions/writer.ts';
-import { addKeyframes } from '../../sessions/record.ts';
+import { appendKeyframesAsync } from '../../sessions/annex.ts';
+import { openSession } from '../../sessions/reader.ts';
 
 export interface Recorder {
   append(event: MmuEvent): void;
@@ -41,8 +42,10 @@ export async function openRecorder(path: string, scenario: Scenario, producer: s
       writer.close({ complete, ...(message ? { message } : {}) });
       try {
         // Keyframes follow the footer (they need the final canonical order); without them the
-        // reader replays from the start, so a failure here loses nothing.
-        addKeyframes(path);
+        // reader replays from the start, so a failure here loses nothing. The pass yields to
+        // the event loop as it goes, so the host keeps answering while a long session closes.
+        const { session } = openSession(path);
+        if (session) await appendKeyframesAsync(path, session);
       } catch {
         // a full disk or a vanished file: the session itself is closed and complete
       }

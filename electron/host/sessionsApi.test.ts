@@ -8,6 +8,8 @@ import { findBuiltin } from '../../core/builtins.ts';
 import { parseScenario } from '../../core/scenario.ts';
 import { recordScenario } from '../../sessions/record.ts';
 import { SessionWriter } from '../../sessions/writer.ts';
+import { openSession } from '../../sessions/reader.ts';
+import { KEYFRAME_EVENTS } from '../../sessions/annex.ts';
 import { ApiError } from '../api/contract.ts';
 import { startBrowserHost, type BrowserHost } from './browserHost.ts';
 import type { HostService } from './hostService.ts';
@@ -68,6 +70,20 @@ describe('notes and bookmarks', () => {
     w.flush();
     await expect(service.call('sessions.notes.add', { id: 'live.mmulab', kind: 'note', t: 1, text: 'x' })).rejects.toThrow(/still being recorded/);
     w.close({ complete: true });
+  });
+});
+
+describe('recordings made by the host', () => {
+  it('end with keyframes that match a replay', async () => {
+    const scenario = structuredClone(findBuiltin('kbuild-zap')!.scenario);
+    const workload = scenario.vms[0]!.guest.workload;
+    if (workload.kind === 'kbuild') workload.iterations = 40;
+    const run = await service.call('runs.start', { scenario: { scenario } });
+    await service.waitForRun(run.runId);
+    const { session } = openSession(join(service.sessionsDir, run.sessionId));
+    expect(session!.eventCount).toBeGreaterThan(KEYFRAME_EVENTS);
+    expect(session!.keyframes.length).toBe(Math.floor((session!.eventCount - 1) / KEYFRAME_EVENTS));
+    expect(session!.verifyKeyframes().problems).toEqual([]);
   });
 });
 
