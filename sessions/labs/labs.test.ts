@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bundledLabsDir, findLab, listLabDirs, loadLab, referenceAnswers } from './load.ts';
+import { bundledLabsDir, findLab, listLabDirs, loadAnswers, loadLab, referenceAnswers } from './load.ts';
 import { gradeRecorded, recordLab, runLab } from './run.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'mmulab-labs-'));
@@ -153,6 +153,21 @@ describe('hostile lab files are rejected with one clear line', () => {
     expect(withLab((d) => edit(d, 'lab.yaml', (s) => s.replace('format: 1', 'format: 1\nscript: alert(1)')))).toThrow(/unknown key "script"/);
     expect(withLab((d) => edit(d, 'lab.yaml', (s) => s.replace('    title: The auditor finds no broken invariant', '    scenario: nope\n    title: The auditor finds no broken invariant')))).toThrow(/checks\[5\]\.scenario: no scenario "nope" in this lab/);
   });
+  it('hostile answers files', () => {
+    const big = join(tmp, 'big-answers.yaml');
+    writeFileSync(big, `observe-zap: "${'x'.repeat(70 * 1024)}"\n`);
+    expect(() => loadAnswers(big)).toThrow(/big-answers\.yaml: the answers file is too large \(\d+ bytes; at most 65536\)/);
+    const list = join(tmp, 'list-answers.yaml');
+    writeFileSync(list, '- 1\n- 2\n');
+    expect(() => loadAnswers(list)).toThrow(/list-answers\.yaml: .*expected record/);
+    const key = join(tmp, 'key-answers.yaml');
+    writeFileSync(key, '__proto__: { polluted: 1 }\n');
+    expect(() => loadAnswers(key)).toThrow(/key-answers\.yaml: "__proto__" is not a question id/);
+    expect(({} as { polluted?: number }).polluted).toBeUndefined();
+    writeFileSync(key, 'Not_An_Id: 1\n');
+    expect(() => loadAnswers(key)).toThrow(/key-answers\.yaml: "Not_An_Id" is not a question id/);
+  });
+
   it('script tags in the Markdown are kept as text for the renderer to render inert', () => {
     const lab = withLab((d) => edit(d, 'instructions.md', (s) => s + '\n<script>alert(1)</script>\n'))();
     expect(lab.instructions).toContain('<script>alert(1)</script>');

@@ -87,6 +87,9 @@ export function loadLab(dir: string, name = dir.split(/[/\\]/).filter(Boolean).p
 /** Read and validate an answers file (YAML or JSON). */
 export function loadAnswers(path: string): Answers {
   const raw = parseYamlText(readCapped(path, LAB_LIMITS.answersBytes, 'the answers file'), path);
+  if (raw && typeof raw === 'object' && !Array.isArray(raw))
+    for (const key of Object.keys(raw))
+      if (!/^[a-z0-9][a-z0-9-]{0,39}$/.test(key)) throw new LabError(`${path}: "${key.slice(0, 60)}" is not a question id (lower-case letters, digits and dashes)`);
   const parsed = answersSchema.safeParse(raw ?? {});
   if (!parsed.success) throw new LabError(`${path}: ${describeZodError(parsed.error)}`);
   return parsed.data;
