@@ -58,7 +58,8 @@ test('recording a built-in scenario through the UI lands on its session', async 
   const select = page.getByLabel('Scenario', { exact: true });
   await expect(select).toBeEnabled();
   await select.selectOption('demand-update');
-  await page.getByRole('button', { name: 'Record' }).click();
+  // exact: "Record a scenario file…" is a control of its own.
+  await page.getByRole('button', { name: 'Record', exact: true }).click();
 
   await expect(page.getByTestId('run-status')).toContainText('Recorded', { timeout: 30_000 });
   await app.waitForIdle();
@@ -108,15 +109,30 @@ test('zooming and panning the timeline changes the window, and a click moves the
 });
 
 test('screenshot of the main view', async ({ lab, app, page }) => {
+  lab.record('multi-vcpu');
   lab.record('demand-zap');
   lab.record('demand-update');
   await app.goto(lab.url);
-  await app.openSession('demand-zap.mmulab');
-  await page.getByRole('slider', { name: 'Playback position' }).fill('0');
-  const slider = page.getByRole('slider', { name: 'Playback position' });
-  await slider.focus();
-  for (let i = 0; i < 40; i++) await page.keyboard.press('ArrowRight');
-  await expect(page.locator('tr[aria-current="true"]')).toBeVisible();
+  await page.getByTestId('theme').selectOption('light');
+  await app.openSession('multi-vcpu.mmulab');
+  // A playback position a third of the way in, a selected range, and its breakdown.
+  await page.getByTestId('jump-time').fill('100 µs');
+  await page.getByRole('button', { name: 'Go to the time' }).click();
+  await page.getByTestId('timeline-canvas').focus();
+  await page.keyboard.press('j');
+  const canvas = page.getByTestId('timeline-canvas');
+  const box = (await canvas.boundingBox())!;
+  await page.keyboard.down('Shift');
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.6);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.72, box.y + box.height * 0.6, { steps: 5 });
+  await page.mouse.up();
+  await page.keyboard.up('Shift');
+  await page.mouse.move(box.x + box.width * 0.3, box.y + 10);
+  await page.getByRole('tab', { name: 'Breakdown' }).click();
+  await page.getByRole('radio', { name: 'Handling' }).check();
+  await expect(page.getByTestId('breakdown-range')).toContainText('selection');
+  await expect(page.getByTestId('breakdown-table')).toBeVisible();
   const dir = join(root, 'artifacts', 'screenshots');
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: join(dir, 'timeline.png'), fullPage: false });
