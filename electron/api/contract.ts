@@ -286,7 +286,8 @@ export const labDetail = labInfo.extend({
   hints: z.array(z.string()),
 });
 const labAnswer = z.union([z.string().max(4000), z.number().finite()]);
-export const labAnswers = z.record(z.string().max(40), labAnswer);
+/** Question id → answer; ids are lower-case with dashes (so `__proto__` and friends are refused). */
+export const labAnswers = z.record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'a question id'), labAnswer);
 export const labStatus = z.object({
   name: z.string(),
   /** The lab's sessions in the sessions folder (one per scenario), once the lab has been run. */

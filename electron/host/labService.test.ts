@@ -94,3 +94,13 @@ describe('labs over the API', () => {
     expect(existsSync(join(dir, 'sessions', 'lab-01-demand-fault-zap.mmulab'))).toBe(false);
   });
 });
+
+describe('labs over the API: hostile answers', () => {
+  it('refuses answers keyed by anything but question ids', async () => {
+    const r = await service.handleRequest(JSON.stringify({ id: 99, method: 'labs.status', params: { name: '02-nonpae-quadrants', answers: { __proto__: { polluted: 1 } } } }).replace('"answers":{}', '"answers":{"__proto__":{"polluted":1}}'));
+    // the dispatcher drops or refuses the key; either way nothing is polluted or saved under it
+    if (r.ok) expect(Object.keys((r.result as { progress: { answers: object } }).progress.answers)).toEqual([]);
+    expect(({} as { polluted?: number }).polluted).toBeUndefined();
+    await expect(call('labs.status', { name: '02-nonpae-quadrants', answers: { 'Bad Key': 1 } })).rejects.toThrow(/bad-request: labs.status: params.answers.Bad Key: Invalid key/);
+  });
+});
