@@ -5,13 +5,14 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { ApiResult, CompareResult, CountersResult, DiffResult, PageTablesResult, SessionNote, SessionSummary, TimelineResult } from '../api/contract';
+import type { ApiParams, ApiResult, CompareResult, CountersResult, DiffResult, ExportResult, PageTablesResult, SessionNote, SessionSummary, TimelineResult } from '../api/contract';
 import { api } from '../api/api';
 import { toApiError } from '../api/client';
 import { useNoticeStore } from './notice-store';
 
 export type SessionListItem = ApiResult<'sessions.list'>[number];
 export type SessionEvent = ApiResult<'sessions.events'>['events'][number];
+export type ExportFormat = ApiParams<'sessions.export'>['format'];
 type LoadState = 'idle' | 'loading' | 'ready' | 'error';
 
 /** How many events one lookup page fetches while locating a time in the event order. */
@@ -178,6 +179,11 @@ export const useSessionStore = defineStore('session', () => {
     }
   }
 
+  /** Have the host write an export of the open session into its exports folder. */
+  function exportSession(format: ExportFormat): Promise<ExportResult> {
+    return api().call('sessions.export', { id: requireOpen().id, format });
+  }
+
   /** The session compared with the open one (the compare view's B), and the comparison. */
   const compareSummary = shallowRef<SessionSummary>();
   const comparison = shallowRef<CompareResult>();
@@ -258,6 +264,7 @@ export const useSessionStore = defineStore('session', () => {
     close,
     timeline,
     timelineOf,
+    exportSession,
     notes,
     notesError,
     loadNotes,
