@@ -334,6 +334,8 @@ export const API = {
     params: z.strictObject({ scenario: z.unknown() }),
     result: z.object({ ok: z.boolean(), error: z.string().optional() }),
   },
+  /** The scenario file's JSON Schema (draft 2020-12, input side: defaults filled in by the host), for the UI's options form. */
+  'scenarios.schema': { params: noParams, result: z.record(z.string(), z.unknown()) },
   'sessions.list': { params: noParams, result: z.array(sessionListItem) },
   'sessions.open': { params: z.strictObject({ id: sessionId }), result: sessionSummary },
   'sessions.events': {

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants, copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   API,
   API_EVENTS,
@@ -26,7 +26,7 @@ import {
   type ResponseMessage,
   type RunStatus,
 } from '../api/contract.ts';
-import { parseScenario, type Scenario } from '../../core/scenario.ts';
+import { parseScenario, scenarioSchema, type Scenario } from '../../core/scenario.ts';
 import { BUILTIN_SCENARIOS, findBuiltin } from '../../core/builtins.ts';
 import { openSession, type SessionReader } from '../../sessions/reader.ts';
 import { appendNoteOp, type NoteRecord } from '../../sessions/annex.ts';
@@ -336,6 +336,9 @@ export class HostService {
     return seed === undefined ? parsed.value : { ...parsed.value, seed };
   }
 
+  /** The scenario schema as JSON Schema, built once (the UI's options form is generated from it). */
+  private scenarioJsonSchema?: Record<string, unknown>;
+
   private makeHandlers(): Handlers {
     return {
       'app.info': () => ({ version: this.options.version ?? '0.0.0', host: this.options.host }),
@@ -346,6 +349,7 @@ export class HostService {
         if (!found) throw new ApiError('not-found', `no built-in scenario "${name}"`);
         return found.scenario;
       },
+      'scenarios.schema': () => (this.scenarioJsonSchema ??= z.toJSONSchema(scenarioSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>),
       'scenarios.validate': ({ scenario }) => {
         const parsed = parseScenario(scenario);
         return parsed.ok ? { ok: true } : { ok: false, error: parsed.error };
