@@ -1,6 +1,7 @@
 /**
  * Reader figures in a fresh process, so open time is a real cold open of the file and the
- * memory figure is the reader's own: open + first summary, seeks to random times, peak RSS.
+ * memory figure is the reader's own: open + first summary, seeks to random times, the state of
+ * every page table at those times, peak RSS.
  * Prints one JSON line. Usage: node --import tsx bench/readerProbe.ts FILE [SEEKS]
  */
 import { openSession } from '../sessions/reader.ts';
@@ -26,6 +27,7 @@ let x = 12345;
 const rand = () => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
 const seekMs: number[] = [];
 const stateMs: number[] = [];
+const stateAtMs: number[] = [];
 for (let i = 0; i < seeks; i++) {
   const t = session.startNs + rand() * (session.endNs - session.startNs);
   const s = performance.now();
@@ -36,6 +38,10 @@ for (let i = 0; i < seeks; i++) {
   const c = performance.now();
   session.counters(session.startNs, t);
   stateMs.push(performance.now() - c);
+  // state at t: every page table just after the event at t (nearest keyframe + replay)
+  const k = performance.now();
+  session.stateAfter(Math.min(index, session.eventCount - 1));
+  stateAtMs.push(performance.now() - k);
   if (i % 20 === 0) sampleRss();
 }
 sampleRss();
@@ -46,6 +52,8 @@ console.log(
     openMs,
     seekP99Ms: percentile(seekMs, 99),
     countersP99Ms: percentile(stateMs, 99),
+    stateAtP99Ms: percentile(stateAtMs, 99),
+    keyframes: session.keyframes.length,
     peakRssMB: peakRss / 2 ** 20,
     readerRssMB: (peakRss - baseRss) / 2 ** 20,
   }),

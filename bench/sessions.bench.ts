@@ -14,6 +14,8 @@ import { findBuiltin } from '../core/builtins.ts';
 import { parseScenario, type Scenario } from '../core/scenario.ts';
 import { eventToJson, type MmuEvent } from '../core/events.ts';
 import { SessionWriter } from '../sessions/writer.ts';
+import { appendKeyframes } from '../sessions/annex.ts';
+import { openSession } from '../sessions/reader.ts';
 import type { Benchmark } from './harness.ts';
 
 const BATCH = 1_000_000;
@@ -81,6 +83,19 @@ function writeSession(): number {
   return TOTAL / seconds;
 }
 
+/** The keyframe pass a recording ends with (replay in canonical order, KEYF chunks appended). */
+function writeKeyframes(): number {
+  const { file } = setup();
+  const started = performance.now();
+  const { session } = openSession(file);
+  if (!session) throw new Error('the bench session does not open');
+  const n = appendKeyframes(file, session);
+  if (n === 0) throw new Error('no keyframes were written');
+  const seconds = (performance.now() - started) / 1000;
+  figures.mmulabBytesPerEvent = statSync(file).size / TOTAL;
+  return TOTAL / seconds;
+}
+
 async function writeJsonlGzip(): Promise<number> {
   const { dir, batch } = setup();
   const path = join(dir, 'baseline.jsonl.gz');
@@ -110,6 +125,8 @@ export interface ProbeResult {
   openMs: number;
   seekP99Ms: number;
   countersP99Ms: number;
+  stateAtP99Ms: number;
+  keyframes: number;
   peakRssMB: number;
   readerRssMB: number;
 }
@@ -140,9 +157,17 @@ export function benchmarks(): Benchmark[] {
       repetitions: 3,
     },
     {
+      name: 'sessions.keyframes',
+      group: 'sessions',
+      figure: { name: 'keyframe pass at close (replay + KEYF chunks)', unit: 'events/s', better: 'higher' },
+      run: writeKeyframes,
+      warmup: 0,
+      repetitions: 1,
+    },
+    {
       name: 'sessions.bytes-per-event',
       group: 'sessions',
-      figure: { name: 'bytes per event on disk', unit: 'B/event', better: 'lower', budget: 16 },
+      figure: { name: 'bytes per event on disk (with keyframes)', unit: 'B/event', better: 'lower', budget: 16 },
       run: () => figures.mmulabBytesPerEvent,
       baseline: { name: 'JSONL+gzip', run: () => figures.jsonlBytesPerEvent },
       warmup: 0,
@@ -169,6 +194,14 @@ export function benchmarks(): Benchmark[] {
       group: 'sessions',
       figure: { name: 'counters from start to a random time, p99', unit: 'ms', better: 'lower', budget: 100 },
       run: () => readerProbe().countersP99Ms,
+      warmup: 0,
+      repetitions: 1,
+    },
+    {
+      name: 'sessions.state-at-t-p99',
+      group: 'sessions',
+      figure: { name: 'every page table at a random time (keyframe + replay), p99', unit: 'ms', better: 'lower', budget: 100 },
+      run: () => readerProbe().stateAtP99Ms,
       warmup: 0,
       repetitions: 1,
     },
