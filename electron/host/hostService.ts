@@ -50,6 +50,8 @@ export interface HostServiceOptions {
   progressIntervalMs?: number;
   /** The bundled labs (default: labs/ of the package, or $MMU_LAB_LABS_DIR). */
   labsDir?: string;
+  /** Print an HTML report to a PDF (the desktop app: Electron's printToPDF); default: the system Chromium. */
+  printPdf?: (html: string, outPath: string) => Promise<void>;
 }
 
 type Handler<M extends ApiMethod> = (params: z.output<(typeof API)[M]['params']>) => Promise<ApiResult<M>> | ApiResult<M>;
@@ -260,6 +262,11 @@ export class HostService {
     return id;
   }
 
+  /** How this host prints reports to PDF (undefined: the system Chromium). */
+  get printPdf(): ((html: string, outPath: string) => Promise<void>) | undefined {
+    return this.options.printPdf;
+  }
+
   /** The open reader of a session (cached; reopened when the file changed). */
   private reader(id: string): SessionReader {
     return this.sessions.get(this.sessionPath(id)).session;
@@ -429,6 +436,7 @@ export class HostService {
         try {
           await exportSessionFile(session, format, path, {
             title: title ?? stem,
+            ...(this.options.printPdf ? { printPdf: this.options.printPdf } : {}),
             ...(diffFrom !== undefined ? { diffFrom } : {}),
             ...(diffTo !== undefined ? { diffTo } : {}),
           });

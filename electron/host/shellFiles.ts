@@ -116,7 +116,7 @@ export async function exportSession(service: HostService, id: string, dest: stri
     else {
       const { session, diagnostics } = openSession(source);
       if (!session) throw new ApiError('bad-session', diagnostics.find((d) => d.severity === 'error')?.message ?? `${id} is not readable`);
-      await exportSessionFile(session, format.format, temp, { title: id.replace(/\.mmulab$/, '') });
+      await exportSessionFile(session, format.format, temp, { title: id.replace(/\.mmulab$/, ''), ...(service.printPdf ? { printPdf: service.printPdf } : {}) });
     }
     renameSync(temp, dest);
     return { format: format.name };

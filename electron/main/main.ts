@@ -25,6 +25,7 @@ import { basename, join } from 'node:path';
 import { IPC_DROP_CHANNEL, IPC_EVENT_CHANNEL, IPC_LISTEN_CHANNEL, type EventMessage, type RunStatus, type SessionSummary } from '../api/contract.ts';
 import { HostService, toWireError } from '../host/hostService.ts';
 import { classifyShellFile, EXPORT_FORMATS, exportSession, importTraceFile, startScenarioFile } from '../host/shellFiles.ts';
+import { electronPrintToPdf } from './printPdf.ts';
 import { contentSecurityPolicy, contentType, resolveStaticFile } from '../host/security.ts';
 import { createIpcHandler, ipcChannels } from './ipc.ts';
 import { APP_HOST, APP_ORIGIN, APP_SCHEME, senderProblem } from './senderCheck.ts';
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   await app.whenReady();
 
   const sessionsDir = process.env.MMU_LAB_SESSIONS_DIR || join(app.getPath('userData'), 'sessions');
-  const service = new HostService({ sessionsDir, host: 'electron', version: app.getVersion() });
+  const service = new HostService({ sessionsDir, host: 'electron', version: app.getVersion(), printPdf: electronPrintToPdf });
 
   serveRendererFiles();
   hardenSession();

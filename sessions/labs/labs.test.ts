@@ -87,6 +87,16 @@ describe('mmu-lab lab run (the CLI an autograder calls)', () => {
     expect(bad.stderr).toMatch(/lab 01-demand-fault failed: question "explain-third" is answered wrongly/);
   });
 
+  it('a wrong answer fails a check that reads it (lab 10 names the cause of the storm)', () => {
+    const answers = join(tmp, 'wrong-cause.yaml');
+    writeFileSync(answers, readFileSync(join(bundledLabsDir(), '10-real-trace-storm', 'answers.reference.yaml'), 'utf8').replace('explain-cause: c', 'explain-cause: a'));
+    const r = cli('lab', 'run', '10-real-trace-storm', '--answers', answers, '-o', join(tmp, 'cli-l10'), '--json');
+    expect(r.status).toBe(3);
+    const out = JSON.parse(r.stdout) as { failures: string[] };
+    expect(out.failures).toEqual(['check "named-the-cause" failed: The cause you named matches the trace (got false)', 'question "explain-cause" is answered wrongly (answer: "a")']);
+    expect(r.stderr).toMatch(/lab 10-real-trace-storm failed: check "named-the-cause" failed: .*\(and 1 more\)/);
+  });
+
   it('fails naming the check when the scenario is broken', () => {
     const dir = copyLab('01-demand-fault');
     // the "zap" session now updates: 2 exits per fault instead of 3

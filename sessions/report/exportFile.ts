@@ -25,6 +25,8 @@ export interface ExportFileOptions {
   diffFrom?: number;
   diffTo?: number;
   extraSections?: ReportSection[];
+  /** How to print the HTML to a PDF (default: the system Chromium; the desktop app passes Electron's printToPDF). */
+  printPdf?: (html: string, outPath: string) => Promise<void>;
 }
 
 function streamTo(path: string, write: (out: (s: string) => void) => void): void {
@@ -46,6 +48,6 @@ export async function exportSessionFile(session: SessionReader, format: ExportFo
   if (format === 'chrome') return streamTo(path, (out) => exportChrome(session, out));
   const html = renderReport(session, options);
   if (format === 'html') return writeFileSync(path, html);
-  if (format === 'pdf') return htmlToPdf(html, path);
+  if (format === 'pdf') return (options.printPdf ?? htmlToPdf)(html, path);
   throw new ReportError(`unknown export format "${String(format)}"`);
 }
