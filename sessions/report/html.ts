@@ -71,7 +71,7 @@ export const summarySection: ReportSection = {
       ['Scenario', s.header.scenarioName || '(unnamed)'],
       ['Recorded by', s.header.producer],
       ['Hardware profile', sc?.hardware?.profile ?? '—'],
-      ['VMs', lay.map((l, i) => `VM ${i}: ${s.header.vcpus[i]} vCPU, ${l.ctl.mode} guest, ${sc?.vms?.[i]?.mmu?.mode ?? l.host}${sc?.vms?.[i]?.mmu?.shadow?.onGuestPteWrite ? ` (${sc.vms[i]!.mmu!.shadow!.onGuestPteWrite})` : ''}, ${sc?.vms?.[i]?.guest?.workload?.kind ?? ''}`).join('; ')],
+      ['VMs', lay.map((l, i) => `VM ${i}: ${s.header.vcpus[i]} vCPU${s.header.vcpus[i] === 1 ? '' : 's'}, ${l.ctl.mode} guest, ${sc?.vms?.[i]?.mmu?.mode ?? l.host}${sc?.vms?.[i]?.mmu?.shadow?.onGuestPteWrite ? ` (${sc.vms[i]!.mmu!.shadow!.onGuestPteWrite})` : ''}, ${sc?.vms?.[i]?.guest?.workload?.kind ?? ''}`).join('; ')],
       ['Simulated time', `${fmtNs(s.startNs)} .. ${fmtNs(s.endNs)}`],
       ['Events', fmtInt(s.eventCount)],
       ['VM exits', `${fmtInt(c.exits)} (${fmtNs(c.exitNs)} outside the guest)`],
@@ -220,7 +220,7 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:60em;color:#222;
 h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0} th,td{padding:.2em .6em;text-align:left;vertical-align:top}
 table.grid th,table.grid td{border:1px solid #ddd} table.num td:not(:first-child){text-align:right}
-table.small{font-size:.8em} tr.total td{font-weight:bold} table.kv th{color:#555;font-weight:normal}
+table.small{font-size:.8em} table.small td:nth-child(-n+6){white-space:nowrap} tr.total td{font-weight:bold} table.kv th{color:#555;font-weight:normal}
 tr.added td{background:#eefbee} tr.removed td{background:#fdeeee}
 figure{margin:1em 0} figcaption{font-size:.9em;color:#444} .warn{color:#a40}
 .legend{font-size:.8em} .key{margin-right:1em;white-space:nowrap} .key i{display:inline-block;width:.8em;height:.8em;margin-right:.3em}
