@@ -100,6 +100,7 @@ export class HostService {
         exportsDir: this.exportsDir,
         exportsUrlPath: EXPORTS_URL_PATH,
         changed: () => this.emit('sessions.changed', {}),
+        printPdf: options.printPdf,
         record: async (scenario, sessionId) => {
           const started = await this.vms.start(scenario, { sessionId, audit: true, maxEvents: LAB_MAX_EVENTS });
           return this.vms.waitForEnd(started.runId);

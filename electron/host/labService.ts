@@ -49,6 +49,8 @@ export interface LabHost {
   exportsUrlPath: string;
   /** Tell the UI the sessions folder changed. */
   changed(): void;
+  /** How the host prints a report to PDF (the desktop app: Electron's printToPDF); default the system Chromium. */
+  printPdf?: ((html: string, outPath: string) => Promise<void>) | undefined;
 }
 
 export class LabService {
@@ -235,7 +237,7 @@ export class LabService {
     const exportId = `lab-${name}-report-${Date.now().toString(36)}${ext}`;
     const path = join(this.host.exportsDir, exportId);
     try {
-      await writeLabReport(path, html);
+      await writeLabReport(path, html, this.host.printPdf);
     } catch (e) {
       rmSync(path, { force: true });
       if (e instanceof ReportError) throw new ApiError('failed', e.message);

@@ -114,8 +114,11 @@ export function renderLabReport(lab: Lab, sessionPath: string, run: LabRun, stud
   return renderReport(session, { title: lab.file.title, ...diff, sections: [...labReportSections(run, student, sessions), ...rest] });
 }
 
-/** Write the lab report as HTML, or as PDF (through the system Chromium) when `path` ends in .pdf. */
-export async function writeLabReport(path: string, html: string): Promise<void> {
-  if (/\.pdf$/i.test(path)) return htmlToPdf(html, path);
+/**
+ * Write the lab report as HTML, or as PDF when `path` ends in .pdf: through `printPdf` when the
+ * host has its own printer (the desktop app's printToPDF), else the system Chromium.
+ */
+export async function writeLabReport(path: string, html: string, printPdf?: (html: string, outPath: string) => Promise<void>): Promise<void> {
+  if (/\.pdf$/i.test(path)) return (printPdf ?? htmlToPdf)(html, path);
   writeFileSync(path, html);
 }
