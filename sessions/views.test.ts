@@ -6,7 +6,7 @@ import { findBuiltin } from '../core/builtins.ts';
 import { parseScenario, type Scenario } from '../core/scenario.ts';
 import { recordScenario } from './record.ts';
 import { openSession, type SessionReader } from './reader.ts';
-import { compareView, countersView, diffView, pageTablesView, type PageTablesView } from './views.ts';
+import { compareView, countersView, diffView, diffViewAsync, pageTablesView, type PageTablesView } from './views.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-views-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -75,7 +75,7 @@ describe('page tables at an event', () => {
 });
 
 describe('diff between two events', () => {
-  it('matches the gpte_write and spte_write events in between, each with the event that last changed it', () => {
+  it('matches the gpte_write and spte_write events in between, each with the event that last changed it', async () => {
     const s = recorded('kbuild-zap', 500);
     const events = jsonl(s);
     const from = Math.floor(events.length / 3);
@@ -95,6 +95,7 @@ describe('diff between two events', () => {
     const expectS = [...sp].filter(([, v]) => v.old !== v.new);
     const d = diffView(s, from, to, 1_000_000);
     expect(d.truncated).toBe(false);
+    expect(await diffViewAsync(s, from, to, 1_000_000)).toEqual(d);
     const guest = d.changes.filter((c) => c.space === 'guest');
     const shadow = d.changes.filter((c) => c.space === 'shadow');
     expect(guest.length).toBe(expectG.length);

@@ -395,6 +395,26 @@ export interface DiffView {
  * last made it.
  */
 export function diffView(session: SessionReader, from: number, to: number, limit = 10_000): DiffView {
+  const steps = diffSteps(session, from, to, limit);
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  return r.value;
+}
+
+/** `diffView` for a host that must keep answering: it yields to the event loop every 50 000 replayed events. */
+export async function diffViewAsync(session: SessionReader, from: number, to: number, limit = 10_000): Promise<DiffView> {
+  const steps = diffSteps(session, from, to, limit);
+  let r = steps.next();
+  while (!r.done) {
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    r = steps.next();
+  }
+  return r.value;
+}
+
+const DIFF_SLICE_EVENTS = 50_000;
+
+function* diffSteps(session: SessionReader, from: number, to: number, limit: number): Generator<void, DiffView> {
   if (to < from) [from, to] = [to, from];
   const lay = layouts(session);
   const before = from < 0 ? new PageState(session.header.vms) : session.stateAfter(from);
@@ -403,8 +423,14 @@ export function diffView(session: SessionReader, from: number, to: number, limit
   const touchedS = new Map<string, number>();
   let i = Math.max(0, from + 1);
   const end = Math.min(to + 1, session.eventCount);
+  let slice = 0;
   while (i < end) {
+    if (slice >= DIFF_SLICE_EVENTS) {
+      slice = 0;
+      yield;
+    }
     const batch = session.rawEvents(i, Math.min(4096, end - i));
+    slice += batch.length;
     if (!batch.length) break;
     for (const e of batch) {
       if (e.type === 'gpte_write') touchedG.set(`${e.vm}:${e.gpa}`, i);
@@ -415,7 +441,6 @@ export function diffView(session: SessionReader, from: number, to: number, limit
   }
   const all: ChangeView[] = [];
   const kind = (o: bigint, n: bigint): ChangeView['change'] => (o === 0n ? 'added' : n === 0n ? 'removed' : 'changed');
-  // the guest tables' virtual ranges come from the later state's tree
   for (const [key, last] of touchedG) {
     const [vmS, gpaS] = key.split(':');
     const vm = Number(vmS);

@@ -30,7 +30,7 @@ import { parseScenario, scenarioSchema, type Scenario } from '../../core/scenari
 import { BUILTIN_SCENARIOS, findBuiltin } from '../../core/builtins.ts';
 import { openSession, type SessionReader } from '../../sessions/reader.ts';
 import { appendNoteOp, type NoteRecord } from '../../sessions/annex.ts';
-import { compareView, countersView, diffView, pageTablesView } from '../../sessions/views.ts';
+import { compareView, countersView, diffViewAsync, pageTablesView } from '../../sessions/views.ts';
 import { EXPORT_EXTENSIONS, EXPORT_MIME, ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
 import { LabService } from './labService.ts';
 import { LAB_MAX_EVENTS } from '../../sessions/labs/run.ts';
@@ -402,11 +402,11 @@ export class HostService {
         if (at >= session.eventCount) throw new ApiError('bad-request', `sessions.pageTables: params.at is ${at}; the session has ${session.eventCount} events`);
         return pageTablesView(session, session.stateAfter(at), at, { ...(vm !== undefined ? { vm } : {}), ...(maxTables !== undefined ? { maxTables } : {}) });
       },
-      'sessions.diff': ({ id, from, to, limit }) => {
+      'sessions.diff': async ({ id, from, to, limit }) => {
         const session = this.reader(id);
         const last = session.eventCount - 1;
         if (from > last || to > last) throw new ApiError('bad-request', `sessions.diff: the session has events 0..${last}`);
-        return diffView(session, from, to, limit);
+        return diffViewAsync(session, from, to, limit);
       },
       'sessions.notes.list': ({ id }) => this.reader(id).notes(),
       'sessions.notes.add': ({ id, noteId, kind, t, index, vm, vcpu, text }) => {
