@@ -44,9 +44,20 @@ for (const theme of ['light', 'dark'] as const) {
     await expect(page.getByTestId('diff-table')).toBeVisible();
     await expectNoSeriousViolations(page, 'the page-table diff');
 
+    await page.getByRole('tab', { name: 'Compare' }).click();
+    await expectNoSeriousViolations(page, 'the compare view (no second session)');
+    await page.getByRole('tab', { name: 'Notes' }).click();
+    await expectNoSeriousViolations(page, 'the notes');
+
     await page.getByRole('button', { name: 'Keyboard shortcuts' }).click();
     await expect(page.getByRole('dialog', { name: 'Keyboard shortcuts' })).toBeVisible();
     await expectNoSeriousViolations(page, 'the shortcuts help');
+    await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).getByRole('button', { name: 'Close' }).click();
+
+    await page.getByTestId('edit-scenario').click();
+    await page.getByTestId('editor-builtin').selectOption('demand-zap');
+    await expect(page.getByTestId('scenario-form')).toBeVisible();
+    await expectNoSeriousViolations(page, 'the scenario options form');
   });
 }
 

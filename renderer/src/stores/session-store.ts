@@ -179,6 +179,20 @@ export const useSessionStore = defineStore('session', () => {
     }
   }
 
+  /** The scenario file's JSON Schema, for the options form. */
+  function scenarioSchema(): Promise<Record<string, unknown>> {
+    return api().call('scenarios.schema', {});
+  }
+
+  /** A built-in scenario as a scenario object (to edit before running). */
+  function builtinScenario(name: string): Promise<unknown> {
+    return api().call('scenarios.get', { name });
+  }
+
+  function validateScenario(scenario: unknown): Promise<{ ok: boolean; error?: string }> {
+    return api().call('scenarios.validate', { scenario });
+  }
+
   /** Have the host write an export of the open session into its exports folder. */
   function exportSession(format: ExportFormat): Promise<ExportResult> {
     return api().call('sessions.export', { id: requireOpen().id, format });
@@ -265,6 +279,9 @@ export const useSessionStore = defineStore('session', () => {
     timeline,
     timelineOf,
     exportSession,
+    scenarioSchema,
+    builtinScenario,
+    validateScenario,
     notes,
     notesError,
     loadNotes,
