@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,8 @@ import type { MmuEvent } from '../core/events.ts';
 import { BUILTIN_SCENARIOS, findBuiltin } from '../core/builtins.ts';
 import { runScenario } from '../core/engine.ts';
 import { parseScenario } from '../core/scenario.ts';
+import { appendKeyframes, keyframeChunk } from './annex.ts';
+import { openSession } from './reader.ts';
 
 const bin = fileURLToPath(new URL('../bin/mmu-lab.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-cli-'));
@@ -178,6 +180,18 @@ describe('record, info, export, verify, compare', () => {
     const lost = cli('verify', cut);
     expect(lost.status).toBe(2);
     expect(lost.stdout).toMatch(/recording_incomplete/);
+    // keyframes are checked against a replay: a wrong one is data loss
+    const kf = join(dir, 'kf.mmulab');
+    copyFileSync(session, kf);
+    expect(appendKeyframes(kf, openSession(kf).session!, 100)).toBeGreaterThan(3);
+    expect(cli('verify', kf).stdout).toMatch(/keyframes: \d+ checked against a replay of the events, all match/);
+    const state = openSession(kf).session!.stateBefore(150);
+    const [gpa, value] = [...state.vms[0]!.guest][0]!;
+    state.vms[0]!.guest.set(gpa, value ^ 4n);
+    appendFileSync(kf, keyframeChunk(state, 0, engine.length));
+    const wrong = cli('verify', kf);
+    expect(wrong.status).toBe(2);
+    expect(wrong.stdout).toMatch(/keyframe_mismatch.*after 150 events\) differs from a replay/);
     const garbage = join(dir, 'garbage.mmulab');
     writeFileSync(garbage, readFileSync(session).subarray(0, 20));
     expect(cli('verify', garbage).status).toBe(1);
