@@ -32,6 +32,16 @@ export function addKeyframes(path: string, every?: number): number {
   return session ? appendKeyframes(path, session, every) : 0;
 }
 
+/**
+ * Whether a recording is complete, from why each VM's engine stopped: only a guest that ran its
+ * workload to the end (`done`) makes a complete session; a fault loop, a crashed guest or an
+ * event cap leaves it incomplete with the reason. One rule for the CLI and the desktop host.
+ */
+export function completion(stopReasons: readonly string[]): { complete: boolean; message?: string } {
+  const stopped = stopReasons.map((r, i) => (r === 'done' ? '' : `VM ${i} stopped: ${r}`)).filter(Boolean);
+  return stopped.length ? { complete: false, message: stopped.join('; ') } : { complete: true };
+}
+
 export interface RecordResult {
   path: string;
   events: number;
@@ -70,9 +80,7 @@ export function recordScenario(scenario: Scenario, outPath: string, options: Rec
     writer.close({ complete: false, message });
     throw e;
   }
-  const stopped = stopReasons.map((r, i) => (r === 'done' ? '' : `VM ${i} stopped: ${r}`)).filter(Boolean);
-  const complete = stopped.length === 0;
-  const message = stopped.join('; ');
+  const { complete, message } = completion(stopReasons);
   writer.close({ complete, ...(message ? { message } : {}) });
   addKeyframes(outPath, options.keyframeEvents);
   return { path: outPath, events, exits, complete, stopReasons, ...(message ? { message } : {}) };

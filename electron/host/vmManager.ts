@@ -18,6 +18,7 @@ import type { RunStatus } from '../api/contract.ts';
 import { ApiError } from '../api/contract.ts';
 import type { FromWorker, ToWorker, VmWorkerData } from './workerProtocol.ts';
 import { openRecorder, type Recorder } from './recorder.ts';
+import { completion } from '../../sessions/record.ts';
 
 /** Heap limit of each VM worker. */
 export const WORKER_HEAP_MB = 2048;
@@ -119,6 +120,8 @@ interface VmRun {
   simNs: number;
   lastSeq: number;
   message?: string;
+  /** Why the VM's engine stopped, once it has (`done` when its workload ran to the end). */
+  stopReason?: string;
 }
 
 interface Run {
@@ -349,6 +352,7 @@ export class VmManager {
       this.send(v, { type: 'ack', seq: message.seq });
       this.progress(run);
     } else if (message.type === 'done') {
+      v.stopReason = message.stopReason;
       this.endVm(run, v, 'finished', message.stopReason === 'done' ? undefined : `VM ${v.vm} stopped: ${message.stopReason}`);
     } else if (message.type === 'stopped') {
       this.endVm(run, v, 'stopped');
@@ -385,8 +389,9 @@ export class VmManager {
   private async finish(run: Run): Promise<void> {
     if (run.progressTimer) clearTimeout(run.progressTimer);
     const failed = run.vms.filter((v) => v.state === 'failed');
-    const complete = failed.length === 0 && !run.stopping && !run.closeError;
-    const message = run.closeError ?? (failed.length ? failed.map((v) => v.message).join('; ') : run.stopping ? 'stopped by the user' : undefined);
+    const engines = completion(run.vms.map((v) => v.stopReason ?? 'done'));
+    const complete = failed.length === 0 && !run.stopping && !run.closeError && engines.complete;
+    const message = run.closeError ?? (failed.length ? failed.map((v) => v.message).join('; ') : run.stopping ? 'stopped by the user' : engines.message);
     try {
       await run.recorder.close(complete, message);
     } catch (error) {
