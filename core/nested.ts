@@ -25,6 +25,10 @@
 import { WalkResult, walk, type AccessKind } from './paging.ts';
 import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from './tlb.ts';
 import type { Vcpu, Vm } from './vm.ts';
+import { chargeWalk2d } from './tdp/walk2d.ts';
+
+/** EPT02 maps 4 KiB pages only. */
+const eptLeaf4k = (): number => 1;
 
 /** L1 places L2's memory at this L1 guest frame (so ngfn ≠ L1 gfn in the events). */
 export const L1_BASE_FRAME = 0x40000;
@@ -36,7 +40,7 @@ export class NestedTdp {
   private readonly ept02: Uint8Array;
   /** EPT01: L1 frames L0 maps. */
   private readonly ept01 = new Set<number>();
-  readonly stats = { reflectedToL1: 0, ept12Writes: 0, nestedVmentries: 0, shadowEptFills: 0, ept01Fills: 0, invept: 0 };
+  readonly stats = { reflectedToL1: 0, ept12Writes: 0, nestedVmentries: 0, shadowEptFills: 0, ept01Fills: 0, invept: 0, walkRefs: 0 };
   private readonly r = new WalkResult();
   private misses = 0;
 
@@ -44,6 +48,8 @@ export class NestedTdp {
     private readonly vm: Vm,
     /** L1 flushes EPT02 (INVEPT) after this many TLB misses of L2; 0: never. */
     private readonly inveptEvery = 0,
+    /** `mmu.tdp.walkCaches`: the paging-structure caches of the 2D walk. */
+    private readonly walkCaches = true,
   ) {
     this.ept12 = new Uint8Array(vm.mem.frames);
     this.ept02 = new Uint8Array(vm.mem.frames);
@@ -56,15 +62,25 @@ export class NestedTdp {
     if (this.inveptEvery > 0 && ++this.misses % this.inveptEvery === 0) this.invept(va);
     vm.stats.guestWalk++;
     const ok = walk(vm.mem, vm.ctl, cpu.cr3, cpu.pdpte, va, acc, cpl, vm.adHook, r);
-    vm.tick(((r.refs + 1) * 5 - 1) * vm.cost.walkRefNs);
     for (let i = 0; i < r.count; i++) this.touch(Math.floor((r.entryGpa[i] as number) / 4096), va);
+    if (ok) this.touch(Math.floor(r.gpa / 4096), va);
+    // the CPU's 2D walk through EPT02 (4 KiB leaves only), charged by the one model (core/tdp/walk2d.ts)
+    this.stats.walkRefs += chargeWalk2d(vm, cpu, va, r, ok, this.walkCaches, eptLeaf4k).refs;
     if (!ok) {
       vm.faultCode = r.errorCode;
       return 1;
     }
-    this.touch(Math.floor(r.gpa / 4096), va);
-    cpu.tlb.fill(va, r.gpa, (r.writable ? TLB_W : 0) | (r.user ? TLB_U : 0) | (r.nx ? TLB_NX : 0) | (r.dirty ? TLB_D : 0) | (r.global ? TLB_G : 0), r.pageShift);
     vm.lastGpa = r.gpa;
+    if (vm.mmio.isMmio(r.gpa)) {
+      // No memslot backs the frame: L0 emulates it on every access (the lab does not model
+      // L1's device emulation or MMIO sptes in EPT02), and nothing is cached in the TLB.
+      const start = vm.beginExit();
+      vm.mmio.stats.mmioSlow++;
+      vm.tick(vm.cost.shadowFaultNs + vm.cost.emulateNs);
+      vm.endExit(start, 'EPT_VIOLATION', 'mmio-emulate', va, r.gpa);
+      return 0;
+    }
+    cpu.tlb.fill(va, r.gpa, (r.writable ? TLB_W : 0) | (r.user ? TLB_U : 0) | (r.nx ? TLB_NX : 0) | (r.dirty ? TLB_D : 0) | (r.global ? TLB_G : 0), r.pageShift);
     return 0;
   }
 
@@ -114,7 +130,10 @@ export class NestedTdp {
     const start = vm.beginExit();
     vm.lock(vm.cost.shadowFaultNs);
     this.ept02.fill(0);
-    for (const c of vm.cpus) c.tlb.flush(true);
+    for (const c of vm.cpus) {
+      c.tlb.flush(true);
+      c.walkCaches.flushEpt();
+    }
     this.stats.invept++;
     vm.endExit(start, 'INVEPT', 'sync-shadow-ept', va);
   }

@@ -121,7 +121,7 @@ export class Vm implements VmRunner {
     this.cpus = Array.from({ length: config.vcpus }, (_, i) => new Vcpu(i));
     this.cur = this.cpus[0] as Vcpu;
     const bugs = config.bugs;
-    this.nested = this.mode === 'tdp' && config.mmu.nested.enabled ? new NestedTdp(this, config.mmu.nested.inveptEvery) : null;
+    this.nested = this.mode === 'tdp' && config.mmu.nested.enabled ? new NestedTdp(this, config.mmu.nested.inveptEvery, config.mmu.tdp.walkCaches) : null;
     this.tdp = this.mode === 'tdp' && !this.nested
       ? new TdpMmu(this, { ...config.mmu.tdp, bugs: { aba: bugs.fastPfAba === true, lostDirty: bugs.fastPfLostDirty === true, missedFlush: bugs.fastPfMissedFlush === true, flushOverwrite: bugs.fastPfFlushOverwrite === true } })
       : null;
@@ -388,6 +388,8 @@ export class Vm implements VmRunner {
       this.lastGpa = hw.gpa;
       return OK;
     }
+    // An MMIO spte for this page (core/mmio.ts): the #PF (RSVD) goes straight to the emulator.
+    if (this.mmio.shadowCached(cpu, va, acc, cpl)) return OK;
     return this.shadowFault(cpu, va, acc, cpl);
   }
 
@@ -435,6 +437,13 @@ export class Vm implements VmRunner {
       this.tick(this.cost.injectNs);
       this.endExit(start, 'EXCEPTION_NMI', 'inject-guest-pf', va);
       return FAULT;
+    }
+    if (this.mmio.isMmio(r.gpa)) {
+      // No memslot backs the frame: MMIO, emulated and never mapped (mmu.rst's MMIO sptes).
+      this.mmio.shadowEmulate(cpu, va, r);
+      this.lastGpa = r.gpa;
+      this.endExit(start, 'EXCEPTION_NMI', 'mmio-emulate', va, r.gpa);
+      return OK;
     }
     const gfn = Math.floor(r.gpa / 4096);
     if (acc === ACCESS_WRITE && mmu.isWriteProtected(gfn) && this.unsync?.tryUnsync(gfn)) {

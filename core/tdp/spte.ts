@@ -13,7 +13,10 @@
  * - disconnected (bit 59 alone): the value written into every entry of a page table that the
  *   TDP MMU has cut loose from its parent (seed 002), so no other thread maps anything there.
  * - W without R is an EPT misconfiguration (SDM §28.3.3.1): the engine uses it for MMIO sptes,
- *   so an MMIO access exits with EPT_MISCONFIG instead of walking the memslots again.
+ *   so an MMIO access exits with EPT_MISCONFIG instead of walking the memslots again. An MMIO
+ *   spte carries the memslot generation it was made in, in bits 11:3 (the low bits of KVM's
+ *   MMIO generation, MMIO_SPTE_GEN_LOW; bits the CPU ignores in a misconfigured entry): the
+ *   handler trusts it only while the generation is current (KVM's mmu.rst).
  */
 
 export const EPT_R = 1 << 0;
@@ -28,6 +31,18 @@ export const HI_MMU_WRITABLE = 1 << 26;
 export const HI_DISCONNECTED = 1 << 27;
 /** An MMIO spte: W without R (misconfigured on purpose), with the gfn kept in the address bits. */
 export const MMIO_LO = EPT_W;
+/** Generations an MMIO spte can tell apart; when the counter wraps, every MMIO spte is zapped (as KVM does). */
+export const MMIO_GENERATIONS = 512;
+const MMIO_GEN_SHIFT = 3;
+
+/** The MMIO spte made in memslot generation `generation`. */
+export function mmioSpte(generation: number): number {
+  return (MMIO_LO | ((generation % MMIO_GENERATIONS) << MMIO_GEN_SHIFT)) >>> 0;
+}
+/** Is this MMIO spte (low half) from memslot generation `generation`? */
+export function mmioCurrent(lo: number, generation: number): boolean {
+  return ((lo >>> MMIO_GEN_SHIFT) & (MMIO_GENERATIONS - 1)) === generation % MMIO_GENERATIONS;
+}
 
 const TWO32 = 4294967296;
 

@@ -6,8 +6,10 @@
  * - A guest #PF never exits. An EPT violation happens only on the first touch of a guest
  *   frame (or of a 2 MiB region with large pages) or on a write the host withholds (dirty
  *   logging, write tracking). An access to a guest frame outside RAM installs an MMIO spte
- *   (misconfigured on purpose) so later accesses exit with EPT_MISCONFIG straight away.
- * - A TLB miss costs the 2D walk (walkCaches.ts), emitted as a `page_walk` event.
+ *   (misconfigured on purpose, tagged with the memslot generation of core/mmio.ts) so later
+ *   accesses exit with EPT_MISCONFIG and, while the generation is current, go straight to
+ *   the emulator.
+ * - A TLB miss costs the 2D walk (walk2d.ts), emitted as a `page_walk` event.
  * - Every spte change goes through `setSpte` and `changed` (seed 002: one bookkeeping path
  *   for accounting, dirty log, A/D propagation and freeing); a table cut loose from its
  *   parent has every entry marked disconnected and is freed, recursively.
@@ -26,12 +28,12 @@ import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from '../tlb.ts';
 import type { Vcpu, Vm } from '../vm.ts';
 import {
   EPT_A, EPT_D, EPT_PS, EPT_RWX, EPT_W, HI_DISCONNECTED, HI_HOST_WRITABLE, HI_MMU_WRITABLE, HOST_EPT_BASE_FRAME,
-  HOST_GUEST_BASE_FRAME, MMIO_LO, canBeWritable, frameOf, isMmio, present, withFrame, writable,
+  HOST_GUEST_BASE_FRAME, MMIO_GENERATIONS, canBeWritable, mmioCurrent, mmioSpte, frameOf, isMmio, present, withFrame, writable,
 } from './spte.ts';
 import { HostWork } from './hostWork.ts';
-import { WalkCaches } from './walkCaches.ts';
+import { EPT_LEVELS, chargeWalk2d } from './walk2d.ts';
 
-const LEVELS = 4;
+const LEVELS = EPT_LEVELS;
 
 export class EptTable {
   readonly sptes = new Uint32Array(1024);
@@ -209,36 +211,18 @@ export class TdpMmu {
     this.vm.emitter.emit({ type: 'spte_write', level: f.table.level, table: f.table.id, index: f.index, old: pte64(f.lo, f.hi), new: pte64(lo, f.hi) });
   }
 
-  /** Cost of the 2D walk that just ran, emitted as a `page_walk` event. */
+  /** Cost of the 2D walk that just ran (walk2d.ts, the one model), emitted as a `page_walk` event. */
   private chargeWalk(cpu: Vcpu, va: number, r: WalkResult, ok: boolean): void {
-    const vm = this.vm;
-    const caches = cpu.walkCaches;
-    const first = vm.ctl.mode === 'pae' ? 1 : 0;
-    const leafLevel = r.count ? (r.entryLevel[r.count - 1] as number) : 0;
-    let from = first;
-    // A guest PDE-cache hit leaves only the guest pte to read (4 KiB guest pages).
-    if (this.opts.walkCaches && ok && leafLevel === 1 && r.count - first >= 2 && caches.guestPdeHit(cpu.cr3, va)) from = r.count - 1;
-    let guestRefs = 0;
-    let refs = 0;
-    for (let i = from; i < r.count; i++) {
-      refs += this.eptRefs(caches, Math.floor((r.entryGpa[i] as number) / 4096));
-      guestRefs++;
-    }
-    if (ok) refs += this.eptRefs(caches, Math.floor(r.gpa / 4096));
-    refs += guestRefs;
+    const { refs, guestRefs } = chargeWalk2d(this.vm, cpu, va, r, ok, this.opts.walkCaches, this.eptLeafLevel);
     this.stats.walkRefs += refs;
     this.stats.guestWalkRefs += guestRefs;
-    const duration = refs * vm.cost.walkRefNs;
-    vm.emitter.emit({ type: 'page_walk', refs, guestRefs, duration, va });
-    vm.tick(duration);
   }
 
-  private eptRefs(caches: WalkCaches, gfn: number): number {
+  /** The level of the EPT leaf mapping `gfn` (1 when none does yet: the walk that maps it will be 4 KiB-deep). */
+  private readonly eptLeafLevel = (gfn: number): number => {
     const f = this.lookup(gfn);
-    const leafLevel = f.leaf ? f.level : 1;
-    if (!this.opts.walkCaches) return LEVELS + 1 - leafLevel;
-    return caches.eptRefs(f.leaf && f.level === 2 ? gfn - (gfn % 512) : gfn, leafLevel);
-  }
+    return f.leaf ? f.level : 1;
+  };
 
   /**
    * Make guest frame `gfn` accessible (for a write if `write`), taking the EPT violations
@@ -248,9 +232,9 @@ export class TdpMmu {
   private ensure(cpu: Vcpu, gfn: number, write: boolean, va: number, walkAt: number): 'mapped' | 'emulated' {
     for (let tries = 0; tries < 4; tries++) {
       const f = this.lookup(gfn);
-      if (f.leaf && isMmio(f.lo, f.hi)) return this.mmioExit(gfn, va, 'EPT_MISCONFIG');
+      if (f.leaf && isMmio(f.lo, f.hi)) return this.mmioExit(gfn, va, f.lo);
       if (!f.leaf) {
-        if (gfn >= this.frames) return this.mmioExit(gfn, va, 'EPT_VIOLATION');
+        if (gfn >= this.frames) return this.mmioExit(gfn, va, null);
         this.violation(cpu, gfn, write, va);
         continue;
       }
@@ -269,19 +253,58 @@ export class TdpMmu {
     return 'mapped';
   }
 
-  private mmioExit(gfn: number, va: number, reason: 'EPT_VIOLATION' | 'EPT_MISCONFIG'): 'emulated' {
+  /**
+   * An access to a frame no memslot backs (mmu.rst's MMIO sptes). No spte (`spteLo` null):
+   * an EPT violation; the handler walks the memslots under mmu_lock, finds none, and caches
+   * "this is MMIO" in a misconfigured spte tagged with the memslot generation. An MMIO spte:
+   * an EPT misconfiguration; if its generation is current the handler goes straight to the
+   * emulator (no memslot walk, no lock: `mmio-cached`), else it is stale (the memslots
+   * changed since) and the slow path runs again. The counters are the VM's (`vm.mmio`).
+   */
+  private mmioExit(gfn: number, va: number, spteLo: number | null): 'emulated' {
     const vm = this.vm;
+    const mmio = vm.mmio;
     const start = vm.beginExit();
-    if (reason === 'EPT_VIOLATION') {
-      // No memslot: walk the memslots, then cache "this is MMIO" in a misconfigured spte.
-      this.stats.eptViolations++;
-      this.mmuLock(vm.cost.shadowFaultNs);
-      vm.tick(vm.cost.shadowFaultNs);
-      this.install(gfn, 1, MMIO_LO, 0, false);
-    } else this.stats.eptMisconfigs++;
+    const reason = spteLo === null ? 'EPT_VIOLATION' : 'EPT_MISCONFIG';
+    if (spteLo === null) this.stats.eptViolations++;
+    else this.stats.eptMisconfigs++;
+    if (spteLo !== null && mmioCurrent(spteLo, mmio.generation)) {
+      mmio.stats.mmioCached++;
+      vm.tick(vm.cost.emulateNs);
+      vm.endExit(start, reason, 'mmio-cached', va, gfn * 4096);
+      return 'emulated';
+    }
+    if (spteLo !== null) mmio.stats.mmioStale++;
+    mmio.stats.mmioSlow++;
+    this.mmuLock(vm.cost.shadowFaultNs);
+    vm.tick(vm.cost.shadowFaultNs);
+    if (mmio.enabled) this.install(gfn, 1, mmioSpte(mmio.generation), 0, false);
     vm.tick(vm.cost.emulateNs);
     vm.endExit(start, reason, 'mmio-emulate', va, gfn * 4096);
     return 'emulated';
+  }
+
+  /**
+   * The memslot generation moved on. When the bits an MMIO spte holds wrap around, an old
+   * one could look current again, so every one is zapped (as KVM does on wrap-around).
+   */
+  wrapMmioGeneration(generation: number): void {
+    if (generation % MMIO_GENERATIONS === 0) this.zapMmioSptes();
+  }
+
+  private zapMmioSptes(): void {
+    const visit = (t: EptTable): void => {
+      for (let i = 0; i < 512; i++) {
+        const lo = t.sptes[2 * i] as number;
+        const hi = t.sptes[2 * i + 1] as number;
+        if (isMmio(lo, hi)) this.setSpte(t, i, 0, 0);
+        else if (present(lo) && t.level > 1 && !(lo & EPT_PS)) {
+          const c = this.tables.get(t.children[i] as number);
+          if (c) visit(c);
+        }
+      }
+    };
+    if (this.root) visit(this.root);
   }
 
   private emulateTrackedWrite(gfn: number, va: number): 'emulated' {
