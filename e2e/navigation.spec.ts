@@ -129,3 +129,34 @@ test('the help overlay lists every playback shortcut', async ({ lab, app, page }
     await expect(group.getByRole('button', { name, exact: true })).toHaveAttribute('aria-keyshortcuts', /.+/);
   }
 });
+
+test('zoom to a single exit and read its details', async ({ lab, app, page }) => {
+  const file = lab.record('demand-zap');
+  const events = mmuLab(['export', file, '--format', 'jsonl'])
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Ev & { reason?: string; handling?: string; duration?: number; vm: number; vcpu: number });
+  await app.goto(lab.url);
+  await app.openSession('demand-zap.mmulab');
+  const canvas = page.getByTestId('timeline-canvas');
+  await canvas.focus();
+  // The third exit, then E: the timeline shows that one exit alone.
+  await page.keyboard.press('j');
+  await page.keyboard.press('j');
+  await page.keyboard.press('j');
+  const exits = events.map((e, i) => ({ e, i })).filter(({ e }) => e.type === 'vmexit');
+  const third = exits[2]!;
+  await expect(page.getByTestId('current-event')).toHaveText(`event #${third.i} · vmexit`);
+  await page.keyboard.press('e');
+  await expect(page.getByTestId('exits-in-view')).toHaveText('1 exits in view');
+
+  // Its bar sits in the middle third; the tooltip names it as the export does.
+  const box = (await canvas.boundingBox())!;
+  const plotLeft = box.x + 112; // the lane labels' column
+  await page.mouse.move(plotLeft + (box.width - 112) * 0.5, box.y + 26 + 4 + 13);
+  await expect(page.getByRole('tooltip')).toContainText(`${third.e.reason} → ${third.e.handling}`);
+  // The inspector shows its fields: reason, handling and duration.
+  const row = page.locator('[data-testid="event-table"] tr[aria-current="true"]');
+  await expect(row.locator('td.details')).toContainText(`reason=${third.e.reason}`);
+  await expect(row.locator('td.details')).toContainText(`handling=${third.e.handling}`);
+});

@@ -18,6 +18,7 @@ export const SHORTCUTS: readonly Shortcut[] = [
   { keys: 'Drag, A / D, Shift+wheel', what: 'Pan the timeline' },
   { keys: 'Shift+drag', what: 'Select a time range (the breakdown and the page-table diff follow it)' },
   { keys: 'Z', what: 'Zoom the timeline to the selection' },
+  { keys: 'E', what: 'Zoom the timeline to the current event (on the timeline)' },
   { keys: 'Escape', what: 'Clear the selection (on the timeline)' },
   { keys: '0', what: 'Show the whole run' },
   { keys: 'Click on the timeline', what: 'Move the playback position there' },
