@@ -93,6 +93,35 @@ function put(buf: Uint8Array, pos: number, v: number): number {
   return pos;
 }
 
+const textEncoder = new TextEncoder();
+
+/** Bytes of the varuint of `v` (a non-negative safe integer). */
+function varuintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Write a `text` field (byteLength varuint + UTF-8) at `pos`, leaving room for `extra` more
+ * bytes; returns the new position. The bytes are encoded in place (`encodeInto`), not into a
+ * new array per string: imported traces write a text per raw event.
+ */
+function putText(w: ByteWriter, pos: number, s: string, extra: number): number {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit; the length is first guessed as one byte per unit
+  const guess = varuintSize(s.length);
+  w.pos = pos;
+  w.ensure(guess + 3 * s.length + 10 + extra);
+  const buf = w.buf;
+  const written = textEncoder.encodeInto(s, buf.subarray(pos + guess)).written;
+  const size = varuintSize(written);
+  if (size !== guess) buf.copyWithin(pos + size, pos + guess, pos + guess + written);
+  return put(buf, pos, written) + written;
+}
+
 const KIND_CODE: Record<FieldKind, number> = { u32: 0, addr: 1, pte: 2, ns: 3, str: 4, text: 5 };
 
 function isCount(v: unknown): v is number {
@@ -152,7 +181,7 @@ function makeEncoder(
       }
       case 'text':
         body.push(`if (typeof ${v} !== 'string') bad(${q(typeName)}, ${q(f.name)}, 'a string', ${v});`);
-        body.push(`{ const b = utf8(${v}); w.pos = pos; w.varuint(b.length); w.raw(b); w.ensure(${10 * (fields.length - i)}); buf = w.buf; pos = w.pos; }`);
+        body.push(`w.pos = putText(w, pos, ${v}, ${10 * (fields.length - i)}); buf = w.buf; pos = w.pos;`);
         break;
     }
     if (f.optBit >= 0) L.push(`if (${v} !== undefined) { ${body.join(' ')} }`);
@@ -160,8 +189,8 @@ function makeEncoder(
   });
   if (exit) L.push(`enc.exitStat(s${exit.reason}, s${exit.handling}, v${exit.duration});`);
   L.push('w.pos = pos;');
-  const factory = new Function('put', 'isCount', 'bad', 'utf8', `return function encode_${typeName.replace(/\W/g, '_')}(enc, e, w, t) {\n${L.join('\n')}\n};`);
-  return factory(put, isCount, bad, utf8) as EncType['encode'];
+  const factory = new Function('put', 'isCount', 'bad', 'putText', `return function encode_${typeName.replace(/\W/g, '_')}(enc, e, w, t) {\n${L.join('\n')}\n};`);
+  return factory(put, isCount, bad, putText) as EncType['encode'];
 }
 
 /** Encodes events of one lane into a chunk body; one instance per lane, reset after each chunk. */

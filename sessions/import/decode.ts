@@ -53,6 +53,23 @@ export function decodeEntry(body: string): Entry | undefined {
   return e;
 }
 
+/**
+ * What an import keeps of a kvm_entry: its vCPU, where `decodeEntry` would decode one (the
+ * same `vcpu N` start), without the rip, which would cost a BigInt for a kernel address.
+ */
+export function decodeEntryVcpu(body: string): number | undefined {
+  if (!body.startsWith('vcpu ')) return undefined;
+  let k = 5;
+  let v = 0;
+  for (; k < body.length; k++) {
+    const c = body.charCodeAt(k);
+    if (c < 48 || c > 57) break;
+    v = v * 10 + (c - 48);
+  }
+  if (k === 5) return undefined;
+  return k - 5 > 15 ? Number(body.slice(5, k)) : v;
+}
+
 // ------------------------------------------------------------------ kvm_exit, kvm_nested_vmexit(_inject)
 
 export interface Exit {
@@ -166,6 +183,13 @@ export function decodePageFault(body: string): PageFault | undefined {
     f.rip = hexAddr(m[2]!);
   }
   return f;
+}
+
+/** What an import keeps of a page fault (its text stays as a raw event): the vCPU and the address, of the same forms as `decodePageFault`. */
+export function decodePageFaultBrief(body: string): { vcpu?: number; address: number } | undefined {
+  const m = PAGE_FAULT.exec(body);
+  if (!m) return undefined;
+  return m[1] !== undefined ? { vcpu: Number(m[1]), address: hexAddr(m[3]!) } : { address: hexAddr(m[3]!) };
 }
 
 // ------------------------------------------------------------------ I/O, MSRs, hypercalls, exceptions

@@ -14,11 +14,11 @@ import { detectFlavour, type Detection } from './detect.ts';
 import { LineAssembler, type AssemblerStats, type Flavour, type SkippedLine, type TraceRecord } from './lines.ts';
 import {
   decodeCr,
-  decodeEntry,
+  decodeEntryVcpu,
   decodeExit,
   decodeFastPageFaultBrief,
   decodeInjException,
-  decodePageFault,
+  decodePageFaultBrief,
   decodePagetableWalk,
   decodeSetSpte,
   decodeShadowPage,
@@ -572,15 +572,15 @@ class Importer {
         return;
       }
       case 'kvm_entry': {
-        const d = decodeEntry(body);
-        const lane = this.lane(r, d?.vcpu);
+        const vcpu = decodeEntryVcpu(body);
+        const lane = this.lane(r, vcpu);
         const t = this.time(lane, r);
-        if (!d) return this.rawEvent(lane, t, r);
+        if (vcpu === undefined) return this.rawEvent(lane, t, r);
         this.closeExit(lane, t);
         return;
       }
       case 'kvm_page_fault': {
-        const d = decodePageFault(body);
+        const d = decodePageFaultBrief(body);
         const lane = this.lane(r, d?.vcpu);
         const t = this.time(lane, r);
         if (d) {

@@ -119,6 +119,121 @@ function parsePerf(line: string, lineNo: number): TraceRecord | undefined {
   return rec;
 }
 
+// The columns after a known prefix (`comm-pid [cpu] ` / `comm pid [cpu] `), read with the prefix
+// taken from the cache below; the same groups as the tails of FT and PERF.
+// The payload is the rest of the line (`(.*)$` of FT and PERF: no line terminator in it, see restOf).
+const FT_REST = /(?:[.a-zA-Z0-9]{4,5}\s+)?(\d+\.\d+):\s+(?:(\w+):(?=\s|$)|(<(?:user )?stack trace>))\s*/y;
+const PERF_REST = /(\d+\.\d+):\s+(\w+):(\w+):\s*/y;
+
+/** The payload from `from` to the end, or undefined where `(.*)$` would not match (a `\r`, U+2028, U+2029 in it). */
+function restOf(line: string, from: number): string | undefined {
+  const body = line.slice(from);
+  return body.includes('\r') || body.includes('\u2028') || body.includes('\u2029') ? undefined : body;
+}
+
+/** What a line's prefix up to its `[cpu]` column says: the same for every line of that thread on that CPU. */
+interface Prefix {
+  comm: string;
+  pid: number;
+  tgid: number | undefined;
+  cpu: number;
+}
+
+const MAX_PREFIXES = 4096;
+
+/** `\s` of a regular expression, for one UTF-16 code unit. */
+function isSpace(c: number): boolean {
+  if (c === 32 || c === 9) return true;
+  if (c < 128) return c >= 10 && c <= 13;
+  return /\s/.test(String.fromCharCode(c));
+}
+
+/**
+ * The end of a line's prefix: after the first `]` and the blanks that follow it, or -1. The
+ * prefix of a record is the same text on every line its thread writes on one CPU, so its
+ * columns are parsed once and looked up by that text.
+ */
+function prefixEnd(line: string): number {
+  const close = line.indexOf(']');
+  if (close < 0) return -1;
+  let k = close + 1;
+  while (k < line.length && isSpace(line.charCodeAt(k))) k++;
+  return k;
+}
+
+/**
+ * Parses records like `parseRecord`, but reads the prefix columns (`comm-pid [cpu]`) of a line
+ * it has seen before from a cache keyed by their text, so only the timestamp, event and
+ * payload are matched. The cache is only used for the flavour's first expression (FT, or PERF
+ * when perf is first), and only for prefixes whose first `[` is the CPU column and whose first
+ * `]` closes it: the expression's choice of comm and pid depends then on the prefix text alone
+ * (the lazy comm takes the shortest split of it that matches, and every split uses that `[`),
+ * and the rest of the line is matched by the same tail. Any other line goes to `parseRecord`.
+ */
+class RecordParser {
+  private readonly prefixes = new Map<string, Prefix>();
+  constructor(readonly perfFirst: boolean) {}
+
+  parse(line: string, lineNo: number): TraceRecord | undefined {
+    const end = prefixEnd(line);
+    if (end > 0) {
+      const p = this.prefixes.get(line.slice(0, end));
+      if (p) {
+        const r = this.perfFirst ? this.perfTail(line, end, p, lineNo) : this.ftTail(line, end, p, lineNo);
+        if (r) return r;
+      }
+    }
+    const r = parseRecord(line, lineNo, this.perfFirst);
+    // learn the prefix of a record the flavour's first expression read
+    if (r && end > 0 && r.ts !== '' && (r.system !== undefined) === this.perfFirst && this.prefixes.size < MAX_PREFIXES && !r.comm.includes('[')) {
+      const open = line.indexOf('[');
+      if (open >= 0 && open < line.indexOf(']')) this.prefixes.set(line.slice(0, end), { comm: r.comm, pid: r.pid, tgid: r.tgid, cpu: r.cpu });
+    }
+    return r;
+  }
+
+  private ftTail(line: string, end: number, p: Prefix, lineNo: number): TraceRecord | undefined {
+    FT_REST.lastIndex = end;
+    const m = FT_REST.exec(line);
+    if (!m) return undefined;
+    const body = restOf(line, FT_REST.lastIndex);
+    if (body === undefined) return undefined;
+    const rec: TraceRecord = {
+      lineNo,
+      comm: p.comm,
+      pid: p.pid,
+      cpu: p.cpu,
+      ts: m[1]!,
+      event: m[2] ?? 'stack_trace',
+      body: m[3] ? body : cleanBody(body),
+      joined: 0,
+    };
+    if (p.tgid !== undefined) rec.tgid = p.tgid;
+    return rec;
+  }
+
+  private perfTail(line: string, end: number, p: Prefix, lineNo: number): TraceRecord | undefined {
+    PERF_REST.lastIndex = end;
+    const m = PERF_REST.exec(line);
+    if (!m) return undefined;
+    const body = restOf(line, PERF_REST.lastIndex);
+    if (body === undefined) return undefined;
+    const rec: TraceRecord = {
+      lineNo,
+      comm: p.comm,
+      pid: p.pid,
+      cpu: p.cpu,
+      ts: m[1]!,
+      system: m[2]!,
+      event: m[3]!,
+      body: cleanBody(body),
+      joined: 0,
+    };
+    if (p.tgid !== undefined) rec.tgid = p.tgid;
+    return rec;
+  }
+}
+
 /** Lines that are known not to be records and are not worth reporting. */
 function isIgnorable(t: string): boolean {
   const c = t.charCodeAt(0);
@@ -162,7 +277,15 @@ export class LineAssembler {
   readonly skippedLines: SkippedLine[] = [];
   private pending: TraceRecord | undefined;
   private pendingPrefix: { text: string; lineNo: number } | undefined;
-  perfFirst = false;
+  private parser = new RecordParser(false);
+
+  /** Try the perf prefix before the ftrace one (a perf script file). */
+  get perfFirst(): boolean {
+    return this.parser.perfFirst;
+  }
+  set perfFirst(v: boolean) {
+    if (v !== this.parser.perfFirst) this.parser = new RecordParser(v);
+  }
 
   constructor(
     private readonly emit: (r: TraceRecord) => void,
@@ -209,7 +332,7 @@ export class LineAssembler {
       return;
     }
     // records first: most lines are one, and they need no trimmed copy
-    const rec = parseRecord(line, lineNo, this.perfFirst);
+    const rec = this.parser.parse(line, lineNo);
     if (rec) {
       this.flush();
       this.pending = rec;
