@@ -114,6 +114,28 @@ export const SVM_EXIT_REASONS = {
 
 export type SvmExitReason = keyof typeof SVM_EXIT_REASONS;
 
+/**
+ * The SVM name of each VMX exit reason the engine raises, used on an AMD profile (as KVM's
+ * `svm_exit_reasons` prints them). NPT reports an MMIO spte as a nested page fault with
+ * RSVD set, so both EPT reasons are `npf`; a nested hypervisor resumes its guest with VMRUN.
+ * INVEPT has no SVM counterpart and keeps its name.
+ */
+export const SVM_NAME_OF_VMX: Partial<Record<VmxExitReason, SvmExitReason>> = {
+  EXCEPTION_NMI: 'excp_pf',
+  CR_ACCESS: 'write_cr3',
+  IO_INSTRUCTION: 'ioio',
+  EPT_VIOLATION: 'npf',
+  EPT_MISCONFIG: 'npf',
+  INVLPG: 'invlpg',
+  VMRESUME: 'vmrun',
+  VMLAUNCH: 'vmrun',
+};
+
+/** An exit reason as an AMD profile names it: its SVM name if it has one (Xen PV and other names unchanged). */
+export function svmNameOf(reason: string): string {
+  return Object.hasOwn(SVM_NAME_OF_VMX, reason) ? (SVM_NAME_OF_VMX[reason as VmxExitReason] ?? reason) : reason;
+}
+
 /** What the hypervisor did to handle an exit. Open-ended; these are the engine's own. */
 export const HANDLINGS = [
   'inject-guest-pf',

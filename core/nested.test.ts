@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MmuEvent } from './events.ts';
 import { parseScenario } from './scenario.ts';
+import { EPT_R, EPT_RWX } from './tdp/spte.ts';
 import { ofType, run, scenario } from './test/helpers.ts';
 
 const nested = (pages: number, inveptEvery = 0) =>
@@ -45,5 +46,30 @@ describe('nested TDP', () => {
   it('needs mmu.mode tdp', () => {
     const r = parseScenario(scenario({ kind: 'demand-paging', pages: 1 }, {}, { mode: 'shadow', nested: { enabled: true } }));
     expect(r).toEqual({ ok: false, error: 'vms[0].mmu.nested.enabled: nested TDP needs mmu.mode tdp (L1 runs L2 on its EPT)' });
+  });
+
+  it('on the AMD profile the exits carry the SVM names: npf for the nested page faults, vmrun for L1 resuming L2', () => {
+    const { events } = run({ ...scenario({ kind: 'demand-paging', pages: 4 }, {}, { mode: 'tdp', nested: { enabled: true } }), hardware: { profile: 'npt-amd' } }, { audit: true });
+    const reasons = ofType(events, 'vmexit').map((e) => e.reason);
+    // 4 pages and their 4 tables: 8 frames, each reflect, EPT12 write, VMRUN, fill
+    expect(reasons.slice(0, 4)).toEqual(['npf', 'npf', 'vmrun', 'npf']);
+    expect(reasons.filter((r) => r === 'vmrun')).toHaveLength(8);
+    expect(reasons.filter((r) => r === 'npf')).toHaveLength(24);
+    expect(ofType(events, 'audit_violation')).toEqual([]);
+  });
+
+  it('the auditor catches an EPT02 entry that grants more than EPT12 allows', () => {
+    const { events, vm } = nested(4);
+    expect(ofType(events, 'audit_violation')).toEqual([]);
+    const n = vm.nested;
+    if (!n) throw new Error('no nested TDP');
+    // L2's first data frame: EPT02 maps it rwx. L1 now makes its EPT12 entry read-only with a
+    // store L0 never saw (the write protection of EPT12 is what normally forbids this): EPT02 is stale.
+    const frame = n.ept12.findIndex((r, i) => r === EPT_RWX && i > 256 + 4);
+    expect(frame).toBeGreaterThan(0);
+    n.ept12[frame] = EPT_R;
+    const found: Array<[string, string]> = [];
+    n.audit((rule, detail) => found.push([rule, detail]));
+    expect(found).toEqual([['nested-ept02', `EPT02 gives L2 frame 0x${frame.toString(16)} rwx, but EPT12 allows r-- and EPT01 rwx (L1 frame 0x${(0x40000 + frame).toString(16)})`]]);
   });
 });

@@ -25,6 +25,7 @@
 import { WalkResult, walk, type AccessKind } from './paging.ts';
 import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from './tlb.ts';
 import type { Vcpu, Vm } from './vm.ts';
+import { EPT_R, EPT_RWX, EPT_W, EPT_X } from './tdp/spte.ts';
 import { chargeWalk2d } from './tdp/walk2d.ts';
 
 /** EPT02 maps 4 KiB pages only. */
@@ -34,12 +35,14 @@ const eptLeaf4k = (): number => 1;
 export const L1_BASE_FRAME = 0x40000;
 
 export class NestedTdp {
-  /** EPT12: L2 frames L1 has mapped. */
-  private readonly ept12: Uint8Array;
-  /** EPT02: L2 frames L0's shadow EPT maps. */
+  /** EPT12: the rights (EPT R/W/X bits, 0: not mapped) L1 gives each L2 frame. Public for the auditor's tests. */
+  readonly ept12: Uint8Array;
+  /** EPT02: the rights L0's shadow EPT gives each L2 frame — never more than EPT12 and EPT01 both allow. */
   private readonly ept02: Uint8Array;
-  /** EPT01: L1 frames L0 maps. */
-  private readonly ept01 = new Set<number>();
+  /** The L2 frames EPT02 maps, so the auditor visits only them. */
+  private readonly ept02Mapped: number[] = [];
+  /** EPT01: the rights L0 gives each L1 frame it maps. */
+  private readonly ept01 = new Map<number, number>();
   readonly stats = { reflectedToL1: 0, ept12Writes: 0, nestedVmentries: 0, shadowEptFills: 0, ept01Fills: 0, invept: 0, walkRefs: 0 };
   private readonly r = new WalkResult();
   private misses = 0;
@@ -101,7 +104,7 @@ export class NestedTdp {
       start = vm.beginExit();
       vm.lock(vm.cost.emulateNs);
       vm.tick(vm.cost.emulateNs);
-      this.ept12[ngfn] = 1;
+      this.ept12[ngfn] = EPT_RWX; // L1 maps L2 memory read/write/execute
       this.stats.ept12Writes++;
       vm.endExit(start, 'EPT_VIOLATION', 'emulate-ept-write', va, (L1_BASE_FRAME + ngfn) * 4096);
       // 3. L1 resumes L2: VMRESUME exits to L0, which emulates the nested VM entry
@@ -116,10 +119,12 @@ export class NestedTdp {
     vm.tick(4 * vm.cost.walkRefNs + vm.cost.shadowFaultNs);
     const l1 = L1_BASE_FRAME + ngfn;
     if (!this.ept01.has(l1)) {
-      this.ept01.add(l1);
+      this.ept01.set(l1, EPT_RWX); // L1's memory is ordinary RAM to L0
       this.stats.ept01Fills++;
     }
-    this.ept02[ngfn] = 1;
+    // the composition: what both L1 (EPT12) and L0 (EPT01) allow
+    this.ept02[ngfn] = (this.ept12[ngfn] as number) & (this.ept01.get(l1) as number);
+    this.ept02Mapped.push(ngfn);
     this.stats.shadowEptFills++;
     vm.endExit(start, 'EPT_VIOLATION', 'shadow-ept-fill', va, gpa);
   }
@@ -130,6 +135,7 @@ export class NestedTdp {
     const start = vm.beginExit();
     vm.lock(vm.cost.shadowFaultNs);
     this.ept02.fill(0);
+    this.ept02Mapped.length = 0;
     for (const c of vm.cpus) {
       c.tlb.flush(true);
       c.walkCaches.flushEpt();
@@ -137,4 +143,22 @@ export class NestedTdp {
     this.stats.invept++;
     vm.endExit(start, 'INVEPT', 'sync-shadow-ept', va);
   }
+
+  /**
+   * Nested invariants (`audit: true`): an EPT02 entry never grants more than both EPT12 (L1's
+   * intent) and EPT01 (what L0 lets L1's memory do) allow; otherwise L2 could reach memory,
+   * or write memory, that one of the two hypervisors withholds (`nested-ept02`).
+   */
+  audit(report: (rule: string, detail: string) => void): void {
+    for (const ngfn of this.ept02Mapped) {
+      const granted = this.ept02[ngfn] as number;
+      const l12 = this.ept12[ngfn] as number;
+      const l01 = this.ept01.get(L1_BASE_FRAME + ngfn) ?? 0;
+      if (granted & ~(l12 & l01)) report('nested-ept02', `EPT02 gives L2 frame 0x${ngfn.toString(16)} ${rights(granted)}, but EPT12 allows ${rights(l12)} and EPT01 ${rights(l01)} (L1 frame 0x${(L1_BASE_FRAME + ngfn).toString(16)})`);
+    }
+  }
+}
+
+function rights(bits: number): string {
+  return (bits & EPT_R ? 'r' : '-') + (bits & EPT_W ? 'w' : '-') + (bits & EPT_X ? 'x' : '-');
 }

@@ -24,16 +24,7 @@ import { WalkCaches } from './tdp/walkCaches.ts';
 import { MmioSptes } from './mmio.ts';
 import { Unsync } from './unsync.ts';
 import { NestedTdp } from './nested.ts';
-
-/** On an AMD profile exits carry the SVM names KVM prints (`svm_exit_reasons`). */
-const SVM_NAME: Record<string, string> = {
-  EXCEPTION_NMI: 'excp_pf',
-  CR_ACCESS: 'write_cr3',
-  IO_INSTRUCTION: 'ioio',
-  EPT_VIOLATION: 'npf',
-  EPT_MISCONFIG: 'npf', // NPT reports an MMIO spte as a nested page fault with RSVD set
-  INVLPG: 'invlpg',
-};
+import { svmNameOf } from './exitReasons.ts';
 
 /** Consecutive shadow fills for one access before the engine calls it an endless loop. */
 const LOOP_LIMIT = 16;
@@ -163,6 +154,7 @@ export class Vm implements VmRunner {
     if (r.done) cpu.done = true;
     if (this.options.audit && this.mmu) audit(this);
     if (this.options.audit && this.tdp) auditTdp(this, this.tdp);
+    if (this.options.audit && this.nested) this.nested.audit((rule, detail) => this.emitter.emit({ type: 'audit_violation', rule, detail }));
     if (this.options.audit && this.xen) this.xen.audit((rule, detail) => this.emitter.emit({ type: 'audit_violation', rule, detail }));
     if (this.options.maxEvents !== undefined && this.emitter.count >= this.options.maxEvents && this.stop === 'running') this.stop = 'max-events';
     return this.stop === 'running';
@@ -226,7 +218,7 @@ export class Vm implements VmRunner {
     const body: Record<string, unknown> & { type: 'vmexit' } = { type: 'vmexit', reason, handling, duration: this.emitter.t - start };
     if (va !== undefined) body.va = va;
     if (gpa !== undefined) body.gpa = gpa;
-    if (this.cost.name === 'npt-amd') body.reason = SVM_NAME[reason] ?? reason;
+    if (this.cost.name === 'npt-amd') body.reason = svmNameOf(reason); // the SVM names KVM prints (core/exitReasons.ts)
     this.emitter.release(body, start);
     const m = this.cur.exitsByReason;
     m.set(body.reason as string, (m.get(body.reason as string) ?? 0) + 1);
