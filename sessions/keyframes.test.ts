@@ -38,7 +38,7 @@ function naive(events: MmuEvent[], vms: number, n: number): Uint8Array {
   return s.encode();
 }
 
-const SCENARIOS = ['cow-update', 'kbuild-zap', 'multi-vcpu', 'nonpae-quadrants', 'cache-recycle', 'tdp-demand'];
+const SCENARIOS = ['cow-update', 'kbuild-zap', 'multi-vcpu', 'nonpae-quadrants', 'cache-recycle', 'tdp-demand', 'tdp-mmu-parallel', 'xenpv-fork-cow'];
 
 describe('keyframes', () => {
   for (const name of SCENARIOS) {

@@ -5,7 +5,7 @@
  * state just after canonical event `i` is a pure function of events [0, i]:
  * - `gpte_write` sets the guest entry at `gpa` to `new` (level 0 = the frame was zeroed);
  * - `spte_write` sets entry `index` of shadow/EPT/Xen table `table` to `new`;
- * - `shadow_page` alloc gives a table its level, gfn, role and quadrant; zap/recycle mark it
+ * - `shadow_page` alloc gives a table its level, gfn, role and quadrant; zap/recycle/free mark it
  *   zapped (its entries are cleared by the spte_writes that follow), and a zapped table is
  *   dropped once it holds no entry;
  * - a `vmexit` handled `map-gfn` maps its guest frame in the TDP tables (the engine keeps
@@ -122,7 +122,7 @@ export class PageState {
             entries: t?.entries ?? new Map(),
             last: t?.last ?? new Map(),
           });
-        } else if ((e.action === 'zap' || e.action === 'recycle') && t) {
+        } else if ((e.action === 'zap' || e.action === 'recycle' || e.action === 'free') && t) {
           t.zapped = true;
           if (t.entries.size === 0) v.shadow.delete(e.table);
         }

@@ -74,6 +74,47 @@ describe('page tables at an event', () => {
   });
 });
 
+describe('host tables other than shadow pages', () => {
+  it('tdp-mmu-parallel: the EPT tree maps every guest frame a vmexit mapped, at its host copy, readable, writable, executable', () => {
+    const s = recorded('tdp-mmu-parallel');
+    const events = jsonl(s);
+    const mapped = new Set(events.filter((e) => e.type === 'vmexit' && e.handling === 'map-gfn').map((e) => Number(e.gpa) / 4096));
+    const view = pageTablesView(s, s.stateAfter(s.eventCount - 1), s.eventCount - 1, { maxTables: 100_000 });
+    const ept = view.vms[0]!.host!;
+    expect(ept.kind).toBe('ept');
+    expect(ept.roots).toHaveLength(1);
+    const leaves = new Map<number, { target: { addr?: string }; flags: string[] }>();
+    for (const t of ept.tables) if (t.level === 1) for (const e of t.entries) if (e.va0 !== undefined) leaves.set(Number(e.va0) / 4096, e);
+    expect(mapped.size).toBeGreaterThan(60);
+    for (const gfn of mapped) {
+      const leaf = leaves.get(gfn)!;
+      expect(leaf, `gfn ${gfn}`).toBeDefined();
+      expect(leaf.target.addr).toBe('0x' + ((0x100000 + gfn) * 4096).toString(16));
+      expect(leaf.flags).toEqual(expect.arrayContaining(['R', 'W', 'X']));
+    }
+  });
+
+  it('xenpv-fork-cow: the validated tables form a tree from the pinned roots down to the guest frames', () => {
+    const s = recorded('xenpv-fork-cow');
+    const view = pageTablesView(s, s.stateAfter(s.eventCount - 1), s.eventCount - 1, { maxTables: 100_000 });
+    const xen = view.vms[0]!.host!;
+    expect(xen.kind).toBe('xenpv');
+    expect(xen.tables.length).toBeGreaterThan(0);
+    const keys = new Set(xen.tables.map((t) => t.key));
+    // every table link points at a table of the view, one level down
+    let links = 0;
+    for (const t of xen.tables)
+      for (const e of t.entries)
+        if (e.target.kind === 'table' && e.target.table) {
+          links++;
+          expect(keys.has(e.target.table)).toBe(true);
+          expect(xen.tables.find((x) => x.key === e.target.table)!.level).toBe(t.level - 1);
+        }
+    expect(links).toBeGreaterThan(2);
+    expect(xen.roots.length).toBeGreaterThan(0);
+  });
+});
+
 describe('diff between two events', () => {
   it('matches the gpte_write and spte_write events in between, each with the event that last changed it', async () => {
     const s = recorded('kbuild-zap', 500);

@@ -9,6 +9,7 @@
 import { PTE_HI_NX, entryBytes, reservedSet, topLevel, type PagingControls } from '../core/paging.ts';
 import type { PagingMode } from '../core/scenario.ts';
 import { HOST_GUEST_BASE_FRAME, HOST_SHADOW_BASE_FRAME } from '../core/shadow.ts';
+import { HOST_EPT_BASE_FRAME } from '../core/tdp/spte.ts';
 import { toHex } from '../core/events.ts';
 import type { SessionReader } from './reader.ts';
 import { PageState, type VmState } from './state.ts';
@@ -91,6 +92,39 @@ export function hostFlags(level: number, v: bigint): string[] {
   if (lo & 0x100) out.push('G');
   if (hi32(v) & PTE_HI_NX) out.push('NX');
   return out;
+}
+
+/** Flags of an EPT entry (SDM Vol. 3C §28.3.2; the software bits of core/tdp/spte.ts). */
+export function eptFlags(level: number, v: bigint): string[] {
+  const lo = lo32(v);
+  const hi = hi32(v);
+  const out: string[] = [];
+  if (lo & 1) out.push('R');
+  if (lo & 2) out.push('W');
+  if (lo & 4) out.push('X');
+  if (level > 1 && lo & 0x80) out.push('PS');
+  if (lo & 0x100) out.push('A');
+  if (lo & 0x200) out.push('D');
+  if (hi & (1 << 25)) out.push('HOST-W');
+  if (hi & (1 << 26)) out.push('MMU-W');
+  if (hi & (1 << 27) && (lo & 7) === 0) out.push('DISCONNECTED');
+  if ((lo & 7) === 2) out.push('MMIO');
+  return out;
+}
+
+/**
+ * The host table an entry points to, by id: shadow pages sit at host frames from 0x800000, TDP
+ * MMU (EPT) pages from 0xa00000 (core/shadow.ts, core/tdp/spte.ts); a Xen-validated table is
+ * named by its machine frame, which is what its parent entry holds.
+ */
+function hostChild(host: VmLayout['host'], value: bigint, level: number): number | undefined {
+  const lo = lo32(value);
+  if (level === 1 || lo & 0x80) return undefined;
+  if (host === 'ept' ? (lo & 7) === 0 : (lo & 1) === 0) return undefined;
+  const frame = Number(entryAddr(undefined, value) >> 12n);
+  if (host === 'xenpv') return frame;
+  const base = host === 'ept' ? HOST_EPT_BASE_FRAME : HOST_SHADOW_BASE_FRAME;
+  return frame >= base ? frame - base : undefined;
 }
 
 /** Address bits of an entry: 4 KiB-aligned table or page address (large pages keep their low bits clear). */
@@ -253,7 +287,8 @@ export function pageTablesView(session: SessionReader, state: PageState, at: num
     const guest: SpaceView = { kind: 'guest', paging: ctl.mode, roots: roots.map((r) => gKey(vm, r)), tables: guestViews };
     // --- host
     let hostView: SpaceView | undefined;
-    if (host === 'ept') {
+    if (host === 'ept' && v.shadow.size === 0) {
+      // the plain TDP model keeps no EPT tables, only the frames it has mapped
       const frames = [...v.ept].sort((a, b) => a[0] - b[0]);
       hostView = {
         kind: 'ept',
@@ -280,11 +315,7 @@ export function pageTablesView(session: SessionReader, state: PageState, at: num
     } else {
       const live = PageState.liveTables(v);
       const referenced = new Set<number>();
-      const childOf = (value: bigint, level: number): number | undefined => {
-        if (!(lo32(value) & 1) || level === 1 || lo32(value) & 0x80) return undefined;
-        const frame = Number(entryAddr(undefined, value) >> 12n);
-        return frame >= HOST_SHADOW_BASE_FRAME ? frame - HOST_SHADOW_BASE_FRAME : undefined;
-      };
+      const childOf = (value: bigint, level: number): number | undefined => hostChild(host, value, level);
       for (const [, t] of live) for (const value of t.entries.values()) {
         const c = childOf(value, t.level);
         if (c !== undefined) referenced.add(c);
@@ -330,11 +361,12 @@ export function pageTablesView(session: SessionReader, state: PageState, at: num
           .map(([i, value]) => {
             const c = childOf(value, t.level);
             const addr = entryAddr(undefined, value);
+            const present = host === 'ept' ? (lo32(value) & 7) !== 0 : (lo32(value) & 1) !== 0;
             const ev: EntryView = {
               index: i,
               value: toHex(value),
-              flags: hostFlags(t.level, value),
-              target: !(lo32(value) & 1) ? { kind: 'none' } : c !== undefined ? { kind: 'table', addr: toHex(addr), ...(v.shadow.has(c) ? { table: sKey(vm, c) } : {}) } : { kind: 'page', addr: toHex(addr) },
+              flags: host === 'ept' ? eptFlags(t.level, value) : hostFlags(t.level, value),
+              target: !present ? { kind: 'none' } : c !== undefined ? { kind: 'table', addr: toHex(addr), ...(v.shadow.has(c) ? { table: sKey(vm, c) } : {}) } : { kind: 'page', addr: toHex(addr) },
             };
             if (base !== undefined) {
               const va0 = base + BigInt(i) * span('host', t.level);
@@ -354,7 +386,8 @@ export function pageTablesView(session: SessionReader, state: PageState, at: num
           entries,
         });
       }
-      hostView = { kind: host, paging: host === 'xenpv' ? ctl.mode : ctl.mode === 'long4' ? 'long4' : 'pae', roots: sRoots.map((id) => sKey(vm, id)), tables };
+      const paging = host === 'xenpv' ? ctl.mode : host === 'ept' ? 'ept 4-level' : ctl.mode === 'long4' ? 'long4' : 'pae';
+      hostView = { kind: host, paging, roots: sRoots.map((id) => sKey(vm, id)), tables };
     }
     const tlb = Object.fromEntries([...v.tlbFlushes].map(([k, n]) => [`flush:${k}`, n]));
     vms.push({ vm, guest, host: hostView, tlb });
@@ -492,8 +525,8 @@ function* diffSteps(session: SessionReader, from: number, to: number, limit: num
       change: kind(o, n),
       old: toHex(o),
       new: toHex(n),
-      oldFlags: o ? hostFlags(level, o) : [],
-      newFlags: n ? hostFlags(level, n) : [],
+      oldFlags: o ? (host === 'ept' ? eptFlags(level, o) : hostFlags(level, o)) : [],
+      newFlags: n ? (host === 'ept' ? eptFlags(level, n) : hostFlags(level, n)) : [],
       lastEvent: last,
     });
   }
@@ -518,9 +551,11 @@ export interface CountersView {
   eventsByType: Record<string, number>;
   exits: number;
   exitNs: number;
+  /** Memory references of the TLB-miss walks (sum of page_walk `refs`), in all and per vCPU. */
+  walkRefs: number;
   byReason: ExitStat[];
   byHandling: ExitStat[];
-  byVcpu: { vm: number; vcpu: number; events: number; exits: number; exitNs: number; byReason: ExitStat[] }[];
+  byVcpu: { vm: number; vcpu: number; events: number; exits: number; exitNs: number; walkRefs: number; byReason: ExitStat[] }[];
 }
 
 class StatTable {
@@ -560,8 +595,9 @@ class StatTable {
 export function countersView(session: SessionReader, t0: number, t1: number): CountersView {
   const byReason = new StatTable();
   const byHandling = new StatTable();
-  const out: CountersView = { t0, t1, events: 0, eventsByType: {}, exits: 0, exitNs: 0, byReason: [], byHandling: [], byVcpu: [] };
-  for (const lane of session.lanes) {
+  const counts = session.counters(t0, t1);
+  const out: CountersView = { t0, t1, events: 0, eventsByType: counts.eventsByType, exits: 0, exitNs: 0, walkRefs: counts.walkRefs, byReason: [], byHandling: [], byVcpu: [] };
+  for (const [li, lane] of session.lanes.entries()) {
     const mine = new StatTable();
     let events = 0;
     let exits = 0;
@@ -587,9 +623,8 @@ export function countersView(session: SessionReader, t0: number, t1: number): Co
     out.events += events;
     out.exits += exits;
     out.exitNs += exitNs;
-    out.byVcpu.push({ vm: lane.vm, vcpu: lane.vcpu, events, exits, exitNs, byReason: mine.list() });
+    out.byVcpu.push({ vm: lane.vm, vcpu: lane.vcpu, events, exits, exitNs, walkRefs: counts.vcpus[li]?.walkRefs ?? 0, byReason: mine.list() });
   }
-  out.eventsByType = session.counters(t0, t1).eventsByType;
   out.byReason = byReason.list();
   out.byHandling = byHandling.list();
   return out;
