@@ -53,6 +53,8 @@ interface ChunkRef extends EvtsPrefix {
   bad?: boolean;
   /** Times and exits of the chunk, kept once scanned (about 8 bytes per event). */
   cols?: ChunkColumns;
+  /** Sum of its page_walk events' `refs`: from the index, or decoded once. */
+  walkRefs?: number;
 }
 
 interface ChunkStats {
@@ -94,17 +96,25 @@ export interface SummaryData {
   exitsByReason: Record<string, number>;
 }
 
+/** A vCPU's counts over a range, with the memory references of its TLB-miss walks. */
+export interface VcpuRangeCounts extends VcpuCounts {
+  /** Sum of `refs` over its page_walk events in the range. */
+  walkRefs: number;
+}
+
 export interface Counters {
   t0: number;
   t1: number;
   events: number;
+  /** Sum of `refs` over the page_walk events in the range (all vCPUs). */
+  walkRefs: number;
   eventsByType: Record<string, number>;
   exitsByReason: Record<string, number>;
   exitsByHandling: Record<string, number>;
   exitNsByReason: Record<string, number>;
   exitMinNsByReason: Record<string, number>;
   exitMaxNsByReason: Record<string, number>;
-  vcpus: VcpuCounts[];
+  vcpus: VcpuRangeCounts[];
 }
 
 export interface TimelineSlice {
@@ -533,6 +543,7 @@ function applyIndex(bytes: Uint8Array, at: number, lanes: Lane[]): boolean {
   for (const e of parsed.chunks) {
     const ch = byOffset.get(e.offset)!;
     ch.stats = { types: e.types, exits: e.exits, exitNs: e.exitNs, handlings: e.handlings };
+    if (isNat(e.walkRefs)) ch.walkRefs = e.walkRefs;
   }
   return true;
 }
@@ -803,6 +814,16 @@ export class SessionReader {
       ch.stats = st;
     }
     return ch.stats;
+  }
+
+  /** The page_walk references of a whole chunk: from the index, else decoded once and kept. */
+  private chunkWalkRefs(ch: ChunkRef): number {
+    if (ch.walkRefs === undefined) {
+      let n = 0;
+      if ((this.chunkStats(ch).types.page_walk ?? 0) > 0) for (const e of this.decodeChunk(ch)) if (e.type === 'page_walk') n += e.refs;
+      ch.walkRefs = n;
+    }
+    return ch.walkRefs;
   }
 
   summary(): SummaryData {
@@ -1204,6 +1225,7 @@ export class SessionReader {
       t0,
       t1,
       events: 0,
+      walkRefs: 0,
       eventsByType: {},
       exitsByReason: {},
       exitsByHandling: {},
@@ -1221,7 +1243,7 @@ export class SessionReader {
       if (max > (out.exitMaxNsByReason[reason] ?? -1)) out.exitMaxNsByReason[reason] = max;
     };
     for (const lane of this.lanes) {
-      const v: VcpuCounts = { vm: lane.vm, vcpu: lane.vcpu, events: 0, exits: 0 };
+      const v: VcpuRangeCounts = { vm: lane.vm, vcpu: lane.vcpu, events: 0, exits: 0, walkRefs: 0 };
       for (const ch of lane.chunks) {
         if (ch.tMax < t0 || ch.tMin > t1) continue;
         if (ch.tMin >= t0 && ch.tMax <= t1) {
@@ -1235,6 +1257,7 @@ export class SessionReader {
             v.exits += n;
           }
           for (const [h, n] of Object.entries(st.handlings)) inc(out.exitsByHandling, h, n);
+          v.walkRefs += this.chunkWalkRefs(ch);
           continue;
         }
         for (const e of this.decodeChunk(ch)) {
@@ -1244,10 +1267,11 @@ export class SessionReader {
           if (e.type === 'vmexit') {
             v.exits++;
             exit(e.reason, e.handling, 1, e.duration, e.duration, e.duration);
-          }
+          } else if (e.type === 'page_walk') v.walkRefs += e.refs;
         }
       }
       out.events += v.events;
+      out.walkRefs += v.walkRefs;
       out.vcpus.push(v);
     }
     return out;

@@ -81,6 +81,8 @@ export interface IndexEntry {
   /** Per exit reason: [total ns, min ns, max ns]. */
   exitNs: Record<string, [number, number, number]>;
   handlings: Record<string, number>;
+  /** Sum of the page_walk events' `refs` (memory references of TLB-miss walks); absent in older files. */
+  walkRefs?: number;
 }
 
 export interface WriterOptions {
@@ -97,6 +99,8 @@ interface Lane {
   seq: number;
   ordinal: number;
   lastT: number;
+  /** page_walk references in the events buffered for the next chunk. */
+  walkRefs: number;
 }
 
 function buildHeader(input: SessionHeaderInput): SessionHeader {
@@ -177,12 +181,13 @@ export class SessionWriter {
       throw new RangeError(`event for vm ${event.vm} vcpu ${event.vcpu}, which this session does not have`);
     let lane = row[event.vcpu];
     if (!lane) {
-      lane = { vm: event.vm, vcpu: event.vcpu, enc: new LaneEncoder(), seq: 0, ordinal: 0, lastT: 0 };
+      lane = { vm: event.vm, vcpu: event.vcpu, enc: new LaneEncoder(), seq: 0, ordinal: 0, lastT: 0, walkRefs: 0 };
       row[event.vcpu] = lane;
     }
     if (lane.enc.count === 0 && event.t < lane.lastT)
       throw new RangeError(`time went backwards on vm ${event.vm} vcpu ${event.vcpu}: ${event.t} after ${lane.lastT}`);
     lane.enc.add(event);
+    if (event.type === 'page_walk') lane.walkRefs += event.refs;
     this.events++;
     if (event.t > this.finalNs) this.finalNs = event.t;
     if (lane.enc.count >= this.chunkEvents || lane.enc.rawSize >= 1 << 20) this.flushLane(lane);
@@ -228,7 +233,9 @@ export class SessionWriter {
       exits: Object.fromEntries(enc.exitReasons),
       exitNs: Object.fromEntries(enc.exitNs),
       handlings: Object.fromEntries(enc.exitHandlings),
+      walkRefs: lane.walkRefs,
     });
+    lane.walkRefs = 0;
     this.write(frameChunk(CHUNK.EVTS, payload));
     lane.seq++;
     lane.ordinal += enc.count;

@@ -137,10 +137,12 @@ export const countersResult = z.object({
   eventsByType: z.record(z.string(), z.number()),
   exits: z.number(),
   exitNs: z.number(),
+  /** Memory references of the TLB-miss walks in the range: the sum of the page_walk events' `refs`. */
+  walkRefs: z.number(),
   byReason: z.array(exitStat),
   byHandling: z.array(exitStat),
   byVcpu: z.array(
-    z.object({ vm: z.number(), vcpu: z.number(), events: z.number(), exits: z.number(), exitNs: z.number(), byReason: z.array(exitStat) }),
+    z.object({ vm: z.number(), vcpu: z.number(), events: z.number(), exits: z.number(), exitNs: z.number(), walkRefs: z.number(), byReason: z.array(exitStat) }),
   ),
 });
 
