@@ -114,6 +114,16 @@ describe('session queries (against a hand-written event list)', () => {
     expect(() => q('events("Object", "t", 1)')).toThrow(/"Object" is not an event type/);
     expect(() => q('sum("vmexit", "toString")')).toThrow(/not a field/);
   });
+  it('tells the auditor\'s rules apart exactly (a lost dirty bit is not a write missing from the bitmap)', () => {
+    const audit = (rule: string): LabSession => ({ id: rule, events: [ev(5, { type: 'audit_violation', rule, detail: 'x' })], startNs: 0, endNs: 5, complete: true, stopMessage: '' });
+    const c: QueryContext = { sessions: new Map([['lost', audit('lost-dirty')], ['bitmap', audit('dirty-bitmap')], ['clean', b]]), current: 'lost', answers: {}, correct: {} };
+    const on = (id: string, src: string) => evaluateCheck(parseCheck(src), { ...c, current: id });
+    expect(on('lost', 'dirtyBitmapHoldsAllWrites()')).toBe(true);
+    expect(on('lost', 'auditorViolations("lost-dirty") == 1 && auditorViolations("dirty-bitmap") == 0 && auditorViolations("dirty") == 0')).toBe(true);
+    expect(on('bitmap', 'dirtyBitmapHoldsAllWrites()')).toBe(false);
+    expect(on('bitmap', 'auditorViolations("dirty-bitmap")')).toBe(1);
+    expect(on('clean', 'dirtyBitmapHoldsAllWrites()')).toBe(true);
+  });
   it('every whitelisted function is documented', () => {
     for (const [name, spec] of QUERY_FUNCTIONS) expect(spec.doc.length, name).toBeGreaterThan(10);
   });

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bundledLabsDir, findLab, listLabDirs, loadAnswers, loadLab, referenceAnswers } from './load.ts';
-import { gradeRecorded, recordLab, runLab } from './run.ts';
+import { parse as parseYaml } from 'yaml';
+import type { MmuEvent } from '../../core/events.ts';
+import { gradeRecorded, openLabSessions, recordLab, runLab } from './run.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'mmulab-labs-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -64,6 +66,82 @@ describe('lab 10 against the trace text itself', () => {
     expect(answers['observe-exits']).toBe(exitLines.length);
     expect(answers['observe-vcpus']).toBe(vcpus.size);
     expect(exitLines.every((l) => l.includes('reason EPT_VIOLATION'))).toBe(true);
+  });
+});
+
+describe('lab 3: unsync pages against the scenario text itself', () => {
+  type Step = { op: string; va?: string };
+  /** N = pte stores into the pt after it is shadowed (by the first access); K = pages used after the CR3 load. */
+  function countNK(lab: ReturnType<typeof findLab>, file: string) {
+    const doc = parseYaml(readFileSync(join(lab.dir, file), 'utf8')) as { vms: { guest: { workload: { steps: Step[] } } }[] };
+    const steps = doc.vms[0]!.guest.workload.steps;
+    const firstAccess = steps.findIndex((x) => x.op === 'access');
+    const cr3 = steps.findIndex((x) => x.op === 'cr3');
+    const stores = steps.slice(firstAccess + 1, cr3).filter((x) => x.op === 'map');
+    return { N: stores.length, K: steps.slice(cr3 + 1).filter((x) => x.op === 'access').length, stores };
+  }
+  /** Page-fault exits after the setup (the first guest access), by a plain loop. */
+  function afterSetup(events: readonly MmuEvent[]) {
+    const start = events.findIndex((e) => e.type === 'guest_access');
+    return events.slice(start).filter((e): e is Extract<MmuEvent, { type: 'vmexit' }> => e.type === 'vmexit' && e.reason === 'EXCEPTION_NMI');
+  }
+
+  it('N pte stores cost N exits write-protected and 1 + K out of sync; the lab checks say so', async () => {
+    const lab = findLab('03-fork-write-flood');
+    const wp = countNK(lab, 'populate-wp.yaml');
+    const un = countNK(lab, 'populate-unsync.yaml');
+    expect([wp.N, wp.K]).toEqual([un.N, un.K]);
+    expect(wp.N).toBeGreaterThan(1 + wp.K);
+    const dir = join(tmp, 'lab3-nk');
+    const r = await runLab(lab, dir, undefined);
+    const { sessions } = openLabSessions(lab, dir);
+    const wpExits = afterSetup(sessions.get('wp')!.events);
+    const unExits = afterSetup(sessions.get('unsync')!.events);
+    // write-protected: one emulated write per store, at the pte of each store's va (SDM: pt index = va bits 20:12, 8-byte entries)
+    expect(wpExits.length).toBe(wp.N);
+    expect(wpExits.every((e) => e.handling === 'emulate-pte-write')).toBe(true);
+    expect(wpExits.map((e) => Number(BigInt(e.gpa!) & 0xfffn))).toEqual(wp.stores.map((x) => ((Number(x.va) >>> 12) & 511) * 8));
+    // out of sync: the first store, then one fill per page used
+    expect(unExits.length).toBe(1 + un.K);
+    expect(unExits.map((e) => e.handling)).toEqual(['unsync', ...Array(un.K).fill('fill-spte')]);
+    // the lab's own checks of the mechanism pass on these sessions
+    const ids = ['wp-one-exit-per-store', 'unsync-first-store-only', 'unsync-resynced', 'unsync-one-fill-per-page-used', 'n-versus-1-plus-k', 'fork-unsync-trade'];
+    for (const id of ids) expect(r.checks.find((c) => c.id === id)?.passed, id).toBe(true);
+  });
+
+  it('fails naming the unsync checks when unsync is switched off in the unsync scenario', async () => {
+    const dir = copyLab('03-fork-write-flood');
+    const f = join(dir, 'populate-unsync.yaml');
+    writeFileSync(f, readFileSync(f, 'utf8').replace('unsync: true', 'unsync: false'));
+    const lab = loadLab(dir);
+    const r = await runLab(lab, join(tmp, 'lab3-broken'), referenceAnswers(lab));
+    expect(r.passed).toBe(false);
+    // both sessions now emulate every store: no unsync, no resync, no extra fills, N exits each
+    expect(r.checks.filter((c) => !c.passed).map((c) => c.id)).toEqual(['wp-one-exit-per-store', 'unsync-first-store-only', 'unsync-resynced', 'unsync-one-fill-per-page-used', 'n-versus-1-plus-k']);
+  });
+});
+
+describe('lab 7: the race check reads the exact auditor rule', () => {
+  async function raceCaught(replace: [string, string]) {
+    const dir = copyLab('07-dirty-log-fast-pf');
+    writeFileSync(join(dir, 'race.yaml'), readFileSync(join(dir, 'race.yaml'), 'utf8').replace(...replace));
+    const lab = loadLab(dir);
+    const out = join(tmp, `lab7-${replace[1].replace(/\W/g, '')}`);
+    await recordLab(lab, out);
+    const r = gradeRecorded(lab, out, undefined);
+    const rules = new Set(openLabSessions(lab, out).sessions.get('race')!.events.flatMap((e) => (e.type === 'audit_violation' ? [e.rule] : [])));
+    return { passed: r.checks.find((c) => c.id === 'race-caught')!.passed, rules };
+  }
+  it('a write missing from the dirty bitmap (the ABA race) is not a lost dirty bit', async () => {
+    const aba = await raceCaught(['fastPfLostDirty: true', 'fastPfAba: true']);
+    expect(aba.rules.has('dirty-bitmap')).toBe(true);
+    expect(aba.rules.has('lost-dirty')).toBe(false);
+    expect(aba.passed).toBe(false);
+  });
+  it('with the bug switched off nothing is caught', async () => {
+    const off = await raceCaught(['fastPfLostDirty: true', 'fastPfLostDirty: false']);
+    expect(off.rules.size).toBe(0);
+    expect(off.passed).toBe(false);
   });
 });
 
