@@ -12,7 +12,8 @@ import type { PagingMode, PteFlag, ScenarioInput, ScriptStep } from './scenario.
 import { ofType, run, scenario } from './test/helpers.ts';
 
 const VAS = [0x400000, 0x401000, 0x5ff000, 0x600000, 0x40000000, 0x40201000];
-const GPAS = [0x200000, 0x201000, 0x400000];
+/** Guest-physical targets: RAM, and 0x4000000, the first frame above the 64 MiB of RAM (MMIO: emulated, never mapped, in every mode). */
+const GPAS = [0x200000, 0x201000, 0x400000, 0x4000000];
 const LEVELS: Record<PagingMode, Array<'pml4' | 'pdpt' | 'pd' | 'pt'>> = { nonpae: ['pd', 'pt'], pae: ['pdpt', 'pd', 'pt'], long4: ['pml4', 'pdpt', 'pd', 'pt'] };
 
 /** Each flag with its own odds: mostly present, user and writable, so walks get deep and succeed. */
