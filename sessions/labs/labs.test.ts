@@ -118,6 +118,7 @@ describe('lab 3: unsync pages against the scenario text itself', () => {
     expect(r.passed).toBe(false);
     // both sessions now emulate every store: no unsync, no resync, no extra fills, N exits each
     expect(r.checks.filter((c) => !c.passed).map((c) => c.id)).toEqual(['wp-one-exit-per-store', 'unsync-first-store-only', 'unsync-resynced', 'unsync-one-fill-per-page-used', 'n-versus-1-plus-k']);
+    expect(r.failures[0]).toMatch(/^check "wp-one-exit-per-store" failed: unsync off: each of the N = 32 pte stores/);
   });
 });
 
