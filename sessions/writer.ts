@@ -17,6 +17,7 @@ import {
   FORMAT_MAJOR,
   FORMAT_MINOR,
   MIN_READER_VERSION,
+  PREAMBLE_BYTES,
   CAPS,
   crc32,
   frameChunk,
@@ -90,6 +91,11 @@ export interface WriterOptions {
   chunkEvents?: number;
   /** Deflate level 0..9 (default 1: the larger levels gain a few percent for half the speed); 0 stores bodies uncompressed. */
   level?: number;
+  /**
+   * Bytes of room left in the header after its JSON (blanks, which JSON allows), so that
+   * `rewriteHeader` can replace it later with a longer one (default 0).
+   */
+  headerRoom?: number;
 }
 
 interface Lane {
@@ -128,6 +134,13 @@ function buildHeader(input: SessionHeaderInput): SessionHeader {
   };
 }
 
+/** `json` followed by blanks up to `size` bytes. */
+function padded(json: Uint8Array, size: number): Uint8Array {
+  const out = new Uint8Array(size).fill(0x20);
+  out.set(json);
+  return out;
+}
+
 export class SessionWriter {
   private readonly lanes: (Lane | undefined)[][];
   private readonly index: IndexEntry[] = [];
@@ -137,13 +150,15 @@ export class SessionWriter {
   private closed = false;
   private readonly chunkEvents: number;
   private readonly level: number;
+  /** Payload bytes of the HEAD chunk (its JSON and the room after it). */
+  private headBytes = 0;
 
   private constructor(
     private readonly fd: number,
-    readonly header: SessionHeader,
+    private hdr: SessionHeader,
     options: WriterOptions,
   ) {
-    this.lanes = header.vcpus.map((n) => new Array<Lane | undefined>(n).fill(undefined));
+    this.lanes = hdr.vcpus.map((n) => new Array<Lane | undefined>(n).fill(undefined));
     this.chunkEvents = Math.max(1, Math.min(options.chunkEvents ?? 4096, CAPS.maxEventsPerChunk));
     this.level = Math.max(0, Math.min(9, options.level ?? 1));
   }
@@ -155,12 +170,39 @@ export class SessionWriter {
     const w = new SessionWriter(fd, header, options);
     try {
       w.write(preamble());
-      w.write(frameChunk(CHUNK.HEAD, utf8(JSON.stringify(header))));
+      const json = utf8(JSON.stringify(header));
+      const room = Math.max(0, Math.floor(options.headerRoom ?? 0));
+      w.headBytes = json.length + room;
+      w.write(frameChunk(CHUNK.HEAD, room ? padded(json, w.headBytes) : json));
     } catch (e) {
       closeSync(fd);
       throw e;
     }
     return w;
+  }
+
+  get header(): SessionHeader {
+    return this.hdr;
+  }
+
+  /**
+   * Replace the header (written at creation, at offset 16) with one built from `input`, for a
+   * producer that learns part of its scenario while it writes (an import's line counts). The
+   * VMs and vCPUs must stay the same. Returns false, changing nothing, when the new header does
+   * not fit the room the old one left (`headerRoom`).
+   */
+  rewriteHeader(input: SessionHeaderInput): boolean {
+    if (this.closed) throw new Error('the session writer is closed');
+    const header = buildHeader(input);
+    if (header.vcpus.length !== this.hdr.vcpus.length || header.vcpus.some((n, i) => n !== this.hdr.vcpus[i]))
+      throw new RangeError('a rewritten header must keep the VMs and vCPUs');
+    const json = utf8(JSON.stringify(header));
+    if (json.length > this.headBytes) return false;
+    const chunk = frameChunk(CHUNK.HEAD, padded(json, this.headBytes));
+    let done = 0;
+    while (done < chunk.length) done += writeSync(this.fd, chunk, done, chunk.length - done, PREAMBLE_BYTES + done);
+    this.hdr = header;
+    return true;
   }
 
   get eventCount(): number {

@@ -9,7 +9,7 @@ import { basename } from 'node:path';
 import { unlinkSync } from 'node:fs';
 import type { MmuEvent } from '../../core/events.ts';
 import { CAPS } from '../format.ts';
-import { SessionWriter } from '../writer.ts';
+import { SessionWriter, type SessionHeaderInput } from '../writer.ts';
 import { detectFlavour, type Detection } from './detect.ts';
 import { LineAssembler, type AssemblerStats, type Flavour, type SkippedLine, type TraceRecord } from './lines.ts';
 import {
@@ -44,6 +44,11 @@ export interface ImportOptions {
   chunkBytes?: number;
   /** Unparseable lines listed in the session (default 100; all are counted). */
   maxSkippedListed?: number;
+  /**
+   * Records read before the session is started on the layout they show (default 16,384;
+   * see importTrace). 0 never speculates: the file is read twice (scan, then import).
+   */
+  speculateAfter?: number;
 }
 
 export interface ImportedThread {
@@ -229,11 +234,15 @@ class Scan {
   readonly threads = new Map<string, ScanThread>();
   /** The earliest timestamp text so far. */
   private minTs = '';
+  /** Bumped whenever something the layout or the time origin depends on changes (see importTrace). */
+  version = 0;
   vmxVotes = 0;
   svmVotes = 0;
   private readonly reasons = new ReasonCache();
   private lastPid = -1;
   private lastThread: ScanThread | undefined;
+  /** Threads by pid (those keyed by pid whose comm is known): no key string per record. */
+  private readonly byPid = new Map<number, ScanThread>();
 
   get t0(): Ts | undefined {
     return this.minTs ? parseTs(this.minTs) : undefined;
@@ -241,12 +250,18 @@ class Scan {
 
   record(r: TraceRecord): void {
     const ts = r.ts;
-    if (ts && ts !== this.minTs && (!this.minTs || tsBefore(ts, this.minTs))) this.minTs = ts;
+    if (ts && ts !== this.minTs && (!this.minTs || tsBefore(ts, this.minTs))) {
+      this.minTs = ts;
+      this.version++;
+    }
     const th = r.pid >= 0 && r.pid === this.lastPid && this.lastThread!.comm !== '<...>' ? this.lastThread! : this.thread(r);
     const ev = r.event;
     if (ev === 'kvm_entry' || ev === 'kvm_exit' || ev === 'fast_page_fault' || ev === 'kvm_page_fault') {
       const id = vcpuField(r.body);
-      if (id !== undefined && id < CAPS.maxVcpusPerVm && th.ids.length < MAX_IDS_PER_THREAD && !th.ids.includes(id)) th.ids.push(id);
+      if (id !== undefined && id < CAPS.maxVcpusPerVm && th.ids.length < MAX_IDS_PER_THREAD && !th.ids.includes(id)) {
+        th.ids.push(id);
+        this.version++;
+      }
       // a few thousand exits tell the ISA; decoding every one would only cost time
       if (ev === 'kvm_exit' && this.vmxVotes + this.svmVotes < MAX_ISA_VOTES) {
         const d = decodeExit(r.body, true);
@@ -260,12 +275,17 @@ class Scan {
   }
 
   thread(r: TraceRecord): ScanThread {
-    const th = this.lookup(r);
     if (r.pid >= 0) {
+      let th = this.byPid.get(r.pid);
+      if (!th || th.comm === '<...>') {
+        th = this.lookup(r);
+        if (th.key !== 'overflow') this.byPid.set(r.pid, th);
+      }
       this.lastPid = r.pid;
       this.lastThread = th;
+      return th;
     }
-    return th;
+    return this.lookup(r);
   }
 
   private lookup(r: TraceRecord): ScanThread {
@@ -274,7 +294,10 @@ class Scan {
     if (!th) {
       if (this.threads.size >= MAX_THREADS) return this.threads.get('overflow') ?? this.add('overflow', { ...r, pid: -2, comm: '(more threads)' });
       th = this.add(key, r);
-    } else if (th.comm === '<...>' && r.comm && r.comm !== '<...>') th.comm = r.comm;
+    } else if (th.comm === '<...>' && r.comm && r.comm !== '<...>') {
+      th.comm = r.comm;
+      this.version++;
+    }
     return th;
   }
 
@@ -282,6 +305,7 @@ class Scan {
     const th: ScanThread = { key, pid: r.pid, comm: r.comm, firstLine: r.lineNo, ids: [] };
     if (r.tgid !== undefined) th.tgid = r.tgid;
     this.threads.set(key, th);
+    this.version++;
     return th;
   }
 
@@ -427,6 +451,8 @@ class Importer {
   private readonly reasons = new ReasonCache();
   /** Per thread: its VM's lanes and the lane its vCPU-less events go to. */
   private readonly threadStates = new Map<string, { row: LaneState[]; lane: number }>();
+  /** The same by pid (the key of every record with a pid): no key string per record. */
+  private readonly pidStates = new Map<number, { row: LaneState[]; lane: number }>();
   private lastPid = -1;
   private lastState: { row: LaneState[]; lane: number } | undefined;
   events = 0;
@@ -457,7 +483,15 @@ class Importer {
   }
 
   private threadState(r: TraceRecord): { row: LaneState[]; lane: number } {
-    if (r.pid >= 0 && r.pid === this.lastPid) return this.lastState!;
+    if (r.pid >= 0) {
+      if (r.pid === this.lastPid) return this.lastState!;
+      const st = this.pidStates.get(r.pid);
+      if (st) {
+        this.lastPid = r.pid;
+        this.lastState = st;
+        return st;
+      }
+    }
     const key = threadKey(r);
     let st = this.threadStates.get(key);
     if (!st) {
@@ -468,6 +502,7 @@ class Importer {
     if (r.pid >= 0) {
       this.lastPid = r.pid;
       this.lastState = st;
+      this.pidStates.set(r.pid, st);
     }
     return st;
   }
@@ -802,18 +837,42 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     }
   }
   const det = detectFlavour(head);
-  const progress = (phase: 'scan' | 'import', bytes: number, lines: number) =>
-    options.onProgress?.({
-      phase,
-      bytes,
-      totalBytes,
-      lines,
-      fraction: totalBytes === 0 ? 1 : phase === 'scan' ? (0.25 * bytes) / totalBytes : 0.25 + (0.75 * bytes) / totalBytes,
-    });
+  const progress = (phase: 'scan' | 'import', bytes: number, lines: number, fraction: number) =>
+    options.onProgress?.({ phase, bytes, totalBytes, lines, fraction: totalBytes === 0 ? 1 : fraction });
 
-  // Pass 1.
+  // One pass, speculating on the layout: the threads, vCPU ids, first timestamp and ISA of the
+  // first records are, in most traces, those of the whole file. The first SPECULATE_AFTER
+  // records are held back and scanned; the session is then started with the layout they give,
+  // and every later record is both scanned and imported. When the scan of a later record
+  // changes what the layout or the time origin depend on (a new thread, a new vCPU id, an
+  // earlier timestamp; `Scan.version`), or the ISA comes out different, the speculative
+  // session is dropped and the file is read a second time with what the scan found: the two
+  // passes of before, so the result never depends on the speculation. The header, written
+  // first, gets its line counts at the end (`rewriteHeader`, into room left for them).
   const scan = new Scan();
-  const asm1 = new LineAssembler((r) => scan.record(r), options.maxSkippedListed ?? 100);
+  const maxListed = options.maxSkippedListed ?? 100;
+  let spec: { writer: SessionWriter; imp: Importer; layout: Layout; version: number; isa: Isa | undefined } | undefined;
+  let held: TraceRecord[] | undefined = [];
+  const speculateAfter = Math.max(0, options.speculateAfter ?? SPECULATE_AFTER);
+  // not speculating: the first pass only scans
+  let diverged = speculateAfter === 0;
+  const startSpeculation = () => {
+    const layout = resolveLayout(scan);
+    const writer = createWriter(outPath, sessionInput(file, det, totalBytes, scan, layout, asm1.stats, asm1.skippedLines, undefined), SPEC_HEADER_ROOM);
+    const imp = new Importer(writer, layout, scan.t0 ?? { sec: 0, ns: 0 }, scan.isa);
+    spec = { writer, imp, layout, version: scan.version, isa: scan.isa };
+    for (const r of held!) imp.record(r);
+    held = undefined;
+  };
+  const asm1 = new LineAssembler((r) => {
+    scan.record(r);
+    if (diverged) return;
+    if (held) {
+      held.push(r);
+      if (held.length >= speculateAfter) startSpeculation();
+    } else if (scan.version !== spec!.version) diverged = true;
+    else spec!.imp.record(r);
+  }, maxListed);
   asm1.perfFirst = det.flavour === 'perf';
   const base = (): Omit<ImportResult, 'ok' | 'complete' | 'cancelled' | 'message'> => ({
     flavour: det.flavour,
@@ -837,19 +896,90 @@ export async function importTrace(inputPath: string, outPath: string, options: I
   });
   let scanned = { lines: 0, bytes: 0, aborted: false };
   if (!det.binary) {
-    scanned = await readLines(inputPath, (line, n) => asm1.push(line, n), {
-      chunkBytes,
-      signal: options.signal,
-      onChunk: (bytes, lines) => progress('scan', bytes, lines),
-    });
-    asm1.end();
+    try {
+      scanned = await readLines(inputPath, (line, n) => asm1.push(line, n), {
+        chunkBytes,
+        signal: options.signal,
+        onChunk: (bytes, lines) => (diverged ? progress('scan', bytes, lines, (0.25 * bytes) / totalBytes) : progress('import', bytes, lines, bytes / totalBytes)),
+      });
+      asm1.end();
+    } catch (e) {
+      spec?.writer.close({ complete: false, message: 'import failed' });
+      throw e;
+    }
   }
   if (asm1.stats.records === 0) {
     if (scanned.aborted) return { ...base(), ok: false, complete: false, cancelled: true, message: `import of ${file} cancelled before any record was found; nothing written` };
     return { ...base(), ok: false, complete: false, cancelled: false, message: noRecordsMessage(file, det, asm1.stats, asm1.skippedLines, head.toString('utf8')) };
   }
+  if (held && !diverged) startSpeculation();
+  const sp = spec;
 
+  if (sp && (scanned.aborted || (!diverged && scan.isa === sp.isa))) {
+    // The speculation held (or the import was cancelled: keep what was imported, a consistent
+    // session of the records before the cut).
+    const cancelledAt = scanned.aborted ? scanned.lines : undefined;
+    const input = sessionInput(file, det, totalBytes, scan, sp.layout, asm1.stats, asm1.skippedLines, cancelledAt);
+    if (sp.writer.rewriteHeader(input) || scanned.aborted) {
+      const imp = sp.imp;
+      imp.finish();
+      const cancelled = scanned.aborted;
+      const summary = importSummary(imp, asm1.stats, file, det.flavour, asm1.stats.records);
+      const message = cancelled ? `import cancelled at line ${scanned.lines} of ${await countLines(inputPath)}; kept ${summary}` : `imported ${summary}`;
+      closeWriter(sp.writer, outPath, !cancelled, message);
+      return finalResult(base(), imp, sp.layout, !cancelled, cancelled, message, started);
+    }
+  }
+  // The speculation failed (or was not made): drop that session; import with what the scan found.
+  sp?.writer.close({ complete: false, message: 'superseded' });
+  if (scanned.aborted)
+    return { ...base(), ok: false, complete: false, cancelled: true, message: `import of ${file} cancelled at line ${scanned.lines} while scanning; nothing written` };
   const layout = resolveLayout(scan);
+  const writer = createWriter(outPath, sessionInput(file, det, totalBytes, scan, layout, asm1.stats, asm1.skippedLines, undefined), 0);
+  const imp = new Importer(writer, layout, scan.t0 ?? { sec: 0, ns: 0 }, scan.isa);
+  const asm2 = new LineAssembler((r) => imp.record(r), 0);
+  asm2.perfFirst = asm1.perfFirst;
+  let imported = { lines: 0, bytes: 0, aborted: false };
+  let failure: string | undefined;
+  try {
+    imported = await readLines(inputPath, (line, n) => asm2.push(line, n), {
+      chunkBytes,
+      signal: options.signal,
+      onChunk: (bytes, lines) => progress('import', bytes, lines, 0.25 + (0.75 * bytes) / totalBytes),
+      stopAtLine: scanned.lines,
+    });
+    asm2.end();
+  } catch (e) {
+    failure = e instanceof ImportError ? e.message : `import failed: ${(e as Error).message}`;
+  }
+  imp.finish();
+  const cancelled = imported.aborted;
+  const complete = !cancelled && !failure;
+  const summary = importSummary(imp, asm1.stats, file, det.flavour, asm2.stats.records);
+  const message = failure
+    ? `${failure}; kept ${summary}`
+    : cancelled
+      ? `import cancelled at line ${imported.lines} of ${asm1.stats.lines}; kept ${summary}`
+      : `imported ${summary}`;
+  closeWriter(writer, outPath, complete, message);
+  return finalResult(base(), imp, layout, complete, cancelled, message, started);
+}
+
+/** Records read before the session is started with the layout they give (see importTrace). */
+const SPECULATE_AFTER = 16384;
+/** Room in the speculative header for the line counts and the skipped lines learned later. */
+const SPEC_HEADER_ROOM = 64 << 10;
+
+function sessionInput(
+  file: string,
+  det: Detection,
+  totalBytes: number,
+  scan: Scan,
+  layout: Layout,
+  stats: AssemblerStats,
+  skippedLines: SkippedLine[],
+  cancelledAtLine: number | undefined,
+): SessionHeaderInput {
   const scenario = {
     name: `import: ${file}`,
     source: {
@@ -861,56 +991,28 @@ export async function importTrace(inputPath: string, outPath: string, options: I
       evidence: det.evidence,
       isa: scan.isa ?? null,
       firstTimestamp: scan.t0 ? `${scan.t0.sec}.${String(scan.t0.ns).padStart(9, '0')}` : null,
-      lines: asm1.stats.lines,
-      records: asm1.stats.records,
-      skipped: asm1.stats.skipped,
-      skippedLines: asm1.skippedLines,
-      ignored: asm1.stats.ignored,
-      rejoined: asm1.stats.rejoined,
-      ...(scanned.aborted ? { cancelledAtLine: scanned.lines } : {}),
+      lines: stats.lines,
+      records: stats.records,
+      skipped: stats.skipped,
+      skippedLines,
+      ignored: stats.ignored,
+      rejoined: stats.rejoined,
+      ...(cancelledAtLine !== undefined ? { cancelledAtLine } : {}),
       vms: layout.vms,
     },
   };
-  let writer: SessionWriter;
+  return { scenario, vcpus: layout.vms.map((v) => v.vcpus), seed: 0, features: { imported: det.flavour } };
+}
+
+function createWriter(outPath: string, input: SessionHeaderInput, headerRoom: number): SessionWriter {
   try {
-    writer = SessionWriter.create(outPath, { scenario, vcpus: layout.vms.map((v) => v.vcpus), seed: 0, features: { imported: det.flavour } });
+    return SessionWriter.create(outPath, input, { headerRoom });
   } catch (e) {
     throw new ImportError(`cannot write ${outPath} (${(e as { code?: string; message?: string }).code ?? (e as Error).message})`);
   }
+}
 
-  // Pass 2 (up to where pass 1 got when it was cancelled).
-  const imp = new Importer(writer, layout, scan.t0 ?? { sec: 0, ns: 0 }, scan.isa);
-  const asm2 = new LineAssembler((r) => imp.record(r), 0);
-  asm2.perfFirst = asm1.perfFirst;
-  let imported = { lines: 0, bytes: 0, aborted: scanned.aborted };
-  let failure: string | undefined;
-  try {
-    if (!scanned.aborted) {
-      imported = await readLines(inputPath, (line, n) => asm2.push(line, n), {
-        chunkBytes,
-        signal: options.signal,
-        onChunk: (bytes, lines) => progress('import', bytes, lines),
-        stopAtLine: scanned.lines,
-      });
-      asm2.end();
-    }
-  } catch (e) {
-    failure = e instanceof ImportError ? e.message : `import failed: ${(e as Error).message}`;
-  }
-  imp.finish();
-  const cancelled = imported.aborted;
-  const complete = !cancelled && !failure;
-  const summary =
-    `${imp.events} events from ${asm2.stats.records} records of ${file} (${det.flavour}): ${imp.exits} exits, ${imp.raw} raw` +
-    (asm1.stats.skipped ? `, ${asm1.stats.skipped} lines skipped` : '') +
-    (imp.clampedTimes ? `, ${imp.clampedTimes} timestamps clamped` : '') +
-    (imp.lateTimes ? `, ${imp.lateTimes} timestamps more than 104 days after the first kept at that limit` : '') +
-    (imp.unmatchedExits ? `, ${imp.unmatchedExits} exits without kvm_entry` : '');
-  const message = failure
-    ? `${failure}; kept ${summary}`
-    : cancelled
-      ? `import cancelled at line ${scanned.aborted ? 0 : imported.lines} of ${scanned.aborted ? `at least ${scanned.lines}` : asm1.stats.lines}; kept ${summary}`
-      : `imported ${summary}`;
+function closeWriter(writer: SessionWriter, outPath: string, complete: boolean, message: string): void {
   try {
     writer.close({ complete, ...(complete ? {} : { message }) });
   } catch (e) {
@@ -921,8 +1023,29 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     }
     throw new ImportError(`cannot write ${outPath} (${(e as Error).message})`);
   }
+}
+
+function importSummary(imp: Importer, st: AssemblerStats, file: string, flavour: Flavour, records: number): string {
+  return (
+    `${imp.events} events from ${records} records of ${file} (${flavour}): ${imp.exits} exits, ${imp.raw} raw` +
+    (st.skipped ? `, ${st.skipped} lines skipped` : '') +
+    (imp.clampedTimes ? `, ${imp.clampedTimes} timestamps clamped` : '') +
+    (imp.lateTimes ? `, ${imp.lateTimes} timestamps more than 104 days after the first kept at that limit` : '') +
+    (imp.unmatchedExits ? `, ${imp.unmatchedExits} exits without kvm_entry` : '')
+  );
+}
+
+function finalResult(
+  base: Omit<ImportResult, 'ok' | 'complete' | 'cancelled' | 'message'>,
+  imp: Importer,
+  layout: Layout,
+  complete: boolean,
+  cancelled: boolean,
+  message: string,
+  started: number,
+): ImportResult {
   return {
-    ...base(),
+    ...base,
     ok: true,
     complete,
     cancelled,
@@ -937,3 +1060,26 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     seconds: (performance.now() - started) / 1000,
   };
 }
+
+/** Lines of a file as readLines counts them (for the message of a cancelled import). */
+async function countLines(path: string): Promise<number> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let lines = 0;
+    let last = 10;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      for (let i = buf.indexOf(10); i >= 0 && i < bytesRead; i = buf.indexOf(10, i + 1)) lines++;
+      last = buf[bytesRead - 1]!;
+    }
+    return lines + (last === 10 ? 0 : 1);
+  } catch {
+    return 0;
+  } finally {
+    await fh?.close();
+  }
+}
+
