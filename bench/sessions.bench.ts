@@ -16,6 +16,7 @@ import { eventToJson, type MmuEvent } from '../core/events.ts';
 import { SessionWriter } from '../sessions/writer.ts';
 import { appendKeyframes } from '../sessions/annex.ts';
 import { openSession } from '../sessions/reader.ts';
+import { diffView } from '../sessions/views.ts';
 import type { Benchmark } from './harness.ts';
 
 const BATCH = 1_000_000;
@@ -96,6 +97,24 @@ function writeKeyframes(): number {
   return TOTAL / seconds;
 }
 
+let keyframed = false;
+/** `sessions.diff` of the whole bench session (the file with its keyframes, written if an earlier bench did not). */
+function diffWhole(): number {
+  const { file } = setup();
+  if (!keyframed) {
+    if (Number.isNaN(figures.mmulabBytesPerEvent)) writeSession();
+    const { session } = openSession(file);
+    if (session && session.keyframes.length === 0) writeKeyframes();
+    keyframed = true;
+  }
+  const { session } = openSession(file);
+  if (!session) throw new Error('the bench session does not open');
+  const started = performance.now();
+  const d = diffView(session, 0, session.eventCount - 1, 10_000);
+  if (d.total === 0) throw new Error('the whole-session diff found no change');
+  return performance.now() - started;
+}
+
 async function writeJsonlGzip(): Promise<number> {
   const { dir, batch } = setup();
   const path = join(dir, 'baseline.jsonl.gz');
@@ -161,6 +180,14 @@ export function benchmarks(): Benchmark[] {
       group: 'sessions',
       figure: { name: 'keyframe pass at close (replay + KEYF chunks)', unit: 'events/s', better: 'higher' },
       run: writeKeyframes,
+      warmup: 0,
+      repetitions: 1,
+    },
+    {
+      name: 'sessions.diff-whole',
+      group: 'sessions',
+      figure: { name: 'page-table diff of the whole session (event 0 .. last)', unit: 'ms', better: 'lower' },
+      run: diffWhole,
       warmup: 0,
       repetitions: 1,
     },

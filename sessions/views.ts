@@ -423,9 +423,11 @@ export interface DiffView {
 
 /**
  * Every entry whose value differs between just after event `from` and just after event `to`
- * (`from` may be -1: the empty state before the session). The state at `from` comes from the
- * nearest keyframe; the events in between are replayed so each change names the event that
- * last made it.
+ * (`from` may be -1: the empty state before the session). Both states come from the nearest
+ * keyframe (plus the events up to the next one), so a long range costs about what a short one
+ * does. An entry still present at `to` names the event that last wrote it from the state itself;
+ * an entry gone by `to` is looked up by a backward search over the range's events, which stops
+ * as soon as every removed entry is found.
  */
 export function diffView(session: SessionReader, from: number, to: number, limit = 10_000): DiffView {
   const steps = diffSteps(session, from, to, limit);
@@ -434,7 +436,7 @@ export function diffView(session: SessionReader, from: number, to: number, limit
   return r.value;
 }
 
-/** `diffView` for a host that must keep answering: it yields to the event loop every 50 000 replayed events. */
+/** `diffView` for a host that must keep answering: it yields to the event loop between its steps (at most every 50 000 events read). */
 export async function diffViewAsync(session: SessionReader, from: number, to: number, limit = 10_000): Promise<DiffView> {
   const steps = diffSteps(session, from, to, limit);
   let r = steps.next();
@@ -446,92 +448,136 @@ export async function diffViewAsync(session: SessionReader, from: number, to: nu
 }
 
 const DIFF_SLICE_EVENTS = 50_000;
+const DIFF_WINDOW_EVENTS = 4096;
+
+/** Removed entries waiting for the event that removed them, by VM and then by gpa (guest) or table and index (host). */
+interface PendingRemovals {
+  guest: Map<number, Map<number, ChangeView>>;
+  host: Map<number, Map<number, Map<number, ChangeView>>>;
+  size: number;
+}
 
 function* diffSteps(session: SessionReader, from: number, to: number, limit: number): Generator<void, DiffView> {
   if (to < from) [from, to] = [to, from];
   const lay = layouts(session);
   const before = from < 0 ? new PageState(session.header.vms) : session.stateAfter(from);
-  const after = from < 0 ? new PageState(session.header.vms) : session.stateAfter(from);
-  const touchedG = new Map<string, number>();
-  const touchedS = new Map<string, number>();
-  let i = Math.max(0, from + 1);
-  const end = Math.min(to + 1, session.eventCount);
+  yield;
+  const after = to < 0 ? new PageState(session.header.vms) : session.stateAfter(to);
+  const all: ChangeView[] = [];
+  const pending: PendingRemovals = { guest: new Map(), host: new Map(), size: 0 };
+  const kind = (o: bigint, n: bigint): ChangeView['change'] => (o === 0n ? 'added' : n === 0n ? 'removed' : 'changed');
+  const vmCount = Math.max(before.vms.length, after.vms.length);
+  for (let vm = 0; vm < vmCount; vm++) {
+    const b = before.vms[vm];
+    const a = after.vms[vm];
+    const { ctl, host } = lay[vm] ?? lay[0]!;
+    for (const gpa of new Set([...(b?.guest.keys() ?? []), ...(a?.guest.keys() ?? [])])) {
+      const o = b?.guest.get(gpa) ?? 0n;
+      const n = a?.guest.get(gpa) ?? 0n;
+      if (o === n) continue;
+      const level = a?.guestLevel.get(gpa) ?? b?.guestLevel.get(gpa) ?? 0;
+      const pdpt = ctl.mode === 'pae' && level === topLevel(ctl.mode);
+      const base = pdpt ? gpa - (gpa % 32) : gpa - (gpa % 4096);
+      const c: ChangeView = {
+        vm,
+        space: 'guest',
+        table: gKey(vm, base),
+        level,
+        index: (gpa - base) / entryBytes(ctl.mode),
+        change: kind(o, n),
+        old: toHex(o),
+        new: toHex(n),
+        oldFlags: o ? guestFlags(ctl, level, o) : [],
+        newFlags: n ? guestFlags(ctl, level, n) : [],
+        lastEvent: n ? (a?.guestLast.get(gpa) ?? -1) : -1,
+      };
+      all.push(c);
+      if (!n) {
+        let m = pending.guest.get(vm);
+        if (!m) pending.guest.set(vm, (m = new Map()));
+        m.set(gpa, c);
+        pending.size++;
+      }
+    }
+    // the plain TDP model's mapped frames: only ever added
+    for (const [gfn, last] of a?.ept ?? []) {
+      if (b?.ept.has(gfn)) continue;
+      const n = (BigInt(HOST_GUEST_BASE_FRAME + gfn) << 12n) | 7n;
+      all.push({ vm, space: 'ept', table: `e${vm}:mapped`, level: 1, index: gfn, va0: toHex(gfn * 4096), va1: toHex(gfn * 4096 + 4095), change: 'added', old: '0x0', new: toHex(n), oldFlags: [], newFlags: ['R', 'W', 'X'], lastEvent: last });
+    }
+    const flags = host === 'ept' ? eptFlags : hostFlags;
+    for (const id of new Set([...(b?.shadow.keys() ?? []), ...(a?.shadow.keys() ?? [])])) {
+      const tb = b?.shadow.get(id);
+      const ta = a?.shadow.get(id);
+      const level = ta?.level ?? tb?.level ?? 1;
+      for (const index of new Set([...(tb?.entries.keys() ?? []), ...(ta?.entries.keys() ?? [])])) {
+        const o = tb?.entries.get(index) ?? 0n;
+        const n = ta?.entries.get(index) ?? 0n;
+        if (o === n) continue;
+        const c: ChangeView = {
+          vm,
+          space: host,
+          table: sKey(vm, id),
+          level,
+          index,
+          change: kind(o, n),
+          old: toHex(o),
+          new: toHex(n),
+          oldFlags: o ? flags(level, o) : [],
+          newFlags: n ? flags(level, n) : [],
+          lastEvent: n ? (ta?.last.get(index) ?? -1) : -1,
+        };
+        all.push(c);
+        if (!n) {
+          let byTable = pending.host.get(vm);
+          if (!byTable) pending.host.set(vm, (byTable = new Map()));
+          let m = byTable.get(id);
+          if (!m) byTable.set(id, (m = new Map()));
+          m.set(index, c);
+          pending.size++;
+        }
+      }
+    }
+  }
+  yield* findRemovals(session, pending, Math.max(0, from + 1), Math.min(to + 1, session.eventCount));
+  all.sort((a, b) => a.lastEvent - b.lastEvent || a.table.localeCompare(b.table) || a.index - b.index);
+  return { from, to, total: all.length, changes: all.slice(0, limit), truncated: all.length > limit };
+}
+
+/**
+ * The event that removed each pending entry: the last write to it in [lo, hi), read backwards a
+ * window at a time, stopping once every entry is found (keyframes keep no history of removed entries).
+ */
+function* findRemovals(session: SessionReader, pending: PendingRemovals, lo: number, hi: number): Generator<void, void> {
   let slice = 0;
-  while (i < end) {
+  while (pending.size > 0 && hi > lo) {
     if (slice >= DIFF_SLICE_EVENTS) {
       slice = 0;
       yield;
     }
-    const batch = session.rawEvents(i, Math.min(4096, end - i));
-    slice += batch.length;
+    const start = Math.max(lo, hi - DIFF_WINDOW_EVENTS);
+    const batch = session.rawEvents(start, hi - start);
     if (!batch.length) break;
-    for (const e of batch) {
-      if (e.type === 'gpte_write') touchedG.set(`${e.vm}:${e.gpa}`, i);
-      else if (e.type === 'spte_write') touchedS.set(`${e.vm}:${e.table}:${e.index}`, i);
-      else if (e.type === 'vmexit' && e.handling === 'map-gfn' && e.gpa !== undefined) touchedS.set(`${e.vm}:ept:${Math.floor(e.gpa / 4096)}`, i);
-      after.apply(e, i++);
+    slice += batch.length;
+    for (let k = batch.length - 1; k >= 0 && pending.size > 0; k--) {
+      const e = batch[k]!;
+      let m: Map<number, ChangeView> | undefined;
+      let key: number;
+      if (e.type === 'gpte_write') {
+        m = pending.guest.get(e.vm);
+        key = e.gpa;
+      } else if (e.type === 'spte_write') {
+        m = pending.host.get(e.vm)?.get(e.table);
+        key = e.index;
+      } else continue;
+      const c = m?.get(key);
+      if (!c) continue;
+      c.lastEvent = start + k;
+      m!.delete(key);
+      pending.size--;
     }
+    hi = start;
   }
-  const all: ChangeView[] = [];
-  const kind = (o: bigint, n: bigint): ChangeView['change'] => (o === 0n ? 'added' : n === 0n ? 'removed' : 'changed');
-  for (const [key, last] of touchedG) {
-    const [vmS, gpaS] = key.split(':');
-    const vm = Number(vmS);
-    const gpa = Number(gpaS);
-    const o = before.vms[vm]?.guest.get(gpa) ?? 0n;
-    const n = after.vms[vm]?.guest.get(gpa) ?? 0n;
-    if (o === n) continue;
-    const ctl = (lay[vm] ?? lay[0]!).ctl;
-    const level = after.vms[vm]?.guestLevel.get(gpa) ?? before.vms[vm]?.guestLevel.get(gpa) ?? 0;
-    const pdpt = ctl.mode === 'pae' && level === topLevel(ctl.mode);
-    const base = pdpt ? gpa - (gpa % 32) : gpa - (gpa % 4096);
-    all.push({
-      vm,
-      space: 'guest',
-      table: gKey(vm, base),
-      level,
-      index: (gpa - base) / entryBytes(ctl.mode),
-      change: kind(o, n),
-      old: toHex(o),
-      new: toHex(n),
-      oldFlags: o ? guestFlags(ctl, level, o) : [],
-      newFlags: n ? guestFlags(ctl, level, n) : [],
-      lastEvent: last,
-    });
-  }
-  for (const [key, last] of touchedS) {
-    const parts = key.split(':');
-    const vm = Number(parts[0]);
-    if (parts[1] === 'ept') {
-      const gfn = Number(parts[2]);
-      if (before.vms[vm]?.ept.has(gfn)) continue;
-      const n = (BigInt(HOST_GUEST_BASE_FRAME + gfn) << 12n) | 7n;
-      all.push({ vm, space: 'ept', table: `e${vm}:mapped`, level: 1, index: gfn, va0: toHex(gfn * 4096), va1: toHex(gfn * 4096 + 4095), change: 'added', old: '0x0', new: toHex(n), oldFlags: [], newFlags: ['R', 'W', 'X'], lastEvent: last });
-      continue;
-    }
-    const id = Number(parts[1]);
-    const index = Number(parts[2]);
-    const o = before.vms[vm]?.shadow.get(id)?.entries.get(index) ?? 0n;
-    const n = after.vms[vm]?.shadow.get(id)?.entries.get(index) ?? 0n;
-    if (o === n) continue;
-    const level = after.vms[vm]?.shadow.get(id)?.level ?? before.vms[vm]?.shadow.get(id)?.level ?? 1;
-    const host = (lay[vm] ?? lay[0]!).host;
-    all.push({
-      vm,
-      space: host,
-      table: sKey(vm, id),
-      level,
-      index,
-      change: kind(o, n),
-      old: toHex(o),
-      new: toHex(n),
-      oldFlags: o ? (host === 'ept' ? eptFlags(level, o) : hostFlags(level, o)) : [],
-      newFlags: n ? (host === 'ept' ? eptFlags(level, n) : hostFlags(level, n)) : [],
-      lastEvent: last,
-    });
-  }
-  all.sort((a, b) => a.lastEvent - b.lastEvent || a.table.localeCompare(b.table) || a.index - b.index);
-  return { from, to, total: all.length, changes: all.slice(0, limit), truncated: all.length > limit };
 }
 
 // ---- counters ----------------------------------------------------------------------------
