@@ -138,3 +138,30 @@ test('screenshot of the main view', async ({ lab, app, page }) => {
   await page.screenshot({ path: join(dir, 'timeline.png'), fullPage: false });
   expect(readFileSync(join(dir, 'timeline.png')).length).toBeGreaterThan(10_000);
 });
+
+test('zoomed in, lanes mark guest faults, TLB flushes and lock waits as the export lists them', async ({ lab, app, page }) => {
+  for (const name of ['multi-vcpu', 'tlb-flush-on-reduce']) {
+    const file = lab.record(name);
+    const events = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { t: number; type: string });
+    await app.goto(lab.url);
+    await app.openSession(`${name}.mmulab`);
+    // The whole run of these small sessions is few enough events to mark them all.
+    const win = page.getByTestId('view-window');
+    const t0 = Number(await win.getAttribute('data-t0'));
+    const t1 = Number(await win.getAttribute('data-t1'));
+    const count = (type: string) => events.filter((e) => e.type === type && e.t >= t0 && e.t <= t1).length;
+    expect(count('guest_fault') + count('tlb_flush') + count('lock_wait')).toBeGreaterThan(0);
+    await expect(page.getByTestId('markers-in-view')).toHaveText(`${count('guest_fault')} guest faults · ${count('tlb_flush')} TLB flushes · ${count('lock_wait')} lock waits`);
+    // Zoomed to one exit, only what falls in its window.
+    await page.getByTestId('timeline-canvas').focus();
+    await page.keyboard.press('j');
+    await page.keyboard.press('j');
+    await page.keyboard.press('e');
+    // (Other vCPUs' exits may overlap it: only the window's span is known to shrink.)
+    await expect.poll(async () => Number(await win.getAttribute('data-t1')) - Number(await win.getAttribute('data-t0'))).toBeLessThan(t1 - t0);
+    const z0 = Number(await win.getAttribute('data-t0'));
+    const z1 = Number(await win.getAttribute('data-t1'));
+    const inZoom = (type: string) => events.filter((e) => e.type === type && e.t >= z0 && e.t <= z1).length;
+    await expect(page.getByTestId('markers-in-view')).toHaveText(`${inZoom('guest_fault')} guest faults · ${inZoom('tlb_flush')} TLB flushes · ${inZoom('lock_wait')} lock waits`);
+  }
+});

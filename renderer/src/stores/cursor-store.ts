@@ -75,16 +75,27 @@ export const useCursorStore = defineStore('cursor', () => {
     else playback.seek(pinned.t);
   }
 
-  async function guarded(what: string, job: () => Promise<void>): Promise<void> {
-    if (!sessions.current || busy.value) return;
+  let queue: Promise<void> = Promise.resolve();
+  let queued = 0;
+  /**
+   * Run navigation jobs one after another: a key pressed while a search is on its way is done
+   * after it, from where it landed (none is dropped, none races another).
+   */
+  function guarded(what: string, job: () => Promise<void>): Promise<void> {
+    if (!sessions.current) return Promise.resolve();
+    queued++;
     busy.value = true;
-    try {
-      await job();
-    } catch (e) {
-      error.value = `${what}: ${toApiError(e).message}`;
-    } finally {
-      busy.value = false;
-    }
+    const run = queue.then(async () => {
+      try {
+        if (sessions.current) await job();
+      } catch (e) {
+        error.value = `${what}: ${toApiError(e).message}`;
+      } finally {
+        if (--queued === 0) busy.value = false;
+      }
+    });
+    queue = run;
+    return run;
   }
 
   /** The current event's index, counting a step that landed but is not loaded yet. */

@@ -137,6 +137,23 @@ export const useSessionStore = defineStore('session', () => {
     return api().call('sessions.diff', { id, from: Math.max(0, Math.floor(from)), to: Math.max(0, Math.floor(to)) });
   }
 
+  /**
+   * The events with t0 <= t <= t1 when there are at most `max` of them (the timeline's markers
+   * when zoomed in), or undefined when there are more.
+   */
+  async function eventsBetween(t0: number, t1: number, max: number): Promise<{ from: number; events: SessionEvent[] } | undefined> {
+    const [a, b] = await Promise.all([eventsAt(t0), eventsAt(t1)]);
+    // First index at or after t0: just after the last event before t0.
+    let from = a.focus >= 0 ? a.from + a.focus : 0;
+    if (a.focus >= 0 && Number(a.events[a.focus]!.t) < t0) from += 1;
+    while (from > 0 && a.focus >= 0 && from - 1 >= a.from && Number(a.events[from - 1 - a.from]?.t) >= t0) from--;
+    const to = b.focus >= 0 ? b.from + b.focus + 1 : 0;
+    if (to - from > max) return undefined;
+    if (to <= from) return { from, events: [] };
+    const got = await eventsFrom(from, to - from);
+    return { from, events: got.events.filter((e) => Number(e.t) >= t0 && Number(e.t) <= t1) };
+  }
+
   /** Canonical index of the last event at or before `t` (-1 when none). */
   async function indexAt(t: number): Promise<number> {
     const w = await eventsAt(t);
@@ -292,6 +309,7 @@ export const useSessionStore = defineStore('session', () => {
     openCompare,
     closeCompare,
     counters,
+    eventsBetween,
     pageTables,
     diff,
     indexAt,

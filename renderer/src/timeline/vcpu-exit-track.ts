@@ -10,6 +10,16 @@ import { timeToX, trackUri, type TimeScale, type TimelineTrack, type TrackArea, 
 export type Lane = TimelineResult['lanes'][number];
 export type Slice = Lane['slices'][number];
 
+/** What a lane marks besides exits, when zoomed in far enough to load the events. */
+export interface LaneMarkers {
+  /** Times of #PFs delivered to the guest. */
+  faults: number[];
+  /** Times of TLB flushes. */
+  flushes: number[];
+  /** Lock waits as [start, duration]. */
+  waits: [number, number][];
+}
+
 export class VcpuExitTrack implements TimelineTrack {
   readonly uri: string;
   readonly title: string;
@@ -25,6 +35,12 @@ export class VcpuExitTrack implements TimelineTrack {
   ) {
     this.uri = trackUri('vcpu', vm, vcpu);
     this.title = `VM ${vm} · vCPU ${vcpu}`;
+  }
+
+  private markers: LaneMarkers | undefined;
+
+  setMarkers(markers: LaneMarkers | undefined): void {
+    this.markers = markers;
   }
 
   /** The timeline view loads all lanes in one query and hands each track its own. */
@@ -51,6 +67,34 @@ export class VcpuExitTrack implements TimelineTrack {
       const width = Math.max(1, Math.min(area.x + area.width, x1) - left);
       ctx.fillStyle = exitColor(slice.reason);
       ctx.fillRect(left, area.y + 3, width, area.height - 6);
+    }
+    const m = this.markers;
+    if (!m) return;
+    const inside = (x: number) => x >= area.x - 4 && x <= area.x + area.width + 4;
+    // Lock waits: a grey band along the bottom of the lane.
+    ctx.fillStyle = theme.muted;
+    for (const [t, d] of m.waits) {
+      const x0 = Math.max(area.x, timeToX(scale, t));
+      const x1 = Math.min(area.x + area.width, timeToX(scale, t + d));
+      if (x1 >= area.x && x0 <= area.x + area.width) ctx.fillRect(x0, area.y + area.height - 4, Math.max(1, x1 - x0), 3);
+    }
+    // TLB flushes: a thin purple tick through the lane.
+    ctx.fillStyle = '#9c36b5';
+    for (const t of m.flushes) {
+      const x = timeToX(scale, t);
+      if (inside(x)) ctx.fillRect(Math.round(x), area.y, 2, area.height);
+    }
+    // Guest faults: a red triangle pointing down at the top of the lane.
+    ctx.fillStyle = theme.cursor;
+    for (const t of m.faults) {
+      const x = timeToX(scale, t);
+      if (!inside(x)) continue;
+      ctx.beginPath();
+      ctx.moveTo(x - 4, area.y);
+      ctx.lineTo(x + 4, area.y);
+      ctx.lineTo(x, area.y + 6);
+      ctx.closePath();
+      ctx.fill();
     }
   }
 
