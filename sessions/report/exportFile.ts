@@ -4,7 +4,7 @@
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import type { SessionReader } from '../reader.ts';
 import { exportChrome, exportCsvAll, exportJsonl } from '../export.ts';
-import { renderReport, type ReportSection } from './html.ts';
+import { renderReportAsync, type ReportSection } from './html.ts';
 import { ReportError, htmlToPdf } from './pdf.ts';
 
 export { ReportError } from './pdf.ts';
@@ -46,7 +46,8 @@ export async function exportSessionFile(session: SessionReader, format: ExportFo
   if (format === 'jsonl') return streamTo(path, (out) => exportJsonl(session, out));
   if (format === 'csv') return streamTo(path, (out) => exportCsvAll(session, out));
   if (format === 'chrome') return streamTo(path, (out) => exportChrome(session, out));
-  const html = renderReport(session, options);
+  // the report's page-table diff can be long: the host keeps answering while it is computed
+  const html = await renderReportAsync(session, options);
   if (format === 'html') return writeFileSync(path, html);
   if (format === 'pdf') return (options.printPdf ?? htmlToPdf)(html, path);
   throw new ReportError(`unknown export format "${String(format)}"`);

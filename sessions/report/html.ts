@@ -9,7 +9,7 @@
  */
 import { fmtInt, fmtNs } from '../format.ts';
 import type { SessionReader } from '../reader.ts';
-import { countersView, diffView, layouts, type CountersView } from '../views.ts';
+import { countersView, diffView, diffViewAsync, layouts, type CountersView, type DiffView } from '../views.ts';
 
 export interface ReportContext {
   session: SessionReader;
@@ -19,6 +19,8 @@ export interface ReportContext {
   diffTo?: number;
   /** Most changed entries the diff table lists. */
   diffLimit?: number;
+  /** The diff of that range, when computed before rendering (`renderReportAsync`). */
+  diff?: DiffView;
   /** Figures are numbered in order as sections ask for them. */
   figure(caption: string): string;
 }
@@ -184,15 +186,24 @@ export const notesSection: ReportSection = {
   },
 };
 
+/** Most changed entries the report's diff table lists, unless the caller says otherwise. */
+const DIFF_LIMIT = 300;
+
+/** The diff section's range: `diffFrom`..`diffTo` clamped to the session (undefined: no events). */
+function diffRange(ctx: Pick<ReportContext, 'session' | 'diffFrom' | 'diffTo'>): { from: number; to: number } | undefined {
+  const n = ctx.session.eventCount;
+  if (n === 0) return undefined;
+  return { from: Math.max(0, Math.min(ctx.diffFrom ?? 0, n - 1)), to: Math.max(0, Math.min(ctx.diffTo ?? n - 1, n - 1)) };
+}
+
 export const diffSection: ReportSection = {
   id: 'page-table-diff',
   title: 'Page-table diff',
   render(ctx) {
-    const s = ctx.session;
-    if (s.eventCount === 0) return '<p>The session has no events.</p>';
-    const from = Math.max(0, Math.min(ctx.diffFrom ?? 0, s.eventCount - 1));
-    const to = Math.max(0, Math.min(ctx.diffTo ?? s.eventCount - 1, s.eventCount - 1));
-    const d = diffView(s, from, to, ctx.diffLimit ?? 300);
+    const range = diffRange(ctx);
+    if (!range) return '<p>The session has no events.</p>';
+    const { from, to } = range;
+    const d = ctx.diff ?? diffView(ctx.session, from, to, ctx.diffLimit ?? DIFF_LIMIT);
     const counts = { added: 0, removed: 0, changed: 0 };
     for (const c of d.changes) counts[c.change]++;
     const rows = d.changes
@@ -228,27 +239,55 @@ figure{margin:1em 0} figcaption{font-size:.9em;color:#444} .warn{color:#a40}
 @media print{body{margin:0;max-width:none} section{break-inside:auto} figure{break-inside:avoid}}
 `;
 
-/** The whole report page. */
-export function renderReport(session: SessionReader, options: ReportOptions): string {
+function reportContext(session: SessionReader, options: ReportOptions, diff?: DiffView): ReportContext {
   let figures = 0;
-  const ctx: ReportContext = {
+  return {
     session,
     title: options.title,
     ...(options.diffFrom !== undefined ? { diffFrom: options.diffFrom } : {}),
     ...(options.diffTo !== undefined ? { diffTo: options.diffTo } : {}),
     ...(options.diffLimit !== undefined ? { diffLimit: options.diffLimit } : {}),
+    ...(diff ? { diff } : {}),
     figure: (caption) => `Figure ${++figures}. ${escapeHtml(caption)}`,
   };
-  const sections = [...(options.sections ?? defaultSections()), ...(options.extraSections ?? [])];
-  const body = sections.map((s) => `<section id="${escapeHtml(s.id)}"><h2>${escapeHtml(s.title)}</h2>\n${s.render(ctx)}\n</section>`).join('\n');
+}
+
+const reportSections = (options: ReportOptions) => [...(options.sections ?? defaultSections()), ...(options.extraSections ?? [])];
+const sectionHtml = (s: ReportSection, ctx: ReportContext) => `<section id="${escapeHtml(s.id)}"><h2>${escapeHtml(s.title)}</h2>\n${s.render(ctx)}\n</section>`;
+
+function reportPage(session: SessionReader, title: string, sections: string[]): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>${escapeHtml(options.title)} — MMU Lab report</title>
+<title>${escapeHtml(title)} — MMU Lab report</title>
 <style>${CSS}</style></head>
-<body><h1>${escapeHtml(options.title)}</h1>
+<body><h1>${escapeHtml(title)}</h1>
 <p class="meta">MMU Lab session report · ${escapeHtml(session.header.scenarioName)} · ${fmtInt(session.eventCount)} events</p>
-${body}
+${sections.join('\n')}
 </body></html>
 `;
+}
+
+/** The whole report page. */
+export function renderReport(session: SessionReader, options: ReportOptions): string {
+  const ctx = reportContext(session, options);
+  return reportPage(session, options.title, reportSections(options).map((s) => sectionHtml(s, ctx)));
+}
+
+/**
+ * The same page for a host that must keep answering: the page-table diff (the one step whose
+ * cost grows with the range) is computed first with `diffViewAsync`, and the event loop runs
+ * between sections.
+ */
+export async function renderReportAsync(session: SessionReader, options: ReportOptions): Promise<string> {
+  const sections = reportSections(options);
+  const range = sections.some((s) => s.id === diffSection.id) ? diffRange({ session, ...options }) : undefined;
+  const diff = range ? await diffViewAsync(session, range.from, range.to, options.diffLimit ?? DIFF_LIMIT) : undefined;
+  const ctx = reportContext(session, options, diff);
+  const html: string[] = [];
+  for (const s of sections) {
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    html.push(sectionHtml(s, ctx));
+  }
+  return reportPage(session, options.title, html);
 }
