@@ -96,3 +96,20 @@ describe('useCursorStore', () => {
     expect(await cursor.nextFault(1)).toBe(false);
   });
 });
+
+describe('useSessionStore.eventsBetween', () => {
+  it('returns exactly the events with t0 <= t <= t1, ties at the edges included, or nothing when too many', async () => {
+    // Times with ties at both edges of [20, 40].
+    const times = [0, 10, 20, 20, 20, 30, 40, 40, 50, ...Array.from({ length: 600 }, (_, i) => 60 + i)];
+    const events: Ev[] = times.map((t) => ({ t, vm: 0, vcpu: 0, type: 'guest_access' }));
+    api = hostOver(events);
+    installApiClient(api);
+    const sessions = useSessionStore();
+    sessions.current = summary(events);
+    const got = await sessions.eventsBetween(20, 40, 100);
+    expect(got?.from).toBe(2);
+    expect(got?.events.map((e) => e.t)).toEqual([20, 20, 20, 30, 40, 40]);
+    expect(await sessions.eventsBetween(0, 1000, 100)).toBeUndefined();
+    expect((await sessions.eventsBetween(11, 19, 100))?.events).toEqual([]);
+  });
+});
