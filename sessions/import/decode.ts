@@ -111,10 +111,16 @@ export function decodeExit(body: string, brief = false): Exit | undefined {
 
 const REASON_TEXT = /^[\w()\- ]{1,64}$/;
 
+// EXIT_NEW capturing only what a brief decode keeps (fewer substrings per exit)
+const EXIT_NEW_BRIEF = /^vcpu (\d+) reason (.+?) rip 0x[0-9a-fA-F]+ info1 0x[0-9a-fA-F]+ info2 0x([0-9a-fA-F]+) intr_info 0x[0-9a-fA-F]+ error_code 0x[0-9a-fA-F]+/;
+
 function decodeExitForms(body: string, brief: boolean): Exit | undefined {
-  let m = EXIT_NEW.exec(body);
   // brief: the vCPU, the reason and info2 only (what an import keeps), the common case's cost
-  if (m && brief) return { vcpu: Number(m[1]), reasonText: m[2]!, info2: hexAddr(m[5]!) };
+  if (brief) {
+    const b = EXIT_NEW_BRIEF.exec(body);
+    if (b) return { vcpu: Number(b[1]), reasonText: b[2]!, info2: hexAddr(b[3]!) };
+  }
+  let m = brief ? null : EXIT_NEW.exec(body);
   if (m)
     return {
       vcpu: Number(m[1]),

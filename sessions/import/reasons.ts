@@ -88,13 +88,14 @@ function normalizeName(s: string, hint?: Isa): Reason {
 
 /** A small cache in front of `normalizeReason`: a trace uses a handful of distinct texts. */
 export class ReasonCache {
-  private readonly map = new Map<string, Reason>();
+  /** One map per hint (none, vmx, svm), so a lookup builds no key string. */
+  private readonly maps = { none: new Map<string, Reason>(), vmx: new Map<string, Reason>(), svm: new Map<string, Reason>() };
   get(text: string, hint?: Isa): Reason {
-    const key = hint ? hint + '\u0000' + text : text;
-    let r = this.map.get(key);
+    const map = this.maps[hint ?? 'none'];
+    let r = map.get(text);
     if (!r) {
       r = normalizeReason(text, hint);
-      if (this.map.size < 4096) this.map.set(key, r);
+      if (map.size < 4096) map.set(text, r);
     }
     return r;
   }
