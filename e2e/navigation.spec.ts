@@ -122,7 +122,15 @@ test('the help overlay lists every playback shortcut', async ({ lab, app, page }
   for (const text of ['Play or pause', 'Step one event back or forward', 'Previous or next vmexit', 'Next or previous guest fault', 'Go to the start or the end', 'Jump to a time', 'Select a time range']) {
     await expect(help).toContainText(text);
   }
+  await expect(help).toContainText('Play slower or faster');
   await help.getByRole('button', { name: 'Close' }).click();
+  // ] and [ change the speed.
+  await page.getByTestId('timeline-canvas').focus();
+  await page.keyboard.press(']');
+  await expect(page.getByTestId('speed')).toHaveValue('2');
+  await page.keyboard.press('[');
+  await page.keyboard.press('[');
+  await expect(page.getByTestId('speed')).toHaveValue('0.5');
   // Every playback control names its shortcut for assistive technology.
   const group = page.getByRole('group', { name: 'Playback' });
   for (const name of ['Play', 'Previous vmexit', 'Next vmexit', 'Step back one event', 'Step forward one event', 'Next guest fault', 'Previous guest fault', 'Go to the start', 'Go to the end']) {

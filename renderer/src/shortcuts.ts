@@ -9,6 +9,7 @@ export interface Shortcut {
 
 export const SHORTCUTS: readonly Shortcut[] = [
   { keys: 'Space', what: 'Play or pause' },
+  { keys: '[ / ]', what: 'Play slower or faster' },
   { keys: '← / →', what: 'Step one event back or forward' },
   { keys: 'Shift+← / Shift+→, K / J', what: 'Previous or next vmexit' },
   { keys: 'F / Shift+F', what: 'Next or previous guest fault' },
