@@ -13,6 +13,25 @@ const LOW48 = (1n << 48n) - 1n;
  * addresses such as 0xffffffff81000000) keep their low 48 bits: the canonical linear address.
  */
 export function hexAddr(hex: string): number {
+  // the common case without substrings: at most 13 hex digits after the 0x and leading zeros
+  const n = hex.length;
+  let i = n >= 2 && hex.charCodeAt(0) === 48 && (hex.charCodeAt(1) | 32) === 120 ? 2 : 0;
+  while (i < n - 1 && hex.charCodeAt(i) === 48) i++;
+  if (i < n && n - i <= 13) {
+    let v = 0;
+    for (; i < n; i++) {
+      const c = hex.charCodeAt(i);
+      const l = c | 32; // a-f and A-F alike
+      const d = c >= 48 && c <= 57 ? c - 48 : l >= 97 && l <= 102 ? l - 87 : -1;
+      if (d < 0) return hexAddrText(hex);
+      v = v * 16 + d;
+    }
+    return v;
+  }
+  return hexAddrText(hex);
+}
+
+function hexAddrText(hex: string): number {
   let h = hex;
   if (h.startsWith('0x') || h.startsWith('0X')) h = h.slice(2);
   if (h.length <= 13) return parseInt(h, 16) || 0;
