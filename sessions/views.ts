@@ -11,7 +11,7 @@ import type { PagingMode } from '../core/scenario.ts';
 import { HOST_GUEST_BASE_FRAME, HOST_SHADOW_BASE_FRAME } from '../core/shadow.ts';
 import { HOST_EPT_BASE_FRAME } from '../core/tdp/spte.ts';
 import { toHex } from '../core/events.ts';
-import type { SessionReader } from './reader.ts';
+import type { Counters, SessionReader } from './reader.ts';
 import { PageState, type VmState } from './state.ts';
 
 // ---- what a VM's tables look like ------------------------------------------------------
@@ -448,7 +448,9 @@ export async function diffViewAsync(session: SessionReader, from: number, to: nu
 }
 
 const DIFF_SLICE_EVENTS = 50_000;
-const DIFF_WINDOW_EVENTS = 4096;
+/** The backward search reads windows that start at this many events and double up to the cap: each window costs a seek. */
+const DIFF_WINDOW_FIRST = 4096;
+const DIFF_WINDOW_MAX = 131_072;
 
 /** Removed entries waiting for the event that removed them, by VM and then by gpa (guest) or table and index (host). */
 interface PendingRemovals {
@@ -550,12 +552,14 @@ function* diffSteps(session: SessionReader, from: number, to: number, limit: num
  */
 function* findRemovals(session: SessionReader, pending: PendingRemovals, lo: number, hi: number): Generator<void, void> {
   let slice = 0;
+  let window = DIFF_WINDOW_FIRST;
   while (pending.size > 0 && hi > lo) {
     if (slice >= DIFF_SLICE_EVENTS) {
       slice = 0;
       yield;
     }
-    const start = Math.max(lo, hi - DIFF_WINDOW_EVENTS);
+    const start = Math.max(lo, hi - window);
+    window = Math.min(2 * window, DIFF_WINDOW_MAX);
     const batch = session.rawEvents(start, hi - start);
     if (!batch.length) break;
     slice += batch.length;
@@ -676,6 +680,38 @@ export function countersView(session: SessionReader, t0: number, t1: number): Co
   return out;
 }
 
+// ---- whole-session totals -----------------------------------------------------------------
+
+/**
+ * The totals `mmu-lab info` and `compare`, the report and `sessions.compare` print, each defined
+ * once here from the reader's counters (index statistics for whole chunks).
+ */
+export interface SessionTotals {
+  counters: Counters;
+  events: number;
+  /** Simulated time from the first event to the end of the last. */
+  simNs: number;
+  exits: number;
+  /** Time spent handling exits (sum of vmexit durations). */
+  exitNs: number;
+  /** Guest page faults (guest_fault events). */
+  faults: number;
+}
+
+const sum = (r: Record<string, number>): number => Object.values(r).reduce((x, y) => x + y, 0);
+
+export function sessionTotals(s: SessionReader): SessionTotals {
+  const counters = s.counters();
+  return {
+    counters,
+    events: s.eventCount,
+    simNs: s.endNs - s.startNs,
+    exits: sum(counters.exitsByReason),
+    exitNs: sum(counters.exitNsByReason),
+    faults: counters.eventsByType.guest_fault ?? 0,
+  };
+}
+
 // ---- two sessions side by side ---------------------------------------------------------
 
 export interface CompareCell {
@@ -700,14 +736,13 @@ export interface CompareView {
   exitNsByReason: CompareCell[];
 }
 
-const ratio = (a: number, b: number): number | null => (a === 0 ? null : b / a);
+/** b over a, or null where a is 0 (the `ratio` of sessions.compare and of `mmu-lab compare`). */
+export const ratio = (a: number, b: number): number | null => (a === 0 ? null : b / a);
 
 export function compareView(a: SessionReader, b: SessionReader, ids: { a: string; b: string }): CompareView {
   const side = (s: SessionReader, id: string) => {
-    const c = s.counters();
-    const exits = Object.values(c.exitsByReason).reduce((x, y) => x + y, 0);
-    const exitNs = Object.values(c.exitNsByReason).reduce((x, y) => x + y, 0);
-    return { c, exitNs, side: { id, scenarioName: s.header.scenarioName, events: s.eventCount, simNs: s.endNs - s.startNs, exits, faults: c.eventsByType.guest_fault ?? 0 } };
+    const t = sessionTotals(s);
+    return { c: t.counters, exitNs: t.exitNs, side: { id, scenarioName: s.header.scenarioName, events: t.events, simNs: t.simNs, exits: t.exits, faults: t.faults } };
   };
   const A = side(a, ids.a);
   const B = side(b, ids.b);

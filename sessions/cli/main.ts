@@ -15,6 +15,7 @@ import { exportChrome, exportCsvAll, exportCsvTable, exportJsonl, presentTypes }
 import { renderReport } from '../report/html.ts';
 import { ReportError, exportSessionFile } from '../report/exportFile.ts';
 import { fmtInt, fmtNs } from '../format.ts';
+import { ratio, sessionTotals, type SessionTotals } from '../views.ts';
 import { ImportCliError, cmdImport, importInfoJson, importInfoText } from './importCmd.ts';
 
 export const EXIT = { ok: 0, error: 1, dataLoss: 2 } as const;
@@ -126,10 +127,10 @@ function pct(a: number, b: number): string {
   return b > 0 ? `${((100 * a) / b).toFixed(2)}%` : '-';
 }
 
-function infoJson(file: string, session: SessionReader, diagnostics: Diagnostic[]) {
+/** What info prints (its --json shape, a documented contract); the totals come from views.ts like the API's. */
+function infoJson(file: string, session: SessionReader, diagnostics: Diagnostic[], totals: SessionTotals) {
   const s = session.summary();
-  const c = session.counters();
-  const exits = Object.values(s.exitsByReason).reduce((a, b) => a + b, 0);
+  const c = totals.counters;
   return {
     file,
     scenarioName: s.scenarioName,
@@ -139,11 +140,11 @@ function infoJson(file: string, session: SessionReader, diagnostics: Diagnostic[
     complete: s.complete,
     vms: s.vms,
     vcpus: s.vcpus,
-    events: s.events,
-    exits,
+    events: totals.events,
+    exits: totals.exits,
     startNs: s.startNs,
     endNs: s.endNs,
-    durationNs: s.endNs - s.startNs,
+    durationNs: totals.simNs,
     eventsByType: s.eventsByType,
     exitsByReason: s.exitsByReason,
     exitsByHandling: c.exitsByHandling,
@@ -155,12 +156,13 @@ function infoJson(file: string, session: SessionReader, diagnostics: Diagnostic[
 
 function cmdInfo(file: string, opts: { json?: boolean }): number {
   const { session, diagnostics } = openOrFail(file);
-  const j = infoJson(file, session, diagnostics);
+  const totals = sessionTotals(session);
+  const j = infoJson(file, session, diagnostics, totals);
   if (opts.json) {
     out(JSON.stringify(j, null, 2) + '\n');
     return statusOf(diagnostics);
   }
-  const c = session.counters();
+  const c = totals.counters;
   const lines: string[] = [];
   lines.push(`Session    ${basename(file)}`);
   lines.push(`Scenario   ${j.scenarioName || '(unnamed)'}, seed ${j.seed}`);
@@ -177,7 +179,7 @@ function cmdInfo(file: string, opts: { json?: boolean }): number {
     out('\n');
   }
   if (j.exits > 0) {
-    const totalNs = Object.values(c.exitNsByReason).reduce((a, b) => a + b, 0);
+    const totalNs = totals.exitNs;
     const rows = [['VM-EXIT', 'Samples', 'Samples%', 'Time%', 'Min Time', 'Max Time', 'Avg time']];
     for (const [reason, n] of Object.entries(c.exitsByReason).sort((a, b) => b[1] - a[1])) {
       const ns = c.exitNsByReason[reason] ?? 0;
@@ -298,15 +300,16 @@ function cmdExport(file: string, opts: { format: string; output?: string; from?:
 function cmdCompare(a: string, b: string, opts: { json?: boolean }): number {
   const A = openOrFail(a);
   const B = openOrFail(b);
-  const sa = infoJson(a, A.session, A.diagnostics);
-  const sb = infoJson(b, B.session, B.diagnostics);
-  const ratio = (x: number, y: number) => (x > 0 ? y / x : null);
+  const ta = sessionTotals(A.session);
+  const tb = sessionTotals(B.session);
+  const sa = infoJson(a, A.session, A.diagnostics, ta);
+  const sb = infoJson(b, B.session, B.diagnostics, tb);
   const metrics: [string, number, number][] = [
-    ['simulated ns', sa.durationNs, sb.durationNs],
-    ['events', sa.events, sb.events],
-    ['vmexits', sa.exits, sb.exits],
-    ['exit handling ns', Object.values(sa.exitNsByReason).reduce((x, y) => x + y, 0), Object.values(sb.exitNsByReason).reduce((x, y) => x + y, 0)],
-    ['guest faults', sa.eventsByType.guest_fault ?? 0, sb.eventsByType.guest_fault ?? 0],
+    ['simulated ns', ta.simNs, tb.simNs],
+    ['events', ta.events, tb.events],
+    ['vmexits', ta.exits, tb.exits],
+    ['exit handling ns', ta.exitNs, tb.exitNs],
+    ['guest faults', ta.faults, tb.faults],
   ];
   const reasons = [...new Set([...Object.keys(sa.exitsByReason), ...Object.keys(sb.exitsByReason)])].sort();
   const types = [...new Set([...Object.keys(sa.eventsByType), ...Object.keys(sb.eventsByType)])].sort();

@@ -9,7 +9,7 @@
  */
 import { fmtInt, fmtNs } from '../format.ts';
 import type { SessionReader } from '../reader.ts';
-import { countersView, diffView, diffViewAsync, layouts, type CountersView, type DiffView } from '../views.ts';
+import { countersView, diffView, diffViewAsync, layouts, sessionTotals, type CountersView, type DiffView } from '../views.ts';
 
 export interface ReportContext {
   session: SessionReader;
@@ -65,7 +65,7 @@ export const summarySection: ReportSection = {
   title: 'Summary',
   render(ctx) {
     const s = ctx.session;
-    const sum = s.summary();
+    const totals = sessionTotals(s);
     const c = countersView(s, s.startNs, s.endNs);
     const lay = layouts(s);
     const sc = s.header.scenario as { vms?: { mmu?: { mode?: string; shadow?: { onGuestPteWrite?: string } }; guest?: { workload?: { kind?: string } } }[]; hardware?: { profile?: string } } | null;
@@ -75,9 +75,9 @@ export const summarySection: ReportSection = {
       ['Hardware profile', sc?.hardware?.profile ?? '—'],
       ['VMs', lay.map((l, i) => `VM ${i}: ${s.header.vcpus[i]} vCPU${s.header.vcpus[i] === 1 ? '' : 's'}, ${l.ctl.mode} guest, ${sc?.vms?.[i]?.mmu?.mode ?? l.host}${sc?.vms?.[i]?.mmu?.shadow?.onGuestPteWrite ? ` (${sc.vms[i]!.mmu!.shadow!.onGuestPteWrite})` : ''}, ${sc?.vms?.[i]?.guest?.workload?.kind ?? ''}`).join('; ')],
       ['Simulated time', `${fmtNs(s.startNs)} .. ${fmtNs(s.endNs)}`],
-      ['Events', fmtInt(s.eventCount)],
-      ['VM exits', `${fmtInt(c.exits)} (${fmtNs(c.exitNs)} outside the guest)`],
-      ['Guest page faults', fmtInt(sum.eventsByType.guest_fault ?? 0)],
+      ['Events', fmtInt(totals.events)],
+      ['VM exits', `${fmtInt(totals.exits)} (${fmtNs(totals.exitNs)} outside the guest)`],
+      ['Guest page faults', fmtInt(totals.faults)],
       ['Recording', s.complete ? 'complete' : s.stopMessage ? `stopped: ${s.stopMessage}` : 'incomplete'],
     ];
     const diag = s.diagnostics.filter((d) => d.severity !== 'info');
