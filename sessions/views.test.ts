@@ -6,7 +6,7 @@ import { findBuiltin } from '../core/builtins.ts';
 import { parseScenario, type Scenario } from '../core/scenario.ts';
 import { recordScenario } from './record.ts';
 import { openSession, type SessionReader } from './reader.ts';
-import { compareView, countersView, diffView, diffViewAsync, pageTablesView, type PageTablesView } from './views.ts';
+import { compareView, countersView, diffView, diffViewAsync, pageTablesView, sessionTotals, type PageTablesView } from './views.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-views-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -194,5 +194,22 @@ describe('compare', () => {
     expect(exits.b).toBeLessThan(exits.a);
     expect(exits.ratio).toBeCloseTo(exits.b / exits.a, 10);
     expect(c.a.faults).toBe(jsonl(zap).filter((e) => e.type === 'guest_fault').length);
+  });
+});
+
+describe('session totals (info, compare, report and sessions.compare)', () => {
+  it('equal a count of the exported lines', () => {
+    for (const name of ['multi-vcpu', 'tdp-demand']) {
+      const s = recorded(name);
+      const events = jsonl(s);
+      const exits = events.filter((e) => e.type === 'vmexit');
+      const t = sessionTotals(s);
+      expect(t.events).toBe(events.length);
+      expect(t.exits).toBe(exits.length);
+      expect(t.exitNs).toBe(exits.reduce((n, e) => n + (e.duration as number), 0));
+      expect(t.faults).toBe(events.filter((e) => e.type === 'guest_fault').length);
+      expect(t.simNs).toBe(Math.max(...events.map((e) => (e.t as number) + (typeof e.duration === 'number' ? e.duration : 0))) - Math.min(...events.map((e) => e.t as number)));
+      expect(t.exits).toBeGreaterThan(0);
+    }
   });
 });
