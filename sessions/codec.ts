@@ -369,8 +369,24 @@ export interface ChunkColumns {
 }
 
 /** A decoder for one file's type table. */
+/** An event type as the decoder walks it: field kind codes and optional-field bits. */
+interface DecodeType {
+  name: string;
+  fields: { name: string; kind: number; optBit: number }[];
+  optionalCount: number;
+}
+
+/** The chunk dictionary that starts every event chunk body: a count, then that many length-prefixed UTF-8 strings. */
+function readChunkDictionary(r: ByteReader, bodyLength: number): string[] {
+  const count = r.varuint();
+  if (count > CAPS.maxDictStrings || count > bodyLength) throw new FormatError('the chunk dictionary is too large');
+  const dict: string[] = new Array<string>(count);
+  for (let i = 0; i < count; i++) dict[i] = fromUtf8(r.bytes(r.varuint()));
+  return dict;
+}
+
 export class ChunkDecoder {
-  private readonly types: { name: string; fields: { name: string; kind: number; optBit: number }[]; optionalCount: number }[];
+  private readonly types: DecodeType[];
 
   constructor(table: FileEventType[]) {
     this.types = table.map((t) => {
@@ -380,16 +396,20 @@ export class ChunkDecoder {
     });
   }
 
+  private typeOf(typeId: number): DecodeType {
+    const type = this.types[typeId];
+    if (!type) throw new FormatError(`event type id ${typeId} is not in the session's type table`);
+    return type;
+  }
+
   /**
    * A light pass over a chunk that builds no event objects: every event's time, and for each
    * `vmexit` its position, duration, reason and handling. Throws FormatError on malformed bytes.
    */
   scan(body: Uint8Array, count: number, tMin: number): ChunkColumns {
     const r = new ByteReader(body);
-    const dictCount = r.varuint();
-    if (dictCount > CAPS.maxDictStrings || dictCount > body.length) throw new FormatError('the chunk dictionary is too large');
-    const dict: string[] = new Array<string>(dictCount);
-    for (let i = 0; i < dictCount; i++) dict[i] = fromUtf8(r.bytes(r.varuint()));
+    const dict = readChunkDictionary(r, body.length);
+    const dictCount = dict.length;
     const times = new Float64Array(count);
     const exitAt: number[] = [];
     const exitDur: number[] = [];
@@ -403,8 +423,7 @@ export class ChunkDecoder {
     let t = tMin;
     for (let i = 0; i < count; i++) {
       const typeId = r.varuint();
-      const type = this.types[typeId];
-      if (!type) throw new FormatError(`event type id ${typeId} is not in the session's type table`);
+      const type = this.typeOf(typeId);
       t += r.varuint();
       times[i] = t;
       const isExit = typeId === exitId;
@@ -442,16 +461,12 @@ export class ChunkDecoder {
   /** Decode `count` events of lane (vm, vcpu). Throws FormatError on malformed bytes. */
   decode(body: Uint8Array, count: number, vm: number, vcpu: number, tMin: number): MmuEvent[] {
     const r = new ByteReader(body);
-    const dictCount = r.varuint();
-    if (dictCount > CAPS.maxDictStrings || dictCount > body.length) throw new FormatError('the chunk dictionary is too large');
-    const dict: string[] = new Array<string>(dictCount);
-    for (let i = 0; i < dictCount; i++) dict[i] = fromUtf8(r.bytes(r.varuint()));
+    const dict = readChunkDictionary(r, body.length);
     const out: MmuEvent[] = new Array<MmuEvent>(count);
     let t = tMin;
     for (let i = 0; i < count; i++) {
       const typeId = r.varuint();
-      const type = this.types[typeId];
-      if (!type) throw new FormatError(`event type id ${typeId} is not in the session's type table`);
+      const type = this.typeOf(typeId);
       t += r.varuint();
       const ev: Record<string, unknown> = { t, vm, vcpu, type: type.name };
       const mask = type.optionalCount > 0 ? r.varuint() : 0;
