@@ -6,10 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { findBuiltin } from '../core/builtins.ts';
-import { parseScenario } from '../core/scenario.ts';
-import { recordScenario } from './record.ts';
-import { openSession } from './reader.ts';
+import { recordBuiltin } from './testing/recordBuiltin.ts';
 import { exportChrome } from './export.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-trace-'));
@@ -38,11 +35,7 @@ const traceFile = z.strictObject({
 });
 
 function traceOf(name: string): { text: string; events: ReturnType<typeof traceFile.parse>['traceEvents']; jsonl: Record<string, string | number>[] } {
-  const p = parseScenario(findBuiltin(name)!.scenario);
-  if (!p.ok) throw new Error(p.error);
-  const path = join(dir, `${name}.mmulab`);
-  recordScenario(p.value, path, { maxEvents: 20_000 });
-  const session = openSession(path).session!;
+  const session = recordBuiltin(join(dir, `${name}.mmulab`), name, { maxEvents: 20_000 });
   let text = '';
   exportChrome(session, (s) => (text += s));
   const jsonl = [...session.iterate()].map((e) => session.toJson(e));

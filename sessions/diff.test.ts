@@ -7,25 +7,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findBuiltin } from '../core/builtins.ts';
-import { parseScenario } from '../core/scenario.ts';
-import { recordScenario } from './record.ts';
-import { openSession, type SessionReader } from './reader.ts';
+import type { SessionReader } from './reader.ts';
+import { recordBuiltin } from './testing/recordBuiltin.ts';
 import { diffView, diffViewAsync, type ChangeView } from './views.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-diff-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function recorded(name: string): SessionReader {
-  const p = parseScenario(findBuiltin(name)!.scenario);
-  if (!p.ok) throw new Error(p.error);
-  const path = join(dir, `${name}.mmulab`);
-  // keyframes every 64 events: both ends of almost every range come from a keyframe plus a short replay
-  recordScenario(p.value, path, { keyframeEvents: 64, chunkEvents: 50, maxEvents: 6000 });
-  const { session } = openSession(path);
-  if (!session) throw new Error('no session');
-  return session;
-}
+// keyframes every 64 events: both ends of almost every range come from a keyframe plus a short replay
+const recorded = (name: string): SessionReader => recordBuiltin(join(dir, `${name}.mmulab`), name, { keyframeEvents: 64, chunkEvents: 50, maxEvents: 6000 });
 
 interface Expected {
   old: string;

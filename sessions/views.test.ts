@@ -2,27 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findBuiltin } from '../core/builtins.ts';
-import { parseScenario, type Scenario } from '../core/scenario.ts';
-import { recordScenario } from './record.ts';
-import { openSession, type SessionReader } from './reader.ts';
+import type { SessionReader } from './reader.ts';
+import { recordBuiltin } from './testing/recordBuiltin.ts';
 import { compareView, countersView, diffView, diffViewAsync, pageTablesView, sessionTotals, type PageTablesView } from './views.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-views-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function scenario(name: string): Scenario {
-  const p = parseScenario(findBuiltin(name)!.scenario);
-  if (!p.ok) throw new Error(p.error);
-  return p.value;
-}
-function recorded(name: string, keyframeEvents?: number): SessionReader {
-  const path = join(dir, `${name}.mmulab`);
-  recordScenario(scenario(name), path, keyframeEvents ? { keyframeEvents, chunkEvents: 200 } : {});
-  const { session } = openSession(path);
-  if (!session) throw new Error('no session');
-  return session;
-}
+const recorded = (name: string, keyframeEvents?: number): SessionReader => recordBuiltin(join(dir, `${name}.mmulab`), name, keyframeEvents ? { keyframeEvents, chunkEvents: 200 } : {});
 /** The events as the JSONL export shows them: the independent view the checks below count from. */
 const jsonl = (s: SessionReader) => [...s.iterate()].map((e) => s.toJson(e));
 

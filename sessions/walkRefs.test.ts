@@ -8,21 +8,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findBuiltin } from '../core/builtins.ts';
-import { parseScenario } from '../core/scenario.ts';
 import { exportJsonl } from './export.ts';
 import { openSession, type SessionReader } from './reader.ts';
 import { recordScenario } from './record.ts';
+import { builtinScenario } from './testing/recordBuiltin.ts';
 import { countersView } from './views.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-walkrefs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function record(name: string, file: string): string {
-  const p = parseScenario(findBuiltin(name)!.scenario);
-  if (!p.ok) throw new Error(p.error);
   const path = join(dir, file);
-  recordScenario(p.value, path, { chunkEvents: 300 });
+  recordScenario(builtinScenario(name), path, { chunkEvents: 300 });
   return path;
 }
 function open(path: string): SessionReader {

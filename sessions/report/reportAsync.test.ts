@@ -6,25 +6,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findBuiltin } from '../../core/builtins.ts';
-import { parseScenario } from '../../core/scenario.ts';
-import { recordScenario } from '../record.ts';
-import { openSession, type SessionReader } from '../reader.ts';
+import { recordBuiltin } from '../testing/recordBuiltin.ts';
 import { defaultSections, renderReport, renderReportAsync } from './html.ts';
 import { exportSessionFile } from './exportFile.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-report-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function recorded(name: string): SessionReader {
-  const p = parseScenario(findBuiltin(name)!.scenario);
-  if (!p.ok) throw new Error(p.error);
-  const path = join(dir, `${name}.mmulab`);
-  recordScenario(p.value, path, { keyframeEvents: 512, maxEvents: 8000 });
-  const { session } = openSession(path);
-  if (!session) throw new Error('no session');
-  return session;
-}
 
 /** How many times the event loop got round to its check phase while `work` ran. */
 async function loopTurnsDuring<T>(work: () => Promise<T>): Promise<{ value: T; turns: number }> {
@@ -42,7 +30,7 @@ async function loopTurnsDuring<T>(work: () => Promise<T>): Promise<{ value: T; t
 }
 
 describe('the report in the host', () => {
-  const s = recorded('kbuild-zap');
+  const s = recordBuiltin(join(dir, 'kbuild-zap.mmulab'), 'kbuild-zap', { keyframeEvents: 512, maxEvents: 8000 });
 
   it('is the same page as the synchronous renderer, for the whole session and for a range', async () => {
     for (const options of [{ title: 'whole' }, { title: 'range', diffFrom: 1000, diffTo: 5000, diffLimit: 20 }]) {
