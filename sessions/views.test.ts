@@ -168,6 +168,10 @@ describe('counters over a range', () => {
     expect(Object.fromEntries(c.byHandling.map((h) => [h.key, h.count]))).toEqual(Object.fromEntries(byHandling));
     expect(c.byVcpu.filter((v) => v.exits > 0).map((v) => [`${v.vm}/${v.vcpu}`, v.exits]).sort()).toEqual([...byVcpu].sort());
     expect(c.byVcpu.length).toBe(4);
+    // every event in the range, in all and per vCPU
+    const inRange = events.filter((e) => (e.t as number) >= t0 && (e.t as number) <= t1);
+    expect(c.events).toBe(inRange.length);
+    for (const v of c.byVcpu) expect(v.events).toBe(inRange.filter((e) => e.vm === v.vm && e.vcpu === v.vcpu).length);
   });
 });
 

@@ -649,15 +649,14 @@ export function countersView(session: SessionReader, t0: number, t1: number): Co
   const out: CountersView = { t0, t1, events: 0, eventsByType: counts.eventsByType, exits: 0, exitNs: 0, walkRefs: counts.walkRefs, byReason: [], byHandling: [], byVcpu: [] };
   for (const [li, lane] of session.lanes.entries()) {
     const mine = new StatTable();
-    let events = 0;
+    // events in the range: the reader's count; exits with their times: the exit columns
+    const events = counts.vcpus[li]?.events ?? 0;
     let exits = 0;
     let exitNs = 0;
     for (const ch of lane.chunks) {
       if (ch.tMax < t0 || ch.tMin > t1) continue;
       const cols = session.columns(ch);
       const whole = ch.tMin >= t0 && ch.tMax <= t1;
-      if (whole) events += cols.times.length;
-      else for (const t of cols.times) if (t >= t0 && t <= t1) events++;
       for (let k = 0; k < cols.exitAt.length; k++) {
         const t = cols.times[cols.exitAt[k]!]!;
         if (!whole && (t < t0 || t > t1)) continue;
