@@ -1,8 +1,10 @@
 /**
- * Real KVM trace text → a session (`.mmulab`). Streaming, in two passes over the file with
- * constant memory: pass 1 (scan) finds the threads, their vCPU ids, the first timestamp and
- * the ISA, so the session header (VMs and vCPUs) can be written first; pass 2 (import)
- * decodes the records and writes the events. See docs/import.md for the mapping.
+ * Real KVM trace text → a session (`.mmulab`). Streaming with constant memory. The session
+ * header (VMs and vCPUs) needs the threads, their vCPU ids, the first timestamp and the ISA
+ * (the scan); usually the first records show them all, so the import starts on what they show
+ * and checks every later record against it in the same pass; when a record contradicts it,
+ * the file is read a second time with what the scan of the whole file found (importTrace).
+ * See docs/import.md for the mapping.
  */
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -33,7 +35,7 @@ export interface ImportProgress {
   bytes: number;
   totalBytes: number;
   lines: number;
-  /** 0..1 over both passes (scan counts for a quarter). */
+  /** 0..1: the bytes read of the one pass; when a second pass is needed, the first counts for a quarter (the bar steps back once). */
   fraction: number;
 }
 
