@@ -138,3 +138,13 @@ test('a shift-drag selection on the timeline narrows the breakdown; a row or a b
   await expect(page.getByTestId('timeline-filter')).toContainText(sorted[last]![0]);
   await expect(page.getByTestId('exits-shown')).toHaveText(`${sorted[last]![1]} shown`);
 });
+
+test('under EPT the breakdown shows the page-walk references the TLB misses cost, as the export sums them', async ({ lab, app, page }) => {
+  const file = lab.record('tdp-demand');
+  const events = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; refs?: number });
+  const refs = events.filter((e) => e.type === 'page_walk').reduce((n, e) => n + (e.refs ?? 0), 0);
+  expect(refs).toBeGreaterThan(0);
+  await openBreakdown(app, page, lab, 'tdp-demand.mmulab');
+  await expect(page.getByTestId('breakdown-walk-refs')).toHaveText(refs.toLocaleString('en-US'));
+  await expect(page.getByTestId('breakdown-exits')).toHaveText(String(events.filter((e) => e.type === 'vmexit').length));
+});
