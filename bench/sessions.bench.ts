@@ -183,22 +183,13 @@ export function benchmarks(): Benchmark[] {
       warmup: 0,
       repetitions: 1,
     },
-    {
-      name: 'sessions.diff-whole',
-      group: 'sessions',
-      figure: { name: 'page-table diff of the whole session (event 0 .. last)', unit: 'ms', better: 'lower' },
-      run: () => diffToEnd(0),
-      warmup: 0,
-      repetitions: 1,
-    },
-    {
-      name: 'sessions.diff-half',
-      group: 'sessions',
-      figure: { name: 'page-table diff from 55 % of the session to its last event', unit: 'ms', better: 'lower' },
-      run: () => diffToEnd(0.55),
-      warmup: 0,
-      repetitions: 1,
-    },
+    // sessions.diff from keyframes: the whole session, and a range whose removed entries are searched for backwards
+    ...(
+      [
+        ['sessions.diff-whole', 'page-table diff of the whole session (event 0 .. last)', 0],
+        ['sessions.diff-half', 'page-table diff from 55 % of the session to its last event', 0.55],
+      ] as const
+    ).map(([name, figure, from]): Benchmark => ({ name, group: 'sessions', figure: { name: figure, unit: 'ms', better: 'lower' }, run: () => diffToEnd(from), warmup: 0, repetitions: 1 })),
     {
       name: 'sessions.bytes-per-event',
       group: 'sessions',
