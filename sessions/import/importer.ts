@@ -951,8 +951,17 @@ export async function importTrace(inputPath: string, outPath: string, options: I
       });
       asm1.end();
     } catch (e) {
-      spec?.writer.close({ complete: false, message: 'import failed' });
-      throw e;
+      const sp = spec;
+      if (!sp || e instanceof ImportError || diverged) {
+        sp?.writer.close({ complete: false, message: 'import failed' });
+        throw e;
+      }
+      // failing while importing (a read error): keep what was imported, as the second pass does
+      sp.imp.finish();
+      const message = `import failed: ${(e as Error).message}; kept ${importSummary(sp.imp, asm1.stats, file, det.flavour, asm1.stats.records)}`;
+      sp.writer.rewriteHeader(sessionInput(file, det, totalBytes, scan, sp.layout, asm1.stats, asm1.skippedLines, undefined));
+      closeWriter(sp.writer, outPath, false, message);
+      return finalResult(base(), sp.imp, sp.layout, false, false, message, started);
     }
   }
   if (asm1.stats.records === 0) {
