@@ -430,15 +430,23 @@ export interface DiffView {
  * as soon as every removed entry is found.
  */
 export function diffView(session: SessionReader, from: number, to: number, limit = 10_000): DiffView {
-  const steps = diffSteps(session, from, to, limit);
+  return runSteps(diffSteps(session, from, to, limit));
+}
+
+/** `diffView` for a host that must keep answering: it yields to the event loop between its steps (at most every 50 000 events read). */
+export function diffViewAsync(session: SessionReader, from: number, to: number, limit = 10_000): Promise<DiffView> {
+  return runStepsYielding(diffSteps(session, from, to, limit));
+}
+
+/** A long view computed as steps (a generator that yields between them), run straight through. */
+function runSteps<T>(steps: Generator<void, T>): T {
   let r = steps.next();
   while (!r.done) r = steps.next();
   return r.value;
 }
 
-/** `diffView` for a host that must keep answering: it yields to the event loop between its steps (at most every 50 000 events read). */
-export async function diffViewAsync(session: SessionReader, from: number, to: number, limit = 10_000): Promise<DiffView> {
-  const steps = diffSteps(session, from, to, limit);
+/** The same, letting the event loop run (a macrotask) between steps. */
+async function runStepsYielding<T>(steps: Generator<void, T>): Promise<T> {
   let r = steps.next();
   while (!r.done) {
     await new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -643,6 +651,18 @@ class StatTable {
  * handling table needs each exit's time, so it decodes the chunks' exit columns (cached).
  */
 export function countersView(session: SessionReader, t0: number, t1: number): CountersView {
+  return runSteps(countersSteps(session, t0, t1));
+}
+
+/** `countersView` for a host that must keep answering: it yields to the event loop every 64 chunks it decodes. */
+export function countersViewAsync(session: SessionReader, t0: number, t1: number): Promise<CountersView> {
+  return runStepsYielding(countersSteps(session, t0, t1));
+}
+
+const COUNTERS_SLICE_CHUNKS = 64;
+
+function* countersSteps(session: SessionReader, t0: number, t1: number): Generator<void, CountersView> {
+  let decoded = 0;
   const byReason = new StatTable();
   const byHandling = new StatTable();
   const counts = session.counters(t0, t1);
@@ -655,6 +675,7 @@ export function countersView(session: SessionReader, t0: number, t1: number): Co
     let exitNs = 0;
     for (const ch of lane.chunks) {
       if (ch.tMax < t0 || ch.tMin > t1) continue;
+      if (++decoded % COUNTERS_SLICE_CHUNKS === 0) yield;
       const cols = session.columns(ch);
       const whole = ch.tMin >= t0 && ch.tMax <= t1;
       for (let k = 0; k < cols.exitAt.length; k++) {

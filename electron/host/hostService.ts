@@ -30,7 +30,7 @@ import { parseScenario, scenarioSchema, type Scenario } from '../../core/scenari
 import { BUILTIN_SCENARIOS, findBuiltin } from '../../core/builtins.ts';
 import { openSession, type SessionReader } from '../../sessions/reader.ts';
 import { appendNoteOp, type NoteRecord } from '../../sessions/annex.ts';
-import { compareView, countersView, diffViewAsync, pageTablesView } from '../../sessions/views.ts';
+import { compareView, countersViewAsync, diffViewAsync, pageTablesView } from '../../sessions/views.ts';
 import { EXPORT_EXTENSIONS, EXPORT_MIME, ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
 import { LabService } from './labService.ts';
 import { LAB_MAX_EVENTS } from '../../sessions/labs/run.ts';
@@ -395,7 +395,7 @@ export class HostService {
       'traces.cancel': ({ importId }) => this.traces.cancel(importId),
       'sessions.counters': ({ id, t0, t1 }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.counters: params.t1 must not be before params.t0');
-        return countersView(this.reader(id), t0, t1);
+        return countersViewAsync(this.reader(id), t0, t1);
       },
       'sessions.pageTables': ({ id, at, vm, maxTables }) => {
         const session = this.reader(id);

@@ -9,7 +9,7 @@
  */
 import { fmtInt, fmtNs } from '../format.ts';
 import type { SessionReader } from '../reader.ts';
-import { countersView, diffView, diffViewAsync, layouts, sessionTotals, type CountersView, type DiffView } from '../views.ts';
+import { countersView, countersViewAsync, diffView, diffViewAsync, layouts, sessionTotals, type CountersView, type DiffView } from '../views.ts';
 
 export interface ReportContext {
   session: SessionReader;
@@ -21,6 +21,8 @@ export interface ReportContext {
   diffLimit?: number;
   /** The diff of that range, when computed before rendering (`renderReportAsync`). */
   diff?: DiffView;
+  /** Counters of the whole session, when computed before rendering. */
+  counters?: CountersView;
   /** Figures are numbered in order as sections ask for them. */
   figure(caption: string): string;
 }
@@ -66,7 +68,7 @@ export const summarySection: ReportSection = {
   render(ctx) {
     const s = ctx.session;
     const totals = sessionTotals(s);
-    const c = countersView(s, s.startNs, s.endNs);
+    const c = ctx.counters ?? countersView(s, s.startNs, s.endNs);
     const lay = layouts(s);
     const sc = s.header.scenario as { vms?: { mmu?: { mode?: string; shadow?: { onGuestPteWrite?: string } }; guest?: { workload?: { kind?: string } } }[]; hardware?: { profile?: string } } | null;
     const rows: [string, string][] = [
@@ -105,7 +107,7 @@ export const exitsChartSection: ReportSection = {
   id: 'exits-by-reason',
   title: 'Exits by reason',
   render(ctx) {
-    const c = countersView(ctx.session, ctx.session.startNs, ctx.session.endNs);
+    const c = ctx.counters ?? countersView(ctx.session, ctx.session.startNs, ctx.session.endNs);
     if (!c.byReason.length) return '<p>No VM exits were recorded.</p>';
     const rows = c.byReason.slice(0, 20);
     const max = Math.max(...rows.map((r) => r.count));
@@ -239,7 +241,7 @@ figure{margin:1em 0} figcaption{font-size:.9em;color:#444} .warn{color:#a40}
 @media print{body{margin:0;max-width:none} section{break-inside:auto} figure{break-inside:avoid}}
 `;
 
-function reportContext(session: SessionReader, options: ReportOptions, diff?: DiffView): ReportContext {
+function reportContext(session: SessionReader, options: ReportOptions, diff?: DiffView, counters?: CountersView): ReportContext {
   let figures = 0;
   return {
     session,
@@ -248,6 +250,7 @@ function reportContext(session: SessionReader, options: ReportOptions, diff?: Di
     ...(options.diffTo !== undefined ? { diffTo: options.diffTo } : {}),
     ...(options.diffLimit !== undefined ? { diffLimit: options.diffLimit } : {}),
     ...(diff ? { diff } : {}),
+    ...(counters ? { counters } : {}),
     figure: (caption) => `Figure ${++figures}. ${escapeHtml(caption)}`,
   };
 }
@@ -275,15 +278,16 @@ export function renderReport(session: SessionReader, options: ReportOptions): st
 }
 
 /**
- * The same page for a host that must keep answering: the page-table diff (the one step whose
- * cost grows with the range) is computed first with `diffViewAsync`, and the event loop runs
- * between sections.
+ * The same page for a host that must keep answering: what grows with the session (the
+ * page-table diff, the counters that decode every exit) is computed first with the views'
+ * yielding variants, and the event loop runs between sections.
  */
 export async function renderReportAsync(session: SessionReader, options: ReportOptions): Promise<string> {
   const sections = reportSections(options);
   const range = sections.some((s) => s.id === diffSection.id) ? diffRange({ session, ...options }) : undefined;
   const diff = range ? await diffViewAsync(session, range.from, range.to, options.diffLimit ?? DIFF_LIMIT) : undefined;
-  const ctx = reportContext(session, options, diff);
+  const counters = await countersViewAsync(session, session.startNs, session.endNs);
+  const ctx = reportContext(session, options, diff, counters);
   const html: string[] = [];
   for (const s of sections) {
     await new Promise<void>((resolve) => setTimeout(resolve, 0));
