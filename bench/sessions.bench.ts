@@ -15,8 +15,9 @@ import { parseScenario, type Scenario } from '../core/scenario.ts';
 import { eventToJson, type MmuEvent } from '../core/events.ts';
 import { SessionWriter } from '../sessions/writer.ts';
 import { appendKeyframes } from '../sessions/annex.ts';
-import { openSession } from '../sessions/reader.ts';
+import { openSession, type SessionReader } from '../sessions/reader.ts';
 import { diffView } from '../sessions/views.ts';
+import { renderReportAsync } from '../sessions/report/html.ts';
 import type { Benchmark } from './harness.ts';
 
 const BATCH = 1_000_000;
@@ -98,8 +99,8 @@ function writeKeyframes(): number {
 }
 
 let keyframed = false;
-/** `sessions.diff` over the bench session from event `fromFraction` of it to the last (the file with its keyframes, written if an earlier bench did not). */
-function diffToEnd(fromFraction: number): number {
+/** The bench session with its keyframes, freshly opened (written first if an earlier bench did not). */
+function keyframedSession(): SessionReader {
   const { file } = setup();
   if (!keyframed) {
     if (Number.isNaN(figures.mmulabBytesPerEvent)) writeSession();
@@ -109,10 +110,36 @@ function diffToEnd(fromFraction: number): number {
   }
   const { session } = openSession(file);
   if (!session) throw new Error('the bench session does not open');
+  return session;
+}
+
+/** `sessions.diff` over the bench session from event `fromFraction` of it to the last. */
+function diffToEnd(fromFraction: number): number {
+  const session = keyframedSession();
   const started = performance.now();
   const d = diffView(session, Math.floor(fromFraction * session.eventCount), session.eventCount - 1, 10_000);
   if (d.total === 0) throw new Error('the diff found no change');
   return performance.now() - started;
+}
+
+/** The longest the event loop waits while the host makes the whole-session HTML report (renderReportAsync). */
+async function reportLongestBlock(): Promise<number> {
+  const session = keyframedSession();
+  let longest = 0;
+  let last = performance.now();
+  let done = false;
+  const tick = () => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+    if (!done) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const html = await renderReportAsync(session, { title: 'bench' });
+  done = true;
+  longest = Math.max(longest, performance.now() - last);
+  if (!html.includes('page-table-diff')) throw new Error('the report has no diff section');
+  return longest;
 }
 
 async function writeJsonlGzip(): Promise<number> {
@@ -190,6 +217,14 @@ export function benchmarks(): Benchmark[] {
         ['sessions.diff-half', 'page-table diff from 55 % of the session to its last event', 0.55],
       ] as const
     ).map(([name, figure, from]): Benchmark => ({ name, group: 'sessions', figure: { name: figure, unit: 'ms', better: 'lower' }, run: () => diffToEnd(from), warmup: 0, repetitions: 1 })),
+    {
+      name: 'sessions.report-longest-block',
+      group: 'sessions',
+      figure: { name: 'whole-session HTML report in the host: longest event-loop block', unit: 'ms', better: 'lower' },
+      run: reportLongestBlock,
+      warmup: 0,
+      repetitions: 1,
+    },
     {
       name: 'sessions.bytes-per-event',
       group: 'sessions',
