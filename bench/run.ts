@@ -2,7 +2,7 @@
  * `npm run bench [-- name...]`: runs the named benchmarks (all by default), prints a table and
  * writes bench/results.json. A name matches a benchmark by its name or its group.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describeMachine, formatTable, measure, type BenchResult, type Benchmark } from './harness.ts';
 
 type Group = () => Promise<Benchmark[]>;
@@ -34,7 +34,12 @@ async function main(): Promise<void> {
     for (const bench of benches) {
       if (wanted.length && !wanted.some((w) => w === group || w === bench.name)) continue;
       process.stderr.write(`running ${bench.name} …\n`);
-      results.push(await measure(bench));
+      try {
+        results.push(await measure(bench));
+      } catch (error) {
+        // One broken benchmark must not cost the figures of all the others.
+        notes.push(`${bench.name}: failed (${(error as Error).message.split('\n')[0]})`);
+      }
     }
   }
   const elapsed = (Date.now() - started) / 1000;
@@ -43,11 +48,44 @@ async function main(): Promise<void> {
   console.log(`\n${results.length} benchmarks in ${elapsed.toFixed(1)} s`);
   const missed = results.filter((r) => r.meetsBudget === false).map((r) => r.name);
   if (missed.length) console.log(`over budget: ${missed.join(', ')} (see docs/performance.md)`);
-  if (wanted.length === 0) {
-    const json = { machine: describeMachine(), date: new Date().toISOString(), elapsedSeconds: elapsed, results, notes };
-    writeFileSync(new URL('./results.json', import.meta.url), JSON.stringify(json, null, 2) + '\n');
-    console.log('wrote bench/results.json');
+  writeResults(results, notes, elapsed, wanted.length > 0);
+}
+
+interface ResultsFile {
+  machine: Record<string, string | number>;
+  date: string;
+  elapsedSeconds: number;
+  results: (BenchResult & { date?: string })[];
+  notes: string[];
+}
+
+/**
+ * A full run replaces bench/results.json; a partial run (`npm run bench -- name`) updates the
+ * figures it measured and keeps the others, each result carrying the date it was measured.
+ */
+function writeResults(results: BenchResult[], notes: string[], elapsed: number, partial: boolean): void {
+  const url = new URL('./results.json', import.meta.url);
+  const date = new Date().toISOString();
+  const dated = results.map((r) => ({ ...r, date }));
+  let previous: ResultsFile | undefined;
+  if (partial && existsSync(url)) {
+    try {
+      previous = JSON.parse(readFileSync(url, 'utf8')) as ResultsFile;
+    } catch {
+      previous = undefined;
+    }
   }
+  const measured = new Set(results.map((r) => r.name));
+  const kept = previous?.results.filter((r) => !measured.has(r.name)) ?? [];
+  const json: ResultsFile = {
+    machine: describeMachine(),
+    date,
+    elapsedSeconds: partial ? (previous?.elapsedSeconds ?? elapsed) : elapsed,
+    results: [...kept, ...dated],
+    notes: [...(previous?.notes.filter((n) => !measured.has(n.split(':')[0]!)) ?? []), ...notes],
+  };
+  writeFileSync(url, JSON.stringify(json, null, 2) + '\n');
+  console.log(partial ? `updated ${results.length} figures in bench/results.json` : 'wrote bench/results.json');
 }
 
 main().catch((error: unknown) => {
