@@ -34,6 +34,9 @@ const totals = { passed: 0, failed: 0, skipped: 0 };
 steps.push(['typecheck', run('typecheck', 'npm', ['run', '--silent', 'typecheck'])]);
 steps.push(['lint', run('lint', 'npm', ['run', '--silent', 'lint'])]);
 
+// Build before the unit tests: the packaging test packs the real bundles.
+steps.push(['build', run('build', 'npm', ['run', '--silent', 'build'])]);
+
 const vitestJson = join(out, 'vitest.json');
 steps.push(['unit', run('unit tests', 'npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${vitestJson}`])]);
 const vitest = readJson(vitestJson);
@@ -43,7 +46,6 @@ if (vitest) {
   totals.skipped += (vitest.numPendingTests ?? 0) + (vitest.numTodoTests ?? 0);
 }
 
-steps.push(['build', run('build', 'npm', ['run', '--silent', 'build'])]);
 const pwJson = join(out, 'playwright.json');
 steps.push(['e2e', run('end-to-end tests', 'npx', ['playwright', 'test', '--reporter=list,json'], { PLAYWRIGHT_JSON_OUTPUT_NAME: pwJson })]);
 const pw = readJson(pwJson);
