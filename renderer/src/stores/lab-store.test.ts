@@ -1,8 +1,6 @@
-import { createPinia, setActivePinia } from 'pinia';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { installApiClient } from '../api/api';
 import type { LabDetail, LabStatus } from '../api/contract';
-import { FakeApi } from '../testing/fake-api';
+import { installFakeApi, type FakeApi } from '../testing/fake-api';
 import { useLabStore } from './lab-store';
 
 const detail: LabDetail = {
@@ -32,11 +30,7 @@ const status = (over: Partial<LabStatus> = {}): LabStatus => ({
 });
 
 let fake: FakeApi;
-beforeEach(() => {
-  setActivePinia(createPinia());
-  fake = new FakeApi();
-  installApiClient(fake);
-});
+beforeEach(() => (fake = installFakeApi()));
 afterEach(() => fake.verify());
 
 describe('useLabStore', () => {

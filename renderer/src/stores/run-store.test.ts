@@ -1,17 +1,11 @@
-import { createPinia, setActivePinia } from 'pinia';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { installApiClient } from '../api/api';
-import { FakeApi } from '../testing/fake-api';
+import { installFakeApi, type FakeApi } from '../testing/fake-api';
 import { runStatus, summary, timeline } from '../testing/fixtures';
 import { POLL_MS, useRunStore } from './run-store';
 import { useSessionStore } from './session-store';
 
 let fake: FakeApi;
-beforeEach(() => {
-  setActivePinia(createPinia());
-  fake = new FakeApi();
-  installApiClient(fake);
-});
+beforeEach(() => (fake = installFakeApi()));
 afterEach(() => {
   useRunStore().dehydrate();
   vi.useRealTimers();

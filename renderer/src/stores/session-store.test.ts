@@ -1,16 +1,10 @@
-import { createPinia, setActivePinia } from 'pinia';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { installApiClient } from '../api/api';
-import { FakeApi } from '../testing/fake-api';
+import { installFakeApi, type FakeApi } from '../testing/fake-api';
 import { events, summary, timeline } from '../testing/fixtures';
 import { LOCATE_PAGE, useSessionStore } from './session-store';
 
 let fake: FakeApi;
-beforeEach(() => {
-  setActivePinia(createPinia());
-  fake = new FakeApi();
-  installApiClient(fake);
-});
+beforeEach(() => (fake = installFakeApi()));
 afterEach(() => fake.verify());
 
 describe('useSessionStore', () => {

@@ -1,17 +1,11 @@
-import { createPinia, setActivePinia } from 'pinia';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { installApiClient } from '../api/api';
 import { TRACE_CHUNK_BYTES, type TraceImportStatus } from '../api/contract';
-import { FakeApi } from '../testing/fake-api';
+import { installFakeApi, type FakeApi } from '../testing/fake-api';
 import { summary, timeline } from '../testing/fixtures';
 import { useTraceImportStore } from './trace-import-store';
 
 let fake: FakeApi;
-beforeEach(() => {
-  setActivePinia(createPinia());
-  fake = new FakeApi();
-  installApiClient(fake);
-});
+beforeEach(() => (fake = installFakeApi()));
 afterEach(() => fake.verify());
 
 const status = (over: Partial<TraceImportStatus>): TraceImportStatus => ({

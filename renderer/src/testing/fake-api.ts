@@ -3,6 +3,8 @@
  * `expect()`, and REJECTS any other call (recording it, so `verify()` fails the test even
  * when the store swallowed the rejection).
  */
+import { createPinia, setActivePinia } from 'pinia';
+import { installApiClient } from '../api/api';
 import { ApiError, type ApiClient, type ApiEventName, type ApiEventPayload, type ApiMethod, type ApiParams, type ApiResult } from '../api/contract';
 
 type Responder<M extends ApiMethod> = ApiResult<M> | ((params: ApiParams<M>) => ApiResult<M> | Promise<ApiResult<M>>);
@@ -80,4 +82,12 @@ function matches(expected: Record<string, unknown> | undefined, actual: unknown)
   if (!expected) return true;
   const a = (actual ?? {}) as Record<string, unknown>;
   return Object.entries(expected).every(([k, v]) => JSON.stringify(a[k]) === JSON.stringify(v));
+}
+
+/** For a store test's beforeEach: a fresh Pinia, and a fresh FakeApi installed as the client. */
+export function installFakeApi(): FakeApi {
+  setActivePinia(createPinia());
+  const fake = new FakeApi();
+  installApiClient(fake);
+  return fake;
 }
