@@ -1,7 +1,6 @@
 // The browser host against a real HTTP server and real WebSockets on 127.0.0.1: who gets in,
 // what hostile messages get back, and that the host keeps serving afterwards.
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,30 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { MAX_MESSAGE_BYTES, type EventMessage, type ResponseMessage, type RunStatus } from '../api/contract.ts';
 import { startBrowserHost, type BrowserHost } from './browserHost.ts';
+import { httpRequest } from './testing/http.ts';
 
 let dir: string;
 let host: BrowserHost;
 let origin: string;
 
-interface HttpReply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function get(path: string, headers: Record<string, string> = {}, method = 'GET', body?: string): Promise<HttpReply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: host.port, path, method, headers: { Host: `127.0.0.1:${host.port}`, ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
+const get = (path: string, headers: Record<string, string> = {}, method = 'GET', body?: string) => httpRequest(host.port, method, path, headers, body);
 
 const cookie = () => `mmulab_token_${host.port}=${host.token}`;
 

@@ -3,38 +3,19 @@
 // content types, invalid UTF-8, pathological JSON, prototype keys, a burst of requests. Each
 // gets one clear error (never a stack trace) and the host keeps serving.
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { MAX_MESSAGE_BYTES, type ResponseMessage } from '../api/contract.ts';
 import { startBrowserHost, type BrowserHost } from './browserHost.ts';
+import { httpRequest } from './testing/http.ts';
 
 let dir: string;
 let host: BrowserHost;
 let origin: string;
 
-interface HttpReply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function http(method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<HttpReply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: host.port, path, method, headers: { Host: `127.0.0.1:${host.port}`, ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    // The server may close the connection before the whole body is sent (413): that is a reply too.
-    req.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' || error.code === 'ECONNRESET' ? resolve({ status: -1, headers: {}, body: error.code }) : reject(error)));
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
+const http = (method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer) => httpRequest(host.port, method, path, headers, body);
 
 const auth = () => ({ Cookie: `mmulab_token_${host.port}=${host.token}` });
 const post = (body: string | Buffer, headers: Record<string, string> = {}) => http('POST', '/api', { ...auth(), 'Content-Type': 'application/json', ...headers }, body);
