@@ -138,8 +138,13 @@ export class ShadowMmu {
       return;
     }
     this.shadowsOf.set(sp.gfn, [sp.id]);
+    if (this.writeProtectGfn(sp.gfn)) this.host.flushAllTlbs('write-protect');
+  }
+
+  /** Drop W from every spte that maps `gfn`; returns whether any had it (a TLB flush is due). */
+  writeProtectGfn(gfn: number): boolean {
     let reduced = false;
-    for (const ref of this.rmap.get(sp.gfn) ?? []) {
+    for (const ref of this.rmap.get(gfn) ?? []) {
       const page = this.pages.get(Math.floor(ref / 512)) as ShadowPage;
       const i = ref % 512;
       const lo = page.sptes[2 * i] as number;
@@ -147,7 +152,7 @@ export class ShadowMmu {
       this.setSpte(page, i, lo & ~PTE_W, page.sptes[2 * i + 1] as number);
       reduced = true;
     }
-    if (reduced) this.host.flushAllTlbs('write-protect');
+    return reduced;
   }
 
   /** Make sure a fault can be served without running out of pages (seed 000: top-up). */

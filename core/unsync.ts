@@ -75,14 +75,7 @@ export class Unsync {
     mmu.unsyncGfns.delete(gfn);
     this.stats.synced++;
     // write-protect the frame again: no spte may map it writable
-    for (const ref of [...mmu.rmapOf(gfn)]) {
-      const page = mmu.pages.get(Math.floor(ref / 512)) as ShadowPage;
-      const i = ref % 512;
-      const lo = page.sptes[2 * i] as number;
-      if (!(lo & PTE_W)) continue;
-      mmu.setSpte(page, i, lo & ~PTE_W, page.sptes[2 * i + 1] as number);
-      reduced = true;
-    }
+    reduced = mmu.writeProtectGfn(gfn) || reduced;
     if (reduced && flushNow) this.vm.flushAllTlbs('sync');
     return reduced;
   }
