@@ -1,7 +1,7 @@
 // `npm run build`: the renderer (Vite, into dist/renderer) and the Node/Electron bundles
 // (esbuild):
-//   dist/electron/main.cjs, dist/electron/preload.cjs, dist/electron/vmWorker.cjs
-//   dist/host/browser-host.mjs, dist/host/vmWorker.mjs
+//   dist/electron/main.cjs, dist/electron/preload.cjs, dist/electron/vmWorker.cjs, importReader.cjs
+//   dist/host/browser-host.mjs, dist/host/vmWorker.mjs, importReader.mjs
 // `node scripts/build.mjs --if-stale` builds only when an output is missing or older than
 // the sources (what `npm start` uses).
 import { spawnSync } from 'node:child_process';
@@ -17,8 +17,10 @@ export const OUTPUTS = [
   'dist/electron/main.cjs',
   'dist/electron/preload.cjs',
   'dist/electron/vmWorker.cjs',
+  'dist/electron/importReader.cjs',
   'dist/host/browser-host.mjs',
   'dist/host/vmWorker.mjs',
+  'dist/host/importReader.mjs',
 ];
 const SOURCES = ['core', 'sessions', 'electron', 'renderer', 'vite.config.ts', 'index.html', 'package.json', 'scripts/build.mjs'];
 
@@ -65,11 +67,11 @@ export async function buildBundles(outRoot = join(root, 'dist')) {
   // Electron: CommonJS, as Electron's main process and sandboxed preloads want.
   await esbuild.build({
     ...common,
-    entryPoints: { main: 'electron/main/main.ts', vmWorker: 'electron/host/vmWorker.ts' },
+    entryPoints: { main: 'electron/main/main.ts', vmWorker: 'electron/host/vmWorker.ts', importReader: 'sessions/import/parseWorker.ts' },
     outdir: join(outRoot, 'electron'),
     outExtension: { '.js': '.cjs' },
     format: 'cjs',
-    define: { __MMULAB_WORKER__: '"vmWorker.cjs"' },
+    define: { __MMULAB_WORKER__: '"vmWorker.cjs"', __MMULAB_PARSE_WORKER__: '"importReader.cjs"' },
   });
   await esbuild.build({
     ...common,
@@ -84,11 +86,11 @@ export async function buildBundles(outRoot = join(root, 'dist')) {
   // Browser host: an ES module with a `require` for the CommonJS dependencies (ws).
   await esbuild.build({
     ...common,
-    entryPoints: { 'browser-host': 'electron/host/browserHostMain.ts', vmWorker: 'electron/host/vmWorker.ts' },
+    entryPoints: { 'browser-host': 'electron/host/browserHostMain.ts', vmWorker: 'electron/host/vmWorker.ts', importReader: 'sessions/import/parseWorker.ts' },
     outdir: join(outRoot, 'host'),
     outExtension: { '.js': '.mjs' },
     format: 'esm',
-    define: { __MMULAB_WORKER__: '"vmWorker.mjs"' },
+    define: { __MMULAB_WORKER__: '"vmWorker.mjs"', __MMULAB_PARSE_WORKER__: '"importReader.mjs"' },
     banner: { js: "import { createRequire as __mmulabCreateRequire } from 'node:module'; const require = __mmulabCreateRequire(import.meta.url);" },
   });
 }

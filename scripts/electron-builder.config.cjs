@@ -15,7 +15,7 @@ module.exports = {
   files: ['package.json', 'dist/electron/**/*', 'dist/renderer/**/*', '!**/*.map', '!node_modules/**/*'],
   extraMetadata: { main: 'dist/electron/main.cjs' },
   asar: true,
-  asarUnpack: ['dist/electron/vmWorker.cjs'],
+  asarUnpack: ['dist/electron/vmWorker.cjs', 'dist/electron/importReader.cjs'],
   // Help → Documentation opens these (they are not inside the asar, so the OS can show them).
   // The bundled labs are read by the host (electron/host/labService.ts) from resources/labs.
   extraResources: [

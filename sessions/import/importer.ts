@@ -27,6 +27,8 @@ import {
   decodeTdpSpteChanged,
 } from './decode.ts';
 import { ReasonCache, type Isa } from './reasons.ts';
+import { startParseWorker, parseWorkerLocation, type ParseWorker } from './recordBatch.ts';
+import { ImportError, readLines } from './readLines.ts';
 
 export const IMPORTER = 'mmu-lab trace import 1';
 
@@ -51,6 +53,20 @@ export interface ImportOptions {
    * see importTrace). 0 never speculates: the file is read twice (scan, then import).
    */
   speculateAfter?: number;
+  /**
+   * Read and parse the file in a worker thread while this thread imports (default: for files
+   * of PARSE_WORKER_MIN_BYTES and more, when the worker's file is found). false: in-thread;
+   * true: the worker whenever it is found.
+   */
+  parseWorker?: boolean;
+}
+
+/** Below this size the worker's start (tens of ms under tsx) costs more than it saves. */
+const PARSE_WORKER_MIN_BYTES = 4 << 20;
+
+function useParseWorker(option: boolean | undefined, totalBytes: number): ReturnType<typeof parseWorkerLocation> {
+  if (option === false || (option === undefined && totalBytes < PARSE_WORKER_MIN_BYTES)) return undefined;
+  return parseWorkerLocation();
 }
 
 export interface ImportedThread {
@@ -103,81 +119,7 @@ export interface ImportResult {
   bytes: number;
 }
 
-export class ImportError extends Error {}
-
-// ---------------------------------------------------------------------------------------------
-// Reading lines from a file in chunks.
-
-const MAX_LINE_BYTES = 1 << 20;
-
-async function readLines(
-  path: string,
-  onLine: (line: string, lineNo: number) => void,
-  opts: { chunkBytes: number; signal?: AbortSignal; onChunk?: (bytes: number, lines: number) => void; stopAtLine?: number },
-): Promise<{ lines: number; bytes: number; aborted: boolean }> {
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    throw new ImportError(`cannot read ${path} (${(e as { code?: string }).code ?? String(e)})`);
-  }
-  let lineNo = 0;
-  let bytes = 0;
-  let carry: Buffer | undefined;
-  let dropping = false;
-  const stop = opts.stopAtLine ?? Infinity;
-  const emit = (text: string) => {
-    if (lineNo >= stop) return;
-    onLine(text, ++lineNo);
-  };
-  try {
-    for (;;) {
-      if (opts.signal?.aborted) return { lines: lineNo, bytes, aborted: true };
-      if (lineNo >= stop) break;
-      const chunk = Buffer.allocUnsafe(opts.chunkBytes);
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      bytes += bytesRead;
-      let data = chunk.subarray(0, bytesRead);
-      if (dropping) {
-        const nl = data.indexOf(10);
-        if (nl < 0) continue;
-        data = data.subarray(nl + 1);
-        dropping = false;
-      }
-      if (carry) {
-        data = Buffer.concat([carry, data]);
-        carry = undefined;
-      }
-      const last = data.lastIndexOf(10);
-      if (last < 0) {
-        if (data.length > MAX_LINE_BYTES) {
-          emit(data.toString('latin1', 0, 65537));
-          dropping = true;
-        } else carry = Buffer.from(data);
-        continue;
-      }
-      const text = data.toString('utf8', 0, last);
-      if (last + 1 < data.length) carry = Buffer.from(data.subarray(last + 1));
-      let start = 0;
-      for (;;) {
-        const nl = text.indexOf('\n', start);
-        if (nl < 0) {
-          emit(text.slice(start));
-          break;
-        }
-        emit(text.slice(start, nl));
-        start = nl + 1;
-      }
-      opts.onChunk?.(bytes, lineNo);
-    }
-    if (carry && carry.length > 0 && lineNo < stop) emit(carry.toString('utf8'));
-    opts.onChunk?.(bytes, lineNo);
-    return { lines: lineNo, bytes, aborted: false };
-  } finally {
-    await fh.close();
-  }
-}
+export { ImportError } from './readLines.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Timestamps: seconds text → ns relative to the earliest record.
@@ -911,7 +853,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     for (const r of held!) imp.record(r);
     held = undefined;
   };
-  const asm1 = new LineAssembler((r) => {
+  const onRecord = (r: TraceRecord) => {
     scan.record(r);
     if (diverged) return;
     if (held) {
@@ -919,7 +861,8 @@ export async function importTrace(inputPath: string, outPath: string, options: I
       if (held.length >= speculateAfter) startSpeculation();
     } else if (scan.version !== spec!.version) diverged = true;
     else spec!.imp.record(r);
-  }, maxListed);
+  };
+  const asm1 = new LineAssembler(onRecord, maxListed);
   asm1.perfFirst = det.flavour === 'perf';
   const base = (): Omit<ImportResult, 'ok' | 'complete' | 'cancelled' | 'message'> => ({
     flavour: det.flavour,
@@ -943,13 +886,46 @@ export async function importTrace(inputPath: string, outPath: string, options: I
   });
   let scanned = { lines: 0, bytes: 0, aborted: false };
   if (!det.binary) {
+    let worker: ParseWorker | undefined;
     try {
-      scanned = await readLines(inputPath, (line, n) => asm1.push(line, n), {
-        chunkBytes,
-        signal: options.signal,
-        onChunk: (bytes, lines) => (diverged ? progress('scan', bytes, lines, (0.25 * bytes) / totalBytes) : progress('import', bytes, lines, bytes / totalBytes)),
-      });
-      asm1.end();
+      const onChunk = (bytes: number, lines: number) =>
+        diverged ? progress('scan', bytes, lines, (0.25 * bytes) / totalBytes) : progress('import', bytes, lines, bytes / totalBytes);
+      // Read and parse in a second thread where it is worth it: this thread parses the first
+      // chunks itself while that thread starts, then hands the assembler's state over at a
+      // chunk boundary; the records come back in order with the stats and listed lines of
+      // every chunk, so what follows is the same as in-thread.
+      const location = useParseWorker(options.parseWorker, totalBytes);
+      worker = location ? startParseWorker(location, { path: inputPath, chunkBytes, perfFirst: asm1.perfFirst, signal: options.signal }) : undefined;
+      let handOver = false;
+      // parseWorker: true waits for the thread and hands over after the first chunk (the same
+      // place every time: what the tests pin)
+      const forced = worker !== undefined && options.parseWorker === true && (await worker.started());
+      let checks = 0;
+      const until = worker
+        ? ({
+            get aborted() {
+              if (options.signal?.aborted) return true;
+              handOver = forced ? ++checks > 1 : worker!.ready();
+              return handOver;
+            },
+          } as AbortSignal)
+        : options.signal;
+      scanned = await readLines(inputPath, (line, n) => asm1.push(line, n), { chunkBytes, signal: until, onChunk });
+      if (worker && handOver) {
+        const listed = asm1.skippedLines;
+        scanned = await worker.run(
+          scanned.lines,
+          asm1.handOver(),
+          maxListed - listed.length,
+          onRecord,
+          (stats, skipped) => {
+            Object.assign(asm1.stats, stats);
+            listed.push(...skipped);
+          },
+          onChunk,
+          (message) => new ImportError(message),
+        );
+      } else asm1.end();
     } catch (e) {
       const sp = spec;
       if (!sp || e instanceof ImportError || diverged) {
@@ -962,6 +938,8 @@ export async function importTrace(inputPath: string, outPath: string, options: I
       sp.writer.rewriteHeader(sessionInput(file, det, totalBytes, scan, sp.layout, asm1.stats, asm1.skippedLines, undefined));
       closeWriter(sp.writer, outPath, false, message);
       return finalResult(base(), sp.imp, sp.layout, false, false, message, started);
+    } finally {
+      worker?.stop();
     }
   }
   if (asm1.stats.records === 0) {

@@ -263,6 +263,13 @@ export interface AssemblerStats {
   unquoted: number;
 }
 
+/** An assembler's state between two lines (LineAssembler.handOver). */
+export interface AssemblerState {
+  pending: TraceRecord | undefined;
+  pendingPrefix: { text: string; lineNo: number } | undefined;
+  stats: AssemblerStats;
+}
+
 const MAX_JOIN = 6;
 const MAX_BODY = 4096;
 const MAX_STACK = 64;
@@ -373,6 +380,18 @@ export class LineAssembler {
     }
     this.flush();
     this.skip(lineNo, line);
+  }
+
+  /** What the next line depends on (a record that may still grow, a cut prefix): to go on in another assembler (resume). */
+  handOver(): AssemblerState {
+    return { pending: this.pending, pendingPrefix: this.pendingPrefix, stats: { ...this.stats } };
+  }
+
+  /** Go on from where another assembler stopped (its handOver); its listed lines count against this one's cap. */
+  resume(state: AssemblerState): void {
+    this.pending = state.pending;
+    this.pendingPrefix = state.pendingPrefix;
+    Object.assign(this.stats, state.stats);
   }
 
   end(): void {

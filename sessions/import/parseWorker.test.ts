@@ -1,0 +1,92 @@
+/**
+ * The import's reading thread (parseWorker.ts): reading and parsing in a worker must write
+ * byte for byte the session the in-thread import writes, wherever the hand-over from the
+ * importing thread falls (in a wrapped record, a stack trace, a cut prefix), keep the cancel
+ * semantics, and pack records without losing a field.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openSession } from '../reader.ts';
+import { importTrace } from './importer.ts';
+import type { TraceRecord } from './lines.ts';
+import { BatchEncoder, decodeBatch, parseWorkerLocation } from './recordBatch.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'mmulab-readthread-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const fixtures = join(import.meta.dirname, 'fixtures');
+
+/** Every fixture, the stack traces and wrapped lines first, behind a comment of `pad` characters. */
+function corpus(pad: number): string {
+  const names = readdirSync(fixtures).filter((f) => f.endsWith('.txt'));
+  names.sort((a, b) => Number(b.includes('stacktrace') || b.includes('mmio')) - Number(a.includes('stacktrace') || a.includes('mmio')));
+  return `# ${'x'.repeat(pad)}\n` + names.map((f) => readFileSync(join(fixtures, f), 'utf8')).join('\n');
+}
+
+async function both(name: string, text: string, chunkBytes: number) {
+  const input = join(dir, name + '.txt');
+  writeFileSync(input, text);
+  const here = await importTrace(input, join(dir, name + '.here.mmulab'), { parseWorker: false, chunkBytes });
+  const there = await importTrace(input, join(dir, name + '.there.mmulab'), { parseWorker: true, chunkBytes });
+  return { here, there, a: readFileSync(join(dir, name + '.here.mmulab')), b: readFileSync(join(dir, name + '.there.mmulab')) };
+}
+
+describe('reading and parsing in a worker thread', () => {
+  it('finds the worker (the TypeScript source through tsx here)', () => {
+    const loc = parseWorkerLocation();
+    expect(loc?.file).toMatch(/parseWorker\.ts$/);
+    expect(loc?.tsxApi).toBeDefined();
+  });
+
+  it('packs and unpacks records field for field', () => {
+    const recs: TraceRecord[] = [
+      { lineNo: 3, comm: 'CPU 0/KVM', pid: 1234, cpu: 2, ts: '5.000001', event: 'kvm_exit', body: 'reason HLT rip 0x1 info 0 0', joined: 0 },
+      { lineNo: 9, comm: 'qemu-system-x86', pid: 77, tgid: 70, cpu: 0, ts: '6.5', system: 'kvm', event: 'kvm_entry', body: '', joined: 2 },
+      { lineNo: 10, comm: '', pid: -1, cpu: -1, ts: '', event: 'stack_trace', body: '=> a => b é', joined: 1 },
+    ];
+    const enc = new BatchEncoder();
+    for (const r of recs) enc.add(r);
+    const { text, nums, count } = enc.take();
+    const out: TraceRecord[] = [];
+    decodeBatch(text, nums, count, (r) => out.push(r));
+    expect(out).toEqual(recs);
+    expect(enc.take().count).toBe(0);
+  });
+
+  // a 4 KiB chunk puts the hand-over (after the first chunk) at a different place for every pad
+  for (const pad of [0, 37, 211, 1024, 2500, 3900])
+    it(`writes the in-thread session, handing over after ${pad} more bytes`, async () => {
+      const text = corpus(pad);
+      const { here, there, a, b } = await both(`pad${pad}`, text, 4096);
+      expect(here.ok && here.complete).toBe(true);
+      expect({ ...there, seconds: 0 }).toEqual({ ...here, seconds: 0 });
+      expect(Buffer.compare(a, b)).toBe(0);
+      // and against the text: every line counted
+      expect(there.lines).toBe(text.split('\n').length - (text.endsWith('\n') ? 1 : 0));
+    });
+
+  it('cancelling keeps a readable session marked incomplete that says where it stopped', async () => {
+    const input = join(dir, 'long.txt');
+    const line = (i: number) => `       CPU ${i % 2}/KVM-${700 + (i % 2)} [00${i % 2}] d.... ${5 + Math.floor(i / 1e6)}.${String(i % 1e6).padStart(6, '0')}: kvm_exit: vcpu ${i % 2} reason HLT rip 0xffffffff81000000 info 0 0`;
+    writeFileSync(input, Array.from({ length: 60000 }, (_, i) => line(i)).join('\n') + '\n');
+    const ac = new AbortController();
+    const out = join(dir, 'long.mmulab');
+    const r = await importTrace(input, out, {
+      parseWorker: true,
+      chunkBytes: 4096,
+      signal: ac.signal,
+      onProgress: (p) => p.lines > 2000 && ac.abort(),
+    });
+    expect(r.cancelled).toBe(true);
+    expect(r.message).toMatch(/^import cancelled at line \d+ of 60000; kept /);
+    const cut = Number(/at line (\d+)/.exec(r.message)![1]);
+    expect(cut).toBeLessThan(60000);
+    const s = openSession(out).session!;
+    expect(s.complete).toBe(false);
+    // one exit per line, all of them before the cut
+    expect(s.summary().eventsByType.vmexit ?? 0).toBe(r.exits);
+    expect(r.exits).toBeLessThanOrEqual(cut);
+    expect(r.exits).toBeGreaterThan(2000 - 2);
+  });
+});

@@ -1,0 +1,63 @@
+/**
+ * The import's reading thread: reads the trace file, splits it into lines and parses them into
+ * records (readLines and LineAssembler, as the in-thread import does), and posts the records
+ * of every chunk to the importing thread as one packed batch (see recordBatch.ts). On 2 cores
+ * the parse then runs beside the import logic and the session writer instead of before them.
+ * While it starts, the importing thread parses the first chunks itself; the `start` message
+ * says after which line to go on and hands over the assembler's state there.
+ * Started by startParseWorker (recordBatch.ts); never imported by anything else.
+ */
+import { workerData, parentPort } from 'node:worker_threads';
+import { ImportError, readLines } from './readLines.ts';
+import { LineAssembler } from './lines.ts';
+import { BatchEncoder, CONSUMED, READY, STOP, WINDOW, type FromParseWorker, type ParseWorkerData, type ParseWorkerStart } from './recordBatch.ts';
+
+const data = workerData as ParseWorkerData;
+const port = parentPort!;
+const shared = new Int32Array(data.shared);
+const enc = new BatchEncoder();
+let posted = 0;
+
+port.once('message', (start: ParseWorkerStart) => void run(start));
+Atomics.store(shared, READY, 1);
+
+async function run(start: ParseWorkerStart): Promise<void> {
+  const asm = new LineAssembler((r) => enc.add(r), start.maxListed);
+  asm.perfFirst = data.perfFirst;
+  asm.resume(start.state);
+  let listed = 0;
+  const post = (last: { lines: number; bytes: number; aborted: boolean } | undefined, bytes: number, lines: number) => {
+    if (!last && lines <= start.afterLine) return;
+    const { text, nums, count } = enc.take();
+    const skipped = asm.skippedLines.slice(listed);
+    listed = asm.skippedLines.length;
+    const msg: FromParseWorker = { kind: 'batch', text, nums, count, bytes, lines, stats: { ...asm.stats }, skipped, ...(last ? { end: last } : {}) };
+    port.postMessage(msg, [nums.buffer as ArrayBuffer]);
+    posted++;
+    // Wait while the importing thread is more than WINDOW batches behind: memory stays constant.
+    for (;;) {
+      const consumed = Atomics.load(shared, CONSUMED);
+      if (posted - consumed <= WINDOW || Atomics.load(shared, STOP) === 1) break;
+      Atomics.wait(shared, CONSUMED, consumed, 1000);
+    }
+  };
+  // readLines checks `aborted` before every chunk, as it checks a cancelled import's signal.
+  const stop = {
+    get aborted() {
+      return Atomics.load(shared, STOP) === 1;
+    },
+  } as AbortSignal;
+  try {
+    // the lines up to afterLine were parsed by the importing thread: split again, not parsed
+    const r = await readLines(data.path, (line, n) => n > start.afterLine && asm.push(line, n), {
+      chunkBytes: data.chunkBytes,
+      signal: stop,
+      onChunk: (bytes, lines) => post(undefined, bytes, lines),
+    });
+    asm.end();
+    post(r, r.bytes, r.lines);
+  } catch (e) {
+    const msg: FromParseWorker = { kind: 'error', message: e instanceof Error ? e.message : String(e), importError: e instanceof ImportError };
+    port.postMessage(msg);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Reading a trace file as lines, in chunks, with constant memory (the import's first step, in
+ * the importing thread or in the reading thread of parseWorker.ts).
+ */
+import { open } from 'node:fs/promises';
+
+/** A failure the user can act on (a missing or unreadable file): its message is shown as is. */
+export class ImportError extends Error {}
+
+const MAX_LINE_BYTES = 1 << 20;
+
+export async function readLines(
+  path: string,
+  onLine: (line: string, lineNo: number) => void,
+  opts: { chunkBytes: number; signal?: AbortSignal; onChunk?: (bytes: number, lines: number) => void; stopAtLine?: number },
+): Promise<{ lines: number; bytes: number; aborted: boolean }> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw new ImportError(`cannot read ${path} (${(e as { code?: string }).code ?? String(e)})`);
+  }
+  let lineNo = 0;
+  let bytes = 0;
+  let carry: Buffer | undefined;
+  let dropping = false;
+  const stop = opts.stopAtLine ?? Infinity;
+  const emit = (text: string) => {
+    if (lineNo >= stop) return;
+    onLine(text, ++lineNo);
+  };
+  try {
+    for (;;) {
+      if (opts.signal?.aborted) return { lines: lineNo, bytes, aborted: true };
+      if (lineNo >= stop) break;
+      const chunk = Buffer.allocUnsafe(opts.chunkBytes);
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      bytes += bytesRead;
+      let data = chunk.subarray(0, bytesRead);
+      if (dropping) {
+        const nl = data.indexOf(10);
+        if (nl < 0) continue;
+        data = data.subarray(nl + 1);
+        dropping = false;
+      }
+      if (carry) {
+        data = Buffer.concat([carry, data]);
+        carry = undefined;
+      }
+      const last = data.lastIndexOf(10);
+      if (last < 0) {
+        if (data.length > MAX_LINE_BYTES) {
+          emit(data.toString('latin1', 0, 65537));
+          dropping = true;
+        } else carry = Buffer.from(data);
+        continue;
+      }
+      const text = data.toString('utf8', 0, last);
+      if (last + 1 < data.length) carry = Buffer.from(data.subarray(last + 1));
+      let start = 0;
+      for (;;) {
+        const nl = text.indexOf('\n', start);
+        if (nl < 0) {
+          emit(text.slice(start));
+          break;
+        }
+        emit(text.slice(start, nl));
+        start = nl + 1;
+      }
+      opts.onChunk?.(bytes, lineNo);
+    }
+    if (carry && carry.length > 0 && lineNo < stop) emit(carry.toString('utf8'));
+    opts.onChunk?.(bytes, lineNo);
+    return { lines: lineNo, bytes, aborted: false };
+  } finally {
+    await fh.close();
+  }
+}
+
