@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SessionWriter } from '../sessions/writer.ts';
+import { addKeyframes } from '../sessions/record.ts';
 import type { Benchmark } from './harness.ts';
 import { forEachEvent, kbuildBatch, kbuildScenario, probeFile, type ProbeResult } from './sessions.bench.ts';
 
@@ -19,6 +20,8 @@ const LARGE = Number(process.env.MMU_BENCH_SCALE_LARGE ?? 100);
 interface SizeFigures {
   events: number;
   writeNsPerEvent: number;
+  /** The keyframe pass every recording makes when it closes (CLI and host alike). */
+  keyframeNsPerEvent: number;
   bytesPerEvent: number;
   writerPeakRssMB: number;
   probe: ProbeResult;
@@ -43,9 +46,13 @@ function recordAndProbe(dir: string, batch: ReturnType<typeof kbuildBatch>, mill
   );
   writer.close({ complete: true });
   const writeNsPerEvent = ((performance.now() - started) * 1e6) / events;
+  const keyframesStarted = performance.now();
+  addKeyframes(file);
+  const keyframeNsPerEvent = ((performance.now() - keyframesStarted) * 1e6) / events;
   const figures = {
     events,
     writeNsPerEvent,
+    keyframeNsPerEvent,
     bytesPerEvent: statSync(file).size / events,
     writerPeakRssMB: peakRss / 2 ** 20,
     probe: probeFile(file, events),
@@ -87,6 +94,7 @@ function scaled(name: string, label: string, unit: string, pick: (f: SizeFigures
 export function benchmarks(): Benchmark[] {
   return [
     scaled('write-ns-per-event', 'write time per event', 'ns/event', (f) => f.writeNsPerEvent, 500),
+    scaled('keyframe-ns-per-event', 'keyframe pass at close, per event', 'ns/event', (f) => f.keyframeNsPerEvent),
     scaled('bytes-per-event', 'bytes per event on disk', 'B/event', (f) => f.bytesPerEvent, 16),
     scaled('writer-peak-rss', 'writer process peak RSS', 'MB', (f) => f.writerPeakRssMB),
     scaled('open-to-summary', 'open and first summary', 'ms', (f) => f.probe.openMs, 1500),
