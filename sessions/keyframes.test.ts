@@ -5,10 +5,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { findBuiltin } from '../core/builtins.ts';
 import { createVm } from '../core/engine.ts';
-import { parseScenario, type Scenario } from '../core/scenario.ts';
+import { parseScenario } from '../core/scenario.ts';
 import type { Vm } from '../core/vm.ts';
 import type { MmuEvent } from '../core/events.ts';
 import { recordScenario } from './record.ts';
+import { builtinScenario } from './testing/recordBuiltin.ts';
 import { openSession, type SessionReader } from './reader.ts';
 import { PageState } from './state.ts';
 import { appendKeyframes, appendKeyframesAsync, keyframeChunk } from './annex.ts';
@@ -16,14 +17,6 @@ import { SessionWriter } from './writer.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-kf-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function builtin(name: string): Scenario {
-  const b = findBuiltin(name);
-  if (!b) throw new Error(name);
-  const p = parseScenario(b.scenario);
-  if (!p.ok) throw new Error(p.error);
-  return p.value;
-}
 
 function open(path: string): SessionReader {
   const { session, diagnostics } = openSession(path);
@@ -44,7 +37,7 @@ describe('keyframes', () => {
   for (const name of SCENARIOS) {
     it(`${name}: state from the nearest keyframe equals a replay from the start, at random positions`, () => {
       const path = join(dir, `${name}.mmulab`);
-      recordScenario(builtin(name), path, { chunkEvents: 300, keyframeEvents: 700, maxEvents: 30_000 });
+      recordScenario(builtinScenario(name), path, { chunkEvents: 300, keyframeEvents: 700, maxEvents: 30_000 });
       const s = open(path);
       expect(s.keyframes.length).toBe(Math.floor((s.eventCount - 1) / 700));
       const events = [...s.iterate()];
@@ -61,7 +54,7 @@ describe('keyframes', () => {
 
   it('the replayed final state is the engine\'s own page tables (guest memory and shadow pages)', () => {
     for (const name of ['kbuild-update', 'nonpae-quadrants', 'cow-zap']) {
-      const scenario = builtin(name);
+      const scenario = builtinScenario(name);
       const vm = createVm(scenario, 0, {}) as Vm;
       const state = new PageState(1);
       let i = 0;
@@ -110,7 +103,7 @@ describe('keyframes', () => {
   it('the host\'s yielding keyframe pass writes the same bytes as the one-go pass', async () => {
     const a = join(dir, 'sync.mmulab');
     const b = join(dir, 'async.mmulab');
-    const scenario = builtin('kbuild-update');
+    const scenario = builtinScenario('kbuild-update');
     const w = SessionWriter.create(a, { scenario }, { chunkEvents: 500 });
     const vm = createVm(scenario, 0, { maxEvents: 20_000 });
     while (vm.step((e) => w.append(e)));
@@ -123,7 +116,7 @@ describe('keyframes', () => {
 
   it('verify finds a keyframe that does not match the events', () => {
     const path = join(dir, 'tamper.mmulab');
-    recordScenario(builtin('demand-zap'), path, { keyframeEvents: 100 });
+    recordScenario(builtinScenario('demand-zap'), path, { keyframeEvents: 100 });
     const s = open(path);
     expect(s.keyframes.length).toBeGreaterThan(2);
     expect(appendKeyframes(path, s, 100)).toBe(0); // it already has keyframes for this event count

@@ -7,11 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBuiltin } from '../../core/builtins.ts';
-import { parseScenario, type Scenario } from '../../core/scenario.ts';
 import { exportJsonl } from '../../sessions/export.ts';
 import { openSession } from '../../sessions/reader.ts';
 import { recordScenario } from '../../sessions/record.ts';
+import { builtinScenario } from '../../sessions/testing/recordBuiltin.ts';
 import { HostService } from './hostService.ts';
 
 // large-page-loop-bug ends in the engine's endless-fault-loop guard: an incomplete session.
@@ -31,14 +30,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function builtin(name: string): Scenario {
-  const found = findBuiltin(name);
-  if (!found) throw new Error(`no built-in ${name}`);
-  const parsed = parseScenario({ ...structuredClone(found.scenario), seed: SEED });
-  if (!parsed.ok) throw new Error(parsed.error);
-  return parsed.value;
-}
-
 /** The JSONL export, and how the file says the recording ended. */
 function read(path: string): { jsonl: string; complete: boolean; stopped: string[] } {
   const { session, diagnostics } = openSession(path);
@@ -51,7 +42,7 @@ function read(path: string): { jsonl: string; complete: boolean; stopped: string
 
 describe('determinism', () => {
   it.each(SCENARIOS)('%s: worker threads and the main thread record the same events, run after run', async (name) => {
-    const scenario = builtin(name);
+    const scenario = { ...builtinScenario(name), seed: SEED };
     const mainA = join(dir, `${name}-main-a.mmulab`);
     const mainB = join(dir, `${name}-main-b.mmulab`);
     recordScenario(scenario, mainA);
