@@ -7,8 +7,8 @@ import { createReadStream, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import AxeBuilder from '@axe-core/playwright';
-import type { Locator, Page } from '@playwright/test';
-import { expect, mmuLab, root, test } from './fixtures';
+import type { Locator } from '@playwright/test';
+import { expect, mmuLab, root, test, type AppPage, type Lab } from './fixtures';
 
 /** A 4-VM scenario; `processes` per VM sets how long each VM runs (kbuild-like mix). */
 function fourVms(processes: [number, number, number, number], name = 'four VMs'): object {
@@ -61,10 +61,12 @@ async function numberIn(locator: Locator): Promise<number> {
   return Number((await locator.textContent())?.replace(/[^\d]/g, '') ?? NaN);
 }
 
-/** Start a run by giving the UI a scenario file, as a user picks one. */
-async function startFromFile(page: Page, file: string): Promise<void> {
-  await page.getByTestId('scenario-file').setInputFiles(file);
-  await expect(page.getByTestId('run-panel')).toBeVisible();
+/** Open the app and start a run by giving it a scenario file, as a user picks one. */
+async function startFromFile(app: AppPage, lab: Lab, file: string, scenario: object): Promise<void> {
+  writeFileSync(file, JSON.stringify(scenario));
+  await app.goto(lab.url);
+  await app.page.getByTestId('scenario-file').setInputFiles(file);
+  await expect(app.page.getByTestId('run-panel')).toBeVisible();
 }
 
 /** Wait until a count shown by the UI stops moving (two reads 400 ms apart agree); returns it. */
@@ -91,10 +93,7 @@ function percentile(values: number[], p: number): number {
 
 test('a 4-VM run: pause, step to the next exit, resume slowly, stop; the session matches mmu-lab info', async ({ lab, app, page }, testInfo) => {
   test.setTimeout(120_000);
-  const file = testInfo.outputPath('four-vms.json');
-  writeFileSync(file, JSON.stringify(fourVms([4000, 4000, 4000, 4000])));
-  await app.goto(lab.url);
-  await startFromFile(page, file);
+  await startFromFile(app, lab, testInfo.outputPath('four-vms.json'), fourVms([4000, 4000, 4000, 4000]));
 
   const panel = page.getByTestId('run-panel');
   const controls = page.getByRole('toolbar', { name: 'Run controls' });
@@ -186,11 +185,8 @@ async function vmLines(jsonl: string, vm: number, limit: number): Promise<string
 
 test('a VM worker killed mid-run: the UI shows it, the others finish, the session keeps its events up to the kill', async ({ lab, app, page }, testInfo) => {
   test.setTimeout(120_000);
-  const scenario = fourVms([60, 600, 60, 60], 'one VM killed');
   const file = testInfo.outputPath('killed.json');
-  writeFileSync(file, JSON.stringify(scenario));
-  await app.goto(lab.url);
-  await startFromFile(page, file);
+  await startFromFile(app, lab, file, fourVms([60, 600, 60, 60], 'one VM killed'));
 
   const vm1 = page.getByTestId('run-vm-1');
   await expect.poll(async () => numberIn(vm1.getByRole('cell').nth(1))).toBeGreaterThan(2000);
@@ -239,10 +235,7 @@ test('a VM worker killed mid-run: the UI shows it, the others finish, the sessio
 
 test('input latency while 4 VMs run flat out (figures printed)', async ({ lab, app, page }, testInfo) => {
   test.setTimeout(120_000);
-  const file = testInfo.outputPath('flat-out.json');
-  writeFileSync(file, JSON.stringify(fourVms([4000, 4000, 4000, 4000], 'flat out')));
-  await app.goto(lab.url);
-  await startFromFile(page, file);
+  await startFromFile(app, lab, testInfo.outputPath('flat-out.json'), fourVms([4000, 4000, 4000, 4000], 'flat out'));
   await expect.poll(() => numberIn(page.getByTestId('run-events'))).toBeGreaterThan(10_000);
 
   // Key → visible change: '?' opens the shortcuts dialog. Measured in the page from the key
@@ -316,10 +309,7 @@ test('input latency while 4 VMs run flat out (figures printed)', async ({ lab, a
 
 test('stopping the browser host mid-run (Ctrl-C, SIGTERM) finishes the last chunk: the session verifies', async ({ lab, app, page }, testInfo) => {
   test.setTimeout(120_000);
-  const file = testInfo.outputPath('interrupted.json');
-  writeFileSync(file, JSON.stringify(fourVms([4000, 4000, 4000, 4000], 'interrupted')));
-  await app.goto(lab.url);
-  await startFromFile(page, file);
+  await startFromFile(app, lab, testInfo.outputPath('interrupted.json'), fourVms([4000, 4000, 4000, 4000], 'interrupted'));
   await expect.poll(() => numberIn(page.getByTestId('run-events'))).toBeGreaterThan(5000);
   const shown = await numberIn(page.getByTestId('run-events'));
   await lab.stop();
