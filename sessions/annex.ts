@@ -24,6 +24,8 @@ export const KEYF_VERSION = 1;
 export interface KeyframeRef {
   /** Byte offset of the chunk. */
   offset: number;
+  /** Payload length. */
+  length: number;
   /** Canonical events applied: the state just before event `applied`. */
   applied: number;
   /** Time of the last applied event (ns). */
@@ -34,17 +36,18 @@ export interface KeyframeRef {
   codec: number;
 }
 
-export function readKeyfPrefix(bytes: Uint8Array, payloadAt: number, offset: number, length: number): KeyframeRef | undefined {
-  if (length < KEYF_PREFIX_BYTES || bytes[payloadAt] !== KEYF_VERSION) return undefined;
-  const codec = bytes[payloadAt + 1]!;
-  const rawLength = readU32(bytes, payloadAt + 4);
-  const applied = readF64(bytes, payloadAt + 8);
-  const t = readF64(bytes, payloadAt + 16);
-  const total = readF64(bytes, payloadAt + 24);
+/** The keyframe a KEYF chunk at `offset` describes, from the start of its payload (`length` bytes in all). */
+export function readKeyfPrefix(prefix: Uint8Array, offset: number, length: number): KeyframeRef | undefined {
+  if (length < KEYF_PREFIX_BYTES || prefix.length < KEYF_PREFIX_BYTES || prefix[0] !== KEYF_VERSION) return undefined;
+  const codec = prefix[1]!;
+  const rawLength = readU32(prefix, 4);
+  const applied = readF64(prefix, 8);
+  const t = readF64(prefix, 16);
+  const total = readF64(prefix, 24);
   const nat = (x: number) => Number.isSafeInteger(x) && x >= 0;
   if (codec > 1 || rawLength > CAPS.maxRawBytes || !nat(applied) || !nat(t) || !nat(total) || applied > total) return undefined;
   if (codec === 0 && rawLength !== length - KEYF_PREFIX_BYTES) return undefined;
-  return { offset, applied, t, total, rawLength, codec };
+  return { offset, length, applied, t, total, rawLength, codec };
 }
 
 export function keyframeChunk(state: PageState, t: number, total: number): Uint8Array {
@@ -63,10 +66,9 @@ export function keyframeChunk(state: PageState, t: number, total: number): Uint8
   return frameChunk(CHUNK.KEYF, payload);
 }
 
-/** The raw state bytes of a keyframe chunk (throws FormatError when they do not inflate). */
-export function keyframeBody(bytes: Uint8Array, k: KeyframeRef): Uint8Array {
-  const len = readU32(bytes, k.offset + 4);
-  const stored = bytes.subarray(k.offset + 8 + KEYF_PREFIX_BYTES, k.offset + 8 + len);
+/** The raw state bytes of a keyframe from its chunk's payload (throws FormatError when they do not inflate). */
+export function keyframeBody(payload: Uint8Array, k: KeyframeRef): Uint8Array {
+  const stored = payload.subarray(KEYF_PREFIX_BYTES);
   if (k.codec === 0) return stored;
   let out: Uint8Array;
   try {

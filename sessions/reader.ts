@@ -7,7 +7,8 @@
  * statistics (so the summary needs no decoding); when it is missing or does not match the
  * scan, the reader rebuilds what it needs from the chunks themselves.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { FileSource, SourceError, memorySource, windowed, type ByteSource } from './byteSource.ts';
 import { inflateRawSync } from 'node:zlib';
 import { toHex, type MmuEvent } from '../core/events.ts';
 import { ChunkDecoder, checkTypeTable, type ChunkColumns, type FileEventType } from './codec.ts';
@@ -33,7 +34,7 @@ import {
   type EvtsPrefix,
 } from './format.ts';
 import type { IndexEntry, SessionHeader } from './writer.ts';
-import { keyframeBody, mergeNotes, parseNoteOp, readKeyfPrefix, type KeyframeRef, type NoteOp, type NoteRecord } from './annex.ts';
+import { KEYF_PREFIX_BYTES, keyframeBody, mergeNotes, parseNoteOp, readKeyfPrefix, type KeyframeRef, type NoteOp, type NoteRecord } from './annex.ts';
 import { PageState } from './state.ts';
 
 export type { Diagnostic } from './format.ts';
@@ -46,6 +47,8 @@ export interface OpenResult {
 interface ChunkRef extends EvtsPrefix {
   /** Byte offset of the chunk (its type field). */
   offset: number;
+  /** Payload length. */
+  length: number;
   /** Events of the lane before this chunk, as this reader counts them (gaps excluded). */
   ordinal: number;
   stats?: ChunkStats;
@@ -164,6 +167,12 @@ function boundedInflate(data: Uint8Array, expected: number): Uint8Array | undefi
   }
 }
 
+class ChecksumError extends Error {
+  constructor() {
+    super('its checksum does not match');
+  }
+}
+
 class Diagnostics {
   readonly list: Diagnostic[] = [];
   add(severity: Diagnostic['severity'], code: string, message: string, byteOffset?: number): void {
@@ -173,62 +182,102 @@ class Diagnostics {
   }
 }
 
-/** Open a session from a path or from its bytes. Never throws. */
+/**
+ * Open a session from a path or from its bytes. Never throws. A file is not read whole: see
+ * `scan` for what opening reads.
+ */
 export function openSession(input: string | Uint8Array): OpenResult {
   const diags = new Diagnostics();
   try {
-    let bytes: Uint8Array;
-    if (typeof input === 'string') {
-      try {
-        const st = statSync(input);
-        if (!st.isFile()) {
-          diags.add('error', 'cannot_open', `${input} is not a file.`);
-          return { diagnostics: diags.list };
-        }
-        if (st.size > CAPS.maxFileBytes) {
-          diags.add('error', 'too_large', `${input} is ${fmtInt(st.size)} bytes, more than this reader can load (2 GiB).`);
-          return { diagnostics: diags.list };
-        }
-        bytes = readFileSync(input);
-      } catch (e) {
-        const code = (e as { code?: string }).code;
-        diags.add('error', 'cannot_open', code === 'ENOENT' ? `${input}: no such file.` : `${input} could not be read (${code ?? 'error'}).`);
+    if (typeof input !== 'string') return open(memorySource(input));
+    let size: number;
+    try {
+      const st = statSync(input);
+      if (!st.isFile()) {
+        diags.add('error', 'cannot_open', `${input} is not a file.`);
         return { diagnostics: diags.list };
       }
-    } else bytes = input;
-    return scan(bytes, diags);
+      size = st.size;
+    } catch (e) {
+      diags.add('error', 'cannot_open', openError(input, e));
+      return { diagnostics: diags.list };
+    }
+    const src = new FileSource(input, size);
+    try {
+      return src.hold(() => open(src, windowed(src)));
+    } catch (e) {
+      if (!(e instanceof SourceError) && !(e as { code?: string }).code) throw e;
+      diags.add('error', 'cannot_open', e instanceof SourceError ? `${input}: ${e.message}.` : openError(input, e));
+      return { diagnostics: diags.list };
+    }
   } catch (e) {
     diags.add('error', 'reader_bug', `The reader failed unexpectedly (${(e as Error)?.message ?? String(e)}); this is a bug in MMU Lab.`);
     return { diagnostics: diags.list };
   }
 }
 
+function openError(path: string, e: unknown): string {
+  const code = (e as { code?: string }).code;
+  return code === 'ENOENT' ? `${path}: no such file.` : `${path} could not be read (${code ?? 'error'}).`;
+}
+
+/**
+ * A closed session whose index matches its chunks is opened by trusting the framing: a few bytes
+ * per chunk, each chunk's checksum checked when it is first read. Anything else (a killed
+ * recording, damage before the footer, an index that disagrees) is scanned strictly: every
+ * chunk read and checked, damaged ranges skipped.
+ */
+function open(src: ByteSource, scanSrc = src): OpenResult {
+  return scan(src, scanSrc, new Diagnostics(), 'trust') ?? scan(src, scanSrc, new Diagnostics(), 'strict')!;
+}
+
+/** A chunk found by the scan: its payload whole (strict, or a small chunk) or only its prefix. */
 interface Framed {
   type: number;
   offset: number;
   length: number;
+  payload: Uint8Array;
 }
 
-/** Is there a whole, checksummed chunk at `off`? */
-function validChunkAt(bytes: Uint8Array, off: number): Framed | undefined {
-  if (off + CHUNK_OVERHEAD > bytes.length) return undefined;
-  const type = readU32(bytes, off);
-  const length = readU32(bytes, off + 4);
-  if (length > CAPS.maxChunkBytes || off + CHUNK_OVERHEAD + length > bytes.length) return undefined;
-  if (readU32(bytes, off + 12 + length) !== length) return undefined;
-  if (crc32(bytes.subarray(off, off + 8 + length)) !== readU32(bytes, off + 8 + length)) return undefined;
-  return { type, offset: off, length };
+/** Payload bytes a trusting scan reads of the bulky chunk types; the rest are read on use. */
+const PREFIX_ONLY: ReadonlyMap<number, number> = new Map([
+  [CHUNK.EVTS, EVTS_PREFIX_BYTES],
+  [CHUNK.KEYF, KEYF_PREFIX_BYTES],
+]);
+
+/**
+ * Is there a whole chunk at `off`? Strictly: framed and checksummed. Trusting: framed (its two
+ * lengths agree), and checksummed unless it is an event chunk or a keyframe.
+ */
+function chunkAt(src: ByteSource, off: number, mode: ScanMode): Framed | undefined {
+  if (off + CHUNK_OVERHEAD > src.size) return undefined;
+  const head = src.read(off, 8);
+  const type = readU32(head, 0);
+  const length = readU32(head, 4);
+  if (length > CAPS.maxChunkBytes || off + CHUNK_OVERHEAD + length > src.size) return undefined;
+  if (readU32(src.read(off + 12 + length, 4), 0) !== length) return undefined;
+  const prefix = mode === 'trust' ? PREFIX_ONLY.get(type) : undefined;
+  if (prefix !== undefined) return { type, offset: off, length, payload: src.read(off + 8, Math.min(prefix, length)) };
+  const whole = src.read(off, 8 + length + 4);
+  if (crc32(whole.subarray(0, 8 + length)) !== readU32(whole, 8 + length)) return undefined;
+  return { type, offset: off, length, payload: whole.subarray(8, 8 + length) };
 }
 
-/** The next offset after `from` where a known chunk type starts a valid chunk. */
-function resync(bytes: Uint8Array, from: number): Framed | undefined {
-  for (let p = from; p + CHUNK_OVERHEAD <= bytes.length; p++) {
-    // cheap filter: the first byte of every known type is an upper-case ASCII letter
-    const b = bytes[p]!;
-    if (b < 0x41 || b > 0x5a) continue;
-    if (!KNOWN_CHUNKS.has(readU32(bytes, p))) continue;
-    const c = validChunkAt(bytes, p);
-    if (c) return c;
+const RESYNC_WINDOW = 1 << 16;
+
+/** The next offset after `from` where a known chunk type starts a valid chunk (always strict). */
+function resync(src: ByteSource, from: number): Framed | undefined {
+  for (let base = from; base + CHUNK_OVERHEAD <= src.size; base += RESYNC_WINDOW) {
+    // windows overlap by 3 bytes so a type field across their border is seen
+    const w = src.read(base, RESYNC_WINDOW + 3);
+    for (let i = 0; i < RESYNC_WINDOW && i + 4 <= w.length; i++) {
+      // cheap filter: the first byte of every known type is an upper-case ASCII letter
+      const b = w[i]!;
+      if (b < 0x41 || b > 0x5a) continue;
+      if (!KNOWN_CHUNKS.has(readU32(w, i))) continue;
+      const c = chunkAt(src, base + i, 'strict');
+      if (c) return c;
+    }
   }
   return undefined;
 }
@@ -255,9 +304,16 @@ function checkHeader(h: unknown): string | undefined {
   return checkTypeTable(x.eventTypes);
 }
 
-function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
-  const size = bytes.length;
-  if (size < MAGIC.length || !MAGIC.every((b, i) => bytes[i] === b)) {
+type ScanMode = 'trust' | 'strict';
+
+/**
+ * Scan the session's chunks through `scanSrc` (a buffered view of `src`, which the reader keeps).
+ * A trusting scan returns undefined when the file must be scanned strictly.
+ */
+function scan(readerSrc: ByteSource, src: ByteSource, diags: Diagnostics, mode: ScanMode): OpenResult | undefined {
+  const size = src.size;
+  const pre = src.read(0, PREAMBLE_BYTES);
+  if (size < MAGIC.length || !MAGIC.every((b, i) => pre[i] === b)) {
     const sig = size >= MAGIC.length ? '' : ' (it is too short to hold one)';
     diags.add('error', 'not_a_session', `This is not an MMU Lab session: it does not start with the .mmulab signature${sig}.`, 0);
     return { diagnostics: diags.list };
@@ -266,8 +322,8 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
     diags.add('error', 'truncated_header', `The session was cut short in its preamble (${size} of ${PREAMBLE_BYTES} bytes); nothing can be read.`, size);
     return { diagnostics: diags.list };
   }
-  const major = readU16(bytes, 8);
-  const minReader = readU16(bytes, 10);
+  const major = readU16(pre, 8);
+  const minReader = readU16(pre, 10);
   if (major !== FORMAT_MAJOR) {
     diags.add('error', 'unsupported_version', `This session uses format version ${major}; this MMU Lab reads version ${FORMAT_MAJOR}.`, 8);
     return { diagnostics: diags.list };
@@ -278,15 +334,15 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
   }
 
   // --- the header chunk
-  const head = validChunkAt(bytes, PREAMBLE_BYTES);
+  const head = chunkAt(src, PREAMBLE_BYTES, 'strict');
   if (!head || head.type !== CHUNK.HEAD) {
-    const cut = PREAMBLE_BYTES + 8 <= size && PREAMBLE_BYTES + CHUNK_OVERHEAD + readU32(bytes, PREAMBLE_BYTES + 4) > size;
+    const cut = PREAMBLE_BYTES + 8 <= size && PREAMBLE_BYTES + CHUNK_OVERHEAD + readU32(src.read(PREAMBLE_BYTES + 4, 4), 0) > size;
     if (cut || size < PREAMBLE_BYTES + CHUNK_OVERHEAD)
       diags.add('error', 'truncated_header', 'The session was cut short before its header was complete; nothing can be read.', PREAMBLE_BYTES);
     else diags.add('error', 'header_damaged', 'The session header is damaged (its checksum does not match); nothing can be read safely.', PREAMBLE_BYTES);
     return { diagnostics: diags.list };
   }
-  const header = parseJson(bytes.subarray(head.offset + 8, head.offset + 8 + head.length));
+  const header = parseJson(head.payload);
   const problem = checkHeader(header);
   if (problem) {
     const code = /reader version|format \d|does not know/.test(problem) ? 'unsupported_version' : 'header_damaged';
@@ -303,8 +359,10 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
   let footer: { complete: boolean; message?: string; finalNs: number; events: number; chunks: number; indexOffset: number } | undefined;
   let footerOffset = -1;
   let indexAt = -1;
+  let indexPayload: Uint8Array | undefined;
   let unknown = 0;
   let unknownFirst = -1;
+  let unknownType = 0;
   const keyframes: KeyframeRef[] = [];
   const noteOps: NoteOp[] = [];
   let badAnnex = 0;
@@ -318,12 +376,14 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
   let badFirst = -1;
   let truncatedAt = -1;
   while (off < size) {
-    let c = validChunkAt(bytes, off);
+    let c = chunkAt(src, off, mode);
     if (!c) {
-      const next = resync(bytes, off + 1);
+      // damage before the footer: only a strict scan knows what is lost
+      if (mode === 'trust' && !footer) return undefined;
+      const next = resync(src, off + 1);
       if (!next) {
         // Nothing valid follows: either the recording was cut short inside a chunk, or the tail is garbage.
-        const declared = off + 8 <= size ? readU32(bytes, off + 4) : -1;
+        const declared = off + 8 <= size ? readU32(src.read(off + 4, 4), 0) : -1;
         if (off + 8 > size || (declared <= CAPS.maxChunkBytes && off + CHUNK_OVERHEAD + declared > size)) truncatedAt = off;
         else {
           lostRuns++;
@@ -339,14 +399,13 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
     }
     off = c.offset + CHUNK_OVERHEAD + c.length;
     lastGood = off;
-    const payloadAt = c.offset + 8;
     if (c.type === CHUNK.EVTS) {
       if (c.length < EVTS_PREFIX_BYTES) {
         badChunks++;
         if (badFirst < 0) badFirst = c.offset;
         continue;
       }
-      const p = readEvtsPrefix(bytes, payloadAt);
+      const p = readEvtsPrefix(c.payload, 0);
       const lane = lanes.get(laneKey(p.vm, p.vcpu));
       const ok =
         lane !== undefined &&
@@ -366,9 +425,9 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
         if (badFirst < 0) badFirst = c.offset;
         continue;
       }
-      lane.chunks.push({ ...p, offset: c.offset, ordinal: 0 });
+      lane.chunks.push({ ...p, offset: c.offset, length: c.length, ordinal: 0 });
     } else if (c.type === CHUNK.FOOT) {
-      const f = parseJson(bytes.subarray(payloadAt, payloadAt + c.length)) as typeof footer;
+      const f = parseJson(c.payload) as typeof footer;
       if (f && typeof f.complete === 'boolean' && isNat(f.events) && isNat(f.finalNs)) {
         footer = f;
         footerOffset = c.offset;
@@ -378,10 +437,10 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
       }
     } else if (c.type === CHUNK.INDX) {
       indexAt = c.offset;
+      indexPayload = c.payload;
     } else if (c.type === CHUNK.KEYF || c.type === CHUNK.NOTE) {
-      const bytesAt = bytes.subarray(payloadAt, payloadAt + c.length);
-      const k = c.type === CHUNK.KEYF ? readKeyfPrefix(bytes, payloadAt, c.offset, c.length) : undefined;
-      const n = c.type === CHUNK.NOTE && noteOps.length < CAPS.maxNotes ? parseNoteOp(bytesAt) : undefined;
+      const k = c.type === CHUNK.KEYF ? readKeyfPrefix(c.payload, c.offset, c.length) : undefined;
+      const n = c.type === CHUNK.NOTE && noteOps.length < CAPS.maxNotes ? parseNoteOp(c.payload) : undefined;
       if (k) keyframes.push(k);
       else if (n) noteOps.push(n);
       else {
@@ -393,9 +452,14 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
       if (badFirst < 0) badFirst = c.offset;
     } else {
       unknown++;
-      if (unknownFirst < 0) unknownFirst = c.offset;
+      if (unknownFirst < 0) {
+        unknownFirst = c.offset;
+        unknownType = c.type;
+      }
     }
   }
+  // a trusting scan is only as good as a clean file up to its footer
+  if (mode === 'trust' && (!footer || badChunks > 0 || !indexPayload)) return undefined;
 
   if (lostRuns > 0)
     diags.add(
@@ -415,7 +479,7 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
     diags.add(
       'info',
       'unknown_chunk',
-      `${unknown} chunk${unknown > 1 ? 's' : ''} of a type this MMU Lab does not know (first: "${chunkTypeName(readU32(bytes, unknownFirst))}" at byte ${fmtInt(unknownFirst)}) ${unknown > 1 ? 'were' : 'was'} skipped; a newer version wrote ${unknown > 1 ? 'them' : 'it'}.`,
+      `${unknown} chunk${unknown > 1 ? 's' : ''} of a type this MMU Lab does not know (first: "${chunkTypeName(unknownType)}" at byte ${fmtInt(unknownFirst)}) ${unknown > 1 ? 'were' : 'was'} skipped; a newer version wrote ${unknown > 1 ? 'them' : 'it'}.`,
       unknownFirst,
     );
 
@@ -477,7 +541,7 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
       truncatedAt >= 0 ? truncatedAt : lastGood,
     );
   } else {
-    const tornType = truncatedAt >= 0 && truncatedAt + 4 <= size ? readU32(bytes, truncatedAt) : -1;
+    const tornType = truncatedAt >= 0 && truncatedAt + 4 <= size ? readU32(src.read(truncatedAt, 4), 0) : -1;
     if (truncatedAt >= 0 && (tornType === CHUNK.KEYF || tornType === CHUNK.NOTE))
       // appended after the recording was closed: a crash while adding a keyframe or a note costs only that chunk
       diags.add(
@@ -499,7 +563,8 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
       );
   }
   if (footer || indexAt >= 0) {
-    const used = indexAt >= 0 && footer && footer.indexOffset === indexAt ? applyIndex(bytes, indexAt, laneList) : false;
+    const used = indexPayload && footer && footer.indexOffset === indexAt ? applyIndex(indexPayload, laneList, mode) : false;
+    if (mode === 'trust' && (!used || gapChunks > 0 || disorder > 0)) return undefined;
     if (!used)
       diags.add(
         'info',
@@ -509,7 +574,7 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
       );
   }
 
-  const session = new SessionReader(bytes, hdr, laneList, complete, total, diags.list, footer?.message, {
+  const session = new SessionReader(readerSrc, hdr, laneList, complete, total, diags.list, footer?.message, {
     closed: footer !== undefined,
     keyframes: keyframes.filter((k) => k.total === total).sort((a, b) => a.applied - b.applied),
     noteOps,
@@ -517,15 +582,17 @@ function scan(bytes: Uint8Array, diags: Diagnostics): OpenResult {
   return { session, diagnostics: diags.list };
 }
 
-/** Take per-chunk statistics from the index if it matches the scanned chunks exactly. */
-function applyIndex(bytes: Uint8Array, at: number, lanes: Lane[]): boolean {
-  const len = readU32(bytes, at + 4);
-  if (len < 4) return false;
-  const rawLen = readU32(bytes, at + 8);
+/**
+ * Take per-chunk statistics from the index if it matches the scanned chunks exactly. A trusting
+ * scan also needs each chunk's times to match, as its prefix was not checksummed.
+ */
+function applyIndex(payload: Uint8Array, lanes: Lane[], mode: ScanMode): boolean {
+  if (payload.length < 4) return false;
+  const rawLen = readU32(payload, 0);
   if (rawLen > CAPS.maxJsonBytes) return false;
   let raw: Uint8Array | undefined;
   try {
-    raw = boundedInflate(bytes.subarray(at + 12, at + 8 + len), rawLen);
+    raw = boundedInflate(payload.subarray(4), rawLen);
   } catch {
     return false;
   }
@@ -538,6 +605,7 @@ function applyIndex(bytes: Uint8Array, at: number, lanes: Lane[]): boolean {
   for (const e of parsed.chunks) {
     const ch = e && typeof e === 'object' ? byOffset.get(e.offset) : undefined;
     if (!ch || ch.vm !== e.vm || ch.vcpu !== e.vcpu || ch.seq !== e.seq || ch.count !== e.count) return false;
+    if (mode === 'trust' && (ch.tMin !== e.t0 || ch.tMax !== e.t1 || ch.spanEnd !== e.spanEnd)) return false;
     if (!validStats(e)) return false;
   }
   for (const e of parsed.chunks) {
@@ -680,7 +748,7 @@ export class SessionReader {
   private memoryKeyframes: { applied: number; t: number; state: Uint8Array }[] | undefined;
 
   constructor(
-    private readonly bytes: Uint8Array,
+    private readonly src: ByteSource,
     readonly header: SessionHeader,
     lanes: Lane[],
     readonly complete: boolean,
@@ -748,9 +816,18 @@ export class SessionReader {
     return events;
   }
 
+  /**
+   * The payload of a chunk the scan found, read now and checked against its checksum (a
+   * trusting open did not read it, and the file may have changed on disk since).
+   */
+  private payload(offset: number, length: number): Uint8Array {
+    const whole = this.src.read(offset, length + CHUNK_OVERHEAD - 4);
+    if (crc32(whole.subarray(0, 8 + length)) !== readU32(whole, 8 + length)) throw new ChecksumError();
+    return whole.subarray(8, 8 + length);
+  }
+
   private body(ch: ChunkRef): Uint8Array {
-    const len = readU32(this.bytes, ch.offset + 4);
-    const stored = this.bytes.subarray(ch.offset + 8 + EVTS_PREFIX_BYTES, ch.offset + 8 + len);
+    const stored = this.payload(ch.offset, ch.length).subarray(EVTS_PREFIX_BYTES);
     const body = ch.codec === CODEC.none ? stored : boundedInflate(stored, ch.rawLength);
     if (!body) throw new Error('its compressed body does not inflate to the declared size');
     return body;
@@ -759,12 +836,14 @@ export class SessionReader {
   private markBad(ch: ChunkRef, e: unknown): void {
     if (ch.bad) return;
     ch.bad = true;
-    this.diagnostics.push({
-      severity: 'dataLoss',
-      code: 'undecodable_chunk',
-      message: `The events of the chunk at byte ${fmtInt(ch.offset)} (vm ${ch.vm} vcpu ${ch.vcpu}, ${fmtInt(ch.count)} events) cannot be decoded: ${(e as Error)?.message ?? String(e)}.`,
-      byteOffset: ch.offset,
-    });
+    const what = `The events of the chunk at byte ${fmtInt(ch.offset)} (vm ${ch.vm} vcpu ${ch.vcpu}, ${fmtInt(ch.count)} events)`;
+    const [code, message] =
+      e instanceof ChecksumError
+        ? ['damaged_chunk', `${what} fail their checksum: the chunk is damaged and its events are skipped.`]
+        : e instanceof SourceError
+          ? ['unreadable_chunk', `${what} cannot be read: ${e.message}.`]
+          : ['undecodable_chunk', `${what} cannot be decoded: ${(e as Error)?.message ?? String(e)}.`];
+    this.diagnostics.push({ severity: 'dataLoss', code, message, byteOffset: ch.offset });
   }
 
   private static readonly EMPTY: ChunkColumns = {
@@ -1110,7 +1189,7 @@ export class SessionReader {
     for (let i = best; i >= 0; i--) {
       const k = ks[i]!;
       try {
-        const s = PageState.decode(keyframeBody(this.bytes, k));
+        const s = PageState.decode(keyframeBody(this.payload(k.offset, k.length), k));
         if (s.applied === k.applied) return { applied: k.applied, t: k.t, state: () => s };
       } catch {
         // fall through to an earlier keyframe
@@ -1200,7 +1279,7 @@ export class SessionReader {
         const k = ks[next++]!;
         let body: Uint8Array | undefined;
         try {
-          body = keyframeBody(this.bytes, k);
+          body = keyframeBody(this.payload(k.offset, k.length), k);
         } catch (e) {
           problems.push(`the keyframe at byte ${fmtInt(k.offset)} (after ${fmtInt(k.applied)} events) cannot be read: ${(e as Error).message}`);
           continue;
