@@ -98,6 +98,7 @@ export function benchmarks(): Benchmark[] {
     scaled('bytes-per-event', 'bytes per event on disk', 'B/event', (f) => f.bytesPerEvent, 16),
     scaled('writer-peak-rss', 'writer process peak RSS', 'MB', (f) => f.writerPeakRssMB),
     scaled('open-to-summary', 'open and first summary', 'ms', (f) => f.probe.openMs, 1500),
+    scaled('open-read-share', 'bytes read by open and first summary, share of the file', '%', (f) => f.probe.openReadPercent ?? Number.NaN),
     scaled('seek-p99', 'seek to a random time + 100 events, p99', 'ms', (f) => f.probe.seekP99Ms, 50),
     scaled('reader-peak-rss', 'reader process peak RSS', 'MB', (f) => f.probe.peakRssMB, 500),
   ];

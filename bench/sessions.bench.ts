@@ -169,6 +169,8 @@ async function writeJsonlGzip(): Promise<number> {
 export interface ProbeResult {
   events: number;
   openMs: number;
+  /** Bytes read by open + first summary, as a percentage of the file (Linux /proc/self/io). */
+  openReadPercent?: number;
   seekP99Ms: number;
   countersP99Ms: number;
   stateAtP99Ms: number;
@@ -241,6 +243,14 @@ export function benchmarks(): Benchmark[] {
       run: () => (fresh(), readerProbe().openMs),
       warmup: 0,
       repetitions: 3,
+    },
+    {
+      name: 'sessions.open-read-share',
+      group: 'sessions',
+      figure: { name: 'bytes read by open and first summary, share of the file', unit: '%', better: 'lower' },
+      run: () => readerProbe().openReadPercent ?? Number.NaN,
+      warmup: 0,
+      repetitions: 1,
     },
     {
       name: 'sessions.seek-p99',

@@ -76,7 +76,7 @@ export class FileSource implements ByteSource {
  * A source that reads `window` bytes at a time and serves small reads from the last window:
  * a scan's reads come in pairs (one chunk's trailer, the next chunk's head) that one read covers.
  */
-export function windowed(src: ByteSource, window = 256): ByteSource {
+export function windowed(src: ByteSource, window = 128): ByteSource {
   let at = 0;
   let buf: Uint8Array = new Uint8Array(0);
   return {

@@ -2,8 +2,8 @@
  * The session reader. `openSession` never throws: whatever the bytes, it returns the
  * readable part of the session (if any) and diagnostics that say what was lost and why.
  *
- * Opening scans the chunk framing once and verifies every chunk's CRC; events are decoded
- * lazily, per chunk, with a small cache. The index written at close supplies per-chunk
+ * Opening reads the chunk framing, not the events (see `open`); events are read, checked and
+ * decoded lazily, per chunk, with a small cache. The index written at close supplies per-chunk
  * statistics (so the summary needs no decoding); when it is missing or does not match the
  * scan, the reader rebuilds what it needs from the chunks themselves.
  */
@@ -255,9 +255,12 @@ function chunkAt(src: ByteSource, off: number, mode: ScanMode): Framed | undefin
   const type = readU32(head, 0);
   const length = readU32(head, 4);
   if (length > CAPS.maxChunkBytes || off + CHUNK_OVERHEAD + length > src.size) return undefined;
-  if (readU32(src.read(off + 12 + length, 4), 0) !== length) return undefined;
+  // the prefix before the trailing length: a windowed source then reads a chunk's head with
+  // its predecessor's trailer, one read per chunk
   const prefix = mode === 'trust' ? PREFIX_ONLY.get(type) : undefined;
-  if (prefix !== undefined) return { type, offset: off, length, payload: src.read(off + 8, Math.min(prefix, length)) };
+  const payload = prefix !== undefined ? src.read(off + 8, Math.min(prefix, length)) : undefined;
+  if (readU32(src.read(off + 12 + length, 4), 0) !== length) return undefined;
+  if (payload) return { type, offset: off, length, payload };
   const whole = src.read(off, 8 + length + 4);
   if (crc32(whole.subarray(0, 8 + length)) !== readU32(whole, 8 + length)) return undefined;
   return { type, offset: off, length, payload: whole.subarray(8, 8 + length) };
