@@ -136,6 +136,23 @@ test('the help overlay lists every playback shortcut', async ({ lab, app, page }
   for (const name of ['Play', 'Previous vmexit', 'Next vmexit', 'Step back one event', 'Step forward one event', 'Next guest fault', 'Previous guest fault', 'Go to the start', 'Go to the end']) {
     await expect(group.getByRole('button', { name, exact: true })).toHaveAttribute('aria-keyshortcuts', /.+/);
   }
+
+  // Every key that a control names in its aria-keyshortcuts (read from the page: the main view,
+  // then the Notes tab) is listed in the help overlay, on a row that shows it as people read it.
+  const named = () => page.locator('[aria-keyshortcuts]').evaluateAll((els) => els.flatMap((el) => (el.getAttribute('aria-keyshortcuts') ?? '').split(' ').filter(Boolean)));
+  const controlKeys = new Set(await named());
+  await page.getByRole('tab', { name: 'Notes' }).click();
+  for (const k of await named()) controlKeys.add(k);
+  expect(controlKeys.size).toBeGreaterThan(15);
+  // The spec's key names as the overlay shows them: arrows as arrows, Plus as +.
+  const shown = (shortcut: string) => shortcut.replace('ArrowLeft', '←').replace('ArrowRight', '→').replace('Plus', '+');
+  await page.getByRole('button', { name: 'Keyboard shortcuts' }).click();
+  for (const shortcut of controlKeys) {
+    const row = help.locator(`tr[data-keyshortcuts~="${shortcut}"]`);
+    await expect(row, shortcut).toBeVisible();
+    await expect(row.locator('th'), shortcut).toContainText(shown(shortcut));
+  }
+  await help.getByRole('button', { name: 'Close' }).click();
 });
 
 test('zoom to a single exit and read its details', async ({ lab, app, page }) => {
