@@ -435,7 +435,7 @@ export class ChunkDecoder {
       for (let k = 0; k < fields.length; k++) {
         const fl = fields[k]!;
         if (fl.optBit >= 0 && !(mask & (1 << fl.optBit))) continue;
-        if (fl.kind === 2) r.varuint64();
+        if (fl.kind === 2) r.skipVaruint64();
         else if (fl.kind === 5) r.bytes(r.varuint());
         else {
           const v = r.varuint();

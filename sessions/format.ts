@@ -244,6 +244,19 @@ export class ByteReader {
     }
     throw new FormatError('a 64-bit value is longer than 10 bytes');
   }
+  /** Step over a 64-bit varint without building its value (the same limits as `varuint64`). */
+  skipVaruint64(): void {
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < 10; i++) {
+      if (p >= this.end) throw new FormatError('ran past the end of the data in a 64-bit value');
+      if (b[p++]! < 0x80) {
+        this.pos = p;
+        return;
+      }
+    }
+    throw new FormatError('a 64-bit value is longer than 10 bytes');
+  }
   bytes(n: number): Uint8Array {
     if (n < 0 || n > this.remaining) throw new FormatError('a length runs past the end of the data');
     const out = this.buf.subarray(this.pos, this.pos + n);
