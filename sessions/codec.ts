@@ -437,6 +437,7 @@ export class ChunkDecoder {
         if (fl.optBit >= 0 && !(mask & (1 << fl.optBit))) continue;
         if (fl.kind === 2) r.skipVaruint64();
         else if (fl.kind === 5) r.bytes(r.varuint());
+        else if (fl.kind !== 4 && !isExit) r.skipVaruint();
         else {
           const v = r.varuint();
           if (fl.kind === 4 && v >= dictCount) throw new FormatError(`string ${v} is not in the chunk dictionary`);

@@ -244,6 +244,24 @@ export class ByteReader {
     }
     throw new FormatError('a 64-bit value is longer than 10 bytes');
   }
+  /**
+   * Step over a varint without building its value, with exactly the checks `varuint` makes:
+   * at most 8 bytes, and no value above 2^53 - 1 (bits 53-55 live in the 8th byte's bits 4-6).
+   */
+  skipVaruint(): void {
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < 8; i++) {
+      if (p >= this.end) throw new FormatError('ran past the end of the data in a number');
+      const byte = b[p++]!;
+      if (byte < 0x80) {
+        if (i === 7 && byte & 0x70) throw new FormatError('a number is larger than 2^53');
+        this.pos = p;
+        return;
+      }
+    }
+    throw new FormatError('a number is longer than 8 bytes');
+  }
   /** Step over a 64-bit varint without building its value (the same limits as `varuint64`). */
   skipVaruint64(): void {
     const b = this.buf;
