@@ -54,7 +54,7 @@ interface ChunkRef extends EvtsPrefix {
   stats?: ChunkStats;
   /** Set when the chunk failed to decode: it then yields no events. */
   bad?: boolean;
-  /** Times and exits of the chunk, kept once scanned (about 8 bytes per event). */
+  /** Times and exits of the chunk, while kept in the reader's column cache (about 15 bytes per event). */
   cols?: ChunkColumns;
   /** Sum of its page_walk events' `refs`: from the index, or decoded once. */
   walkRefs?: number;
@@ -142,6 +142,8 @@ export interface Timeline {
 
 const KNOWN_CHUNKS = new Set<number>([CHUNK.HEAD, CHUNK.EVTS, CHUNK.INDX, CHUNK.FOOT, CHUNK.KEYF, CHUNK.NOTE]);
 const CACHE_CHUNKS = 64;
+/** Memory for chunk columns (times and exits): the 10-million-event kbuild session needs 150 MB. */
+const COLUMN_CACHE_BYTES = 256 << 20;
 /** Spacing of in-memory keyframes for sessions that have none in the file. */
 const MEMORY_KEYFRAME_EVENTS = 16_384;
 
@@ -736,6 +738,10 @@ class MergeCursor {
 export class SessionReader {
   private readonly decoder: ChunkDecoder;
   private readonly cache = new Map<ChunkRef, MmuEvent[]>();
+  /** Chunks whose columns are kept, least recently used first, with their sizes. */
+  private readonly columnsKept = new Map<ChunkRef, number>();
+  private columnsBytes = 0;
+  private columnBudget = COLUMN_CACHE_BYTES;
   private cursor: MergeCursor | undefined;
   /** The cursor of the last filtered `events` call, to page on cheaply. */
   private filtered: { key: string; cursor: MergeCursor; seen: number } | undefined;
@@ -857,9 +863,19 @@ export class SessionReader {
     exitHandling: [],
   };
 
-  /** Times and exits of a chunk without building event objects (kept for the session's life). */
+  /**
+   * Times and exits of a chunk without building event objects. Kept while the columns of all
+   * chunks kept stay within COLUMN_CACHE_BYTES (all of a 10-million-event session's), the least
+   * recently used dropped beyond it.
+   */
   columns(ch: ChunkRef): ChunkColumns {
-    if (ch.cols) return ch.cols;
+    const kept = ch.cols;
+    if (kept) {
+      const size = this.columnsKept.get(ch)!;
+      this.columnsKept.delete(ch);
+      this.columnsKept.set(ch, size);
+      return kept;
+    }
     if (ch.bad) return SessionReader.EMPTY;
     try {
       const cols = this.decoder.scan(this.body(ch), ch.count, ch.tMin);
@@ -868,12 +884,51 @@ export class SessionReader {
         if (t < prev || t > ch.tMax) throw new Error('its event times disagree with its time range');
         prev = t;
       }
-      ch.cols = cols;
+      this.keepColumns(ch, cols);
       return cols;
     } catch (e) {
       this.markBad(ch, e);
       return SessionReader.EMPTY;
     }
+  }
+
+  /** Bytes of chunk columns kept now, and the most that may be kept (settable, for a host short of memory). */
+  get columnCache(): { bytes: number; chunks: number; budget: number } {
+    return { bytes: this.columnsBytes, chunks: this.columnsKept.size, budget: this.columnBudget };
+  }
+  set columnCacheBudget(bytes: number) {
+    this.columnBudget = Math.max(0, bytes);
+  }
+
+  private keepColumns(ch: ChunkRef, cols: ChunkColumns): void {
+    // two string references per exit besides the typed arrays
+    const size = cols.times.byteLength + cols.exitAt.byteLength + cols.exitDur.byteLength + 16 * cols.exitReason.length;
+    ch.cols = cols;
+    this.columnsKept.set(ch, size);
+    this.columnsBytes += size;
+    for (const [old, oldSize] of this.columnsKept) {
+      if (this.columnsBytes <= this.columnBudget || old === ch) break;
+      old.cols = undefined;
+      this.columnsKept.delete(old);
+      this.columnsBytes -= oldSize;
+    }
+  }
+
+  /** Exits of a chunk that overlap [t0, t1]: from its statistics when it lies wholly inside. */
+  private exitsOverlapping(ch: ChunkRef, t0: number, t1: number): number {
+    if (ch.stats && !ch.bad && ch.tMin >= t0 && ch.tMax <= t1) {
+      let n = 0;
+      for (const k in ch.stats.exits) n += ch.stats.exits[k]!;
+      return n;
+    }
+    const cols = this.columns(ch);
+    let n = 0;
+    for (let k = 0; k < cols.exitAt.length; k++) {
+      const t = cols.times[cols.exitAt[k]!]!;
+      if (t > t1) break;
+      if (t + cols.exitDur[k]! >= t0) n++;
+    }
+    return n;
   }
 
   /** Per-chunk statistics, from the index or by decoding. */
@@ -1095,35 +1150,31 @@ export class SessionReader {
     const width = Math.max(t1 - t0, 1) / nb;
     const lanesOut: TimelineLane[] = [];
     this.lanes.forEach((lane, l) => {
-      // the lane's exits overlapping the window, as (chunk, position in the chunk's exit columns)
+      const chunks = lane.chunks.filter((ch) => ch.spanEnd >= t0 && ch.tMin <= t1 && !(ch.stats && Object.keys(ch.stats.exits).length === 0));
+      let estimate = 0;
+      for (const ch of chunks) estimate += this.exitsOverlapping(ch, t0, t1);
+      // Exits overlapping the window, one chunk's columns at a time: a long range never holds
+      // every chunk's columns at once (they stay cached within COLUMN_CACHE_BYTES).
       let n = 0;
-      const windows: { cols: ChunkColumns; ch: ChunkRef; from: number; to: number }[] = [];
-      for (const ch of lane.chunks) {
-        if (ch.spanEnd < t0 || ch.tMin > t1) continue;
-        if (ch.stats && Object.keys(ch.stats.exits).length === 0) continue;
-        const cols = this.columns(ch);
-        let from = -1;
-        let to = -1;
-        for (let k = 0; k < cols.exitAt.length; k++) {
-          const t = cols.times[cols.exitAt[k]!]!;
-          if (t > t1) break;
-          if (t + cols.exitDur[k]! < t0) continue;
-          if (from < 0) from = k;
-          to = k + 1;
-          n++;
-        }
-        if (from >= 0) windows.push({ cols, ch, from, to });
-      }
-      const slices: TimelineSlice[] = [];
-      if (n <= nb) {
-        for (const w of windows)
-          for (let k = w.from; k < w.to; k++) {
-            const t = w.cols.times[w.cols.exitAt[k]!]!;
-            const end = t + w.cols.exitDur[k]!;
+      const eachExit = (fn: (t: number, end: number, k: number, ch: ChunkRef, cols: ChunkColumns) => void) => {
+        for (const ch of chunks) {
+          const cols = this.columns(ch);
+          for (let k = 0; k < cols.exitAt.length; k++) {
+            const t = cols.times[cols.exitAt[k]!]!;
+            if (t > t1) break;
+            const end = t + cols.exitDur[k]!;
             if (end < t0) continue;
-            const ord = w.ch.ordinal + w.cols.exitAt[k]!;
-            slices.push({ t0: t, t1: end, reason: w.cols.exitReason[k]!, handling: w.cols.exitHandling[k]!, index: this.globalIndex(l, ord, t), count: 1 });
+            n++;
+            fn(t, end, k, ch, cols);
           }
+        }
+      };
+      const slices: TimelineSlice[] = [];
+      if (estimate <= nb) {
+        eachExit((t, end, k, ch, cols) => {
+          const ord = ch.ordinal + cols.exitAt[k]!;
+          slices.push({ t0: t, t1: end, reason: cols.exitReason[k]!, handling: cols.exitHandling[k]!, index: this.globalIndex(l, ord, t), count: 1 });
+        });
       } else {
         let b = -1;
         let count = 0;
@@ -1145,24 +1196,20 @@ export class SessionReader {
           reasons.clear();
           handlings.clear();
         };
-        for (const w of windows)
-          for (let k = w.from; k < w.to; k++) {
-            const t = w.cols.times[w.cols.exitAt[k]!]!;
-            const e = t + w.cols.exitDur[k]!;
-            if (e < t0) continue;
-            const xb = Math.min(nb - 1, Math.max(0, Math.floor((t - t0) / width)));
-            if (xb !== b) {
-              emit();
-              b = xb;
-              first = { t, ord: w.ch.ordinal + w.cols.exitAt[k]! };
-            }
-            count++;
-            if (e > end) end = e;
-            const r = w.cols.exitReason[k]!;
-            const h = w.cols.exitHandling[k]!;
-            reasons.set(r, (reasons.get(r) ?? 0) + 1);
-            handlings.set(h, (handlings.get(h) ?? 0) + 1);
+        eachExit((t, e, k, ch, cols) => {
+          const xb = Math.min(nb - 1, Math.max(0, Math.floor((t - t0) / width)));
+          if (xb !== b) {
+            emit();
+            b = xb;
+            first = { t, ord: ch.ordinal + cols.exitAt[k]! };
           }
+          count++;
+          if (e > end) end = e;
+          const r = cols.exitReason[k]!;
+          const h = cols.exitHandling[k]!;
+          reasons.set(r, (reasons.get(r) ?? 0) + 1);
+          handlings.set(h, (handlings.get(h) ?? 0) + 1);
+        });
         emit();
       }
       lanesOut.push({ vm: lane.vm, vcpu: lane.vcpu, slices, exits: n });

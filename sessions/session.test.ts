@@ -7,6 +7,7 @@ import { eventToJson, type MmuEvent } from '../core/events.ts';
 import { SessionWriter } from './writer.ts';
 import { openSession, type SessionReader } from './reader.ts';
 import { exportChrome, exportCsvTable, exportJsonl } from './export.ts';
+import { countersView } from './views.ts';
 import { canonicalOrder, syntheticEvents } from './testing/synthetic.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-test-'));
@@ -183,6 +184,24 @@ describe('round trip', () => {
     expect(r.session!.summary()).toEqual(s.summary());
     expect(r.session!.counters(1000, s.endNs - 1000)).toEqual(s.counters(1000, s.endNs - 1000));
     expect(r.session!.counters()).toEqual(s.counters());
+  });
+
+  it('timelines and counters are the same when the column cache holds only a few chunks', () => {
+    const small = mustOpen(path);
+    s.timeline(s.startNs, s.endNs, 10); // every chunk's columns, within the default budget
+    const chunkBytes = s.columnCache.bytes / s.columnCache.chunks;
+    small.columnCacheBudget = 3 * chunkBytes;
+    for (const [a, b, buckets] of [
+      [s.startNs, s.endNs, 2000],
+      [s.startNs, s.endNs, 50_000],
+      [s.startNs + (s.endNs - s.startNs) / 3, s.startNs + (s.endNs - s.startNs) / 2, 300],
+    ] as const) {
+      expect(small.timeline(a, b, buckets)).toEqual(s.timeline(a, b, buckets));
+      expect(small.columnCache.bytes).toBeLessThanOrEqual(small.columnCache.budget + chunkBytes);
+    }
+    expect(countersView(small, s.startNs, s.endNs)).toEqual(countersView(s, s.startNs, s.endNs));
+    expect(small.columnCache.chunks).toBeLessThanOrEqual(4);
+    expect(s.columnCache.chunks).toBe(s.lanes.reduce((n, l) => n + l.chunks.length, 0));
   });
 
   it('is compact: well under 16 bytes per event', () => {
