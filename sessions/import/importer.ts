@@ -16,17 +16,14 @@ import { detectFlavour, type Detection } from './detect.ts';
 import { LineAssembler, type AssemblerStats, type Flavour, type SkippedLine, type TraceRecord } from './lines.ts';
 import {
   decodeCr,
-  decodeEntryVcpu,
-  decodeExit,
-  decodeFastPageFaultBrief,
   decodeInjException,
-  decodePageFaultBrief,
   decodePagetableWalk,
   decodeSetSpte,
   decodeShadowPage,
   decodeTdpSpteChanged,
 } from './decode.ts';
 import { ReasonCache, type Isa } from './reasons.ts';
+import { DECODED, FIXED, SPURIOUS, TsReader, predecode, type ImportRecord, type Ts } from './predecode.ts';
 import { startParseWorker, parseWorkerLocation, type ParseWorker } from './recordBatch.ts';
 import { ImportError, readLines } from './readLines.ts';
 
@@ -122,63 +119,6 @@ export interface ImportResult {
 export { ImportError } from './readLines.ts';
 
 // ---------------------------------------------------------------------------------------------
-// Timestamps: seconds text → ns relative to the earliest record.
-
-interface Ts {
-  sec: number;
-  ns: number;
-}
-
-function parseTs(ts: string): Ts {
-  const dot = ts.indexOf('.');
-  if (dot < 0) return { sec: Number(ts) || 0, ns: 0 };
-  const frac = ts.slice(dot + 1);
-  const ns = frac.length === 6 ? Number(frac) * 1000 : frac.length === 9 ? Number(frac) : Number((frac + '000000000').slice(0, 9));
-  return { sec: Number(ts.slice(0, dot)) || 0, ns: ns || 0 };
-}
-
-/**
- * Reads timestamp texts into `sec` and `ns` as `parseTs` does, without allocating: two numbers
- * per record instead of an object and two substrings. Texts other than digits.digits with at
- * most 15 digits of seconds go through parseTs.
- */
-class TsReader {
-  sec = 0;
-  ns = 0;
-  read(ts: string): void {
-    const n = ts.length;
-    let sec = 0;
-    let k = 0;
-    for (; k < n; k++) {
-      const c = ts.charCodeAt(k);
-      if (c < 48 || c > 57) break;
-      sec = sec * 10 + (c - 48);
-    }
-    if (k === 0 || k > 15 || k === n || ts.charCodeAt(k) !== 46) return this.slow(ts);
-    let ns = 0;
-    let digits = 0;
-    for (let j = k + 1; j < n; j++) {
-      const c = ts.charCodeAt(j);
-      if (c < 48 || c > 57) return this.slow(ts);
-      // parseTs keeps the first 9 digits of the fraction
-      if (digits < 9) {
-        ns = ns * 10 + (c - 48);
-        digits++;
-      }
-    }
-    if (digits === 0) return this.slow(ts);
-    for (; digits < 9; digits++) ns *= 10;
-    this.sec = sec;
-    this.ns = ns;
-  }
-  private slow(ts: string): void {
-    const t = parseTs(ts);
-    this.sec = t.sec;
-    this.ns = t.ns;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Pass 1: threads, vCPU ids, the first timestamp, the ISA.
 
 interface ScanThread {
@@ -192,29 +132,14 @@ interface ScanThread {
 
 const MAX_ISA_VOTES = 4096;
 
-/** `vcpu N` at the start of a payload (kvm_entry, kvm_exit, page faults), or undefined. */
-function vcpuField(body: string): number | undefined {
-  if (!body.startsWith('vcpu ')) return undefined;
-  let v = 0;
-  let k = 5;
-  for (; k < body.length && k < 12; k++) {
-    const c = body.charCodeAt(k);
-    if (c < 48 || c > 57) break;
-    v = v * 10 + (c - 48);
-  }
-  return k > 5 ? v : undefined;
-}
-
 const MAX_THREADS = 1 << 16;
 const MAX_IDS_PER_THREAD = 64;
 
 class Scan {
   readonly threads = new Map<string, ScanThread>();
-  /** The earliest timestamp text so far. */
-  private minTs = '';
-  private minSec = 0;
+  /** The earliest timestamp so far (minSec is NaN before the first). */
+  private minSec = NaN;
   private minNs = 0;
-  private readonly tsr = new TsReader();
   /** Bumped whenever something the layout or the time origin depends on changes (see importTrace). */
   version = 0;
   vmxVotes = 0;
@@ -226,34 +151,29 @@ class Scan {
   private readonly byPid = new Map<number, ScanThread>();
 
   get t0(): Ts | undefined {
-    return this.minTs ? parseTs(this.minTs) : undefined;
+    return this.minSec === this.minSec ? { sec: this.minSec, ns: this.minNs } : undefined;
   }
 
-  record(r: TraceRecord): void {
-    const ts = r.ts;
-    if (ts && ts !== this.minTs) {
-      const x = this.tsr;
-      x.read(ts);
-      if (!this.minTs || x.sec < this.minSec || (x.sec === this.minSec && x.ns < this.minNs)) {
-        this.minTs = ts;
-        this.minSec = x.sec;
-        this.minNs = x.ns;
-        this.version++;
-      }
+  record(r: ImportRecord): void {
+    const sec = r.sec;
+    // (NaN: no timestamp; every comparison with it is false)
+    if (sec < this.minSec || (sec === this.minSec && r.ns < this.minNs) || (this.minSec !== this.minSec && sec === sec)) {
+      this.minSec = sec;
+      this.minNs = r.ns;
+      this.version++;
     }
     const th = r.pid >= 0 && r.pid === this.lastPid && this.lastThread!.comm !== '<...>' ? this.lastThread! : this.thread(r);
     const ev = r.event;
     if (ev === 'kvm_entry' || ev === 'kvm_exit' || ev === 'fast_page_fault' || ev === 'kvm_page_fault') {
-      const id = vcpuField(r.body);
-      if (id !== undefined && id < CAPS.maxVcpusPerVm && th.ids.length < MAX_IDS_PER_THREAD && !th.ids.includes(id)) {
+      const id = r.scanVcpu;
+      if (id < CAPS.maxVcpusPerVm && th.ids.length < MAX_IDS_PER_THREAD && !th.ids.includes(id)) {
         th.ids.push(id);
         this.version++;
       }
       // a few thousand exits tell the ISA; decoding every one would only cost time
       if (ev === 'kvm_exit' && this.vmxVotes + this.svmVotes < MAX_ISA_VOTES) {
-        const d = decodeExit(r.body, true);
-        if (d) {
-          const isa = this.reasons.get(d.reasonText).isa;
+        if (r.reason) {
+          const isa = this.reasons.get(r.reason).isa;
           if (isa === 'vmx') this.vmxVotes++;
           else if (isa === 'svm') this.svmVotes++;
         }
@@ -261,7 +181,7 @@ class Scan {
     }
   }
 
-  thread(r: TraceRecord): ScanThread {
+  thread(r: ImportRecord): ScanThread {
     if (r.pid >= 0) {
       let th = this.byPid.get(r.pid);
       if (!th || th.comm === '<...>') {
@@ -275,7 +195,7 @@ class Scan {
     return this.lookup(r);
   }
 
-  private lookup(r: TraceRecord): ScanThread {
+  private lookup(r: ImportRecord): ScanThread {
     const key = threadKey(r);
     let th = this.threads.get(key);
     if (!th) {
@@ -288,7 +208,7 @@ class Scan {
     return th;
   }
 
-  private add(key: string, r: TraceRecord): ScanThread {
+  private add(key: string, r: ImportRecord): ScanThread {
     const th: ScanThread = { key, pid: r.pid, comm: r.comm, firstLine: r.lineNo, ids: [] };
     if (r.tgid !== undefined) th.tgid = r.tgid;
     this.threads.set(key, th);
@@ -303,7 +223,7 @@ class Scan {
   }
 }
 
-function threadKey(r: TraceRecord): string {
+function threadKey(r: ImportRecord): string {
   return r.pid >= 0 ? String(r.pid) : 'comm:' + r.comm;
 }
 
@@ -448,9 +368,6 @@ class Importer {
   clampedTimes = 0;
   lateTimes = 0;
   unmatchedExits = 0;
-  private lastTs = '';
-  private lastTsValue = 0;
-  private readonly tsr = new TsReader();
 
   constructor(
     private readonly writer: SessionWriter,
@@ -461,17 +378,12 @@ class Importer {
     this.lanes = layout.vms.map((vm) => Array.from({ length: vm.vcpus }, (_, vcpu) => ({ vm: vm.vm, vcpu, lastT: 0, buf: [] })));
   }
 
-  private relNs(ts: string): number {
-    if (ts === this.lastTs) return this.lastTsValue;
-    const t = this.tsr;
-    t.read(ts);
-    const v = Math.max(0, (t.sec - this.t0.sec) * 1e9 + (t.ns - this.t0.ns));
-    this.lastTs = ts;
-    this.lastTsValue = Math.min(Math.round(v), Number.MAX_SAFE_INTEGER);
-    return this.lastTsValue;
+  private relNs(sec: number, ns: number): number {
+    const v = Math.max(0, (sec - this.t0.sec) * 1e9 + (ns - this.t0.ns));
+    return Math.min(Math.round(v), Number.MAX_SAFE_INTEGER);
   }
 
-  private threadState(r: TraceRecord): { row: LaneState[]; lane: number } {
+  private threadState(r: ImportRecord): { row: LaneState[]; lane: number } {
     if (r.pid >= 0) {
       if (r.pid === this.lastPid) return this.lastState!;
       const st = this.pidStates.get(r.pid);
@@ -497,18 +409,20 @@ class Importer {
   }
 
   /** The lane of a record: its own vCPU id when it has one (and the thread keeps it), else the thread's. */
-  private lane(r: TraceRecord, vcpu: number | undefined): LaneState {
+  private lane(r: ImportRecord, vcpu: number): LaneState {
     const st = this.threadState(r);
-    if (vcpu !== undefined && vcpu < st.row.length) {
+    // (NaN: the record has no vCPU id)
+    if (vcpu < st.row.length) {
       st.lane = vcpu;
       return st.row[vcpu]!;
     }
     return st.row[st.lane]!;
   }
 
-  private time(lane: LaneState, r: TraceRecord): number {
-    let t = r.ts ? this.relNs(r.ts) : lane.lastT;
-    if (t === Number.MAX_SAFE_INTEGER && r.ts) this.lateTimes++;
+  private time(lane: LaneState, r: ImportRecord): number {
+    const has = r.sec === r.sec;
+    let t = has ? this.relNs(r.sec, r.ns) : lane.lastT;
+    if (t === Number.MAX_SAFE_INTEGER && has) this.lateTimes++;
     if (t < lane.lastT) {
       this.clampedTimes++;
       t = lane.lastT;
@@ -552,26 +466,25 @@ class Importer {
     }
   }
 
-  private rawEvent(lane: LaneState, t: number, r: TraceRecord): void {
+  private rawEvent(lane: LaneState, t: number, r: ImportRecord): void {
     const name = r.system && r.system !== 'kvm' && r.system !== 'kvmmmu' ? `${r.system}:${r.event}` : r.event;
     const text = r.body.length > MAX_RAW_TEXT ? r.body.slice(0, MAX_RAW_TEXT) : r.body;
     this.raw++;
     this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'raw', name, text });
   }
 
-  record(r: TraceRecord): void {
+  record(r: ImportRecord): void {
     const body = r.body;
     switch (r.event) {
       case 'kvm_exit': {
-        const d = decodeExit(body, true);
-        const lane = this.lane(r, d?.vcpu);
+        const lane = this.lane(r, r.vcpu);
         const t = this.time(lane, r);
-        if (!d) return this.rawEvent(lane, t, r);
+        if (!r.reason) return this.rawEvent(lane, t, r);
         if (lane.exit) {
           this.unmatchedExits++;
           this.closeExit(lane, lane.buf.length ? lane.buf[lane.buf.length - 1]!.t : t);
         }
-        const reason = this.reasons.get(d.reasonText, this.isa);
+        const reason = this.reasons.get(r.reason, this.isa);
         const x: PendingExit = {
           t,
           reason: reason.name,
@@ -589,33 +502,31 @@ class Importer {
           x.handling = 'failed-vmentry';
           x.rank = 9;
         }
-        if (reason.name === 'npf' && d.info2 !== undefined) x.gpa = d.info2;
-        if (reason.name === 'excp_pf' && d.info2 !== undefined) x.va = d.info2;
+        if (reason.name === 'npf' && r.a === r.a) x.gpa = r.a;
+        if (reason.name === 'excp_pf' && r.a === r.a) x.va = r.a;
         lane.exit = x;
         this.exits++;
         return;
       }
       case 'kvm_entry': {
-        const vcpu = decodeEntryVcpu(body);
-        const lane = this.lane(r, vcpu);
+        const lane = this.lane(r, r.vcpu);
         const t = this.time(lane, r);
-        if (vcpu === undefined) return this.rawEvent(lane, t, r);
+        if (r.vcpu !== r.vcpu) return this.rawEvent(lane, t, r);
         this.closeExit(lane, t);
         return;
       }
       case 'kvm_page_fault': {
-        const d = decodePageFaultBrief(body);
-        const lane = this.lane(r, d?.vcpu);
+        const lane = this.lane(r, r.vcpu);
         const t = this.time(lane, r);
-        if (d) {
+        if (r.flags & DECODED) {
           const x = lane.exit;
           if (x && x.tdp) {
-            x.gpa ??= d.address;
+            x.gpa ??= r.a;
             this.handling(lane, 'map-gfn', 1);
           } else {
-            lane.lastFaultVa = d.address;
+            lane.lastFaultVa = r.a;
             if (x) {
-              x.va ??= d.address;
+              x.va ??= r.a;
               this.handling(lane, 'map-gfn', 1);
             }
           }
@@ -624,7 +535,7 @@ class Importer {
       }
       case 'kvm_inj_exception': {
         const d = decodeInjException(body);
-        const lane = this.lane(r, undefined);
+        const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         if (d && d.vector === 'PF') {
           this.handling(lane, 'inject-guest-pf', 7);
@@ -634,18 +545,17 @@ class Importer {
         return this.rawEvent(lane, t, r);
       }
       case 'fast_page_fault': {
-        const d = decodeFastPageFaultBrief(body);
-        const lane = this.lane(r, d?.vcpu);
+        const lane = this.lane(r, r.vcpu);
         const t = this.time(lane, r);
-        if (d) {
-          if (d.spurious) this.handling(lane, 'spurious', 6);
-          else if (d.fixed) this.handling(lane, 'fast-pf', 6);
+        if (r.flags & DECODED) {
+          if (r.flags & SPURIOUS) this.handling(lane, 'spurious', 6);
+          else if (r.flags & FIXED) this.handling(lane, 'fast-pf', 6);
         }
         return this.rawEvent(lane, t, r);
       }
       case 'kvm_tdp_mmu_spte_changed': {
         const d = decodeTdpSpteChanged(body);
-        const lane = this.lane(r, undefined);
+        const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         if (!d) return this.rawEvent(lane, t, r);
         const zap = d.new === 0n || d.new === 0x5a0n;
@@ -655,7 +565,7 @@ class Importer {
       }
       case 'kvm_mmu_set_spte': {
         const d = decodeSetSpte(body);
-        const lane = this.lane(r, undefined);
+        const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         if (!d) return this.rawEvent(lane, t, r);
         this.handling(lane, 'fill-spte', 4);
@@ -668,7 +578,7 @@ class Importer {
       case 'kvm_mmu_sync_page':
       case 'kvm_mmu_unsync_page': {
         const d = decodeShadowPage(body);
-        const lane = this.lane(r, undefined);
+        const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         const action =
           r.event === 'kvm_mmu_get_page' ? (d?.created === false ? undefined : 'alloc') : r.event === 'kvm_mmu_sync_page' ? 'sync' : r.event === 'kvm_mmu_unsync_page' ? 'unsync' : 'zap';
@@ -691,51 +601,51 @@ class Importer {
       }
       case 'kvm_mmu_pagetable_walk': {
         const d = decodePagetableWalk(body);
-        const lane = this.lane(r, undefined);
+        const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         if (d) lane.lastFaultVa = d.addr;
         return this.rawEvent(lane, t, r);
       }
       case 'kvm_mmu_spte_requested': {
-        const lane = this.lane(r, undefined);
+        const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         this.handling(lane, 'fill-spte', 4);
         return this.rawEvent(lane, t, r);
       }
       case 'kvm_mmio':
       case 'vcpu_match_mmio': {
-        const lane = this.lane(r, undefined);
+        const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         this.handling(lane, 'mmio-emulate', 5);
         return this.rawEvent(lane, t, r);
       }
       case 'kvm_hypercall': {
-        const lane = this.lane(r, undefined);
+        const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         this.handling(lane, 'hypercall', 5);
         return this.rawEvent(lane, t, r);
       }
       case 'kvm_cr': {
-        const lane = this.lane(r, undefined);
+        const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         const d = decodeCr(body);
         if (d && d.write && d.cr === 3) this.handling(lane, 'cr3-switch', 2);
         return this.rawEvent(lane, t, r);
       }
       case 'kvm_emulate_insn': {
-        const lane = this.lane(r, undefined);
+        const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         this.handling(lane, 'emulate', 2);
         return this.rawEvent(lane, t, r);
       }
       case 'kvm_userspace_exit': {
-        const lane = this.lane(r, undefined);
+        const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         this.handling(lane, 'userspace', 2);
         return this.rawEvent(lane, t, r);
       }
       default: {
-        const lane = this.lane(r, undefined);
+        const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         return this.rawEvent(lane, t, r);
       }
@@ -841,7 +751,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
   const scan = new Scan();
   const maxListed = options.maxSkippedListed ?? 100;
   let spec: { writer: SessionWriter; imp: Importer; layout: Layout; version: number; isa: Isa | undefined } | undefined;
-  let held: TraceRecord[] | undefined = [];
+  let held: ImportRecord[] | undefined = [];
   const speculateAfter = Math.max(0, options.speculateAfter ?? SPECULATE_AFTER);
   // not speculating: the first pass only scans
   let diverged = speculateAfter === 0;
@@ -853,7 +763,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     for (const r of held!) imp.record(r);
     held = undefined;
   };
-  const onRecord = (r: TraceRecord) => {
+  const onRecord = (r: ImportRecord) => {
     scan.record(r);
     if (diverged) return;
     if (held) {
@@ -862,7 +772,9 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     } else if (scan.version !== spec!.version) diverged = true;
     else spec!.imp.record(r);
   };
-  const asm1 = new LineAssembler(onRecord, maxListed);
+  // lines parsed in this thread are decoded here; the reading thread sends them decoded
+  const tsr = new TsReader();
+  const asm1 = new LineAssembler((r: TraceRecord) => onRecord(predecode(r, tsr)), maxListed);
   asm1.perfFirst = det.flavour === 'perf';
   const base = (): Omit<ImportResult, 'ok' | 'complete' | 'cancelled' | 'message'> => ({
     flavour: det.flavour,
@@ -971,7 +883,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
   const layout = resolveLayout(scan);
   const writer = createWriter(outPath, sessionInput(file, det, totalBytes, scan, layout, asm1.stats, asm1.skippedLines, undefined), 0);
   const imp = new Importer(writer, layout, scan.t0 ?? { sec: 0, ns: 0 }, scan.isa);
-  const asm2 = new LineAssembler((r) => imp.record(r), 0);
+  const asm2 = new LineAssembler((r) => imp.record(predecode(r, tsr)), 0);
   asm2.perfFirst = asm1.perfFirst;
   let imported = { lines: 0, bytes: 0, aborted: false };
   let failure: string | undefined;

@@ -12,6 +12,7 @@ import { openSession } from '../reader.ts';
 import { importTrace } from './importer.ts';
 import type { TraceRecord } from './lines.ts';
 import { BatchEncoder, decodeBatch, parseWorkerLocation } from './recordBatch.ts';
+import { DECODED, SPURIOUS, TsReader, predecode, type ImportRecord } from './predecode.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-readthread-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,19 +40,58 @@ describe('reading and parsing in a worker thread', () => {
     expect(loc?.tsxApi).toBeDefined();
   });
 
-  it('packs and unpacks records field for field', () => {
+  it('packs and unpacks records field for field, decoded as the importing thread decodes them', () => {
     const recs: TraceRecord[] = [
       { lineNo: 3, comm: 'CPU 0/KVM', pid: 1234, cpu: 2, ts: '5.000001', event: 'kvm_exit', body: 'reason HLT rip 0x1 info 0 0', joined: 0 },
       { lineNo: 9, comm: 'qemu-system-x86', pid: 77, tgid: 70, cpu: 0, ts: '6.5', system: 'kvm', event: 'kvm_entry', body: '', joined: 2 },
       { lineNo: 10, comm: '', pid: -1, cpu: -1, ts: '', event: 'stack_trace', body: '=> a => b é', joined: 1 },
+      { lineNo: 11, comm: 'CPU 0/KVM', pid: 1234, cpu: 2, ts: '7.123456789', event: 'kvm_page_fault', body: 'vcpu 0 rip 0x1 address 0x0000000000fee000 error_code 0x184', joined: 0 },
+      { lineNo: 12, comm: 'CPU 0/KVM', pid: 1234, cpu: 2, ts: '7.2', event: 'fast_page_fault', body: 'vcpu 3 gva 1000 error_code F sptep 0 old 0x1 new 1 spurious 1 fixed 0', joined: 0 },
     ];
     const enc = new BatchEncoder();
     for (const r of recs) enc.add(r);
-    const { text, nums, count } = enc.take();
-    const out: TraceRecord[] = [];
-    decodeBatch(text, nums, count, (r) => out.push(r));
-    expect(out).toEqual(recs);
+    const { text, nums, count, strings } = enc.take();
+    const out: ImportRecord[] = [];
+    decodeBatch(text, nums, count, strings, (r) => out.push(r));
+    const tsr = new TsReader();
+    expect(out).toEqual(recs.map((r) => predecode(r, tsr)));
+    // the decoded fields, by hand from the texts above
+    expect(out[0]).toMatchObject({ sec: 5, ns: 1000, reason: 'HLT', body: '', tgid: undefined });
+    expect(out[0]!.vcpu).toBeNaN();
+    expect(out[1]).toMatchObject({ sec: 6, ns: 500_000_000, tgid: 70, system: 'kvm', body: '', reason: '' });
+    expect(out[1]!.vcpu).toBeNaN(); // an entry without `vcpu N` stays a raw event
+    expect(out[2]).toMatchObject({ body: '=> a => b é', comm: '', pid: -1 });
+    expect(out[2]!.sec).toBeNaN();
+    expect(out[3]).toMatchObject({ sec: 7, ns: 123_456_789, vcpu: 0, scanVcpu: 0, a: 0xfee000, flags: DECODED });
+    expect(out[4]).toMatchObject({ vcpu: 3, flags: DECODED | SPURIOUS });
     expect(enc.take().count).toBe(0);
+  });
+
+  it('numbers the first 4096 distinct short strings across batches and sends the others as text', () => {
+    const enc = new BatchEncoder();
+    const table: string[] = [];
+    const out: ImportRecord[] = [];
+    const recs: TraceRecord[] = Array.from({ length: 5000 }, (_, i) => ({
+      lineNo: i + 1,
+      comm: `thread ${i}`,
+      pid: i,
+      cpu: 0,
+      ts: `1.${i}`,
+      event: i % 2 ? 'kvm_exit' : `custom_${i}`,
+      body: i % 2 ? `vcpu 1 reason R${i} rip 0x1 info 0 0` : `x=${i}`,
+      joined: 0,
+    }));
+    for (let b = 0; b < 5; b++) {
+      for (const r of recs.slice(b * 1000, b * 1000 + 1000)) enc.add(r);
+      const batch = enc.take();
+      table.push(...batch.strings);
+      decodeBatch(batch.text, batch.nums, batch.count, table, (r) => out.push(r));
+    }
+    expect(table.length).toBe(4096);
+    expect(out.map((r) => r.comm)).toEqual(recs.map((r) => r.comm));
+    expect(out.map((r) => r.event)).toEqual(recs.map((r) => r.event));
+    expect(out.filter((r) => r.event === 'kvm_exit').map((r) => r.reason)).toEqual(recs.filter((r) => r.event === 'kvm_exit').map((r) => /reason (\S+)/.exec(r.body)![1]));
+    expect(out.filter((r) => r.event !== 'kvm_exit').map((r) => r.body)).toEqual(recs.filter((r) => r.event !== 'kvm_exit').map((r) => r.body));
   });
 
   // a 4 KiB chunk puts the hand-over (after the first chunk) at a different place for every pad

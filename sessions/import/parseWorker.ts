@@ -1,8 +1,9 @@
 /**
  * The import's reading thread: reads the trace file, splits it into lines and parses them into
- * records (readLines and LineAssembler, as the in-thread import does), and posts the records
- * of every chunk to the importing thread as one packed batch (see recordBatch.ts). On 2 cores
- * the parse then runs beside the import logic and the session writer instead of before them.
+ * records (readLines and LineAssembler, as the in-thread import does), decodes them (predecode.ts)
+ * and posts the records of every chunk to the importing thread as one packed batch (see
+ * recordBatch.ts). On 2 cores the parse and decode then run beside the import logic and the
+ * session writer instead of before them.
  * While it starts, the importing thread parses the first chunks itself; the `start` message
  * says after which line to go on and hands over the assembler's state there.
  * Started by startParseWorker (recordBatch.ts); never imported by anything else.
@@ -28,10 +29,10 @@ async function run(start: ParseWorkerStart): Promise<void> {
   let listed = 0;
   const post = (last: { lines: number; bytes: number; aborted: boolean } | undefined, bytes: number, lines: number) => {
     if (!last && lines <= start.afterLine) return;
-    const { text, nums, count } = enc.take();
+    const { text, nums, count, strings } = enc.take();
     const skipped = asm.skippedLines.slice(listed);
     listed = asm.skippedLines.length;
-    const msg: FromParseWorker = { kind: 'batch', text, nums, count, bytes, lines, stats: { ...asm.stats }, skipped, ...(last ? { end: last } : {}) };
+    const msg: FromParseWorker = { kind: 'batch', text, nums, count, strings, bytes, lines, stats: { ...asm.stats }, skipped, ...(last ? { end: last } : {}) };
     port.postMessage(msg, [nums.buffer as ArrayBuffer]);
     posted++;
     // Wait while the importing thread is more than WINDOW batches behind: memory stays constant.

@@ -1,9 +1,12 @@
 /**
  * The import's reading thread (parseWorker.ts), from the importing side: where its file is,
  * how records travel (packed batches), and `startParseWorker`, which starts it and hands every
- * record, in order, to a callback. Records are packed because a structured clone of 7,000
- * small objects per chunk costs about what parsing them does: one string with every text
- * field after another, and 10 numbers per record (its numbers and the text lengths).
+ * record, in order, to a callback. The reading thread also decodes what the import needs of
+ * every record (predecode.ts: the timestamp, the hot events' payload fields), so the importing
+ * thread only imports and writes. Records are packed because a structured clone of 7,000 small
+ * objects per chunk costs about what parsing them does: 14 numbers per record (a transferred
+ * Float64Array), the repeated short strings by number, and one string with the payloads the
+ * importing thread still needs as text (raw events' text, the rarer decoders' input).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -11,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { AssemblerState, AssemblerStats, SkippedLine, TraceRecord } from './lines.ts';
+import { decodeFaults, PENDING, predecode, predecodeInto, TsReader, type ImportRecord } from './predecode.ts';
 
 /** Shared counters: batches the importing thread has taken, and the stop request. */
 export const CONSUMED = 0;
@@ -20,7 +24,11 @@ export const READY = 2;
 /** Batches (chunks) the reading thread may be ahead of the importing one. */
 export const WINDOW = 3;
 
-const FIELDS = 10;
+const FIELDS = 14;
+/** Strings (comms, event and system names, exit reasons) sent once and then by number, at most this many. */
+const MAX_STRINGS = 4096;
+const RECENT = 8;
+/** No system name / no exit reason. */
 const NONE = -1;
 
 export interface ParseWorkerData {
@@ -43,6 +51,8 @@ export type FromParseWorker =
       text: string;
       nums: Float64Array;
       count: number;
+      /** Strings numbered in this batch (after those of the batches before). */
+      strings: string[];
       /** Bytes and lines read so far (for the progress). */
       bytes: number;
       lines: number;
@@ -54,13 +64,55 @@ export type FromParseWorker =
     }
   | { kind: 'error'; message: string; importError: boolean };
 
-/** Packs records (in the reading thread). */
+/**
+ * Packs records (in the reading thread), decoded first (predecode): per record FIELDS numbers,
+ * the repeated short strings (comm, system, event, exit reason) by number in a string table
+ * that grows with the batches (the first MAX_STRINGS distinct ones; others go as text), and
+ * only the payloads the importing thread still needs as text.
+ */
 export class BatchEncoder {
   private parts: string[] = [];
   private nums = new Float64Array(FIELDS * 8192);
   private count = 0;
+  private readonly tsr = new TsReader();
+  private readonly ids = new Map<string, number>();
+  private newStrings: string[] = [];
+  private readonly rec = predecode({ lineNo: 0, comm: '', pid: 0, cpu: 0, ts: '', event: '', body: '', joined: 0 }, this.tsr);
+  /** The last comm and its number: the parser gives the same string object for every record of a thread on a CPU. */
+  private lastComm = '';
+  private lastCommId = -1;
 
-  add(r: TraceRecord): void {
+  /** The last numbered strings: a few event names, systems and reasons make up nearly every record. */
+  private readonly recent: string[] = [];
+  private readonly recentIds = new Int32Array(RECENT);
+  private next = 0;
+
+  /** A string's number (>= 0), or -(length + 2) with the string appended to the text. */
+  private str(s: string): number {
+    // comparing with a few recent strings costs less than hashing a new one for the map
+    const recent = this.recent;
+    for (let i = 0; i < recent.length; i++) if (recent[i] === s) return this.recentIds[i]!;
+    let id = this.ids.get(s);
+    if (id === undefined) {
+      if (this.ids.size >= MAX_STRINGS) {
+        this.parts.push(s);
+        return -(s.length + 2);
+      }
+      id = this.ids.size;
+      this.ids.set(s, id);
+      this.newStrings.push(s);
+    }
+    const slot = this.next;
+    this.next = (slot + 1) % RECENT;
+    recent[slot] = s;
+    this.recentIds[slot] = id;
+    return id;
+  }
+
+  add(tr: TraceRecord): void {
+    const r = this.rec;
+    // the page faults' payloads travel anyway (raw events' text): decoded by the importing thread
+    predecodeInto(tr, this.tsr, r, false);
     let k = this.count * FIELDS;
     if (k + FIELDS > this.nums.length) {
       const grown = new Float64Array(this.nums.length * 2);
@@ -71,50 +123,79 @@ export class BatchEncoder {
     n[k++] = r.lineNo;
     n[k++] = r.pid;
     n[k++] = r.tgid ?? NaN;
-    n[k++] = r.cpu;
-    n[k++] = r.joined;
-    n[k++] = r.comm.length;
-    n[k++] = r.ts.length;
-    n[k++] = r.system === undefined ? NONE : r.system.length;
-    n[k++] = r.event.length;
+    n[k++] = r.sec;
+    n[k++] = r.ns;
+    n[k++] = r.scanVcpu;
+    n[k++] = r.vcpu;
+    n[k++] = r.a;
+    n[k++] = r.flags;
+    let comm = this.lastCommId;
+    if (r.comm !== this.lastComm || comm < 0) {
+      comm = this.str(r.comm);
+      this.lastComm = r.comm;
+      this.lastCommId = comm;
+    }
+    n[k++] = comm;
+    n[k++] = r.system === undefined ? NONE : this.str(r.system);
+    n[k++] = this.str(r.event);
+    n[k++] = r.reason === '' ? NONE : this.str(r.reason);
     n[k] = r.body.length;
-    this.parts.push(r.comm, r.ts, r.system ?? '', r.event, r.body);
+    if (r.body !== '') this.parts.push(r.body);
     this.count++;
   }
 
-  take(): { text: string; nums: Float64Array; count: number } {
-    const out = { text: this.parts.join(''), nums: this.nums.slice(0, this.count * FIELDS), count: this.count };
+  take(): { text: string; nums: Float64Array; count: number; strings: string[] } {
+    const out = { text: this.parts.join(''), nums: this.nums.slice(0, this.count * FIELDS), count: this.count, strings: this.newStrings };
     this.parts = [];
+    this.newStrings = [];
     this.count = 0;
     return out;
   }
 }
 
+/** The string table of a decoder: the strings of every batch so far, in the order they were numbered. */
+export type BatchStrings = string[];
+
 /** Unpacks a batch (in the importing thread), calling `each` with every record in order. */
-export function decodeBatch(text: string, nums: Float64Array, count: number, each: (r: TraceRecord) => void): void {
+export function decodeBatch(text: string, nums: Float64Array, count: number, strings: BatchStrings, each: (r: ImportRecord) => void): void {
   let off = 0;
+  const str = (v: number): string => {
+    if (v >= 0) return strings[v]!;
+    const end = off - v - 2;
+    const s = text.slice(off, end);
+    off = end;
+    return s;
+  };
   for (let i = 0, k = 0; i < count; i++, k += FIELDS) {
-    const commEnd = off + nums[k + 5]!;
-    const tsEnd = commEnd + nums[k + 6]!;
-    const sysLen = nums[k + 7]!;
-    const sysEnd = tsEnd + (sysLen === NONE ? 0 : sysLen);
-    const eventEnd = sysEnd + nums[k + 8]!;
-    const bodyEnd = eventEnd + nums[k + 9]!;
+    // in the order add() wrote the texts: comm, system, event, reason, body
+    const comm = str(nums[k + 9]!);
+    const sys = nums[k + 10]!;
+    const system = sys === NONE ? undefined : str(sys);
+    const event = str(nums[k + 11]!);
+    const rs = nums[k + 12]!;
+    const reason = rs === NONE ? '' : str(rs);
+    const bodyLen = nums[k + 13]!;
+    const body = bodyLen === 0 ? '' : text.slice(off, off + bodyLen);
+    off += bodyLen;
     const tgid = nums[k + 2]!;
-    const r: TraceRecord = {
+    const rec: ImportRecord = {
       lineNo: nums[k]!,
-      comm: text.slice(off, commEnd),
+      comm,
       pid: nums[k + 1]!,
-      cpu: nums[k + 3]!,
-      ts: text.slice(commEnd, tsEnd),
-      event: text.slice(sysEnd, eventEnd),
-      body: text.slice(eventEnd, bodyEnd),
-      joined: nums[k + 4]!,
+      tgid: tgid === tgid ? tgid : undefined,
+      sec: nums[k + 3]!,
+      ns: nums[k + 4]!,
+      system,
+      event,
+      body,
+      scanVcpu: nums[k + 5]!,
+      vcpu: nums[k + 6]!,
+      reason,
+      a: nums[k + 7]!,
+      flags: nums[k + 8]!,
     };
-    if (tgid === tgid) r.tgid = tgid;
-    if (sysLen !== NONE) r.system = text.slice(tsEnd, sysEnd);
-    each(r);
-    off = bodyEnd;
+    if (rec.flags === PENDING) decodeFaults(rec);
+    each(rec);
   }
 }
 
@@ -163,7 +244,7 @@ export interface ParseWorker {
     afterLine: number,
     state: AssemblerState,
     maxListed: number,
-    onRecord: (r: TraceRecord) => void,
+    onRecord: (r: ImportRecord) => void,
     onBatch: (stats: AssemblerStats, skipped: SkippedLine[]) => void,
     onChunk: (bytes: number, lines: number) => void,
     importError: (message: string) => Error,
@@ -191,6 +272,7 @@ export function startParseWorker(
   let failed: Error | undefined;
   let settle: ((err: Error | undefined, result?: WorkerRead) => void) | undefined;
   let stopped = false;
+  const strings: BatchStrings = [];
   const stop = () => {
     if (stopped) return;
     stopped = true;
@@ -223,7 +305,8 @@ export function startParseWorker(
           if (settled) return;
           if (m.kind === 'error') return settle!(m.importError ? importError(m.message) : new Error(m.message));
           try {
-            decodeBatch(m.text, m.nums, m.count, onRecord);
+            for (const x of m.strings) strings.push(x);
+            decodeBatch(m.text, m.nums, m.count, strings, onRecord);
             onBatch(m.stats, m.skipped);
             onChunk(m.bytes, m.lines);
           } catch (e) {
