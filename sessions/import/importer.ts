@@ -829,6 +829,8 @@ export async function importTrace(inputPath: string, outPath: string, options: I
           scanned.lines,
           asm1.handOver(),
           maxListed - listed.length,
+          // startSpeculation reads the stats at this record
+          held && !diverged ? speculateAfter : 0,
           onRecord,
           (stats, skipped) => {
             Object.assign(asm1.stats, stats);

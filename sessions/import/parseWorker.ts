@@ -10,8 +10,8 @@
  */
 import { workerData, parentPort } from 'node:worker_threads';
 import { ImportError, readLines } from './readLines.ts';
-import { LineAssembler } from './lines.ts';
-import { BatchEncoder, CONSUMED, READY, STOP, WINDOW, type FromParseWorker, type ParseWorkerData, type ParseWorkerStart } from './recordBatch.ts';
+import { LineAssembler, type AssemblerStats } from './lines.ts';
+import { BATCH_CHUNKS, BatchEncoder, CONSUMED, READY, STOP, WINDOW, type FromParseWorker, type ParseWorkerData, type ParseWorkerStart } from './recordBatch.ts';
 
 const data = workerData as ParseWorkerData;
 const port = parentPort!;
@@ -23,16 +23,36 @@ port.once('message', (start: ParseWorkerStart) => void run(start));
 Atomics.store(shared, READY, 1);
 
 async function run(start: ParseWorkerStart): Promise<void> {
-  const asm = new LineAssembler((r) => enc.add(r), start.maxListed);
+  let at: { stats: AssemblerStats; skipped: number } | undefined;
+  const asm = new LineAssembler((r) => {
+    enc.add(r);
+    // (stats.records counts this record already, as in the importing thread's assembler)
+    if (asm.stats.records === start.statsAtRecord) at = { stats: { ...asm.stats }, skipped: asm.skippedLines.length };
+  }, start.maxListed);
   asm.perfFirst = data.perfFirst;
   asm.resume(start.state);
   let listed = 0;
+  let chunks = 0;
   const post = (last: { lines: number; bytes: number; aborted: boolean } | undefined, bytes: number, lines: number) => {
     if (!last && lines <= start.afterLine) return;
     const { text, nums, count, strings } = enc.take();
     const skipped = asm.skippedLines.slice(listed);
+    const atHere = at && { stats: at.stats, skipped: at.skipped - listed };
+    at = undefined;
     listed = asm.skippedLines.length;
-    const msg: FromParseWorker = { kind: 'batch', text, nums, count, strings, bytes, lines, stats: { ...asm.stats }, skipped, ...(last ? { end: last } : {}) };
+    const msg: FromParseWorker = {
+      kind: 'batch',
+      text,
+      nums,
+      count,
+      strings,
+      bytes,
+      lines,
+      stats: { ...asm.stats },
+      skipped,
+      ...(atHere ? { at: atHere } : {}),
+      ...(last ? { end: last } : {}),
+    };
     port.postMessage(msg, [nums.buffer as ArrayBuffer]);
     posted++;
     // Wait while the importing thread is more than WINDOW batches behind: memory stays constant.
@@ -53,7 +73,10 @@ async function run(start: ParseWorkerStart): Promise<void> {
     const r = await readLines(data.path, (line, n) => n > start.afterLine && asm.push(line, n), {
       chunkBytes: data.chunkBytes,
       signal: stop,
-      onChunk: (bytes, lines) => post(undefined, bytes, lines),
+      // a batch every BATCH_CHUNKS chunks: each message costs the thread about a millisecond
+      onChunk: (bytes, lines) => {
+        if (++chunks % BATCH_CHUNKS === 0) post(undefined, bytes, lines);
+      },
     });
     asm.end();
     post(r, r.bytes, r.lines);
