@@ -5,12 +5,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, mmuLab, root, test } from './fixtures';
 
-function exitsByReason(file: string): Map<string, number> {
+/** Exits per reason in the JSONL export, of the events with t0 <= t <= t1. */
+function exitsByReason(file: string, t0 = 0, t1 = Infinity): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of mmuLab(['export', file, '--format', 'jsonl']).split('\n')) {
     if (!line) continue;
-    const e = JSON.parse(line) as { type: string; reason?: string };
-    if (e.type === 'vmexit') out.set(e.reason!, (out.get(e.reason!) ?? 0) + 1);
+    const e = JSON.parse(line) as { t: number; type: string; reason?: string };
+    if (e.type === 'vmexit' && e.t >= t0 && e.t <= t1) out.set(e.reason!, (out.get(e.reason!) ?? 0) + 1);
   }
   return out;
 }
@@ -57,4 +58,47 @@ test('zap vs update: the exit difference, per reason, is the exports’ differen
   await page.getByRole('button', { name: 'Whole run' }).first().click();
   await page.getByTestId('compare').scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(dir, 'compare.png') });
+});
+
+test('the comparison follows the selection: the same range of simulated time in both runs, counted as the exports count it', async ({ lab, app, page }) => {
+  const zap = lab.record('demand-zap');
+  const update = lab.record('demand-update');
+  await app.goto(lab.url);
+  await app.openSession('demand-zap.mmulab');
+  await page.getByRole('tab', { name: 'Compare' }).click();
+  await page.getByTestId('compare-with').selectOption('demand-update.mmulab');
+  await page.getByRole('button', { name: 'Compare', exact: true }).click();
+  const range = page.getByTestId('compare-range');
+  await expect(range).toContainText('whole runs');
+  const exitsRow = page.getByTestId('compare-totals').locator('tr[data-key="exits"]');
+  await expect(exitsRow.locator('[data-col="a"]')).toHaveText(sum(exitsByReason(zap)).toLocaleString('en-US'));
+
+  // Shift-drag over the middle of A's timeline.
+  const canvas = page.getByTestId('timeline-canvas').first();
+  const box = (await canvas.boundingBox())!;
+  const y = box.y + box.height / 2;
+  await page.keyboard.down('Shift');
+  await page.mouse.move(box.x + box.width * 0.3, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.6, y, { steps: 6 });
+  await page.mouse.up();
+  await page.keyboard.up('Shift');
+  await expect(range).toContainText('selection');
+  const t0 = Number(await range.getAttribute('data-t0'));
+  const t1 = Number(await range.getAttribute('data-t1'));
+  expect(t1).toBeGreaterThan(t0);
+  const a = exitsByReason(zap, t0, t1);
+  const b = exitsByReason(update, t0, t1);
+  expect(sum(a)).toBeGreaterThan(0);
+  expect(sum(a)).toBeLessThan(sum(exitsByReason(zap)));
+  await expect(exitsRow.locator('[data-col="a"]')).toHaveText(sum(a).toLocaleString('en-US'));
+  await expect(exitsRow.locator('[data-col="b"]')).toHaveText(sum(b).toLocaleString('en-US'));
+  const reasons = page.getByTestId('compare-reasons');
+  for (const key of a.keys()) await expect(reasons.locator(`tr[data-key="${key}"] [data-col="a"]`)).toHaveText(String(a.get(key)));
+
+  // Clearing the selection compares the whole runs again.
+  await canvas.focus();
+  await page.keyboard.press('Escape');
+  await expect(range).toContainText('whole runs');
+  await expect(exitsRow.locator('[data-col="a"]')).toHaveText(sum(exitsByReason(zap)).toLocaleString('en-US'));
 });

@@ -720,12 +720,22 @@ export interface SessionTotals {
 
 const sum = (r: Record<string, number>): number => Object.values(r).reduce((x, y) => x + y, 0);
 
-export function sessionTotals(s: SessionReader): SessionTotals {
-  const counters = s.counters();
+/** A range of simulated time, both ends included. */
+export interface TimeRange {
+  t0: number;
+  t1: number;
+}
+
+/**
+ * The totals of the whole session, or of the events in `range` (then `simNs` is the part of the
+ * range the session's run covers: two runs compared over one range each count their own).
+ */
+export function sessionTotals(s: SessionReader, range?: TimeRange): SessionTotals {
+  const counters = range ? s.counters(range.t0, range.t1) : s.counters();
   return {
     counters,
-    events: s.eventCount,
-    simNs: s.endNs - s.startNs,
+    events: range ? counters.events : s.eventCount,
+    simNs: range ? Math.max(0, Math.min(range.t1, s.endNs) - Math.max(range.t0, s.startNs)) : s.endNs - s.startNs,
     exits: sum(counters.exitsByReason),
     exitNs: sum(counters.exitNsByReason),
     faults: counters.eventsByType.guest_fault ?? 0,
@@ -749,6 +759,8 @@ export interface CompareSide {
   faults: number;
 }
 export interface CompareView {
+  /** The range of simulated time compared in both sessions; absent: the whole runs. */
+  range?: TimeRange;
   a: CompareSide;
   b: CompareSide;
   totals: CompareCell[];
@@ -759,9 +771,9 @@ export interface CompareView {
 /** b over a, or null where a is 0 (the `ratio` of sessions.compare and of `mmu-lab compare`). */
 export const ratio = (a: number, b: number): number | null => (a === 0 ? null : b / a);
 
-export function compareView(a: SessionReader, b: SessionReader, ids: { a: string; b: string }): CompareView {
+export function compareView(a: SessionReader, b: SessionReader, ids: { a: string; b: string }, range?: TimeRange): CompareView {
   const side = (s: SessionReader, id: string) => {
-    const t = sessionTotals(s);
+    const t = sessionTotals(s, range);
     return { c: t.counters, exitNs: t.exitNs, side: { id, scenarioName: s.header.scenarioName, events: t.events, simNs: t.simNs, exits: t.exits, faults: t.faults } };
   };
   const A = side(a, ids.a);
@@ -777,5 +789,5 @@ export function compareView(a: SessionReader, b: SessionReader, ids: { a: string
     { key: 'exit ns', a: A.exitNs, b: B.exitNs, ratio: ratio(A.exitNs, B.exitNs) },
     { key: 'guest faults', a: A.side.faults, b: B.side.faults, ratio: ratio(A.side.faults, B.side.faults) },
   ];
-  return { a: A.side, b: B.side, totals, exitsByReason: cells(A.c.exitsByReason, B.c.exitsByReason), exitNsByReason: cells(A.c.exitNsByReason, B.c.exitNsByReason) };
+  return { ...(range ? { range } : {}), a: A.side, b: B.side, totals, exitsByReason: cells(A.c.exitsByReason, B.c.exitsByReason), exitNsByReason: cells(A.c.exitNsByReason, B.c.exitNsByReason) };
 }

@@ -246,6 +246,8 @@ export const sessionNote = z.object({
 
 const compareCell = z.object({ key: z.string(), a: z.number(), b: z.number(), ratio: z.number().nullable() });
 export const compareResult = z.object({
+  /** The range of simulated time compared in both sessions; absent: the whole runs. */
+  range: z.object({ t0: z.number(), t1: z.number() }).optional(),
   a: z.object({ id: z.string(), scenarioName: z.string(), events: z.number(), simNs: z.number(), exits: z.number(), faults: z.number() }),
   b: z.object({ id: z.string(), scenarioName: z.string(), events: z.number(), simNs: z.number(), exits: z.number(), faults: z.number() }),
   /** Simulated time, events, exits, guest faults, exit time: b / a (null when a is 0). */
@@ -407,8 +409,14 @@ export const API = {
     params: z.strictObject({ id: sessionId, noteId: z.string().min(1).max(64) }),
     result: z.object({ removed: z.boolean() }),
   },
-  /** Two sessions side by side: exits per reason, faults, simulated time, ratios b / a. */
-  'sessions.compare': { params: z.strictObject({ a: sessionId, b: sessionId }), result: compareResult },
+  /**
+   * Two sessions side by side: exits per reason, faults, simulated time, ratios b / a; over the
+   * whole runs, or over one range of simulated time in both (the selection).
+   */
+  'sessions.compare': {
+    params: z.strictObject({ a: sessionId, b: sessionId, range: z.strictObject({ t0: ns, t1: ns }).refine((r) => r.t1 >= r.t0, 't1 must not be before t0').optional() }),
+    result: compareResult,
+  },
   /** Write an export into the host's exports folder; the UI offers it for download or saving. */
   'sessions.export': {
     params: z.strictObject({

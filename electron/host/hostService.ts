@@ -426,7 +426,7 @@ export class HostService {
         appendNoteOp(path, { op: 'remove', noteId, atMs: Date.now() });
         return { removed: true };
       },
-      'sessions.compare': ({ a, b }) => compareView(this.reader(a), this.reader(b), { a, b }),
+      'sessions.compare': ({ a, b, range }) => compareView(this.reader(a), this.reader(b), { a, b }, range),
       'sessions.export': async ({ id, format, diffFrom, diffTo, title }) => {
         const session = this.reader(id);
         mkdirSync(this.exportsDir, { recursive: true });

@@ -9,6 +9,7 @@ import type { ApiParams, ApiResult, CompareResult, CountersResult, DiffResult, E
 import { api } from '../api/api';
 import { toApiError } from '../api/client';
 import { useNoticeStore } from './notice-store';
+import type { TimeRange } from './view-store';
 
 export type SessionListItem = ApiResult<'sessions.list'>[number];
 export type SessionEvent = ApiResult<'sessions.events'>['events'][number];
@@ -219,11 +220,27 @@ export const useSessionStore = defineStore('session', () => {
   const compareSummary = shallowRef<SessionSummary>();
   const comparison = shallowRef<CompareResult>();
 
-  async function openCompare(id: string): Promise<void> {
+  /** Latest comparison asked for: an older answer that arrives late is dropped. */
+  let compareAsk = 0;
+
+  /** Compare the open session (A) with session `id` (B), over `range` of simulated time or the whole runs. */
+  async function openCompare(id: string, range?: TimeRange): Promise<void> {
     const a = requireOpen().id;
-    const [summary, result] = await Promise.all([api().call('sessions.open', { id }), api().call('sessions.compare', { a, b: id })]);
-    if (current.value?.id !== a) return;
+    const ask = ++compareAsk;
+    const [summary, result] = await Promise.all([api().call('sessions.open', { id }), api().call('sessions.compare', { a, b: id, ...(range ? { range } : {}) })]);
+    if (current.value?.id !== a || ask !== compareAsk) return;
     compareSummary.value = summary;
+    comparison.value = result;
+  }
+
+  /** The open comparison again, over another range (the selection) or the whole runs. */
+  async function compareOver(range?: TimeRange): Promise<void> {
+    const a = current.value?.id;
+    const b = compareSummary.value?.id;
+    if (!a || !b) return;
+    const ask = ++compareAsk;
+    const result = await api().call('sessions.compare', { a, b, ...(range ? { range } : {}) });
+    if (current.value?.id !== a || compareSummary.value?.id !== b || ask !== compareAsk) return;
     comparison.value = result;
   }
 
@@ -307,6 +324,7 @@ export const useSessionStore = defineStore('session', () => {
     compareSummary,
     comparison,
     openCompare,
+    compareOver,
     closeCompare,
     counters,
     eventsBetween,
