@@ -177,6 +177,51 @@ describe('counters over a range', () => {
   });
 });
 
+describe('counters per vCPU by handling', () => {
+  /** Each vCPU's vmexits by handling, counted from the session's events one by one: `vm/vcpu` → handling → durations. */
+  function handlingsPerVcpu(s: SessionReader, t0: number, t1: number): Map<string, Map<string, number[]>> {
+    const out = new Map<string, Map<string, number[]>>();
+    for (const e of s.iterate()) {
+      if (e.type !== 'vmexit' || e.t < t0 || e.t > t1) continue;
+      const lane = out.get(`${e.vm}/${e.vcpu}`) ?? new Map<string, number[]>();
+      lane.set(e.handling, [...(lane.get(e.handling) ?? []), e.duration]);
+      out.set(`${e.vm}/${e.vcpu}`, lane);
+    }
+    return out;
+  }
+  const rowsOf = (stats: { key: string; count: number; totalNs: number; minNs: number; avgNs: number; maxNs: number }[]) =>
+    new Map(stats.map((r) => [r.key, [r.count, r.totalNs, r.minNs, r.avgNs, r.maxNs]]));
+  const expected = (byHandling: Map<string, number[]> | undefined) =>
+    new Map([...(byHandling ?? [])].map(([h, d]) => [h, [d.length, d.reduce((a, b) => a + b, 0), Math.min(...d), d.reduce((a, b) => a + b, 0) / d.length, Math.max(...d)]]));
+
+  // multi-vcpu: four vCPUs, only vCPU 0 fills the spte of the shared page table; dirty-log-shared:
+  // two vCPUs with uneven counts of each handling.
+  for (const name of ['multi-vcpu', 'dirty-log-shared']) {
+    it(`${name}: each vCPU's rows (count, total, min, avg, max) equal its vmexit events, whole run and a sub-range`, async () => {
+      const s = recorded(name);
+      const ranges: [number, number][] = [
+        [s.startNs, s.endNs],
+        [s.startNs + (s.endNs - s.startNs) * 0.3, s.startNs + (s.endNs - s.startNs) * 0.6],
+      ];
+      for (const [t0, t1] of ranges) {
+        const want = handlingsPerVcpu(s, t0, t1);
+        expect(want.size).toBeGreaterThan(1);
+        const c = countersView(s, t0, t1);
+        expect(c.byVcpu.length).toBe(s.lanes.length);
+        for (const v of c.byVcpu) {
+          const mine = want.get(`${v.vm}/${v.vcpu}`);
+          expect(rowsOf(v.byHandling)).toEqual(expected(mine));
+          // a vCPU's handlings and reasons count the same exits
+          expect(v.byHandling.reduce((n, r) => n + r.count, 0)).toBe(v.exits);
+          expect(v.byHandling.reduce((n, r) => n + r.totalNs, 0)).toBe(v.exitNs);
+        }
+        // the host's variant (yields between chunks) answers the same
+        expect(await countersViewAsync(s, t0, t1)).toEqual(c);
+      }
+    });
+  }
+});
+
 describe('compare', () => {
   it('puts zap and update side by side: update needs fewer exits (seed 000)', () => {
     const zap = recorded('cow-zap');

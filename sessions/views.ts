@@ -613,7 +613,8 @@ export interface CountersView {
   walkRefs: number;
   byReason: ExitStat[];
   byHandling: ExitStat[];
-  byVcpu: { vm: number; vcpu: number; events: number; exits: number; exitNs: number; walkRefs: number; byReason: ExitStat[] }[];
+  /** Each vCPU's exits by reason and by handling (a VM's rows are the merge of its vCPUs'). */
+  byVcpu: { vm: number; vcpu: number; events: number; exits: number; exitNs: number; walkRefs: number; byReason: ExitStat[]; byHandling: ExitStat[] }[];
 }
 
 class StatTable {
@@ -646,9 +647,9 @@ class StatTable {
 }
 
 /**
- * Exits with t0 <= t <= t1 by reason, by handling and by vCPU, each with count and total,
- * min, average and max time. Per-reason figures of whole chunks come from the index; the
- * handling table needs each exit's time, so it decodes the chunks' exit columns (cached).
+ * Exits with t0 <= t <= t1 by reason, by handling and by vCPU (each vCPU again by reason and by
+ * handling), each with count and total, min, average and max time. One pass over the chunks'
+ * exit columns (decoded and cached by the reader) fills every table at once.
  */
 export function countersView(session: SessionReader, t0: number, t1: number): CountersView {
   return runSteps(countersSteps(session, t0, t1));
@@ -669,6 +670,7 @@ function* countersSteps(session: SessionReader, t0: number, t1: number): Generat
   const out: CountersView = { t0, t1, events: 0, eventsByType: counts.eventsByType, exits: 0, exitNs: 0, walkRefs: counts.walkRefs, byReason: [], byHandling: [], byVcpu: [] };
   for (const [li, lane] of session.lanes.entries()) {
     const mine = new StatTable();
+    const mineByHandling = new StatTable();
     // events in the range: the reader's count; exits with their times: the exit columns
     const events = counts.vcpus[li]?.events ?? 0;
     let exits = 0;
@@ -684,8 +686,10 @@ function* countersSteps(session: SessionReader, t0: number, t1: number): Generat
         const ns = cols.exitDur[k]!;
         const reason = cols.exitReason[k]!;
         byReason.add(reason, ns);
-        byHandling.add(cols.exitHandling[k]!, ns);
+        const handling = cols.exitHandling[k]!;
+        byHandling.add(handling, ns);
         mine.add(reason, ns);
+        mineByHandling.add(handling, ns);
         exits++;
         exitNs += ns;
       }
@@ -693,7 +697,7 @@ function* countersSteps(session: SessionReader, t0: number, t1: number): Generat
     out.events += events;
     out.exits += exits;
     out.exitNs += exitNs;
-    out.byVcpu.push({ vm: lane.vm, vcpu: lane.vcpu, events, exits, exitNs, walkRefs: counts.vcpus[li]?.walkRefs ?? 0, byReason: mine.list() });
+    out.byVcpu.push({ vm: lane.vm, vcpu: lane.vcpu, events, exits, exitNs, walkRefs: counts.vcpus[li]?.walkRefs ?? 0, byReason: mine.list(), byHandling: mineByHandling.list() });
   }
   out.byReason = byReason.list();
   out.byHandling = byHandling.list();

@@ -129,7 +129,7 @@ export const exitStat = z.object({
   maxNs: z.number(),
 });
 
-/** Exits in [t0, t1] by reason, by handling and by vCPU (each vCPU again by reason). */
+/** Exits in [t0, t1] by reason, by handling and by vCPU (each vCPU again by reason and by handling). */
 export const countersResult = z.object({
   t0: z.number(),
   t1: z.number(),
@@ -142,7 +142,17 @@ export const countersResult = z.object({
   byReason: z.array(exitStat),
   byHandling: z.array(exitStat),
   byVcpu: z.array(
-    z.object({ vm: z.number(), vcpu: z.number(), events: z.number(), exits: z.number(), exitNs: z.number(), walkRefs: z.number(), byReason: z.array(exitStat) }),
+    z.object({
+      vm: z.number(),
+      vcpu: z.number(),
+      events: z.number(),
+      exits: z.number(),
+      exitNs: z.number(),
+      walkRefs: z.number(),
+      byReason: z.array(exitStat),
+      /** The vCPU's exits by handling (a VM's: the merge of its vCPUs' rows). */
+      byHandling: z.array(exitStat),
+    }),
   ),
 });
 
