@@ -79,6 +79,35 @@ test('the whole run by reason and by handling, per vCPU, sorted, as the export c
   await page.getByTestId('breakdown-scope').selectOption({ label: 'VM 0 · vCPU 1' });
   await expectTable(page, countBy(exits.filter((e) => e.vm === 0 && e.vcpu === 1), (e) => e.reason));
 
+  // The same vCPU by handling: its exits only, each row's time, min and max from its exits' durations.
+  await page.getByRole('radio', { name: 'Handling' }).check();
+  const vcpu1 = exits.filter((e) => e.vm === 0 && e.vcpu === 1);
+  const handlings1 = countBy(vcpu1, (e) => e.handling);
+  await expectTable(page, handlings1);
+  for (const [handling] of handlings1) {
+    const mine = vcpu1.filter((e) => e.handling === handling);
+    const row = table.locator(`tbody tr[data-key="${handling}"]`);
+    await expect(row.locator('td[data-col="time"]')).toHaveAttribute('data-ns', String(mine.reduce((a, e) => a + e.duration, 0)));
+    await expect(row.locator('td[data-col="min"]')).toHaveAttribute('data-ns', String(Math.min(...mine.map((e) => e.duration))));
+    await expect(row.locator('td[data-col="max"]')).toHaveAttribute('data-ns', String(Math.max(...mine.map((e) => e.duration))));
+  }
+  // Another vCPU has other handlings (only one vCPU fills the shared page table's spte), and the VM is the sum of its vCPUs.
+  await page.getByTestId('breakdown-scope').selectOption({ label: 'VM 0 · vCPU 0' });
+  const handlings0 = countBy(exits.filter((e) => e.vm === 0 && e.vcpu === 0), (e) => e.handling);
+  expect(handlings0).not.toEqual(handlings1);
+  await expectTable(page, handlings0);
+  await page.getByTestId('breakdown-scope').selectOption({ label: 'VM 0' });
+  await expectTable(page, countBy(exits.filter((e) => e.vm === 0), (e) => e.handling));
+
+  // A handling's name filters the timeline to the exits of that handling (on every vCPU, as a reason's does).
+  await page.getByTestId('breakdown-scope').selectOption({ label: 'VM 0 · vCPU 1' });
+  const [picked] = [...handlings1].sort((a, b) => a[1] - b[1])[0]!;
+  await table.getByRole('button', { name: picked }).click();
+  await expect(page.getByTestId('timeline-filter')).toContainText(`handling ${picked}`);
+  await expect(page.getByTestId('exits-shown')).toHaveText(`${exits.filter((e) => e.handling === picked).length} shown`);
+  await page.getByRole('button', { name: 'Show all exits' }).click();
+  await expect(page.getByTestId('exits-shown')).toBeHidden();
+
   // Per vCPU: one row per vCPU with its exits.
   await page.getByTestId('breakdown-scope').selectOption({ label: 'All VMs and vCPUs' });
   await page.getByRole('radio', { name: 'vCPU' }).check();
