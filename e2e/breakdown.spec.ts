@@ -1,7 +1,7 @@
-// The vmexit breakdown as a user reads it: the whole run, a shift-dragged selection, one
-// vCPU, by reason and by handling, sorted; a click on a row or a bar filters the timeline.
+// The vmexit breakdown as a user reads it: the whole run, a shift-dragged selection, one VM or
+// one vCPU, by reason and by handling, sorted; a click on a row or a bar filters the timeline.
 // Every count is checked against `mmu-lab export --format jsonl` of the same session.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, mmuLab, root, test, type AppPage } from './fixtures';
 import type { Page } from '@playwright/test';
@@ -176,4 +176,43 @@ test('under EPT the breakdown shows the page-walk references the TLB misses cost
   await openBreakdown(app, page, lab, 'tdp-demand.mmulab');
   await expect(page.getByTestId('breakdown-walk-refs')).toHaveText(refs.toLocaleString('en-US'));
   await expect(page.getByTestId('breakdown-exits')).toHaveText(String(events.filter((e) => e.type === 'vmexit').length));
+});
+
+test('two VMs of two vCPUs: one VM and one of its vCPUs by handling, as the export counts them', async ({ lab, app, page }, testInfo) => {
+  // VM 0 zaps the shadow pte on a guest pte write, VM 1 updates it: their handlings differ.
+  const scenario = {
+    name: 'two VMs, two vCPUs',
+    seed: 3,
+    vms: (['zap', 'update'] as const).map((onGuestPteWrite) => ({
+      vcpus: 2,
+      guest: { workload: { kind: 'demand-paging', pages: 16 } },
+      mmu: { mode: 'shadow', shadow: { onGuestPteWrite } },
+    })),
+  };
+  const scenarioFile = testInfo.outputPath('two-vms.json');
+  writeFileSync(scenarioFile, JSON.stringify(scenario));
+  const exits = exportExits(lab.record(scenarioFile, 'two-vms.mmulab'));
+  await openBreakdown(app, page, lab, 'two-vms.mmulab');
+  await page.getByRole('radio', { name: 'Handling' }).check();
+  await expectTable(page, countBy(exits, (e) => e.handling));
+
+  const table = page.getByTestId('breakdown-table');
+  for (const vm of [0, 1]) {
+    await page.getByTestId('breakdown-scope').selectOption({ label: `VM ${vm}` });
+    const mine = exits.filter((e) => e.vm === vm);
+    const handlings = countBy(mine, (e) => e.handling);
+    await expectTable(page, handlings);
+    // A VM's time, min and max of a handling span both its vCPUs.
+    for (const [handling] of handlings) {
+      const d = mine.filter((e) => e.handling === handling).map((e) => e.duration);
+      const row = table.locator(`tbody tr[data-key="${handling}"]`);
+      await expect(row.locator('td[data-col="time"]')).toHaveAttribute('data-ns', String(d.reduce((a, b) => a + b, 0)));
+      await expect(row.locator('td[data-col="min"]')).toHaveAttribute('data-ns', String(Math.min(...d)));
+      await expect(row.locator('td[data-col="max"]')).toHaveAttribute('data-ns', String(Math.max(...d)));
+    }
+  }
+  expect(countBy(exits.filter((e) => e.vm === 0), (e) => e.handling)).not.toEqual(countBy(exits.filter((e) => e.vm === 1), (e) => e.handling));
+
+  await page.getByTestId('breakdown-scope').selectOption({ label: 'VM 1 · vCPU 1' });
+  await expectTable(page, countBy(exits.filter((e) => e.vm === 1 && e.vcpu === 1), (e) => e.handling));
 });
