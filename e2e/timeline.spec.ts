@@ -1,6 +1,6 @@
 // The vertical slice: a session recorded by the CLI (or through the UI) opens on the timeline
 // with the same number of vmexits as the CLI's JSONL export of the same file.
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, mmuLab, root, test } from './fixtures';
@@ -164,4 +164,15 @@ test('zoomed in, lanes mark guest faults, TLB flushes and lock waits as the expo
     const inZoom = (type: string) => events.filter((e) => e.type === type && e.t >= z0 && e.t <= z1).length;
     await expect(page.getByTestId('markers-in-view')).toHaveText(`${inZoom('guest_fault')} guest faults · ${inZoom('tlb_flush')} TLB flushes · ${inZoom('lock_wait')} lock waits`);
   }
+});
+
+test('damage found as a session is read shows in its header: a clean-looking file whose event chunk fails its checksum', async ({ lab, app, page }) => {
+  // sessions/fixtures/corrupt: the multi-vcpu fixture with one byte of its second event chunk flipped
+  copyFileSync(join(root, 'sessions', 'fixtures', 'corrupt', '001-flipped-event-body.mmulab'), join(lab.sessionsDir, 'damaged.mmulab'));
+  await app.goto(lab.url);
+  await app.openSession('damaged.mmulab');
+  // the whole-run timeline reads every chunk, so the damage is found for the first paint
+  const problems = page.getByRole('list', { name: 'Problems found reading the session' });
+  await expect(problems).toContainText('fail their checksum');
+  await expect(problems).toContainText('byte 3 661');
 });

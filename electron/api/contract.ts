@@ -481,6 +481,12 @@ export const API_EVENTS = {
    * been copied into the sessions folder; `id` is its session id.
    */
   'sessions.openRequested': z.object({ id: z.string() }),
+  /**
+   * Damage found in an open session after it was opened: a session is opened without reading
+   * its events, so an event chunk that fails its checksum is found when first read. `diagnostics`
+   * is the session's whole list, as `sessions.open` would give it now.
+   */
+  'sessions.diagnostics': z.object({ id: z.string(), diagnostics: z.array(diagnostic) }),
 } as const;
 
 export type ApiMethod = keyof typeof API;

@@ -194,7 +194,12 @@ export class HostService {
     const parsed = spec.params.safeParse(params ?? {});
     if (!parsed.success) throw new ApiError('bad-request', `${method}: ${describeIssue(parsed.error)}`);
     const handler = this.handlers[method] as (p: unknown) => unknown;
-    const result = await handler(parsed.data);
+    let result: unknown;
+    try {
+      result = await handler(parsed.data);
+    } finally {
+      if (method.startsWith('sessions.')) this.tellNewDamage(parsed.data);
+    }
     const checked = spec.result.safeParse(result);
     if (!checked.success) throw new ApiError('failed', `${method}: the host produced an invalid result (${describeIssue(checked.error, 'result')})`);
     return checked.data;
@@ -266,6 +271,24 @@ export class HostService {
   /** How this host prints reports to PDF (undefined: the system Chromium). */
   get printPdf(): ((html: string, outPath: string) => Promise<void>) | undefined {
     return this.options.printPdf;
+  }
+
+  /**
+   * A query may read chunks no earlier query read, and find one damaged (sessions open without
+   * reading their events): tell the UI, which shows diagnostics in the session's header.
+   */
+  private tellNewDamage(params: unknown): void {
+    const p = params as { id?: unknown; a?: unknown; b?: unknown };
+    for (const id of [p.id, p.a, p.b]) {
+      if (typeof id !== 'string') continue;
+      let diagnostics;
+      try {
+        diagnostics = this.sessions.newDiagnostics(this.sessionPath(id));
+      } catch {
+        continue; // not a session id (a run's, a lab's): nothing to tell
+      }
+      if (diagnostics) this.emit('sessions.diagnostics', { id, diagnostics });
+    }
   }
 
   /** The open reader of a session (cached; reopened when the file changed). */

@@ -10,7 +10,15 @@ interface Entry {
   size: number;
   mtimeMs: number;
   session: SessionReader;
+  /** The reader's own list: it grows when damage is found in a chunk read after opening. */
   diagnostics: Diagnostic[];
+  /** How many of them the UI has been given (by a summary or a `sessions.diagnostics` event). */
+  told: number;
+}
+
+/** Diagnostics as the API carries them. */
+function apiDiagnostics(list: Diagnostic[]): SessionSummary['diagnostics'] {
+  return list.map((d) => ({ severity: d.severity, code: d.code, message: d.message, ...(d.byteOffset !== undefined ? { byteOffset: d.byteOffset } : {}) }));
 }
 
 const MAX_OPEN = 8;
@@ -40,7 +48,7 @@ export class SessionCache {
       const first = diagnostics.find((d) => d.severity === 'error') ?? diagnostics[0];
       throw new ApiError('bad-session', first ? first.message : 'the file is not a readable session');
     }
-    const entry: Entry = { size: st.size, mtimeMs: st.mtimeMs, session, diagnostics };
+    const entry: Entry = { size: st.size, mtimeMs: st.mtimeMs, session, diagnostics, told: 0 };
     this.open.set(path, entry);
     while (this.open.size > MAX_OPEN) {
       const oldest = this.open.keys().next().value;
@@ -50,9 +58,19 @@ export class SessionCache {
     return entry;
   }
 
+  /** The whole diagnostics list of an open session if it grew since the UI was last told; else undefined. */
+  newDiagnostics(path: string): SessionSummary['diagnostics'] | undefined {
+    const entry = this.open.get(path);
+    if (!entry || entry.diagnostics.length <= entry.told) return undefined;
+    entry.told = entry.diagnostics.length;
+    return apiDiagnostics(entry.diagnostics);
+  }
+
   summary(id: string, path: string): SessionSummary {
-    const { session, diagnostics } = this.get(path);
+    const entry = this.get(path);
+    const { session, diagnostics } = entry;
     const s = session.summary();
+    entry.told = diagnostics.length;
     return {
       scenarioName: s.scenarioName,
       complete: s.complete,
@@ -65,12 +83,7 @@ export class SessionCache {
       exitsByReason: s.exitsByReason,
       id,
       name: id.replace(/\.mmulab$/, ''),
-      diagnostics: diagnostics.map((d) => ({
-        severity: d.severity,
-        code: d.code,
-        message: d.message,
-        ...(d.byteOffset !== undefined ? { byteOffset: d.byteOffset } : {}),
-      })),
+      diagnostics: apiDiagnostics(diagnostics),
     };
   }
 

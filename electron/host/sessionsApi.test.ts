@@ -1,6 +1,7 @@
 // The session analysis calls through the real dispatcher (params and results checked against
 // the contract's schemas), notes appended to real files, and exports downloaded over HTTP.
-import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,5 +127,35 @@ describe('export', () => {
     expect((await fetch(`http://127.0.0.1:${host.port}/exports/..%2Fsessions%2F${id}?token=${host.token}`)).status).toBe(404);
     // the session itself is not listed twice because of its exports
     expect((await service.call('sessions.list', {})).filter((s) => s.id === id)).toHaveLength(1);
+  });
+});
+
+describe('damage found after opening', () => {
+  it('a chunk that fails its checksum when first read is told to the UI once, as sessions.diagnostics', async () => {
+    // the corpus file whose second event chunk has a flipped body byte: it opens clean
+    const id = 'lazy-damage.mmulab';
+    copyFileSync(fileURLToPath(new URL('../../sessions/fixtures/corrupt/001-flipped-event-body.mmulab', import.meta.url)), join(service.sessionsDir, id));
+    const told: { id: string; codes: string[] }[] = [];
+    const off = service.onEvent((m) => {
+      if (m.event === 'sessions.diagnostics') {
+        const p = m.payload as { id: string; diagnostics: { code: string }[] };
+        told.push({ id: p.id, codes: p.diagnostics.map((d) => d.code) });
+      }
+    });
+    try {
+      const summary = await service.call('sessions.open', { id });
+      expect(summary.diagnostics).toEqual([]);
+      expect(told).toEqual([]);
+      // reading every event reads the damaged chunk
+      const page = await service.call('sessions.events', { id, from: 0, count: 10_000 });
+      expect(page.events.length).toBeLessThan(summary.events);
+      expect(told).toEqual([{ id, codes: ['damaged_chunk'] }]);
+      // told once: reading again finds nothing new; a new open gives it in the summary
+      await service.call('sessions.events', { id, from: 0, count: 10_000 });
+      expect(told.length).toBe(1);
+      expect((await service.call('sessions.open', { id })).diagnostics.map((d) => d.code)).toEqual(['damaged_chunk']);
+    } finally {
+      off();
+    }
   });
 });

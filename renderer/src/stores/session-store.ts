@@ -282,18 +282,34 @@ export const useSessionStore = defineStore('session', () => {
     }
   }
 
-  let unsubscribe: (() => void) | undefined;
-  /** Start listening to the host (the sessions folder changed) and load the list. */
+  /**
+   * Diagnostics found after a session was opened, by session id (damage in a chunk is found when
+   * the chunk is first read); kept apart from the summary, whose identity the views watch.
+   */
+  const lateDiagnostics = shallowRef(new Map<string, SessionSummary['diagnostics']>());
+  /** A session's diagnostics as they are now. */
+  function diagnosticsOf(summary: SessionSummary): SessionSummary['diagnostics'] {
+    return lateDiagnostics.value.get(summary.id) ?? summary.diagnostics;
+  }
+
+  let unsubscribe: (() => void)[] = [];
+  /** Start listening to the host (the sessions folder changed, damage found in an open session) and load the list. */
   function hydrate(): Promise<void> {
-    unsubscribe ??= api().on('sessions.changed', () => {
-      refreshList().catch((error) => useNoticeStore().unexpectedError('Refreshing the sessions', error));
-    });
+    if (!unsubscribe.length)
+      unsubscribe = [
+        api().on('sessions.changed', () => {
+          refreshList().catch((error) => useNoticeStore().unexpectedError('Refreshing the sessions', error));
+        }),
+        api().on('sessions.diagnostics', ({ id, diagnostics }) => {
+          lateDiagnostics.value = new Map(lateDiagnostics.value).set(id, diagnostics);
+        }),
+      ];
     return refreshList();
   }
 
   function dehydrate(): void {
-    unsubscribe?.();
-    unsubscribe = undefined;
+    for (const off of unsubscribe) off();
+    unsubscribe = [];
   }
 
   return {
@@ -325,6 +341,7 @@ export const useSessionStore = defineStore('session', () => {
     comparison,
     openCompare,
     compareOver,
+    diagnosticsOf,
     closeCompare,
     counters,
     eventsBetween,
