@@ -11,7 +11,8 @@ import { exportJsonl } from './export.ts';
 const root = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
 describe('compatibility corpus', () => {
-  for (const version of readdirSync(root)) {
+  // one folder per format version (v1, v2, …); fixtures/corrupt is the damaged-file corpus (corrupt.test.ts)
+  for (const version of readdirSync(root).filter((d) => /^v\d+$/.test(d))) {
     for (const file of readdirSync(join(root, version)).filter((f) => f.endsWith('.mmulab'))) {
       it(`${version}/${file}`, () => {
         const { session, diagnostics } = openSession(join(root, version, file));
