@@ -120,15 +120,7 @@ test('a shift-drag selection on the timeline narrows the breakdown; a row or a b
   await openBreakdown(app, page, lab, 'multi-vcpu.mmulab');
 
   // Shift-drag over the middle of the timeline.
-  const canvas = page.getByTestId('timeline-canvas');
-  const box = (await canvas.boundingBox())!;
-  const y = box.y + box.height / 2;
-  await page.keyboard.down('Shift');
-  await page.mouse.move(box.x + box.width * 0.35, y);
-  await page.mouse.down();
-  await page.mouse.move(box.x + box.width * 0.7, y, { steps: 6 });
-  await page.mouse.up();
-  await page.keyboard.up('Shift');
+  await app.selectRange(0.35, 0.7);
   const range = page.getByTestId('breakdown-range');
   await expect(range).toContainText('selection');
   const t0 = Number(await range.getAttribute('data-t0'));

@@ -74,15 +74,7 @@ test('the comparison follows the selection: the same range of simulated time in 
   await expect(exitsRow.locator('[data-col="a"]')).toHaveText(sum(exitsByReason(zap)).toLocaleString('en-US'));
 
   // Shift-drag over the middle of A's timeline.
-  const canvas = page.getByTestId('timeline-canvas').first();
-  const box = (await canvas.boundingBox())!;
-  const y = box.y + box.height / 2;
-  await page.keyboard.down('Shift');
-  await page.mouse.move(box.x + box.width * 0.3, y);
-  await page.mouse.down();
-  await page.mouse.move(box.x + box.width * 0.6, y, { steps: 6 });
-  await page.mouse.up();
-  await page.keyboard.up('Shift');
+  await app.selectRange(0.3, 0.6);
   await expect(range).toContainText('selection');
   const t0 = Number(await range.getAttribute('data-t0'));
   const t1 = Number(await range.getAttribute('data-t1'));
@@ -97,7 +89,7 @@ test('the comparison follows the selection: the same range of simulated time in 
   for (const key of a.keys()) await expect(reasons.locator(`tr[data-key="${key}"] [data-col="a"]`)).toHaveText(String(a.get(key)));
 
   // Clearing the selection compares the whole runs again.
-  await canvas.focus();
+  await page.getByTestId('timeline-canvas').first().focus();
   await page.keyboard.press('Escape');
   await expect(range).toContainText('whole runs');
   await expect(exitsRow.locator('[data-col="a"]')).toHaveText(sum(exitsByReason(zap)).toLocaleString('en-US'));

@@ -112,6 +112,21 @@ export class AppPage {
     return this.page.getByTestId('position');
   }
 
+  /**
+   * Select a time range as a user does: shift-drag across a timeline canvas (the first one
+   * unless given) from `from` to `to`, as fractions of its width, at `height` of its height.
+   */
+  async selectRange(from: number, to: number, canvas = this.page.getByTestId('timeline-canvas').first(), height = 0.5): Promise<void> {
+    const box = (await canvas.boundingBox())!;
+    const y = box.y + box.height * height;
+    await this.page.keyboard.down('Shift');
+    await this.page.mouse.move(box.x + box.width * from, y);
+    await this.page.mouse.down();
+    await this.page.mouse.move(box.x + box.width * to, y, { steps: 6 });
+    await this.page.mouse.up();
+    await this.page.keyboard.up('Shift');
+  }
+
   expectNoErrors(): void {
     expect(this.errors, 'no page errors or console errors').toEqual([]);
   }

@@ -121,13 +121,8 @@ test('screenshot of the main view', async ({ lab, app, page }) => {
   await page.getByTestId('timeline-canvas').focus();
   await page.keyboard.press('j');
   const canvas = page.getByTestId('timeline-canvas');
+  await app.selectRange(0.5, 0.72, canvas, 0.6);
   const box = (await canvas.boundingBox())!;
-  await page.keyboard.down('Shift');
-  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.6);
-  await page.mouse.down();
-  await page.mouse.move(box.x + box.width * 0.72, box.y + box.height * 0.6, { steps: 5 });
-  await page.mouse.up();
-  await page.keyboard.up('Shift');
   await page.mouse.move(box.x + box.width * 0.3, box.y + 10);
   await page.getByRole('tab', { name: 'Breakdown' }).click();
   await page.getByRole('radio', { name: 'Handling' }).check();
