@@ -244,45 +244,22 @@ export function benchmarks(): Benchmark[] {
       warmup: 0,
       repetitions: 3,
     },
-    {
-      name: 'sessions.open-read-share',
+    // the other reader figures, read from the same fresh-process probe
+    ...(
+      [
+        ['sessions.open-read-share', 'bytes read by open and first summary, share of the file', '%', undefined, (r) => r.openReadPercent ?? Number.NaN],
+        ['sessions.seek-p99', 'seek to a random time + read 100 events, p99', 'ms', 50, (r) => r.seekP99Ms],
+        ['sessions.counters-p99', 'counters from start to a random time, p99', 'ms', 100, (r) => r.countersP99Ms],
+        ['sessions.state-at-t-p99', 'every page table at a random time (keyframe + replay), p99', 'ms', 100, (r) => r.stateAtP99Ms],
+        ['sessions.reader-peak-rss', 'reader process peak RSS', 'MB', 500, (r) => r.peakRssMB],
+      ] as const satisfies readonly (readonly [string, string, string, number | undefined, (r: ProbeResult) => number])[]
+    ).map(([name, figure, unit, budget, pick]): Benchmark => ({
+      name,
       group: 'sessions',
-      figure: { name: 'bytes read by open and first summary, share of the file', unit: '%', better: 'lower' },
-      run: () => readerProbe().openReadPercent ?? Number.NaN,
+      figure: { name: figure, unit, better: 'lower', budget },
+      run: () => pick(readerProbe()),
       warmup: 0,
       repetitions: 1,
-    },
-    {
-      name: 'sessions.seek-p99',
-      group: 'sessions',
-      figure: { name: 'seek to a random time + read 100 events, p99', unit: 'ms', better: 'lower', budget: 50 },
-      run: () => readerProbe().seekP99Ms,
-      warmup: 0,
-      repetitions: 1,
-    },
-    {
-      name: 'sessions.counters-p99',
-      group: 'sessions',
-      figure: { name: 'counters from start to a random time, p99', unit: 'ms', better: 'lower', budget: 100 },
-      run: () => readerProbe().countersP99Ms,
-      warmup: 0,
-      repetitions: 1,
-    },
-    {
-      name: 'sessions.state-at-t-p99',
-      group: 'sessions',
-      figure: { name: 'every page table at a random time (keyframe + replay), p99', unit: 'ms', better: 'lower', budget: 100 },
-      run: () => readerProbe().stateAtP99Ms,
-      warmup: 0,
-      repetitions: 1,
-    },
-    {
-      name: 'sessions.reader-peak-rss',
-      group: 'sessions',
-      figure: { name: 'reader process peak RSS', unit: 'MB', better: 'lower', budget: 500 },
-      run: () => readerProbe().peakRssMB,
-      warmup: 0,
-      repetitions: 1,
-    },
+    })),
   ];
 }
