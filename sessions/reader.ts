@@ -206,7 +206,8 @@ export function openSession(input: string | Uint8Array): OpenResult {
     }
     const src = new FileSource(input, size);
     try {
-      return src.hold(() => open(src, windowed(src)));
+      // small reads (a chunk's head and its predecessor's trailer) come from one window
+      return src.hold(() => open(windowed(src)));
     } catch (e) {
       if (!(e instanceof SourceError) && !(e as { code?: string }).code) throw e;
       diags.add('error', 'cannot_open', e instanceof SourceError ? `${input}: ${e.message}.` : openError(input, e));
@@ -229,8 +230,8 @@ function openError(path: string, e: unknown): string {
  * recording, damage before the footer, an index that disagrees) is scanned strictly: every
  * chunk read and checked, damaged ranges skipped.
  */
-function open(src: ByteSource, scanSrc = src): OpenResult {
-  return scan(src, scanSrc, new Diagnostics(), 'trust') ?? scan(src, scanSrc, new Diagnostics(), 'strict')!;
+function open(src: ByteSource): OpenResult {
+  return scan(src, new Diagnostics(), 'trust') ?? scan(src, new Diagnostics(), 'strict')!;
 }
 
 /** A chunk found by the scan: its payload whole (strict, or a small chunk) or only its prefix. */
@@ -311,11 +312,8 @@ function checkHeader(h: unknown): string | undefined {
 
 type ScanMode = 'trust' | 'strict';
 
-/**
- * Scan the session's chunks through `scanSrc` (a buffered view of `src`, which the reader keeps).
- * A trusting scan returns undefined when the file must be scanned strictly.
- */
-function scan(readerSrc: ByteSource, src: ByteSource, diags: Diagnostics, mode: ScanMode): OpenResult | undefined {
+/** Scan the session's chunks. A trusting scan returns undefined when the file must be scanned strictly. */
+function scan(src: ByteSource, diags: Diagnostics, mode: ScanMode): OpenResult | undefined {
   const size = src.size;
   const pre = src.read(0, PREAMBLE_BYTES);
   if (size < MAGIC.length || !MAGIC.every((b, i) => pre[i] === b)) {
@@ -579,7 +577,7 @@ function scan(readerSrc: ByteSource, src: ByteSource, diags: Diagnostics, mode: 
       );
   }
 
-  const session = new SessionReader(readerSrc, hdr, laneList, complete, total, diags.list, footer?.message, {
+  const session = new SessionReader(src, hdr, laneList, complete, total, diags.list, footer?.message, {
     closed: footer !== undefined,
     keyframes: keyframes.filter((k) => k.total === total).sort((a, b) => a.applied - b.applied),
     noteOps,
