@@ -1,0 +1,81 @@
+/** Counts over a session or a time range: whole chunks from their statistics, partial ones decoded. */
+import type { LaneIndex } from './laneIndex.ts';
+import { inc, type Counters, type VcpuCounts, type VcpuRangeCounts } from './model.ts';
+
+/** Counters over events with t0 <= t <= t1 (whole chunks from their statistics, partial ones decoded). */
+export function counters(ix: LaneIndex, t0 = 0, t1 = Number.MAX_SAFE_INTEGER): Counters {
+  const out: Counters = {
+    t0,
+    t1,
+    events: 0,
+    walkRefs: 0,
+    eventsByType: {},
+    exitsByReason: {},
+    exitsByHandling: {},
+    exitNsByReason: {},
+    exitMinNsByReason: {},
+    exitMaxNsByReason: {},
+    vcpus: [],
+  };
+  const exit = (reason: string, handling: string | undefined, n: number, ns: number, min: number, max: number) => {
+    inc(out.exitsByReason, reason, n);
+    if (handling !== undefined) inc(out.exitsByHandling, handling, n);
+    inc(out.exitNsByReason, reason, ns);
+    const mn = out.exitMinNsByReason[reason];
+    if (mn === undefined || min < mn) out.exitMinNsByReason[reason] = min;
+    if (max > (out.exitMaxNsByReason[reason] ?? -1)) out.exitMaxNsByReason[reason] = max;
+  };
+  for (const lane of ix.lanes) {
+    const v: VcpuRangeCounts = { vm: lane.vm, vcpu: lane.vcpu, events: 0, exits: 0, walkRefs: 0 };
+    for (const ch of lane.chunks) {
+      if (ch.tMax < t0 || ch.tMin > t1) continue;
+      if (ch.tMin >= t0 && ch.tMax <= t1) {
+        const st = ix.store.chunkStats(ch);
+        if (ch.bad) continue;
+        for (const [k, n] of Object.entries(st.types)) inc(out.eventsByType, k, n);
+        v.events += ch.count;
+        for (const [reason, n] of Object.entries(st.exits)) {
+          const ns = st.exitNs[reason] ?? [0, 0, 0];
+          exit(reason, undefined, n, ns[0], ns[1], ns[2]);
+          v.exits += n;
+        }
+        for (const [h, n] of Object.entries(st.handlings)) inc(out.exitsByHandling, h, n);
+        v.walkRefs += ix.store.chunkWalkRefs(ch);
+        continue;
+      }
+      for (const e of ix.decodeChunk(ch)) {
+        if (e.t < t0 || e.t > t1) continue;
+        inc(out.eventsByType, e.type);
+        v.events++;
+        if (e.type === 'vmexit') {
+          v.exits++;
+          exit(e.reason, e.handling, 1, e.duration, e.duration, e.duration);
+        } else if (e.type === 'page_walk') v.walkRefs += e.refs;
+      }
+    }
+    out.events += v.events;
+    out.walkRefs += v.walkRefs;
+    out.vcpus.push(v);
+  }
+  return out;
+}
+
+/** Per-vCPU events and exits, and events by type and exits by reason, of the whole session. */
+export function wholeCounts(ix: LaneIndex): { vcpus: VcpuCounts[]; eventsByType: Record<string, number>; exitsByReason: Record<string, number> } {
+  const eventsByType: Record<string, number> = {};
+  const exitsByReason: Record<string, number> = {};
+  const vcpus: VcpuCounts[] = [];
+  for (const lane of ix.lanes) {
+    let exits = 0;
+    for (const ch of lane.chunks) {
+      const s = ix.chunkStats(ch);
+      for (const [k, v] of Object.entries(s.types)) inc(eventsByType, k, v);
+      for (const [k, v] of Object.entries(s.exits)) {
+        inc(exitsByReason, k, v);
+        exits += v;
+      }
+    }
+    vcpus.push({ vm: lane.vm, vcpu: lane.vcpu, events: lane.count, exits });
+  }
+  return { vcpus, eventsByType, exitsByReason };
+}

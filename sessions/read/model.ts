@@ -1,0 +1,104 @@
+/**
+ * What the session reader knows about a file after its scan (lanes of chunk references), and
+ * the shapes it answers queries with. Shared by the reader's modules; no behaviour here.
+ */
+import type { ChunkColumns } from '../codec.ts';
+import type { EvtsPrefix } from '../format.ts';
+
+export interface ChunkRef extends EvtsPrefix {
+  /** Byte offset of the chunk (its type field). */
+  offset: number;
+  /** Payload length. */
+  length: number;
+  /** Events of the lane before this chunk, as this reader counts them (gaps excluded). */
+  ordinal: number;
+  stats?: ChunkStats;
+  /** Set when the chunk failed to decode: it then yields no events. */
+  bad?: boolean;
+  /** Times and exits of the chunk, while kept in the reader's column cache (about 15 bytes per event). */
+  cols?: ChunkColumns;
+  /** Sum of its page_walk events' `refs`: from the index, or decoded once. */
+  walkRefs?: number;
+}
+
+export interface ChunkStats {
+  types: Record<string, number>;
+  exits: Record<string, number>;
+  exitNs: Record<string, [number, number, number]>;
+  handlings: Record<string, number>;
+}
+
+export interface Lane {
+  vm: number;
+  vcpu: number;
+  chunks: ChunkRef[];
+  count: number;
+}
+
+export interface VcpuCounts {
+  vm: number;
+  vcpu: number;
+  events: number;
+  exits: number;
+}
+
+export interface SummaryData {
+  scenarioName: string;
+  complete: boolean;
+  vms: number;
+  vcpus: VcpuCounts[];
+  events: number;
+  startNs: number;
+  endNs: number;
+  eventsByType: Record<string, number>;
+  exitsByReason: Record<string, number>;
+}
+
+/** A vCPU's counts over a range, with the memory references of its TLB-miss walks. */
+export interface VcpuRangeCounts extends VcpuCounts {
+  /** Sum of `refs` over its page_walk events in the range. */
+  walkRefs: number;
+}
+
+export interface Counters {
+  t0: number;
+  t1: number;
+  events: number;
+  /** Sum of `refs` over the page_walk events in the range (all vCPUs). */
+  walkRefs: number;
+  eventsByType: Record<string, number>;
+  exitsByReason: Record<string, number>;
+  exitsByHandling: Record<string, number>;
+  exitNsByReason: Record<string, number>;
+  exitMinNsByReason: Record<string, number>;
+  exitMaxNsByReason: Record<string, number>;
+  vcpus: VcpuRangeCounts[];
+}
+
+export interface TimelineSlice {
+  t0: number;
+  t1: number;
+  reason: string;
+  handling: string;
+  index: number;
+  count: number;
+}
+export interface TimelineLane {
+  vm: number;
+  vcpu: number;
+  slices: TimelineSlice[];
+  exits: number;
+}
+export interface Timeline {
+  t0: number;
+  t1: number;
+  lanes: TimelineLane[];
+}
+
+export function isNat(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
+}
+
+export function inc(rec: Record<string, number>, key: string, by = 1): void {
+  rec[key] = (rec[key] ?? 0) + by;
+}
