@@ -18,6 +18,11 @@ const GROUPS: Record<string, Group> = {
   labs: async () => (await import('./labs.bench.ts')).benchmarks(),
 };
 
+/** Reports a group prints after the table when it runs (the seeds' sensitivity table). */
+const REPORTS: Record<string, () => Promise<string>> = {
+  seeds: async () => (await import('./tornado.ts')).tornadoReport(),
+};
+
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const started = Date.now();
@@ -42,8 +47,15 @@ async function main(): Promise<void> {
       }
     }
   }
+  const reports: string[] = [];
+  for (const [group, report] of Object.entries(REPORTS)) {
+    if (wanted.length && !wanted.includes(group)) continue;
+    process.stderr.write(`running the ${group} report …\n`);
+    reports.push(await report());
+  }
   const elapsed = (Date.now() - started) / 1000;
   console.log(formatTable(results));
+  for (const report of reports) console.log(report);
   for (const note of notes) console.log(`note: ${note}`);
   console.log(`\n${results.length} benchmarks in ${elapsed.toFixed(1)} s`);
   const missed = results.filter((r) => r.meetsBudget === false).map((r) => r.name);

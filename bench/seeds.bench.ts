@@ -7,11 +7,12 @@ import { createVm, runScenario } from '../core/engine.ts';
 import { findBuiltin } from '../core/builtins.ts';
 import { parseScenario } from '../core/scenario.ts';
 import type { MmuEvent } from '../core/events.ts';
+import type { EngineOptions } from '../core/engineApi.ts';
 import type { Benchmark } from './harness.ts';
 import { tdpBenchmarks } from './tdp.bench.ts';
 
 /** Simulated end time of a built-in scenario, in ns: the latest event of any vCPU. */
-export function simulatedEndNs(name: string): number {
+export function simulatedEndNs(name: string, options: EngineOptions = {}): number {
   const builtin = findBuiltin(name);
   if (!builtin) throw new Error(`no built-in scenario ${name}`);
   const parsed = parseScenario(builtin.scenario);
@@ -20,14 +21,14 @@ export function simulatedEndNs(name: string): number {
   runScenario(parsed.value, (e: MmuEvent) => {
     const until = e.type === 'vmexit' || e.type === 'lock_wait' ? e.t + e.duration : e.t;
     if (until > end) end = until;
-  });
+  }, options);
   return end;
 }
 
 /** How much less time `after` takes than `before`, in percent of `before`. */
-function savedPercent(before: string, after: string): number {
-  const a = simulatedEndNs(before);
-  const b = simulatedEndNs(after);
+export function savedPercent(before: string, after: string, options: EngineOptions = {}): number {
+  const a = simulatedEndNs(before, options);
+  const b = simulatedEndNs(after, options);
   return (100 * (a - b)) / a;
 }
 
@@ -36,7 +37,7 @@ function savedPercent(before: string, after: string): number {
  * pinning and batching set as given: hypercalls, pte-update hypercalls (mmu_update,
  * update_va_mapping, multicall) and the simulated time Xen spent validating entries.
  */
-export function xenForkCow(pinning: boolean, batching: boolean): { hypercalls: number; pteHypercalls: number; validationUs: number; validatedEntries: number } {
+export function xenForkCow(pinning: boolean, batching: boolean, options: EngineOptions = {}): { hypercalls: number; pteHypercalls: number; validationUs: number; validatedEntries: number } {
   const builtin = findBuiltin('xenpv-fork-cow');
   if (!builtin) throw new Error('no built-in xenpv-fork-cow');
   const parsed = parseScenario(builtin.scenario);
@@ -44,7 +45,7 @@ export function xenForkCow(pinning: boolean, batching: boolean): { hypercalls: n
   const vm0 = parsed.value.vms[0];
   if (!vm0) throw new Error('xenpv-fork-cow has no VM');
   const scenario = { ...parsed.value, vms: [{ ...vm0, mmu: { ...vm0.mmu, xenpv: { ...vm0.mmu.xenpv, pinning, batching } } }] };
-  const vm = createVm(scenario, 0);
+  const vm = createVm(scenario, 0, options);
   let pteHypercalls = 0;
   while (vm.step((e) => {
     if (e.type === 'vmexit' && /^hypercall:(mmu_update|update_va_mapping|multicall)$/.test(e.reason)) pteHypercalls++;
@@ -74,7 +75,7 @@ function xenBenchmarks(): Benchmark[] {
 }
 
 /** VM exits of a built-in scenario, optionally with its first VM's `mmu` changed. */
-export function builtinExits(name: string, mmu: Record<string, unknown> = {}): number {
+export function builtinExits(name: string, mmu: Record<string, unknown> = {}, options: EngineOptions = {}): number {
   const builtin = findBuiltin(name);
   if (!builtin) throw new Error(`no built-in scenario ${name}`);
   const vm0 = builtin.scenario.vms[0];
@@ -84,7 +85,7 @@ export function builtinExits(name: string, mmu: Record<string, unknown> = {}): n
   let exits = 0;
   runScenario(parsed.value, (e: MmuEvent) => {
     if (e.type === 'vmexit') exits++;
-  });
+  }, options);
   return exits;
 }
 

@@ -8,6 +8,7 @@
  */
 import { findBuiltin } from '../core/builtins.ts';
 import { createVm } from '../core/engine.ts';
+import type { EngineOptions } from '../core/engineApi.ts';
 import type { MmuEvent } from '../core/events.ts';
 import { parseScenario, type Scenario, type ScenarioInput } from '../core/scenario.ts';
 import type { Benchmark } from './harness.ts';
@@ -23,9 +24,9 @@ interface Run {
   endNs: number;
 }
 
-function runOnce(input: ScenarioInput): Run {
+function runOnce(input: ScenarioInput, options: EngineOptions = {}): Run {
   const events: MmuEvent[] = [];
-  const vm = createVm(parsed(input), 0);
+  const vm = createVm(parsed(input), 0, options);
   let endNs = 0;
   while (
     vm.step((e) => {
@@ -46,8 +47,8 @@ const builtin = (name: string): ScenarioInput => {
 };
 
 /** Simulated time of the logged passes of the dirty-log benchmark (logging on → off), ns. */
-export function loggedNs(name: string): number {
-  const logs = runOnce(builtin(name)).events.filter((e) => e.type === 'dirty_log');
+export function loggedNs(name: string, options: EngineOptions = {}): number {
+  const logs = runOnce(builtin(name), options).events.filter((e) => e.type === 'dirty_log');
   const on = logs.find((e) => e.type === 'dirty_log' && e.action === 'enable');
   const off = logs.find((e) => e.type === 'dirty_log' && e.action === 'disable');
   if (!on || !off) throw new Error(`${name}: no dirty logging`);
@@ -58,8 +59,8 @@ function faulting(vcpus: number, tdpMmu: boolean): ScenarioInput {
   return { name: 'seed002', seed: 1, hardware: { profile: 'ept-2012' }, vms: [{ vcpus, memoryMiB: 256, guest: { paging: 'long4', workload: { kind: 'demand-paging', pages: 64 } }, mmu: { mode: 'tdp', tdp: { tdpMmu, largePages: false } } }] };
 }
 
-export function lockWaitUs(vcpus: number, tdpMmu: boolean): number {
-  const waits = runOnce(faulting(vcpus, tdpMmu)).events.filter((e) => e.type === 'lock_wait');
+export function lockWaitUs(vcpus: number, tdpMmu: boolean, options: EngineOptions = {}): number {
+  const waits = runOnce(faulting(vcpus, tdpMmu), options).events.filter((e) => e.type === 'lock_wait');
   return waits.reduce((sum, e) => sum + (e.type === 'lock_wait' ? e.duration : 0), 0) / 1000;
 }
 
@@ -75,8 +76,8 @@ const MMU = {
 } as const;
 
 /** Exits, walk references and simulated time of a workload under shadow paging or TDP (2 MiB or 4 KiB host pages) on the 2012 EPT part. */
-export function compare(workload: keyof typeof WORKLOADS, mode: keyof typeof MMU): { exits: number; walkRefs: number; timeUs: number } {
-  const r = runOnce({ name: 'compare', seed: 1, hardware: { profile: 'ept-2012' }, vms: [{ vcpus: 1, memoryMiB: 64, guest: { paging: 'long4', workload: WORKLOADS[workload] }, mmu: MMU[mode] }] });
+export function compare(workload: keyof typeof WORKLOADS, mode: keyof typeof MMU, options: EngineOptions = {}): { exits: number; walkRefs: number; timeUs: number } {
+  const r = runOnce({ name: 'compare', seed: 1, hardware: { profile: 'ept-2012' }, vms: [{ vcpus: 1, memoryMiB: 64, guest: { paging: 'long4', workload: WORKLOADS[workload] }, mmu: MMU[mode] }] }, options);
   let exits = 0;
   let walkRefs = 0;
   for (const e of r.events) {

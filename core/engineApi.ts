@@ -2,6 +2,7 @@
  * The engine's public surface, as the host, the CLI and tests use it. The implementation
  * lives behind `createVm`; nothing outside core/ reaches into engine internals.
  */
+import type { CostKey } from './costs.ts';
 import type { EventSink } from './events.ts';
 
 export interface EngineOptions {
@@ -9,6 +10,8 @@ export interface EngineOptions {
   audit?: boolean;
   /** Stop after this many events (a safety net for runaway workloads such as the endless fault loop). */
   maxEvents?: number;
+  /** Multiply cost constants (core/costs.ts) by these factors: the sensitivity study of `npm run bench -- seeds`. */
+  costScale?: Partial<Record<CostKey, number>>;
 }
 
 /** One simulated VM: its guest, its vCPUs and its MMU. Deterministic for a scenario and seed. */

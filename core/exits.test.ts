@@ -86,12 +86,35 @@ describe('exits per fault, read from the JSONL export', () => {
 });
 
 describe('kbuild: zap vs update on the 2007 profile', () => {
-  it('update saves about the 10% seed 000 reports (between 5% and 15%)', async () => {
+  /*
+   * The share update saves is not asserted: it depends on the measured compile work per page
+   * (core/costs.ts KBUILD_PROFILE) and lands away from the seed's ~10% (docs/engine.md). What
+   * the mechanism fixes is that update changes only the hypervisor's work: the guest does the
+   * same accesses, so the whole difference in time is the difference in time spent in exits and in the walks
+   * of the TLB misses that lead into them,
+   * and the exits update removes are the re-faults (`fill-spte`) that zap's cleared spte caused.
+   */
+  it('update removes only hypervisor time: the time saved is the exit and walk time saved, the exits saved are fills', async () => {
     const { findBuiltin } = await import('./builtins.ts');
-    const time = (name: string) => run(findBuiltin(name)?.scenario ?? scenario({ kind: 'script', steps: [] })).vm.now();
-    const ratio = time('kbuild-update') / time('kbuild-zap');
-    expect(ratio).toBeGreaterThan(0.85);
-    expect(ratio).toBeLessThan(0.95);
+    const measure = (name: string) => {
+      const { events, vm } = run(findBuiltin(name)?.scenario ?? scenario({ kind: 'script', steps: [] }));
+      const exits = ofType(events, 'vmexit');
+      const by = (h: string) => exits.filter((e) => e.handling === h).length;
+      const walks = ofType(events, 'page_walk').reduce((s, e) => s + e.duration, 0);
+      return { end: vm.now(), inExits: exits.reduce((s, e) => s + e.duration, 0) + walks, fills: by('fill-spte'), exits: exits.length, injects: by('inject-guest-pf'), emulates: by('emulate-pte-write'), guestFaults: ofType(events, 'guest_fault').length };
+    };
+    const zap = measure('kbuild-zap');
+    const update = measure('kbuild-update');
+    expect(update.end).toBeLessThan(zap.end);
+    expect(Math.abs((zap.end - update.end) - (zap.inExits - update.inExits))).toBeLessThan(0.01 * (zap.end - update.end));
+    expect(update.guestFaults).toBe(zap.guestFaults);
+    expect(update.injects).toBe(zap.injects);
+    // Each guest fault saves at most its one re-fault; with no re-fault through the table between
+    // the fork's stores, write-flood detection may also stop emulating sooner (never later).
+    expect(zap.fills - update.fills).toBeGreaterThan(0.9 * zap.injects);
+    expect(zap.fills - update.fills).toBeLessThanOrEqual(zap.injects);
+    expect(update.emulates).toBeLessThanOrEqual(zap.emulates);
+    expect(zap.exits - update.exits).toBe(zap.fills - update.fills + (zap.emulates - update.emulates));
   });
 
   it('an AMD profile names exits as KVM prints them for SVM', () => {

@@ -3,7 +3,7 @@
  * MMU virtualizing it. Guest accesses go through `access`, whose guest-visible outcome is
  * the architectural one whatever the MMU mode; what differs is the exits and their cost.
  */
-import { HARDWARE, type CostProfile } from './costs.ts';
+import { costProfile, type CostProfile } from './costs.ts';
 import { Emitter, pte64 } from './emitter.ts';
 import type { EngineOptions, VmRunner } from './engineApi.ts';
 import type { EventSink } from './events.ts';
@@ -87,7 +87,7 @@ export class Vm implements VmRunner {
     const config = scenario.vms[vm];
     if (!config) throw new Error(`scenario has no vms[${vm}]`);
     this.config = config;
-    this.cost = HARDWARE[scenario.hardware.profile];
+    this.cost = costProfile(scenario.hardware.profile, options.costScale);
     const g = config.guest;
     this.ctl = { mode: g.paging, wp: g.cr0.wp, pse: g.cr4.pse, smep: g.cr4.smep, smap: g.cr4.smap, nxe: g.efer.nx };
     // Under shadow paging the host runs the guest with CR0.WP = 1 and emulates WP = 0 in the sptes.

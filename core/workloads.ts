@@ -9,12 +9,6 @@ import type { Vcpu, Vm } from './vm.ts';
 import { dirtyLogProgram } from './tdp/dirtyLogWorkload.ts';
 
 const USER_BASE = 0x10000000;
-/**
- * kbuild: user-mode compile work per page of working set (no exits). Chosen so that, on
- * vtx-2007 with update, virtualization overhead is a share of the run like the one seed
- * 000 measured (update saved ~10% of kbuild time); see docs/engine.md.
- */
-const COMPILE_NS_PER_PAGE = 8000;
 const ACCESS_OF: Record<'read' | 'write' | 'fetch', AccessKind> = { read: ACCESS_READ, write: ACCESS_WRITE, fetch: ACCESS_FETCH };
 
 export function programFor(workload: Workload): (vm: Vm, cpu: Vcpu) => Iterator<void> {
@@ -103,7 +97,7 @@ function* kbuild(vm: Vm, cpu: Vcpu, processes: number, pages: number): Generator
       const write = vm.rng.below(3) === 0;
       if (!vm.touch(base + i * 4096, write ? ACCESS_WRITE : ACCESS_READ)) break;
       for (let k = 0; k < 16; k++) vm.touch(base + vm.rng.below(i + 1) * 4096, ACCESS_READ);
-      vm.tick(COMPILE_NS_PER_PAGE);
+      vm.tick(vm.cost.compilePerPageNs); // measured kbuild profile (core/costs.ts KBUILD_PROFILE)
       yield;
     }
     vm.exitProcess(image, shell);

@@ -60,8 +60,7 @@ export interface XenCosts {
 }
 
 export function xenCosts(c: CostProfile): XenCosts {
-  const cycles = (n: number): number => Math.round(n / c.ghz);
-  return { hypercallNs: cycles(500), trapNs: cycles(700), requestNs: cycles(100), validateEntryNs: cycles(30) };
+  return { hypercallNs: c.hypercallNs, trapNs: c.trapBounceNs, requestNs: c.batchRequestNs, validateEntryNs: c.validateEntryNs };
 }
 
 /** What a present guest entry makes Xen hold: a type reference on a table, or (writable) leaf frames. */

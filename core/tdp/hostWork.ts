@@ -10,8 +10,6 @@
 import { EPT_A, EPT_W, HI_MMU_WRITABLE, canBeWritable, isMmio, present, writable } from './spte.ts';
 import type { EptTable, TdpMmu } from './tdpMmu.ts';
 
-/** Host read-modify-write of an spte: time between reading it and writing it back (estimate: an rmap/notifier walk). */
-export const HOST_RMW_WINDOW_NS = 2000;
 
 export class HostWork {
   /** Next page each vCPU's dirty-log pass writes (the race demonstrations aim at it). */
@@ -23,7 +21,7 @@ export class HostWork {
   /**
    * The host starts write-tracking `gfn` (KVM's page tracking): MMU-writable goes, so no
    * lockless fix may make it writable again. A read-modify-write with a window: the spte is
-   * read now, written back `HOST_RMW_WINDOW_NS` later. The flush decision is the seed's:
+   * read now, written back `hostRmwNs` (core/costs.ts) later. The flush decision is the seed's:
    * flush if the old spte was writable or could have been made writable locklessly; with
    * `bugs.fastPfMissedFlush` only "was writable" counts, from the value read at the start.
    */
@@ -39,7 +37,7 @@ export class HostWork {
     const readHi = f.hi;
     const flush = this.mmu.opts.bugs.missedFlush ? writable(readLo) : writable(readLo) || canBeWritable(readHi);
     const now = at;
-    this.mmu.schedule(now + HOST_RMW_WINDOW_NS, () => {
+    this.mmu.schedule(now + this.mmu.vm.cost.hostRmwNs, () => {
       this.mmu.tracked[gfn] = 1;
       if (this.mmu.opts.bugs.missedFlush) {
         // The racy version writes back what it computed from its first read.
@@ -76,7 +74,7 @@ export class HostWork {
     const readHi = f.hi;
     const stable = this.mmu.opts.bugs.lostDirty ? readLo & EPT_A && !writable(readLo) : !canBeWritable(readHi) && !writable(readLo);
     const now = at;
-    this.mmu.schedule(now + HOST_RMW_WINDOW_NS, () => {
+    this.mmu.schedule(now + this.mmu.vm.cost.hostRmwNs, () => {
       if (stable) this.mmu.setSpte(t, i, 0, 0, [readLo, readHi]);
       else if (present(t.sptes[2 * i] as number)) this.mmu.setSpte(t, i, 0, 0); // xchg: the bits as they are now
       this.mmu.flush('zap');
