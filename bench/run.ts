@@ -16,6 +16,7 @@ const GROUPS: Record<string, Group> = {
   import: async () => (await import('./import.bench.ts')).benchmarks(),
   renderer: async () => (await import('./renderer.bench.ts')).benchmarks(),
   labs: async () => (await import('./labs.bench.ts')).benchmarks(),
+  startup: async () => (await import('./startup.bench.ts')).benchmarks(),
 };
 
 /** Reports a group prints after the table when it runs (the seeds' sensitivity table). */

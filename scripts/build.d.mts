@@ -5,3 +5,6 @@ export function staleReason(): string | undefined;
 export function buildBundles(outRoot?: string): Promise<void>;
 export function buildRenderer(): void;
 export function build(): Promise<void>;
+export const CLI_DIR: string;
+export const CLI_INPUTS: string;
+export function buildCli(outDir?: string): Promise<{ builtAtMs: number; inputs: string[] }>;

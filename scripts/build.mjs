@@ -2,10 +2,11 @@
 // (esbuild):
 //   dist/electron/main.cjs, dist/electron/preload.cjs, dist/electron/vmWorker.cjs, importReader.cjs
 //   dist/host/browser-host.mjs, dist/host/vmWorker.mjs, importReader.mjs
+//   dist/cli/mmu-lab.mjs (the `mmu-lab` command, split into chunks that load per command)
 // `node scripts/build.mjs --if-stale` builds only when an output is missing or older than
 // the sources (what `npm start` uses).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -21,6 +22,7 @@ export const OUTPUTS = [
   'dist/host/browser-host.mjs',
   'dist/host/vmWorker.mjs',
   'dist/host/importReader.mjs',
+  'dist/cli/mmu-lab.mjs',
 ];
 const SOURCES = ['core', 'sessions', 'electron', 'renderer', 'vite.config.ts', 'index.html', 'package.json', 'scripts/build.mjs'];
 
@@ -93,6 +95,66 @@ export async function buildBundles(outRoot = join(root, 'dist')) {
     define: { __MMULAB_WORKER__: '"vmWorker.mjs"', __MMULAB_PARSE_WORKER__: '"importReader.mjs"' },
     banner: { js: "import { createRequire as __mmulabCreateRequire } from 'node:module'; const require = __mmulabCreateRequire(import.meta.url);" },
   });
+  await buildCli(join(outRoot, 'cli'));
+}
+
+/** The CLI bundle's folder and the list of sources it was built from (what bin/mmu-lab.js checks). */
+export const CLI_DIR = join(root, 'dist', 'cli');
+export const CLI_INPUTS = 'inputs.json';
+
+function packageVersion() {
+  return JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
+}
+
+/**
+ * The `mmu-lab` command as ES modules in `outDir` (default dist/cli): the entry holds commander
+ * and the command table; each command's modules are chunks loaded when it runs, so `--version`
+ * evaluates almost nothing. The workers `serve` and `import` start are entries beside it.
+ *
+ * Safe to run from several processes at once (bin/mmu-lab.js builds on demand, and tests start
+ * many CLIs in parallel): files are written under temporary names and renamed into place, the
+ * chunk names carry a content hash, and the inputs list that marks the build fresh comes last.
+ */
+export async function buildCli(outDir = CLI_DIR) {
+  const startedMs = Date.now();
+  const result = await esbuild.build({
+    ...common,
+    entryPoints: { 'mmu-lab': 'sessions/cli/main.ts', vmWorker: 'electron/host/vmWorker.ts', importReader: 'sessions/import/parseWorker.ts' },
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    format: 'esm',
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
+    write: false,
+    metafile: true,
+    define: {
+      __MMULAB_WORKER__: '"vmWorker.mjs"',
+      __MMULAB_PARSE_WORKER__: '"importReader.mjs"',
+      __MMULAB_VERSION__: JSON.stringify(packageVersion()),
+    },
+    banner: { js: "import { createRequire as __mmulabCreateRequire } from 'node:module'; const require = __mmulabCreateRequire(import.meta.url);" },
+  });
+  mkdirSync(outDir, { recursive: true });
+  const written = new Set();
+  // Chunks first, entries after: a CLI starting meanwhile finds every chunk its entry names.
+  const files = [...result.outputFiles].sort((a, b) => Number(/[\\/]chunk-/.test(b.path)) - Number(/[\\/]chunk-/.test(a.path)));
+  for (const file of files) {
+    const tmp = `${file.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, file.contents);
+    renameSync(tmp, file.path);
+    written.add(file.path);
+  }
+  // Chunks of earlier builds: removed once an hour old (a CLI started before may still load them).
+  for (const name of readdirSync(outDir)) {
+    const path = join(outDir, name);
+    if (!written.has(path) && name !== CLI_INPUTS && Date.now() - statSync(path).mtimeMs > 3600_000) rmSync(path, { force: true });
+  }
+  const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.includes('node_modules'));
+  const manifest = { builtAtMs: startedMs, inputs: [...inputs, 'package.json', 'scripts/build.mjs'] };
+  const tmp = join(outDir, `${CLI_INPUTS}.${process.pid}.tmp`);
+  writeFileSync(tmp, JSON.stringify(manifest) + '\n');
+  renameSync(tmp, join(outDir, CLI_INPUTS));
+  return manifest;
 }
 
 export function buildRenderer() {

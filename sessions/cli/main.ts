@@ -8,15 +8,64 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { parse as parseYaml } from 'yaml';
-import { parseScenario, type Scenario } from '../../core/scenario.ts';
-import { openSession, type Diagnostic, type SessionReader } from '../reader.ts';
-import { exportChrome, exportCsvAll, exportCsvTable, exportJsonl, presentTypes } from '../export.ts';
-import { renderReport } from '../report/html.ts';
-import { ReportError, exportSessionFile } from '../report/exportFile.ts';
-import { fmtInt, fmtNs } from '../format.ts';
-import { ratio, sessionTotals, type SessionTotals } from '../views.ts';
-import { ImportCliError, cmdImport, importInfoJson, importInfoText } from './importCmd.ts';
+import type { Scenario } from '../../core/scenario.ts';
+import type { Diagnostic, SessionReader } from '../reader.ts';
+import type { SessionTotals } from '../views.ts';
+
+// The heavy modules (the reader, the engine's scenario schema, exporters, importers) load when a
+// command runs, not at start: `--version` and `--help` evaluate commander only (issue 16 §5).
+// The names are bound once by loadCommandModules(), before any command body runs.
+let parseYaml: typeof import('yaml').parse;
+let parseScenario: typeof import('../../core/scenario.ts').parseScenario;
+let openSession: typeof import('../reader.ts').openSession;
+let exportChrome: typeof import('../export.ts').exportChrome;
+let exportCsvAll: typeof import('../export.ts').exportCsvAll;
+let exportCsvTable: typeof import('../export.ts').exportCsvTable;
+let exportJsonl: typeof import('../export.ts').exportJsonl;
+let presentTypes: typeof import('../export.ts').presentTypes;
+let renderReport: typeof import('../report/html.ts').renderReport;
+let ReportError: typeof import('../report/exportFile.ts').ReportError;
+let exportSessionFile: typeof import('../report/exportFile.ts').exportSessionFile;
+let fmtInt: typeof import('../format.ts').fmtInt;
+let fmtNs: typeof import('../format.ts').fmtNs;
+let ratio: typeof import('../views.ts').ratio;
+let sessionTotals: typeof import('../views.ts').sessionTotals;
+let ImportCliError: typeof import('./importCmd.ts').ImportCliError;
+let cmdImport: typeof import('./importCmd.ts').cmdImport;
+let importInfoJson: typeof import('./importCmd.ts').importInfoJson;
+let importInfoText: typeof import('./importCmd.ts').importInfoText;
+
+async function loadCommandModules(): Promise<void> {
+  const [yaml, scenario, reader, exporters, html, exportFile, format, views, importCmd] = await Promise.all([
+    import('yaml'),
+    import('../../core/scenario.ts'),
+    import('../reader.ts'),
+    import('../export.ts'),
+    import('../report/html.ts'),
+    import('../report/exportFile.ts'),
+    import('../format.ts'),
+    import('../views.ts'),
+    import('./importCmd.ts'),
+  ]);
+  // yaml is CommonJS: a dynamic import of it from the ES-module bundle gives its exports as `default`.
+  parseYaml = ((yaml as { default?: typeof yaml }).default ?? yaml).parse;
+  ({ parseScenario } = scenario);
+  ({ openSession } = reader);
+  ({ exportChrome, exportCsvAll, exportCsvTable, exportJsonl, presentTypes } = exporters);
+  ({ renderReport } = html);
+  ({ ReportError, exportSessionFile } = exportFile);
+  ({ fmtInt, fmtNs } = format);
+  ({ ratio, sessionTotals } = views);
+  ({ ImportCliError, cmdImport, importInfoJson, importInfoText } = importCmd);
+}
+
+declare const __MMULAB_VERSION__: string | undefined;
+
+/** The package's version: put into the bundle at build time, else read from package.json (running from source). */
+function packageVersion(): string {
+  if (typeof __MMULAB_VERSION__ === 'string') return __MMULAB_VERSION__;
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 export const EXIT = { ok: 0, error: 1, dataLoss: 2 } as const;
 
@@ -395,11 +444,12 @@ async function cmdRecord(ref: string, opts: { output: string; seed?: string; max
 export function buildProgram(setStatus: (n: number) => void): Command {
   const program = new Command('mmu-lab')
     .description('MMU Lab: simulate how a hypervisor virtualizes guest memory, record sessions, inspect and export them.')
-    .version('0.1.0')
+    .version(packageVersion())
     .configureOutput({ writeOut: out, writeErr: err });
   const run =
     <A extends unknown[]>(fn: (...args: A) => number | Promise<number>) =>
     async (...args: A) => {
+      await loadCommandModules();
       setStatus(await fn(...args));
     };
 
