@@ -32,7 +32,8 @@ export interface TraceRecord {
   joined: number;
 }
 
-export type Flavour = 'ftrace' | 'trace-cmd' | 'perf' | 'unknown';
+/** The text flavours, and the sources of decoded records (records.ts): trace-cmd's binary file and a live capture. */
+export type Flavour = 'ftrace' | 'trace-cmd' | 'perf' | 'trace.dat' | 'capture' | 'unknown';
 
 // raw ftrace and trace-cmd report: `comm-pid [(tgid)] [cpu] [flags] ts: event: payload`
 const FT =
