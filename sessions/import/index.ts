@@ -3,3 +3,5 @@ export { importTrace, ImportError, IMPORTER, type ImportOptions, type ImportProg
 export { detectFlavour, detectText, type Detection } from './detect.ts';
 export { LineAssembler, parseRecord, type Flavour, type TraceRecord } from './lines.ts';
 export { normalizeReason } from './reasons.ts';
+export { importRecords, type FieldRecord, type FieldRecordBatch, type RecordSource } from './records.ts';
+export type { FieldValue, Fields } from './fields.ts';

@@ -14,6 +14,15 @@ import {
   decodeShadowPage,
   decodeTdpSpteChanged,
 } from './decode.ts';
+import {
+  failedToParseFields,
+  fieldsCr,
+  fieldsInjException,
+  fieldsPagetableWalk,
+  fieldsSetSpte,
+  fieldsTdpSpteChanged,
+  fieldsText,
+} from './fields.ts';
 import { ReasonCache, type Isa } from './reasons.ts';
 import { DECODED, FIXED, SPURIOUS, type ImportRecord, type Ts } from './predecode.ts';
 import { threadKey, type Layout } from './layout.ts';
@@ -99,7 +108,8 @@ export class Importer {
     const key = threadKey(r);
     let st = this.threadStates.get(key);
     if (!st) {
-      const map = this.layout.byThread.get(key) ?? this.layout.byThread.get('overflow')!;
+      // a thread the layout has not seen (a live capture's late thread) goes to the last lane
+      const map = this.layout.byThread.get(key) ?? this.layout.byThread.get('overflow') ?? { vm: this.lanes.length - 1, lane: this.lanes[this.lanes.length - 1]!.length - 1 };
       st = { row: this.lanes[map.vm]!, lane: map.lane };
       this.threadStates.set(key, st);
     }
@@ -171,13 +181,16 @@ export class Importer {
 
   private rawEvent(lane: LaneState, t: number, r: ImportRecord): void {
     const name = r.system && r.system !== 'kvm' && r.system !== 'kvmmmu' ? `${r.system}:${r.event}` : r.event;
-    const text = r.body.length > MAX_RAW_TEXT ? r.body.slice(0, MAX_RAW_TEXT) : r.body;
+    const body = r.body === '' && r.fields ? fieldsText(r.fields) : r.body;
+    const text = body.length > MAX_RAW_TEXT ? body.slice(0, MAX_RAW_TEXT) : body;
     this.raw++;
     this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'raw', name, text });
   }
 
   record(r: ImportRecord): void {
     const body = r.body;
+    // named fields: a decoded binary record's, or a `[FAILED TO PARSE] name=value ...` payload's
+    const f = r.fields ?? (body.charCodeAt(0) === 91 ? failedToParseFields(body) : undefined);
     switch (r.event) {
       case 'kvm_exit': {
         const lane = this.lane(r, r.vcpu);
@@ -237,7 +250,7 @@ export class Importer {
         return this.rawEvent(lane, t, r);
       }
       case 'kvm_inj_exception': {
-        const d = decodeInjException(body);
+        const d = f ? fieldsInjException(f) : decodeInjException(body);
         const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         if (d && d.vector === 'PF') {
@@ -257,7 +270,7 @@ export class Importer {
         return this.rawEvent(lane, t, r);
       }
       case 'kvm_tdp_mmu_spte_changed': {
-        const d = decodeTdpSpteChanged(body);
+        const d = f ? fieldsTdpSpteChanged(f) : decodeTdpSpteChanged(body);
         const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         if (!d) return this.rawEvent(lane, t, r);
@@ -267,7 +280,7 @@ export class Importer {
         return;
       }
       case 'kvm_mmu_set_spte': {
-        const d = decodeSetSpte(body);
+        const d = f ? fieldsSetSpte(f) : decodeSetSpte(body);
         const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         if (!d) return this.rawEvent(lane, t, r);
@@ -303,7 +316,7 @@ export class Importer {
         return;
       }
       case 'kvm_mmu_pagetable_walk': {
-        const d = decodePagetableWalk(body);
+        const d = f ? fieldsPagetableWalk(f) : decodePagetableWalk(body);
         const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         if (d) lane.lastFaultVa = d.addr;
@@ -331,7 +344,7 @@ export class Importer {
       case 'kvm_cr': {
         const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
-        const d = decodeCr(body);
+        const d = f ? fieldsCr(f) : decodeCr(body);
         if (d && d.write && d.cr === 3) this.handling(lane, 'cr3-switch', 2);
         return this.rawEvent(lane, t, r);
       }

@@ -176,5 +176,3 @@ export function finalResult(
     seconds: (performance.now() - started) / 1000,
   };
 }
-
-/** Lines of a file as readLines counts them (for the message of a cancelled import). */

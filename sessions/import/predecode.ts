@@ -9,6 +9,7 @@
  */
 import { decodeEntryVcpu, decodeExit, decodeFastPageFaultBrief, decodePageFaultBrief } from './decode.ts';
 import type { TraceRecord } from './lines.ts';
+import type { Fields } from './fields.ts';
 
 export interface ImportRecord {
   lineNo: number;
@@ -37,6 +38,11 @@ export interface ImportRecord {
    * PENDING (alone) while a page fault's payload is still to be decoded (decodeFaults).
    */
   flags: number;
+  /**
+   * The event's named fields, for records decoded from binary data (records.ts); the text's
+   * `[FAILED TO PARSE]` payloads are read into fields where they are mapped (mapping.ts).
+   */
+  fields?: Fields;
 }
 
 export const DECODED = 1;
@@ -203,4 +209,9 @@ export function decodeFaults(r: ImportRecord): void {
       r.vcpu = d.vcpu;
     }
   }
+}
+
+/** A decoded vCPU id, or NaN where the payload had none (as the ImportRecord fields hold it). */
+export function vcpuNone(v: number | undefined): number {
+  return v === undefined ? NaN : v;
 }
