@@ -81,34 +81,51 @@ export function keyframeBody(payload: Uint8Array, k: KeyframeRef): Uint8Array {
 }
 
 /**
- * Replay the whole session in canonical order, calling `at(state, t)` every `every` events
- * (after events [0, k·every) are applied; `t` is the time of the last one). Returns the final state.
+ * The one keyframe pass: replays the session in canonical order and yields a KEYF chunk after
+ * every `every` events (the state before event k·every), and `null` every `sliceEvents` events
+ * so an async caller can yield to its event loop. The sync and async appenders both drive it,
+ * so the CLI's and the host's keyframes are the same bytes.
  */
-export function replay(session: SessionReader, every: number, at: (state: PageState, t: number) => void): PageState {
-  const state = new PageState(session.header.vms);
-  for (const e of session.iterate()) {
-    state.apply(e);
-    if (state.applied % every === 0) at(state, e.t);
-  }
-  return state;
-}
-
-/**
- * `appendKeyframes` for a host that must stay responsive: the same pass, yielding to the event
- * loop every `sliceEvents` events (a 10-million-event session takes seconds to replay).
- */
-export async function appendKeyframesAsync(path: string, session: SessionReader, every = KEYFRAME_EVENTS, sliceEvents = 50_000): Promise<number> {
-  if (session.keyframes.some((k) => k.total === session.eventCount)) return 0;
-  const chunks: Uint8Array[] = [];
+function* keyframePass(session: SessionReader, every: number, sliceEvents: number): Generator<Uint8Array | null> {
   const total = session.eventCount;
   const state = new PageState(session.header.vms);
   let slice = 0;
   for (const e of session.iterate()) {
     state.apply(e);
-    if (state.applied % every === 0 && state.applied < total) chunks.push(keyframeChunk(state, e.t, total));
+    if (state.applied % every === 0 && state.applied < total) yield keyframeChunk(state, e.t, total);
     if (++slice === sliceEvents) {
       slice = 0;
+      yield null;
+    }
+  }
+}
+
+function hasKeyframes(session: SessionReader): boolean {
+  return session.keyframes.some((k) => k.total === session.eventCount);
+}
+
+/**
+ * `appendKeyframes` for a host that must stay responsive: the same pass, yielding to the event
+ * loop every `sliceEvents` events (a 10-million-event session takes seconds to replay). When
+ * `signal` aborts (the host is shutting down) the pass ends at its next slice and appends the
+ * keyframes made so far: each one is complete on its own, and the reader replays from the
+ * nearest, so a cut pass only makes seeks past its last keyframe slower.
+ */
+export async function appendKeyframesAsync(
+  path: string,
+  session: SessionReader,
+  every = KEYFRAME_EVENTS,
+  sliceEvents = 50_000,
+  signal?: AbortSignal,
+): Promise<number> {
+  if (hasKeyframes(session)) return 0;
+  const chunks: Uint8Array[] = [];
+  for (const chunk of keyframePass(session, every, sliceEvents)) {
+    if (chunk) chunks.push(chunk);
+    else {
+      if (signal?.aborted) break;
       await new Promise<void>((resolve) => setImmediate(resolve));
+      if (signal?.aborted) break;
     }
   }
   appendChunks(path, chunks);
@@ -139,12 +156,9 @@ function appendChunks(path: string, chunks: Uint8Array[]): void {
  * Returns how many were written.
  */
 export function appendKeyframes(path: string, session: SessionReader, every = KEYFRAME_EVENTS): number {
-  if (session.keyframes.some((k) => k.total === session.eventCount)) return 0;
+  if (hasKeyframes(session)) return 0;
   const chunks: Uint8Array[] = [];
-  const total = session.eventCount;
-  replay(session, every, (state, t) => {
-    if (state.applied < total) chunks.push(keyframeChunk(state, t, total));
-  });
+  for (const chunk of keyframePass(session, every, Number.MAX_SAFE_INTEGER)) if (chunk) chunks.push(chunk);
   appendChunks(path, chunks);
   return chunks.length;
 }

@@ -16,11 +16,13 @@ export interface RecordOptions extends WriterOptions {
   seed?: number;
   /** Stop each VM after this many events. */
   maxEvents?: number;
+  /** The bound `maxEvents` is (when it is the default), so a VM that hits it says how to lift it. */
+  bound?: EventBound;
   /** Run the MMU auditor. */
   audit?: boolean;
   producer?: string;
-  /** Called every `progressEvery` events with the running count. */
-  onProgress?: (events: number) => void;
+  /** Called every `progressEvery` events with the running count, the VM being recorded and its own count. */
+  onProgress?: (events: number, at: { vm: number; vmEvents: number }) => void;
   progressEvery?: number;
   /** Canonical events between keyframes (default KEYFRAME_EVENTS). */
   keyframeEvents?: number;
@@ -33,12 +35,33 @@ export function addKeyframes(path: string, every?: number): number {
 }
 
 /**
+ * Events per VM a recording stops at unless the caller lifts the bound (`mmu-lab record
+ * --no-limit`, `maxEvents: null` in `runs.start`): a scenario that never ends still ends, with
+ * a message that says so. Every built-in scenario ends far below it.
+ */
+export const DEFAULT_MAX_EVENTS = 5_000_000;
+
+/** The event bound a recording ran under, so a VM that hit it gets a message that names it. */
+export interface EventBound {
+  maxEvents: number;
+  /** The default bound (not one the user chose). */
+  isDefault: boolean;
+  /** How to lift it, in the words of the caller's front door. */
+  lift: string;
+}
+
+/**
  * Whether a recording is complete, from why each VM's engine stopped: only a guest that ran its
  * workload to the end (`done`) makes a complete session; a fault loop, a crashed guest or an
  * event cap leaves it incomplete with the reason. One rule for the CLI and the desktop host.
  */
-export function completion(stopReasons: readonly string[]): { complete: boolean; message?: string } {
-  const stopped = stopReasons.map((r, i) => (r === 'done' ? '' : `VM ${i} stopped: ${r}`)).filter(Boolean);
+export function completion(stopReasons: readonly string[], bound?: EventBound): { complete: boolean; message?: string } {
+  const why = (r: string, i: number): string => {
+    if (r !== 'max-events' || !bound) return `VM ${i} stopped: ${r}`;
+    const n = bound.maxEvents.toLocaleString('en-US');
+    return bound.isDefault ? `VM ${i} stopped at the default bound of ${n} events (${bound.lift} to record it all)` : `VM ${i} stopped at its bound of ${n} events`;
+  };
+  const stopped = stopReasons.map((r, i) => (r === 'done' ? '' : why(r, i))).filter(Boolean);
   return stopped.length ? { complete: false, message: stopped.join('; ') } : { complete: true };
 }
 
@@ -58,17 +81,22 @@ export function recordScenario(scenario: Scenario, outPath: string, options: Rec
   let events = 0;
   let exits = 0;
   const every = options.progressEvery ?? 100_000;
+  let vmIndex = 0;
+  let vmStart = 0;
   const sink: EventSink = (e) => {
     writer.append(e);
     events++;
     if (e.type === 'vmexit') exits++;
-    if (options.onProgress && events % every === 0) options.onProgress(events);
+    if (options.onProgress && events % every === 0) options.onProgress(events, { vm: vmIndex, vmEvents: events - vmStart });
   };
   const stopReasons: string[] = [];
+  const maxEvents = options.maxEvents ?? options.bound?.maxEvents;
   try {
     sc.vms.forEach((_, i) => {
+      vmIndex = i;
+      vmStart = events;
       const engineOptions = {
-        ...(options.maxEvents !== undefined ? { maxEvents: options.maxEvents } : {}),
+        ...(maxEvents !== undefined ? { maxEvents } : {}),
         ...(options.audit !== undefined ? { audit: options.audit } : {}),
       };
       const vm = createVm(sc, i, engineOptions);
@@ -80,7 +108,7 @@ export function recordScenario(scenario: Scenario, outPath: string, options: Rec
     writer.close({ complete: false, message });
     throw e;
   }
-  const { complete, message } = completion(stopReasons);
+  const { complete, message } = completion(stopReasons, options.bound);
   writer.close({ complete, ...(message ? { message } : {}) });
   addKeyframes(outPath, options.keyframeEvents);
   return { path: outPath, events, exits, complete, stopReasons, ...(message ? { message } : {}) };

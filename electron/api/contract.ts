@@ -366,7 +366,15 @@ export const API = {
     result: timelineResult,
   },
   'runs.start': {
-    params: z.strictObject({ scenario: scenarioRef, seed: z.number().int().min(0).max(2 ** 32 - 1).optional() }),
+    /**
+     * `maxEvents`: stop each VM after this many events; left out, the host's default bound
+     * (DEFAULT_MAX_EVENTS in sessions/record.ts); `null` lifts the bound (docs/host.md, Limits).
+     */
+    params: z.strictObject({
+      scenario: scenarioRef,
+      seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+      maxEvents: z.number().int().min(1).max(1e12).nullable().optional(),
+    }),
     result: runStatus,
   },
   'runs.status': { params: z.strictObject({ runId: z.string().min(1).max(100) }), result: runStatus },

@@ -36,7 +36,7 @@ import { LabService } from './labService.ts';
 import { LAB_MAX_EVENTS } from '../../sessions/labs/run.ts';
 import { SessionCache } from './sessionCache.ts';
 import { TraceImports } from './traceImports.ts';
-import { VmManager, type WorkerLocation } from './vmManager.ts';
+import { VmManager, type VmManagerOptions, type WorkerLocation } from './vmManager.ts';
 
 /** The browser host serves exports under this path (same origin, same token or cookie as the API). */
 export const EXPORTS_URL_PATH = '/exports';
@@ -52,6 +52,9 @@ export interface HostServiceOptions {
   labsDir?: string;
   /** Print an HTML report to a PDF (the desktop app: Electron's printToPDF); default: the system Chromium. */
   printPdf?: (html: string, outPath: string) => Promise<void>;
+  /** Memory budget and runs at once (default: from the environment and the machine; runLimits.ts). */
+  limits?: VmManagerOptions['limits'];
+  watchdogIntervalMs?: number;
 }
 
 type Handler<M extends ApiMethod> = (params: z.output<(typeof API)[M]['params']>) => Promise<ApiResult<M>> | ApiResult<M>;
@@ -91,6 +94,8 @@ export class HostService {
       worker: options.worker,
       progressIntervalMs: options.progressIntervalMs,
       producer: `mmu-lab ${options.version ?? '0.0.0'}`,
+      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.watchdogIntervalMs !== undefined ? { watchdogIntervalMs: options.watchdogIntervalMs } : {}),
       onProgress: (status) => this.emit('runs.progress', status),
       onSessionsChanged: () => this.emit('sessions.changed', {}),
     });
@@ -404,9 +409,13 @@ export class HostService {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.timeline: params.t1 must not be before params.t0');
         return this.sessions.timeline(this.sessionPath(id), t0, t1, buckets);
       },
-      'runs.start': async ({ scenario, seed }) => {
+      'runs.start': async ({ scenario, seed, maxEvents }) => {
         const resolved = this.resolveScenario(scenario, seed);
-        return this.vms.start(resolved, { sessionId: this.newSessionId(resolved.name) });
+        return this.vms.start(resolved, {
+          sessionId: this.newSessionId(resolved.name),
+          ...(maxEvents !== undefined ? { maxEvents } : {}),
+          liftBound: 'lift it with maxEvents: null in runs.start, or record it with mmu-lab record --no-limit',
+        });
       },
       'runs.status': ({ runId }) => this.vms.status(runId),
       'runs.control': ({ runId, action }) => this.vms.control(runId, action),
@@ -479,9 +488,11 @@ export class HostService {
     };
   }
 
-  /** Test and CLI helper: wait until a run has ended and its session is closed. */
-  waitForRun(runId: string): Promise<RunStatus> {
-    return this.vms.waitForEnd(runId);
+  /** Test and CLI helper: wait until a run has ended, its session is closed and its keyframes are written. */
+  async waitForRun(runId: string): Promise<RunStatus> {
+    const status = await this.vms.waitForEnd(runId);
+    await this.vms.keyframesWritten(runId);
+    return status;
   }
 }
 

@@ -5,6 +5,11 @@
  * The writer buffers events per lane and writes a checksummed chunk every few thousand; the
  * recorder also flushes once a second, so a session opened while it records (or a process
  * killed mid-run) shows everything up to about a second ago.
+ *
+ * Closing is two steps: `close` ends the recording (the file is complete and valid from then
+ * on), and `addKeyframes` then appends keyframes with the same pass as `mmu-lab record`
+ * (sessions/annex.ts). The VM manager reports the run ended after the first step, so Stop and
+ * shutdown never wait for a replay of the whole session.
  */
 import type { MmuEvent } from '../../core/events.ts';
 import type { Scenario } from '../../core/scenario.ts';
@@ -14,7 +19,10 @@ import { openSession } from '../../sessions/reader.ts';
 
 export interface Recorder {
   append(event: MmuEvent): void;
-  close(complete: boolean, message?: string): Promise<void>;
+  /** End the recording: the last chunks, the index and the footer. */
+  close(complete: boolean, message?: string): void;
+  /** Append keyframes to the closed session (yields as it goes; `signal` cuts it short). */
+  addKeyframes(signal?: AbortSignal): Promise<number>;
 }
 
 export const FLUSH_INTERVAL_MS = 1000;
@@ -37,17 +45,19 @@ export async function openRecorder(path: string, scenario: Scenario, producer: s
       writer.append(event);
       dirty = true;
     },
-    close: async (complete, message) => {
+    close: (complete, message) => {
       clearInterval(timer);
       writer.close({ complete, ...(message ? { message } : {}) });
+    },
+    addKeyframes: async (signal) => {
       try {
         // Keyframes follow the footer (they need the final canonical order); without them the
-        // reader replays from the start, so a failure here loses nothing. The pass yields to
-        // the event loop as it goes, so the host keeps answering while a long session closes.
+        // reader replays from the start, so a failure here loses nothing.
         const { session } = openSession(path);
-        if (session) await appendKeyframesAsync(path, session);
+        return session ? await appendKeyframesAsync(path, session, undefined, undefined, signal) : 0;
       } catch {
-        // a full disk or a vanished file: the session itself is closed and complete
+        // a full disk or a vanished file: the session itself is closed
+        return 0;
       }
     },
   };

@@ -10,7 +10,7 @@ import { parseScenario } from '../../core/scenario.ts';
 import { recordScenario } from '../../sessions/record.ts';
 import { SessionWriter } from '../../sessions/writer.ts';
 import { openSession } from '../../sessions/reader.ts';
-import { KEYFRAME_EVENTS } from '../../sessions/annex.ts';
+import { KEYFRAME_EVENTS, appendKeyframes } from '../../sessions/annex.ts';
 import { ApiError } from '../api/contract.ts';
 import { startBrowserHost, type BrowserHost } from './browserHost.ts';
 import type { HostService } from './hostService.ts';
@@ -81,10 +81,17 @@ describe('recordings made by the host', () => {
     if (workload.kind === 'kbuild') workload.iterations = 40;
     const run = await service.call('runs.start', { scenario: { scenario } });
     await service.waitForRun(run.runId);
-    const { session } = openSession(join(service.sessionsDir, run.sessionId));
+    const path = join(service.sessionsDir, run.sessionId);
+    const { session } = openSession(path);
     expect(session!.eventCount).toBeGreaterThan(KEYFRAME_EVENTS);
     expect(session!.keyframes.length).toBe(Math.floor((session!.eventCount - 1) / KEYFRAME_EVENTS));
     expect(session!.verifyKeyframes().problems).toEqual([]);
+    // The same keyframes, byte for byte, as the CLI's pass writes for the same recording.
+    const copy = join(dir, 'cli-keyframes.mmulab');
+    copyFileSync(path, copy);
+    truncateSync(copy, Math.min(...session!.keyframes.map((k) => k.offset)));
+    expect(appendKeyframes(copy, openSession(copy).session!)).toBe(session!.keyframes.length);
+    expect(readFileSync(copy).equals(readFileSync(path))).toBe(true);
   });
 });
 

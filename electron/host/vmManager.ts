@@ -5,6 +5,12 @@
  * Failure model: a worker that throws or dies marks its VM failed with the message; the
  * other VMs go on; when every VM has ended the session is closed, incomplete if anything
  * failed or was stopped, so it still opens up to what was recorded.
+ *
+ * Limits (runLimits.ts): runs at once, worker heaps shared out of a memory budget, a watchdog
+ * that stops runs before the host passes that budget, and a default event bound per VM.
+ * Stop sends each worker a stop and terminates any still running after STOP_GRACE_MS; the
+ * run counts as ended as soon as its session is closed; keyframes are appended after that,
+ * and a host that shuts down cuts that pass short instead of waiting for it.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,10 +24,13 @@ import type { RunStatus } from '../api/contract.ts';
 import { ApiError } from '../api/contract.ts';
 import type { FromWorker, ToWorker, VmWorkerData } from './workerProtocol.ts';
 import { openRecorder, type Recorder } from './recorder.ts';
-import { completion } from '../../sessions/record.ts';
+import { completion, DEFAULT_MAX_EVENTS, type EventBound } from '../../sessions/record.ts';
+import { fmtMb, MemoryWatchdog, runLimits, workerHeapMb, WORKER_HEAP_MB, type RunLimits } from './runLimits.ts';
 
-/** Heap limit of each VM worker. */
-export const WORKER_HEAP_MB = 2048;
+export { WORKER_HEAP_MB } from './runLimits.ts';
+
+/** A worker that has not stopped this long after Stop (busy in a long step, or wedged) is terminated. */
+export const STOP_GRACE_MS = 500;
 
 /** Set by the esbuild bundles (scripts/build.mjs) to the worker bundle's file name beside them. */
 declare const __MMULAB_WORKER__: string | undefined;
@@ -71,9 +80,9 @@ export function defaultWorkerLocation(): WorkerLocation {
 }
 
 /** Start a worker thread from a location (a bundle directly; TypeScript through a tsx bootstrap). */
-export function spawnWorker(location: WorkerLocation, workerData: unknown, name: string): Worker {
+export function spawnWorker(location: WorkerLocation, workerData: unknown, name: string, heapMb = WORKER_HEAP_MB): Worker {
   // A runaway VM fails on its own (ERR_WORKER_OUT_OF_MEMORY) instead of taking the host down.
-  const resourceLimits = { maxOldGenerationSizeMb: WORKER_HEAP_MB };
+  const resourceLimits = { maxOldGenerationSizeMb: heapMb };
   if (!location.tsxApi) return new Worker(location.file, { workerData, name, resourceLimits });
   const bootstrap =
     `import(${JSON.stringify(location.tsxApi)})` +
@@ -91,18 +100,29 @@ export interface VmManagerOptions {
   /** Milliseconds between progress reports of one run (default 100, i.e. ~10/s). */
   progressIntervalMs?: number;
   producer?: string;
+  /** Memory budget and runs at once (default: runLimits() from the environment and the machine). */
+  limits?: Partial<RunLimits>;
+  /** Watchdog sampling interval (ms). */
+  watchdogIntervalMs?: number;
+  /** Events per VM of a run started without `maxEvents` (default DEFAULT_MAX_EVENTS). */
+  defaultMaxEvents?: number;
 }
 
 export interface StartOptions {
   /** Session file name (a validated id); generated from the scenario name when absent. */
   sessionId: string;
-  maxEvents?: number;
+  /** Events per VM; absent: DEFAULT_MAX_EVENTS; null: no bound. */
+  maxEvents?: number | null;
+  /** How the caller lifts the default bound, for the message when a VM hits it. */
+  liftBound?: string;
   /** Run the MMU auditor in each VM (labs check "no auditor violation"). */
   audit?: boolean;
   /** Start paced at this many simulated ns per wall second (default: flat out). */
   nsPerSecond?: number | null;
   /** Test-only fault injection, per VM index. */
   throwAfterEvents?: Record<number, number>;
+  /** Test-only: the VM's worker spins without yielding after this many events (as a wedged step would). */
+  wedgeAfterEvents?: Record<number, number>;
 }
 
 type VmState = 'running' | 'paused' | 'finished' | 'failed' | 'stopped';
@@ -144,20 +164,48 @@ interface Run {
   /** Worker messages waiting for the recorder, processed a slice at a time. */
   queue: Array<{ v: VmRun; message: Delivered }>;
   draining: boolean;
+  /** Heap handed to each of its workers (MB), held from the budget until the run ends. */
+  heapMb: number;
+  bound?: EventBound;
+  /** Why the run was stopped when not by the user (the memory watchdog). */
+  stopMessage?: string;
 }
 
 export class VmManager {
   private readonly runs = new Map<string, Run>();
   private readonly worker: WorkerLocation;
   private readonly intervalMs: number;
+  readonly limits: RunLimits;
+  private readonly watchdog: MemoryWatchdog;
+  /** Keyframe passes of closed sessions still running, each with the signal that cuts it short. */
+  private readonly keyframing = new Map<string, { abort: AbortController; done: Promise<number> }>();
 
   constructor(private readonly options: VmManagerOptions) {
     this.worker = options.worker ?? defaultWorkerLocation();
     this.intervalMs = options.progressIntervalMs ?? 100;
+    this.limits = runLimits(options.limits);
+    this.watchdog = new MemoryWatchdog(this.limits.memoryBudgetBytes, (rss, budget) => this.overBudget(rss, budget), options.watchdogIntervalMs);
+  }
+
+  private liveRuns(): Run[] {
+    return [...this.runs.values()].filter((r) => !r.closed);
+  }
+
+  /** The host is near its memory budget: stop every live run, keeping what each recorded. */
+  private overBudget(rss: number, budget: number): void {
+    for (const run of this.liveRuns()) {
+      if (run.stopping) continue;
+      run.stopMessage = `stopped by the memory watchdog: the host reached ${fmtMb(rss)} of its ${fmtMb(budget)} budget; what was recorded is kept`;
+      this.stopRun(run);
+      this.options.onProgress?.(this.statusOf(run));
+    }
   }
 
   /** Start a run; returns at once. The session file exists when this returns. */
   async start(scenario: Scenario, start: StartOptions): Promise<RunStatus> {
+    const live = this.liveRuns();
+    const heapMb = workerHeapMb(this.limits, scenario.vms.length, live.length, live.reduce((n, r) => n + r.heapMb * r.vms.length, 0));
+    const maxEvents = start.maxEvents === undefined ? (this.options.defaultMaxEvents ?? DEFAULT_MAX_EVENTS) : start.maxEvents;
     const path = join(this.options.sessionsDir, start.sessionId);
     const recorder = await openRecorder(path, scenario, this.options.producer ?? 'mmu-lab');
     let resolveFinished!: () => void;
@@ -177,23 +225,32 @@ export class VmManager {
       speed: start.nsPerSecond ?? null,
       queue: [],
       draining: false,
+      heapMb,
+      ...(maxEvents !== null
+        ? { bound: { maxEvents, isDefault: start.maxEvents === undefined, lift: start.liftBound ?? 'start the run with maxEvents: null' } }
+        : {}),
     };
     try {
-      this.spawnVms(run, scenario, start);
+      this.spawnVms(run, scenario, { ...start, maxEvents: maxEvents ?? undefined });
     } catch (error) {
       // Could not start a worker at all (a missing bundle, no threads left): undo and say so.
       await Promise.all(run.vms.map((v) => v.worker.terminate().catch(() => 0)));
-      await recorder.close(false, 'the run could not start').catch(() => undefined);
+      try {
+        recorder.close(false, 'the run could not start');
+      } catch {
+        // nothing was recorded; the start error below says why
+      }
       throw new ApiError('failed', `could not start the VM workers: ${error instanceof Error ? error.message : String(error)}`);
     }
     this.runs.set(run.runId, run);
+    this.watchdog.watch(() => this.liveRuns().length > 0);
     this.options.onSessionsChanged?.();
     const status = this.status(run.runId);
     this.options.onProgress?.(status);
     return status;
   }
 
-  private spawnVms(run: Run, scenario: Scenario, start: StartOptions): void {
+  private spawnVms(run: Run, scenario: Scenario, start: StartOptions & { maxEvents?: number }): void {
     scenario.vms.forEach((_, vmIndex) => {
       const data: VmWorkerData = {
         scenario,
@@ -202,8 +259,9 @@ export class VmManager {
         maxEvents: start.maxEvents,
         audit: start.audit,
         throwAfterEvents: start.throwAfterEvents?.[vmIndex],
+        wedgeAfterEvents: start.wedgeAfterEvents?.[vmIndex],
       };
-      const worker = spawnWorker(this.worker, data, `mmulab-vm${vmIndex}`);
+      const worker = spawnWorker(this.worker, data, `mmulab-vm${vmIndex}`, run.heapMb);
       const vmRun: VmRun = { vm: vmIndex, worker, state: 'running', ended: false, events: 0, exits: 0, simNs: 0, lastSeq: 0 };
       run.vms.push(vmRun);
       worker.on('message', (message: FromWorker) => this.enqueue(run, vmRun, message));
@@ -281,11 +339,23 @@ export class VmManager {
     if (v) await v.worker.terminate();
   }
 
-  /** Stop every run and close every session (app quit): finishes the last chunk of each. */
+  /**
+   * Stop every run and close every session (app quit): finishes the last chunk of each, and
+   * cuts short the keyframe passes still running (each keeps the keyframes it made).
+   */
   async close(): Promise<void> {
     const runs = [...this.runs.values()];
     for (const run of runs) this.stopRun(run);
     await Promise.all(runs.map((r) => r.finished));
+    this.watchdog.stop();
+    const passes = [...this.keyframing.values()];
+    for (const p of passes) p.abort.abort();
+    await Promise.all(passes.map((p) => p.done));
+  }
+
+  /** Resolves when the keyframes of a run's session are written (at once when there is no pass under way). */
+  async keyframesWritten(runId: string): Promise<number> {
+    return (await this.keyframing.get(runId)?.done) ?? 0;
   }
 
   private stopRun(run: Run): void {
@@ -297,7 +367,7 @@ export class VmManager {
       // A worker busy in a long step, or wedged, gets terminated; what arrived is kept.
       const timer = setTimeout(() => {
         if (!v.ended) void v.worker.terminate();
-      }, 2000);
+      }, STOP_GRACE_MS);
       timer.unref();
     }
   }
@@ -353,7 +423,11 @@ export class VmManager {
       this.progress(run);
     } else if (message.type === 'done') {
       v.stopReason = message.stopReason;
-      this.endVm(run, v, 'finished', message.stopReason === 'done' ? undefined : `VM ${v.vm} stopped: ${message.stopReason}`);
+      const own = completion(
+        run.vms.map((x) => (x === v ? message.stopReason : 'done')),
+        run.bound,
+      );
+      this.endVm(run, v, 'finished', own.message);
     } else if (message.type === 'stopped') {
       this.endVm(run, v, 'stopped');
     }
@@ -382,23 +456,33 @@ export class VmManager {
     v.ended = true;
     v.state = state;
     if (message) v.message = message;
-    if (run.vms.every((x) => x.ended)) void this.finish(run);
+    if (run.vms.every((x) => x.ended)) this.finish(run);
     else this.progress(run, true);
   }
 
-  private async finish(run: Run): Promise<void> {
+  private finish(run: Run): void {
     if (run.progressTimer) clearTimeout(run.progressTimer);
     const failed = run.vms.filter((v) => v.state === 'failed');
-    const engines = completion(run.vms.map((v) => v.stopReason ?? 'done'));
+    const engines = completion(
+      run.vms.map((v) => v.stopReason ?? 'done'),
+      run.bound,
+    );
     const complete = failed.length === 0 && !run.stopping && !run.closeError && engines.complete;
-    const message = run.closeError ?? (failed.length ? failed.map((v) => v.message).join('; ') : run.stopping ? 'stopped by the user' : engines.message);
+    const message =
+      run.closeError ??
+      (failed.length ? failed.map((v) => v.message).join('; ') : run.stopping ? (run.stopMessage ?? 'stopped by the user') : engines.message);
     try {
-      await run.recorder.close(complete, message);
+      run.recorder.close(complete, message);
     } catch (error) {
       run.closeError ??= `closing the session failed: ${error instanceof Error ? error.message : String(error)}`;
     }
     run.closed = true;
     run.endedMs = Date.now();
+    if (!run.closeError) {
+      const abort = new AbortController();
+      const done = run.recorder.addKeyframes(abort.signal).finally(() => this.keyframing.delete(run.runId));
+      this.keyframing.set(run.runId, { abort, done });
+    }
     this.options.onProgress?.(this.statusOf(run));
     this.options.onSessionsChanged?.();
     run.resolveFinished();
@@ -428,7 +512,7 @@ export class VmManager {
       else if (run.stopping) state = 'stopped';
       else state = 'finished';
     } else state = run.paused ? 'paused' : 'running';
-    const messages = [run.closeError, ...run.vms.map((v) => v.message)].filter((m): m is string => !!m);
+    const messages = [run.closeError, run.stopMessage, ...run.vms.map((v) => v.message)].filter((m): m is string => !!m);
     return {
       runId: run.runId,
       sessionId: run.sessionId,

@@ -97,6 +97,10 @@ function pump(): void {
   if (data.throwAfterEvents !== undefined && total >= data.throwAfterEvents) {
     throw new Error(`injected failure in VM ${data.vmIndex} after ${total} events`);
   }
+  if (data.wedgeAfterEvents !== undefined && total >= data.wedgeAfterEvents) {
+    post({ type: 'batch', seq: ++seq, events, simNs });
+    for (;;); // never yields: only Worker.terminate ends this thread
+  }
   const last = events[events.length - 1];
   simNs = Math.max(simNs, last ? last.t : 0, vm.finished ? 0 : nowNs());
   if (events.length > 0) post({ type: 'batch', seq: ++seq, events, simNs });

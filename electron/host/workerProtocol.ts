@@ -18,6 +18,8 @@ export interface VmWorkerData {
   nsPerSecond?: number | null;
   /** Test-only fault injection: throw inside the worker after this many events. */
   throwAfterEvents?: number;
+  /** Test-only: spin without yielding after this many events (a step that never returns). */
+  wedgeAfterEvents?: number;
 }
 
 export type ToWorker =
