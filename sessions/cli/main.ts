@@ -48,7 +48,7 @@ async function loadCommandModules(): Promise<void> {
     import('./importCmd.ts'),
   ]);
   // yaml is CommonJS: a dynamic import of it from the ES-module bundle gives its exports as `default`.
-  parseYaml = ((yaml as { default?: typeof yaml }).default ?? yaml).parse;
+  parseYaml = yaml.default.parse;
   ({ parseScenario } = scenario);
   ({ openSession } = reader);
   ({ exportChrome, exportCsvAll, exportCsvTable, exportJsonl, presentTypes } = exporters);
