@@ -10,6 +10,7 @@ import { createVm } from '../core/engine.ts';
 import { SessionWriter, PRODUCER, type WriterOptions } from './writer.ts';
 import { appendKeyframes } from './annex.ts';
 import { openSession } from './reader.ts';
+import { fmtInt } from './format.ts';
 
 export interface RecordOptions extends WriterOptions {
   /** Overrides the scenario's seed. */
@@ -58,7 +59,7 @@ export interface EventBound {
 export function completion(stopReasons: readonly string[], bound?: EventBound): { complete: boolean; message?: string } {
   const why = (r: string, i: number): string => {
     if (r !== 'max-events' || !bound) return `VM ${i} stopped: ${r}`;
-    const n = bound.maxEvents.toLocaleString('en-US');
+    const n = fmtInt(bound.maxEvents);
     return bound.isDefault ? `VM ${i} stopped at the default bound of ${n} events (${bound.lift} to record it all)` : `VM ${i} stopped at its bound of ${n} events`;
   };
   const stopped = stopReasons.map((r, i) => (r === 'done' ? '' : why(r, i))).filter(Boolean);

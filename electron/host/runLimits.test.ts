@@ -126,12 +126,12 @@ describe('the default event bound', () => {
     // The engine stops after the step that reaches the bound (one step emits a few events).
     expect(end.vms![0]!.events).toBeGreaterThanOrEqual(3000);
     expect(end.vms![0]!.events).toBeLessThan(3100);
-    expect(end.message).toContain('VM 0 stopped at the default bound of 3,000 events (use --no-limit to record it all)');
+    expect(end.message).toContain('VM 0 stopped at the default bound of 3 000 events (use --no-limit to record it all)');
     const { session } = openSession(join(dir, 'bounded.mmulab'));
     expect(session!.complete).toBe(false);
 
     const chosen = await vms.start(scenario([ENDLESS]), { sessionId: 'chosen.mmulab', maxEvents: 2000 });
-    expect((await vms.waitForEnd(chosen.runId)).message).toBe('VM 0 stopped at its bound of 2,000 events');
+    expect((await vms.waitForEnd(chosen.runId)).message).toBe('VM 0 stopped at its bound of 2 000 events');
 
     const unbounded = await vms.start(scenario([ENDLESS]), { sessionId: 'unbounded.mmulab', maxEvents: null });
     await waitFor(() => vms.status(unbounded.runId).events > 6000);

@@ -410,29 +410,44 @@ async function cmdScenarios(opts: { json?: boolean }): Promise<number> {
   return EXIT.ok;
 }
 
-async function cmdRecord(ref: string, opts: { output: string; seed?: string; maxEvents?: string; quiet?: boolean; audit?: boolean }): Promise<number> {
+type RecordCliOptions = { output: string; seed?: string; maxEvents?: string; limit?: boolean; quiet?: boolean; audit?: boolean };
+
+async function cmdRecord(ref: string, opts: RecordCliOptions): Promise<number> {
   const seed = opts.seed === undefined ? undefined : Number(opts.seed);
   if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 2 ** 32 - 1))
     throw new CliError(`--seed must be an integer from 0 to 4294967295 (got "${opts.seed}")`);
   const maxEvents = opts.maxEvents === undefined ? undefined : Number(opts.maxEvents);
   if (maxEvents !== undefined && !(Number.isInteger(maxEvents) && maxEvents > 0))
     throw new CliError(`--max-events must be a positive integer (got "${opts.maxEvents}")`);
+  if (maxEvents !== undefined && opts.limit === false) throw new CliError('--max-events and --no-limit contradict each other; give one');
   const scenario = await loadScenario(ref);
-  const { recordScenario } = await import('../record.ts');
+  const { recordScenario, DEFAULT_MAX_EVENTS } = await import('../record.ts');
+  const { RecordProgress } = await import('./progress.ts');
+  // Without --max-events a recording stops at the default bound, unless --no-limit lifts it.
+  const bound =
+    opts.limit === false
+      ? undefined
+      : { maxEvents: maxEvents ?? DEFAULT_MAX_EVENTS, isDefault: maxEvents === undefined, lift: 'record with --no-limit' };
+  const progress = opts.quiet
+    ? undefined
+    : new RecordProgress({ write: err, tty: process.stderr.isTTY === true, vms: scenario.vms.length, ...(bound ? { maxEvents: bound.maxEvents } : {}) });
   const started = performance.now();
   let r;
   try {
     r = recordScenario(scenario, opts.output, {
       ...(seed !== undefined ? { seed } : {}),
-      ...(maxEvents !== undefined ? { maxEvents } : {}),
+      ...(bound ? { bound } : {}),
       ...(opts.audit ? { audit: true } : {}),
+      ...(progress ? { progressEvery: 8192, onProgress: (events, at) => progress.update(events, at.vm, at.vmEvents) } : {}),
     });
   } catch (e) {
+    progress?.done();
     const code = (e as { code?: string }).code;
     if (code) throw new CliError(`${opts.output}: cannot write the session (${code})`);
     throw new CliError(`recording failed: ${oneLine((e as Error)?.message ?? String(e))}`);
   }
   const ms = performance.now() - started;
+  progress?.done();
   if (!opts.quiet)
     out(
       `Recorded ${fmtInt(r.events)} events (${fmtInt(r.exits)} VM exits) of "${scenario.name}" to ${opts.output} in ${(ms / 1000).toFixed(2)} s` +
@@ -465,10 +480,12 @@ export function buildProgram(setStatus: (n: number) => void): Command {
     .argument('<scenario>', 'scenario file (.json, .yaml) or built-in scenario name')
     .requiredOption('-o, --output <file>', 'the session file to write (.mmulab)')
     .option('--seed <n>', "override the scenario's seed")
-    .option('--max-events <n>', 'stop each VM after this many events')
-    .option('-q, --quiet', 'print nothing on success')
+    .option('--max-events <n>', 'stop each VM after this many events (default: 5000000, the default bound)')
+    .option('--no-limit', 'lift the default bound: record until every VM ends (a scenario that never ends runs until stopped)')
+    .option('-q, --quiet', 'print nothing on success (and no progress)')
     .option('--audit', 'run the MMU auditor while recording: broken invariants become audit_violation events (slower)')
-    .action(run((ref: string, opts: { output: string; seed?: string; maxEvents?: string; quiet?: boolean; audit?: boolean }) => cmdRecord(ref, opts)));
+    .addHelpText('after', '\nProgress goes to stderr after the first second: a bar on a terminal, a line every 5 s otherwise.')
+    .action(run((ref: string, opts: RecordCliOptions) => cmdRecord(ref, opts)));
 
   program
     .command('info')
