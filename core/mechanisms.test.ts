@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { BUILTIN_SCENARIOS, findBuiltin } from './builtins.ts';
 import { eventToJson } from './events.ts';
 import { createVmInternal, runScenario } from './engine.ts';
-import { ofType, parse, run, scenario } from './test/helpers.ts';
+import { ofType, parse, run, scenario, shadowOf } from './test/helpers.ts';
 
 function builtin(name: string) {
   const b = findBuiltin(name);
@@ -73,7 +73,7 @@ describe('write-flood detection (fork)', () => {
   it('a misaligned write zaps the shadow page', () => {
     const vm = createVmInternal(parse(scenario({ kind: 'demand-paging', pages: 4 })), 0);
     while (vm.step(() => {})) { /* run */ }
-    const mmu = vm.mmu;
+    const mmu = shadowOf(vm)?.pages;
     if (!mmu) throw new Error('shadow expected');
     const pt = [...mmu.pages.values()].find((p) => p.level === 1);
     if (!pt) throw new Error('no shadow pt');
@@ -94,13 +94,13 @@ describe('shadow page cache', () => {
       if (e.type === 'audit_violation') violations++;
       if (e.type !== 'shadow_page' || e.action !== 'recycle') return;
       recycles++;
-      if (v.cpus.some((c) => c.root?.id === e.table)) rootRecycled = true;
+      if (v.cpus.some((c) => shadowOf(v)?.rootsOf(c).some((r) => r.id === e.table))) rootRecycled = true;
     })) { /* run */ }
     expect(v.stopReason).toBe('done');
     expect(recycles).toBeGreaterThan(0);
     expect(rootRecycled).toBe(false);
     expect(violations).toBe(0);
-    expect(v.mmu?.used ?? 0).toBeLessThanOrEqual(16);
+    expect(shadowOf(v)?.pages.used ?? 0).toBeLessThanOrEqual(16);
   });
 });
 

@@ -72,7 +72,7 @@ describe('MMIO sptes', () => {
     vm.os.map(p, 0x7f000000, other, '4k', { pt: ['P', 'W'] });
     const events: MmuEvent[] = [];
     vm.emitter.sink = (e) => events.push(e);
-    expect(vm.mmio.access(0x7f000008, 0, 0)).toBe(true);
+    expect(vm.deviceAccess(0x7f000008, 0, 0)).toBe(true);
     expect(handled(events).map((e) => [e.handling, e.gpa])).toEqual([['mmio-emulate', other + 8]]);
   });
 
@@ -94,8 +94,8 @@ describe('MMIO sptes', () => {
     const { vm } = run({ ...scenario({ kind: 'mmio', iterations: 1, memslotEvery: 0 }, {}, { mode: 'tdp' }), hardware: { profile: 'ept-2012' } });
     const events: MmuEvent[] = [];
     vm.emitter.sink = (e) => events.push(e);
-    for (let i = 0; i < 512; i++) vm.mmio.changeMemslots();
-    expect(vm.mmio.access(0x7f000000, 0, 0)).toBe(true);
+    for (let i = 0; i < 512; i++) vm.changeMemslots();
+    expect(vm.deviceAccess(0x7f000000, 0, 0)).toBe(true);
     // generation 512 has the same low bits as 0, the spte's; the wrap zapped it, so this is a first access again
     expect(handled(events).map((e) => `${e.reason} ${e.handling}`)).toEqual(['EPT_VIOLATION mmio-emulate']);
   });

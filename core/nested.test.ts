@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { MmuEvent } from './events.ts';
 import { parseScenario } from './scenario.ts';
 import { EPT_R, EPT_RWX } from './tdp/spte.ts';
-import { ofType, run, scenario } from './test/helpers.ts';
+import { nestedOf, ofType, run, scenario } from './test/helpers.ts';
 
 const nested = (pages: number, inveptEvery = 0) =>
   run({ ...scenario({ kind: 'demand-paging', pages }, {}, { mode: 'tdp', nested: { enabled: true, inveptEvery } }), hardware: { profile: 'ept-2012' } }, { audit: true });
@@ -61,7 +61,7 @@ describe('nested TDP', () => {
   it('the auditor catches an EPT02 entry that grants more than EPT12 allows', () => {
     const { events, vm } = nested(4);
     expect(ofType(events, 'audit_violation')).toEqual([]);
-    const n = vm.nested;
+    const n = nestedOf(vm);
     if (!n) throw new Error('no nested TDP');
     // L2's first data frame: EPT02 maps it rwx. L1 now makes its EPT12 entry read-only with a
     // store L0 never saw (the write protection of EPT12 is what normally forbids this): EPT02 is stale.

@@ -22,9 +22,10 @@
  * The multiplication of exits is what the Turtles project measured (Ben-Yehuda et al.,
  * "The Turtles Project: Design and Implementation of Nested Virtualization", OSDI 2010).
  */
-import { WalkResult, walk, type AccessKind } from './paging.ts';
+import { WalkResult, walk, type AccessKind, type PagingControls } from './paging.ts';
 import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from './tlb.ts';
-import type { Vcpu, Vm } from './vm.ts';
+import type { Machine, Vcpu } from './machine.ts';
+import type { MissOutcome, Mmu, MmuTable, Report } from './mmu.ts';
 import { EPT_R, EPT_RWX, EPT_W, EPT_X } from './tdp/spte.ts';
 import { chargeWalk2d } from './tdp/walk2d.ts';
 
@@ -34,7 +35,8 @@ const eptLeaf4k = (): number => 1;
 /** L1 places L2's memory at this L1 guest frame (so ngfn ≠ L1 gfn in the events). */
 export const L1_BASE_FRAME = 0x40000;
 
-export class NestedTdp {
+export class NestedTdp implements Mmu {
+  readonly kind = 'nested';
   /** EPT12: the rights (EPT R/W/X bits, 0: not mapped) L1 gives each L2 frame. Public for the auditor's tests. */
   readonly ept12: Uint8Array;
   /** EPT02: the rights L0's shadow EPT gives each L2 frame — never more than EPT12 and EPT01 both allow. */
@@ -48,7 +50,7 @@ export class NestedTdp {
   private misses = 0;
 
   constructor(
-    private readonly vm: Vm,
+    private readonly vm: Machine,
     /** L1 flushes EPT02 (INVEPT) after this many TLB misses of L2; 0: never. */
     private readonly inveptEvery = 0,
     /** `mmu.tdp.walkCaches`: the paging-structure caches of the 2D walk. */
@@ -59,7 +61,7 @@ export class NestedTdp {
   }
 
   /** A TLB miss of L2: the CPU walks L2's tables through EPT02 (2D). Returns 0 (ok) or 1 (#PF for L2). */
-  miss(cpu: Vcpu, va: number, acc: AccessKind, cpl: number): number {
+  miss(cpu: Vcpu, va: number, acc: AccessKind, cpl: number): MissOutcome {
     const vm = this.vm;
     const r = this.r;
     if (this.inveptEvery > 0 && ++this.misses % this.inveptEvery === 0) this.invept(va);
@@ -144,12 +146,40 @@ export class NestedTdp {
     vm.endExit(start, 'INVEPT', 'sync-shadow-ept', va);
   }
 
+  get tlbControls(): PagingControls {
+    return this.vm.ctl;
+  }
+  /** L2's store into its own page table needs an EPT02 entry like any access. */
+  guestWrite(gpa: number, bytes: number, lo: number, hi: number, level: number, va?: number): void {
+    this.touch(Math.floor(gpa / 4096), va);
+    this.vm.store(gpa, bytes, lo, hi, level);
+  }
+  invlpg(cpu: Vcpu, va: number): void {
+    this.vm.nativeInvlpg(cpu, va);
+  }
+  loadCr3(): void {
+    /* L2 loads its own CR3 without an exit */
+  }
+  controlsChanged(): void {
+    /* L2's controls apply to its own walk; EPT02 does not depend on them */
+  }
+  traps(): boolean {
+    return false;
+  }
+  counters(): Record<string, number> {
+    return { ...this.stats };
+  }
+  /** EPT02 as one flat table of the L2 frames it maps (EPT R/W/X bits). */
+  tables(): MmuTable[] {
+    return [{ id: 0, level: 1, role: 'ept02', gfn: 0, entries: this.ept02Mapped.map((g): [number, bigint] => [g, BigInt(this.ept02[g] as number)]) }];
+  }
+
   /**
    * Nested invariants (`audit: true`): an EPT02 entry never grants more than both EPT12 (L1's
    * intent) and EPT01 (what L0 lets L1's memory do) allow; otherwise L2 could reach memory,
    * or write memory, that one of the two hypervisors withholds (`nested-ept02`).
    */
-  audit(report: (rule: string, detail: string) => void): void {
+  audit(report: Report): void {
     for (const ngfn of this.ept02Mapped) {
       const granted = this.ept02[ngfn] as number;
       const l12 = this.ept12[ngfn] as number;

@@ -133,8 +133,8 @@ function* mmio(vm: Vm, cpu: Vcpu, iterations: number, memslotEvery: number): Gen
   if (vm.os.map(p, va, vm.mem.frames * 4096, '4k', { pt: ['P', 'W'] })) vm.switchTo(p); // PAE: PDPTEs load on a CR3 write
   yield;
   for (let it = 0; it < iterations && !vm.stopped; it++) {
-    if (cpu.id === 0 && memslotEvery > 0 && it > 0 && it % memslotEvery === 0) vm.mmio.changeMemslots();
-    vm.mmio.access(va + (it % 64) * 4, it & 1 ? ACCESS_WRITE : ACCESS_READ, 0);
+    if (cpu.id === 0 && memslotEvery > 0 && it > 0 && it % memslotEvery === 0) vm.changeMemslots();
+    vm.deviceAccess(va + (it % 64) * 4, it & 1 ? ACCESS_WRITE : ACCESS_READ, 0);
     yield;
   }
 }
@@ -192,9 +192,7 @@ function runStep(vm: Vm, cpu: Vcpu, step: ScriptStep, procs: Map<number, Process
     }
     case 'dirtyLog':
       // Under TDP the host fetches and clears the log (the first fetch turns logging on).
-      if (vm.tdp && !vm.tdp.logging) vm.tdp.enableDirtyLog();
-      else if (vm.tdp) vm.tdp.fetchDirtyLog();
-      else vm.emitter.emit({ type: 'guest_os', action: 'dirty-log', pid: p.pid, detail: 'fetch and clear' });
+      if (!vm.mmu.dirtyLog?.()) vm.emitter.emit({ type: 'guest_os', action: 'dirty-log', pid: p.pid, detail: 'fetch and clear' });
       return;
   }
 }

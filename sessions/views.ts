@@ -8,7 +8,7 @@
  */
 import { PTE_HI_NX, entryBytes, reservedSet, topLevel, type PagingControls } from '../core/paging.ts';
 import type { PagingMode } from '../core/scenario.ts';
-import { HOST_GUEST_BASE_FRAME, HOST_SHADOW_BASE_FRAME } from '../core/shadow.ts';
+import { HOST_GUEST_BASE_FRAME, HOST_SHADOW_BASE_FRAME } from '../core/shadow/pages.ts';
 import { HOST_EPT_BASE_FRAME } from '../core/tdp/spte.ts';
 import { toHex } from '../core/events.ts';
 import type { Counters, SessionReader } from './reader.ts';
@@ -114,7 +114,7 @@ export function eptFlags(level: number, v: bigint): string[] {
 
 /**
  * The host table an entry points to, by id: shadow pages sit at host frames from 0x800000, TDP
- * MMU (EPT) pages from 0xa00000 (core/shadow.ts, core/tdp/spte.ts); a Xen-validated table is
+ * MMU (EPT) pages from 0xa00000 (core/shadow/pages.ts, core/tdp/spte.ts); a Xen-validated table is
  * named by its machine frame, which is what its parent entry holds.
  */
 function hostChild(host: VmLayout['host'], value: bigint, level: number): number | undefined {

@@ -13,12 +13,12 @@
  *   table holds a disconnected marker, and no table outlives its parent link (seed 002).
  */
 import { TLB_D } from '../tlb.ts';
-import type { Vm } from '../vm.ts';
+import type { Machine } from '../machine.ts';
+import type { Report } from '../mmu.ts';
 import { EPT_D, EPT_PS, isDisconnected, isMmio, present, writable } from './spte.ts';
 import type { EptTable, TdpMmu } from './tdpMmu.ts';
 
-export function auditTdp(vm: Vm, tdp: TdpMmu): void {
-  const report = (rule: string, detail: string) => vm.emitter.emit({ type: 'audit_violation', rule, detail });
+export function auditTdp(vm: Machine, tdp: TdpMmu, report: Report = (rule, detail) => vm.emitter.emit({ type: 'audit_violation', rule, detail })): void {
   const frames = vm.mem.frames;
   for (const cpu of vm.cpus) {
     cpu.tlb.writableFrames((gfn, va) => {

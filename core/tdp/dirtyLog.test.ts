@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { findBuiltin } from '../builtins.ts';
 import type { MmuEvent } from '../events.ts';
 import type { ScenarioInput, ScriptStep } from '../scenario.ts';
-import { ofType, run } from '../test/helpers.ts';
+import { ofType, run, tdpOf } from '../test/helpers.ts';
 
 const map = (va: string, gpa: string) => ({ op: 'map', va, gpa, size: '4k', levels: {} }) as const;
 const read = (va: string) => ({ op: 'access', va, access: 'read', cpl: 3 }) as const;
@@ -71,14 +71,14 @@ describe("seed 001's benchmark: fast page fault off vs on", () => {
     expect(saved).toBeLessThan(80);
     expect(ofType(fast.events, 'vmexit').length).toBe(ofType(slow.events, 'vmexit').length);
     expect(ofType(fast.events, 'vmexit').filter((e) => e.handling === 'fill-spte')).toEqual([]);
-    expect(fast.vm.tdp?.stats.fastPf).toBe(slow.vm.tdp?.stats.slowWriteFaults);
+    expect(tdpOf(fast.vm)?.stats.fastPf).toBe(tdpOf(slow.vm)?.stats.slowWriteFaults);
   });
 
   it('two vCPUs writing the same pages take spurious faults, and they are counted', () => {
     const { events, vm } = run(findBuiltin('dirty-log-shared')?.scenario as ScenarioInput, { audit: true });
     const spurious = ofType(events, 'vmexit').filter((e) => e.handling === 'spurious');
     expect(spurious.length).toBeGreaterThan(0);
-    expect(vm.tdp?.stats.spurious).toBe(spurious.length);
+    expect(tdpOf(vm)?.stats.spurious).toBe(spurious.length);
     expect(ofType(events, 'audit_violation')).toEqual([]);
   });
 });

@@ -8,6 +8,7 @@
 import type { Process } from '../guestOs.ts';
 import { ACCESS_WRITE } from '../paging.ts';
 import type { Vcpu, Vm } from '../vm.ts';
+import { hostWorkOf, tdpOf } from './mmu.ts';
 
 export interface DirtyLogParams {
   pages: number;
@@ -29,7 +30,8 @@ export function* dirtyLogProgram(vm: Vm, cpu: Vcpu, w: DirtyLogParams, base: num
     if (i % PAGES_PER_STEP === PAGES_PER_STEP - 1) yield;
   }
   yield;
-  const tdp = vm.tdp;
+  const tdp = tdpOf(vm);
+  const host = hostWorkOf(vm);
   if (cpu.id === 0 && tdp) tdp.schedule(vm.emitter.t, () => tdp.enableDirtyLog());
   // Every vCPU waits (polling a flag) until the host has turned logging on.
   while (tdp && !tdp.logging && !vm.stopped) {
@@ -40,11 +42,11 @@ export function* dirtyLogProgram(vm: Vm, cpu: Vcpu, w: DirtyLogParams, base: num
   for (let it = 0; it < w.iterations && !vm.stopped; it++) {
     for (let i = 0; i < w.pages; i++) {
       vm.touch(start + i * 4096, ACCESS_WRITE);
-      tdp?.host.cursor.set(cpu.id, start + ((i + 1) % w.pages) * 4096);
+      host?.cursor.set(cpu.id, start + ((i + 1) % w.pages) * 4096);
       if (i % PAGES_PER_STEP === PAGES_PER_STEP - 1) yield;
     }
     vm.emitter.emit({ type: 'guest_os', action: 'dirty-log', pid: proc.pid, detail: `pass ${it}` });
-    if (cpu.id === 0 && tdp) tdp.host.pass(it, pageOf);
+    if (cpu.id === 0) host?.pass(it, pageOf);
     yield;
   }
   if (cpu.id === 0 && tdp) tdp.schedule(vm.emitter.t, () => tdp.disableDirtyLog());

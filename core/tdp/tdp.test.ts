@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MmuEvent } from '../events.ts';
 import type { ScenarioInput, ScriptStep } from '../scenario.ts';
-import { ofType, run } from '../test/helpers.ts';
+import { ofType, run, tdpOf } from '../test/helpers.ts';
 
 type Tdp = { largePages?: boolean; walkCaches?: boolean; fastPageFault?: boolean };
 type Paging = 'nonpae' | 'pae' | 'long4';
@@ -43,7 +43,7 @@ describe('EPT violations: first touch only', () => {
   it('with large host pages, one per 2 MiB region: frames 256-259 share region 0, 512 is region 1', () => {
     const { events, vm } = run(tdpScript([MAP_A, read('0x400010'), write('0x400020')], { largePages: true }));
     expect(ofType(events, 'vmexit').map((e) => e.reason)).toEqual(['EPT_VIOLATION', 'EPT_VIOLATION']);
-    expect(vm.tdp?.stats.largePages).toBe(2);
+    expect(tdpOf(vm)?.stats.largePages).toBe(2);
   });
 
   it('a guest #PF is delivered without any exit', () => {

@@ -9,7 +9,7 @@ import { findBuiltin } from '../builtins.ts';
 import type { MmuEvent } from '../events.ts';
 import type { ScenarioInput } from '../scenario.ts';
 import { auditTdp } from './auditor.ts';
-import { ofType, run } from '../test/helpers.ts';
+import { ofType, run, tdpOf } from '../test/helpers.ts';
 
 const DISCONNECTED = 1n << 59n;
 
@@ -45,9 +45,9 @@ describe('atomic spte changes under the shared lock', () => {
   it('vCPUs racing to link the same table: the loser frees its own, unused; the legacy MMU never races', () => {
     const tdp = run(faulting(8, true), { audit: true });
     const legacy = run(faulting(8, false), { audit: true });
-    const lost = tdp.vm.tdp?.stats.cmpxchgLost ?? 0;
+    const lost = tdpOf(tdp.vm)?.stats.cmpxchgLost ?? 0;
     expect(lost).toBeGreaterThan(0);
-    expect(legacy.vm.tdp?.stats.cmpxchgLost).toBe(0);
+    expect(tdpOf(legacy.vm)?.stats.cmpxchgLost).toBe(0);
     // each lost race: a table allocated and freed at once, no entry ever written in it
     const pages = ofType(tdp.events, 'shadow_page');
     const written = new Set(ofType(tdp.events, 'spte_write').map((e) => e.table));
@@ -82,7 +82,7 @@ describe('disconnected page tables', () => {
 
   it('zapping the root frees every table below it, recursively, each entry marked first', () => {
     const { events, vm } = run(faulting(1, true));
-    const tdp = vm.tdp;
+    const tdp = tdpOf(vm);
     if (!tdp) throw new Error('no TDP MMU');
     const allocated = ofType(events, 'shadow_page').filter((e) => e.action === 'alloc').length;
     tdp.zapAll();
@@ -97,7 +97,7 @@ describe('disconnected page tables', () => {
   it('ending dirty logging swaps 4 KiB tables for 2 MiB pages: the tables are disconnected and freed', () => {
     const { events, vm } = run(findBuiltin('dirty-log-fast')?.scenario as ScenarioInput, { audit: true });
     expect(checkTeardown(events)).toBeGreaterThan(0);
-    expect(vm.tdp?.stats.tablesFreed).toBe(checkTeardown(events));
+    expect(tdpOf(vm)?.stats.tablesFreed).toBe(checkTeardown(events));
     expect(ofType(events, 'audit_violation')).toEqual([]);
   });
 });

@@ -25,12 +25,11 @@
 import { pte64 } from '../emitter.ts';
 import { ACCESS_WRITE, walk, WalkResult, type AccessKind, type AdHook } from '../paging.ts';
 import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from '../tlb.ts';
-import type { Vcpu, Vm } from '../vm.ts';
+import type { Machine, Vcpu } from '../machine.ts';
 import {
   EPT_A, EPT_D, EPT_PS, EPT_RWX, EPT_W, HI_DISCONNECTED, HI_HOST_WRITABLE, HI_MMU_WRITABLE, HOST_EPT_BASE_FRAME,
   HOST_GUEST_BASE_FRAME, MMIO_GENERATIONS, canBeWritable, mmioCurrent, mmioSpte, frameOf, isMmio, present, withFrame, writable,
 } from './spte.ts';
-import { HostWork } from './hostWork.ts';
 import { EPT_LEVELS, chargeWalk2d } from './walk2d.ts';
 
 const LEVELS = EPT_LEVELS;
@@ -98,8 +97,6 @@ export class TdpMmu {
   private readonly reusable: EptTable[] = [];
   /** Host work to run inside vCPU 1's next lockless fix, between its read and its exchange (hostWork.ts). */
   locklessWindow: ((gfn: number) => void) | null = null;
-  /** The host's side of the dirty-log benchmark and of the race demonstrations. */
-  readonly host: HostWork;
   /** Frames the host write-tracks (writes are emulated, never mapped writable). */
   readonly tracked: Uint8Array;
   /** When W was last set on a frame's spte, and by which vCPU (for spurious faults). Sparse: per-frame arrays would cost too much for big guests. */
@@ -117,7 +114,7 @@ export class TdpMmu {
   };
 
   constructor(
-    readonly vm: Vm,
+    readonly vm: Machine,
     readonly opts: TdpOptions,
   ) {
     const frames = vm.mem.frames;
@@ -125,7 +122,6 @@ export class TdpMmu {
     this.written = new Uint8Array(frames);
     this.hostDirty = new Uint8Array(frames);
     this.tracked = new Uint8Array(frames);
-    this.host = new HostWork(this);
   }
 
   /** True while host work runs: its time is the host thread's, not a vCPU's. */

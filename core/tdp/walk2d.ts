@@ -8,7 +8,7 @@
  * 2D walk is charged the same way and shows as the same `page_walk` event.
  */
 import type { WalkResult } from '../paging.ts';
-import type { Vcpu, Vm } from '../vm.ts';
+import type { Machine, Vcpu } from '../machine.ts';
 import type { WalkCaches } from './walkCaches.ts';
 
 /** EPT levels of the host tables (4-level EPT/NPT). */
@@ -20,7 +20,7 @@ export const EPT_LEVELS = 4;
  * maps a guest frame (1 for 4 KiB, 2 for a 2 MiB host page; 1 when nothing maps it yet).
  */
 export function chargeWalk2d(
-  vm: Vm,
+  vm: Machine,
   cpu: Vcpu,
   va: number,
   r: WalkResult,

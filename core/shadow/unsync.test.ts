@@ -5,9 +5,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { MmuEvent } from './events.ts';
-import type { PagingMode, ScriptStep } from './scenario.ts';
-import { ofType, run, scenario } from './test/helpers.ts';
+import type { MmuEvent } from '../events.ts';
+import type { PagingMode, ScriptStep } from '../scenario.ts';
+import { ofType, run, scenario, shadowOf } from '../test/helpers.ts';
 
 /** The upper-level entries as the first access left them (accessed), so a later `map` rewrites only the pte. */
 function upperAccessed(paging: PagingMode): Extract<ScriptStep, { op: 'map' }>['levels'] {
@@ -54,7 +54,7 @@ describe('unsync shadow pages', () => {
       const pages = ofType(on.events, 'shadow_page');
       expect(pages.filter((p) => p.action === 'unsync')).toHaveLength(1);
       expect(pages.filter((p) => p.action === 'sync').length).toBeGreaterThanOrEqual(1);
-      expect(on.vm.mmu?.unsyncGfns.size).toBe(0);
+      expect(shadowOf(on.vm)?.pages.unsyncGfns.size).toBe(0);
       // the guest sees the same thing
       expect(ofType(on.events, 'guest_access').map((a) => a.result)).toEqual(ofType(off.events, 'guest_access').map((a) => a.result));
       expect(ofType(on.events, 'audit_violation')).toEqual([]);

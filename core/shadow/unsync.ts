@@ -17,16 +17,16 @@
  * guest frame is one (an upper-level table must stay write-protected). Making a new shadow
  * page for an unsync frame syncs it first.
  */
-import { PTE_A, PTE_D, PTE_HI_NX, PTE_P, PTE_PS, PTE_U, PTE_W, entryBytes, reservedSet } from './paging.ts';
-import { ShadowMmu, ShadowPage, frameOf, guestAccess, roleName } from './shadow.ts';
-import type { Vm } from './vm.ts';
+import { PTE_A, PTE_D, PTE_HI_NX, PTE_P, PTE_PS, PTE_U, PTE_W, entryBytes, reservedSet } from '../paging.ts';
+import { ShadowPageCache, ShadowPage, frameOf, guestAccess, roleName } from './pages.ts';
+import type { Machine } from '../machine.ts';
 
 export class Unsync {
   readonly stats = { unsynced: 0, synced: 0, resyncedSptes: 0 };
 
   constructor(
-    private readonly vm: Vm,
-    private readonly mmu: ShadowMmu,
+    private readonly vm: Machine,
+    private readonly mmu: ShadowPageCache,
   ) {
     mmu.onNewPageOfUnsync = (gfn) => this.syncGfn(gfn);
   }
@@ -80,12 +80,9 @@ export class Unsync {
     return reduced;
   }
 
-  /** invlpg: re-derive the spte of `va` in the current address space if its page is out of sync. */
-  invlpg(va: number): void {
-    const cpu = this.vm.current;
-    let sp = this.vm.ctl.mode === 'long4' ? cpu.root : cpu.roots[Math.floor(va / 2 ** 30) & 3] ?? null;
-    while (sp && sp.level > 1) sp = this.mmu.pages.get(sp.children[ShadowMmu.index(va, sp.level)] as number) ?? null;
-    if (sp?.unsync && this.resyncEntry(sp, ShadowMmu.index(va, 1))) this.vm.flushAllTlbs('sync');
+  /** invlpg: re-derive the spte of `va` if `sp`, the leaf shadow page of `va` in the current address space, is out of sync. */
+  invlpg(sp: ShadowPage | null, va: number): void {
+    if (sp?.unsync && this.resyncEntry(sp, ShadowPageCache.index(va, 1))) this.vm.flushAllTlbs('sync');
   }
 
   /** Re-derive one present spte from its guest pte (update it, or clear it if it cannot be). True if rights shrank. */
@@ -96,9 +93,10 @@ export class Unsync {
     const ctl = this.vm.ctl;
     const gi = ctl.mode === 'nonpae' ? sp.quadrant * 512 + i : i;
     const [glo, ghi] = this.vm.os.readEntry(sp.gfn * 4096 + gi * entryBytes(ctl.mode));
-    const usable = (glo & (PTE_P | PTE_A)) === (PTE_P | PTE_A) && !(glo & PTE_PS) && !reservedSet(ctl, 1, glo, ghi, false);
+    const gfn = ctl.mode === 'nonpae' ? glo >>> 12 : frameOf(glo, ghi);
+    // a pte to a frame with no memslot (MMIO) never gets a RAM spte: cleared, the next access faults into the emulator
+    const usable = (glo & (PTE_P | PTE_A)) === (PTE_P | PTE_A) && !(glo & PTE_PS) && !reservedSet(ctl, 1, glo, ghi, false) && this.vm.mmio.hasMemslot(gfn);
     if (usable) {
-      const gfn = ctl.mode === 'nonpae' ? glo >>> 12 : frameOf(glo, ghi);
       const [nlo, nhi] = this.mmu.leafSpte(gfn, sp.access & guestAccess(ctl, glo, ghi), (glo & PTE_D) !== 0);
       if (nlo === lo && nhi === hi) return false;
       this.stats.resyncedSptes++;

@@ -6,11 +6,11 @@
  * zapping, a bounded page cache with top-up and recycling (roots never freed), and
  * large-page shadow pages keyed by access.
  */
-import { Emitter, pte64 } from './emitter.ts';
+import { Emitter, pte64 } from '../emitter.ts';
 import {
   PTE_A, PTE_D, PTE_HI_NX, PTE_P, PTE_PS, PTE_U, PTE_W,
   entryAddress, entryBytes, reservedSet, type PagingControls, type WalkResult,
-} from './paging.ts';
+} from '../paging.ts';
 
 /** Host physical frames of guest memory sit above this frame (so hpa ≠ gpa in exports). */
 export const HOST_GUEST_BASE_FRAME = 0x100000;
@@ -60,9 +60,11 @@ export interface ShadowHost {
   readonly emitter: Emitter;
   flushAllTlbs(reason: string): void;
   chargeAlloc(): void;
+  /** Does a memslot back this guest frame? A frame without one is MMIO and never gets a RAM spte. */
+  hasMemslot(gfn: number): boolean;
 }
 
-export class ShadowMmu {
+export class ShadowPageCache {
   readonly pages = new Map<number, ShadowPage>();
   private readonly byKey = new Map<string, number>();
   /** Non-direct shadow pages per guest frame: a frame with any is write-protected. */
@@ -346,7 +348,8 @@ export class ShadowMmu {
     let reduced = false;
     for (let i = first; i < first + n; i++) {
       const wasPresent = ((sp.sptes[2 * i] as number) & PTE_P) !== 0;
-      if (sp.level === 1 && this.opts.onGuestPteWrite === 'update' && canUpdate(newLo) && !reservedSet(this.ctl, 1, newLo, newHi, false)) {
+      // update only a pte to RAM: a frame with no memslot is MMIO, left to fault into the emulator
+      if (sp.level === 1 && this.opts.onGuestPteWrite === 'update' && canUpdate(newLo) && !reservedSet(this.ctl, 1, newLo, newHi, false) && this.host.hasMemslot(entryFrame(this.ctl, newLo, newHi))) {
         const [lo, hi] = this.leafSpte(entryFrame(this.ctl, newLo, newHi), sp.access & guestAccess(this.ctl, newLo, newHi), (newLo & PTE_D) !== 0);
         reduced = reduced || (wasPresent && lessRights(sp.sptes[2 * i] as number, sp.sptes[2 * i + 1] as number, lo, hi));
         this.setSpte(sp, i, lo, hi);

@@ -26,15 +26,16 @@
  * Xen accepts an entry with reserved bits set without taking references (the CPU never
  * follows it and faults with RSVD), so such entries behave as under shadow paging and TDP.
  */
-import type { CostProfile } from './costs.ts';
-import { pte64 } from './emitter.ts';
-import { xenHypercall, xenTrap } from './exitReasons.ts';
-import type { Process } from './guestOs.ts';
+import type { CostProfile } from '../costs.ts';
+import { pte64 } from '../emitter.ts';
+import { xenHypercall, xenTrap } from '../exitReasons.ts';
+import type { Process } from '../guestOs.ts';
 import {
-  PTE_P, PTE_W, WalkResult, entryAddress, entryBytes, isLeaf, reservedSet, topLevel, walk, type AccessKind,
-} from './paging.ts';
-import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from './tlb.ts';
-import type { Vcpu, Vm } from './vm.ts';
+  PTE_P, PTE_W, WalkResult, entryAddress, entryBytes, isLeaf, reservedSet, topLevel, walk, type AccessKind, type PagingControls,
+} from '../paging.ts';
+import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from '../tlb.ts';
+import type { Machine, Vcpu } from '../machine.ts';
+import type { MissOutcome, Mmu, MmuTable, Report } from '../mmu.ts';
 
 const TWO32 = 4294967296;
 
@@ -77,7 +78,8 @@ interface EntryRef {
 
 type SpteBody = { type: 'spte_write'; level: number; table: number; index: number; old: bigint; new: bigint };
 
-export class XenPv {
+export class XenPv implements Mmu {
+  readonly kind = 'xenpv';
   /** Page type of each guest frame: 0 none, n = page table of level n. */
   readonly type: Uint8Array;
   readonly typeCount: Int32Array;
@@ -103,10 +105,10 @@ export class XenPv {
   private why = '';
   private readonly r = new WalkResult();
 
-  constructor(
-    private readonly vm: Vm,
-    private readonly opts: XenOptions,
-  ) {
+  private readonly opts: XenOptions;
+
+  constructor(private readonly vm: Machine) {
+    this.opts = vm.config.mmu.xenpv;
     this.frames = vm.mem.frames;
     this.type = new Uint8Array(this.frames);
     this.typeCount = new Int32Array(this.frames);
@@ -174,7 +176,45 @@ export class XenPv {
    * The guest OS stores one paging-structure entry. Into an ordinary frame that is a plain
    * store; into a page table (read-only to the guest) it is a request Xen validates.
    */
-  guestWrite(gpa: number, level: number, lo: number, hi: number, va?: number): void {
+  guestWrite(gpa: number, bytes: number, lo: number, hi: number, level: number, va?: number): void {
+    const size = entryBytes(this.vm.ctl.mode);
+    if (bytes === size && gpa % size === 0) return this.entryWrite(gpa, level, lo, hi, va);
+    this.partialWrite(gpa, bytes, lo, hi, level, va);
+  }
+
+  /**
+   * A store of part of an entry. Into an ordinary frame it is a plain store. Into a page
+   * table Xen's write emulation (ptwr) takes only a naturally aligned store inside one
+   * entry: it merges it with the rest of the entry and validates the whole entry as an
+   * `mmu_update`. Any other store to a read-only page table is refused (the guest's #PF).
+   */
+  private partialWrite(gpa: number, bytes: number, lo: number, hi: number, level: number, va?: number): void {
+    const vm = this.vm;
+    const frame = Math.floor(gpa / 4096);
+    if (!this.isPageTable(frame)) return vm.store(gpa, bytes, lo, hi, level);
+    const size = entryBytes(vm.ctl.mode);
+    const at = gpa - (gpa % size);
+    if (gpa % bytes !== 0 || gpa + bytes > at + size) {
+      // ptwr refuses it: the store faults on the read-only page and Xen bounces the #PF to the guest
+      this.flush();
+      this.stats.rejected++;
+      this.stats.traps++;
+      vm.emitter.emit({ type: 'guest_os', action: 'xen-reject', pid: vm.current.proc?.pid ?? 0, detail: `a ${bytes}-byte store at gpa 0x${gpa.toString(16)} is not naturally aligned inside one entry: write emulation refused it` });
+      const start = vm.beginEntry(this.costs.trapNs);
+      vm.endExit(start, xenTrap('page_fault'), 'reject-update', va, gpa);
+      return;
+    }
+    const [oldLo, oldHi] = vm.os.readEntry(at);
+    const bytesOf = (l: number, h: number): number[] => Array.from({ length: 8 }, (_, b) => (b < 4 ? l >>> (8 * b) : h >>> (8 * (b - 4))) & 0xff);
+    const merged = bytesOf(oldLo, oldHi);
+    const value = bytesOf(lo, hi);
+    for (let b = 0; b < bytes; b++) merged[(gpa - at) + b] = value[b] as number;
+    const word = (k: number): number => ((merged[k] as number) | ((merged[k + 1] as number) << 8) | ((merged[k + 2] as number) << 16) | ((merged[k + 3] as number) << 24)) >>> 0;
+    this.entryWrite(at, level, word(0), size === 8 ? word(4) : 0, va);
+  }
+
+  /** One whole entry stored by the guest: a plain store, or a validated request into a page table. */
+  private entryWrite(gpa: number, level: number, lo: number, hi: number, va?: number): void {
     const vm = this.vm;
     const frame = Math.floor(gpa / 4096);
     const [oldLo, oldHi] = vm.os.readEntry(gpa);
@@ -382,6 +422,10 @@ export class XenPv {
   }
 
   /** MMUEXT_PIN_Ln_TABLE: validate the tree now and keep it validated while unused (seed 003). */
+  addressSpaceCreated(p: Process): void {
+    this.pin(p); // dup_mmap pins the new address space (seed 003)
+  }
+
   pin(p: Process): void {
     const root = this.rootOf(p);
     if (!this.opts.pinning || this.pinned[root]) return;
@@ -399,7 +443,7 @@ export class XenPv {
   }
 
   /** The process is gone (exit_mmap): unpin its tables so they become ordinary memory again. */
-  release(p: Process): void {
+  addressSpaceReleased(p: Process): void {
     const root = this.rootOf(p);
     if (!this.pinned[root]) return;
     this.flush();
@@ -411,7 +455,7 @@ export class XenPv {
   }
 
   /** MOV to CR3 is MMUEXT_NEW_BASEPTR: the new root gets a type reference (validated unless already typed). */
-  newBaseptr(cpu: Vcpu): void {
+  loadCr3(cpu: Vcpu): void {
     const p = cpu.proc;
     if (p && this.opts.pinning) this.pin(p); // activate_mm pins a fresh address space (seed 003)
     this.flush();
@@ -438,10 +482,10 @@ export class XenPv {
   }
 
   /** INVLPG is privileged for a PV kernel: MMUEXT_INVLPG_LOCAL. */
-  invlpg(va: number): void {
+  invlpg(cpu: Vcpu, va: number): void {
     this.flush();
     const start = this.begin();
-    this.vm.current.tlb.invlpg(va);
+    cpu.tlb.invlpg(va);
     this.end(start, 'mmuext_op', 'invlpg', va);
   }
 
@@ -452,7 +496,7 @@ export class XenPv {
    * A refused access traps into Xen, which bounces the #PF to the guest kernel.
    * Returns 0 (translated) or 1 (#PF for the guest), as `Vm.access` expects.
    */
-  miss(cpu: Vcpu, va: number, acc: AccessKind, cpl: number): number {
+  miss(cpu: Vcpu, va: number, acc: AccessKind, cpl: number): MissOutcome {
     const vm = this.vm;
     const r = this.r;
     vm.stats.guestWalk++;
@@ -473,13 +517,54 @@ export class XenPv {
     return 0;
   }
 
+  // ---- the rest of the Mmu interface ------------------------------------------------------
+
+  /** The CPU walks the guest's own tables under the guest's own controls. */
+  get tlbControls(): PagingControls {
+    return this.vm.ctl;
+  }
+  /** Page tables are read-only to the guest: every store into one is a request to Xen. */
+  traps(gfn: number): boolean {
+    return this.isPageTable(gfn);
+  }
+  controlsChanged(): void {
+    /* the guest's own tables and controls: nothing cached depends on them */
+  }
+  /** A PV guest's access to an emulated device traps (#GP) into Xen, which emulates it. */
+  deviceAccess(_cpu: Vcpu, va: number): boolean {
+    const vm = this.vm;
+    const start = vm.beginEntry(this.costs.trapNs);
+    vm.tick(vm.cost.emulateNs);
+    vm.mmio.stats.mmioSlow++;
+    vm.endExit(start, xenTrap('general_protection'), 'mmio-emulate', va);
+    return true;
+  }
+  counters(): Record<string, number> {
+    return { ...this.stats };
+  }
+  /** The guest's own tables, as Xen has typed them (entries in machine form). */
+  tables(): MmuTable[] {
+    const out: MmuTable[] = [];
+    const bytes = entryBytes(this.vm.ctl.mode);
+    for (const f of [...this.typed].sort((a, b) => a - b)) {
+      const level = this.type[f] as number;
+      const entries: Array<[number, bigint]> = [];
+      for (let i = 0, n = this.entries(level); i < n; i++) {
+        const [lo, hi] = this.vm.os.readEntry(f * 4096 + i * bytes);
+        if (lo || hi) entries.push([i, this.machine(level, lo, hi)]);
+      }
+      out.push({ id: this.mfn(f), level, role: `L${level} page table${this.pinned[f] ? ' pinned' : ''}`, gfn: f, entries });
+    }
+    return out;
+  }
+
   // ---- auditor ---------------------------------------------------------------------------
 
   /**
    * Recount every reference from scratch and compare: type counts (entries of typed tables,
    * pins, CR3s), writable counts, no page table mapped writable (in a table or a TLB).
    */
-  audit(report: (rule: string, detail: string) => void): void {
+  audit(report: Report): void {
     const expType = new Map<number, number>();
     const expWritable = new Map<number, number>();
     const bump = (m: Map<number, number>, f: number) => m.set(f, (m.get(f) ?? 0) + 1);

@@ -6,10 +6,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { findBuiltin } from './builtins.ts';
-import type { MmuEvent } from './events.ts';
-import type { PagingMode, ScenarioInput } from './scenario.ts';
-import { ofType, run, scenario } from './test/helpers.ts';
+import { findBuiltin } from '../builtins.ts';
+import type { MmuEvent } from '../events.ts';
+import type { PagingMode, ScenarioInput } from '../scenario.ts';
+import { ofType, run, scenario, xenOf } from '../test/helpers.ts';
 
 type Xen = { pinning: boolean; batching: boolean; batchSize?: number };
 const forkCow = (pages: number, processes: number, xenpv: Xen, paging: PagingMode = 'long4', audit = true) =>
@@ -61,7 +61,7 @@ describe('Xen PV validation', () => {
 
   it('entries Xen writes hold machine frames (pfn → mfn), the guest reads back pfns', () => {
     const { events, vm } = run(scenario({ kind: 'script', steps: [{ op: 'map', va: 0x400000, gpa: 0x200000, levels: {} }] }, {}, { mode: 'xenpv' }));
-    const xen = vm.xen;
+    const xen = xenOf(vm);
     if (!xen) throw new Error('xenpv expected');
     const leaf = ofType(events, 'spte_write').find((e) => e.level === 1);
     const guest = ofType(events, 'gpte_write').find((e) => e.level === 1);
@@ -84,8 +84,9 @@ describe('Xen PV: a bad entry in a table that is not in use is caught when it is
       { op: 'cr3', process: 1 }, // process 0's tree is no longer in use: released, ordinary memory
     ] }, {}, { mode: 'xenpv', xenpv: { pinning: false, batching: false } }), { audit: true });
     const p0 = vm.os.procs.get(0);
-    if (!p0 || !vm.xen) throw new Error('setup');
-    expect(vm.xen.isPageTable(0x103)).toBe(false);
+    const xen = xenOf(vm);
+    if (!p0 || !xen) throw new Error('setup');
+    expect(xen.isPageTable(0x103)).toBe(false);
     // the kernel writes process 0's (unvalidated) pt with plain stores: a writable mapping of that pt itself
     vm.os.map(p0, 0x401000, 0x103000, '4k', {});
     const more: MmuEvent[] = [];
@@ -95,8 +96,8 @@ describe('Xen PV: a bad entry in a table that is not in use is caught when it is
     expect(ofType(more, 'guest_os').map((e) => e.detail)).toEqual([expect.stringMatching(/new base pointer 0x100 refused: .*0x103 is an L1 page table and cannot be mapped writable/)]);
     expect(ofType(events, 'audit_violation')).toEqual([]);
     // the refused validation gave back every reference it had taken
-    expect([0x100, 0x101, 0x102, 0x103].map((f) => vm.xen?.typeCount[f])).toEqual([0, 0, 0, 0]);
-    expect(vm.xen.writable[0x200]).toBe(0);
+    expect([0x100, 0x101, 0x102, 0x103].map((f) => xen.typeCount[f])).toEqual([0, 0, 0, 0]);
+    expect(xen.writable[0x200]).toBe(0);
   });
 });
 
@@ -131,14 +132,14 @@ describe('Xen PV pinning: no revalidation on CR3 loads', () => {
   it('validated entries follow from the tables validated', () => {
     const pinned = forkCow(32, FORKS, { pinning: true, batching: false });
     const unpinned = forkCow(32, FORKS, { pinning: false, batching: false });
-    expect(pinned.vm.xen?.stats.validatedEntries).toBe(2048 + FORKS * 2048);
-    expect(unpinned.vm.xen?.stats.validatedEntries).toBe(2048 + FORKS * 4096);
+    expect(xenOf(pinned.vm)?.stats.validatedEntries).toBe(2048 + FORKS * 2048);
+    expect(xenOf(unpinned.vm)?.stats.validatedEntries).toBe(2048 + FORKS * 4096);
     expect(exits(pinned.events, 'hypercall:mmuext_op', 'pin')).toBe(1 + FORKS);
     expect(exits(pinned.events, 'hypercall:mmuext_op', 'unpin')).toBe(FORKS);
     expect(exits(unpinned.events, 'hypercall:mmuext_op', 'pin')).toBe(0);
     // full validations: pinned, one per process; unpinned, the first load and two per fork
-    expect(pinned.vm.xen?.stats.fullValidations).toBe(1 + FORKS);
-    expect(unpinned.vm.xen?.stats.fullValidations).toBe(1 + 2 * FORKS);
+    expect(xenOf(pinned.vm)?.stats.fullValidations).toBe(1 + FORKS);
+    expect(xenOf(unpinned.vm)?.stats.fullValidations).toBe(1 + 2 * FORKS);
   });
 
   it('the guest sees the same faults and page-table contents whatever the options', () => {

@@ -8,15 +8,15 @@
  *   executable; same frame);
  * - a writable spte never maps a write-protected guest page table;
  * - every present leaf spte is in the rmap of the frame it maps, and only those are;
- * - parent and child links agree both ways.
+ * - parent and child links agree both ways;
+ * - no present spte maps a frame no memslot backs (MMIO is emulated, never mapped).
  */
-import { PTE_D, PTE_HI_NX, PTE_P, PTE_PS, PTE_U, PTE_W, entryBytes, type PagingControls } from './paging.ts';
-import { ACC_U, ACC_W, ACC_X, HOST_GUEST_BASE_FRAME, ShadowMmu, ShadowPage, frameOf, guestAccess } from './shadow.ts';
-import type { Vm } from './vm.ts';
+import { PTE_D, PTE_HI_NX, PTE_P, PTE_PS, PTE_U, PTE_W, entryBytes, type PagingControls } from '../paging.ts';
+import { ACC_U, ACC_W, ACC_X, HOST_GUEST_BASE_FRAME, ShadowPageCache, ShadowPage, frameOf, guestAccess } from './pages.ts';
+import type { Machine } from '../machine.ts';
+import type { Report } from '../mmu.ts';
 
-export function audit(vm: Vm): void {
-  const mmu = vm.mmu as ShadowMmu;
-  const report = (rule: string, detail: string) => vm.emitter.emit({ type: 'audit_violation', rule, detail });
+export function audit(vm: Machine, mmu: ShadowPageCache, report: Report): void {
   for (const cpu of vm.cpus) {
     cpu.tlb.writableFrames((gfn, va) => {
       if (mmu.isWriteProtected(gfn)) report('stale-tlb', `vCPU ${cpu.id} TLB still maps va 0x${va.toString(16)} writable onto write-protected gfn ${gfn}`);
@@ -32,6 +32,7 @@ export function audit(vm: Vm): void {
       if (!(lo & PTE_P)) continue;
       const hi = sp.sptes[2 * i + 1] as number;
       const gfn = frameOf(lo, hi) - HOST_GUEST_BASE_FRAME;
+      if (!vm.mmio.hasMemslot(gfn)) report('mmio-mapped', `spte ${sp.id}[${i}] maps gfn 0x${gfn.toString(16)}, which no memslot backs (MMIO must be emulated, never mapped)`);
       if (!mmu.rmapOf(gfn).includes(sp.id * 512 + i)) report('rmap', `spte ${sp.id}[${i}] maps gfn ${gfn} but is missing from its rmap`);
       if (lo & PTE_W && mmu.isWriteProtected(gfn)) report('writable-protected', `spte ${sp.id}[${i}] is writable onto write-protected page table gfn ${gfn}`);
       if (!sp.direct && !sp.unsync) checkAgainstGuest(vm, sp, i, lo, hi, gfn, report); // unsync: stale until invlpg/CR3
@@ -39,9 +40,7 @@ export function audit(vm: Vm): void {
   }
 }
 
-type Report = (rule: string, detail: string) => void;
-
-function checkLinks(mmu: ShadowMmu, sp: ShadowPage, report: Report): void {
+function checkLinks(mmu: ShadowPageCache, sp: ShadowPage, report: Report): void {
   for (let i = 0; i < 512; i++) {
     const child = sp.children[i] as number;
     if (child < 0) continue;
@@ -56,14 +55,14 @@ function checkLinks(mmu: ShadowMmu, sp: ShadowPage, report: Report): void {
 }
 
 /** The guest pte shadowed by entry i of a (non-direct) shadow pt. */
-function guestPte(vm: Vm, sp: ShadowPage, i: number): [number, number] {
+function guestPte(vm: Machine, sp: ShadowPage, i: number): [number, number] {
   const ctl: PagingControls = vm.ctl;
   const gi = ctl.mode === 'nonpae' ? sp.quadrant * 512 + i : i;
   const gpa = sp.gfn * 4096 + gi * entryBytes(ctl.mode);
   return vm.os.readEntry(gpa);
 }
 
-function checkAgainstGuest(vm: Vm, sp: ShadowPage, i: number, lo: number, hi: number, gfn: number, report: Report): void {
+function checkAgainstGuest(vm: Machine, sp: ShadowPage, i: number, lo: number, hi: number, gfn: number, report: Report): void {
   const [glo, ghi] = guestPte(vm, sp, i);
   const where = `spte ${sp.id}[${i}] (shadowing gfn ${sp.gfn})`;
   if (!(glo & PTE_P)) return report('grants-more', `${where} is present but the guest pte is not`);
