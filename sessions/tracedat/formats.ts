@@ -1,0 +1,135 @@
+/**
+ * The kernel's own layout descriptions, as trace.dat stores them (and tracefs shows them):
+ * `events/<system>/<event>/format`, `events/header_page` and `events/header_event`. Every
+ * offset, size and sign the decoder uses comes from here, never from a built-in table, so a
+ * kernel that moves a field still decodes.
+ */
+
+export interface FieldFormat {
+  name: string;
+  /** The declared C type (`__u64`, `char[16]`, `__data_loc char[]`). */
+  type: string;
+  offset: number;
+  size: number;
+  signed: boolean;
+  /** `__data_loc` (u32: length << 16 | offset from the record start) or `__rel_loc` (offset from the field's end). */
+  loc?: 'data' | 'rel';
+  /** A fixed array (`char comm[16]`): element count. */
+  arrayLength?: number;
+  /** A char array or data_loc char[]: decoded as text. */
+  text: boolean;
+}
+
+export interface EventFormat {
+  id: number;
+  system: string;
+  name: string;
+  /** The event's own fields (after the common_ ones). */
+  fields: FieldFormat[];
+  /** Where common_pid is (every event has it). */
+  pid: FieldFormat | undefined;
+}
+
+export class FormatError extends Error {}
+
+const FIELD = /^\s*field:(.*?);\s*offset:(\d+);\s*size:(\d+);(?:\s*signed:(\d+);)?/;
+
+/** One `field:` line → its format, or undefined when it is not one. */
+export function parseFieldLine(line: string): FieldFormat | undefined {
+  const m = FIELD.exec(line);
+  if (!m) return undefined;
+  let decl = m[1]!.trim();
+  const offset = Number(m[2]);
+  const size = Number(m[3]);
+  const signed = m[4] === '1';
+  let loc: FieldFormat['loc'];
+  if (decl.startsWith('__data_loc ')) {
+    loc = 'data';
+    decl = decl.slice(11);
+  } else if (decl.startsWith('__rel_loc ')) {
+    loc = 'rel';
+    decl = decl.slice(10);
+  }
+  // `type name[N]`, `type[] name` (data_loc) or `type name`
+  let arrayLength: number | undefined;
+  const arr = /\[(\d*)\]\s*$/.exec(decl);
+  if (arr) {
+    if (arr[1]) arrayLength = Number(arr[1]);
+    decl = decl.slice(0, arr.index).trim();
+  }
+  const sp = decl.lastIndexOf(' ');
+  const name = sp < 0 ? decl : decl.slice(sp + 1);
+  let type = sp < 0 ? '' : decl.slice(0, sp).trim();
+  if (type.endsWith('[]')) type = type.slice(0, -2);
+  const text = (arrayLength !== undefined || loc !== undefined) && /\bchar$/.test(type);
+  return { name: name.replace(/^\*+/, ''), type, offset, size, signed, loc, arrayLength, text };
+}
+
+/** An event's `format` file (name, ID, fields; the print fmt is not needed). */
+export function parseEventFormat(text: string, system: string): EventFormat {
+  const name = /^name:\s*(\S+)/m.exec(text)?.[1];
+  const id = /^ID:\s*(\d+)/m.exec(text)?.[1];
+  if (!name || id === undefined) throw new FormatError(`an event format of system ${system} has no name or ID`);
+  const fields: FieldFormat[] = [];
+  let pid: FieldFormat | undefined;
+  for (const line of text.split('\n')) {
+    const f = parseFieldLine(line);
+    if (!f) continue;
+    if (f.name === 'common_pid') pid = f;
+    else if (!f.name.startsWith('common_')) fields.push(f);
+  }
+  return { id: Number(id), system, name, fields, pid };
+}
+
+/** What the ring buffer's page header (header_page) says about where things are. */
+export interface PageHeader {
+  timestampOffset: number;
+  commitOffset: number;
+  /** 8 on a 64-bit kernel (local_t), 4 on 32-bit. */
+  commitSize: number;
+  dataOffset: number;
+  /** Usable bytes in a page after the header. */
+  dataSize: number;
+}
+
+export function parseHeaderPage(text: string): PageHeader {
+  const by = new Map<string, FieldFormat>();
+  for (const line of text.split('\n')) {
+    const f = parseFieldLine(line);
+    if (f && !by.has(f.name)) by.set(f.name, f);
+  }
+  const ts = by.get('timestamp');
+  const commit = by.get('commit');
+  const data = by.get('data');
+  if (!ts || !commit || !data) throw new FormatError('the page header description (header_page) lacks timestamp, commit or data');
+  if (commit.size !== 4 && commit.size !== 8) throw new FormatError(`the page header's commit field is ${commit.size} bytes (4 or 8 expected)`);
+  return { timestampOffset: ts.offset, commitOffset: commit.offset, commitSize: commit.size, dataOffset: data.offset, dataSize: data.size };
+}
+
+/** The event header's special type_len values (header_event). */
+export interface EventHeader {
+  typeLenBits: number;
+  deltaBits: number;
+  padding: number;
+  timeExtend: number;
+  timeStamp: number;
+  dataMax: number;
+}
+
+export function parseHeaderEvent(text: string): EventHeader {
+  const num = (re: RegExp, what: string): number => {
+    const m = re.exec(text);
+    if (!m) throw new FormatError(`the event header description (header_event) does not give ${what}`);
+    return Number(m[1]);
+  };
+  const h: EventHeader = {
+    typeLenBits: num(/type_len\s*:\s*(\d+)\s*bits/, 'the type_len width'),
+    deltaBits: num(/time_delta\s*:\s*(\d+)\s*bits/, 'the time_delta width'),
+    padding: num(/padding\s*:\s*type\s*==\s*(\d+)/, 'the padding type'),
+    timeExtend: num(/time_extend\s*:\s*type\s*==\s*(\d+)/, 'the time_extend type'),
+    timeStamp: num(/time_stamp\s*:\s*type\s*==\s*(\d+)/, 'the time_stamp type'),
+    dataMax: num(/data max type_len\s*==\s*(\d+)/, 'the largest data type_len'),
+  };
+  if (h.typeLenBits + h.deltaBits !== 32) throw new FormatError(`the event header is ${h.typeLenBits}+${h.deltaBits} bits (32 expected)`);
+  return h;
+}

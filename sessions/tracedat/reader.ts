@@ -1,0 +1,297 @@
+/**
+ * The events of a trace.dat in time order: each CPU's pages are read a window at a time (or a
+ * compressed chunk at a time), decoded page by page, and the CPUs merged by timestamp. Memory is
+ * one window (or chunk) and one decoded page per CPU, whatever the file's size. Damage (a cut
+ * file, a page that contradicts itself, a chunk that does not decompress) ends that CPU's
+ * stream where it is; the other CPUs go on, and `damage` says where and what.
+ */
+import { Cursor, FileBytes, TraceDatError, decompress, readMeta, type CpuData, type TraceDatMeta } from './file.ts';
+import type { EventFormat, FieldFormat } from './formats.ts';
+import { PageDecoder, PageError, type PageEvents } from './ring.ts';
+
+/** One event; the reader reuses the object, so copy what you keep. */
+export interface DatRecord {
+  /** Nanoseconds of the trace clock. */
+  ts: number;
+  cpu: number;
+  pid: number;
+  comm: string;
+  /** Its format, undefined when the file has none for the event's id. */
+  format: EventFormat | undefined;
+  id: number;
+  view: DataView;
+  /** Payload start (common fields included) and length in `view`. */
+  offset: number;
+  length: number;
+}
+
+export interface Damage {
+  cpu: number;
+  /** Byte of the file where the damage is. */
+  byte: number;
+  /** Time of the last event read before it on this CPU (ns), undefined when none was. */
+  afterTs?: number;
+  message: string;
+}
+
+/** Pages read at a time from an uncompressed file. */
+const WINDOW_PAGES = 64;
+
+/** One CPU's pages, in order. */
+class CpuStream {
+  events: PageEvents;
+  head = 0;
+  view: DataView = new DataView(new ArrayBuffer(0));
+  private window: Uint8Array = new Uint8Array(0);
+  private windowAt = 0; // file byte of the window's start (uncompressed) or chunk start (compressed)
+  private pageAt = 0; // next page's start within the window
+  private next: number; // next file byte to read
+  private readonly end: number;
+  private chunksLeft = -1;
+  lastTs: number | undefined;
+  done = false;
+  lost = 0;
+  pages = 0;
+
+  constructor(
+    readonly data: CpuData,
+    private readonly meta: TraceDatMeta,
+    private readonly file: FileBytes,
+    private readonly decoder: PageDecoder,
+    private readonly damage: Damage[],
+  ) {
+    this.events = decoder.events(meta.pageSize);
+    this.next = data.offset;
+    this.end = data.offset + data.size;
+    this.advancePage();
+  }
+
+  private fail(byte: number, message: string): void {
+    this.damage.push({ cpu: this.data.cpu, byte, afterTs: this.lastTs, message });
+    this.done = true;
+  }
+
+  /** Load the next window or chunk; false at the end of the CPU's data. */
+  private load(): boolean {
+    const file = this.file;
+    const ps = this.meta.pageSize;
+    if (this.meta.chunked) {
+      if (this.chunksLeft < 0) {
+        if (this.data.size === 0) return false;
+        if (this.next + 4 > file.size) return this.cut(this.next), false;
+        this.chunksLeft = new Cursor(file.read(this.next, 4, 'a chunk count'), file.littleEndian, 'a chunk count').u32();
+        this.next += 4;
+      }
+      if (this.chunksLeft === 0) return false;
+      if (this.next + 8 > file.size) return this.cut(this.next), false;
+      const h = new Cursor(file.read(this.next, 8, 'a chunk header'), file.littleEndian, 'a chunk header');
+      const zsize = h.u32();
+      const size = h.u32();
+      const at = this.next;
+      if (at + 8 + zsize > file.size) return this.cut(at), false;
+      if (size > 1 << 28 || size % ps !== 0) return this.fail(at, `a compressed chunk says it holds ${size} bytes (not whole ${ps}-byte pages)`), false;
+      try {
+        this.window = decompress(this.meta.compression, file.read(at + 8, zsize, 'a compressed chunk'), size, `cpu ${this.data.cpu}'s chunk at byte ${at}`);
+      } catch (e) {
+        if (e instanceof TraceDatError) return this.fail(at, e.message), false;
+        throw e;
+      }
+      this.windowAt = at;
+      this.next = at + 8 + zsize;
+      this.chunksLeft--;
+    } else {
+      const left = Math.min(this.end, file.size) - this.next;
+      if (left < ps) {
+        if (this.end > file.size && this.next < this.end) this.cut(this.next);
+        return false;
+      }
+      const n = Math.min(WINDOW_PAGES, Math.floor(left / ps)) * ps;
+      this.window = file.read(this.next, n, `cpu ${this.data.cpu}'s pages`);
+      this.windowAt = this.next;
+      this.next += n;
+    }
+    this.view = new DataView(this.window.buffer, this.window.byteOffset, this.window.length);
+    this.pageAt = 0;
+    return true;
+  }
+
+  private cut(byte: number): void {
+    this.fail(byte, `the file ends at byte ${this.file.size}, inside cpu ${this.data.cpu}'s data (which should end at byte ${this.end})`);
+  }
+
+  /** Decode pages until one has events; `done` at the end. */
+  advancePage(): void {
+    const ps = this.meta.pageSize;
+    for (;;) {
+      if (this.done) return;
+      if (this.pageAt + ps > this.window.length && !this.load()) {
+        this.done = true;
+        return;
+      }
+      const at = this.pageAt;
+      this.pageAt += ps;
+      try {
+        this.decoder.decode(this.view, at, ps, this.events);
+      } catch (e) {
+        if (!(e instanceof PageError)) throw e;
+        const byte = this.meta.chunked ? this.windowAt : this.windowAt + at;
+        this.fail(byte, `cpu ${this.data.cpu}'s page at ${this.meta.chunked ? `offset ${at} of the chunk at byte ${byte}` : `byte ${byte}`} is damaged: ${e.message}`);
+        this.events.count = 0;
+        return;
+      }
+      this.pages++;
+      if (this.events.lost) this.lost += this.events.lost > 0 ? this.events.lost : 0;
+      this.head = 0;
+      if (this.events.count > 0) return;
+    }
+  }
+
+  get ts(): number {
+    return this.events.ts[this.head]!;
+  }
+}
+
+export class TraceDatReader {
+  readonly meta: TraceDatMeta;
+  readonly damage: Damage[] = [];
+  private readonly file: FileBytes;
+  private readonly streams: CpuStream[];
+  private readonly record: DatRecord;
+  private readonly pidField: FieldFormat | undefined;
+  private readonly typeSize: number;
+  /** Events read so far. */
+  count = 0;
+
+  constructor(path: string) {
+    this.file = new FileBytes(path);
+    try {
+      this.meta = readMeta(this.file);
+    } catch (e) {
+      this.file.close();
+      throw e;
+    }
+    const decoder = new PageDecoder(this.meta.pageHeader, this.meta.eventHeader, this.meta.littleEndian);
+    this.streams = this.meta.cpus.map((d) => new CpuStream(d, this.meta, this.file, decoder, this.damage));
+    // common_type and common_pid sit at the same place in every event
+    const any = this.meta.events.values().next().value as EventFormat | undefined;
+    this.pidField = any?.pid;
+    this.typeSize = 2;
+    this.record = { ts: 0, cpu: 0, pid: -1, comm: '', format: undefined, id: -1, view: new DataView(new ArrayBuffer(0)), offset: 0, length: 0 };
+  }
+
+  /** Bytes of CPU data in the file (for progress). */
+  get dataBytes(): number {
+    let n = 0;
+    for (const d of this.meta.cpus) n += d.size;
+    return n;
+  }
+
+  /** Events the kernel dropped (as its pages counted them). */
+  get lost(): number {
+    let n = 0;
+    for (const s of this.streams) n += s.lost;
+    return n;
+  }
+
+  /** The next event in time order, or undefined at the end. The object is reused. */
+  next(): DatRecord | undefined {
+    const streams = this.streams;
+    let best: CpuStream | undefined;
+    let bestTs = Infinity;
+    for (let i = 0; i < streams.length; i++) {
+      const s = streams[i]!;
+      if (s.done && s.head >= s.events.count) continue;
+      if (s.head >= s.events.count) continue;
+      const t = s.events.ts[s.head]!;
+      if (t < bestTs) {
+        bestTs = t;
+        best = s;
+      }
+    }
+    if (!best) return undefined;
+    const r = this.record;
+    const ev = best.events;
+    const h = best.head;
+    const view = best.view;
+    const off = ev.offset[h]!;
+    const len = ev.length[h]!;
+    const le = this.meta.littleEndian;
+    r.ts = bestTs;
+    r.cpu = best.data.cpu;
+    r.view = view;
+    r.offset = off;
+    r.length = len;
+    r.id = len >= this.typeSize ? view.getUint16(off, le) : -1;
+    r.format = this.meta.events.get(r.id);
+    const pf = r.format?.pid ?? this.pidField;
+    r.pid = pf && pf.offset + 4 <= len ? view.getInt32(off + pf.offset, le) : -1;
+    r.comm = r.pid === 0 ? '<idle>' : (this.meta.comms.get(r.pid) ?? '<...>');
+    best.lastTs = bestTs;
+    this.count++;
+    if (++best.head >= ev.count) best.advancePage();
+    return r;
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+/** A field's value: a number when exact, a bigint past 2^53, text for char arrays; undefined when the payload is too short. */
+export type FieldValue = number | bigint | string;
+
+export function readField(r: DatRecord, f: FieldFormat, littleEndian: boolean): FieldValue | undefined {
+  const v = r.view;
+  const base = r.offset;
+  if (f.loc) {
+    if (f.offset + 4 > r.length) return undefined;
+    const word = v.getUint32(base + f.offset, littleEndian);
+    const start = (word & 0xffff) + (f.loc === 'rel' ? f.offset + f.size : 0);
+    const len = word >>> 16;
+    if (start + len > r.length) return undefined;
+    return f.text ? cString(v, base + start, len) : hexBytes(v, base + start, len);
+  }
+  if (f.offset + f.size > r.length) return undefined;
+  if (f.arrayLength !== undefined) return f.text ? cString(v, base + f.offset, f.size) : hexBytes(v, base + f.offset, f.size);
+  const at = base + f.offset;
+  switch (f.size) {
+    case 1:
+      return f.signed ? v.getInt8(at) : v.getUint8(at);
+    case 2:
+      return f.signed ? v.getInt16(at, littleEndian) : v.getUint16(at, littleEndian);
+    case 4:
+      return f.signed ? v.getInt32(at, littleEndian) : v.getUint32(at, littleEndian);
+    case 8: {
+      const big = f.signed ? v.getBigInt64(at, littleEndian) : v.getBigUint64(at, littleEndian);
+      return big <= 9007199254740991n && big >= -9007199254740991n ? Number(big) : big;
+    }
+    default:
+      return hexBytes(v, at, f.size);
+  }
+}
+
+function cString(v: DataView, at: number, len: number): string {
+  let s = '';
+  for (let i = 0; i < len; i++) {
+    const c = v.getUint8(at + i);
+    if (c === 0) break;
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
+
+function hexBytes(v: DataView, at: number, len: number): string {
+  let s = '';
+  for (let i = 0; i < len; i++) s += v.getUint8(at + i).toString(16).padStart(2, '0');
+  return s;
+}
+
+/** All of a record's own fields (the common_ ones left out). */
+export function readFields(r: DatRecord, littleEndian: boolean): Record<string, FieldValue> {
+  const out: Record<string, FieldValue> = {};
+  for (const f of r.format?.fields ?? []) {
+    const val = readField(r, f, littleEndian);
+    if (val !== undefined) out[f.name] = val;
+  }
+  return out;
+}
