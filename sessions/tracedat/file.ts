@@ -7,8 +7,8 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { unzlibSync } from 'fflate';
-import { decompress as zstdDecompress } from 'fzstd';
-import { parseEventFormat, parseHeaderEvent, parseHeaderPage, type EventFormat, type EventHeader, type PageHeader } from './formats.ts';
+import { zstdDecompress } from './zstd.ts';
+import { FormatTable, parseHeaderEvent, parseHeaderPage, type EventHeader, type PageHeader } from './formats.ts';
 
 /** The file cannot be read as a trace.dat (one sentence for the user). */
 export class TraceDatError extends Error {}
@@ -39,9 +39,11 @@ export interface TraceDatMeta {
   chunked: boolean;
   pageHeader: PageHeader;
   eventHeader: EventHeader;
-  events: Map<number, EventFormat>;
+  events: FormatTable;
   comms: Map<number, string>;
   cpus: CpuData[];
+  /** The ring buffer read: '' the top one, else a tracefs instance's name. */
+  buffer: string;
   clock?: string;
   uname?: string;
   traceCmdVersion?: string;
@@ -135,7 +137,7 @@ export function decompress(compression: Compression, data: Uint8Array, size: num
   let out: Uint8Array;
   try {
     if (compression === 'zlib') out = unzlibSync(data, { out: new Uint8Array(size) });
-    else if (compression === 'zstd') out = zstdDecompress(data, new Uint8Array(size));
+    else if (compression === 'zstd') out = zstdDecompress(data, size);
     else throw new TraceDatError(`${what} is compressed, but the file names no compression`);
   } catch (e) {
     if (e instanceof TraceDatError) throw e;
@@ -172,14 +174,13 @@ function parseHeaders(c: Cursor): { pageHeader: PageHeader; eventHeader: EventHe
   return { pageHeader, eventHeader };
 }
 
-function parseEventFormats(c: Cursor, into: Map<number, EventFormat>): void {
+function parseEventFormats(c: Cursor, into: FormatTable): void {
   const systems = c.u32();
   for (let s = 0; s < systems; s++) {
     const system = c.cstr();
     const count = c.u32();
     for (let e = 0; e < count; e++) {
-      const f = parseEventFormat(c.bytes(c.u64()).toString('utf8'), system);
-      into.set(f.id, f);
+      into.add(c.bytes(c.u64()).toString('utf8'), system);
     }
   }
 }
@@ -194,25 +195,38 @@ function parseCmdlines(text: string, into: Map<number, string>): void {
 interface Partial {
   pageHeader?: PageHeader;
   eventHeader?: EventHeader;
-  events: Map<number, EventFormat>;
+  events: FormatTable;
   comms: Map<number, string>;
   cpus: CpuData[];
+  buffers: { name: string; clock: string; cpus: CpuData[] }[];
+  buffer?: string;
   clock?: string;
   uname?: string;
   traceCmdVersion?: string;
 }
 
-function bufferOption(c: Cursor, into: Partial, withSections: boolean): void {
-  const offset = c.u64();
+function bufferOption(c: Cursor, into: Partial): void {
+  c.u64(); // the buffer section's offset: the CPU table below says where the pages are
   const name = c.cstr();
-  if (!withSections) return; // version 6 instance buffers: only the top buffer is read
   const clock = c.cstr();
-  if (name !== '') return; // another instance's buffer: the import reads the top one
-  into.clock ??= clock;
   c.u32(); // page size (the file's page size)
-  const cpus = c.u32();
-  for (let i = 0; i < cpus; i++) into.cpus.push({ cpu: c.u32(), offset: c.u64(), size: c.u64() });
-  void offset;
+  const cpus: CpuData[] = [];
+  const count = c.u32();
+  for (let i = 0; i < count; i++) cpus.push({ cpu: c.u32(), offset: c.u64(), size: c.u64() });
+  into.buffers.push({ name, clock, cpus });
+}
+
+/**
+ * The buffer the import reads: the top one, or, when it holds nothing (a recording made in an
+ * instance of its own, as mmu-lab's capture and bench do), the first instance that holds data.
+ */
+function chooseBuffer(p: Partial): void {
+  const has = (b: { cpus: CpuData[] }) => b.cpus.some((c) => c.size > 0);
+  const b = p.buffers.find((x) => x.name === '' && has(x)) ?? p.buffers.find(has) ?? p.buffers.find((x) => x.name === '');
+  if (!b) return;
+  p.cpus = b.cpus;
+  p.buffer = b.name;
+  p.clock = b.clock || p.clock;
 }
 
 function textOption(c: Cursor): string {
@@ -235,7 +249,7 @@ export function readMeta(file: FileBytes): TraceDatMeta {
   file.littleEndian = littleEndian;
   const pageSize = c.u32();
   if (pageSize < 64 || pageSize > 1 << 24) throw new TraceDatError(`the file says its page size is ${pageSize} bytes`);
-  const p: Partial = { events: new Map(), comms: new Map(), cpus: [] };
+  const p: Partial = { events: new FormatTable(), comms: new Map(), cpus: [], buffers: [] };
   let compression: Compression = 'none';
   if (version === 7) {
     compression = compressionOf(c.cstr());
@@ -262,13 +276,14 @@ export function readMeta(file: FileBytes): TraceDatMeta {
           next = data.u64();
           break;
         }
-        if (id === OPT_BUFFER) bufferOption(data, p, true);
+        if (id === OPT_BUFFER) bufferOption(data, p);
         else if (id === OPT_TRACECLOCK) p.clock ??= /\[(\S+)\]/.exec(textOption(data))?.[1];
         else if (id === OPT_UNAME) p.uname = textOption(data);
         else if (id === OPT_VERSION) p.traceCmdVersion = textOption(data);
         else if (id === SEC_HEADER_INFO || id === SEC_EVENT_FORMATS || id === SEC_CMDLINES) sections.set(id, data.u64());
       }
     }
+    chooseBuffer(p);
     const header = sections.get(SEC_HEADER_INFO);
     if (header === undefined) throw new TraceDatError('the file has no header info section (the ring buffer layout)');
     Object.assign(p, parseHeaders(sectionCursor(file, header, compression, 'the header info section')));
@@ -298,6 +313,7 @@ export function readMeta(file: FileBytes): TraceDatMeta {
     events: p.events,
     comms: p.comms,
     cpus: p.cpus,
+    buffer: p.buffer ?? '',
     clock: p.clock,
     uname: p.uname,
     traceCmdVersion: p.traceCmdVersion,

@@ -133,3 +133,45 @@ export function parseHeaderEvent(text: string): EventHeader {
   if (h.typeLenBits + h.deltaBits !== 32) throw new FormatError(`the event header is ${h.typeLenBits}+${h.deltaBits} bits (32 expected)`);
   return h;
 }
+
+/**
+ * Event formats by id, parsed on first use: a trace.dat carries every event's format (thousands)
+ * and a trace uses a few dozen, so only the ID of each is read up front.
+ */
+export class FormatTable {
+  private readonly texts = new Map<number, { system: string; text: string }>();
+  private readonly parsed = new Map<number, EventFormat | undefined>();
+
+  /** Add a format file's text. */
+  add(text: string, system: string): void {
+    const at = text.indexOf('\nID:');
+    const m = at < 0 ? undefined : /^\s*(\d+)/.exec(text.slice(at + 4, at + 24));
+    if (!m) throw new FormatError(`an event format of system ${system} has no ID`);
+    const id = Number(m[1]);
+    this.texts.set(id, { system, text });
+    this.parsed.delete(id);
+  }
+
+  get(id: number): EventFormat | undefined {
+    let f = this.parsed.get(id);
+    if (f === undefined && !this.parsed.has(id)) {
+      const t = this.texts.get(id);
+      f = t ? parseEventFormat(t.text, t.system) : undefined;
+      this.parsed.set(id, f);
+    }
+    return f;
+  }
+
+  get size(): number {
+    return this.texts.size;
+  }
+
+  /** Where common_pid is: the same in every event of a kernel, so any format tells. */
+  commonPid(): FieldFormat | undefined {
+    for (const id of this.texts.keys()) {
+      const f = this.get(id);
+      if (f?.pid) return f.pid;
+    }
+    return undefined;
+  }
+}

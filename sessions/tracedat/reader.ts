@@ -6,8 +6,9 @@
  * stream where it is; the other CPUs go on, and `damage` says where and what.
  */
 import { Cursor, FileBytes, TraceDatError, decompress, readMeta, type CpuData, type TraceDatMeta } from './file.ts';
-import type { EventFormat, FieldFormat } from './formats.ts';
+import type { EventFormat, FieldFormat, FormatTable } from './formats.ts';
 import { PageDecoder, PageError, type PageEvents } from './ring.ts';
+import { zstdReady } from './zstd.ts';
 
 /** One event; the reader reuses the object, so copy what you keep. */
 export interface DatRecord {
@@ -146,8 +147,41 @@ class CpuStream {
     }
   }
 
-  get ts(): number {
-    return this.events.ts[this.head]!;
+  /** Bytes of this CPU's data read so far. */
+  get consumed(): number {
+    return this.next - this.data.offset;
+  }
+}
+
+export function emptyRecord(): DatRecord {
+  return { ts: 0, cpu: 0, pid: -1, comm: '', format: undefined, id: -1, view: new DataView(new ArrayBuffer(0)), offset: 0, length: 0 };
+}
+
+/** Fills a record from a decoded page event: its type (common_type), format, pid and comm. */
+export class RecordMaker {
+  private readonly pidField: FieldFormat | undefined;
+  constructor(
+    private readonly events: FormatTable,
+    private readonly le: boolean,
+    private readonly commOf: (pid: number) => string | undefined,
+  ) {
+    // common_pid sits at the same place in every event
+    this.pidField = events.commonPid();
+  }
+
+  fill(r: DatRecord, view: DataView, off: number, len: number, ts: number, cpu: number): DatRecord {
+    r.ts = ts;
+    r.cpu = cpu;
+    r.view = view;
+    r.offset = off;
+    r.length = len;
+    // common_type is the payload's first u16 in every kernel that has trace.dat v6
+    r.id = len >= 2 ? view.getUint16(off, this.le) : -1;
+    r.format = this.events.get(r.id);
+    const pf = r.format?.pid ?? this.pidField;
+    r.pid = pf && pf.offset + 4 <= len ? view.getInt32(off + pf.offset, this.le) : -1;
+    r.comm = r.pid === 0 ? '<idle>' : (this.commOf(r.pid) ?? '<...>');
+    return r;
   }
 }
 
@@ -157,11 +191,17 @@ export class TraceDatReader {
   private readonly file: FileBytes;
   private readonly streams: CpuStream[];
   private readonly record: DatRecord;
-  private readonly pidField: FieldFormat | undefined;
-  private readonly typeSize: number;
+  private readonly maker: RecordMaker;
   /** Events read so far. */
   count = 0;
 
+  /** Open a trace.dat (the zstd decoder is started first; see zstd.ts). */
+  static async open(path: string): Promise<TraceDatReader> {
+    await zstdReady();
+    return new TraceDatReader(path);
+  }
+
+  /** Use open(), or call zstdReady() before, for a zstd-compressed file. */
   constructor(path: string) {
     this.file = new FileBytes(path);
     try {
@@ -172,17 +212,21 @@ export class TraceDatReader {
     }
     const decoder = new PageDecoder(this.meta.pageHeader, this.meta.eventHeader, this.meta.littleEndian);
     this.streams = this.meta.cpus.map((d) => new CpuStream(d, this.meta, this.file, decoder, this.damage));
-    // common_type and common_pid sit at the same place in every event
-    const any = this.meta.events.values().next().value as EventFormat | undefined;
-    this.pidField = any?.pid;
-    this.typeSize = 2;
-    this.record = { ts: 0, cpu: 0, pid: -1, comm: '', format: undefined, id: -1, view: new DataView(new ArrayBuffer(0)), offset: 0, length: 0 };
+    this.maker = new RecordMaker(this.meta.events, this.meta.littleEndian, (pid) => this.meta.comms.get(pid));
+    this.record = emptyRecord();
   }
 
   /** Bytes of CPU data in the file (for progress). */
   get dataBytes(): number {
     let n = 0;
     for (const d of this.meta.cpus) n += d.size;
+    return n;
+  }
+
+  /** Bytes of CPU data read so far (for progress). */
+  get bytesRead(): number {
+    let n = 0;
+    for (const s of this.streams) n += s.consumed;
     return n;
   }
 
@@ -209,23 +253,9 @@ export class TraceDatReader {
       }
     }
     if (!best) return undefined;
-    const r = this.record;
     const ev = best.events;
     const h = best.head;
-    const view = best.view;
-    const off = ev.offset[h]!;
-    const len = ev.length[h]!;
-    const le = this.meta.littleEndian;
-    r.ts = bestTs;
-    r.cpu = best.data.cpu;
-    r.view = view;
-    r.offset = off;
-    r.length = len;
-    r.id = len >= this.typeSize ? view.getUint16(off, le) : -1;
-    r.format = this.meta.events.get(r.id);
-    const pf = r.format?.pid ?? this.pidField;
-    r.pid = pf && pf.offset + 4 <= len ? view.getInt32(off + pf.offset, le) : -1;
-    r.comm = r.pid === 0 ? '<idle>' : (this.meta.comms.get(r.pid) ?? '<...>');
+    const r = this.maker.fill(this.record, best.view, ev.offset[h]!, ev.length[h]!, bestTs, best.data.cpu);
     best.lastTs = bestTs;
     this.count++;
     if (++best.head >= ev.count) best.advancePage();
@@ -284,6 +314,19 @@ function hexBytes(v: DataView, at: number, len: number): string {
   let s = '';
   for (let i = 0; i < len; i++) s += v.getUint8(at + i).toString(16).padStart(2, '0');
   return s;
+}
+
+/** A record's own fields by name, as the import's mapping reads them. */
+export function fieldMap(r: DatRecord, littleEndian: boolean): Map<string, FieldValue> {
+  const m = new Map<string, FieldValue>();
+  const fields = r.format?.fields;
+  if (fields)
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      const v = readField(r, f, littleEndian);
+      if (v !== undefined) m.set(f.name, v);
+    }
+  return m;
 }
 
 /** All of a record's own fields (the common_ ones left out). */

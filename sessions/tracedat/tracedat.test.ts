@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TraceDatError } from './file.ts';
 import { TraceDatReader, readFields, type FieldValue } from './reader.ts';
+import { zstdReady } from './zstd.ts';
+
+await zstdReady();
 
 const DIR = '/work/shared/fixtures/traces/real-6.18';
 const SAMPLES = ['demand-cpl3', 'gpf-cpl0', 'cr3-cpl0'];

@@ -1,0 +1,93 @@
+/**
+ * A trace.dat as a source of decoded records for the import (sessions/import/records.ts), and
+ * the one entry point that imports any trace file: a trace.dat by its magic, text otherwise.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { basename } from 'node:path';
+import { ImportError, importTrace, type ImportOptions, type ImportResult } from '../import/index.ts';
+import { importRecords, type FieldRecord, type FieldRecordBatch, type RecordSource } from '../import/records.ts';
+import { TraceDatError, isTraceDat } from './file.ts';
+import { FormatError } from './formats.ts';
+import { TraceDatReader, fieldMap, type DatRecord, type Damage } from './reader.ts';
+
+/** Records handed to the import at a time. */
+const BATCH = 4096;
+
+/** The record the import keeps (the reader reuses its own). */
+export function fieldRecord(r: DatRecord, littleEndian: boolean): FieldRecord {
+  return { ts: r.ts, cpu: r.cpu, pid: r.pid, comm: r.comm, system: r.format?.system, event: r.format?.name ?? `event_${r.id}`, fields: fieldMap(r, littleEndian) };
+}
+
+/** Where damage stopped a CPU, in one sentence. */
+export function damageText(d: Damage): string {
+  const after = d.afterTs === undefined ? 'before its first event' : `after ${(d.afterTs / 1e9).toFixed(6)} s`;
+  return `${d.message} (cpu ${d.cpu}'s events ${after} are missing)`;
+}
+
+/** Thrown at the end of a read that met damage: the import keeps what came before it. */
+export class TraceDatDamage extends Error {}
+
+export async function traceDatSource(path: string): Promise<RecordSource> {
+  // Read the metadata now, so a file that cannot be read fails before any session is started.
+  const probe = await TraceDatReader.open(path);
+  const meta = probe.meta;
+  const bytes = probe.dataBytes;
+  probe.close();
+  return {
+    file: basename(path),
+    bytes,
+    flavour: 'trace.dat',
+    evidence: [`trace.dat version ${meta.version}`, meta.compression === 'none' ? 'uncompressed' : `${meta.compression}-compressed`, `${meta.cpus.length} CPUs`, ...(meta.clock ? [`${meta.clock} clock`] : [])],
+    rereadable: true,
+    read: (signal?: AbortSignal) => readBatches(path, signal),
+  };
+}
+
+async function* readBatches(path: string, signal?: AbortSignal): AsyncGenerator<FieldRecordBatch> {
+  const reader = await TraceDatReader.open(path);
+  const le = reader.meta.littleEndian;
+  try {
+    for (;;) {
+      if (signal?.aborted) return;
+      const records: FieldRecord[] = [];
+      for (let i = 0; i < BATCH; i++) {
+        const r = reader.next();
+        if (!r) break;
+        records.push(fieldRecord(r, le));
+      }
+      if (records.length === 0) break;
+      yield { records, bytes: reader.bytesRead };
+    }
+    if (reader.damage.length) throw new TraceDatDamage(`the trace.dat is damaged: ${reader.damage.map(damageText).join('; ')}`);
+  } finally {
+    reader.close();
+  }
+}
+
+function startsLikeTraceDat(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return false; // the text import says why it cannot be opened
+  }
+  try {
+    const head = Buffer.alloc(16);
+    return isTraceDat(head.subarray(0, readSync(fd, head, 0, 16, 0)));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Import a trace file of any kind this build reads: trace.dat, or trace text. */
+export async function importTraceFile(path: string, outPath: string, options: ImportOptions = {}): Promise<ImportResult> {
+  if (!startsLikeTraceDat(path)) return importTrace(path, outPath, options);
+  let source: RecordSource;
+  try {
+    source = await traceDatSource(path);
+  } catch (e) {
+    if (e instanceof TraceDatError || e instanceof FormatError) throw new ImportError(`${basename(path)} cannot be read as a trace.dat: ${e.message}`);
+    throw e;
+  }
+  return importRecords(source, outPath, options);
+}
