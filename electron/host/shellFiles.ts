@@ -15,7 +15,8 @@ import { basename, dirname, extname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ApiError, MAX_MESSAGE_BYTES, type RunStatus } from '../api/contract.ts';
 import { ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
-import { importTrace, type ImportProgress } from '../../sessions/import/index.ts';
+import type { ImportProgress } from '../../sessions/import/index.ts';
+import { importAnyTrace } from '../../sessions/tracedat/source.ts';
 import { openSession } from '../../sessions/reader.ts';
 import type { HostService } from './hostService.ts';
 
@@ -25,7 +26,7 @@ export type ShellFile = { ok: true; kind: ShellFileKind; path: string } | { ok: 
 export const MAX_PATH_LENGTH = 4096;
 const SCENARIO_EXTENSIONS = new Set(['.json', '.yaml', '.yml']);
 /** Trace text as people save it: `trace-cmd report > x.txt`, `perf script > x.perf`, a copy of trace_pipe. */
-const TRACE_EXTENSIONS = new Set(['.txt', '.trace', '.report', '.log', '.perf', '.out']);
+const TRACE_EXTENSIONS = new Set(['.txt', '.trace', '.report', '.log', '.perf', '.out', '.dat']);
 const TRACE_NAMES = new Set(['trace', 'trace_pipe']);
 
 /** What kind of file a dropped or chosen path is, or why it is refused (one readable line). */
@@ -42,7 +43,7 @@ export function classifyShellFile(path: unknown): ShellFile {
   if (TRACE_EXTENSIONS.has(ext) || TRACE_NAMES.has(name)) return { ok: true, kind: 'trace', path };
   return {
     ok: false,
-    problem: `${name.slice(0, 200)} is not a file MMU Lab opens: drop a session (.mmulab), a scenario (.json, .yaml) or a trace (.txt, trace-cmd report, perf script)`,
+    problem: `${name.slice(0, 200)} is not a file MMU Lab opens: drop a session (.mmulab), a scenario (.json, .yaml) or a trace (trace.dat, .txt, trace-cmd report, perf script)`,
   };
 }
 
@@ -79,7 +80,7 @@ export async function importTraceFile(service: HostService, path: string, onProg
   const out = join(service.sessionsDir, id);
   let result;
   try {
-    result = await importTrace(path, out, { onProgress });
+    result = await importAnyTrace(path, out, { onProgress });
   } catch (error) {
     throw new ApiError('bad-session', error instanceof Error ? error.message : String(error));
   }

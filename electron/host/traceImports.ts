@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ApiError, type TraceImportStatus } from '../api/contract.ts';
-import { ImportError, importTrace } from '../../sessions/import/index.ts';
+import { ImportError } from '../../sessions/import/index.ts';
+import { importAnyTrace } from '../../sessions/tracedat/source.ts';
 
 /** At most this many imports (uploading or importing) at once: each holds a file on disk. */
 export const MAX_ACTIVE_IMPORTS = 4;
@@ -136,7 +137,7 @@ export class TraceImports {
 
   private async run(e: Entry, out: string, sessionId: string): Promise<void> {
     try {
-      const r = await importTrace(e.path, out, {
+      const r = await importAnyTrace(e.path, out, {
         signal: e.abort!.signal,
         onProgress: (p) => {
           e.status.fraction = UPLOAD_SHARE + (1 - UPLOAD_SHARE) * p.fraction;

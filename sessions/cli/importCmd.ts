@@ -4,7 +4,8 @@
  */
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { ImportError, importTrace, type ImportProgress } from '../import/index.ts';
+import { ImportError, type ImportProgress } from '../import/index.ts';
+import { importAnyTrace } from '../tracedat/source.ts';
 import type { SessionReader } from '../reader.ts';
 import { MAGIC, fmtInt } from '../format.ts';
 
@@ -70,7 +71,7 @@ export async function cmdImport(out: Write, err: Write, trace: string, opts: Imp
   process.once('SIGINT', onSigint);
   let r;
   try {
-    r = await importTrace(trace, output, { onProgress, signal: ac.signal });
+    r = await importAnyTrace(trace, output, { onProgress, signal: ac.signal });
   } catch (e) {
     if (e instanceof ImportError) throw new ImportCliError(e.message);
     throw e;

@@ -541,8 +541,8 @@ export function buildProgram(setStatus: (n: number) => void): Command {
 
   program
     .command('import')
-    .description('import a trace-cmd report, raw ftrace or perf script text (detected from the content) as a session')
-    .argument('<trace>', 'trace text file')
+    .description("import a trace-cmd trace.dat, or trace-cmd report, raw ftrace or perf script text (detected from the content), as a session")
+    .argument('<trace>', 'trace.dat or trace text file')
     .option('-o, --output <file>', 'the session file to write (default: the trace name with .mmulab)')
     .option('--progress', 'show progress on stderr (shown anyway for files of 32 MiB and more)')
     .option('-q, --quiet', 'print nothing on success')

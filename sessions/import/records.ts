@@ -212,7 +212,8 @@ export async function importRecords(source: RecordSource, outPath: string, optio
     }
     aborted = options.signal?.aborted === true;
   } catch (e) {
-    // the source failed (damage): keep what was imported when a session was started
+    // the source failed (damage): keep what was imported when a session was started, or can start now
+    if (!spec && held?.length && !diverged) startSpeculation();
     if (!spec || diverged) {
       spec?.writer.close({ complete: false, message: 'import failed' });
       throw e;

@@ -80,7 +80,7 @@ function startsLikeTraceDat(path: string): boolean {
 }
 
 /** Import a trace file of any kind this build reads: trace.dat, or trace text. */
-export async function importTraceFile(path: string, outPath: string, options: ImportOptions = {}): Promise<ImportResult> {
+export async function importAnyTrace(path: string, outPath: string, options: ImportOptions = {}): Promise<ImportResult> {
   if (!startsLikeTraceDat(path)) return importTrace(path, outPath, options);
   let source: RecordSource;
   try {
