@@ -234,7 +234,7 @@ test.describe('@e2e Electron shell', () => {
     await stubDialogs(app!, { open: recorded });
     await clickMenu(app!, 'open');
     await expect(page.getByTestId('session-file')).toHaveText('demand-zap.mmulab');
-    await expect(page.getByTestId('exit-count')).toHaveText(String((JSON.parse(cli(['info', recorded, '--json'])) as { exits: number }).exits));
+    await expect(page.getByTestId('exit-count')).toHaveText((JSON.parse(cli(['info', recorded, '--json'])) as { exits: number }).exits.toLocaleString('en-US'));
     const inFolder = join(profile, 'sessions', 'demand-zap.mmulab');
     expect(JSON.parse(readFileSync(join(profile, 'recent.json'), 'utf8'))).toEqual([inFolder]);
     const recent = await app!.evaluate(({ Menu }) => Menu.getApplicationMenu()!.getMenuItemById('open-recent')!.submenu!.items.map((i) => i.label));

@@ -103,8 +103,8 @@ export class AppPage {
 
   /** The session is open and its whole-run timeline has loaded. */
   async waitForIdle(): Promise<void> {
-    await expect(this.page.getByTestId('exit-count')).toHaveText(/^\d+$/);
-    await expect(this.page.getByTestId('exits-in-view')).toHaveText(/^\d+ exits in view$/);
+    await expect(this.page.getByTestId('exit-count')).toHaveText(/^[\d,]+$/);
+    await expect(this.page.getByTestId('exits-in-view')).toHaveText(/^[\d,]+ exits? in view$/);
     await expect(this.page.getByTestId('event-table')).toBeVisible();
   }
 

@@ -18,8 +18,8 @@ test('Open trace… imports a trace and lands on its session with the exits of t
   await page.getByTestId('trace-file').setInputFiles(join(FIXTURES, name));
   await app.waitForIdle();
   await expect(page.getByTestId('session-file')).toHaveText('ftrace-kvm-kvmmmu-tdp-walk-cr0wp-2023.mmulab');
-  await expect(page.getByTestId('exit-count')).toHaveText(String(counts.byEvent.kvm_exit));
-  await expect(page.getByTestId('exits-in-view')).toHaveText(`${counts.byEvent.kvm_exit} exits in view`);
+  await expect(page.getByTestId('exit-count')).toHaveText((counts.byEvent.kvm_exit ?? 0).toLocaleString('en-US'));
+  await expect(page.getByTestId('exits-in-view')).toHaveText(`${(counts.byEvent.kvm_exit ?? 0).toLocaleString('en-US')} exit${counts.byEvent.kvm_exit === 1 ? '' : 's'} in view`);
   // one legend entry per reason, with the count the text has
   const legend = page.getByRole('list', { name: /Exit reasons/ });
   for (const [reason, n] of Object.entries(counts.reasons)) await expect(legend.getByRole('button', { name: new RegExp(`^${reason} ${n}$`) })).toBeVisible();

@@ -173,7 +173,7 @@ test('zoom to a single exit and read its details', async ({ lab, app, page }) =>
   const third = exits[2]!;
   await expect(page.getByTestId('current-event')).toHaveText(`event #${third.i} · vmexit`);
   await page.keyboard.press('e');
-  await expect(page.getByTestId('exits-in-view')).toHaveText('1 exits in view');
+  await expect(page.getByTestId('exits-in-view')).toHaveText('1 exit in view');
 
   // Its bar sits in the middle third; the tooltip names it as the export does.
   const box = (await canvas.boundingBox())!;

@@ -156,7 +156,7 @@ test('a 4-VM run: pause, step to the next exit, resume slowly, stop; the session
   expect(fromCli.complete).toBe(false); // stopped by the user: kept, marked incomplete
   expect(fromCli.vms).toBe(4);
   await expect(page.getByTestId('vm-count')).toHaveText('4');
-  await expect(page.getByTestId('exit-count')).toHaveText(String(fromCli.exits));
+  await expect(page.getByTestId('exit-count')).toHaveText(fromCli.exits.toLocaleString('en-US'));
   await expect(page.getByTestId('event-count')).toHaveText(fromCli.events.toLocaleString('en-US'));
   // Every VM recorded something, and the per-vCPU exits add up to the total.
   expect(perVm(fromCli, 'events').every((n) => n > 0)).toBe(true);

@@ -42,5 +42,5 @@ test('edit a built-in scenario in the generated form, see validation, run it, la
   const exits = (file: string) => mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter((l) => l.includes('"type":"vmexit"')).length;
   const expected = exits(cliFile);
   expect(expected).toBe(exits(join(lab.sessionsDir, name)));
-  await expect(page.getByTestId('exit-count')).toHaveText(String(expected));
+  await expect(page.getByTestId('exit-count')).toHaveText(expected.toLocaleString('en-US'));
 });

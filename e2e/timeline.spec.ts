@@ -5,6 +5,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, mmuLab, root, test } from './fixtures';
 
+/** The marker counts as English says them: "1 guest fault", "4 TLB flushes". */
+function markerText(faults: number, flushes: number, waits: number): string {
+  const n = (k: number, one: string, many: string) => `${k.toLocaleString('en-US')} ${k === 1 ? one : many}`;
+  return `${n(faults, 'guest fault', 'guest faults')} · ${n(flushes, 'TLB flush', 'TLB flushes')} · ${n(waits, 'lock wait', 'lock waits')}`;
+}
+
 /** vmexits in the session, counted from `mmu-lab export --format jsonl`, not from the app. */
 function exportedExits(file: string): number {
   const jsonl = mmuLab(['export', file, '--format', 'jsonl']);
@@ -18,9 +24,9 @@ test('a session recorded by the CLI shows as many exits as its JSONL export', as
 
   await app.goto(lab.url);
   await app.openSession('demand-zap.mmulab');
-  await expect(page.getByTestId('exit-count')).toHaveText(String(expected));
+  await expect(page.getByTestId('exit-count')).toHaveText(expected.toLocaleString('en-US'));
   // The whole run is in view at first, so the timeline's own count agrees.
-  await expect(page.getByTestId('exits-in-view')).toHaveText(`${expected} exits in view`);
+  await expect(page.getByTestId('exits-in-view')).toHaveText(`${expected.toLocaleString('en-US')} exit${expected === 1 ? '' : 's'} in view`);
   // One lane per vCPU, and a legend entry per exit reason.
   await expect(page.getByRole('list', { name: /Exit reasons/ }).getByRole('button').first()).toBeVisible();
 });
@@ -35,7 +41,7 @@ test('a multi-vCPU session gets one lane per vCPU, and the legend filters by rea
   await app.openSession('multi-vcpu.mmulab');
   await expect(page.getByTestId('vcpu-count')).toHaveText(String(vcpus.size));
   await expect(page.getByTestId('timeline-canvas')).toHaveAttribute('aria-label', new RegExp(`^Timeline of ${vcpus.size} vCPU lanes`));
-  await expect(page.getByTestId('exit-count')).toHaveText(String(exits.length));
+  await expect(page.getByTestId('exit-count')).toHaveText(exits.length.toLocaleString('en-US'));
 
   // Each reason in the export has a legend entry with its count; clicking one hides it.
   const legend = page.getByRole('list', { name: /Exit reasons/ });
@@ -69,7 +75,7 @@ test('recording a built-in scenario through the UI lands on its session', async 
   expect(name).toMatch(/\.mmulab$/);
 
   const expected = exportedExits(join(lab.sessionsDir, name));
-  await expect(page.getByTestId('exit-count')).toHaveText(String(expected));
+  await expect(page.getByTestId('exit-count')).toHaveText(expected.toLocaleString('en-US'));
 });
 
 test('zooming and panning the timeline changes the window, and a click moves the cursor', async ({ lab, app, page }) => {
@@ -146,7 +152,7 @@ test('zoomed in, lanes mark guest faults, TLB flushes and lock waits as the expo
     const t1 = Number(await win.getAttribute('data-t1'));
     const count = (type: string) => events.filter((e) => e.type === type && e.t >= t0 && e.t <= t1).length;
     expect(count('guest_fault') + count('tlb_flush') + count('lock_wait')).toBeGreaterThan(0);
-    await expect(page.getByTestId('markers-in-view')).toHaveText(`${count('guest_fault')} guest faults · ${count('tlb_flush')} TLB flushes · ${count('lock_wait')} lock waits`);
+    await expect(page.getByTestId('markers-in-view')).toHaveText(markerText(count('guest_fault'), count('tlb_flush'), count('lock_wait')));
     // Zoomed to one exit, only what falls in its window.
     await page.getByTestId('timeline-canvas').focus();
     await page.keyboard.press('j');
@@ -157,7 +163,7 @@ test('zoomed in, lanes mark guest faults, TLB flushes and lock waits as the expo
     const z0 = Number(await win.getAttribute('data-t0'));
     const z1 = Number(await win.getAttribute('data-t1'));
     const inZoom = (type: string) => events.filter((e) => e.type === type && e.t >= z0 && e.t <= z1).length;
-    await expect(page.getByTestId('markers-in-view')).toHaveText(`${inZoom('guest_fault')} guest faults · ${inZoom('tlb_flush')} TLB flushes · ${inZoom('lock_wait')} lock waits`);
+    await expect(page.getByTestId('markers-in-view')).toHaveText(markerText(inZoom('guest_fault'), inZoom('tlb_flush'), inZoom('lock_wait')));
   }
 });
 

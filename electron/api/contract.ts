@@ -339,6 +339,10 @@ export const traceImportStatus = z.object({
   message: z.string().optional(),
 });
 
+/** A session upload's id: made by the host (`sessions.uploadBegin`), never a path. */
+const sessionUploadId = z.string().regex(/^up-[0-9a-f]{16}$/, 'a session upload id is what sessions.uploadBegin returned');
+export const sessionUploadStatus = z.object({ uploadId: z.string(), fileName: z.string(), receivedBytes: z.number(), totalBytes: z.number() });
+
 /** The calls. Each has `params` (validated by the host) and `result` (the shape returned). */
 export const API = {
   'app.info': { params: noParams, result: z.object({ version: z.string(), host: z.enum(['electron', 'browser']) }) },
@@ -463,6 +467,30 @@ export const API = {
   'traces.import': { params: z.strictObject({ importId: traceImportId }), result: traceImportStatus },
   /** Stop an upload or an import; nothing of it is kept. */
   'traces.cancel': { params: z.strictObject({ importId: traceImportId }), result: traceImportStatus },
+  /**
+   * Open a session file the user picked or dropped in the UI: announce its name (the user's own,
+   * which names the session) and size, send its bytes with `sessions.uploadChunk`, then
+   * `sessions.uploadFinish` checks it with the reader and keeps it in the sessions folder.
+   */
+  'sessions.uploadBegin': {
+    params: z.strictObject({ fileName: z.string().min(1).max(255), sizeBytes: z.number().int().min(0).max(2 ** 40) }),
+    result: sessionUploadStatus,
+  },
+  /** The next chunk of the session file (base64), at `offset` = the bytes sent so far. */
+  'sessions.uploadChunk': {
+    params: z.strictObject({ uploadId: sessionUploadId, offset: z.number().int().min(0), data: z.string().max(Math.ceil(TRACE_CHUNK_BYTES / 3) * 4) }),
+    result: sessionUploadStatus,
+  },
+  /** Check the uploaded file and keep it as a session under the user's file name; returns its id. */
+  'sessions.uploadFinish': { params: z.strictObject({ uploadId: sessionUploadId }), result: z.object({ sessionId: z.string() }) },
+  /** Stop an upload; nothing of it is kept. */
+  'sessions.uploadCancel': { params: z.strictObject({ uploadId: sessionUploadId }), result: z.object({ cancelled: z.boolean() }) },
+  /**
+   * The desktop app: show the system's Open dialog for a session file and bring the chosen file
+   * into the sessions folder; `sessionId` is null when the user cancelled. The browser host has no
+   * dialog of its own (the page uses the browser's file picker and `sessions.uploadBegin`).
+   */
+  'sessions.pick': { params: noParams, result: z.object({ sessionId: z.string().nullable() }) },
   /** The bundled labs (docs/labs.md). */
   'labs.list': { params: noParams, result: z.array(labInfo) },
   'labs.get': { params: z.strictObject({ name: labName }), result: labDetail },

@@ -37,6 +37,7 @@ import { LAB_MAX_EVENTS } from '../../sessions/labs/run.ts';
 import { SessionCache } from './sessionCache.ts';
 import { TraceImports } from './traceImports.ts';
 import { VmManager, type VmManagerOptions, type WorkerLocation } from './vmManager.ts';
+import { SessionUploads } from './sessionUploads.ts';
 
 /** The browser host serves exports under this path (same origin, same token or cookie as the API). */
 export const EXPORTS_URL_PATH = '/exports';
@@ -55,6 +56,8 @@ export interface HostServiceOptions {
   /** Memory budget and runs at once (default: from the environment and the machine; runLimits.ts). */
   limits?: VmManagerOptions['limits'];
   watchdogIntervalMs?: number;
+  /** The desktop app: the system's Open dialog for a session file (`sessions.pick`); a path, or undefined when cancelled. */
+  pickSessionFile?: () => Promise<string | undefined>;
 }
 
 type Handler<M extends ApiMethod> = (params: z.output<(typeof API)[M]['params']>) => Promise<ApiResult<M>> | ApiResult<M>;
@@ -83,6 +86,8 @@ export class HostService {
   private readonly labs: LabService;
   /** Trace imports through the API (uploads, then the importer): traceImports.ts. */
   private readonly traces: TraceImports;
+  /** Sessions opened from the UI (Open session…, a dropped .mmulab): sessionUploads.ts. */
+  private readonly uploads: SessionUploads;
   private closed = false;
 
   constructor(private readonly options: HostServiceOptions) {
@@ -119,6 +124,7 @@ export class HostService {
       emit: (status) => this.emit('traces.progress', status),
       onSession: () => this.emit('sessions.changed', {}),
     });
+    this.uploads = new SessionUploads(this.sessionsDir, () => this.emit('sessions.changed', {}));
     this.handlers = this.makeHandlers();
     this.watchSessionsDir();
   }
@@ -220,6 +226,7 @@ export class HostService {
     this.closed = true;
     this.watcher?.close();
     this.traces.close();
+    this.uploads.close();
     if (this.changedTimer) clearTimeout(this.changedTimer);
     await this.vms.close();
     this.sessions.clear();
@@ -244,7 +251,7 @@ export class HostService {
    * where it is; another is checked with the reader first, then copied under a free name.
    * Returns the session id.
    */
-  importSession(path: string): string {
+  importSession(path: string, options: { announce?: boolean } = {}): string {
     const source = resolve(path);
     if (!source.toLowerCase().endsWith('.mmulab')) throw new ApiError('bad-session', `${basename(source)} is not a .mmulab session file`);
     let real: string;
@@ -269,7 +276,7 @@ export class HostService {
       copyFileSync(real, join(this.sessionsDir, id), constants.COPYFILE_EXCL);
       this.emit('sessions.changed', {});
     }
-    this.emit('sessions.openRequested', { id });
+    if (options.announce !== false) this.emit('sessions.openRequested', { id });
     return id;
   }
 
@@ -479,6 +486,16 @@ export class HostService {
           throw e;
         }
         return { exportId, fileName: `${stem}${ext}`, mimeType: EXPORT_MIME[format], sizeBytes: statSync(path).size, url: `${EXPORTS_URL_PATH}/${encodeURIComponent(exportId)}` };
+      },
+      'sessions.uploadBegin': ({ fileName, sizeBytes }) => this.uploads.begin(fileName, sizeBytes),
+      'sessions.uploadChunk': ({ uploadId, offset, data }) => this.uploads.chunk(uploadId, offset, data),
+      'sessions.uploadFinish': ({ uploadId }) => this.uploads.finish(uploadId),
+      'sessions.uploadCancel': ({ uploadId }) => this.uploads.cancel(uploadId),
+      'sessions.pick': async () => {
+        const pick = this.options.pickSessionFile;
+        if (!pick) throw new ApiError('failed', 'this host has no file dialog: the page picks the file and uploads it (sessions.uploadBegin)');
+        const path = await pick();
+        return { sessionId: path === undefined ? null : this.importSession(path, { announce: false }) };
       },
       'labs.list': () => this.labs.list(),
       'labs.get': ({ name }) => this.labs.get(name),

@@ -138,6 +138,8 @@ export class TraceImports {
   private async run(e: Entry, out: string, sessionId: string): Promise<void> {
     try {
       const r = await importAnyTrace(e.path, out, {
+        // the session is titled with the user's file name, not the upload's temporary one
+        sourceName: e.status.fileName,
         signal: e.abort!.signal,
         onProgress: (p) => {
           e.status.fraction = UPLOAD_SHARE + (1 - UPLOAD_SHARE) * p.fraction;

@@ -22,7 +22,7 @@ import {
 } from 'electron';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { IPC_DROP_CHANNEL, IPC_EVENT_CHANNEL, IPC_LISTEN_CHANNEL, type EventMessage, type RunStatus, type SessionSummary } from '../api/contract.ts';
+import { ApiError, IPC_DROP_CHANNEL, IPC_EVENT_CHANNEL, IPC_LISTEN_CHANNEL, type EventMessage, type RunStatus, type SessionSummary } from '../api/contract.ts';
 import { HostService, toWireError } from '../host/hostService.ts';
 import { classifyShellFile, EXPORT_FORMATS, exportSession, importTraceFile, startScenarioFile } from '../host/shellFiles.ts';
 import { electronPrintToPdf } from './printPdf.ts';
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   await app.whenReady();
 
   const sessionsDir = process.env.MMU_LAB_SESSIONS_DIR || join(app.getPath('userData'), 'sessions');
-  const service = new HostService({ sessionsDir, host: 'electron', version: app.getVersion(), printPdf: electronPrintToPdf });
+  const service = new HostService({ sessionsDir, host: 'electron', version: app.getVersion(), printPdf: electronPrintToPdf, pickSessionFile });
 
   serveRendererFiles();
   hardenSession();
@@ -231,6 +231,18 @@ async function pickAndOpen(title: string, filters: Array<{ name: string; extensi
   const result = await (win ? dialog.showOpenDialog(win, options) : dialog.showOpenDialog(options));
   const [path] = result.filePaths;
   if (!result.canceled && path) await openShellFile(path);
+}
+
+/** The UI's Open session… (`sessions.pick`): the system's Open dialog, sessions only; the path never passes the renderer. */
+async function pickSessionFile(): Promise<string | undefined> {
+  const win = BrowserWindow.getFocusedWindow() ?? [...windows][0];
+  const options = { title: 'Open a session', properties: ['openFile' as const], filters: [{ name: 'MMU Lab sessions', extensions: ['mmulab'] }] };
+  const result = await (win ? dialog.showOpenDialog(win, options) : dialog.showOpenDialog(options));
+  const [path] = result.filePaths;
+  if (result.canceled || !path) return undefined;
+  const file = classifyShellFile(path);
+  if (!file.ok || file.kind !== 'session') throw new ApiError('bad-request', file.ok ? `${basename(path)} is not a session file (.mmulab)` : file.problem);
+  return file.path;
 }
 
 /** The session each window has open, as it last asked for it (`sessions.open` over IPC). */

@@ -67,7 +67,7 @@ function noRecordsMessage(file: string, det: Detection, st: AssemblerStats, skip
  */
 export async function importTrace(inputPath: string, outPath: string, options: ImportOptions = {}): Promise<ImportResult> {
   const started = performance.now();
-  const file = basename(inputPath);
+  const file = options.sourceName ? basename(options.sourceName) : basename(inputPath);
   const chunkBytes = Math.max(4096, options.chunkBytes ?? 1 << 20);
   let totalBytes = 0;
   try {

@@ -40,6 +40,11 @@ export interface ImportOptions {
    * true: the worker whenever it is found.
    */
   parseWorker?: boolean;
+  /**
+   * The file's name as the user knows it, for the session's title and messages (default: the
+   * input path's base name). An upload is read from a temporary file the host named.
+   */
+  sourceName?: string;
 }
 
 export interface ImportResult {

@@ -86,8 +86,9 @@ export async function importAnyTrace(path: string, outPath: string, options: Imp
   try {
     source = await traceDatSource(path);
   } catch (e) {
-    if (e instanceof TraceDatError || e instanceof FormatError) throw new ImportError(`${basename(path)} cannot be read as a trace.dat: ${e.message}`);
+    if (e instanceof TraceDatError || e instanceof FormatError) throw new ImportError(`${basename(options.sourceName ?? path)} cannot be read as a trace.dat: ${e.message}`);
     throw e;
   }
-  return importRecords(source, outPath, options);
+  // an upload is read from a file the host named: the session carries the user's file name
+  return importRecords(options.sourceName ? { ...source, file: basename(options.sourceName) } : source, outPath, options);
 }

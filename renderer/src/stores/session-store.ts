@@ -303,6 +303,12 @@ export const useSessionStore = defineStore('session', () => {
         api().on('sessions.diagnostics', ({ id, diagnostics }) => {
           lateDiagnostics.value = new Map(lateDiagnostics.value).set(id, diagnostics);
         }),
+        // The desktop shell was given a session (File → Open, a drop, the OS): it is in the folder now.
+        api().on('sessions.openRequested', ({ id }) => {
+          refreshList()
+            .then(() => open(id))
+            .catch((error) => useNoticeStore().unexpectedError(`Opening ${id}`, error));
+        }),
       ];
     return refreshList();
   }

@@ -8,17 +8,10 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import { api } from '../api/api';
+import { base64 } from '../api/base64';
 import { toApiError } from '../api/client';
 import { TRACE_CHUNK_BYTES, type TraceImportStatus } from '../api/contract';
 import { useSessionStore } from './session-store';
-
-/** A Blob slice as base64 (via a binary string built 32 KiB at a time, to stay clear of argument limits). */
-async function base64(blob: Blob): Promise<string> {
-  const bytes = new Uint8Array(await blob.arrayBuffer());
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
-}
 
 export const useTraceImportStore = defineStore('trace-import', () => {
   const status = ref<TraceImportStatus>();

@@ -4,7 +4,7 @@
  */
 import type { TimelineResult } from '../api/contract';
 import { exitColor } from './exit-colors';
-import { formatNs } from './sim-time';
+import { formatCount, formatNs } from '../format';
 import { timeToX, trackUri, type TimeScale, type TimelineTrack, type TrackArea, type TrackHit, type TrackTheme } from './track';
 
 export type Lane = TimelineResult['lanes'][number];
@@ -67,6 +67,11 @@ export class VcpuExitTrack implements TimelineTrack {
       const width = Math.max(1, Math.min(area.x + area.width, x1) - left);
       ctx.fillStyle = exitColor(slice.reason);
       ctx.fillRect(left, area.y + 3, width, area.height - 6);
+      if (slice.index === this.selectedIndex) {
+        ctx.strokeStyle = theme.text;
+        ctx.lineWidth = 2;
+        ctx.strokeRect(left - 2, area.y + 1, width + 4, area.height - 2);
+      }
     }
     const m = this.markers;
     if (!m) return;
@@ -98,7 +103,18 @@ export class VcpuExitTrack implements TimelineTrack {
     }
   }
 
+  /** The canonical index of the selected exit, outlined on its lane (-1: none). */
+  selectedIndex = -1;
+
   hitTest(x: number, scale: TimeScale): TrackHit | undefined {
+    const best = this.sliceAt(x, scale);
+    if (!best) return undefined;
+    const what = best.count > 1 ? `${formatCount(best.count, 'exit')}, mostly ${best.reason}` : `${best.reason} → ${best.handling}`;
+    return { t: best.t0, label: `${what} at ${formatNs(best.t0 - this.run.startNs)} (${formatNs(best.t1 - best.t0)})` };
+  }
+
+  /** The slice of this lane under (or within 4 px of) `x`, the nearest one; undefined when none. */
+  sliceAt(x: number, scale: TimeScale): Slice | undefined {
     let best: Slice | undefined;
     let bestDistance = 4;
     for (const slice of this.lane?.slices ?? []) {
@@ -111,8 +127,6 @@ export class VcpuExitTrack implements TimelineTrack {
         bestDistance = distance;
       }
     }
-    if (!best) return undefined;
-    const what = best.count > 1 ? `${best.count} exits, mostly ${best.reason}` : `${best.reason} → ${best.handling}`;
-    return { t: best.t0, label: `${what} at ${formatNs(best.t0)} (${formatNs(best.t1 - best.t0)})` };
+    return best;
   }
 }
