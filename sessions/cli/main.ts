@@ -557,6 +557,27 @@ export function buildProgram(setStatus: (n: number) => void): Command {
       }),
     );
 
+  program
+    .command('capture')
+    .description("record this host's KVM (kvm and kvmmmu tracepoints, in a tracefs instance of its own) into a session as it runs")
+    .argument('[command...]', 'a command to run and trace (after --); without one, every VM on the host, or --pid')
+    .option('-o, --output <file>', 'the session file to write (default: capture-<date>.mmulab)')
+    .option('--duration <time>', 'stop after this long (10s, 500ms, 2m)')
+    .option('--pid <pid...>', 'trace only this process (and the threads and children it starts)')
+    .option('-q, --quiet', 'print nothing on success')
+    .addHelpText('after', '\nNeeds root, tracefs and /dev/kvm. Stops at --duration, when the command exits, or on Ctrl-C. See docs/import.md.')
+    .action(
+      run(async (command: string[], opts: { output?: string; duration?: string; pid?: string[]; quiet?: boolean }) => {
+        const { cmdCapture, CaptureCliError } = await import('../capture/cmd.ts');
+        const { CaptureUnavailable } = await import('../capture/tracefs.ts');
+        try {
+          return await cmdCapture(out, err, command, opts);
+        } catch (e) {
+          throw e instanceof CaptureCliError || e instanceof CaptureUnavailable ? new CliError(`capture: ${e.message}`) : e;
+        }
+      }),
+    );
+
   const lab = program.command('lab').description('list or run the bundled course labs (docs/labs.md)');
   lab
     .command('list')

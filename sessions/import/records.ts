@@ -208,6 +208,8 @@ export async function importRecords(source: RecordSource, outPath: string, optio
         stats.lines = ++stats.records;
         onRecord(importRecordOf(fr, stats.records));
       }
+      // a live source: what came so far is written out, so the session can be watched as it grows
+      if (!source.rereadable) spec?.writer.flush();
       progress(diverged ? 'scan' : 'import', batch.bytes, diverged ? (0.25 * batch.bytes) / total : batch.bytes / total);
     }
     aborted = options.signal?.aborted === true;

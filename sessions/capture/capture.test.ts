@@ -1,0 +1,174 @@
+/**
+ * Live capture, end to end on this host's real KVM: the harness guest (/work/shared/realkvm)
+ * runs under the capture, and the session's counts are checked against KVM's own counters
+ * (KVM_STATS=1). Also: the instance is ours only (the top buffer's switches are untouched), it
+ * is gone after a normal end, an uncaught error and SIGTERM, and one left by a SIGKILLed capture
+ * is removed by the next. Skips, saying why, without root, tracefs, /dev/kvm or gcc.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openSession } from '../reader.ts';
+import { runCapture } from './cmd.ts';
+import { CaptureUnavailable, INSTANCE_PREFIX, checkHost } from './tracefs.ts';
+import { Capture } from './capture.ts';
+
+const HARNESS_SRC = '/work/shared/realkvm';
+const TRACEFS = '/sys/kernel/tracing';
+
+function why(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root';
+  if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
+  if (!existsSync(join(TRACEFS, 'instances'))) return `tracefs is not mounted at ${TRACEFS}`;
+  if (spawnSync('gcc', ['--version']).status !== 0) return 'no gcc to build the harness guest';
+  if (!existsSync(join(HARNESS_SRC, 'harness.c'))) return `no harness source at ${HARNESS_SRC}`;
+  return undefined;
+}
+const skip = why();
+if (skip) console.log(`capture end-to-end tests skipped: ${skip}`);
+
+const tmp = mkdtempSync(join(tmpdir(), 'mmu-capture-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+let harness: string | undefined;
+function buildHarness(): string {
+  if (!harness) {
+    const build = join(tmp, 'rk');
+    execFileSync('make', ['-s', '-C', HARNESS_SRC, `BUILD=${build}`], { stdio: 'ignore' });
+    harness = join(build, 'harness');
+  }
+  return harness;
+}
+
+function stats(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const l of text.split('\n')) {
+    const x = /^\s*(\S+) = (\d+)/.exec(l);
+    if (x) m.set(x[1]!, Number(x[2]));
+  }
+  return m;
+}
+
+function types(path: string): Record<string, number> {
+  const o = openSession(path);
+  if (!o.session) throw new Error(`${path} does not open`);
+  return o.session.summary().eventsByType;
+}
+
+function ourInstances(): string[] {
+  return existsSync(join(TRACEFS, 'instances')) ? execFileSync('ls', [join(TRACEFS, 'instances')], { encoding: 'utf8' }).split('\n').filter((n) => n.startsWith(INSTANCE_PREFIX)) : [];
+}
+
+describe('capture: what is missing is said in one sentence', () => {
+  it('without root', () => expect(() => checkHost({ uid: 1000 })).toThrow(new CaptureUnavailable('capture needs root: tracefs instances and the kvm tracepoints are root-only (run it with sudo)')));
+  it('without tracefs', () => expect(() => checkHost({ uid: 0, mounts: [join(tmp, 'none')] })).toThrow(/^tracefs is not mounted/));
+  it.skipIf(!existsSync(join(TRACEFS, 'events', 'kvm')))('without KVM', () =>
+    expect(() => checkHost({ uid: 0, kvmDevice: join(tmp, 'kvm') })).toThrow(/^this host has no KVM \(.*kvm is missing/),
+  );
+});
+
+describe.skipIf(skip !== undefined)('capture: the harness guest on this host', () => {
+  it('demand paging at CPL3: one spte_write per pf_fixed of KVM\'s counters; tracing state left as it was', async () => {
+    const before = ['tracing_on', 'events/kvm/enable', 'events/kvmmmu/enable'].map((f) => readFileSync(join(TRACEFS, f), 'utf8'));
+    let output = '';
+    const out = join(tmp, 'demand.mmulab');
+    const { result, capture } = await runCapture(out, { command: ['env', 'GUEST_CPL3=1', 'KVM_STATS=1', buildHarness(), 'demand', '64'], onOutput: (t) => (output += t) });
+    expect(result.ok, result.message).toBe(true);
+    expect(result.flavour).toBe('capture');
+    const kvm = stats(output);
+    expect(kvm.get('vcpu0.pf_fixed')).toBeGreaterThanOrEqual(64);
+    expect(capture.stats.lost).toBe(0);
+    expect(types(out).spte_write).toBe(kvm.get('vcpu0.pf_fixed'));
+    expect(existsSync(capture.instanceDir)).toBe(false);
+    expect(['tracing_on', 'events/kvm/enable', 'events/kvmmmu/enable'].map((f) => readFileSync(join(TRACEFS, f), 'utf8'))).toEqual(before);
+  }, 60_000);
+
+  it("the guest's own #PFs: one guest_fault per pf_guest of KVM's counters", async () => {
+    let output = '';
+    const out = join(tmp, 'gpf.mmulab');
+    const { result } = await runCapture(out, { command: ['env', 'KVM_STATS=1', buildHarness(), 'gpf', '16'], onOutput: (t) => (output += t) });
+    expect(result.ok, result.message).toBe(true);
+    expect(types(out).guest_fault).toBe(stats(output).get('vcpu0.pf_guest'));
+  }, 60_000);
+
+  it('the session grows while the guest runs (records reach the session before the capture stops)', async () => {
+    const out = join(tmp, 'live.mmulab');
+    const ac = new AbortController();
+    let seen = 0;
+    const run = runCapture(out, { command: ['sh', '-c', `for i in 1 2 3 4 5 6; do GUEST_CPL3=1 ${buildHarness()} demand 16 >/dev/null; sleep 0.3; done`], stopSignal: ac.signal, speculateAfter: 1 });
+    // before the command ends, the capture has handed records to the session
+    const started = Date.now();
+    while (Date.now() - started < 1500) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (existsSync(out)) {
+        // a session still being written opens as far as it is written (docs/session-format.md)
+        const o = openSession(out);
+        seen = Math.max(seen, o.session?.eventCount ?? 0);
+      }
+    }
+    const { result } = await run;
+    expect(seen).toBeGreaterThan(0);
+    console.log(`capture: ${seen} events readable from the session while recording`);
+    expect(result.ok, result.message).toBe(true);
+    expect(types(out).spte_write).toBeGreaterThanOrEqual(6 * 16);
+  }, 60_000);
+
+  const probe = new URL('./testing/crashProbe.ts', import.meta.url).pathname;
+  const startProbe = (mode: string) => spawn(process.execPath, ['--import', 'tsx', probe, mode], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const instanceOf = (p: ReturnType<typeof startProbe>) =>
+    new Promise<string>((resolve, reject) => {
+      let text = '';
+      p.stdout!.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (text.includes('\n')) resolve(text.trim());
+      });
+      p.on('exit', () => reject(new Error('the probe ended before it started a capture')));
+    });
+  const ended = (p: ReturnType<typeof startProbe>) => new Promise<void>((r) => (p.exitCode !== null ? r() : p.on('exit', () => r())));
+
+  it('an uncaught error removes the instance on the way out', async () => {
+    const p = startProbe('throw');
+    const dir = await instanceOf(p);
+    await ended(p);
+    expect(existsSync(dir)).toBe(false);
+  }, 30_000);
+
+  it('SIGTERM removes the instance', async () => {
+    const p = startProbe('wait');
+    const dir = await instanceOf(p);
+    expect(existsSync(dir)).toBe(true);
+    p.kill('SIGTERM');
+    await ended(p);
+    expect(existsSync(dir)).toBe(false);
+  }, 30_000);
+
+  it('an instance left by a SIGKILLed capture is removed by the next capture', async () => {
+    const p = startProbe('wait');
+    const dir = await instanceOf(p);
+    p.kill('SIGKILL');
+    await ended(p);
+    expect(existsSync(dir)).toBe(true);
+    const c = new Capture({ pids: [process.pid] });
+    try {
+      expect(c.removedStale).toContain(dir.replace(/^.*\//, ''));
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      c.close();
+    }
+    expect(ourInstances().filter((n) => n === `${INSTANCE_PREFIX}${process.pid}`)).toEqual([]);
+  }, 30_000);
+
+  it("another user's instance is left alone", () => {
+    const theirs = join(TRACEFS, 'instances', 'someone-else-test');
+    mkdirSync(theirs);
+    try {
+      const c = new Capture({ pids: [process.pid] });
+      c.close();
+      expect(existsSync(theirs)).toBe(true);
+    } finally {
+      rmSync(theirs, { recursive: true, force: true });
+      if (existsSync(theirs)) execFileSync('rmdir', [theirs]);
+    }
+  });
+});
