@@ -209,7 +209,8 @@ export class SessionReader {
     const want = new Set(types);
     const byType = this.summary().eventsByType;
     let total = 0;
-    for (const t of want) total += byType[t] ?? 0;
+    // `types` is user data: only the summary's own keys count (`constructor` is no event type)
+    for (const t of want) total += Object.hasOwn(byType, t) ? byType[t]! : 0;
     const out: Record<string, string | number>[] = [];
     if (!(from >= 0) || !(count > 0) || from >= total) return { total, events: out };
     from = Math.floor(from);

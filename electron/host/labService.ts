@@ -11,7 +11,7 @@ import { ApiError, type ApiResult } from '../api/contract.ts';
 import { appendNoteOp } from '../../sessions/annex.ts';
 import { openSession } from '../../sessions/reader.ts';
 import { gradeLab } from '../../sessions/labs/grade.ts';
-import { LabError, listLabDirs, loadLab, type Lab } from '../../sessions/labs/load.ts';
+import { LabError, labFilePath, listLabDirs, loadLab, type Lab } from '../../sessions/labs/load.ts';
 import { PROGRESS_NOTE_ID, decodeProgress, encodeProgress } from '../../sessions/labs/progress.ts';
 import { loadLabSession, type LabSession } from '../../sessions/labs/queries.ts';
 import { renderLabReport, reportScenario, writeLabReport } from '../../sessions/labs/report.ts';
@@ -134,7 +134,7 @@ export class LabService {
         const tmp = join(scratch, `${id}.${Date.now().toString(36)}`);
         try {
           const { importTrace } = await import('../../sessions/import/index.ts');
-          await importTrace(join(lab.dir, s.trace), tmp);
+          await importTrace(labFilePath(lab.dir, s.trace, `trace "${s.id}"`), tmp);
           renameSync(tmp, join(this.host.sessionsDir, id));
         } catch (e) {
           rmSync(tmp, { force: true });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EXPR_LIMITS, ExprError, evaluate, parseExpr, type FunctionTable } from './expr.ts';
+import { EXPR_LIMITS, ExprError, StepBudget, evaluate, parseExpr, type FunctionTable } from './expr.ts';
 import { QUERY_FUNCTIONS, evaluateCheck, parseCheck, type LabSession, type QueryContext } from './queries.ts';
 import type { MmuEvent } from '../../core/events.ts';
 
@@ -123,6 +123,36 @@ describe('session queries (against a hand-written event list)', () => {
     expect(on('bitmap', 'dirtyBitmapHoldsAllWrites()')).toBe(false);
     expect(on('bitmap', 'auditorViolations("dirty-bitmap")')).toBe(1);
     expect(on('clean', 'dirtyBitmapHoldsAllWrites()')).toBe(true);
+  });
+  it('answers and question ids named like prototype properties are plain names', () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) {
+      expect(q(`answer("${name}")`)).toBe('');
+      expect(q(`correct("${name}")`)).toBe(false);
+      expect(q(`answer("${name}") == ""`)).toBe(true);
+    }
+    const own: QueryContext = { ...ctx, answers: JSON.parse('{"constructor": "c", "__proto__": 7}') as Record<string, string | number> };
+    expect(evaluateCheck(parseCheck('answer("constructor")'), own)).toBe('c');
+    expect(evaluateCheck(parseCheck('answer("__proto__")'), own)).toBe(7);
+  });
+  it('a check past its step budget fails with a clear error, deterministically', () => {
+    // one node (the call) plus every event of the session it reads
+    const cost = 1 + s.events.length;
+    expect(evaluateCheck(parseCheck('exits()'), ctx, undefined, cost)).toBe(7);
+    expect(evaluateCheck(parseCheck('within(0, 1, exits())'), ctx, undefined, cost + 3)).toBe(q('within(0, 1, exits())'));
+    expect(() => evaluateCheck(parseCheck('exits()'), ctx, undefined, cost - 1)).toThrow(
+      /the check needs more than \d+ steps \(events read plus operations\), the most a lab check may take; read fewer events \(within\(\.\.\.\)\) or call fewer queries/,
+    );
+    // the default budget stops a hostile check: 100 whole-session queries of a 250 000-event session
+    const big: LabSession = { ...s, events: Array.from({ length: 250_000 }, (_, i) => ev(i, { type: 'guest_fault', va: 0n, errorCode: 0 })) };
+    const hostile = Array(100).fill('guestFaults()').join(' + ');
+    const c: QueryContext = { ...ctx, sessions: new Map([['a', big]]) };
+    const t0 = performance.now();
+    expect(() => evaluateCheck(parseCheck(hostile), c)).toThrow(/the check needs more than 20 000 000 steps/);
+    console.log(`a 100-query hostile check stopped by the step budget after ${(performance.now() - t0).toFixed(0)} ms`);
+    // and a lab's checks share one budget over the whole grading
+    const lab = new StepBudget(300_000, "the lab's checks together");
+    expect(evaluateCheck(parseCheck('guestFaults()'), c, lab)).toBe(250_000);
+    expect(() => evaluateCheck(parseCheck('guestFaults()'), c, lab)).toThrow(/the lab's checks together need more than 300 000 steps/);
   });
   it('every whitelisted function is documented', () => {
     for (const [name, spec] of QUERY_FUNCTIONS) expect(spec.doc.length, name).toBeGreaterThan(10);

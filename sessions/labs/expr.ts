@@ -37,6 +37,29 @@ export type Node =
   | { kind: 'unary'; op: '-' | '!'; arg: Node }
   | { kind: 'binary'; op: string; left: Node; right: Node; pos: number };
 
+/**
+ * What evaluating checks may cost, in steps: one per node evaluated and one per event a query
+ * reads. Size limits keep an expression small, but a small expression can still call a
+ * whole-session query a hundred times; the budget makes that cost finite and deterministic
+ * (the same check passes or fails the same way on any machine, unlike a time limit).
+ */
+export class StepBudget {
+  used = 0;
+  constructor(
+    readonly limit: number,
+    /** Names what ran out, for the message ("the check", "the lab's checks together"). */
+    readonly what = 'the check',
+  ) {}
+
+  spend(steps: number): void {
+    this.used += steps;
+    if (this.used > this.limit)
+      throw new ExprError(
+        `${this.what} need${this.what.endsWith('together') ? '' : 's'} more than ${String(this.limit).replace(/\B(?=(\d{3})+(?!\d))/g, ' ')} steps (events read plus operations), the most a lab check may take; read fewer events (within(...)) or call fewer queries`,
+      );
+  }
+}
+
 export class ExprError extends Error {
   constructor(
     message: string,
@@ -259,9 +282,13 @@ function describe(t: Token): string {
   return `"${String(t.v)}"`;
 }
 
-/** Evaluate a parsed tree. Type errors (adding a string to a number) throw an ExprError. */
-export function evaluate<C>(node: Node, ctx: C, table: FunctionTable<C>): Value {
+/**
+ * Evaluate a parsed tree. Type errors (adding a string to a number) throw an ExprError, and so
+ * does running past `budgets` (each is charged every step).
+ */
+export function evaluate<C>(node: Node, ctx: C, table: FunctionTable<C>, budgets: readonly StepBudget[] = []): Value {
   const ev = (c: C, n: Node): Value => {
+    for (const b of budgets) b.spend(1);
     switch (n.kind) {
       case 'num':
       case 'str':

@@ -2,9 +2,9 @@
  * Grade a lab: the answers against the questions, and the checks against the recorded
  * sessions. Pure over loaded sessions, so the CLI, the desktop host and the tests share it.
  */
-import { ExprError, type Value } from './expr.ts';
+import { ExprError, StepBudget, type Value } from './expr.ts';
 import type { Lab } from './load.ts';
-import { evaluateCheck, type LabSession } from './queries.ts';
+import { LAB_STEP_BUDGET, evaluateCheck, type LabSession } from './queries.ts';
 import type { Answers, Question } from './schema.ts';
 
 export interface CheckResult {
@@ -106,13 +106,15 @@ export interface GradeOptions {
 
 export function gradeLab(lab: Lab, sessions: ReadonlyMap<string, LabSession>, answers: Answers, options: GradeOptions): Grade {
   const questions = gradeQuestions(lab, answers);
-  const correct: Record<string, boolean> = {};
+  // Question ids are lab-file text (`constructor` is a valid id): a record without a prototype.
+  const correct: Record<string, boolean> = Object.create(null) as Record<string, boolean>;
   for (const q of questions) if (q.correct !== null) correct[q.id] = q.correct;
+  const budget = new StepBudget(LAB_STEP_BUDGET, "the lab's checks together");
   const checks: CheckResult[] = lab.checks.map((c) => {
     const base = { id: c.id, title: c.title, session: c.session, ...(c.hint ? { hint: c.hint } : {}) };
     if (!sessions.has(c.session)) return { ...base, passed: false, value: null, error: `session "${c.session}" is not recorded yet` };
     try {
-      const value = evaluateCheck(c.tree, { sessions, current: c.session, answers, correct });
+      const value = evaluateCheck(c.tree, { sessions, current: c.session, answers, correct }, budget);
       return { ...base, passed: value === true, value: typeof value === 'number' && !Number.isFinite(value) ? null : value };
     } catch (e) {
       if (e instanceof ExprError) return { ...base, passed: false, value: null, error: e.message };

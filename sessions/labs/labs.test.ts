@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -229,6 +229,33 @@ describe('hostile lab files are rejected with one clear line', () => {
   it('a file reference outside the lab folder', () => {
     expect(withLab((d) => edit(d, 'lab.yaml', (s) => s.replace('file: quadrants.yaml', 'file: ../../etc/passwd')))).toThrow(/scenarios\[0\]\.file: expected a file name inside the lab folder/);
     expect(withLab((d) => edit(d, 'lab.yaml', (s) => s.replace('format: 1', 'format: 1\ninstructions: /etc/passwd')))).toThrow(/instructions: expected a file name inside the lab folder/);
+  });
+  it('lab files that are links, not regular files, or reached through a linked folder', () => {
+    const outside = join(tmp, 'outside-secret.md');
+    writeFileSync(outside, 'a system file\n');
+    const swap = (d: string, file: string, to: string) => {
+      rmSync(join(d, file));
+      symlinkSync(to, join(d, file));
+    };
+    expect(withLab((d) => swap(d, 'instructions.md', outside))).toThrow(
+      /instructions\.md: the instructions is a symbolic link; lab files must be regular files inside the lab's folder/,
+    );
+    // a link that stays inside the folder is still a link
+    expect(withLab((d) => swap(d, 'instructions.md', join(d, 'quadrants.yaml')))).toThrow(/instructions\.md: the instructions is a symbolic link/);
+    expect(withLab((d) => swap(d, 'quadrants.yaml', '/etc/hostname'))).toThrow(/quadrants\.yaml: scenario "quadrants" is a symbolic link/);
+    expect(withLab((d) => swap(d, 'answers.reference.yaml', outside))).toThrow(/answers\.reference\.yaml: the reference answers is a symbolic link/);
+    expect(withLab((d) => swap(d, 'lab.yaml', join(bundledLabsDir(), '02-nonpae-quadrants', 'lab.yaml')))).toThrow(/lab\.yaml: the lab file is a symbolic link/);
+    expect(
+      withLab((d) => {
+        rmSync(join(d, 'instructions.md'));
+        mkdirSync(join(d, 'instructions.md'));
+      }),
+    ).toThrow(/instructions\.md: the instructions is not a regular file/);
+    // a lab folder that is itself a link is fine: its files are inside its real folder
+    const real = copyLab('02-nonpae-quadrants');
+    const linked = join(tmp, `linked-lab-${Math.random().toString(36).slice(2, 8)}`);
+    symlinkSync(real, linked);
+    expect(loadLab(linked).instructions.length).toBeGreaterThan(0);
   });
   it('huge files', () => {
     expect(withLab((d) => writeFileSync(join(d, 'instructions.md'), 'x'.repeat(300 * 1024)))).toThrow(/instructions\.md: the instructions is too large \(307200 bytes; at most 262144\)/);

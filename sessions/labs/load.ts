@@ -4,8 +4,8 @@
  * expression against the query whitelist. Any problem is one `LabError` line naming the file
  * and the key.
  */
-import { existsSync, readdirSync, statSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { describeZodError } from '../../core/scenario.ts';
 import { ExprError, type Node } from './expr.ts';
@@ -51,6 +51,60 @@ function readCapped(path: string, cap: number, what: string): string {
   return readFileSync(path, 'utf8');
 }
 
+/**
+ * The path of a file a lab names, refused unless it is a regular file inside the lab's folder:
+ * not a symbolic link (to a system file, say), not a device or a pipe, and not reached through
+ * a linked folder (its real path is checked against the folder's).
+ */
+export function labFilePath(dir: string, name: string, what: string): string {
+  const path = join(dir, name);
+  const refuse = (why: string): never => {
+    throw new LabError(`${path}: ${what} ${why}; lab files must be regular files inside the lab's folder`);
+  };
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (e) {
+    throw new LabError(`${path}: cannot read ${what} (${(e as { code?: string }).code ?? 'error'})`);
+  }
+  if (st.isSymbolicLink()) refuse('is a symbolic link');
+  if (!st.isFile()) refuse('is not a regular file');
+  let rel: string;
+  try {
+    rel = relative(realpathSync(dir), realpathSync(path));
+  } catch (e) {
+    throw new LabError(`${path}: cannot read ${what} (${(e as { code?: string }).code ?? 'error'})`);
+  }
+  if (!rel || rel.startsWith('..') || isAbsolute(rel)) refuse("is outside the lab's folder");
+  return path;
+}
+
+/** A lab file's text (labFilePath's rules, the size capped), read without following a link swapped in since. */
+export function readLabFile(dir: string, name: string, cap: number, what: string): string {
+  const path = labFilePath(dir, name, what);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+  } catch (e) {
+    throw new LabError(`${path}: cannot read ${what} (${(e as { code?: string }).code ?? 'error'})`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new LabError(`${path}: ${what} is not a regular file; lab files must be regular files inside the lab's folder`);
+    if (st.size > cap) throw new LabError(`${path}: ${what} is too large (${st.size} bytes; at most ${cap})`);
+    const buf = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < buf.length) {
+      const n = readSync(fd, buf, off, buf.length - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    return buf.subarray(0, off).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Parse YAML with aliases capped (no "billion laughs") into plain data. */
 export function parseYamlText(text: string, where: string): unknown {
   try {
@@ -63,15 +117,18 @@ export function parseYamlText(text: string, where: string): unknown {
 export function loadLab(dir: string, name = dir.split(/[/\\]/).filter(Boolean).pop() ?? dir): Lab {
   const labPath = join(dir, LAB_FILE);
   if (!existsSync(labPath)) throw new LabError(`${dir}: not a lab (no ${LAB_FILE})`);
-  const raw = parseYamlText(readCapped(labPath, LAB_LIMITS.labFileBytes, 'the lab file'), labPath);
+  const raw = parseYamlText(readLabFile(dir, LAB_FILE, LAB_LIMITS.labFileBytes, 'the lab file'), labPath);
   const parsed = labSchema.safeParse(raw);
   if (!parsed.success) throw new LabError(`${labPath}: ${describeZodError(parsed.error)}`);
   const file = parsed.data;
-  const instructions = readCapped(join(dir, file.instructions), LAB_LIMITS.instructionsBytes, 'the instructions');
+  const instructions = readLabFile(dir, file.instructions, LAB_LIMITS.instructionsBytes, 'the instructions');
   for (const s of file.scenarios) {
-    if ('file' in s) readCapped(join(dir, s.file), LAB_LIMITS.scenarioBytes, `scenario "${s.id}"`);
-    else readCapped(join(dir, s.trace), LAB_LIMITS.traceBytes, `trace "${s.id}"`);
+    const [name, cap, what] = 'file' in s ? [s.file, LAB_LIMITS.scenarioBytes, `scenario "${s.id}"`] : [s.trace, LAB_LIMITS.traceBytes, `trace "${s.id}"`];
+    const size = statSync(labFilePath(dir, name, what)).size;
+    if (size > cap) throw new LabError(`${join(dir, name)}: ${what} is too large (${size} bytes; at most ${cap})`);
   }
+  // Optional, but when there it follows the same rules (a dangling link is still a link).
+  if (lstatSync(join(dir, file.referenceAnswers), { throwIfNoEntry: false })) labFilePath(dir, file.referenceAnswers, 'the reference answers');
   const first = file.scenarios[0]!.id;
   const checks = file.checks.map((c, i) => {
     try {
@@ -97,7 +154,7 @@ export function loadAnswers(path: string): Answers {
 
 /** The reference answers shipped with a lab. */
 export function referenceAnswers(lab: Lab): Answers {
-  return loadAnswers(join(lab.dir, lab.file.referenceAnswers));
+  return loadAnswers(labFilePath(lab.dir, lab.file.referenceAnswers, 'the reference answers'));
 }
 
 /** Every lab folder under `root`, sorted by name. */

@@ -6,10 +6,17 @@
  */
 import { EVENT_SCHEMAS, isEventType, type MmuEvent } from '../../core/events.ts';
 import type { SessionReader } from '../reader.ts';
-import { ExprError, evaluate, parseExpr, type FunctionSpec, type FunctionTable, type Node, type Value } from './expr.ts';
+import { ExprError, StepBudget, evaluate, parseExpr, type FunctionSpec, type FunctionTable, type Node, type Value } from './expr.ts';
 
 /** More events than this in one lab session is not a lab; refuse instead of eating memory. */
 export const MAX_LAB_EVENTS = 2_000_000;
+/**
+ * Steps (events read plus operations) one check may take: ten whole-session queries of a
+ * 2-million-event session, about 8 s (the check language reads ~2.5 M events/s, docs/performance.md).
+ */
+export const CHECK_STEP_BUDGET = 20_000_000;
+/** Steps all checks of one grading may take together (about 40 s): 50 checks cannot each take their full share. */
+export const LAB_STEP_BUDGET = 100_000_000;
 
 /** One recorded session of a lab, loaded for queries. */
 export interface LabSession {
@@ -36,10 +43,17 @@ export interface QueryContext {
   current: string;
   /** Inclusive simulated-time range queries read, set by within(...). */
   range?: readonly [number, number];
-  /** The student's answers by question id (choice id, number or text). */
+  /** The student's answers by question id (choice id, number or text); read with Object.hasOwn only. */
   answers: Readonly<Record<string, Value>>;
-  /** Whether each answered question is right, by id. */
+  /** Whether each answered question is right, by id; read with Object.hasOwn only. */
   correct: Readonly<Record<string, boolean>>;
+  /** Charged for every event a query reads (the same budgets evaluate() charges per node). */
+  budgets?: readonly StepBudget[];
+}
+
+/** A value of a plain record by a name from a lab file or a student: own keys only, never Object.prototype's. */
+function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
 function session(ctx: QueryContext): LabSession {
@@ -51,6 +65,7 @@ function session(ctx: QueryContext): LabSession {
 function* inRange(ctx: QueryContext): Generator<MmuEvent> {
   const s = session(ctx);
   const [t0, t1] = ctx.range ?? [-Infinity, Infinity];
+  for (const b of ctx.budgets ?? []) b.spend(s.events.length);
   for (const e of s.events) if (e.t >= t0 && e.t <= t1) yield e;
 }
 
@@ -244,11 +259,11 @@ export const QUERY_FUNCTIONS: FunctionTable<QueryContext> = new Map<string, Spec
   [
     'answer',
     fn(['string'], "the student's answer to a question (a choice id, a number or text; \"\" when unanswered)", (c, q) => {
-      const a = c.answers[String(q)];
+      const a = own(c.answers, String(q));
       return a === undefined ? '' : a;
     }),
   ],
-  ['correct', fn(['string'], 'true when the answer to a question is right', (c, q) => c.correct[String(q)] === true)],
+  ['correct', fn(['string'], 'true when the answer to a question is right', (c, q) => own(c.correct, String(q)) === true)],
   ['abs', fn(['number'], 'absolute value', (_c, x) => Math.abs(x as number))],
   ['min', fn(['number', 'number'], 'the smaller of two numbers', (_c, a, b) => Math.min(a as number, b as number))],
   ['max', fn(['number', 'number'], 'the larger of two numbers', (_c, a, b) => Math.max(a as number, b as number))],
@@ -286,7 +301,11 @@ export function parseCheck(src: string): Node {
   return parseExpr(src, QUERY_FUNCTIONS);
 }
 
-/** Evaluate a parsed check. */
-export function evaluateCheck(node: Node, ctx: QueryContext): Value {
-  return evaluate(node, ctx, QUERY_FUNCTIONS);
+/**
+ * Evaluate a parsed check within CHECK_STEP_BUDGET steps (and within `lab`, the budget of the
+ * whole grading, when given); past either, an ExprError says so.
+ */
+export function evaluateCheck(node: Node, ctx: QueryContext, lab?: StepBudget, limit = CHECK_STEP_BUDGET): Value {
+  const budgets = [new StepBudget(limit), ...(lab ? [lab] : [])];
+  return evaluate(node, { ...ctx, budgets }, QUERY_FUNCTIONS, budgets);
 }

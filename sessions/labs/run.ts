@@ -8,7 +8,7 @@ import { extname, join } from 'node:path';
 import { parseScenario, type Scenario } from '../../core/scenario.ts';
 import { openSession } from '../reader.ts';
 import { recordScenario } from '../record.ts';
-import { LabError, parseYamlText, type Lab } from './load.ts';
+import { LabError, labFilePath, parseYamlText, readLabFile, type Lab } from './load.ts';
 import { gradeLab, type Grade } from './grade.ts';
 import { loadLabSession, type LabSession } from './queries.ts';
 import { LAB_LIMITS, type Answers } from './schema.ts';
@@ -40,8 +40,7 @@ export function fingerprintFile(path: string): string {
 /** A lab's scenario file, parsed and validated. */
 export function loadLabScenario(lab: Lab, file: string): Scenario {
   const path = join(lab.dir, file);
-  const text = readFileSync(path, 'utf8');
-  if (text.length > LAB_LIMITS.scenarioBytes) throw new LabError(`${path}: the scenario is too large`);
+  const text = readLabFile(lab.dir, file, LAB_LIMITS.scenarioBytes, 'the scenario');
   let input: unknown;
   if (extname(file).toLowerCase() === '.json') {
     try {
@@ -72,7 +71,7 @@ export async function recordLab(lab: Lab, outDir: string): Promise<string[]> {
     } else {
       const { importTrace } = await import('../import/index.ts');
       try {
-        await importTrace(join(lab.dir, s.trace), out);
+        await importTrace(labFilePath(lab.dir, s.trace, `trace "${s.id}"`), out);
       } catch (e) {
         throw new LabError(`trace "${s.id}" (${s.trace}): ${(e as Error).message}`);
       }

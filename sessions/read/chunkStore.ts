@@ -8,7 +8,7 @@ import { SourceError, type ByteSource } from '../byteSource.ts';
 import { ChunkDecoder, type ChunkColumns, type FileEventType } from '../codec.ts';
 import { CHUNK_OVERHEAD, CODEC, EVTS_PREFIX_BYTES, crc32, fmtInt, readU32, type Diagnostic } from '../format.ts';
 import { boundedInflate } from './inflate.ts';
-import { inc, type ChunkRef, type ChunkStats } from './model.ts';
+import { inc, ownValue, tally, type ChunkRef, type ChunkStats } from './model.ts';
 
 const CACHE_CHUNKS = 64;
 /** Memory for chunk columns (times and exits): the 10-million-event kbuild session needs 150 MB. */
@@ -156,13 +156,13 @@ export class ChunkStore {
   /** Per-chunk statistics, from the index or by decoding. */
   chunkStats(ch: ChunkRef): ChunkStats {
     if (!ch.stats) {
-      const st: ChunkStats = { types: {}, exits: {}, exitNs: {}, handlings: {} };
+      const st: ChunkStats = { types: tally(), exits: tally(), exitNs: tally(), handlings: tally() };
       for (const e of this.decodeChunk(ch)) {
         inc(st.types, e.type);
         if (e.type !== 'vmexit') continue;
         inc(st.exits, e.reason);
         inc(st.handlings, e.handling);
-        const ns = st.exitNs[e.reason];
+        const ns = ownValue(st.exitNs, e.reason);
         if (!ns) st.exitNs[e.reason] = [e.duration, e.duration, e.duration];
         else {
           ns[0] += e.duration;
@@ -179,7 +179,7 @@ export class ChunkStore {
   chunkWalkRefs(ch: ChunkRef): number {
     if (ch.walkRefs === undefined) {
       let n = 0;
-      if ((this.chunkStats(ch).types.page_walk ?? 0) > 0) for (const e of this.decodeChunk(ch)) if (e.type === 'page_walk') n += e.refs;
+      if ((ownValue(this.chunkStats(ch).types, 'page_walk') ?? 0) > 0) for (const e of this.decodeChunk(ch)) if (e.type === 'page_walk') n += e.refs;
       ch.walkRefs = n;
     }
     return ch.walkRefs;

@@ -1,6 +1,6 @@
 /** Counts over a session or a time range: whole chunks from their statistics, partial ones decoded. */
 import type { LaneIndex } from './laneIndex.ts';
-import { inc, type Counters, type VcpuCounts, type VcpuRangeCounts } from './model.ts';
+import { inc, ownValue, tally, type Counters, type VcpuCounts, type VcpuRangeCounts } from './model.ts';
 
 /** Counters over events with t0 <= t <= t1 (whole chunks from their statistics, partial ones decoded). */
 export function counters(ix: LaneIndex, t0 = 0, t1 = Number.MAX_SAFE_INTEGER): Counters {
@@ -9,21 +9,21 @@ export function counters(ix: LaneIndex, t0 = 0, t1 = Number.MAX_SAFE_INTEGER): C
     t1,
     events: 0,
     walkRefs: 0,
-    eventsByType: {},
-    exitsByReason: {},
-    exitsByHandling: {},
-    exitNsByReason: {},
-    exitMinNsByReason: {},
-    exitMaxNsByReason: {},
+    eventsByType: tally(),
+    exitsByReason: tally(),
+    exitsByHandling: tally(),
+    exitNsByReason: tally(),
+    exitMinNsByReason: tally(),
+    exitMaxNsByReason: tally(),
     vcpus: [],
   };
   const exit = (reason: string, handling: string | undefined, n: number, ns: number, min: number, max: number) => {
     inc(out.exitsByReason, reason, n);
     if (handling !== undefined) inc(out.exitsByHandling, handling, n);
     inc(out.exitNsByReason, reason, ns);
-    const mn = out.exitMinNsByReason[reason];
+    const mn = ownValue(out.exitMinNsByReason, reason);
     if (mn === undefined || min < mn) out.exitMinNsByReason[reason] = min;
-    if (max > (out.exitMaxNsByReason[reason] ?? -1)) out.exitMaxNsByReason[reason] = max;
+    if (max > (ownValue(out.exitMaxNsByReason, reason) ?? -1)) out.exitMaxNsByReason[reason] = max;
   };
   for (const lane of ix.lanes) {
     const v: VcpuRangeCounts = { vm: lane.vm, vcpu: lane.vcpu, events: 0, exits: 0, walkRefs: 0 };
@@ -35,7 +35,7 @@ export function counters(ix: LaneIndex, t0 = 0, t1 = Number.MAX_SAFE_INTEGER): C
         for (const [k, n] of Object.entries(st.types)) inc(out.eventsByType, k, n);
         v.events += ch.count;
         for (const [reason, n] of Object.entries(st.exits)) {
-          const ns = st.exitNs[reason] ?? [0, 0, 0];
+          const ns = ownValue(st.exitNs, reason) ?? [0, 0, 0];
           exit(reason, undefined, n, ns[0], ns[1], ns[2]);
           v.exits += n;
         }
@@ -62,8 +62,8 @@ export function counters(ix: LaneIndex, t0 = 0, t1 = Number.MAX_SAFE_INTEGER): C
 
 /** Per-vCPU events and exits, and events by type and exits by reason, of the whole session. */
 export function wholeCounts(ix: LaneIndex): { vcpus: VcpuCounts[]; eventsByType: Record<string, number>; exitsByReason: Record<string, number> } {
-  const eventsByType: Record<string, number> = {};
-  const exitsByReason: Record<string, number> = {};
+  const eventsByType = tally();
+  const exitsByReason = tally();
   const vcpus: VcpuCounts[] = [];
   for (const lane of ix.lanes) {
     let exits = 0;

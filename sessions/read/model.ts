@@ -99,6 +99,22 @@ export function isNat(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
 }
 
+/**
+ * A record keyed by names from the data (exit reasons, handlings, event types): no prototype,
+ * so `constructor` or `toString` read as absent and `__proto__` is an ordinary key.
+ */
+export function tally<T = number>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+/** Own keys only: a record parsed from JSON still has Object.prototype behind it. */
+export function ownValue<T>(rec: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(rec, key) ? rec[key] : undefined;
+}
+
 export function inc(rec: Record<string, number>, key: string, by = 1): void {
-  rec[key] = (rec[key] ?? 0) + by;
+  const value = (ownValue(rec, key) ?? 0) + by;
+  // on a record with a prototype, `rec.__proto__ = n` would hit the setter and be lost
+  if (key === '__proto__') Object.defineProperty(rec, key, { value, writable: true, enumerable: true, configurable: true });
+  else rec[key] = value;
 }
