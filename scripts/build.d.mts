@@ -7,4 +7,4 @@ export function buildRenderer(): void;
 export function build(): Promise<void>;
 export const CLI_DIR: string;
 export const CLI_INPUTS: string;
-export function buildCli(outDir?: string): Promise<{ builtAtMs: number; inputs: string[] }>;
+export function buildCli(outDir?: string, keepOldChunksMs?: number): Promise<{ builtAtMs: number; inputs: string[] }>;

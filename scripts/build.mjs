@@ -95,7 +95,7 @@ export async function buildBundles(outRoot = join(root, 'dist')) {
     define: { __MMULAB_WORKER__: '"vmWorker.mjs"', __MMULAB_PARSE_WORKER__: '"importReader.mjs"' },
     banner: { js: "import { createRequire as __mmulabCreateRequire } from 'node:module'; const require = __mmulabCreateRequire(import.meta.url);" },
   });
-  await buildCli(join(outRoot, 'cli'));
+  await buildCli(join(outRoot, 'cli'), 0);
 }
 
 /** The CLI bundle's folder and the list of sources it was built from (what bin/mmu-lab.js checks). */
@@ -115,11 +115,11 @@ function packageVersion() {
  * many CLIs in parallel): files are written under temporary names and renamed into place, the
  * chunk names carry a content hash, and the inputs list that marks the build fresh comes last.
  */
-export async function buildCli(outDir = CLI_DIR) {
+export async function buildCli(outDir = CLI_DIR, keepOldChunksMs = 3600_000) {
   const startedMs = Date.now();
   const result = await esbuild.build({
     ...common,
-    entryPoints: { 'mmu-lab': 'sessions/cli/main.ts', vmWorker: 'electron/host/vmWorker.ts', importReader: 'sessions/import/parseWorker.ts' },
+    entryPoints: { 'mmu-lab': 'electron/host/cli.ts', vmWorker: 'electron/host/vmWorker.ts', importReader: 'sessions/import/parseWorker.ts' },
     outdir: outDir,
     outExtension: { '.js': '.mjs' },
     format: 'esm',
@@ -144,10 +144,11 @@ export async function buildCli(outDir = CLI_DIR) {
     renameSync(tmp, file.path);
     written.add(file.path);
   }
-  // Chunks of earlier builds: removed once an hour old (a CLI started before may still load them).
+  // Chunks of earlier builds: removed once an hour old by default (a CLI started before may
+  // still load them); `npm run build` removes them all, so `npm pack` takes no stale chunk.
   for (const name of readdirSync(outDir)) {
     const path = join(outDir, name);
-    if (!written.has(path) && name !== CLI_INPUTS && Date.now() - statSync(path).mtimeMs > 3600_000) rmSync(path, { force: true });
+    if (!written.has(path) && name !== CLI_INPUTS && Date.now() - statSync(path).mtimeMs >= keepOldChunksMs) rmSync(path, { force: true });
   }
   const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.includes('node_modules'));
   const manifest = { builtAtMs: startedMs, inputs: [...inputs, 'package.json', 'scripts/build.mjs'] };

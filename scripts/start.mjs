@@ -1,10 +1,13 @@
 // `npm start`: the desktop app when an Electron binary is installed, else the browser host.
 // Says which mode it chose and why, builds first when dist is missing or older than the
 // sources, and passes its arguments on (e.g. `npm start -- --port 8080 --no-open`).
+// `npm start -- path/to/run.mmulab` opens that session: file arguments are taken relative to
+// the folder npm was started in (npm runs scripts in the package root and says where it was
+// started in INIT_CWD).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { build, root, staleReason } from './build.mjs';
 
 const require = createRequire(import.meta.url);
@@ -56,7 +59,11 @@ function run(command, args, env = process.env) {
 
 // `--browser` forces the browser host even where Electron is installed.
 const forceBrowser = process.argv.includes('--browser');
-const args = process.argv.slice(2).filter((a) => a !== '--browser');
+const userCwd = process.env.INIT_CWD || process.cwd();
+const args = process.argv
+  .slice(2)
+  .filter((a) => a !== '--browser')
+  .map((a, i, all) => (a.startsWith('-') || all[i - 1] === '--port' || isAbsolute(a) ? a : resolve(userCwd, a)));
 const electron = forceBrowser ? { reason: '--browser was given' } : findElectron();
 try {
   if (electron.path) {

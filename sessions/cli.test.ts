@@ -67,7 +67,8 @@ describe('bad input gets one clear line', () => {
   it('missing files, unknown built-ins, bad options', () => {
     expectOneLineError(cli('record', 'nope.json', '-o', 'x.mmulab'), /nope\.json: no such file/);
     expectOneLineError(cli('record', 'no-such-builtin', '-o', 'x.mmulab'), /neither a scenario file nor a built-in/);
-    expectOneLineError(cli('record', 'demand-zap'), /required option/);
+    // (record without -o writes into the sessions folder: electron/host/serveCmd.test.ts)
+    expectOneLineError(cli('record', 'demand-zap', '-o', 'x.mmulab', '--max-events', '0'), /--max-events must be a positive integer/);
     expectOneLineError(cli('record', 'demand-zap', '-o', 'x.mmulab', '--seed', 'abc'), /--seed/);
     expectOneLineError(cli('info', 'missing.mmulab'), /no such file/);
     expectOneLineError(cli('info'), /missing required argument/);

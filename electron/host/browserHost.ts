@@ -7,12 +7,15 @@
  * everything else needs the token or the cookie (403 otherwise). WebSocket upgrades also need
  * an Origin equal to our own, and every request a Host header naming the loopback address, so
  * neither another site in the same browser nor a DNS-rebinding page can reach the API.
- * The server listens on 127.0.0.1 only.
+ * The server listens on 127.0.0.1 unless told otherwise (`bind`, for `mmu-lab serve --host`
+ * with --allow-remote): then any Host header is served, WebSocket and API requests must come from
+ * the page's own origin (the Host they name), and the token is the only protection.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BROWSER_API_PATH, MAX_MESSAGE_BYTES } from '../api/contract.ts';
@@ -22,9 +25,19 @@ import type { WorkerLocation } from './vmManager.ts';
 
 export const LOOPBACK = '127.0.0.1';
 
+/** Whether an address to bind is this machine's loopback (reachable from this machine only). */
+export function isLoopback(address: string): boolean {
+  return address === 'localhost' || address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
+}
+
+/** A Host header as a browser sends it: a name or an address, and a port. */
+const HOST_HEADER = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
+
 export interface BrowserHostOptions {
   /** 0 (default) picks a free port. */
   port?: number;
+  /** The address to listen on (default 127.0.0.1). Anything but loopback exposes the host to the network. */
+  bind?: string;
   sessionsDir: string;
   /** The built renderer (default dist/renderer under the current directory). */
   staticDir?: string;
@@ -35,7 +48,7 @@ export interface BrowserHostOptions {
 
 export interface BrowserHost {
   url: string;
-  /** The address the server is bound to (always 127.0.0.1). */
+  /** The address the server is bound to (127.0.0.1 unless `bind` said otherwise). */
   address: string;
   port: number;
   token: string;
@@ -81,9 +94,15 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
   });
 
   let port = 0;
+  const bind = options.bind ?? LOOPBACK;
+  const remote = !isLoopback(bind);
   const cookieName = () => `mmulab_token_${port}`;
-  const origins = () => new Set([`http://${LOOPBACK}:${port}`, `http://localhost:${port}`]);
-  const hosts = () => new Set([`${LOOPBACK}:${port}`, `localhost:${port}`]);
+  const loopbackHosts = () => [`${LOOPBACK}:${port}`, `localhost:${port}`];
+  /** Whether a request's Host header is one we serve (loopback: ours only, against DNS rebinding). */
+  const hostAllowed = (host: string | undefined) => (remote ? HOST_HEADER.test(host ?? '') : loopbackHosts().includes(host ?? ''));
+  /** The origins a page of ours has when it was loaded through `host`. */
+  const originAllowed = (origin: string | undefined, host: string | undefined) =>
+    origin !== undefined && (remote ? hostAllowed(host) && origin === `http://${host}` : loopbackHosts().some((h) => origin === `http://${h}`));
 
   /** 'query' when the token is in the URL (sets the cookie), 'cookie', or undefined. */
   function authorize(req: IncomingMessage, url: URL): 'query' | 'cookie' | undefined {
@@ -92,8 +111,9 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
     return undefined;
   }
 
-  function baseHeaders(res: ServerResponse): void {
-    res.setHeader('Content-Security-Policy', contentSecurityPolicy([`ws://${LOOPBACK}:${port}`, `ws://localhost:${port}`]));
+  function baseHeaders(req: IncomingMessage, res: ServerResponse): void {
+    const sockets = remote && hostAllowed(req.headers.host) ? [`ws://${req.headers.host}`] : loopbackHosts().map((h) => `ws://${h}`);
+    res.setHeader('Content-Security-Policy', contentSecurityPolicy(sockets));
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('X-Frame-Options', 'DENY');
@@ -180,9 +200,9 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
 
   const server = createServer((req, res) => {
     try {
-      baseHeaders(res);
+      baseHeaders(req, res);
       const url = new URL(req.url ?? '/', `http://${LOOPBACK}:${port}`);
-      if (!hosts().has(req.headers.host ?? '')) return reply(res, 403, 'Forbidden: unexpected Host header');
+      if (!hostAllowed(req.headers.host)) return reply(res, 403, 'Forbidden: unexpected Host header');
       const auth = authorize(req, url);
       if (!auth) return reply(res, 403, 'Forbidden: open the URL printed by the MMU Lab browser host (it carries the access token).');
       if (auth === 'query') {
@@ -191,7 +211,7 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
       if (url.pathname === BROWSER_API_PATH) {
         if (req.method !== 'POST') return reply(res, 405, 'Use a WebSocket (or POST a JSON request) at /api');
         const origin = req.headers.origin;
-        if (origin !== undefined && !origins().has(origin)) return reply(res, 403, 'Forbidden: cross-origin request');
+        if (origin !== undefined && !originAllowed(origin, req.headers.host)) return reply(res, 403, 'Forbidden: cross-origin request');
         if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return reply(res, 415, 'Send application/json');
         serveApiPost(req, res).catch((error: unknown) => {
           if (!res.headersSent) reply(res, 500, toWireError(error).message);
@@ -216,8 +236,8 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
     try {
       const url = new URL(req.url ?? '/', `http://${LOOPBACK}:${port}`);
       if (url.pathname !== BROWSER_API_PATH) return refuse(404, 'Not Found');
-      if (!hosts().has(req.headers.host ?? '')) return refuse(403, 'Forbidden');
-      if (!origins().has(req.headers.origin ?? '')) return refuse(403, 'Forbidden');
+      if (!hostAllowed(req.headers.host)) return refuse(403, 'Forbidden');
+      if (!originAllowed(req.headers.origin, req.headers.host)) return refuse(403, 'Forbidden');
       if (!authorize(req, url)) return refuse(403, 'Forbidden');
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     } catch {
@@ -241,14 +261,16 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
 
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, LOOPBACK, () => {
+    server.listen(options.port ?? 0, bind, () => {
       server.off('error', reject);
       resolveListen();
     });
   });
   const bound = server.address() as AddressInfo;
   port = bound.port;
-  const url = `http://${LOOPBACK}:${port}/?token=${token}`;
+  // Bound to every interface: the URL names this machine as others reach it.
+  const shownHost = !remote ? LOOPBACK : bind === '0.0.0.0' || bind === '::' ? hostname() : bind.includes(':') ? `[${bind}]` : bind;
+  const url = `http://${shownHost}:${port}/?token=${token}`;
 
   let closing: Promise<void> | undefined;
   return {

@@ -1,24 +1,24 @@
 /**
- * `node dist/host/browser-host.mjs [--port N] [--sessions-dir DIR] [--static-dir DIR] [--no-open]`
+ * `node dist/host/browser-host.mjs [--port N] [--sessions-dir DIR] [--static-dir DIR] [--no-open] [files…]`
+ * (what `npm start` runs without Electron; `npm start -- run.mmulab` opens that session)
  *
  * Prints exactly one line on stdout, `MMU Lab browser host: <url>`, so people and Playwright
  * can read the URL; anything else goes to stderr. Ctrl-C stops recordings cleanly (their last
  * chunk is written) before exiting.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startBrowserHost, type BrowserHost } from './browserHost.ts';
+import { resolve } from 'node:path';
+import { adoptLegacyData, dataDirs } from '../../sessions/dataDirs.ts';
+import type { BrowserHost } from './browserHost.ts';
+import { openBrowser } from './openBrowser.ts';
+import { serve } from './serve.ts';
 
-const USAGE = `Usage: mmu-lab-browser-host [options]
+const USAGE = `Usage: mmu-lab-browser-host [options] [session.mmulab | trace | scenario …]
 
 Serves MMU Lab on http://127.0.0.1 with a per-start access token.
 
 Options:
   --port N            port to listen on (default: a free port)
-  --sessions-dir DIR  where sessions are kept (default: $MMU_LAB_SESSIONS_DIR or ~/.mmu-lab/sessions)
+  --sessions-dir DIR  where sessions are kept (default: the one \`mmu-lab where\` prints)
   --static-dir DIR    the built renderer (default: dist/renderer of this package)
   --no-open           do not open a browser
   -h, --help          show this help`;
@@ -28,6 +28,7 @@ interface Args {
   sessionsDir: string;
   staticDir?: string;
   open: boolean;
+  files: string[];
 }
 
 function fail(message: string): never {
@@ -38,8 +39,9 @@ function fail(message: string): never {
 function parseArgs(argv: string[]): Args {
   const args: Args = {
     port: 0,
-    sessionsDir: process.env.MMU_LAB_SESSIONS_DIR || join(homedir(), '.mmu-lab', 'sessions'),
+    sessionsDir: '',
     open: true,
+    files: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -71,65 +73,29 @@ function parseArgs(argv: string[]): Args {
         process.exit(0);
         break;
       default:
-        fail(`unknown option "${arg}" (see --help)`);
+        if (arg.startsWith('-')) fail(`unknown option "${arg}" (see --help)`);
+        args.files.push(arg);
     }
   }
   return args;
 }
 
-/** The package root: the nearest folder above this file with our package.json. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'mmu-lab') return dir;
-      } catch {
-        // keep looking
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-}
-
-function openBrowser(url: string): void {
-  const platform = process.platform;
-  if (platform === 'linux' && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) {
-    process.stderr.write('No display found; open the URL above in a browser.\n');
-    return;
-  }
-  const [command, args] =
-    platform === 'darwin' ? ['open', [url]] : platform === 'win32' ? ['cmd', ['/c', 'start', '""', url.replace(/&/g, '^&')]] : ['xdg-open', [url]];
-  try {
-    const child = spawn(command, args as string[], { stdio: 'ignore', detached: true });
-    child.on('error', () => process.stderr.write(`Could not start ${command}; open the URL above in a browser.\n`));
-    child.unref();
-  } catch {
-    process.stderr.write('Could not open a browser; open the URL above in a browser.\n');
-  }
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const root = packageRoot();
-  let version = '0.0.0';
-  try {
-    version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    // keep the default
+  if (!args.sessionsDir) {
+    for (const line of adoptLegacyData()) process.stderr.write(line + '\n');
+    args.sessionsDir = dataDirs().sessions;
   }
-  const host = await startBrowserHost({
+  const { host, url, problems } = await serve({
     port: args.port,
     sessionsDir: args.sessionsDir,
-    staticDir: args.staticDir ?? join(root, 'dist', 'renderer'),
-    version,
+    ...(args.staticDir ? { staticDir: args.staticDir } : {}),
+    files: args.files,
   }).catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));
-  process.stdout.write(`MMU Lab browser host: ${host.url}\n`);
+  process.stdout.write(`MMU Lab browser host: ${url}\n`);
+  for (const problem of problems) process.stderr.write(`Not opened: ${problem}\n`);
   process.stderr.write(`Sessions folder: ${args.sessionsDir}. Press Ctrl-C to stop.\n`);
-  if (args.open) openBrowser(host.url);
+  if (args.open) openBrowser(url);
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -70,7 +70,7 @@ function packageVersion(): string {
 export const EXIT = { ok: 0, error: 1, dataLoss: 2 } as const;
 
 /** A failure to report as one line on stderr. */
-class CliError extends Error {
+export class CliError extends Error {
   constructor(
     message: string,
     readonly status: number = EXIT.error,
@@ -406,11 +406,11 @@ async function cmdScenarios(opts: { json?: boolean }): Promise<number> {
     return EXIT.ok;
   }
   out(table([['NAME', 'TITLE'], ...BUILTIN_SCENARIOS.map((s) => [s.name, s.title])], 99));
-  out('\nRecord one with: mmu-lab record <name> -o out.mmulab\n');
+  out('\nRecord one with: mmu-lab record <name> (into the sessions folder the app lists; -o <file> to choose)\n');
   return EXIT.ok;
 }
 
-type RecordCliOptions = { output: string; seed?: string; maxEvents?: string; limit?: boolean; quiet?: boolean; audit?: boolean };
+type RecordCliOptions = { output?: string; seed?: string; maxEvents?: string; limit?: boolean; quiet?: boolean; audit?: boolean };
 
 async function cmdRecord(ref: string, opts: RecordCliOptions): Promise<number> {
   const seed = opts.seed === undefined ? undefined : Number(opts.seed);
@@ -431,10 +431,12 @@ async function cmdRecord(ref: string, opts: RecordCliOptions): Promise<number> {
   const progress = opts.quiet
     ? undefined
     : new RecordProgress({ write: err, tty: process.stderr.isTTY === true, vms: scenario.vms.length, ...(bound ? { maxEvents: bound.maxEvents } : {}) });
+  // Without -o the session goes where the app lists sessions (issue 17 §1), under a free name.
+  const output = opts.output ?? (await import('../dataDirs.ts')).newSessionPath(scenario.name);
   const started = performance.now();
   let r;
   try {
-    r = recordScenario(scenario, opts.output, {
+    r = recordScenario(scenario, output, {
       ...(seed !== undefined ? { seed } : {}),
       ...(bound ? { bound } : {}),
       ...(opts.audit ? { audit: true } : {}),
@@ -443,20 +445,30 @@ async function cmdRecord(ref: string, opts: RecordCliOptions): Promise<number> {
   } catch (e) {
     progress?.done();
     const code = (e as { code?: string }).code;
-    if (code) throw new CliError(`${opts.output}: cannot write the session (${code})`);
+    if (code) throw new CliError(`${output}: cannot write the session (${code})`);
     throw new CliError(`recording failed: ${oneLine((e as Error)?.message ?? String(e))}`);
   }
   const ms = performance.now() - started;
   progress?.done();
   if (!opts.quiet)
     out(
-      `Recorded ${fmtInt(r.events)} events (${fmtInt(r.exits)} VM exits) of "${scenario.name}" to ${opts.output} in ${(ms / 1000).toFixed(2)} s` +
-        (r.complete ? '\n' : ` — incomplete: ${r.message}\n`),
+      `Recorded ${fmtInt(r.events)} events (${fmtInt(r.exits)} VM exits) of "${scenario.name}" to ${output} in ${(ms / 1000).toFixed(2)} s` +
+        (r.complete ? '\n' : ` — incomplete: ${r.message}\n`) +
+        (opts.output ? '' : 'That is the sessions folder the app lists (mmu-lab where); open it with: mmu-lab serve\n'),
     );
   return EXIT.ok;
 }
 
-export function buildProgram(setStatus: (n: number) => void): Command {
+/** What a caller (electron/host/cli.ts) gets to add commands of its own to the program. */
+export interface CliExtension {
+  program: Command;
+  /** Wraps a command body: its modules loaded, its exit status set, its CliError printed as one line. */
+  run: <A extends unknown[]>(fn: (...args: A) => number | Promise<number>) => (...args: A) => Promise<void>;
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+export function buildProgram(setStatus: (n: number) => void, extend?: (cli: CliExtension) => void): Command {
   const program = new Command('mmu-lab')
     .description('MMU Lab: simulate how a hypervisor virtualizes guest memory, record sessions, inspect and export them.')
     .version(packageVersion())
@@ -478,7 +490,7 @@ export function buildProgram(setStatus: (n: number) => void): Command {
     .command('record')
     .description('run a scenario (a JSON or YAML file, or a built-in name) and record it as a session')
     .argument('<scenario>', 'scenario file (.json, .yaml) or built-in scenario name')
-    .requiredOption('-o, --output <file>', 'the session file to write (.mmulab)')
+    .option('-o, --output <file>', 'the session file to write (.mmulab; default: a new file in the sessions folder, see mmu-lab where)')
     .option('--seed <n>', "override the scenario's seed")
     .option('--max-events <n>', 'stop each VM after this many events (default: 5000000, the default bound)')
     .option('--no-limit', 'lift the default bound: record until every VM ends (a scenario that never ends runs until stopped)')
@@ -599,12 +611,13 @@ export function buildProgram(setStatus: (n: number) => void): Command {
         (await import('../labs/cli.ts')).cmdLabRun(out, err, name, opts),
       ),
     );
+  extend?.({ program, run, out, err });
   return program;
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], extend?: (cli: CliExtension) => void): Promise<number> {
   let status: number = EXIT.ok;
-  const program = buildProgram((n) => (status = n));
+  const program = buildProgram((n) => (status = n), extend);
   program.exitOverride();
   for (const c of program.commands) {
     c.exitOverride();
@@ -624,4 +637,4 @@ export async function main(argv: string[]): Promise<number> {
   return status;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// The `mmu-lab` entry is electron/host/cli.ts: these commands plus the host's (serve, where).
