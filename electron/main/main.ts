@@ -23,6 +23,7 @@ import {
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ApiError, IPC_DROP_CHANNEL, IPC_EVENT_CHANNEL, IPC_LISTEN_CHANNEL, type EventMessage, type RunStatus, type SessionSummary } from '../api/contract.ts';
+import { adoptLegacyData, dataDirs, HOME_ENV } from '../../sessions/dataDirs.ts';
 import { HostService, toWireError } from '../host/hostService.ts';
 import { classifyShellFile, EXPORT_FORMATS, exportSession, importTraceFile, startScenarioFile } from '../host/shellFiles.ts';
 import { electronPrintToPdf } from './printPdf.ts';
@@ -30,18 +31,34 @@ import { contentSecurityPolicy, contentType, resolveStaticFile } from '../host/s
 import { createIpcHandler, ipcChannels } from './ipc.ts';
 import { APP_HOST, APP_ORIGIN, APP_SCHEME, senderProblem } from './senderCheck.ts';
 import { MIN_WINDOW, placeWindow, type WindowState } from './windowState.ts';
+import { MAX_RECENT, parseRecentList } from './recentFiles.ts';
 
 const isDev = !app.isPackaged && !!process.env.MMU_LAB_DEV_URL;
 const devUrl = isDev ? new URL(process.env.MMU_LAB_DEV_URL!) : undefined;
 const rendererDir = join(__dirname, '..', 'renderer');
 const CSP = contentSecurityPolicy();
 
-// Tests and power users may move the profile (window state, sessions) elsewhere.
+// Where the data lives (sessions/dataDirs.ts): the same folders as the CLI and the browser host.
+// Tests and power users may move Electron's profile elsewhere (then the settings go with it);
+// with $MMU_LAB_HOME, Electron's own profile stays inside that folder too.
+const dirs = dataDirs();
 if (process.env.MMU_LAB_USER_DATA) app.setPath('userData', process.env.MMU_LAB_USER_DATA);
+else if (process.env[HOME_ENV]) app.setPath('userData', join(dirs.config, 'electron'));
+const settingsDir = process.env.MMU_LAB_USER_DATA ? app.getPath('userData') : dirs.config;
+
+// `mmu-lab --version` of the installed app prints the version and starts nothing (the packaging
+// test runs it; installers and scripts ask it).
+const versionOnly = process.argv.slice(1).includes('--version');
+if (versionOnly) {
+  process.stdout.write(`${app.getVersion()}\n`);
+  app.exit(0);
+}
 
 protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true, corsEnabled: true } }]);
 
-if (!app.requestSingleInstanceLock()) {
+if (versionOnly) {
+  // exiting
+} else if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
   void main();
@@ -55,7 +72,8 @@ async function main(): Promise<void> {
   app.enableSandbox();
   await app.whenReady();
 
-  const sessionsDir = process.env.MMU_LAB_SESSIONS_DIR || join(app.getPath('userData'), 'sessions');
+  if (!process.env.MMU_LAB_USER_DATA) for (const line of adoptLegacyData()) console.log(line);
+  const sessionsDir = dirs.sessions;
   const service = new HostService({ sessionsDir, host: 'electron', version: app.getVersion(), printPdf: electronPrintToPdf, pickSessionFile });
 
   serveRendererFiles();
@@ -125,16 +143,13 @@ function sessionFileArg(argv: string[]): string | undefined {
   return argv.slice(1).find((a) => !a.startsWith('-') && a.toLowerCase().endsWith('.mmulab'));
 }
 
-const MAX_RECENT = 10;
-
 function recentPath(): string {
-  return join(app.getPath('userData'), 'recent.json');
+  return join(settingsDir, 'recent.json');
 }
 
 function loadRecent(): string[] {
   try {
-    const list = JSON.parse(readFileSync(recentPath(), 'utf8')) as unknown;
-    return Array.isArray(list) ? list.filter((p): p is string => typeof p === 'string').slice(0, MAX_RECENT) : [];
+    return parseRecentList(readFileSync(recentPath(), 'utf8'));
   } catch {
     return [];
   }
@@ -144,7 +159,7 @@ function rememberRecent(path: string): void {
   if (!shell_) return;
   shell_.recent = [path, ...shell_.recent.filter((p) => p !== path)].slice(0, MAX_RECENT);
   try {
-    mkdirSync(app.getPath('userData'), { recursive: true });
+    mkdirSync(settingsDir, { recursive: true });
     writeFileSync(recentPath(), JSON.stringify(shell_.recent));
   } catch {
     // the list is a convenience
@@ -359,7 +374,7 @@ function registerDrop(): void {
 }
 
 function windowStatePath(): string {
-  return join(app.getPath('userData'), 'window-state.json');
+  return join(settingsDir, 'window-state.json');
 }
 
 /** The saved size and place, checked against the displays attached now (see windowState.ts). */
@@ -376,7 +391,7 @@ function loadWindowState(): WindowState {
 function saveWindowState(win: BrowserWindow): void {
   try {
     const bounds = win.getNormalBounds();
-    mkdirSync(app.getPath('userData'), { recursive: true });
+    mkdirSync(settingsDir, { recursive: true });
     writeFileSync(windowStatePath(), JSON.stringify({ ...bounds, maximized: win.isMaximized() }));
   } catch {
     // not worth failing a close over
