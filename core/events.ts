@@ -46,16 +46,23 @@ export const EVENT_SCHEMAS = {
     opt('errorCode', 'u32'),
     opt('gpa', 'addr'),
   ],
-  /** A change of a guest paging-structure entry: by the guest OS, or A/D bits set by a walk. */
+  /**
+   * A change of a guest paging-structure entry: by the guest OS (`guest`), or A/D bits set by
+   * a walk (`ad`); in an imported trace also `walk`: the value a page walk read, where it
+   * differs from what the session knew (written before the trace began or by an untraced write).
+   */
   gpte_write: [f('level', 'u32'), f('gpa', 'addr'), f('old', 'pte'), f('new', 'pte'), f('cause', 'str')],
   /** A change of a shadow, EPT or Xen-validated entry. `table` is the id of the table page. */
   spte_write: [f('level', 'u32'), f('table', 'u32'), f('index', 'u32'), f('old', 'pte'), f('new', 'pte')],
-  /** Life of a shadow/EPT table page: alloc, zap, recycle, unsync, sync. */
+  /**
+   * Life of a shadow/EPT table page: alloc, zap, recycle, unsync, sync. `gfn` is absent where an
+   * imported trace does not tell it (the trace-cmd plugin's sync, unsync and zap lines).
+   */
   shadow_page: [
     f('action', 'str'),
     f('table', 'u32'),
     f('level', 'u32'),
-    f('gfn', 'addr'),
+    opt('gfn', 'addr'),
     opt('role', 'str'),
     opt('quadrant', 'u32'),
   ],
@@ -74,9 +81,27 @@ export const EVENT_SCHEMAS = {
    * walk: guest paging-structure references plus EPT/NPT references; under shadow paging the
    * shadow-table references), `guestRefs` of them to guest paging structures under TDP.
    */
-  page_walk: [f('refs', 'u32'), f('guestRefs', 'u32'), f('duration', 'ns'), opt('va', 'addr')],
+  page_walk: [
+    f('refs', 'u32'),
+    f('guestRefs', 'u32'),
+    f('duration', 'ns'),
+    opt('va', 'addr'),
+    // an imported walk of KVM's software walker (kvm_mmu_pagetable_walk): the access's error
+    // code bits, the level it started at and the entries it read, top level first (hex, blank-separated)
+    opt('errorCode', 'u32'),
+    opt('levels', 'u32'),
+    opt('entries', 'text'),
+  ],
   /** Dirty logging: `enable`, `fetch` (fetch and clear: `pages` dirty, `detail` their gfns), `disable`. */
   dirty_log: [f('action', 'str'), f('pages', 'u32'), opt('detail', 'text')],
+  /** A guest page walk that failed (KVM's kvm_mmu_walker_error): the #PF error code it gives, and the address walked when known. */
+  walk_error: [f('errorCode', 'u32'), opt('va', 'addr')],
+  /**
+   * KVM's lockless fast page fault (fast_page_fault): the faulting address, the spte before
+   * and after, and the outcome: `fixed` (the spte was changed), `spurious` (already right),
+   * `retry` (left to the slow path).
+   */
+  fast_page_fault: [f('va', 'addr'), f('errorCode', 'u32'), f('old', 'pte'), f('new', 'pte'), f('result', 'str')],
 } as const satisfies Record<string, readonly FieldSpec[]>;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;

@@ -113,7 +113,7 @@ describe('non-PAE guest on PAE shadow tables', () => {
     // 0x400000 and 0x600000 share one guest pt (4 MiB) but lie in its two halves
     const pts = pages.filter((p) => p.level === 1);
     const byGfn = new Map<number, number[]>();
-    for (const p of pts) byGfn.set(p.gfn, [...(byGfn.get(p.gfn) ?? []), p.quadrant ?? -1]);
+    for (const p of pts) byGfn.set(p.gfn!, [...(byGfn.get(p.gfn!) ?? []), p.quadrant ?? -1]);
     expect([...byGfn.values()].some((q) => q.includes(0) && q.includes(1))).toBe(true);
   });
 

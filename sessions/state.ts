@@ -115,7 +115,7 @@ export class PageState {
         if (e.action === 'alloc') {
           v.shadow.set(e.table, {
             level: e.level,
-            gfn: e.gfn,
+            gfn: e.gfn ?? -1,
             role: e.role ?? '',
             quadrant: e.quadrant ?? 0,
             zapped: false,

@@ -91,7 +91,7 @@ describe('mmu-lab import', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as { type: string; vcpu: number; reason?: string; name?: string });
     expect(lines.filter((l) => l.type === 'vmexit').length).toBe(counts.byEvent.kvm_exit);
-    expect(lines.filter((l) => l.type === 'raw' && l.name === 'fast_page_fault').length).toBe(counts.byEvent.fast_page_fault);
+    expect(lines.filter((l) => l.type === 'fast_page_fault').length).toBe(counts.byEvent.fast_page_fault);
     const chrome = cli('export', session, '--format', 'chrome');
     expect(chrome.status).toBe(0);
     const trace = JSON.parse(chrome.stdout) as { traceEvents: { ph: string; cat?: string; tid?: number; name?: string }[] };

@@ -5,6 +5,8 @@
  * text is not a form it knows (the importer then keeps the record as a raw event).
  */
 
+import { roleText } from './role.ts';
+
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const LOW48 = (1n << 48n) - 1n;
 
@@ -391,12 +393,15 @@ export function decodeTdpSpteChanged(body: string): TdpSpteChanged | undefined {
 }
 
 export interface ShadowPageInfo {
-  gfn: number;
+  /** Absent where the text does not print it (the plugin's sync, unsync and zap lines). */
+  gfn?: number;
   level: number;
   quadrant: number;
   direct: boolean;
-  /** Short role text: `8-byte direct wux nxe ad`, `direct wux pae !nxe !wp`. */
+  /** The role words (role.ts roleText); for the plugin's text without the entry size, which `pae` gives. */
   role: string;
+  /** The plugin's text: bit 4 of the role word as it prints it (`pae`/`!pae`); its meaning depends on the era (role.ts). */
+  pae?: boolean;
   root: number;
   unsync: boolean;
   /** `new` / `existing` (kvm_mmu_get_page only). */
@@ -416,7 +421,7 @@ export function decodeShadowPage(body: string): ShadowPageInfo | undefined {
       level: Number(m[2]),
       quadrant: Number(m[4]),
       direct: !!m[5],
-      role: `${m[3]}-byte${m[5] ?? ''} ${m[6]}${m[7] ?? ''} ${m[8]}nxe ${m[9]}ad`,
+      role: roleText({ bytes: m[3] === '4' ? 4 : 8, direct: !!m[5], access: m[6]!, invalid: !!m[7], nxe: !m[8], ad: !m[9] }),
       root: Number(m[10]),
       unsync: m[11] === 'unsync',
     };
@@ -425,15 +430,26 @@ export function decodeShadowPage(body: string): ShadowPageInfo | undefined {
   }
   m = SP_PLUGIN.exec(body);
   if (m) {
+    const extras = m[11] ?? '';
     const p: ShadowPageInfo = {
-      gfn: hexNum(m[2]),
       level: Number(m[3]),
       quadrant: Number(m[4]),
       direct: !!m[5],
-      role: `${m[5] ? 'direct ' : ''}${m[6]}${m[7] ?? ''} ${m[8]}pae ${m[9]}nxe ${m[10]}wp${m[11] ?? ''}`,
+      role: roleText({
+        direct: !!m[5],
+        access: m[6]!,
+        invalid: !!m[7],
+        nxe: !m[9],
+        wp: !m[10],
+        smep: extras.includes('smep'),
+        smap: extras.includes('smap'),
+        smm: extras.includes('smm'),
+      }),
+      pae: !m[8],
       root: Number(m[12]),
       unsync: m[13] === 'unsync',
     };
+    if (m[2] !== undefined) p.gfn = hexAddr(m[2]);
     if (m[1]) p.created = m[1] === 'new';
     return p;
   }

@@ -200,3 +200,12 @@ export function fieldsWalkerError(f: Fields): { pferr: number } | undefined {
   const pferr = num(f, 'pferr');
   return pferr === undefined ? undefined : { pferr };
 }
+
+/** A shadow page's fields (get_page, prepare_zap_page, sync_page, unsync_page): the role as its numeric word. */
+export function fieldsShadowPage(f: Fields): { gfn: number; roleWord: number; root: number; unsync: boolean; created?: boolean } | undefined {
+  const gfn = num(f, 'gfn');
+  const roleWord = num(f, 'role');
+  if (gfn === undefined || roleWord === undefined) return undefined;
+  const created = num(f, 'created');
+  return { gfn, roleWord, root: num(f, 'root_count') ?? 0, unsync: !!num(f, 'unsync'), ...(created === undefined ? {} : { created: created !== 0 }) };
+}

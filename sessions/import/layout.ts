@@ -13,15 +13,21 @@ export interface ImportedThread {
   tgid?: number;
   /** The vCPU lane its events go to when they carry no vCPU id. */
   vcpu: number;
-  /** How that lane was chosen: a `vcpu N` field, the comm (`CPU 3/KVM`), or a lane of its own. */
-  by: 'field' | 'comm' | 'thread';
+  /** How that lane was chosen: a `vcpu N` field, the comm (`CPU 3/KVM`), a lane of its own, or the VM's host lane (a host kernel thread). */
+  by: 'field' | 'comm' | 'thread' | 'host';
 }
 
 export interface ImportedVm {
   vm: number;
   /** What grouped its threads: `tgid:N`, `comm:<name with digits as #>`, or `pid:N`. */
   key: string;
+  /** Lanes, the host lane included. */
   vcpus: number;
+  /**
+   * The lane of the host kernel threads' events that act on this VM (or that no VM claims, in
+   * VM 0): the last lane. Absent when the trace has no host thread.
+   */
+  hostLane?: number;
   threads: ImportedThread[];
 }
 
@@ -146,6 +152,19 @@ export interface ThreadMap {
   vm: number;
   lane: number;
   vcpus: number;
+  /** A host kernel thread: its events go to the host lane of the VM they act on. */
+  host?: boolean;
+}
+
+/**
+ * Host kernel threads that emit kvm events but are no vCPU: KVM's NX huge page recovery
+ * (`kvm-nx-lpage-recovery`, shown as `kvm-nx-lpage-re`; it also runs the VM's teardown zaps),
+ * DAMON's `kdamond.N` (kvm_age_hva), workqueues, the PIT, and the like.
+ */
+const HOST_COMM = /^(?:kvm-nx-lpage-re|kvm-pit\/|kvm-irqfd|kdamond|kworker\/|ksoftirqd\/|kthreadd$|khugepaged$|kcompactd|kswapd|migration\/|rcu_|irq\/|cpuhp\/|swapper|<idle>$)/;
+
+export function isHostThread(comm: string): boolean {
+  return HOST_COMM.test(comm);
 }
 
 export interface Layout {
@@ -156,7 +175,12 @@ export interface Layout {
 /** Group threads into VMs (by tgid, else by comm, splitting where two threads claim one vCPU id). */
 export function resolveLayout(scan: Scan): Layout {
   const groups = new Map<string, ScanThread[]>();
+  const hosts: ScanThread[] = [];
   for (const th of scan.threads.values()) {
+    if (isHostThread(th.comm)) {
+      hosts.push(th);
+      continue;
+    }
     const g =
       th.tgid !== undefined ? `tgid:${th.tgid}` : !th.comm || th.comm === '<...>' ? `pid:${th.pid}` : `comm:${th.comm.replace(/\d+/g, '#')}`;
     let list = groups.get(g);
@@ -215,6 +239,24 @@ export function resolveLayout(scan: Scan): Layout {
       byThread.set(th.key, { vm: vm.vm, lane, vcpus: 0 });
     }
   }
+  if (hosts.length) addHostLanes(vms, byThread, hosts);
   for (const m of byThread.values()) m.vcpus = vms[m.vm]!.vcpus;
   return { vms, byThread };
+}
+
+/** A host lane in every VM (a VM of its own when the trace has no vCPU thread); each host thread starts in VM 0's or its process's VM. */
+function addHostLanes(vms: ImportedVm[], byThread: Map<string, ThreadMap>, hosts: ScanThread[]): void {
+  if (!vms.length) vms.push({ vm: 0, key: 'host', vcpus: 0, threads: [] });
+  for (const vm of vms) {
+    vm.hostLane = Math.min(vm.vcpus, CAPS.maxVcpusPerVm - 1);
+    vm.vcpus = vm.hostLane + 1;
+  }
+  hosts.sort((a, b) => a.firstLine - b.firstLine);
+  for (const th of hosts) {
+    const vm = (th.tgid !== undefined && vms.find((v) => v.key === `tgid:${th.tgid}`)) || vms[0]!;
+    const t: ImportedThread = { pid: th.pid, comm: th.comm, vcpu: vm.hostLane!, by: 'host' };
+    if (th.tgid !== undefined) t.tgid = th.tgid;
+    if (vm.threads.length < 256) vm.threads.push(t);
+    byThread.set(th.key, { vm: vm.vm, lane: vm.hostLane!, vcpus: 0, host: true });
+  }
 }

@@ -6,26 +6,28 @@
  */
 import type { MmuEvent } from '../../core/events.ts';
 import type { SessionWriter } from '../writer.ts';
-import {
-  decodeCr,
-  decodeInjException,
-  decodePagetableWalk,
-  decodeSetSpte,
-  decodeShadowPage,
-  decodeTdpSpteChanged,
-} from './decode.ts';
+import { decodeCr, decodeFastPageFault, decodeInjException, decodePagetableWalk, decodePagingElement, decodeSetSpte, decodeShadowPage, decodeTdpSpteChanged, decodeWalkerError } from './decode.ts';
 import {
   failedToParseFields,
   fieldsCr,
+  fieldsFastPageFault,
+  fieldsGpa,
   fieldsInjException,
   fieldsPagetableWalk,
+  fieldsPagingElement,
   fieldsSetSpte,
+  fieldsShadowPage,
   fieldsTdpSpteChanged,
   fieldsText,
+  fieldsWalkerError,
+  type Fields,
 } from './fields.ts';
 import { ReasonCache, type Isa } from './reasons.ts';
 import { DECODED, FIXED, SPURIOUS, type ImportRecord, type Ts } from './predecode.ts';
 import { threadKey, type Layout } from './layout.ts';
+import { bit4FromPlugin, bit4FromWord, decodeRoleWord, gpteBytes, type Bit4 } from './role.ts';
+import { VmTables, type ShadowTable } from './shadowTables.ts';
+import { GuestEntries, walkEvents, type OpenWalk } from './walks.ts';
 
 interface PendingExit {
   t: number;
@@ -47,6 +49,34 @@ interface LaneState {
   exit?: PendingExit;
   buf: MmuEvent[];
   lastFaultVa?: number;
+  /** A guest page walk whose elements and A/D bits are still arriving (walks.ts). */
+  walk?: OpenWalk;
+  /** The guest's top page table (gpa), as the last walk or CR3 write showed it. */
+  root?: number;
+  /** Pages get_page created on this vCPU, by level, waiting for their first spte (shadowTables.ts). */
+  pendingSp?: Map<number, ShadowTable>;
+  /** A kvm_mmu_spte_requested whose kvm_mmu_set_spte has not come yet. */
+  requested?: { r: ImportRecord; t: number; gfn: number; level: number };
+}
+
+interface ThreadState {
+  row: LaneState[];
+  lane: number;
+  vm: number;
+  /** A host kernel thread: moves to the host lane of the VM its events act on. */
+  host: boolean;
+}
+
+/** A shadow page as an event names it (any of the three forms), its role words resolved. */
+interface PageInfo {
+  gfn?: number;
+  level: number;
+  quadrant: number;
+  role: string;
+  /** The role words used to match a page: without the entry size (learned late) and `invalid`. */
+  match: string;
+  root: number;
+  created?: boolean;
 }
 
 const MAX_BUFFERED = 4096;
@@ -69,11 +99,17 @@ export class Importer {
   private readonly lanes: LaneState[][];
   private readonly reasons = new ReasonCache();
   /** Per thread: its VM's lanes and the lane its vCPU-less events go to. */
-  private readonly threadStates = new Map<string, { row: LaneState[]; lane: number }>();
+  private readonly threadStates = new Map<string, ThreadState>();
   /** The same by pid (the key of every record with a pid): no key string per record. */
-  private readonly pidStates = new Map<number, { row: LaneState[]; lane: number }>();
+  private readonly pidStates = new Map<number, ThreadState>();
   private lastPid = -1;
-  private lastState: { row: LaneState[]; lane: number } | undefined;
+  private lastState: ThreadState | undefined;
+  /** Per VM: its shadow pages, the guest entries its walks showed. */
+  private readonly tables: VmTables[];
+  private readonly guest: GuestEntries[];
+  /** What bit 4 of a role word means in this trace (role.ts), once a page showed it. */
+  private bit4: Bit4 | undefined;
+  private readonly out: MmuEvent[] = [];
   events = 0;
   exits = 0;
   raw = 0;
@@ -88,6 +124,8 @@ export class Importer {
     private readonly isa: Isa | undefined,
   ) {
     this.lanes = layout.vms.map((vm) => Array.from({ length: vm.vcpus }, (_, vcpu) => ({ vm: vm.vm, vcpu, lastT: 0, buf: [] })));
+    this.tables = layout.vms.map(() => new VmTables());
+    this.guest = layout.vms.map(() => new GuestEntries());
   }
 
   private relNs(sec: number, ns: number): number {
@@ -95,7 +133,7 @@ export class Importer {
     return Math.min(Math.round(v), Number.MAX_SAFE_INTEGER);
   }
 
-  private threadState(r: ImportRecord): { row: LaneState[]; lane: number } {
+  private threadState(r: ImportRecord): ThreadState {
     if (r.pid >= 0) {
       if (r.pid === this.lastPid) return this.lastState!;
       const st = this.pidStates.get(r.pid);
@@ -109,8 +147,9 @@ export class Importer {
     let st = this.threadStates.get(key);
     if (!st) {
       // a thread the layout has not seen (a live capture's late thread) goes to the last lane
-      const map = this.layout.byThread.get(key) ?? this.layout.byThread.get('overflow') ?? { vm: this.lanes.length - 1, lane: this.lanes[this.lanes.length - 1]!.length - 1 };
-      st = { row: this.lanes[map.vm]!, lane: map.lane };
+      const last = this.lanes.length - 1;
+      const map = this.layout.byThread.get(key) ?? this.layout.byThread.get('overflow') ?? { vm: last, lane: this.lanes[last]!.length - 1, host: false };
+      st = { row: this.lanes[map.vm]!, lane: map.lane, vm: map.vm, host: map.host === true };
       this.threadStates.set(key, st);
     }
     if (r.pid >= 0) {
@@ -124,12 +163,28 @@ export class Importer {
   /** The lane of a record: its own vCPU id when it has one (and the thread keeps it), else the thread's. */
   private lane(r: ImportRecord, vcpu: number): LaneState {
     const st = this.threadState(r);
+    let lane: LaneState;
     // (NaN: the record has no vCPU id)
-    if (vcpu < st.row.length) {
+    if (vcpu < st.row.length && !st.host) {
       st.lane = vcpu;
-      return st.row[vcpu]!;
+      lane = st.row[vcpu]!;
+    } else lane = st.row[st.lane]!;
+    // a walk ends at the first record that is not one of its own; a requested spte at the first that does not set it
+    if (lane.walk) this.closeWalk(lane);
+    if (lane.requested && r.event !== 'kvm_mmu_set_spte') this.flushRequested(lane);
+    return lane;
+  }
+
+  /** A host thread's lane in the VM `vm` (its events act on that VM); later events of the thread go there too. */
+  private hostLane(r: ImportRecord, vm: number): LaneState {
+    const st = this.threadState(r);
+    const hl = this.layout.vms[vm]?.hostLane;
+    if (st.host && vm !== st.vm && hl !== undefined) {
+      st.vm = vm;
+      st.row = this.lanes[vm]!;
+      st.lane = hl;
     }
-    return st.row[st.lane]!;
+    return this.lane(r, NaN);
   }
 
   private time(lane: LaneState, r: ImportRecord): number {
@@ -185,6 +240,24 @@ export class Importer {
     const text = body.length > MAX_RAW_TEXT ? body.slice(0, MAX_RAW_TEXT) : body;
     this.raw++;
     this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'raw', name, text });
+  }
+
+  private closeWalk(lane: LaneState): void {
+    const w = lane.walk!;
+    lane.walk = undefined;
+    const out = this.out;
+    lane.root = walkEvents(w, { vm: lane.vm, vcpu: lane.vcpu }, this.guest[lane.vm]!, lane.root, out);
+    for (const e of out) {
+      if (e.type === 'raw') this.raw++;
+      this.put(lane, e);
+    }
+    out.length = 0;
+  }
+
+  private flushRequested(lane: LaneState): void {
+    const q = lane.requested!;
+    lane.requested = undefined;
+    this.rawEvent(lane, q.t, q.r);
   }
 
   record(r: ImportRecord): void {
@@ -253,9 +326,10 @@ export class Importer {
         const d = f ? fieldsInjException(f) : decodeInjException(body);
         const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
-        if (d && d.vector === 'PF') {
+        // a #PF whose address the trace told (the walk that failed, the fault): never an invented one
+        if (d && d.vector === 'PF' && lane.lastFaultVa !== undefined) {
           this.handling(lane, 'inject-guest-pf', 7);
-          this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'guest_fault', va: lane.lastFaultVa ?? 0, errorCode: d.errorCode ?? 0 });
+          this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'guest_fault', va: lane.lastFaultVa, errorCode: d.errorCode ?? 0 });
           return;
         }
         return this.rawEvent(lane, t, r);
@@ -263,11 +337,15 @@ export class Importer {
       case 'fast_page_fault': {
         const lane = this.lane(r, r.vcpu);
         const t = this.time(lane, r);
+        const d = f ? fieldsFastPageFault(f) : decodeFastPageFault(body);
         if (r.flags & DECODED) {
           if (r.flags & SPURIOUS) this.handling(lane, 'spurious', 6);
           else if (r.flags & FIXED) this.handling(lane, 'fast-pf', 6);
         }
-        return this.rawEvent(lane, t, r);
+        if (!d) return this.rawEvent(lane, t, r);
+        const result = d.spurious ? 'spurious' : d.fixed ? 'fixed' : 'retry';
+        this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'fast_page_fault', va: d.gva, errorCode: d.errorCode, old: d.old, new: d.new, result });
+        return;
       }
       case 'kvm_tdp_mmu_spte_changed': {
         const d = f ? fieldsTdpSpteChanged(f) : decodeTdpSpteChanged(body);
@@ -279,55 +357,39 @@ export class Importer {
         this.put(lane, spteWrite(lane, t, d.level, d.gfn, d.old, d.new));
         return;
       }
-      case 'kvm_mmu_set_spte': {
-        const d = f ? fieldsSetSpte(f) : decodeSetSpte(body);
+      case 'kvm_mmu_set_spte':
+        return this.setSpte(r, f);
+      case 'kvm_mmu_spte_requested': {
         const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
-        if (!d) return this.rawEvent(lane, t, r);
         this.handling(lane, 'fill-spte', 4);
-        this.put(lane, spteWrite(lane, t, d.level, d.gfn, 0n, d.spte));
+        const gfn = f ? fieldNum(f, 'gfn') : /^gfn ([0-9a-fA-F]+) pfn [0-9a-fA-F]+ level (\d+)/.exec(body);
+        const level = f ? fieldNum(f, 'level') : undefined;
+        if (gfn === undefined || gfn === null) return this.rawEvent(lane, t, r);
+        // folded into the spte_write of the kvm_mmu_set_spte that follows for the same gfn and level
+        lane.requested = typeof gfn === 'number' ? { r, t, gfn, level: level ?? 0 } : { r, t, gfn: parseInt(gfn[1]!, 16), level: Number(gfn[2]) };
         return;
       }
       case 'kvm_mmu_get_page':
       case 'kvm_mmu_prepare_zap_page':
       case 'kvm_mmu_zap_page':
       case 'kvm_mmu_sync_page':
-      case 'kvm_mmu_unsync_page': {
-        const d = decodeShadowPage(body);
-        const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        const action =
-          r.event === 'kvm_mmu_get_page' ? (d?.created === false ? undefined : 'alloc') : r.event === 'kvm_mmu_sync_page' ? 'sync' : r.event === 'kvm_mmu_unsync_page' ? 'unsync' : 'zap';
-        if (!d || !action) return this.rawEvent(lane, t, r);
-        if (action === 'zap') this.handling(lane, 'zap-shadow-page', 3);
-        else if (action === 'alloc') this.handling(lane, 'fill-spte', 4);
-        this.put(lane, {
-          t,
-          vm: lane.vm,
-          vcpu: lane.vcpu,
-          type: 'shadow_page',
-          action,
-          table: tableId(d.gfn, d.level),
-          level: d.level,
-          gfn: d.gfn,
-          role: d.role,
-          quadrant: d.quadrant,
-        });
-        return;
-      }
+      case 'kvm_mmu_unsync_page':
+        return this.shadowPage(r, f);
       case 'kvm_mmu_pagetable_walk': {
         const d = f ? fieldsPagetableWalk(f) : decodePagetableWalk(body);
         const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
-        if (d) lane.lastFaultVa = d.addr;
-        return this.rawEvent(lane, t, r);
+        if (!d) return this.rawEvent(lane, t, r);
+        lane.lastFaultVa = d.addr;
+        lane.walk = { t, va: d.addr, errorCode: d.pferr, elements: [], bits: [], lastT: t };
+        return;
       }
-      case 'kvm_mmu_spte_requested': {
-        const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        this.handling(lane, 'fill-spte', 4);
-        return this.rawEvent(lane, t, r);
-      }
+      case 'kvm_mmu_paging_element':
+      case 'kvm_mmu_set_accessed_bit':
+      case 'kvm_mmu_set_dirty_bit':
+      case 'kvm_mmu_walker_error':
+        return this.walkPart(r, f);
       case 'kvm_mmio':
       case 'vcpu_match_mmio': {
         const lane = this.lane(r, NaN);
@@ -345,7 +407,11 @@ export class Importer {
         const lane = this.lane(r, NaN);
         const t = this.time(lane, r);
         const d = f ? fieldsCr(f) : decodeCr(body);
-        if (d && d.write && d.cr === 3) this.handling(lane, 'cr3-switch', 2);
+        if (d && d.write && d.cr === 3) {
+          this.handling(lane, 'cr3-switch', 2);
+          // (PCID and the no-flush bit live in the low 12 bits and bit 63)
+          lane.root = d.value - (d.value % 4096);
+        }
         return this.rawEvent(lane, t, r);
       }
       case 'kvm_emulate_insn': {
@@ -368,15 +434,148 @@ export class Importer {
     }
   }
 
-  /** Close every exit still open (end of the file or a cancel). */
+  /** A paging element, an A/D bit or the walker's error: part of the walk open on the thread's lane, else raw. */
+  private walkPart(r: ImportRecord, f: Fields | undefined): void {
+    const st = this.threadState(r);
+    const lane = st.row[st.lane]!;
+    const w = lane.walk;
+    if (w) {
+      const t = this.time(lane, r);
+      w.lastT = t;
+      const body = r.body;
+      if (r.event === 'kvm_mmu_paging_element') {
+        const d = f ? fieldsPagingElement(f) : decodePagingElement(body);
+        // elements come before the bits; one after a bit starts no new walk: kept raw
+        if (d && w.bits.length === 0) return void w.elements.push({ t, level: d.level, pte: d.pte });
+      } else if (r.event === 'kvm_mmu_walker_error') {
+        const d = f ? fieldsWalkerError(f) : decodeWalkerError(body);
+        if (d) {
+          this.closeWalk(lane);
+          lane.lastFaultVa = w.va;
+          this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'walk_error', errorCode: d.pferr, va: w.va });
+          return;
+        }
+      } else {
+        const d = f ? fieldsGpa(f) : GPA.exec(body);
+        const gpa = d === null || d === undefined ? undefined : 'gpa' in d ? d.gpa : parseInt(d[1]!, 16);
+        if (gpa !== undefined) return void w.bits.push({ t, gpa, dirty: r.event === 'kvm_mmu_set_dirty_bit' });
+      }
+    }
+    const l = this.lane(r, NaN);
+    const t = this.time(l, r);
+    if (r.event === 'kvm_mmu_walker_error') {
+      const d = f ? fieldsWalkerError(f) : decodeWalkerError(r.body);
+      if (d) return this.put(l, { t, vm: l.vm, vcpu: l.vcpu, type: 'walk_error', errorCode: d.pferr });
+    }
+    return this.rawEvent(l, t, r);
+  }
+
+  private pageInfo(r: ImportRecord, f: Fields | undefined): PageInfo | undefined {
+    if (f) {
+      const d = fieldsShadowPage(f);
+      if (!d) return undefined;
+      this.bit4 ??= bit4FromWord(d.roleWord);
+      const role = decodeRoleWord(d.roleWord, this.bit4);
+      return { gfn: d.gfn, level: role.level, quadrant: role.quadrant, role: role.text, match: matchRole(role.text), root: d.root, ...(d.created === undefined ? {} : { created: d.created }) };
+    }
+    const d = decodeShadowPage(r.body);
+    if (!d) return undefined;
+    let role = d.role;
+    if (d.pae !== undefined) {
+      this.bit4 ??= bit4FromPlugin(d.level, d.direct, d.pae);
+      const bytes = gpteBytes(d.pae, this.bit4);
+      if (bytes) role = `${bytes}-byte ${role}`;
+    }
+    const p: PageInfo = { level: d.level, quadrant: d.quadrant, role, match: matchRole(role), root: d.root };
+    if (d.gfn !== undefined) p.gfn = d.gfn;
+    if (d.created !== undefined) p.created = d.created;
+    return p;
+  }
+
+  private shadowPage(r: ImportRecord, f: Fields | undefined): void {
+    const d = this.pageInfo(r, f);
+    const action =
+      r.event === 'kvm_mmu_get_page' ? (d?.created === false ? undefined : 'alloc') : r.event === 'kvm_mmu_sync_page' ? 'sync' : r.event === 'kvm_mmu_unsync_page' ? 'unsync' : 'zap';
+    const st = this.threadState(r);
+    // a host thread's page event lands on the VM that has the page
+    let vm = st.vm;
+    let known = d && action !== 'alloc' ? this.tables[vm]?.find(d.level, d.gfn, d.quadrant, d.match) : undefined;
+    if (d && st.host && !known && action !== 'alloc')
+      for (let i = 0; i < this.tables.length && !known; i++) {
+        known = this.tables[i]!.find(d.level, d.gfn, d.quadrant, d.match);
+        if (known) vm = i;
+      }
+    const lane = st.host ? this.hostLane(r, vm) : this.lane(r, NaN);
+    const t = this.time(lane, r);
+    const tables = this.tables[lane.vm]!;
+    if (!d) return this.rawEvent(lane, t, r);
+    if (!action) {
+      // an existing page changes nothing: kept raw, but known from now on (its sptes follow)
+      const page = tables.find(d.level, d.gfn, d.quadrant, d.match) ?? tables.create(d.level, d.gfn, d.quadrant, d.match);
+      (lane.pendingSp ??= new Map()).set(d.level, page);
+      return this.rawEvent(lane, t, r);
+    }
+    // a page the trace did not show created (before it began) is known from here on
+    const page = action === 'alloc' ? tables.create(d.level, d.gfn, d.quadrant, d.match) : (known ?? tables.create(d.level, d.gfn, d.quadrant, d.match));
+    if (action === 'zap') this.handling(lane, 'zap-shadow-page', 3);
+    else if (action === 'alloc') {
+      this.handling(lane, 'fill-spte', 4);
+      (lane.pendingSp ??= new Map()).set(d.level, page);
+    }
+    const e: MmuEvent = { t, vm: lane.vm, vcpu: lane.vcpu, type: 'shadow_page', action, table: page.id, level: d.level, role: d.role, quadrant: d.quadrant };
+    if (d.gfn !== undefined) e.gfn = d.gfn;
+    this.put(lane, e);
+    if (action === 'zap')
+      // KVM clears every spte of a zapped page; a root still in use stays (invalid) until its last user lets go
+      for (const [index, old] of tables.zap(page, d.root > 0)) this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'spte_write', level: page.level, table: page.id, index, old, new: 0n });
+  }
+
+  private setSpte(r: ImportRecord, f: Fields | undefined): void {
+    const d = f ? fieldsSetSpte(f) : decodeSetSpte(r.body);
+    const lane = this.lane(r, NaN);
+    const t = this.time(lane, r);
+    const q = lane.requested;
+    if (q) {
+      lane.requested = undefined;
+      if (!d || q.gfn !== d.gfn || q.level !== d.level) this.rawEvent(lane, q.t, q.r);
+    }
+    if (!d) return this.rawEvent(lane, t, r);
+    this.handling(lane, 'fill-spte', 4);
+    if (!d.sptep) return this.put(lane, spteWrite(lane, t, d.level, d.gfn, 0n, d.spte));
+    // the spte's own address names its table and index (shadowTables.ts)
+    const tables = this.tables[lane.vm]!;
+    const pending = lane.pendingSp?.get(d.level);
+    const table = tables.tableOfSpte(d.sptep, d.level, pending);
+    if (table === pending) lane.pendingSp!.delete(d.level);
+    const index = Math.floor((d.sptep % 4096) / 8);
+    const old = tables.setEntry(table, index, d.spte);
+    this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'spte_write', level: d.level, table: table.id, index, old, new: d.spte });
+  }
+
+  /** Close every exit and walk still open (end of the file or a cancel). */
   finish(): void {
     for (const row of this.lanes)
-      for (const lane of row)
+      for (const lane of row) {
+        if (lane.walk) this.closeWalk(lane);
+        if (lane.requested) this.flushRequested(lane);
         if (lane.exit) {
           this.unmatchedExits++;
           this.closeExit(lane, lane.lastT);
         }
+      }
   }
+}
+
+const GPA = /^gpa ([0-9a-fA-F]+)/;
+
+function fieldNum(f: Fields, name: string): number | undefined {
+  const v = f.get(name);
+  return typeof v === 'number' ? v : undefined;
+}
+
+/** The role words a page is matched by: without the entry size (a trace may tell it only later) and `invalid`. */
+function matchRole(role: string): string {
+  return role.replace(/^\d-byte /, '').replace(' invalid', '');
 }
 
 /**

@@ -1,0 +1,130 @@
+/**
+ * KVM's software walk of the guest's page tables (shadow paging, emulation): a
+ * kvm_mmu_pagetable_walk, its kvm_mmu_paging_elements (the entries read, top level first),
+ * then the accessed and dirty bits it set (kvm_mmu_set_accessed_bit / set_dirty_bit: the
+ * guest-physical address of each entry, top level first) or the error it ended in. It becomes
+ * one `page_walk` with its entries, and the guest entries it shows as `gpte_write`s:
+ * - cause `walk`: an entry whose value the walk read, where it differs from what the session
+ *   knew (old = new on first sight: the value was written before the trace began, or by a
+ *   write the trace does not show);
+ * - cause `ad`: the A and D bits the walk set.
+ * Where each entry is: the entry below the top lies in the table its parent points to; the top
+ * one in the table CR3 points to, which the trace tells by the accessed bit the walk sets in
+ * it (or by a kvm_cr write of CR3).
+ */
+import type { MmuEvent } from '../../core/events.ts';
+
+export interface WalkElement {
+  t: number;
+  level: number;
+  pte: bigint;
+}
+
+export interface OpenWalk {
+  t: number;
+  va: number;
+  errorCode: number;
+  elements: WalkElement[];
+  /** A and D bits set, in order: the entry's gpa, D or A, time. */
+  bits: { t: number; gpa: number; dirty: boolean }[];
+  lastT: number;
+}
+
+/** Guest entries a VM's walks have shown, by gpa (bounded). */
+export class GuestEntries {
+  private readonly known = new Map<number, bigint>();
+  get(gpa: number): bigint | undefined {
+    return this.known.get(gpa);
+  }
+  set(gpa: number, v: bigint): void {
+    if (this.known.size < MAX_KNOWN || this.known.has(gpa)) this.known.set(gpa, v);
+  }
+}
+
+const MAX_KNOWN = 1 << 21;
+const ACCESSED = 0x20n;
+const DIRTY = 0x40n;
+const PS = 0x80n;
+
+/** Index of `va` in the table of `level` and the entry size, for the paging mode whose walks start at `top`. */
+function slot(va: number, level: number, top: number): { index: number; bytes: number } {
+  if (top === 2) return { index: Math.floor(va / 2 ** (12 + 10 * (level - 1))) % 1024, bytes: 4 };
+  // PAE's top level (3) has four entries; every other level of PAE and 4/5-level paging 512
+  const index = Math.floor(va / 2 ** (12 + 9 * (level - 1))) % (top === 3 && level === 3 ? 4 : 512);
+  return { index, bytes: 8 };
+}
+
+function tableBase(pte: bigint, top: number): number {
+  return Number(top === 2 ? pte & 0xfffff000n : pte & 0x000ffffffffff000n);
+}
+
+/**
+ * The events of a closed walk, in time order. `root` is the gpa of the top table when known
+ * (a CR3 write); returns the root the walk showed, for the next walks.
+ */
+export function walkEvents(
+  w: OpenWalk,
+  head: { vm: number; vcpu: number },
+  guest: GuestEntries,
+  root: number | undefined,
+  out: MmuEvent[],
+): number | undefined {
+  const els = w.elements;
+  const top = els[0]?.level ?? 0;
+  out.push({
+    t: w.t,
+    ...head,
+    type: 'page_walk',
+    refs: els.length,
+    guestRefs: els.length,
+    duration: Math.max(0, w.lastT - w.t),
+    va: w.va,
+    errorCode: w.errorCode,
+    ...(els.length ? { levels: top, entries: els.map((e) => '0x' + e.pte.toString(16)).join(' ') } : {}),
+  });
+  if (!els.length) return root;
+  // The accessed bits name, top level first, the entries that lacked one: their gpas.
+  const aBits = w.bits.filter((b) => !b.dirty);
+  const gpas: (number | undefined)[] = [];
+  let k = 0;
+  let base = root;
+  for (let i = 0; i < els.length; i++) {
+    const e = els[i]!;
+    const { index, bytes } = slot(w.va, e.level, top);
+    let gpa = base === undefined ? undefined : base + index * bytes;
+    if (!(e.pte & ACCESSED) && k < aBits.length) {
+      const told = aBits[k++]!.gpa;
+      // the walk's own word wins over a root remembered from before (the guest may have switched CR3)
+      if (gpa !== told) gpa = told;
+      if (i === 0) root = told - index * bytes;
+    }
+    gpas.push(gpa);
+    const leaf = e.level === 1 || (e.level > 1 && (e.pte & PS) !== 0n);
+    if (leaf) break;
+    base = tableBase(e.pte, top);
+  }
+  // entries as read, then the bits set (both in record order, so times stay in order)
+  for (let i = 0; i < gpas.length; i++) {
+    const gpa = gpas[i];
+    const e = els[i]!;
+    if (gpa === undefined) continue;
+    const was = guest.get(gpa);
+    if (was !== e.pte) {
+      out.push({ t: e.t, ...head, type: 'gpte_write', level: e.level, gpa, old: was ?? e.pte, new: e.pte, cause: 'walk' });
+      guest.set(gpa, e.pte);
+    }
+  }
+  for (const b of w.bits) {
+    const was = guest.get(b.gpa);
+    if (was === undefined) {
+      // a bit set in an entry this walk did not show (not seen before): kept as it was printed
+      out.push({ t: b.t, ...head, type: 'raw', name: b.dirty ? 'kvm_mmu_set_dirty_bit' : 'kvm_mmu_set_accessed_bit', text: `gpa ${b.gpa.toString(16)}` });
+      continue;
+    }
+    const next = was | (b.dirty ? DIRTY | ACCESSED : ACCESSED);
+    const level = els[gpas.indexOf(b.gpa)]?.level ?? 0;
+    out.push({ t: b.t, ...head, type: 'gpte_write', level, gpa: b.gpa, old: was, new: next, cause: 'ad' });
+    guest.set(b.gpa, next);
+  }
+  return root;
+}
