@@ -105,7 +105,9 @@ interface ImportSource {
   ignored: number;
   rejoined: number;
   cancelledAtLine?: number;
-  vms: { vm: number; key: string; vcpus: number; threads: { pid: number; comm: string; vcpu: number; by: string }[] }[];
+  /** Set when the trace has no kvm_exit: says why and what still works. */
+  noExits?: string;
+  vms: { vm: number; key: string; vcpus: number; hostLane?: number; threads: { pid: number; comm: string; vcpu: number; by: string }[] }[];
 }
 
 /** The import record of a session written by the importer, or undefined for a simulated one. */
@@ -138,6 +140,11 @@ export function exitsByVcpuReason(session: SessionReader): VcpuReasons[] {
   return rows;
 }
 
+/** The host lane of each VM of an imported session (undefined: none). */
+export function importHostLanes(session: SessionReader): (number | undefined)[] {
+  return importSource(session)?.vms.map((v) => (typeof v.hostLane === 'number' ? v.hostLane : undefined)) ?? [];
+}
+
 /** Extra fields of `info --json` for an imported session. */
 export function importInfoJson(session: SessionReader): Record<string, unknown> {
   const src = importSource(session);
@@ -154,9 +161,12 @@ export function importInfoText(session: SessionReader, table: (rows: string[][],
     `\nImported from ${src.file} (${src.flavour}${src.isa ? `, ${src.isa.toUpperCase()}` : ''}; ${src.evidence.join('; ')})\n` +
       `  ${fmtInt(src.lines)} lines: ${fmtInt(src.records)} records, ${fmtInt(src.ignored)} headers/comments/blank, ${fmtInt(src.rejoined)} wrapped lines rejoined, ${fmtInt(src.skipped)} not understood` +
       (src.cancelledAtLine !== undefined ? `; cancelled at line ${fmtInt(src.cancelledAtLine)}` : '') +
-      '\n',
+      '\n' +
+      (src.noExits ? `  No exits: ${src.noExits}\n` : ''),
   );
-  const threads = src.vms.flatMap((vm) => vm.threads.map((t) => [String(vm.vm), String(t.vcpu), t.comm || '(none)', t.pid >= 0 ? String(t.pid) : '-', t.by]));
+  const threads = src.vms.flatMap((vm) =>
+    vm.threads.map((t) => [String(vm.vm), t.by === 'host' ? `${t.vcpu} (host)` : String(t.vcpu), t.comm || '(none)', t.pid >= 0 ? String(t.pid) : '-', t.by]),
+  );
   if (threads.length) parts.push('\nThreads\n' + table([['VM', 'vCPU', 'Comm', 'Pid', 'vCPU from'], ...threads], 99));
   const per = exitsByVcpuReason(session);
   if (per.length) {

@@ -34,6 +34,7 @@ let ImportCliError: typeof import('./importCmd.ts').ImportCliError;
 let cmdImport: typeof import('./importCmd.ts').cmdImport;
 let importInfoJson: typeof import('./importCmd.ts').importInfoJson;
 let importInfoText: typeof import('./importCmd.ts').importInfoText;
+let importHostLanes: typeof import('./importCmd.ts').importHostLanes;
 
 async function loadCommandModules(): Promise<void> {
   const [yaml, scenario, reader, exporters, html, exportFile, format, views, importCmd] = await Promise.all([
@@ -56,7 +57,7 @@ async function loadCommandModules(): Promise<void> {
   ({ ReportError, exportSessionFile } = exportFile);
   ({ fmtInt, fmtNs } = format);
   ({ ratio, sessionTotals } = views);
-  ({ ImportCliError, cmdImport, importInfoJson, importInfoText } = importCmd);
+  ({ ImportCliError, cmdImport, importInfoJson, importInfoText, importHostLanes } = importCmd);
 }
 
 declare const __MMULAB_VERSION__: string | undefined;
@@ -217,7 +218,13 @@ function cmdInfo(file: string, opts: { json?: boolean }): number {
   lines.push(`Scenario   ${j.scenarioName || '(unnamed)'}, seed ${j.seed}`);
   lines.push(`Producer   ${j.producer} (format ${j.formatMajor})`);
   lines.push(`Status     ${j.complete ? 'complete' : 'incomplete'}`);
-  lines.push(`VMs        ${j.vms} (${session.header.vcpus.map((n, i) => `VM ${i}: ${n} vCPU${n > 1 ? 's' : ''}`).join(', ')})`);
+  // an imported trace's host lane (host kernel threads) is a lane, not a vCPU
+  const hostLanes = importHostLanes(session);
+  const lanesText = (n: number, i: number) => {
+    const v = hostLanes[i] === undefined ? n : n - 1;
+    return `VM ${i}: ${v} vCPU${v === 1 ? '' : 's'}${hostLanes[i] === undefined ? '' : ' + host lane'}`;
+  };
+  lines.push(`VMs        ${j.vms} (${session.header.vcpus.map(lanesText).join(', ')})`);
   lines.push(`Duration   ${fmtNs(j.durationNs)} simulated`);
   lines.push(`Events     ${fmtInt(j.events)}, of which ${fmtInt(j.exits)} VM exits`);
   out(lines.join('\n') + '\n\n');

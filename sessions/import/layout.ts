@@ -56,6 +56,8 @@ export class Scan {
   /** Bumped whenever something the layout or the time origin depends on changes (see importTrace). */
   version = 0;
   vmxVotes = 0;
+  /** kvm_exit records seen (a trace without any says so: outcome.ts NO_EXITS). */
+  exitRecords = 0;
   svmVotes = 0;
   private readonly reasons = new ReasonCache();
   private lastPid = -1;
@@ -83,6 +85,7 @@ export class Scan {
         th.ids.push(id);
         this.version++;
       }
+      if (ev === 'kvm_exit') this.exitRecords++;
       // a few thousand exits tell the ISA; decoding every one would only cost time
       if (ev === 'kvm_exit' && this.vmxVotes + this.svmVotes < MAX_ISA_VOTES) {
         if (r.reason) {

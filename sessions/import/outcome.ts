@@ -119,6 +119,7 @@ export function sessionInput(
       ignored: stats.ignored,
       rejoined: stats.rejoined,
       ...(cancelledAtLine !== undefined ? { cancelledAtLine } : {}),
+      ...(scan.exitRecords === 0 ? { noExits: NO_EXITS } : {}),
       vms: layout.vms,
     },
   };
@@ -146,13 +147,17 @@ export function closeWriter(writer: SessionWriter, outPath: string, complete: bo
   }
 }
 
+/** What a session of a trace without kvm_exit says (the import's message, `mmu-lab info`). */
+export const NO_EXITS = 'the trace has no kvm_exit (this host\'s KVM does not trace exits, or the event was not enabled): the views work from the MMU events';
+
 export function importSummary(imp: Importer, st: AssemblerStats, file: string, flavour: Flavour, records: number): string {
   return (
     `${imp.events} events from ${records} records of ${file} (${flavour}): ${imp.exits} exits, ${imp.raw} raw` +
     (st.skipped ? `, ${st.skipped} lines skipped` : '') +
     (imp.clampedTimes ? `, ${imp.clampedTimes} timestamps clamped` : '') +
     (imp.lateTimes ? `, ${imp.lateTimes} timestamps more than 104 days after the first kept at that limit` : '') +
-    (imp.unmatchedExits ? `, ${imp.unmatchedExits} exits without kvm_entry` : '')
+    (imp.unmatchedExits ? `, ${imp.unmatchedExits} exits without kvm_entry` : '') +
+    (imp.exits === 0 ? `; ${NO_EXITS}` : '')
   );
 }
 
