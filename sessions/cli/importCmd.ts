@@ -128,7 +128,8 @@ export interface VcpuReasons {
 export function exitsByVcpuReason(session: SessionReader): VcpuReasons[] {
   const rows: VcpuReasons[] = [];
   for (const lane of session.lanes) {
-    const byReason: Record<string, number> = {};
+    // reasons are trace text: a record without a prototype (`constructor` is a reason like any)
+    const byReason = Object.create(null) as Record<string, number>;
     let exits = 0;
     for (const ch of lane.chunks)
       for (const reason of session.columns(ch).exitReason) {

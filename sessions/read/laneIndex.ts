@@ -6,7 +6,7 @@
 import type { MmuEvent } from '../../core/events.ts';
 import type { ChunkColumns } from '../codec.ts';
 import type { ChunkStore } from './chunkStore.ts';
-import type { ChunkRef, ChunkStats, Lane } from './model.ts';
+import { ownValue, type ChunkRef, type ChunkStats, type Lane } from './model.ts';
 
 export class LaneIndex {
   readonly startNs: number;
@@ -63,7 +63,7 @@ export class LaneIndex {
       if (ch.tMax < t) {
         const st = this.chunkStats(ch);
         if (ch.bad) continue;
-        for (const w of want) n += st.types[w] ?? 0;
+        for (const w of want) n += ownValue(st.types, w) ?? 0;
         continue;
       }
       for (const e of this.decodeChunk(ch)) {

@@ -28,5 +28,6 @@ function hash(text: string): number {
 }
 
 export function exitColor(reason: string): string {
-  return FIXED[reason] ?? PALETTE[hash(reason) % PALETTE.length] ?? '#888888';
+  // a reason is data from a trace: `constructor` must not read Object.prototype's
+  return (Object.hasOwn(FIXED, reason) ? FIXED[reason] : undefined) ?? PALETTE[hash(reason) % PALETTE.length] ?? '#888888';
 }
