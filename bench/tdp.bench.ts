@@ -64,6 +64,21 @@ export function lockWaitUs(vcpus: number, tdpMmu: boolean, options: EngineOption
   return waits.reduce((sum, e) => sum + (e.type === 'lock_wait' ? e.duration : 0), 0) / 1000;
 }
 
+/**
+ * Seed 001 in its 2012 form: a legacy (exclusive) mmu_lock, N vCPUs each writing 128 pages for
+ * 4 logged passes. Total mmu_lock wait inside the logged passes, fast page fault off or on:
+ * what the lockless path avoids, as a function of N.
+ */
+export function dirtyLogLockWaitUs(vcpus: number, fastPageFault: boolean, tdpMmu = false, options: EngineOptions = {}): number {
+  const input: ScenarioInput = { name: 'seed001-2012', seed: 1, hardware: { profile: 'ept-2012' }, vms: [{ vcpus, memoryMiB: 256, guest: { paging: 'long4', workload: { kind: 'dirty-log', pages: 128, iterations: 4 } }, mmu: { mode: 'tdp', tdp: { tdpMmu, fastPageFault, largePages: false } } }] };
+  const { events } = runOnce(input, options);
+  const on = events.find((e) => e.type === 'dirty_log' && e.action === 'enable')?.t ?? 0;
+  const off = events.find((e) => e.type === 'dirty_log' && e.action === 'disable')?.t ?? Infinity;
+  let wait = 0;
+  for (const e of events) if (e.type === 'lock_wait' && e.t >= on && e.t <= off) wait += e.duration;
+  return wait / 1000;
+}
+
 const WORKLOADS = {
   kbuild: { kind: 'kbuild', processes: 40, pages: 24 },
   'context-switch': { kind: 'context-switch', processes: 4, pages: 16, iterations: 100 },
@@ -106,6 +121,13 @@ export function tdpBenchmarks(): Benchmark[] {
     out.push(
       { ...once, name: `seed002.lock-wait.tdp-mmu.n${n}`, figure: { name: `${n} vCPU(s) demand-faulting, TDP MMU: total mmu_lock wait`, unit: 'sim µs', better: 'lower' }, run: () => lockWaitUs(n, true) },
       { ...once, name: `seed002.lock-wait.legacy.n${n}`, figure: { name: `${n} vCPU(s) demand-faulting, legacy MMU: total mmu_lock wait`, unit: 'sim µs', better: 'lower' }, run: () => lockWaitUs(n, false) },
+    );
+  }
+  for (const n of [1, 2, 4, 8]) {
+    out.push(
+      { ...once, name: `seed001-2012.lock-wait.fast-pf-off.n${n}`, figure: { name: `${n} vCPU(s) writing during dirty logging, legacy mmu_lock, fast page fault off: lock wait`, unit: 'sim µs', better: 'lower' }, run: () => dirtyLogLockWaitUs(n, false) },
+      { ...once, name: `seed001-2012.lock-wait.fast-pf-on.n${n}`, figure: { name: `${n} vCPU(s) writing during dirty logging, legacy mmu_lock, fast page fault on: lock wait`, unit: 'sim µs', better: 'lower' }, run: () => dirtyLogLockWaitUs(n, true) },
+      { ...once, name: `seed002.dirty-log-lock-wait.tdp-mmu.n${n}`, figure: { name: `${n} vCPU(s) writing during dirty logging, TDP MMU, fast page fault off: lock wait (exclusive holders: the fetches)`, unit: 'sim µs', better: 'lower' }, run: () => dirtyLogLockWaitUs(n, false, true) },
     );
   }
   for (const workload of ['kbuild', 'context-switch'] as const) {

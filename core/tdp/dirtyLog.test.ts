@@ -6,7 +6,7 @@
  * - A write fault on a spte that dirty logging write-protected is fixed by the fast path
  *   (`fast-pf`, no mmu_lock) when mmu.tdp.fastPageFault is on, by the locked path otherwise;
  *   the number of exits is the same, only their cost differs.
- * - The seed's benchmark: fast page fault off vs on, time saved next to the seed's +63.2%.
+ * - The seed's benchmark: fast page fault off vs on, the same exits, the time saved inside them.
  * - Each race of the seed's review, switched back on with bugs.<name>, is caught by the
  *   auditor; with the switch off nothing is; with fast page fault off the lock-protected
  *   races cannot happen.
@@ -63,12 +63,17 @@ function loggedNs(events: MmuEvent[]): number {
 }
 
 describe("seed 001's benchmark: fast page fault off vs on", () => {
-  it('saves a share of the logged time close to the seed\'s 63.2% (532 ms → 196 ms), with the same exits', () => {
+  // The share saved (59.8% against the seed's 63.2%) rests on two estimated handler costs
+  // (docs/engine.md, "Cost model"), so it is not asserted. What the mechanism fixes: the same
+  // exits, every slow write fault replaced by a fast one, and the whole time saved is time
+  // saved inside those exits (the guest's own work is the same).
+  it('saves logged time only inside the write-fault exits, with the same exits', () => {
     const slow = run(findBuiltin('dirty-log-slow')?.scenario as ScenarioInput);
     const fast = run(findBuiltin('dirty-log-fast')?.scenario as ScenarioInput);
-    const saved = (100 * (loggedNs(slow.events) - loggedNs(fast.events))) / loggedNs(slow.events);
-    expect(saved).toBeGreaterThan(45);
-    expect(saved).toBeLessThan(80);
+    const inExits = (events: MmuEvent[]) => ofType(events, 'vmexit').reduce((sum, e) => sum + e.duration, 0);
+    const saved = loggedNs(slow.events) - loggedNs(fast.events);
+    expect(saved).toBeGreaterThan(0);
+    expect(Math.abs(saved - (inExits(slow.events) - inExits(fast.events)))).toBeLessThan(0.02 * saved);
     expect(ofType(fast.events, 'vmexit').length).toBe(ofType(slow.events, 'vmexit').length);
     expect(ofType(fast.events, 'vmexit').filter((e) => e.handling === 'fill-spte')).toEqual([]);
     expect(tdpOf(fast.vm)?.stats.fastPf).toBe(tdpOf(slow.vm)?.stats.slowWriteFaults);
@@ -129,4 +134,29 @@ describe('determinism with host work', () => {
       expect(jsonl(), name).toBe(a);
     }
   });
+});
+
+describe('every vCPU takes its logged write faults in every pass (passes in lock step with the fetch)', () => {
+  // Seed 001's benchmark shape: the log is fetched and every page write-protected again between
+  // two passes, so each vCPU's first write to each of its pages in each pass faults: pages × passes
+  // EPT violations per vCPU, whatever handles them (fast-pf, or a host action's page being remapped or emulated).
+  for (const vcpus of [2, 4]) {
+    it(`${vcpus} vCPUs, 16 pages, 3 passes: 16 logged write faults per vCPU per pass`, () => {
+      const pages = 16;
+      const passes = 3;
+      const input: ScenarioInput = { name: 't', seed: 1, hardware: { profile: 'ept-2012' }, vms: [{ vcpus, memoryMiB: 64, guest: { paging: 'long4', workload: { kind: 'dirty-log', pages, iterations: passes } }, mmu: { mode: 'tdp', tdp: { fastPageFault: true, largePages: false } } }] };
+      const { events } = run(input, { audit: true });
+      const on = events.findIndex((e) => e.type === 'dirty_log' && e.action === 'enable');
+      for (let cpu = 0; cpu < vcpus; cpu++) {
+        const perPass: number[] = [0];
+        for (const e of events.slice(on)) {
+          if (e.vcpu !== cpu) continue;
+          if (e.type === 'guest_os' && e.action === 'dirty-log') perPass.push(0);
+          else if (e.type === 'vmexit' && e.reason === 'EPT_VIOLATION' && e.va !== undefined && e.va >= 0x10000000 && e.va < 0x10000000 + vcpus * pages * 4096) perPass[perPass.length - 1]!++;
+        }
+        expect(perPass.slice(0, passes), `vCPU ${cpu}`).toEqual(Array(passes).fill(pages));
+      }
+      expect(ofType(events, 'audit_violation')).toEqual([]);
+    });
+  }
 });

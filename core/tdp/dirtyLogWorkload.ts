@@ -1,9 +1,11 @@
 /**
  * The dirty-logging benchmark of the fast page fault series (seed 001): the guest keeps
  * writing its memory while the host repeatedly fetches and clears the dirty log. The memory
- * is faulted in first; logging then starts, and after each pass of vCPU 0 the host fetches
- * the log (`HostWork.pass` in hostWork.ts). Only the logged passes are what the seed timed; they lie
- * between the `dirty_log` events `enable` and `disable`.
+ * is faulted in first; logging then starts. Passes are in lock step, as in KVM's
+ * dirty_log_perf_test: once every vCPU has finished pass i the host fetches the log
+ * (`HostWork.pass` in hostWork.ts), and no vCPU starts pass i + 1 before that fetch, so every
+ * vCPU takes a logged write fault on every page of every pass. Only the logged passes are
+ * what the seed timed; they lie between the `dirty_log` events `enable` and `disable`.
  */
 import type { Process } from '../guestOs.ts';
 import { ACCESS_WRITE } from '../paging.ts';
@@ -32,7 +34,8 @@ export function* dirtyLogProgram(vm: Vm, cpu: Vcpu, w: DirtyLogParams, base: num
   yield;
   const tdp = tdpOf(vm);
   const host = hostWorkOf(vm);
-  if (cpu.id === 0 && tdp) tdp.schedule(vm.emitter.t, () => tdp.enableDirtyLog());
+  // The last vCPU to finish faulting its memory in has the host turn logging on.
+  host?.passDone(cpu.id, -1, () => undefined);
   // Every vCPU waits (polling a flag) until the host has turned logging on.
   while (tdp && !tdp.logging && !vm.stopped) {
     vm.tick(WAIT_NS);
@@ -40,13 +43,23 @@ export function* dirtyLogProgram(vm: Vm, cpu: Vcpu, w: DirtyLogParams, base: num
   }
   const pageOf = (va: number) => proc.pages.get(Math.floor(va / 4096));
   for (let it = 0; it < w.iterations && !vm.stopped; it++) {
+    // Pass `it` starts at page `it`, so the page the host aims at after a pass (the first one
+    // the next pass writes, `cursor`) is a different page each time.
     for (let i = 0; i < w.pages; i++) {
-      vm.touch(start + i * 4096, ACCESS_WRITE);
-      host?.cursor.set(cpu.id, start + ((i + 1) % w.pages) * 4096);
+      const page = (it + i) % w.pages;
+      vm.touch(start + page * 4096, ACCESS_WRITE);
+      host?.cursor.set(cpu.id, start + (i + 1 < w.pages ? (page + 1) % w.pages : (it + 1) % w.pages) * 4096);
       if (i % PAGES_PER_STEP === PAGES_PER_STEP - 1) yield;
     }
     vm.emitter.emit({ type: 'guest_os', action: 'dirty-log', pid: proc.pid, detail: `pass ${it}` });
-    if (cpu.id === 0) host?.pass(it, pageOf);
+    if (host) {
+      host.passDone(cpu.id, it, pageOf);
+      // Wait (polling) for the host's fetch of this pass before writing again.
+      while (host.fetchedPasses <= it && !vm.stopped) {
+        vm.tick(WAIT_NS);
+        yield;
+      }
+    }
     yield;
   }
   if (cpu.id === 0 && tdp) tdp.schedule(vm.emitter.t, () => tdp.disableDirtyLog());

@@ -16,7 +16,25 @@ export class HostWork {
   readonly cursor = new Map<number, number>();
   private readonly trackedByPass: number[] = [];
 
+  /** Passes of the dirty-log benchmark the host has fetched the log for. */
+  fetchedPasses = 0;
+  /** The last pass each vCPU has finished (-1: none yet). */
+  private readonly passOf = new Map<number, number>();
+
   constructor(private readonly mmu: TdpMmu) {}
+
+  /**
+   * vCPU `cpu` finished pass `pass` of the dirty-log benchmark (-1: faulting its memory in).
+   * The last vCPU to get there starts the host's side (turning logging on, or the fetch); each vCPU waits for `fetchedPasses` to
+   * pass its pass before writing again (dirtyLogWorkload.ts).
+   */
+  passDone(cpu: number, pass: number, pageOf: (va: number) => number | undefined): void {
+    this.passOf.set(cpu, pass);
+    const all = this.mmu.vm.cpus.every((c) => c.id === cpu || c.done || (this.passOf.get(c.id) ?? -1) >= pass);
+    if (!all) return;
+    if (pass < 0) this.mmu.schedule(this.mmu.vm.emitter.t, () => this.mmu.enableDirtyLog());
+    else this.pass(pass, pageOf);
+  }
 
   /**
    * The host starts write-tracking `gfn` (KVM's page tracking): MMU-writable goes, so no
@@ -82,7 +100,7 @@ export class HostWork {
   }
 
   /**
-   * The host side of the dirty-log benchmark after a pass of vCPU 0: update the steal-time
+   * The host side of the dirty-log benchmark once every vCPU finished a pass: update the steal-time
    * record (a host write to the last guest frame, logged like any write), then fetch and
    * clear the log. With more vCPUs the host also does what a live host does meanwhile, aimed
    * at the page vCPU 1 writes next so the lockless window is actually hit: it unmaps that
@@ -95,12 +113,16 @@ export class HostWork {
       for (const g of this.trackedByPass.splice(0)) this.untrack(g);
       this.mmu.hostWrite(this.mmu.frames - 1);
       this.mmu.fetchDirtyLog();
+      // The vCPUs resume once the fetch (an exclusive hold of mmu_lock) is over.
+      this.mmu.schedule(Math.max(t, this.mmu.exclusiveEnd), () => {
+        this.fetchedPasses = pass + 1;
+      });
       const va = this.cursor.get(1);
       const gfn = va === undefined ? undefined : pageOf(va);
       const other = this.mmu.vm.cpus[1];
       if (gfn === undefined || !other || other.done) return;
       // The host reads the spte just as vCPU 1 resumes (host threads are not in step with vCPUs).
-      const at = Math.max(t, other.clock);
+      const at = Math.max(t, other.clock, this.mmu.exclusiveEnd);
       if (pass % 3 === 0) this.zapGfn(gfn, at);
       else if (pass % 3 === 1) {
         this.trackWrites(gfn, at);

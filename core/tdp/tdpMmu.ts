@@ -110,7 +110,7 @@ export class TdpMmu {
   readonly stats = {
     eptViolations: 0, eptMisconfigs: 0, fastPf: 0, slowWriteFaults: 0, spurious: 0,
     walkRefs: 0, guestWalkRefs: 0, tablesAllocated: 0, tablesFreed: 0, disconnectedSptes: 0,
-    largePages: 0, dirtyLogFetches: 0, dirtyPagesFetched: 0, emulatedWrites: 0, cmpxchgLost: 0,
+    largePages: 0, dirtyLogFetches: 0, dirtyPagesFetched: 0, emulatedWrites: 0, cmpxchgLost: 0, zapAllFast: 0,
   };
 
   constructor(
@@ -282,25 +282,32 @@ export class TdpMmu {
 
   /**
    * The memslot generation moved on. When the bits an MMIO spte holds wrap around, an old
-   * one could look current again, so every one is zapped (as KVM does on wrap-around).
+   * one could look current again, so KVM throws the whole MMU away (mmu.rst: all pages are
+   * zapped on overflow; `kvm_mmu_zap_all_fast`).
    */
   wrapMmioGeneration(generation: number): void {
-    if (generation % MMIO_GENERATIONS === 0) this.zapMmioSptes();
+    if (generation % MMIO_GENERATIONS === 0) this.zapAllFast();
   }
 
-  private zapMmioSptes(): void {
-    const visit = (t: EptTable): void => {
-      for (let i = 0; i < 512; i++) {
-        const lo = t.sptes[2 * i] as number;
-        const hi = t.sptes[2 * i + 1] as number;
-        if (isMmio(lo, hi)) this.setSpte(t, i, 0, 0);
-        else if (present(lo) && t.level > 1 && !(lo & EPT_PS)) {
-          const c = this.tables.get(t.children[i] as number);
-          if (c) visit(c);
-        }
+  /**
+   * kvm_mmu_zap_all_fast: bump the MMU generation so the root in use is obsolete, have every
+   * vCPU load a fresh root (an empty one, refilled fault by fault: the `map-gfn` exits that
+   * follow), and free the obsolete tree. The obsolete tree goes under mmu_lock held for write,
+   * so the hold is as long as the tree is big; faults meanwhile wait.
+   */
+  zapAllFast(): void {
+    this.stats.zapAllFast++;
+    const old = this.root;
+    this.exclusively(() => {
+      this.root = null;
+      if (old) {
+        for (let i = 0; i < 512; i++) if (present(old.sptes[2 * i] as number)) this.setSpte(old, i, 0, 0);
+        this.tables.delete(old.id);
+        this.stats.tablesFreed++;
+        this.vm.emitter.emit({ type: 'shadow_page', action: 'free', table: old.id, level: old.level, gfn: 0, role: 'tdp' });
       }
-    };
-    if (this.root) visit(this.root);
+      this.flush('zap-all-fast');
+    });
   }
 
   private emulateTrackedWrite(gfn: number, va: number): 'emulated' {
@@ -335,6 +342,11 @@ export class TdpMmu {
    */
   private mmuLock(holdNs: number): void {
     const vm = this.vm;
+    const until = this.exclusiveUntil(vm.emitter.t);
+    if (until > vm.emitter.t) {
+      vm.emitter.emit({ type: 'lock_wait', lock: 'mmu_lock', duration: until - vm.emitter.t });
+      vm.tick(until - vm.emitter.t);
+    }
     for (const a of [...this.actions]) {
       if (a.from === undefined || a.from > vm.emitter.t || a.t <= vm.emitter.t) continue;
       vm.emitter.emit({ type: 'lock_wait', lock: 'mmu_lock', duration: a.t - vm.emitter.t });
@@ -344,6 +356,47 @@ export class TdpMmu {
     }
     if (this.opts.tdpMmu) vm.tick(vm.cost.lockNs);
     else vm.lock(holdNs);
+  }
+
+  /** sptes written so far (by anyone): what an exclusive holder's time is made of. */
+  private spteWrites = 0;
+  /** mmu_lock held exclusively by host work, as [start, end) pairs. */
+  private readonly exclusive: number[] = [];
+
+  /** The end of the exclusive hold covering time `t`, or `t` when none does. */
+  private exclusiveUntil(t: number): number {
+    let until = t;
+    for (let i = 0; i < this.exclusive.length; i += 2) {
+      if ((this.exclusive[i] as number) <= until && (this.exclusive[i + 1] as number) > until) until = this.exclusive[i + 1] as number;
+    }
+    // Holds that ended before every vCPU's clock can never matter again.
+    let earliest = Infinity;
+    for (const c of this.vm.cpus) if (!c.done && c.clock < earliest) earliest = c.clock;
+    while (this.exclusive.length && (this.exclusive[1] as number) < earliest) this.exclusive.splice(0, 2);
+    return until;
+  }
+
+  /**
+   * Host work that takes mmu_lock for write even under the TDP MMU (seed 002: only faults run
+   * under the shared lock): turning dirty logging on or off, fetching the log, zapping
+   * everything, a memslot change's zap. The hold lasts as long as the work: one read (a
+   * walk reference) and one locked write per spte it writes. Faults that ask for the lock
+   * meanwhile, shared or exclusive, wait (`mmuLock`); the lockless fast path does not.
+   * Returns when the hold ends.
+   */
+  private exclusively(work: () => void): number {
+    const c = this.vm.cost;
+    const before = this.spteWrites;
+    work();
+    const start = this.vm.emitter.t;
+    const end = start + c.lockNs + (this.spteWrites - before) * (c.walkRefNs + c.lockNs);
+    this.exclusive.push(start, end);
+    return end;
+  }
+
+  /** When the last exclusive hold ends (host work the vCPUs wait for, e.g. the dirty-log fetch). */
+  get exclusiveEnd(): number {
+    return this.exclusive.length ? (this.exclusive[this.exclusive.length - 1] as number) : 0;
   }
 
   /** The lockless path: walk the EPT without the lock, compare-and-exchange, mark dirty. */
@@ -512,7 +565,8 @@ export class TdpMmu {
     const span = 512 ** (t.level - 1);
     const base = t.baseGfn + i * span;
     const wasted = new EptTable(this.nextId++, t.level - 1, base);
-    this.charge(this.vm.cost.shadowAllocNs + this.vm.cost.lockNs);
+    // The failed cmpxchg, then the walk is retried from the root to find the winner's table.
+    this.charge(this.vm.cost.shadowAllocNs + this.vm.cost.lockNs + LEVELS * this.vm.cost.walkRefNs);
     this.vm.emitter.emit({ type: 'shadow_page', action: 'alloc', table: wasted.id, level: wasted.level, gfn: base, role: 'tdp' });
     this.vm.emitter.emit({ type: 'shadow_page', action: 'free', table: wasted.id, level: wasted.level, gfn: base, role: 'tdp' });
   }
@@ -526,6 +580,7 @@ export class TdpMmu {
     const oldHi = t.sptes[2 * i + 1] as number;
     t.sptes[2 * i] = lo >>> 0;
     t.sptes[2 * i + 1] = hi >>> 0;
+    this.spteWrites++;
     if (this.opts.tdpMmu) this.charge(this.vm.cost.lockNs); // atomic compare-and-exchange
     this.vm.emitter.emit({ type: 'spte_write', level: t.level, table: t.id, index: i, old: pte64(oldLo, oldHi), new: pte64(lo, hi) });
     const [bLo, bHi] = bookkeepingOld ?? [oldLo, oldHi];
@@ -563,6 +618,7 @@ export class TdpMmu {
       if (!lo && !hi) continue;
       t.sptes[2 * i] = 0;
       t.sptes[2 * i + 1] = HI_DISCONNECTED;
+      this.spteWrites++;
       this.stats.disconnectedSptes++;
       this.vm.emitter.emit({ type: 'spte_write', level: t.level, table: t.id, index: i, old: pte64(lo, hi), new: pte64(0, HI_DISCONNECTED) });
       this.changed(t, i, lo, hi, 0, HI_DISCONNECTED);
@@ -628,6 +684,10 @@ export class TdpMmu {
   /** Start dirty logging: write-protect every leaf (large ones are dropped, to be refaulted as 4 KiB). */
   enableDirtyLog(): void {
     if (this.logging) return;
+    this.exclusively(() => this.enableDirtyLogLocked());
+  }
+
+  private enableDirtyLogLocked(): void {
     this.logging = true;
     this.dirty.fill(0);
     const large: Array<[EptTable, number]> = [];
@@ -649,6 +709,14 @@ export class TdpMmu {
    * value when looping"), so only the last page decides.
    */
   fetchDirtyLog(): number[] {
+    let pages: number[] = [];
+    this.exclusively(() => {
+      pages = this.fetchDirtyLogLocked();
+    });
+    return pages;
+  }
+
+  private fetchDirtyLogLocked(): number[] {
     const pages: number[] = [];
     for (let g = 0; g < this.frames; g++) if (this.dirty[g]) pages.push(g);
     this.dirty.fill(0);
@@ -687,6 +755,10 @@ export class TdpMmu {
   /** Stop dirty logging and rebuild large pages: zap each table that a 2 MiB leaf can replace. */
   disableDirtyLog(): void {
     if (!this.logging) return;
+    this.exclusively(() => this.disableDirtyLogLocked());
+  }
+
+  private disableDirtyLogLocked(): void {
     this.logging = false;
     let zapped = false;
     const visit = (t: EptTable): void => {
@@ -716,8 +788,10 @@ export class TdpMmu {
   zapAll(): void {
     const root = this.root;
     if (!root) return;
-    for (let i = 0; i < 512; i++) if (present(root.sptes[2 * i] as number)) this.setSpte(root, i, 0, 0);
-    this.flush('zap');
+    this.exclusively(() => {
+      for (let i = 0; i < 512; i++) if (present(root.sptes[2 * i] as number)) this.setSpte(root, i, 0, 0);
+      this.flush('zap');
+    });
   }
 
   /** The guest's own store to one of its page tables: a write to that frame through the EPT. */

@@ -1,0 +1,45 @@
+/**
+ * kvm_mmu_zap_all_fast on the MMIO generation's wrap (mmu.rst, "Fast invalidation of MMIO
+ * sptes": an MMIO spte holds only the generation's low bits, here 9 as KVM's
+ * MMIO_SPTE_GEN_LOW, so after 512 memslot changes an old MMIO spte could look current; all
+ * pages are zapped then), and the exclusive mmu_lock hold it takes.
+ *
+ * Hand count: the `mmio` workload's guest maps its device page with one 4-level walk
+ * (PML4 → PDPT → PD → PT, four guest table frames). With 4 KiB host pages each frame the 2D
+ * walk reads needs its own EPT entry, so once everything is zapped the next device access
+ * takes 4 EPT violations (`map-gfn`) before its MMIO exit; before the wrap none.
+ */
+import { describe, expect, it } from 'vitest';
+import { ofType, run, scenario } from '../test/helpers.ts';
+import { tdpOf } from './mmu.ts';
+
+const input = (iterations: number, memslotEvery: number) => ({
+  ...scenario({ kind: 'mmio', iterations, memslotEvery }, {}, { mode: 'tdp', tdp: { largePages: false } }),
+  hardware: { profile: 'ept-2012' as const },
+});
+
+describe('kvm_mmu_zap_all_fast on the MMIO generation wrap', () => {
+  it('511 memslot changes zap nothing; the 512th zaps every spte and the guest tables fault back in (4 map-gfn)', () => {
+    // memslot changes happen before accesses 1, 2, …: 511 changes with 512 accesses, 512 with 513
+    const before = run(input(512, 1), { audit: true });
+    expect(tdpOf(before.vm)?.stats.zapAllFast).toBe(0);
+    const after = run(input(514, 1), { audit: true });
+    expect(tdpOf(after.vm)?.stats.zapAllFast).toBe(1);
+    const flush = after.events.findIndex((e) => e.type === 'tlb_flush' && e.reason === 'zap-all-fast');
+    expect(flush).toBeGreaterThan(0);
+    const afterZap = ofType(after.events.slice(flush), 'vmexit');
+    const maps = (list: typeof afterZap) => list.filter((e) => e.handling === 'map-gfn').length;
+    expect(maps(afterZap)).toBe(4);
+    // the root was thrown away: a new one is allocated
+    expect(after.events.slice(flush).some((e) => e.type === 'shadow_page' && e.action === 'alloc' && e.level === 4)).toBe(true);
+    expect(ofType(after.events, 'audit_violation')).toEqual([]);
+  });
+
+  it('a fault that asks for mmu_lock during the zap waits for it (the hold is the time to clear its sptes)', () => {
+    const two = { ...input(514, 1), vms: [{ ...input(514, 1).vms[0]!, vcpus: 2 }] };
+    const { events } = run(two);
+    const flush = events.findIndex((e) => e.type === 'tlb_flush' && e.reason === 'zap-all-fast');
+    const waits = ofType(events.slice(flush), 'lock_wait');
+    expect(waits.length).toBeGreaterThan(0);
+  });
+});
