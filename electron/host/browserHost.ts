@@ -179,6 +179,11 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
   async function serveApiPost(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     let size = 0;
+    // A client that goes away mid-body (a closed tab, a killed script) leaves an upload that
+    // cannot go on: release its slot now rather than when it goes stale.
+    req.once('close', () => {
+      if (!req.complete) service.requestAborted(Buffer.concat(chunks).subarray(0, 4096).toString('utf8'));
+    });
     for await (const chunk of req as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > MAX_MESSAGE_BYTES) {
@@ -246,16 +251,21 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
   });
 
   wss.on('connection', (ws: WebSocket) => {
+    /** This connection, as the owner of what it starts (uploads): released when it closes. */
+    const client = {};
     const unsubscribe = service.onEvent((message) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
     });
     ws.on('message', (data, isBinary) => {
       const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-      void service.handleRequest(isBinary ? raw : raw.toString('utf8')).then((response) => {
+      void service.handleRequest(isBinary ? raw : raw.toString('utf8'), { client }).then((response) => {
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(response));
       });
     });
-    ws.on('close', unsubscribe);
+    ws.on('close', () => {
+      unsubscribe();
+      service.clientGone(client);
+    });
     ws.on('error', () => ws.terminate());
   });
 

@@ -60,7 +60,12 @@ export interface HostServiceOptions {
   pickSessionFile?: () => Promise<string | undefined>;
 }
 
-type Handler<M extends ApiMethod> = (params: z.output<(typeof API)[M]['params']>) => Promise<ApiResult<M>> | ApiResult<M>;
+/** Who a call came from: a connection of the browser host (absent for IPC and in-process calls). */
+export interface CallContext {
+  client?: object;
+}
+
+type Handler<M extends ApiMethod> = (params: z.output<(typeof API)[M]['params']>, context: CallContext) => Promise<ApiResult<M>> | ApiResult<M>;
 type Handlers = { [M in ApiMethod]: Handler<M> };
 
 /** One readable line for the first problem zod found, naming the field. */
@@ -160,7 +165,7 @@ export class HostService {
    * The one entry point for untrusted wire messages: a JSON string or bytes (WebSocket) or an
    * already-decoded object. Checks size, JSON, envelope, method and params, in that order.
    */
-  async handleRequest(raw: unknown): Promise<ResponseMessage> {
+  async handleRequest(raw: unknown, context: CallContext = {}): Promise<ResponseMessage> {
     let id = -1;
     try {
       let message: unknown = raw;
@@ -187,7 +192,7 @@ export class HostService {
       if (message && typeof message === 'object' && !Array.isArray(message) && !('params' in message)) message = { ...message, params: {} };
       const envelope = requestMessage.safeParse(message);
       if (!envelope.success) throw new ApiError('bad-request', describeIssue(envelope.error, 'message'));
-      const result = await this.dispatch(envelope.data.method, envelope.data.params);
+      const result = await this.dispatch(envelope.data.method, envelope.data.params, context);
       return { id, ok: true, result };
     } catch (error) {
       return { id, ok: false, error: toWireError(error) };
@@ -198,16 +203,16 @@ export class HostService {
    * Validate and call one method (Electron IPC arrives here with the method from its channel).
    * Throws ApiError; `handleRequest` and the IPC wrapper turn that into a response.
    */
-  async dispatch(method: string, params: unknown): Promise<unknown> {
+  async dispatch(method: string, params: unknown, context: CallContext = {}): Promise<unknown> {
     if (this.closed) throw new ApiError('failed', 'the host is shutting down');
     if (!isApiMethod(method)) throw new ApiError('unknown-method', `unknown method "${String(method).slice(0, 100)}"`);
     const spec = API[method];
     const parsed = spec.params.safeParse(params ?? {});
     if (!parsed.success) throw new ApiError('bad-request', `${method}: ${describeIssue(parsed.error)}`);
-    const handler = this.handlers[method] as (p: unknown) => unknown;
+    const handler = this.handlers[method] as (p: unknown, c: CallContext) => unknown;
     let result: unknown;
     try {
-      result = await handler(parsed.data);
+      result = await handler(parsed.data, context);
     } finally {
       if (method.startsWith('sessions.')) this.tellNewDamage(parsed.data);
     }
@@ -219,6 +224,17 @@ export class HostService {
   /** Typed in-process call (CLI, tests); throws ApiError. */
   async call<M extends ApiMethod>(method: M, params: z.input<(typeof API)[M]['params']>): Promise<ApiResult<M>> {
     return (await this.dispatch(method, params)) as ApiResult<M>;
+  }
+
+  /** A connection of the browser host closed: what it left half-done and holds a slot (an upload) is released. */
+  clientGone(client: object): void {
+    this.traces.clientGone(client);
+  }
+
+  /** A POSTed request was aborted before its body arrived: release the upload it names, if any. */
+  requestAborted(partialBody: string): void {
+    const m = /"importId"\s*:\s*"(imp-[0-9a-f]{16})"/.exec(partialBody.slice(0, 4096));
+    if (m) this.traces.requestAborted(m[1]!);
   }
 
   async close(): Promise<void> {
@@ -428,7 +444,7 @@ export class HostService {
       'runs.control': ({ runId, action }) => this.vms.control(runId, action),
       'runs.setSpeed': ({ runId, nsPerSecond }) => this.vms.setSpeed(runId, nsPerSecond),
       'runs.list': () => this.vms.list(),
-      'traces.begin': ({ fileName, sizeBytes }) => this.traces.begin(fileName, sizeBytes),
+      'traces.begin': ({ fileName, sizeBytes }, { client }) => this.traces.begin(fileName, sizeBytes, Date.now(), client),
       'traces.upload': ({ importId, offset, data }) => this.traces.upload(importId, offset, data),
       'traces.import': ({ importId }) => this.traces.start(importId),
       'traces.cancel': ({ importId }) => this.traces.cancel(importId),

@@ -6,9 +6,14 @@
  * step. Uploads live under `<sessions>/.imports/<importId>.trace` (a name the host makes), are
  * written strictly in order, never beyond the size announced, and are removed when the import
  * ends, fails or is cancelled. A cancelled import keeps nothing.
+ *
+ * An upload holds one of MAX_ACTIVE_IMPORTS slots and disk space, so: `begin` refuses a trace
+ * the disk has no room for (fs.statfs, with what other uploads still have to write), and an
+ * upload is cancelled at once when its client goes away (its WebSocket closes, or a POSTed
+ * chunk's request is aborted) instead of holding its slot until STALE_UPLOAD_MS.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ApiError, type TraceImportStatus } from '../api/contract.ts';
 import { ImportError } from '../../sessions/import/index.ts';
@@ -18,6 +23,12 @@ import { importAnyTrace } from '../../sessions/tracedat/source.ts';
 export const MAX_ACTIVE_IMPORTS = 4;
 /** An upload that has not moved for this long was abandoned (a closed tab): it is cancelled. */
 export const STALE_UPLOAD_MS = 10 * 60_000;
+/**
+ * Free space an upload must leave on the sessions folder's disk: beyond the trace itself, room
+ * for the session it becomes (smaller than the text, see docs/import.md) and a margin for
+ * everything else on the disk.
+ */
+export const UPLOAD_RESERVE_BYTES = 64 * 1024 * 1024;
 /** Ended imports remembered for `traces.cancel` / late questions. */
 const KEEP_ENDED = 50;
 /** The upload counts for this share of the progress bar; the import's two passes for the rest. */
@@ -31,6 +42,8 @@ interface Entry {
   lastEmit: number;
   /** Last upload activity (ms), to find abandoned uploads. */
   touched: number;
+  /** The connection that began it (a WebSocket); when it goes away, so does the upload. */
+  owner?: object;
 }
 
 export interface TraceImportsOptions {
@@ -47,6 +60,10 @@ export function sessionIdFor(sessionsDir: string, fileName: string): string {
   let id = `${stem}.mmulab`;
   for (let n = 2; existsSync(join(sessionsDir, id)); n++) id = `${stem}-${n}.mmulab`;
   return id;
+}
+
+function mb(bytes: number): string {
+  return bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GB` : `${Math.ceil(bytes / 1024 ** 2)} MB`;
 }
 
 export class TraceImports {
@@ -86,17 +103,48 @@ export class TraceImports {
     for (const e of ended.slice(0, Math.max(0, ended.length - KEEP_ENDED))) this.entries.delete(e.status.importId);
   }
 
-  /** Start an upload of `sizeBytes` bytes of trace text named `fileName` (the name only names the session). */
-  begin(fileName: string, sizeBytes: number, now = Date.now()): TraceImportStatus {
+  /** Bytes free for an unprivileged writer on the disk of the sessions folder. */
+  private freeBytes(): number {
+    const fs = statfsSync(this.options.sessionsDir);
+    return Number(fs.bavail) * Number(fs.bsize);
+  }
+
+  /**
+   * Start an upload of `sizeBytes` bytes of trace text named `fileName` (the name only names the
+   * session). `owner` is the connection it came on, if it has one (see `clientGone`).
+   */
+  begin(fileName: string, sizeBytes: number, now = Date.now(), owner?: object): TraceImportStatus {
     this.sweep(now);
     if (this.active >= MAX_ACTIVE_IMPORTS) throw new ApiError('failed', `${MAX_ACTIVE_IMPORTS} trace imports are already under way; wait for one to end`);
+    // The trace, the session it becomes (at most its size), what other uploads still have to write, and a margin.
+    let pending = 0;
+    for (const e of this.entries.values()) if (e.status.state === 'uploading') pending += e.status.totalBytes - e.status.receivedBytes;
+    const needed = 2 * sizeBytes + pending + UPLOAD_RESERVE_BYTES;
+    const free = this.freeBytes();
+    if (free < needed)
+      throw new ApiError(
+        'failed',
+        `not enough free disk space for ${basename(fileName).slice(0, 100)}: it needs about ${mb(needed)} (the trace, the session it becomes and a margin) and the sessions folder's disk has ${mb(free)} free`,
+      );
     mkdirSync(this.dir, { recursive: true });
     const importId = `imp-${randomBytes(8).toString('hex')}`;
     const path = join(this.dir, `${importId}.trace`);
     const fd = openSync(path, 'wx', 0o600);
     const status: TraceImportStatus = { importId, fileName: basename(fileName).slice(0, 255), state: 'uploading', receivedBytes: 0, totalBytes: sizeBytes, fraction: 0, lines: 0 };
-    this.entries.set(importId, { status, path, fd, lastEmit: 0, touched: now });
+    this.entries.set(importId, { status, path, fd, lastEmit: 0, touched: now, ...(owner ? { owner } : {}) });
     return { ...status };
+  }
+
+  /** A connection closed: cancel the uploads it began and has not finished (their slots free at once). */
+  clientGone(owner: object): void {
+    for (const e of this.entries.values())
+      if (e.owner === owner && e.status.state === 'uploading') this.finish(e, 'cancelled', `upload of ${e.status.fileName} abandoned: the client went away; nothing kept`);
+  }
+
+  /** A POSTed chunk's request was aborted before its body arrived: its upload cannot go on. */
+  requestAborted(importId: string): void {
+    const e = this.entries.get(importId);
+    if (e?.status.state === 'uploading') this.finish(e, 'cancelled', `upload of ${e.status.fileName} abandoned: the client went away mid-chunk; nothing kept`);
   }
 
   /** Append the next chunk (base64) at `offset`, which must be where the last chunk ended. */
@@ -108,7 +156,14 @@ export class TraceImports {
     if (e.status.receivedBytes + bytes.length > e.status.totalBytes)
       throw new ApiError('bad-request', `traces.upload: more bytes than the ${e.status.totalBytes} announced`);
     let off = 0;
-    while (off < bytes.length) off += writeSync(e.fd, bytes, off, bytes.length - off);
+    try {
+      while (off < bytes.length) off += writeSync(e.fd, bytes, off, bytes.length - off);
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'error';
+      const why = code === 'ENOSPC' ? 'the disk is full' : `writing it failed (${code})`;
+      this.finish(e, 'failed', `upload of ${e.status.fileName} stopped: ${why}; nothing kept`);
+      throw new ApiError('failed', `trace import ${importId}: ${why}; nothing kept`);
+    }
     e.status.receivedBytes += bytes.length;
     e.touched = Date.now();
     e.status.fraction = e.status.totalBytes ? (UPLOAD_SHARE * e.status.receivedBytes) / e.status.totalBytes : UPLOAD_SHARE;

@@ -1,0 +1,143 @@
+// Trace uploads against the real browser host (HTTP server on 127.0.0.1, real WebSocket and raw
+// HTTP clients): a trace the disk has no room for is refused up front, and an upload whose client
+// goes away (its WebSocket closes, or a POSTed chunk is aborted mid-body) frees its slot at once.
+import { request } from 'node:http';
+import { mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { ResponseMessage, TraceImportStatus } from '../api/contract.ts';
+import { startBrowserHost, type BrowserHost } from './browserHost.ts';
+import { MAX_ACTIVE_IMPORTS } from './traceImports.ts';
+
+let dir: string;
+let host: BrowserHost;
+let origin: string;
+const cookie = () => `mmulab_token_${host.port}=${host.token}`;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'mmulab-uploads-'));
+  host = await startBrowserHost({ port: 0, sessionsDir: join(dir, 'sessions'), staticDir: join(dir, 'no-renderer'), progressIntervalMs: 0 });
+  origin = `http://127.0.0.1:${host.port}`;
+});
+afterAll(async () => {
+  await host?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function openWs(): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${host.port}/api`, { headers: { Cookie: cookie(), Origin: origin } });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+function wsCall(ws: WebSocket, id: number, method: string, params: unknown): Promise<ResponseMessage> {
+  return new Promise((resolve) => {
+    const onMessage = (data: WebSocket.RawData) => {
+      const msg = JSON.parse(String(data)) as ResponseMessage | { event: string };
+      if ('id' in msg && msg.id === id) {
+        ws.off('message', onMessage);
+        resolve(msg);
+      }
+    };
+    ws.on('message', onMessage);
+    ws.send(JSON.stringify({ id, method, params }));
+  });
+}
+
+/** POST one API request over HTTP and read the JSON answer. */
+function post(body: unknown): Promise<ResponseMessage> {
+  const text = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port: host.port, path: '/api', method: 'POST', headers: { Cookie: cookie(), Origin: origin, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) } },
+      (res) => {
+        let out = '';
+        res.on('data', (c: Buffer) => (out += String(c)));
+        res.on('end', () => resolve(JSON.parse(out) as ResponseMessage));
+      },
+    );
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+const importId = (r: ResponseMessage) => (r.ok ? (r.result as TraceImportStatus).importId : '');
+/** Uploads begun over HTTP by a test, cancelled after it. */
+const begun: string[] = [];
+async function begin(n: number): Promise<ResponseMessage> {
+  const r = await post({ id: n, method: 'traces.begin', params: { fileName: `t${n}.txt`, sizeBytes: 1000 } });
+  if (r.ok) begun.push(importId(r));
+  return r;
+}
+const cancel = (id: string) => post({ id: 99, method: 'traces.cancel', params: { importId: id } });
+afterEach(async () => {
+  for (const id of begun.splice(0)) await cancel(id);
+});
+
+/** Begin uploads until the slots run out; returns their ids (cancel them after). */
+async function fillSlots(): Promise<string[]> {
+  const ids: string[] = [];
+  for (let n = 0; n < MAX_ACTIVE_IMPORTS; n++) {
+    const r = await begin(100 + n);
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    ids.push(importId(r));
+  }
+  const over = await begin(200);
+  expect(over.ok).toBe(false);
+  return ids;
+}
+
+describe('trace uploads', () => {
+  it('refuse a trace the disk has no room for, before taking a slot or a byte', async () => {
+    const fs = statfsSync(join(dir, 'sessions'));
+    const free = Number(fs.bavail) * Number(fs.bsize);
+    // twice the free space: the trace alone would not fit
+    const r = await post({ id: 1, method: 'traces.begin', params: { fileName: 'huge.txt', sizeBytes: Math.min(2 ** 40, 2 * free) } });
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error.message).toMatch(/^not enough free disk space for huge\.txt: it needs about [\d.]+ [MG]B \(the trace, the session it becomes and a margin\) and the sessions folder's disk has [\d.]+ [MG]B free$/);
+    expect(readdirSync(join(dir, 'sessions')).filter((f) => f !== '.imports')).toEqual([]);
+    await fillSlots(); // no slot was taken by the refused one
+  });
+
+  it('free the slot of an upload whose WebSocket closes', async () => {
+    const ws = await openWs();
+    const begun = await wsCall(ws, 1, 'traces.begin', { fileName: 'ws.txt', sizeBytes: 1000 });
+    expect(begun.ok).toBe(true);
+    expect((await wsCall(ws, 2, 'traces.upload', { importId: importId(begun), offset: 0, data: Buffer.from('x'.repeat(300)).toString('base64') })).ok).toBe(true);
+    // three more uploads from elsewhere: now every slot is taken
+    for (let n = 0; n < MAX_ACTIVE_IMPORTS - 1; n++) await begin(300 + n);
+    expect((await begin(310)).ok).toBe(false);
+    ws.terminate(); // the tab is closed mid-upload
+    await expect.poll(async () => (await begin(320)).ok, { timeout: 5000 }).toBe(true);
+    expect(readdirSync(join(dir, 'sessions', '.imports')).some((f) => f.startsWith(importId(begun)))).toBe(false);
+    const all = await post({ id: 5, method: 'traces.cancel', params: { importId: importId(begun) } });
+    expect(all.ok && (all.result as TraceImportStatus).state).toBe('cancelled');
+    expect(all.ok && (all.result as TraceImportStatus).message).toMatch(/the client went away/);
+  });
+
+  it('free the slot of an upload whose POSTed chunk is aborted mid-body', async () => {
+    const ids = await fillSlots();
+    const victim = ids[0]!;
+    // A real HTTP client that announces a large chunk, sends the start of it, and goes away.
+    const head = `{"id":9,"method":"traces.upload","params":{"importId":"${victim}","offset":0,"data":"`;
+    await new Promise<void>((resolve) => {
+      const req = request({
+        host: '127.0.0.1',
+        port: host.port,
+        path: '/api',
+        method: 'POST',
+        headers: { Cookie: cookie(), Origin: origin, 'Content-Type': 'application/json', 'Content-Length': head.length + 100_000 },
+      });
+      req.on('error', () => resolve());
+      req.write(head + 'eHh4'.repeat(100), () => setTimeout(() => req.destroy(), 50));
+      req.on('close', () => resolve());
+    });
+    await expect.poll(async () => (await begin(400)).ok, { timeout: 5000 }).toBe(true);
+    const status = await cancel(victim);
+    expect(status.ok && (status.result as TraceImportStatus).message).toMatch(/went away mid-chunk/);
+  });
+});
