@@ -167,6 +167,10 @@ export const HANDLINGS = [
   'nested-vmentry',
   'sync-shadow-ept',
   'other',
+  /** a #GP for the guest: a refused MOV to CR3 (shadow paging sees it), a PV guest's #GP bounced by Xen */
+  'inject-gp',
+  /** CR0.WP, CR4.SMEP/SMAP/PSE or EFER.NXE changed: a new MMU role (shadow paging) */
+  'mmu-role-change',
 ] as const;
 
 export type Handling = (typeof HANDLINGS)[number];

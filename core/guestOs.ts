@@ -5,7 +5,7 @@
  */
 import {
   GuestMemory, PTE_A, PTE_D, PTE_G, PTE_HI_NX, PTE_HI_RSVD_FLAG, PTE_P, PTE_PS, PTE_U, PTE_W, NONPAE_4M_RSVD,
-  entryAddress, entryBytes, tableIndex, topLevel, type PagingControls,
+  entryBytes, tableIndex, topLevel, type PagingControls,
 } from './paging.ts';
 import type { LevelName, PageSize, PteFlag } from './scenario.ts';
 
@@ -78,6 +78,15 @@ export class GuestOs {
     const proc = new Process(pid, top * 4096);
     proc.tables.push(top);
     this.procs.set(pid, proc);
+    if (this.ctl.mode === 'pae') {
+      // As Linux PAE does (pgd_alloc → preallocate_pmds), a new PDPT gets its four page
+      // directories at once, so no PDPTE changes while it is in CR3: the CPU reads PDPTEs
+      // only when CR3 is loaded (SDM 4.4.1), and a later PDPTE store would go unseen.
+      for (let i = 0; i < 4; i++) {
+        const pd = this.allocTable(proc) * 4096;
+        this.write(top * 4096 + 8 * i, 3, (pd % 4294967296) | PTE_P, Math.floor(pd / 4294967296));
+      }
+    }
     return proc;
   }
 
@@ -109,15 +118,16 @@ export class GuestOs {
         this.write(at, level, lo, hi);
         if (this.ctl.mode === 'pae' && level === 3) pdpteChanged = true;
       }
-      table = entryAddress(lo, hi, 12);
+      // the OS knows which table it linked (the entry's reserved bits are not part of its address)
+      table = next;
     }
     return pdpteChanged;
   }
 
   /** The table an existing entry points at, or a fresh one. */
   private nextTable(p: Process, lo: number, hi: number): number {
-    if (lo & PTE_P && !(lo & PTE_PS)) return entryAddress(lo, hi, 12);
-    if (lo & PTE_P && this.ctl.mode === 'nonpae' && !this.ctl.pse) return entryAddress(lo, hi, 12);
+    if (lo & PTE_P && !(lo & PTE_PS)) return tableAt(lo, hi);
+    if (lo & PTE_P && this.ctl.mode === 'nonpae' && !this.ctl.pse) return tableAt(lo, hi);
     return this.allocTable(p) * 4096;
   }
 
@@ -158,7 +168,7 @@ export class GuestOs {
       const at = this.entryGpa(table, va, level);
       const [lo, hi] = this.readEntry(at);
       if (lo & PTE_P) {
-        table = entryAddress(lo, hi, 12);
+        table = tableAt(lo, hi);
         continue;
       }
       const t = this.allocTable(p) * 4096;
@@ -183,7 +193,7 @@ export class GuestOs {
     for (let level = topLevel(this.ctl.mode); level > 1; level--) {
       const [lo, hi] = this.readEntry(this.entryGpa(table, va, level));
       if (!(lo & PTE_P) || lo & PTE_PS) return -1;
-      table = entryAddress(lo, hi, 12);
+      table = tableAt(lo, hi);
     }
     return this.entryGpa(table, va, 1);
   }
@@ -199,4 +209,9 @@ export class GuestOs {
 
 function levelName(level: number): LevelName {
   return (Object.keys(LEVEL_OF) as LevelName[]).find((k) => LEVEL_OF[k] === level) as LevelName;
+}
+
+/** The table an entry links, as the OS reads it: address bits 39:12 (MAXPHYADDR 40; reserved bits are not address). */
+function tableAt(lo: number, hi: number): number {
+  return ((lo & 0xfffff000) >>> 0) + (hi & 0xff) * 4294967296;
 }

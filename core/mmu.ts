@@ -15,6 +15,12 @@ export const MISS_FAULT = 1;
 export const MISS_RETRY = 2;
 export type MissOutcome = typeof MISS_OK | typeof MISS_FAULT | typeof MISS_RETRY;
 
+export type ControlRegister = 'cr0' | 'cr4' | 'efer';
+/** The exit a write to a control register takes where it is intercepted. */
+export function controlExitReason(register: ControlRegister): string {
+  return register === 'efer' ? 'MSR_WRITE' : 'CR_ACCESS';
+}
+
 export type Report = (rule: string, detail: string) => void;
 
 /** One table of the MMU's own state, as the page-table view shows it: present entries only. */
@@ -50,8 +56,12 @@ export interface Mmu {
   invlpg(cpu: Vcpu, va: number): void;
   /** MOV to CR3 succeeded (cpu.cr3 and the PDPTE registers are loaded, the TLB flushed). */
   loadCr3(cpu: Vcpu): void;
-  /** CR0.WP, CR4.PSE/SMEP/SMAP or EFER.NXE changed on `cpu` (the controls object holds the new values). */
-  controlsChanged(cpu: Vcpu): void;
+  /**
+   * CR0.WP, CR4.PSE/SMEP/SMAP or EFER.NXE changed on `cpu` (the machine's controls hold the
+   * new values; the TLB is already flushed) by a write to `register` (MOV to CR0/CR4,
+   * WRMSR to EFER).
+   */
+  controlsChanged(cpu: Vcpu, register: ControlRegister): void;
   /** Would a guest store into this frame trap (it is a write-protected, shadowed page table)? */
   traps(gfn: number): boolean;
   /** Check the design's invariants; report each broken one. */
@@ -74,6 +84,11 @@ export interface Mmu {
   /** A new address space is ready (dup_mmap) / a process's address space is gone (exit_mmap). */
   addressSpaceCreated?(p: Process): void;
   addressSpaceReleased?(p: Process): void;
+  /**
+   * The guest takes #GP: a MOV to CR3 refused (a reserved bit in a PAE PDPTE; nothing changed)
+   * or a non-canonical address. Only a design that sees the guest's #GP or CR3 loads acts.
+   */
+  generalProtection?(cpu: Vcpu, cause: 'cr3' | 'canonical', va?: number): void;
   /** The host fetches (and on the first call enables) the dirty log: the script's `dirtyLog` step. Returns false if the design has none. */
   dirtyLog?(): boolean;
 }

@@ -25,7 +25,7 @@
 import { WalkResult, walk, type AccessKind, type PagingControls } from './paging.ts';
 import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from './tlb.ts';
 import type { Machine, Vcpu } from './machine.ts';
-import type { MissOutcome, Mmu, MmuTable, Report } from './mmu.ts';
+import type { ControlRegister, MissOutcome, Mmu, MmuTable, Report } from './mmu.ts';
 import { EPT_R, EPT_RWX, EPT_W, EPT_X } from './tdp/spte.ts';
 import { chargeWalk2d } from './tdp/walk2d.ts';
 
@@ -160,8 +160,9 @@ export class NestedTdp implements Mmu {
   loadCr3(): void {
     /* L2 loads its own CR3 without an exit */
   }
-  controlsChanged(): void {
-    /* L2's controls apply to its own walk; EPT02 does not depend on them */
+  /** L2's controls apply to its own walk; EPT02 does not depend on them (L0's view of the exit only). */
+  controlsChanged(_cpu: Vcpu, register: ControlRegister): void {
+    this.vm.tdpControlsExit(register);
   }
   traps(): boolean {
     return false;

@@ -46,6 +46,40 @@ const cr3Step = z.strictObject({ op: z.literal('cr3'), process: z.number().int()
 const forkStep = z.strictObject({ op: z.literal('fork') });
 const exitStep = z.strictObject({ op: z.literal('exit') });
 const dirtyLogStep = z.strictObject({ op: z.literal('dirtyLog') });
+/**
+ * Extension (issue 15 §4): the guest changes its paging controls at run time (MOV to CR0 /
+ * CR4, WRMSR to EFER). Only the bits given change.
+ */
+const setControlsStep = z.strictObject({
+  op: z.literal('setControls'),
+  cr0: z.strictObject({ wp: z.boolean() }).partial().optional(),
+  cr4: z.strictObject({ pse: z.boolean(), smep: z.boolean(), smap: z.boolean() }).partial().optional(),
+  efer: z.strictObject({ nx: z.boolean() }).partial().optional(),
+});
+/**
+ * A value of up to 64 bits: a JSON number or a hex string of up to 16 digits. Kept as given
+ * (a parsed scenario is stored in sessions as JSON, which has no 64-bit integers); read it
+ * with `value64Of`.
+ */
+const value64 = z.union([
+  z.number().int().nonnegative().refine((v) => Number.isSafeInteger(v), 'number too large: give it as a hex string'),
+  z.string().regex(/^0x[0-9a-fA-F]{1,16}$/, 'expected a number or a hex string of up to 16 digits like "0x8000000000200067"'),
+]);
+export function value64Of(v: number | string): bigint {
+  return BigInt(v);
+}
+/**
+ * Extension (issue 15 §4): the guest kernel stores `bytes` bytes of `value` at guest-physical
+ * `gpa` in one of its page tables: part of an entry, or straddling two (a misaligned write).
+ * `level` only labels the `gpte_write` events it causes.
+ */
+const pteWriteStep = z.strictObject({
+  op: z.literal('pteWrite'),
+  gpa: numberLike,
+  bytes: z.union([z.literal(1), z.literal(2), z.literal(4), z.literal(8)]),
+  value: value64,
+  level: z.number().int().min(1).max(4).default(1),
+});
 
 export const scriptStepSchema = z.discriminatedUnion('op', [
   mapStep,
@@ -55,6 +89,8 @@ export const scriptStepSchema = z.discriminatedUnion('op', [
   forkStep,
   exitStep,
   dirtyLogStep,
+  setControlsStep,
+  pteWriteStep,
 ]);
 export type ScriptStep = z.output<typeof scriptStepSchema>;
 
@@ -167,8 +203,19 @@ const vmSchema = z
     if (vm.mmu.nested.enabled && vm.mmu.mode !== 'tdp') ctx.addIssue({ code: 'custom', path: ['mmu', 'nested', 'enabled'], message: 'nested TDP needs mmu.mode tdp (L1 runs L2 on its EPT)' });
     const w = vm.guest.workload;
     if (w.kind !== 'script') return;
+    const bits32 = vm.guest.paging !== 'long4';
     w.steps.forEach((step, i) => {
+      const at = (key: string): PropertyKey[] => ['guest', 'workload', 'steps', i, key];
+      if ((step.op === 'map' || step.op === 'access' || step.op === 'invlpg') && bits32 && step.va >= 2 ** 32) {
+        ctx.addIssue({ code: 'custom', path: at('va'), message: `0x${step.va.toString(16)} is at or above 4 GiB: ${vm.guest.paging} paging translates 32-bit linear addresses` });
+      }
+      if (step.op === 'pteWrite') {
+        if (value64Of(step.value) >= 1n << BigInt(8 * step.bytes)) ctx.addIssue({ code: 'custom', path: at('value'), message: `0x${value64Of(step.value).toString(16)} does not fit in ${step.bytes} byte${step.bytes === 1 ? '' : 's'}` });
+        if ((step.gpa % 4096) + step.bytes > 4096) ctx.addIssue({ code: 'custom', path: at('gpa'), message: `a ${step.bytes}-byte store at 0x${step.gpa.toString(16)} crosses a page boundary (one store stays in one page table)` });
+      }
       if (step.op !== 'map') return;
+      if (vm.guest.paging === 'long4' && step.va >= 2 ** 47) ctx.addIssue({ code: 'custom', path: at('va'), message: `0x${step.va.toString(16)} is not canonical (4-level paging maps addresses below 2^47 here; bits 63:47 must be equal): no page-table entry can map it` });
+      if (vm.guest.paging === 'nonpae' && step.gpa >= (step.size === '4m' ? 2 ** 40 : 2 ** 32)) ctx.addIssue({ code: 'custom', path: at('gpa'), message: `0x${step.gpa.toString(16)} does not fit in a non-PAE ${step.size} entry (${step.size === '4m' ? '40-bit addresses with PSE-36' : '32-bit physical addresses'})` });
       const problem = impossibleMapping(vm.guest.paging, vm.guest.cr4.pse, step.size);
       if (problem) ctx.addIssue({ code: 'custom', path: ['guest', 'workload', 'steps', i, 'size'], message: problem });
       for (const [level, flags] of Object.entries(step.levels)) {

@@ -9,7 +9,7 @@ import type { EngineOptions, VmRunner } from './engineApi.ts';
 import type { EventSink } from './events.ts';
 import type { Process } from './guestOs.ts';
 import { Machine, Vcpu } from './machine.ts';
-import { MISS_FAULT, MISS_OK, type Mmu } from './mmu.ts';
+import { MISS_FAULT, MISS_OK, type ControlRegister, type Mmu } from './mmu.ts';
 import { createMmu } from './mmus.ts';
 import { ACCESS_WRITE, PF_P, PF_W, PTE_W, accessDenied, entryBytes, loadPdptes, type AccessKind } from './paging.ts';
 import type { Scenario } from './scenario.ts';
@@ -23,6 +23,8 @@ const LOOP_LIMIT = 16;
 export class Vm extends Machine implements VmRunner {
   /** The MMU design virtualizing this VM's memory. */
   readonly mmu: Mmu;
+  /** The last failed `access` was a #GP (a non-canonical address), not a #PF. */
+  gp = false;
 
   constructor(
     scenario: Scenario,
@@ -125,6 +127,8 @@ export class Vm extends Machine implements VmRunner {
    */
   access(va: number, acc: AccessKind, cpl: number): boolean {
     const cpu = this.cur;
+    this.gp = false;
+    if (!this.canonical(va)) return this.deliverGp(va);
     for (let attempt = 0; ; attempt++) {
       const e = cpu.tlb.lookup(va);
       if (e >= 0 && this.tlbAllows(cpu.tlb.rights(e), acc, cpl)) {
@@ -159,6 +163,24 @@ export class Vm extends Machine implements VmRunner {
     return !accessDenied(this.mmu.tlbControls, acc, cpl, (bits & TLB_W) !== 0, (bits & TLB_U) !== 0, (bits & TLB_NX) !== 0);
   }
 
+  /**
+   * 4-level paging translates 48-bit linear addresses: bits 63:47 must all equal (canonical
+   * form). A non-canonical access is #GP, never #PF, whatever the page tables say (SDM 3.3.7.1).
+   * Script addresses are non-negative, so a canonical one is below 2^47. 32-bit paging has
+   * no such rule; its script addresses are checked below 4 GiB when the scenario is parsed.
+   */
+  canonical(va: number): boolean {
+    return this.ctl.mode !== 'long4' || va < 2 ** 47;
+  }
+
+  private deliverGp(va: number): false {
+    this.emitter.emit({ type: 'guest_os', action: 'gp', pid: this.cur.proc?.pid ?? 0, detail: `non-canonical address ${hex(va)}` });
+    this.mmu.generalProtection?.(this.cur, 'canonical', va);
+    this.faultCode = 0;
+    this.gp = true;
+    return false;
+  }
+
   private deliverPf(va: number): false {
     this.emitter.emit({ type: 'guest_fault', va, errorCode: this.faultCode });
     return false;
@@ -180,27 +202,73 @@ export class Vm extends Machine implements VmRunner {
     return pid;
   }
 
-  /** MOV to CR3: flush non-global TLB entries; under shadow paging this exits (CR_ACCESS). */
-  switchTo(p: Process): void {
+  /**
+   * MOV to CR3: flush non-global TLB entries; the MMU switches address spaces (under shadow
+   * paging this exits, CR_ACCESS). In PAE mode the CPU loads the four PDPTE registers from
+   * the new PDPT first; a present PDPTE with a reserved bit makes the instruction take #GP
+   * and change nothing: CR3, the PDPTE registers and the TLB keep their old contents, so the
+   * old address space keeps working (SDM 4.4.1, MOV to CR3). Returns false on #GP.
+   */
+  switchTo(p: Process): boolean {
     const cpu = this.cur;
+    if (this.ctl.mode === 'pae') {
+      const bad = loadPdptes(this.mem, p.cr3, this.pdpteScratch);
+      if (bad >= 0) {
+        this.tick(this.cost.accessNs);
+        this.emitter.emit({ type: 'guest_os', action: 'gp', pid: p.pid, detail: `MOV to CR3: PDPTE ${bad} has a reserved bit set; CR3 stays ${hex(cpu.cr3)}` });
+        this.mmu.generalProtection?.(cpu, 'cr3');
+        return false;
+      }
+      cpu.pdpte.set(this.pdpteScratch);
+    }
     cpu.proc = p;
     cpu.cr3 = p.cr3;
-    if (this.ctl.mode === 'pae') this.loadPdpteRegisters(cpu);
     cpu.tlb.flush(false);
     this.tick(this.cost.accessNs);
     this.mmu.loadCr3(cpu);
+    return true;
   }
 
-  private loadPdpteRegisters(cpu: Vcpu): void {
-    const bad = loadPdptes(this.mem, cpu.cr3, cpu.pdpte);
-    if (bad < 0) return;
-    // MOV to CR3 takes #GP with a reserved bit in a present PDPTE; the registers keep nothing valid.
-    cpu.pdpte.fill(0);
-    this.emitter.emit({ type: 'guest_os', action: 'gp', pid: cpu.proc?.pid ?? 0, detail: `MOV to CR3: PDPTE ${bad} has a reserved bit set` });
-  }
+  /** PDPTEs read by a MOV to CR3 before it commits. */
+  private readonly pdpteScratch = new Uint32Array(8);
 
   invlpg(va: number): void {
+    if (!this.canonical(va)) return; // INVLPG of a non-canonical address is a NOP (SDM, INVLPG)
     this.mmu.invlpg(this.cur, va);
+  }
+
+  /**
+   * The guest changes its paging controls (MOV to CR0, MOV to CR4, WRMSR to EFER: one write
+   * per register that changes). The vCPU's TLB is flushed whole (more than the SDM requires
+   * for some of these bits, which is always allowed: a TLB may drop entries at any time),
+   * so every mode sees the new rules at once. Returns the names of the bits that changed.
+   */
+  setControls(change: { wp?: boolean; pse?: boolean; smep?: boolean; smap?: boolean; nxe?: boolean }): string[] {
+    const cpu = this.cur;
+    const all: string[] = [];
+    const writes: Array<[ControlRegister, Array<'wp' | 'pse' | 'smep' | 'smap' | 'nxe'>]> = [['cr0', ['wp']], ['cr4', ['pse', 'smep', 'smap']], ['efer', ['nxe']]];
+    for (const [register, keys] of writes) {
+      const changed = keys.filter((k) => change[k] !== undefined && change[k] !== this.ctl[k]);
+      if (!changed.length) continue;
+      for (const k of changed) this.ctl[k] = change[k] as boolean;
+      const names = changed.map((k) => `${register}.${k === 'nxe' ? 'nx' : k}=${this.ctl[k] ? 1 : 0}`);
+      all.push(...names);
+      this.emitter.emit({ type: 'guest_os', action: 'set-controls', pid: cpu.proc?.pid ?? 0, detail: names.join(' ') });
+      cpu.tlb.flush(true);
+      cpu.walkCaches.flushGuest();
+      this.tick(this.cost.accessNs);
+      this.mmu.controlsChanged(cpu, register);
+    }
+    return all;
+  }
+
+  /**
+   * The guest kernel stores `bytes` bytes of `value` at `gpa` in one of its page tables
+   * (the `pteWrite` script step): part of an entry or across two, which the MMU must handle
+   * as it handles any store into a page table (a shadow MMU zaps on a misaligned one).
+   */
+  pteWrite(gpa: number, bytes: number, value: bigint, level: number): void {
+    this.mmu.guestWrite(gpa, bytes, Number(value & 0xffffffffn), Number((value >> 32n) & 0xffffffffn), level);
   }
 
   /** The guest #PF handler of a workload: demand-fault or copy-on-write; false = segfault. */
@@ -242,7 +310,7 @@ export class Vm extends Machine implements VmRunner {
   touch(va: number, acc: AccessKind): boolean {
     for (let tries = 0; tries < 4; tries++) {
       if (this.access(va, acc, 3)) return true;
-      if (this.stopped || !this.handlePf(va, acc, this.faultCode)) return false;
+      if (this.stopped || this.gp || !this.handlePf(va, acc, this.faultCode)) return false;
     }
     return false;
   }

@@ -4,7 +4,7 @@
  */
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, type AccessKind } from './paging.ts';
 import type { Process } from './guestOs.ts';
-import type { ScriptStep, Workload } from './scenario.ts';
+import { value64Of, type ScriptStep, type Workload } from './scenario.ts';
 import type { Vcpu, Vm } from './vm.ts';
 import { dirtyLogProgram } from './tdp/dirtyLogWorkload.ts';
 
@@ -169,7 +169,8 @@ function runStep(vm: Vm, cpu: Vcpu, step: ScriptStep, procs: Map<number, Process
       return;
     case 'access': {
       const ok = vm.access(step.va, ACCESS_OF[step.access], step.cpl);
-      const body = { type: 'guest_access' as const, va: step.va, access: step.access, cpl: step.cpl, result: ok ? 'ok' : 'fault' };
+      const body = { type: 'guest_access' as const, va: step.va, access: step.access, cpl: step.cpl, result: ok ? 'ok' : vm.gp ? 'gp' : 'fault' };
+      // a #GP (non-canonical address) has error code 0, a #PF its error code
       vm.emitter.emit(ok ? { ...body, gpa: vm.lastGpa } : { ...body, errorCode: vm.faultCode });
       return;
     }
@@ -190,6 +191,12 @@ function runStep(vm: Vm, cpu: Vcpu, step: ScriptStep, procs: Map<number, Process
       vm.exitProcess(p, processFor(next ?? 0));
       return;
     }
+    case 'setControls':
+      vm.setControls({ wp: step.cr0?.wp, pse: step.cr4?.pse, smep: step.cr4?.smep, smap: step.cr4?.smap, nxe: step.efer?.nx });
+      return;
+    case 'pteWrite':
+      vm.pteWrite(step.gpa, step.bytes, value64Of(step.value), step.level);
+      return;
     case 'dirtyLog':
       // Under TDP the host fetches and clears the log (the first fetch turns logging on).
       if (!vm.mmu.dirtyLog?.()) vm.emitter.emit({ type: 'guest_os', action: 'dirty-log', pid: p.pid, detail: 'fetch and clear' });

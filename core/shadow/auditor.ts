@@ -12,7 +12,7 @@
  * - no present spte maps a frame no memslot backs (MMIO is emulated, never mapped).
  */
 import { PTE_D, PTE_HI_NX, PTE_P, PTE_PS, PTE_U, PTE_W, entryBytes, type PagingControls } from '../paging.ts';
-import { ACC_U, ACC_W, ACC_X, HOST_GUEST_BASE_FRAME, ShadowPageCache, ShadowPage, frameOf, guestAccess } from './pages.ts';
+import { ACC_U, ACC_W, ACC_X, HOST_GUEST_BASE_FRAME, ShadowPageCache, ShadowPage, controlsOf, frameOf, guestAccess } from './pages.ts';
 import type { Machine } from '../machine.ts';
 import type { Report } from '../mmu.ts';
 
@@ -64,15 +64,16 @@ function guestPte(vm: Machine, sp: ShadowPage, i: number): [number, number] {
 
 function checkAgainstGuest(vm: Machine, sp: ShadowPage, i: number, lo: number, hi: number, gfn: number, report: Report): void {
   const [glo, ghi] = guestPte(vm, sp, i);
+  const ctl = controlsOf(vm.ctl, sp); // the controls the page's role was built for
   const where = `spte ${sp.id}[${i}] (shadowing gfn ${sp.gfn})`;
   if (!(glo & PTE_P)) return report('grants-more', `${where} is present but the guest pte is not`);
   if (glo & PTE_PS && sp.level !== 1) return;
-  const gframe = vm.ctl.mode === 'nonpae' ? glo >>> 12 : frameOf(glo, ghi);
+  const gframe = ctl.mode === 'nonpae' ? glo >>> 12 : frameOf(glo, ghi);
   if (gframe !== gfn) report('grants-more', `${where} maps gfn ${gfn}, the guest pte maps ${gframe}`);
-  const allowed = sp.access & guestAccess(vm.ctl, glo, ghi);
-  const wp0 = !vm.ctl.wp && !(lo & PTE_U);
+  const allowed = sp.access & guestAccess(ctl, glo, ghi);
+  const wp0 = !ctl.wp && !(lo & PTE_U);
   if (lo & PTE_W && !(allowed & ACC_W) && !wp0) report('grants-more', `${where} is writable, the guest denies writes`);
   if (lo & PTE_W && !(glo & PTE_D)) report('grants-more', `${where} is writable but the guest pte is not dirty`);
   if (lo & PTE_U && !(allowed & ACC_U)) report('grants-more', `${where} is user, the guest says supervisor`);
-  if (vm.ctl.nxe && !(hi & PTE_HI_NX) && !(allowed & ACC_X)) report('grants-more', `${where} is executable, the guest says NX`);
+  if (ctl.nxe && !(hi & PTE_HI_NX) && !(allowed & ACC_X)) report('grants-more', `${where} is executable, the guest says NX`);
 }

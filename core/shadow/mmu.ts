@@ -6,7 +6,7 @@
  * design, with mmu.rst's unsync pages (unsync.ts) as an option.
  */
 import type { Machine, Vcpu } from '../machine.ts';
-import { MISS_FAULT, MISS_OK, MISS_RETRY, type MissOutcome, type Mmu, type MmuTable, type Report } from '../mmu.ts';
+import { MISS_FAULT, MISS_OK, MISS_RETRY, controlExitReason, type ControlRegister, type MissOutcome, type Mmu, type MmuTable, type Report } from '../mmu.ts';
 import { pte64 } from '../emitter.ts';
 import {
   ACCESS_WRITE, PTE_HI_NX, PTE_P, PTE_U, PTE_W, WalkResult, accessDenied, entryBytes, walk,
@@ -187,11 +187,14 @@ export class ShadowMmu implements Mmu {
     }
     let access = sp.direct ? sp.access : upperAccess(ctl, r, r.count);
     // CR0.WP = 0: a supervisor write to a read-only page is allowed; map it writable but
-    // supervisor-only. With SMEP that would let the kernel execute a user page, so the spte
-    // also gets NX; a later user access or fetch faults and rebuilds it (mmu.rst, seed 004).
+    // supervisor-only. If that turned a user page into a supervisor page, SMEP would no
+    // longer stop the kernel executing it, so the spte also gets NX; a later user access or
+    // fetch faults and rebuilds it (mmu.rst, seed 004). A page that was supervisor already
+    // keeps its execute right: SMEP never applied to it.
     if (!ctl.wp && cpl === 0 && acc === ACCESS_WRITE && !(access & ACC_W)) {
+      const wasUser = (access & ACC_U) !== 0;
       access = (access | ACC_W) & ~ACC_U;
-      if (ctl.smep) access &= ~ACC_X;
+      if (ctl.smep && wasUser) access &= ~ACC_X;
     }
     const dirty = ((r.entryLo[leafIdx] as number) & 0x40) !== 0;
     const [lo, hi] = mmu.leafSpte(Math.floor(r.gpa / 4096), access, dirty);
@@ -294,9 +297,30 @@ export class ShadowMmu implements Mmu {
     m.endExit(start, 'CR_ACCESS', 'cr3-switch');
   }
 
-  controlsChanged(cpu: Vcpu): void {
-    this.hwCtl = { ...this.m.ctl, wp: true };
-    void cpu;
+  /** A MOV to CR3 exits under shadow paging: KVM loads the PDPTEs, finds a reserved bit and injects #GP (nothing else changes). */
+  generalProtection(_cpu: Vcpu, cause: 'cr3' | 'canonical'): void {
+    if (cause !== 'cr3') return; // #GP is not intercepted: it goes straight to the guest
+    const m = this.m;
+    const start = m.beginExit();
+    m.tick(m.cost.injectNs);
+    m.endExit(start, 'CR_ACCESS', 'inject-gp');
+  }
+
+  /**
+   * CR0.WP, CR4.SMEP/SMAP/PSE or EFER.NXE changed (intercepted under shadow paging): the
+   * MMU's role changes (mmu.rst: cr0_wp, smep_andnot_wp, smap_andnot_wp, nxe), so the vCPU
+   * gets the roots of the new role; pages of the old role stay cached for a change back.
+   */
+  controlsChanged(cpu: Vcpu, register: ControlRegister): void {
+    const m = this.m;
+    this.hwCtl = { ...m.ctl, wp: true };
+    const start = m.beginExit();
+    m.lock(m.cost.shadowFaultNs);
+    this.pages.topUp();
+    this.unsync?.syncAll();
+    this.loadRoots(cpu);
+    m.tick(m.cost.emulateNs);
+    m.endExit(start, controlExitReason(register), 'mmu-role-change');
   }
 
   // ---- audit, counters, view ---------------------------------------------------------

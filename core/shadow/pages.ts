@@ -42,10 +42,47 @@ export class ShadowPage {
     readonly quadrant: number,
     readonly direct: boolean,
     readonly access: number,
+    /** The MMU role bits beyond level/quadrant/direct/access it was made under (`roleBits`). */
+    readonly role: RoleBits = DEFAULT_ROLE,
   ) {}
   get hostFrame(): number {
     return HOST_SHADOW_BASE_FRAME + this.id;
   }
+}
+
+/**
+ * The role bits of mmu.rst that depend on the guest's controls: a shadow page is valid only
+ * for the controls it was built under, so a page is looked up by them too (glevels, the
+ * guest's paging mode, is fixed for a VM). CR4.PSE is keyed as well in 32-bit paging, where
+ * it decides whether a PDE's PS bit maps a 4 MiB page or links a page table.
+ */
+export interface RoleBits {
+  readonly cr0Wp: boolean;
+  readonly smepAndNotWp: boolean;
+  readonly smapAndNotWp: boolean;
+  readonly nxe: boolean;
+  readonly pse: boolean;
+}
+const DEFAULT_ROLE: RoleBits = { cr0Wp: true, smepAndNotWp: false, smapAndNotWp: false, nxe: true, pse: true };
+
+export function roleBits(ctl: PagingControls): RoleBits {
+  return { cr0Wp: ctl.wp, smepAndNotWp: ctl.smep && !ctl.wp, smapAndNotWp: ctl.smap && !ctl.wp, nxe: ctl.nxe, pse: ctl.mode !== 'nonpae' || ctl.pse };
+}
+
+/** The role bits that differ from a guest with WP, NXE (and PSE) on and no SMEP/SMAP-without-WP: what role names show. */
+function roleSuffix(r: RoleBits): string {
+  let out = '';
+  if (!r.cr0Wp) out += ' !cr0_wp';
+  if (r.smepAndNotWp) out += ' smep_andnot_wp';
+  if (r.smapAndNotWp) out += ' smap_andnot_wp';
+  if (!r.nxe) out += ' !nxe';
+  if (!r.pse) out += ' !pse';
+  return out;
+}
+
+/** The guest's controls as a shadow page of this role saw them. */
+export function controlsOf(ctl: PagingControls, sp: ShadowPage): PagingControls {
+  return { ...ctl, wp: sp.role.cr0Wp, nxe: sp.role.nxe, pse: sp.role.pse, smep: ctl.smep && (sp.role.smepAndNotWp || sp.role.cr0Wp), smap: ctl.smap && (sp.role.smapAndNotWp || sp.role.cr0Wp) };
 }
 
 export interface ShadowOptions {
@@ -116,11 +153,13 @@ export class ShadowPageCache {
   /** Find or create the shadow page for a role; `parent` links it under a parent spte. */
   getPage(gfn: number, level: number, quadrant: number, direct: boolean, access: number): ShadowPage {
     const keyAccess = direct && this.opts.largePageAccessKeyBug ? 0 : access;
-    const key = `${gfn}:${level}:${quadrant}:${direct ? 1 : 0}:${keyAccess}`;
+    const role = roleBits(this.ctl);
+    const roleKey = `${+role.cr0Wp}${+role.smepAndNotWp}${+role.smapAndNotWp}${+role.nxe}${+role.pse}`;
+    const key = `${gfn}:${level}:${quadrant}:${direct ? 1 : 0}:${keyAccess}:${roleKey}`;
     const found = this.byKey.get(key);
     if (found !== undefined) return this.pages.get(found) as ShadowPage;
     if (!direct && this.unsyncGfns.has(gfn)) this.onNewPageOfUnsync(gfn);
-    const sp = new ShadowPage(this.nextId++, gfn, level, quadrant, direct, access);
+    const sp = new ShadowPage(this.nextId++, gfn, level, quadrant, direct, access, role);
     sp.key = key;
     this.pages.set(sp.id, sp);
     this.byKey.set(key, sp.id);
@@ -289,7 +328,10 @@ export class ShadowPageCache {
     const flooded = this.countWrite(gfn);
     const gBytes = entryBytes(this.ctl.mode);
     const offset = gpa % 4096;
-    const misaligned = bytes < 4 || Math.floor(offset / gBytes) !== Math.floor((offset + bytes - 1) / gBytes);
+    // KVM's detect_write_misaligned: a store across two entries or of fewer than 4 bytes,
+    // except a 1-byte store to an entry's first byte (Linux's clear_bit on a pte's flags).
+    const oneByteAtStart = bytes === 1 && offset % gBytes === 0;
+    const misaligned = !oneByteAtStart && (bytes < 4 || Math.floor(offset / gBytes) !== Math.floor((offset + bytes - 1) / gBytes));
     let flush = false;
     for (const id of [...this.shadowsOfGfn(gfn)]) {
       const sp = this.pages.get(id) as ShadowPage;
@@ -349,8 +391,9 @@ export class ShadowPageCache {
     for (let i = first; i < first + n; i++) {
       const wasPresent = ((sp.sptes[2 * i] as number) & PTE_P) !== 0;
       // update only a pte to RAM: a frame with no memslot is MMIO, left to fault into the emulator
-      if (sp.level === 1 && this.opts.onGuestPteWrite === 'update' && canUpdate(newLo) && !reservedSet(this.ctl, 1, newLo, newHi, false) && this.host.hasMemslot(entryFrame(this.ctl, newLo, newHi))) {
-        const [lo, hi] = this.leafSpte(entryFrame(this.ctl, newLo, newHi), sp.access & guestAccess(this.ctl, newLo, newHi), (newLo & PTE_D) !== 0);
+      const ctl = controlsOf(this.ctl, sp);
+      if (sp.level === 1 && this.opts.onGuestPteWrite === 'update' && canUpdate(newLo) && !reservedSet(ctl, 1, newLo, newHi, false) && this.host.hasMemslot(entryFrame(ctl, newLo, newHi))) {
+        const [lo, hi] = this.leafSpte(entryFrame(ctl, newLo, newHi), sp.access & guestAccess(ctl, newLo, newHi), (newLo & PTE_D) !== 0);
         reduced = reduced || (wasPresent && lessRights(sp.sptes[2 * i] as number, sp.sptes[2 * i + 1] as number, lo, hi));
         this.setSpte(sp, i, lo, hi);
       } else {
@@ -402,5 +445,5 @@ export function upperAccess(ctl: PagingControls, r: WalkResult, uptoExclusive: n
 
 export function roleName(sp: ShadowPage): string {
   const acc = `${sp.access & ACC_W ? 'w' : '-'}${sp.access & ACC_U ? 'u' : '-'}${sp.access & ACC_X ? 'x' : '-'}`;
-  return `${sp.direct ? 'direct' : 'shadow'} l${sp.level} ${acc}${sp.roots > 0 ? ' root' : ''}${sp.unsync ? ' unsync' : ''}`;
+  return `${sp.direct ? 'direct' : 'shadow'} l${sp.level} ${acc}${sp.roots > 0 ? ' root' : ''}${sp.unsync ? ' unsync' : ''}${roleSuffix(sp.role)}`;
 }

@@ -5,7 +5,7 @@
  */
 import { pte64 } from '../emitter.ts';
 import type { Machine, Vcpu } from '../machine.ts';
-import { MISS_FAULT, MISS_OK, type MissOutcome, type Mmu, type MmuTable, type Report } from '../mmu.ts';
+import { MISS_FAULT, MISS_OK, type ControlRegister, type MissOutcome, type Mmu, type MmuTable, type Report } from '../mmu.ts';
 import type { AccessKind, PagingControls } from '../paging.ts';
 import { auditTdp } from './auditor.ts';
 import { HostWork } from './hostWork.ts';
@@ -40,8 +40,9 @@ export class Tdp implements Mmu {
   loadCr3(): void {
     /* the guest's own CR3: no exit */
   }
-  controlsChanged(): void {
-    /* the guest's controls apply to its own walk; EPT entries do not depend on them */
+  /** The guest's controls apply to its own walk; EPT entries do not depend on them. */
+  controlsChanged(_cpu: Vcpu, register: ControlRegister): void {
+    this.m.tdpControlsExit(register);
   }
   traps(): boolean {
     return false;

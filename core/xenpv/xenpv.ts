@@ -527,8 +527,37 @@ export class XenPv implements Mmu {
   traps(gfn: number): boolean {
     return this.isPageTable(gfn);
   }
+  /**
+   * Every exception of a PV guest enters Xen first: a #GP is bounced to the guest kernel
+   * (`trap:general_protection`). A new base pointer whose PDPT has a reserved bit is refused
+   * before anything changes (the guest's CR3 stays).
+   */
+  generalProtection(_cpu: Vcpu, cause: 'cr3' | 'canonical', va?: number): void {
+    const vm = this.vm;
+    this.flush();
+    if (cause === 'cr3') {
+      const start = this.begin();
+      this.stats.rejected++;
+      this.end(start, 'mmuext_op', 'reject-update');
+      return;
+    }
+    const start = vm.beginEntry(this.costs.trapNs);
+    this.stats.traps++;
+    vm.endExit(start, xenTrap('general_protection'), 'inject-gp', va);
+  }
+
+  /**
+   * A PV kernel's write to CR0/CR4 or EFER is a privileged instruction: it traps into Xen,
+   * which emulates it. Nothing Xen caches depends on these bits (the CPU walks the guest's
+   * own tables).
+   */
   controlsChanged(): void {
-    /* the guest's own tables and controls: nothing cached depends on them */
+    const vm = this.vm;
+    this.flush();
+    const start = vm.beginEntry(this.costs.trapNs);
+    this.stats.traps++;
+    vm.tick(vm.cost.emulateNs);
+    vm.endExit(start, xenTrap('general_protection'), 'mmu-role-change');
   }
   /** A PV guest's access to an emulated device traps (#GP) into Xen, which emulates it. */
   deviceAccess(_cpu: Vcpu, va: number): boolean {
