@@ -229,12 +229,16 @@ export class HostService {
   /** A connection of the browser host closed: what it left half-done and holds a slot (an upload) is released. */
   clientGone(client: object): void {
     this.traces.clientGone(client);
+    this.uploads.clientGone(client);
   }
 
   /** A POSTed request was aborted before its body arrived: release the upload it names, if any. */
   requestAborted(partialBody: string): void {
-    const m = /"importId"\s*:\s*"(imp-[0-9a-f]{16})"/.exec(partialBody.slice(0, 4096));
-    if (m) this.traces.requestAborted(m[1]!);
+    const head = partialBody.slice(0, 4096);
+    const trace = /"importId"\s*:\s*"(imp-[0-9a-f]{16})"/.exec(head);
+    if (trace) this.traces.requestAborted(trace[1]!);
+    const upload = /"uploadId"\s*:\s*"(up-[0-9a-f]{16})"/.exec(head);
+    if (upload) this.uploads.requestAborted(upload[1]!);
   }
 
   async close(): Promise<void> {
@@ -503,7 +507,7 @@ export class HostService {
         }
         return { exportId, fileName: `${stem}${ext}`, mimeType: EXPORT_MIME[format], sizeBytes: statSync(path).size, url: `${EXPORTS_URL_PATH}/${encodeURIComponent(exportId)}` };
       },
-      'sessions.uploadBegin': ({ fileName, sizeBytes }) => this.uploads.begin(fileName, sizeBytes),
+      'sessions.uploadBegin': ({ fileName, sizeBytes }, { client }) => this.uploads.begin(fileName, sizeBytes, Date.now(), client),
       'sessions.uploadChunk': ({ uploadId, offset, data }) => this.uploads.chunk(uploadId, offset, data),
       'sessions.uploadFinish': ({ uploadId }) => this.uploads.finish(uploadId),
       'sessions.uploadCancel': ({ uploadId }) => this.uploads.cancel(uploadId),

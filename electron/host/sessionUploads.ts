@@ -5,12 +5,15 @@
  * reader before it keeps anything. The upload is written under `<sessions>/.uploads/` (a name
  * the host makes), then renamed into the sessions folder under the user's own file name (made
  * free with -2, -3... when taken), so the list shows what the user picked, never a temp name.
- * A failed check or a cancel keeps nothing.
+ * A failed check or a cancel keeps nothing. Like trace uploads (traceImports.ts), `begin` checks
+ * free space first, a full disk fails the upload cleanly, and an upload whose client goes away
+ * (its WebSocket closes) is dropped at once so it does not hold a slot.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, linkSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError } from '../api/contract.ts';
+import { requireFreeSpace } from './diskSpace.ts';
 import { openSession } from '../../sessions/reader.ts';
 import { sessionIdFor } from './traceImports.ts';
 
@@ -27,6 +30,8 @@ interface Upload {
   received: number;
   total: number;
   touched: number;
+  /** The connection that began it, if any. */
+  owner?: object;
 }
 
 export interface SessionUploadStatus {
@@ -69,16 +74,20 @@ export class SessionUploads {
   }
 
   /** Start an upload of `sizeBytes` bytes; `fileName` (the user's) names the session. */
-  begin(fileName: string, sizeBytes: number, now = Date.now()): SessionUploadStatus {
+  begin(fileName: string, sizeBytes: number, now = Date.now(), owner?: object): SessionUploadStatus {
     for (const u of [...this.uploads.values()]) if (now - u.touched > STALE_SESSION_UPLOAD_MS) this.drop(u);
     if (!/\.mmulab$/i.test(fileName)) throw new ApiError('bad-request', `${fileName.slice(0, 200)} is not a session file (.mmulab)`);
     if (this.uploads.size >= MAX_ACTIVE_UPLOADS) throw new ApiError('failed', `${MAX_ACTIVE_UPLOADS} sessions are already being opened; wait for one to end`);
+    // the file is linked into the folder, not copied: its own size, plus what other uploads still write
+    let pending = 0;
+    for (const u of this.uploads.values()) pending += u.total - u.received;
+    requireFreeSpace(this.sessionsDir, fileName, sizeBytes + pending, 'the session file');
     mkdirSync(this.dir, { recursive: true });
     const uploadId = `up-${randomBytes(8).toString('hex')}`;
     const path = join(this.dir, `${uploadId}.mmulab`);
     const fd = openSync(path, 'wx', 0o600);
     const name = fileName.split(/[\\/]/).pop()!.slice(0, 255);
-    const u: Upload = { uploadId, fileName: name, path, fd, received: 0, total: sizeBytes, touched: now };
+    const u: Upload = { uploadId, fileName: name, path, fd, received: 0, total: sizeBytes, touched: now, ...(owner ? { owner } : {}) };
     this.uploads.set(uploadId, u);
     return this.status(u);
   }
@@ -90,7 +99,13 @@ export class SessionUploads {
     const bytes = Buffer.from(data, 'base64');
     if (u.received + bytes.length > u.total) throw new ApiError('bad-request', `sessions.uploadChunk: more bytes than the ${u.total} announced`);
     let off = 0;
-    while (off < bytes.length) off += writeSync(u.fd, bytes, off, bytes.length - off);
+    try {
+      while (off < bytes.length) off += writeSync(u.fd, bytes, off, bytes.length - off);
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'error';
+      this.drop(u);
+      throw new ApiError('failed', `${u.fileName}: ${code === 'ENOSPC' ? 'the disk is full' : `writing it failed (${code})`}; nothing kept`);
+    }
     u.received += bytes.length;
     u.touched = Date.now();
     return this.status(u);
@@ -136,6 +151,17 @@ export class SessionUploads {
     if (!u) return { cancelled: false };
     this.drop(u);
     return { cancelled: true };
+  }
+
+  /** A connection closed: drop the uploads it began (their slots free at once). */
+  clientGone(owner: object): void {
+    for (const u of [...this.uploads.values()]) if (u.owner === owner) this.drop(u);
+  }
+
+  /** A POSTed chunk's request was aborted before its body arrived: its upload cannot go on. */
+  requestAborted(uploadId: string): void {
+    const u = this.uploads.get(uploadId);
+    if (u) this.drop(u);
   }
 
   /** The host is closing: leave no upload behind. */

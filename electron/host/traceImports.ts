@@ -13,22 +13,17 @@
  * chunk's request is aborted) instead of holding its slot until STALE_UPLOAD_MS.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ApiError, type TraceImportStatus } from '../api/contract.ts';
 import { ImportError } from '../../sessions/import/index.ts';
 import { importAnyTrace } from '../../sessions/tracedat/source.ts';
+import { requireFreeSpace } from './diskSpace.ts';
 
 /** At most this many imports (uploading or importing) at once: each holds a file on disk. */
 export const MAX_ACTIVE_IMPORTS = 4;
 /** An upload that has not moved for this long was abandoned (a closed tab): it is cancelled. */
 export const STALE_UPLOAD_MS = 10 * 60_000;
-/**
- * Free space an upload must leave on the sessions folder's disk: beyond the trace itself, room
- * for the session it becomes (smaller than the text, see docs/import.md) and a margin for
- * everything else on the disk.
- */
-export const UPLOAD_RESERVE_BYTES = 64 * 1024 * 1024;
 /** Ended imports remembered for `traces.cancel` / late questions. */
 const KEEP_ENDED = 50;
 /** The upload counts for this share of the progress bar; the import's two passes for the rest. */
@@ -60,10 +55,6 @@ export function sessionIdFor(sessionsDir: string, fileName: string): string {
   let id = `${stem}.mmulab`;
   for (let n = 2; existsSync(join(sessionsDir, id)); n++) id = `${stem}-${n}.mmulab`;
   return id;
-}
-
-function mb(bytes: number): string {
-  return bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GB` : `${Math.ceil(bytes / 1024 ** 2)} MB`;
 }
 
 export class TraceImports {
@@ -103,12 +94,6 @@ export class TraceImports {
     for (const e of ended.slice(0, Math.max(0, ended.length - KEEP_ENDED))) this.entries.delete(e.status.importId);
   }
 
-  /** Bytes free for an unprivileged writer on the disk of the sessions folder. */
-  private freeBytes(): number {
-    const fs = statfsSync(this.options.sessionsDir);
-    return Number(fs.bavail) * Number(fs.bsize);
-  }
-
   /**
    * Start an upload of `sizeBytes` bytes of trace text named `fileName` (the name only names the
    * session). `owner` is the connection it came on, if it has one (see `clientGone`).
@@ -119,13 +104,7 @@ export class TraceImports {
     // The trace, the session it becomes (at most its size), what other uploads still have to write, and a margin.
     let pending = 0;
     for (const e of this.entries.values()) if (e.status.state === 'uploading') pending += e.status.totalBytes - e.status.receivedBytes;
-    const needed = 2 * sizeBytes + pending + UPLOAD_RESERVE_BYTES;
-    const free = this.freeBytes();
-    if (free < needed)
-      throw new ApiError(
-        'failed',
-        `not enough free disk space for ${basename(fileName).slice(0, 100)}: it needs about ${mb(needed)} (the trace, the session it becomes and a margin) and the sessions folder's disk has ${mb(free)} free`,
-      );
+    requireFreeSpace(this.options.sessionsDir, fileName, 2 * sizeBytes + pending, 'the trace, the session it becomes');
     mkdirSync(this.dir, { recursive: true });
     const importId = `imp-${randomBytes(8).toString('hex')}`;
     const path = join(this.dir, `${importId}.trace`);

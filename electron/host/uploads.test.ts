@@ -119,6 +119,29 @@ describe('trace uploads', () => {
     expect(all.ok && (all.result as TraceImportStatus).message).toMatch(/the client went away/);
   });
 
+  it('session-file uploads follow the same rules: free space first, slot freed when the client goes away', async () => {
+    const free = (() => {
+      const fs = statfsSync(join(dir, 'sessions'));
+      return Number(fs.bavail) * Number(fs.bsize);
+    })();
+    const huge = await post({ id: 1, method: 'sessions.uploadBegin', params: { fileName: 'huge.mmulab', sizeBytes: Math.min(2 ** 40, free + 1) } });
+    expect(!huge.ok && huge.error.message).toMatch(/^not enough free disk space for huge\.mmulab: it needs about [\d.]+ [MG]B \(the session file and a margin\)/);
+    const ws = await openWs();
+    const mine = await wsCall(ws, 1, 'sessions.uploadBegin', { fileName: 'mine.mmulab', sizeBytes: 1000 });
+    expect(mine.ok).toBe(true);
+    const others: string[] = [];
+    const beginSession = async (n: number) => {
+      const r = await post({ id: n, method: 'sessions.uploadBegin', params: { fileName: `s${n}.mmulab`, sizeBytes: 1000 } });
+      if (r.ok) others.push((r.result as { uploadId: string }).uploadId);
+      return r;
+    };
+    for (let n = 0; n < 3; n++) expect((await beginSession(500 + n)).ok).toBe(true);
+    expect((await beginSession(510)).ok).toBe(false);
+    ws.terminate();
+    await expect.poll(async () => (await beginSession(520)).ok, { timeout: 5000 }).toBe(true);
+    for (const uploadId of others) await post({ id: 98, method: 'sessions.uploadCancel', params: { uploadId } });
+  });
+
   it('free the slot of an upload whose POSTed chunk is aborted mid-body', async () => {
     const ids = await fillSlots();
     const victim = ids[0]!;
