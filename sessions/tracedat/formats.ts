@@ -26,6 +26,7 @@ export interface EventFormat {
   name: string;
   /** The event's own fields (after the common_ ones). */
   fields: FieldFormat[];
+  byName: Map<string, FieldFormat>;
   /** Where common_pid is (every event has it). */
   pid: FieldFormat | undefined;
 }
@@ -78,7 +79,7 @@ export function parseEventFormat(text: string, system: string): EventFormat {
     if (f.name === 'common_pid') pid = f;
     else if (!f.name.startsWith('common_')) fields.push(f);
   }
-  return { id: Number(id), system, name, fields, pid };
+  return { id: Number(id), system, name, fields, byName: new Map(fields.map((f) => [f.name, f])), pid };
 }
 
 /** What the ring buffer's page header (header_page) says about where things are. */

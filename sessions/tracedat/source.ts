@@ -8,14 +8,15 @@ import { ImportError, importTrace, type ImportOptions, type ImportResult } from 
 import { importRecords, type FieldRecord, type FieldRecordBatch, type RecordSource } from '../import/records.ts';
 import { TraceDatError, isTraceDat } from './file.ts';
 import { FormatError } from './formats.ts';
-import { TraceDatReader, fieldMap, type DatRecord, type Damage } from './reader.ts';
+import { PayloadFields } from './fields.ts';
+import { TraceDatReader, type DatRecord, type Damage } from './reader.ts';
 
 /** Records handed to the import at a time. */
 const BATCH = 4096;
 
 /** The record the import keeps (the reader reuses its own). */
 export function fieldRecord(r: DatRecord, littleEndian: boolean): FieldRecord {
-  return { ts: r.ts, cpu: r.cpu, pid: r.pid, comm: r.comm, system: r.format?.system, event: r.format?.name ?? `event_${r.id}`, fields: fieldMap(r, littleEndian) };
+  return { ts: r.ts, cpu: r.cpu, pid: r.pid, comm: r.comm, system: r.format?.system, event: r.format?.name ?? `event_${r.id}`, fields: new PayloadFields(r.view, r.offset, r.length, r.format, littleEndian) };
 }
 
 /** Where damage stopped a CPU, in one sentence. */

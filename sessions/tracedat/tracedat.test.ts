@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TraceDatError } from './file.ts';
-import { TraceDatReader, readFields, type FieldValue } from './reader.ts';
+import { fieldsObject, type FieldValue } from './fields.ts';
+import { TraceDatReader } from './reader.ts';
 import { zstdReady } from './zstd.ts';
 
 await zstdReady();
@@ -57,7 +58,7 @@ function decodeAll(path: string): { events: Decoded[]; reader: TraceDatReader } 
   const events: Decoded[] = [];
   try {
     for (let r = reader.next(); r; r = reader.next())
-      events.push({ comm: r.comm, pid: r.pid, cpu: r.cpu, ts: r.ts, event: r.format?.name ?? `#${r.id}`, fields: readFields(r, reader.meta.littleEndian) });
+      events.push({ comm: r.comm, pid: r.pid, cpu: r.cpu, ts: r.ts, event: r.format?.name ?? `#${r.id}`, fields: fieldsObject(r.view, r.offset, r.length, r.format, reader.meta.littleEndian) });
   } finally {
     reader.close();
   }
