@@ -14,6 +14,7 @@ const GROUPS: Record<string, Group> = {
   seeds: async () => (await import('./seeds.bench.ts')).benchmarks(),
   scale: async () => (await import('./scale.bench.ts')).benchmarks(),
   import: async () => (await import('./import.bench.ts')).benchmarks(),
+  tracedat: async () => (await import('./tracedat.bench.ts')).benchmarks(),
   renderer: async () => (await import('./renderer.bench.ts')).benchmarks(),
   labs: async () => (await import('./labs.bench.ts')).benchmarks(),
   startup: async () => (await import('./startup.bench.ts')).benchmarks(),
