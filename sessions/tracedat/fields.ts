@@ -100,15 +100,13 @@ export class PayloadFields implements ReadonlyMap<string, FieldValue> {
   }
 
   keys(): MapIterator<string> {
-    return this.list()
-      .map(([k]) => k)
-      [Symbol.iterator]() as MapIterator<string>;
+    const keys = this.list().map(([k]) => k);
+    return keys[Symbol.iterator]() as MapIterator<string>;
   }
 
   values(): MapIterator<FieldValue> {
-    return this.list()
-      .map(([, v]) => v)
-      [Symbol.iterator]() as MapIterator<FieldValue>;
+    const values = this.list().map(([, v]) => v);
+    return values[Symbol.iterator]() as MapIterator<FieldValue>;
   }
 
   [Symbol.iterator](): MapIterator<[string, FieldValue]> {
