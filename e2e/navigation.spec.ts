@@ -155,7 +155,7 @@ test('the help overlay lists every playback shortcut', async ({ lab, app, page }
   await help.getByRole('button', { name: 'Close' }).click();
 });
 
-test('zoom to a single exit and read its details', async ({ lab, app, page }) => {
+test('zoom to an exit keeps its neighbours on its lane in view, and read its details', async ({ lab, app, page }) => {
   const file = lab.record('demand-zap');
   const events = mmuLab(['export', file, '--format', 'jsonl'])
     .split('\n')
@@ -165,20 +165,29 @@ test('zoom to a single exit and read its details', async ({ lab, app, page }) =>
   await app.openSession('demand-zap.mmulab');
   const canvas = page.getByTestId('timeline-canvas');
   await canvas.focus();
-  // The third exit, then E: the timeline shows that one exit alone.
+  // The third exit, then E: the timeline shows that exit with the events before and after it.
   await page.keyboard.press('j');
   await page.keyboard.press('j');
   await page.keyboard.press('j');
   const exits = events.map((e, i) => ({ e, i })).filter(({ e }) => e.type === 'vmexit');
   const third = exits[2]!;
   await expect(page.getByTestId('current-event')).toHaveText(`event #${third.i} · vmexit`);
+  const lane = (e: (typeof events)[number]) => e.vm === third.e.vm && e.vcpu === third.e.vcpu;
+  const before = events.slice(0, third.i).reverse().find(lane)!;
+  const after = events.slice(third.i + 1).find(lane)!;
   await page.keyboard.press('e');
-  await expect(page.getByTestId('exits-in-view')).toHaveText('1 exit in view');
+  const win = page.getByTestId('view-window');
+  await expect.poll(async () => Number(await win.getAttribute('data-t0'))).toBeLessThanOrEqual(before.t);
+  const t0 = Number(await win.getAttribute('data-t0'));
+  const t1 = Number(await win.getAttribute('data-t1'));
+  expect(t1).toBeGreaterThanOrEqual(after.t);
+  expect(t1 - t0).toBeLessThan(20 * Math.max(third.e.duration ?? 1, after.t - before.t));
 
-  // Its bar sits in the middle third; the tooltip names it as the export does.
+  // Hovering its bar names it as the export does.
   const box = (await canvas.boundingBox())!;
   const plotLeft = box.x + 112; // the lane labels' column
-  await page.mouse.move(plotLeft + (box.width - 112) * 0.5, box.y + 26 + 4 + 13);
+  const mid = third.e.t + (third.e.duration ?? 0) / 2;
+  await page.mouse.move(plotLeft + ((mid - t0) / (t1 - t0)) * (box.width - 112), box.y + 26 + 4 + 13);
   await expect(page.getByRole('tooltip')).toContainText(`${third.e.reason} → ${third.e.handling}`);
   // The inspector shows its fields: reason, handling and duration.
   const row = page.locator('[data-testid="event-table"] tr[aria-current="true"]');
