@@ -111,7 +111,9 @@ test('sessions of every earlier format version open; other versions are refused 
 });
 
 test('serve: the printed URL opens the app in Chromium with the session the installed CLI recorded; Ctrl-C stops it', async ({ page }) => {
-  const child: ChildProcess = spawn('mmu-lab', ['serve', '--port', '0'], { cwd: work, env });
+  // A session recorded elsewhere, named on the command line: brought in and opened on load.
+  expect(mmuLab('record', 'demand-zap', '-o', 'my run.mmulab', '-q').status).toBe(0);
+  const child: ChildProcess = spawn('mmu-lab', ['serve', '--port', '0', 'my run.mmulab'], { cwd: work, env });
   try {
     let out = '';
     let err = '';
@@ -120,12 +122,14 @@ test('serve: the printed URL opens the app in Chromium with the session the inst
     const url = await new Promise<string>((resolve, reject) => {
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
-        const m = /^MMU Lab: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)\n/.exec(out);
+        const m = /^MMU Lab: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+&open=my%20run\.mmulab)\n/.exec(out);
         if (m) resolve(m[1]!);
       });
       void exit.then((code) => reject(new Error(`serve exited ${code}: ${err}`)));
     });
     await page.goto(url);
+    await expect(page.getByTestId('session-file')).toHaveText('my run.mmulab');
+    await expect(page.getByTestId('session-title')).toHaveText('demand-zap');
     const button = page.getByRole('navigation', { name: 'Sessions' }).locator('button[data-session-id="demand-update.mmulab"]');
     await expect(button).toBeVisible();
     await button.click();

@@ -127,3 +127,35 @@ describe('mmu-lab serve', () => {
     expect(await s.exit).toBe(0);
   });
 });
+
+describe('npm start -- run.mmulab', () => {
+  it('opens that session: the file, relative to where npm was started, is brought in and named in the URL', async () => {
+    const { staleReason } = await import('../../scripts/build.mjs');
+    const stale = staleReason();
+    if (stale) return console.log(`skipped: npm start would build first (${stale}); run npm run build`);
+    const home = join(temp, 'start');
+    copyFileSync(join(root, 'sessions', 'fixtures', 'v1', 'multi-vcpu.mmulab'), join(temp, 'run.mmulab'));
+    const clean = { ...process.env };
+    delete clean.MMU_LAB_SESSIONS_DIR;
+    // npm runs the script in the package root and says where it was started in INIT_CWD.
+    const child = spawn(process.execPath, [join(root, 'scripts', 'start.mjs'), '--browser', '--no-open', 'run.mmulab'], {
+      cwd: root,
+      env: { ...clean, MMU_LAB_HOME: home, INIT_CWD: temp },
+    });
+    try {
+      let out = '';
+      const line = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /^MMU Lab browser host: (\S+)$/m.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.on('exit', (code) => reject(new Error(`npm start exited ${code}: ${out}`)));
+      });
+      expect(line).toMatch(/\/\?token=[A-Za-z0-9_-]{43}&open=run\.mmulab$/);
+      expect(readdirSync(join(home, 'sessions'))).toEqual(['run.mmulab']);
+    } finally {
+      child.kill('SIGINT');
+    }
+  });
+});
