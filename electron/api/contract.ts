@@ -317,6 +317,21 @@ export const labStatus = z.object({
   progress: z.object({ student: z.string(), answers: labAnswers }),
 });
 
+/** A live capture of the host's KVM (sessions/capture): made by `capture.start`. */
+const captureId = z.string().regex(/^cap-[0-9a-f]{16}$/, 'a capture id is what capture.start returned');
+export const captureStatus = z.object({
+  captureId: z.string(),
+  state: z.enum(['recording', 'done', 'failed']),
+  /** The session it records into (readable while it grows, once its first events are written). */
+  sessionId: z.string(),
+  events: z.number(),
+  seconds: z.number(),
+  /** Events the kernel dropped (its buffer filled before it was read). */
+  lost: z.number(),
+  /** What happened, in one line, once it ended. */
+  message: z.string().optional(),
+});
+
 /** A trace import's id: made by the host (`traces.begin`), never a path. */
 const traceImportId = z.string().regex(/^imp-[0-9a-f]{16}$/, 'a trace import id is what traces.begin returned');
 /** Upload chunks are base64 text, small enough for one message (MAX_MESSAGE_BYTES). */
@@ -467,6 +482,19 @@ export const API = {
   'traces.import': { params: z.strictObject({ importId: traceImportId }), result: traceImportStatus },
   /** Stop an upload or an import; nothing of it is kept. */
   'traces.cancel': { params: z.strictObject({ importId: traceImportId }), result: traceImportStatus },
+  /** Whether this host can record its own KVM; `problem` says what is missing, in one sentence. */
+  'capture.check': { params: noParams, result: z.object({ available: z.boolean(), problem: z.string().optional() }) },
+  /**
+   * Record this host's KVM (kvm + kvmmmu tracepoints, in a tracefs instance of the host's own) into a
+   * new session until `capture.stop` or `durationSeconds`; `pid`: only that process. Progress comes as
+   * `capture.progress`.
+   */
+  'capture.start': {
+    params: z.strictObject({ durationSeconds: z.number().min(0.1).max(3600).optional(), pid: z.number().int().min(1).max(2 ** 31).optional() }),
+    result: captureStatus,
+  },
+  /** Stop recording; the session keeps everything recorded until now. */
+  'capture.stop': { params: z.strictObject({ captureId }), result: captureStatus },
   /**
    * Open a session file the user picked or dropped in the UI: announce its name (the user's own,
    * which names the session) and size, send its bytes with `sessions.uploadChunk`, then
@@ -511,6 +539,8 @@ export const API_EVENTS = {
   /** A trace import moved on (at most ~10 a second), or ended (`done` with its session, `failed`, `cancelled`). */
   'traces.progress': traceImportStatus,
   'sessions.changed': z.object({}),
+  /** A capture recorded more (about twice a second), or ended. */
+  'capture.progress': captureStatus,
   /**
    * The desktop shell asks the UI to open a session: File → Open, Open Recent, a `.mmulab`
    * file given to the app by the OS (file association, second launch). The file has already
@@ -525,6 +555,7 @@ export const API_EVENTS = {
   'sessions.diagnostics': z.object({ id: z.string(), diagnostics: z.array(diagnostic) }),
 } as const;
 
+export type CaptureStatus = z.output<typeof captureStatus>;
 export type ApiMethod = keyof typeof API;
 export type ApiParams<M extends ApiMethod> = z.input<(typeof API)[M]['params']>;
 export type ApiResult<M extends ApiMethod> = z.output<(typeof API)[M]['result']>;

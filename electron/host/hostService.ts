@@ -36,6 +36,7 @@ import { LabService } from './labService.ts';
 import { LAB_MAX_EVENTS } from '../../sessions/labs/run.ts';
 import { SessionCache } from './sessionCache.ts';
 import { TraceImports } from './traceImports.ts';
+import { Captures } from './captures.ts';
 import { VmManager, type VmManagerOptions, type WorkerLocation } from './vmManager.ts';
 import { SessionUploads } from './sessionUploads.ts';
 
@@ -91,6 +92,8 @@ export class HostService {
   private readonly labs: LabService;
   /** Trace imports through the API (uploads, then the importer): traceImports.ts. */
   private readonly traces: TraceImports;
+  /** Live captures of this host's KVM: captures.ts. */
+  private readonly captures: Captures;
   /** Sessions opened from the UI (Open session…, a dropped .mmulab): sessionUploads.ts. */
   private readonly uploads: SessionUploads;
   private closed = false;
@@ -130,6 +133,12 @@ export class HostService {
       onSession: () => this.emit('sessions.changed', {}),
     });
     this.uploads = new SessionUploads(this.sessionsDir, () => this.emit('sessions.changed', {}));
+    this.captures = new Captures({
+      sessionsDir: this.sessionsDir,
+      ...(options.progressIntervalMs !== undefined ? { progressIntervalMs: options.progressIntervalMs } : {}),
+      emit: (status) => this.emit('capture.progress', status),
+      onSession: () => this.emit('sessions.changed', {}),
+    });
     this.handlers = this.makeHandlers();
     this.watchSessionsDir();
   }
@@ -247,6 +256,7 @@ export class HostService {
     this.watcher?.close();
     this.traces.close();
     this.uploads.close();
+    await this.captures.close();
     if (this.changedTimer) clearTimeout(this.changedTimer);
     await this.vms.close();
     this.sessions.clear();
@@ -452,6 +462,9 @@ export class HostService {
       'traces.upload': ({ importId, offset, data }) => this.traces.upload(importId, offset, data),
       'traces.import': ({ importId }) => this.traces.start(importId),
       'traces.cancel': ({ importId }) => this.traces.cancel(importId),
+      'capture.check': () => this.captures.check(),
+      'capture.start': (params) => this.captures.start(params),
+      'capture.stop': ({ captureId }) => this.captures.stop(captureId),
       'sessions.counters': ({ id, t0, t1 }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.counters: params.t1 must not be before params.t0');
         return countersViewAsync(this.reader(id), t0, t1);
