@@ -56,6 +56,17 @@ describe('useLabStore', () => {
     expect(labs.error).toBeUndefined();
   });
 
+  it('a question id named like a prototype property starts blank and is sent only when answered', async () => {
+    const proto: LabDetail = { ...detail, questions: [{ id: 'constructor', phase: 'observe', type: 'text', prompt: 'name it', graded: true }] };
+    fake.expect('labs.get', proto).expect('labs.status', status());
+    const labs = useLabStore();
+    await labs.open('demo');
+    expect(labs.draft['constructor']).toBeUndefined();
+    expect(labs.answers()).toEqual({});
+    labs.draft['constructor'] = ' kvm ';
+    expect(labs.answers()).toEqual({ constructor: 'kvm' });
+  });
+
   it('shows a failed call as one message and keeps the draft', async () => {
     fake.expect('labs.get', detail).expect('labs.status', status());
     const labs = useLabStore();

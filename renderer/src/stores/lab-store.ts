@@ -20,7 +20,9 @@ export const useLabStore = defineStore('lab', () => {
   const lab = shallowRef<LabDetail>();
   const status = shallowRef<LabStatus>();
   /** The student's answers as typed (numbers stay text until sent). */
-  const draft = ref<Record<string, string>>({});
+  /** Keyed by question ids from the lab file (`constructor` is a valid id): no prototype behind it. */
+  const emptyDraft = (): Record<string, string> => Object.create(null) as Record<string, string>;
+  const draft = ref<Record<string, string>>(emptyDraft());
   const student = ref('');
   const busy = ref<'' | 'loading' | 'running' | 'checking' | 'report'>('');
   const error = ref<string>();
@@ -44,7 +46,7 @@ export const useLabStore = defineStore('lab', () => {
   function adopt(s: LabStatus): void {
     status.value = s;
     student.value = s.progress.student;
-    const d: Record<string, string> = {};
+    const d = emptyDraft();
     for (const [k, v] of Object.entries(s.progress.answers)) d[k] = String(v);
     draft.value = d;
   }
@@ -67,7 +69,7 @@ export const useLabStore = defineStore('lab', () => {
   function close(): void {
     lab.value = undefined;
     status.value = undefined;
-    draft.value = {};
+    draft.value = emptyDraft();
     report.value = undefined;
   }
 
@@ -75,7 +77,7 @@ export const useLabStore = defineStore('lab', () => {
   function answers(): Record<string, AnswerValue> {
     const out: Record<string, AnswerValue> = {};
     for (const q of lab.value?.questions ?? []) {
-      const v = draft.value[q.id]?.trim();
+      const v = Object.hasOwn(draft.value, q.id) ? draft.value[q.id]?.trim() : undefined;
       if (!v) continue;
       out[q.id] = q.type === 'number' && /^-?[0-9]+(\.[0-9]+)?$/.test(v) ? Number(v) : v;
     }
