@@ -36,6 +36,8 @@ import {
 import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from '../tlb.ts';
 import type { Machine, Vcpu } from '../machine.ts';
 import type { MissOutcome, Mmu, MmuTable, Report } from '../mmu.ts';
+import { auditXen } from './auditor.ts';
+import { sameRef, type EntryRef } from './entryRef.ts';
 
 const TWO32 = 4294967296;
 
@@ -64,18 +66,6 @@ export function xenCosts(c: CostProfile): XenCosts {
   return { hypercallNs: c.hypercallNs, trapNs: c.trapBounceNs, requestNs: c.batchRequestNs, validateEntryNs: c.validateEntryNs };
 }
 
-/** What a present guest entry makes Xen hold: a type reference on a table, or (writable) leaf frames. */
-interface EntryRef {
-  table: boolean;
-  /** First frame (pfn) referenced. */
-  frame: number;
-  /** Frames a leaf covers (1, 512, 1024 or 2^18). */
-  frames: number;
-  /** Table level the linked frame must have, for a table reference. */
-  level: number;
-  writable: boolean;
-}
-
 type SpteBody = { type: 'spte_write'; level: number; table: number; index: number; old: bigint; new: bigint };
 
 export class XenPv implements Mmu {
@@ -97,7 +87,7 @@ export class XenPv implements Mmu {
     hypercalls: 0, mmuUpdateRequests: 0, multicalls: 0, traps: 0, pins: 0, unpins: 0,
     fullValidations: 0, validatedEntries: 0, releasedEntries: 0, validationNs: 0, rejected: 0,
   };
-  private readonly frames: number;
+  readonly frames: number;
   private readonly queue: SpteBody[] = [];
   private lazy = false;
   /** Entries validated or released since the current hypercall began (charged to it). */
@@ -288,7 +278,7 @@ export class XenPv implements Mmu {
   }
 
   /** The references a present, well-formed entry of a table of `level` makes Xen hold. */
-  private refOf(level: number, lo: number, hi: number): EntryRef | null {
+  refOf(level: number, lo: number, hi: number): EntryRef | null {
     if (!(lo & PTE_P)) return null;
     const ctl = this.vm.ctl;
     const leaf = isLeaf(ctl, level, lo);
@@ -377,7 +367,7 @@ export class XenPv implements Mmu {
     this.typed.delete(frame);
   }
 
-  private entries(level: number): number {
+  entries(level: number): number {
     const mode = this.vm.ctl.mode;
     if (mode === 'nonpae') return 1024;
     return mode === 'pae' && level === 3 ? 4 : 512;
@@ -587,57 +577,10 @@ export class XenPv implements Mmu {
     return out;
   }
 
-  // ---- auditor ---------------------------------------------------------------------------
-
-  /**
-   * Recount every reference from scratch and compare: type counts (entries of typed tables,
-   * pins, CR3s), writable counts, no page table mapped writable (in a table or a TLB).
-   */
+  /** Recount every reference from scratch and compare (auditor.ts). */
   audit(report: Report): void {
-    const expType = new Map<number, number>();
-    const expWritable = new Map<number, number>();
-    const bump = (m: Map<number, number>, f: number) => m.set(f, (m.get(f) ?? 0) + 1);
-    const bytes = entryBytes(this.vm.ctl.mode);
-    for (const f of this.typed) {
-      const level = this.type[f] as number;
-      for (let i = 0, n = this.entries(level); i < n; i++) {
-        const [lo, hi] = this.vm.os.readEntry(f * 4096 + i * bytes);
-        const ref = this.refOf(level, lo, hi);
-        if (!ref || ref.frame >= this.frames) continue;
-        if (ref.table) {
-          bump(expType, ref.frame);
-          if (this.type[ref.frame] !== ref.level) report('xen-type', `entry ${i} of L${level} table ${hex(f)} links ${hex(ref.frame)} as L${ref.level}, its type is L${this.type[ref.frame]}`);
-        } else if (ref.writable) {
-          for (let g = ref.frame; g < Math.min(ref.frame + ref.frames, this.frames); g++) bump(expWritable, g);
-        }
-      }
-      if (this.pinned[f]) bump(expType, f);
-    }
-    for (const root of this.cr3Root) if (root >= 0 && root < this.frames) bump(expType, root);
-    for (const f of this.typed) {
-      if ((this.typeCount[f] as number) !== (expType.get(f) ?? 0)) report('xen-type-count', `frame ${hex(f)} has type count ${this.typeCount[f]}, its references say ${expType.get(f) ?? 0}`);
-      if (expWritable.has(f)) report('writable-page-table', `L${this.type[f]} page table ${hex(f)} is mapped writable ${expWritable.get(f)} times`);
-    }
-    for (const [f, n] of expType) if (!this.typed.has(f)) report('xen-type-count', `frame ${hex(f)} is referenced ${n} times as a table but has no type`);
-    let total = 0;
-    for (const [f, n] of expWritable) {
-      total += n;
-      if (this.writable[f] !== n) report('xen-writable-count', `frame ${hex(f)} has writable count ${this.writable[f]}, its mappings say ${n}`);
-    }
-    let counted = 0;
-    for (let f = 0; f < this.frames; f++) counted += this.writable[f] as number;
-    if (counted !== total) report('xen-writable-count', `writable counts sum to ${counted}, the mappings to ${total}`);
-    for (const c of this.vm.cpus) {
-      c.tlb.writableFrames((gfn, va) => {
-        if (this.isPageTable(gfn)) report('stale-tlb', `vCPU ${c.id} TLB maps va ${hex(va)} writable onto page table ${hex(gfn)}`);
-      });
-    }
+    auditXen(this.vm, this, report);
   }
-}
-
-function sameRef(a: EntryRef | null, b: EntryRef | null): boolean {
-  if (!a || !b) return a === b;
-  return a.table === b.table && a.frame === b.frame && a.frames === b.frames && a.level === b.level && a.writable === b.writable;
 }
 
 function hex(n: number): string {
