@@ -103,6 +103,31 @@ const POPULATE: Steps = [
   ...Array.from({ length: 4 }, (_, i): Steps[number] => ({ op: 'access', va: 0x401000 + i * 0x8000, access: 'write', cpl: 3 })),
 ];
 
+/** CR0.WP turned off and on again at run time (issue 15 §4): each value is its own MMU role. */
+const WP_ROLES: Steps = [
+  { op: 'map', va: '0x400000', gpa: '0x200000', levels: { pt: ['P', 'U'] } },
+  { op: 'access', va: '0x400000', access: 'write', cpl: 0 },
+  { op: 'setControls', cr0: { wp: false } },
+  { op: 'access', va: '0x400000', access: 'write', cpl: 0 },
+  { op: 'setControls', cr0: { wp: true } },
+  { op: 'access', va: '0x400000', access: 'write', cpl: 0 },
+];
+
+/** Partial and misaligned stores into a shadowed pt (issue 15 §4); the pt of 0x400000 is at 0x103000. */
+const PTE_STORES: Steps = [
+  { op: 'map', va: '0x400000', gpa: '0x200000', levels: { pt: ['P', 'W', 'U'] } },
+  { op: 'map', va: '0x401000', gpa: '0x201000', levels: { pt: ['P', 'W', 'U'] } },
+  { op: 'access', va: '0x400000', access: 'read', cpl: 3 },
+  { op: 'access', va: '0x401000', access: 'read', cpl: 3 },
+  { op: 'pteWrite', gpa: '0x10300c', bytes: 4, value: '0x80000000' }, // XD in the high half of 0x401000's pte
+  { op: 'invlpg', va: '0x401000' },
+  { op: 'access', va: '0x401000', access: 'fetch', cpl: 3 },
+  { op: 'pteWrite', gpa: '0x103004', bytes: 8, value: 0 }, // across two ptes: clears the low half (P) of 0x401000's
+  { op: 'invlpg', va: '0x401000' },
+  { op: 'access', va: '0x401000', access: 'read', cpl: 3 },
+  { op: 'access', va: '0x400000', access: 'read', cpl: 3 },
+];
+
 /** Seed 001's dirty-logging benchmark: 2 MiB written page by page, the log fetched after every pass. */
 const DIRTY_LOG: GuestInput['workload'] = { kind: 'dirty-log', pages: 512, iterations: 10 };
 /** A small two-vCPU dirty-logging run for the race switches of seed 001. */
@@ -148,6 +173,9 @@ export const BUILTIN_SCENARIOS: ReadonlyArray<BuiltinScenario> = [
   builtin('race-fast-pf-flush-overwrite', 'Race: *flush overwritten (bug on)', 'bugs.fastPfFlushOverwrite: fetching the dirty log assigns the flush flag per page instead of accumulating it; the last page (the steal-time record, never mapped) says no flush and writable TLB entries survive (auditor: stale-tlb).', [vm(RACE, { vcpus: 2, mmu: FAST_TDP, bugs: { fastPfFlushOverwrite: true } })], { profile: 'ept-2012' }),
   builtin('tdp-mmu-parallel', 'TDP MMU: eight vCPUs faulting in parallel', 'Eight vCPUs demand-fault under the TDP MMU: faults take mmu_lock shared and change sptes atomically, so nobody waits (seed 002).', [vm({ kind: 'demand-paging', pages: 64 }, { vcpus: 8, memoryMiB: 256, mmu: { mode: 'tdp', tdp: { tdpMmu: true, largePages: false } } })], { profile: 'ept-2012' }),
   builtin('tdp-legacy-mmu-lock', 'Legacy TDP: eight vCPUs on one mmu_lock', 'The same eight vCPUs with mmu.tdp.tdpMmu off: every EPT violation takes mmu_lock exclusively and the vCPUs queue (lock_wait).', [vm({ kind: 'demand-paging', pages: 64 }, { vcpus: 8, memoryMiB: 256, mmu: { mode: 'tdp', tdp: { tdpMmu: false, largePages: false } } })], { profile: 'ept-2012' }),
+  builtin('wp-role-change', 'CR0.WP changed at run time', 'The kernel writes a read-only user page with CR0.WP = 1 (#PF), 0 (allowed: a writable supervisor-only spte) and 1 again (#PF): each WP value is its own MMU role with its own shadow pages, so the spte made for WP = 0 is never used under WP = 1.', [vm({ kind: 'script', steps: WP_ROLES })]),
+  builtin('pte-partial-writes', 'Partial and misaligned pte stores', 'A 4-byte store to the high half of a pte (sets XD: emulated and applied, not misaligned) and an 8-byte store across two ptes (misaligned: the shadow pt is zapped), as KVM\'s detect_write_misaligned decides.', [vm({ kind: 'script', steps: PTE_STORES }, { mmu: onWrite('update') })]),
+  builtin('kbuild-pae', 'kbuild-like mix on a PAE guest', 'kbuild-update on a PAE guest: the OS preallocates its four page directories as Linux PAE does, so it does the same work as the 4-level guest, with TLB hits.', [vm({ kind: 'kbuild', processes: 40, pages: 24 }, { mmu: onWrite('update') }, { paging: 'pae' })]),
 ];
 
 export function findBuiltin(name: string): BuiltinScenario | undefined {

@@ -307,3 +307,17 @@ describe('partial and misaligned guest pte writes (pteWrite)', () => {
     expect(parseError(scenario({ kind: 'script', steps: [{ op: 'pteWrite', gpa: '0x103ffc', bytes: 8, value: 0 }] }))).toMatch(/^vms\[0\]\.guest\.workload\.steps\[0\]\.gpa: .*crosses a page boundary/);
   });
 });
+
+describe('the built-ins of these cases', () => {
+  it('wp-role-change: #PF (P | W = 3), allowed, #PF again', async () => {
+    const { findBuiltin } = await import('./builtins.ts');
+    const { events } = run(findBuiltin('wp-role-change')?.scenario as ScenarioInput, { audit: true });
+    expect(outcomes(events)).toEqual(['pf:3', 'ok@0x200000', 'pf:3']);
+  });
+  it('pte-partial-writes: XD from the half-pte store (P | U | I/D = 21), then not present (U = 4), the neighbour intact', async () => {
+    const { findBuiltin } = await import('./builtins.ts');
+    const { events, vm } = run(findBuiltin('pte-partial-writes')?.scenario as ScenarioInput, { audit: true });
+    expect(outcomes(events)).toEqual(['ok@0x200000', 'ok@0x201000', 'pf:21', 'pf:4', 'ok@0x200000']);
+    expect(shadowOf(vm)?.pages.stats.misaligned).toBe(1);
+  });
+});
