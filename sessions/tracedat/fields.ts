@@ -120,7 +120,8 @@ export class PayloadFields implements ReadonlyMap<string, FieldValue> {
 
 /** All of a payload's own fields as a plain object (the common_ ones left out). */
 export function fieldsObject(view: DataView, base: number, length: number, format: EventFormat | undefined, le: boolean): Record<string, FieldValue> {
-  const out: Record<string, FieldValue> = {};
+  // field names come from the trace's format text: no prototype, so `__proto__` is a plain key
+  const out = Object.create(null) as Record<string, FieldValue>;
   for (const f of format?.fields ?? []) {
     const v = readField(view, base, length, f, le);
     if (v !== undefined) out[f.name] = v;
