@@ -469,7 +469,7 @@ async function cmdRecord(ref: string, opts: RecordCliOptions): Promise<number> {
 /** What a caller (electron/host/cli.ts) gets to add commands of its own to the program. */
 export interface CliExtension {
   program: Command;
-  /** Wraps a command body: its modules loaded, its exit status set, its CliError printed as one line. */
+  /** Wraps a command body that imports what it needs: its exit status set, its CliError printed as one line. */
   run: <A extends unknown[]>(fn: (...args: A) => number | Promise<number>) => (...args: A) => Promise<void>;
   out: (s: string) => void;
   err: (s: string) => void;
@@ -486,12 +486,18 @@ export function buildProgram(setStatus: (n: number) => void, extend?: (cli: CliE
       await loadCommandModules();
       setStatus(await fn(...args));
     };
+  /** For commands that import what they need themselves (scenarios, lab, and the host's). */
+  const runOwn =
+    <A extends unknown[]>(fn: (...args: A) => number | Promise<number>) =>
+    async (...args: A) => {
+      setStatus(await fn(...args));
+    };
 
   program
     .command('scenarios')
     .description('list the built-in scenarios')
     .option('--json', 'print as JSON')
-    .action(run((opts: { json?: boolean }) => cmdScenarios(opts)));
+    .action(runOwn((opts: { json?: boolean }) => cmdScenarios(opts)));
 
   program
     .command('record')
@@ -602,7 +608,7 @@ export function buildProgram(setStatus: (n: number) => void, extend?: (cli: CliE
     .command('list')
     .description('list the bundled labs')
     .option('--json', 'print as JSON')
-    .action(run(async (opts: { json?: boolean }) => (await import('../labs/cli.ts')).cmdLabList(out, opts)));
+    .action(runOwn(async (opts: { json?: boolean }) => (await import('../labs/cli.ts')).cmdLabList(out, opts)));
   lab
     .command('run')
     .description("record a lab's scenarios, evaluate its checks and grade the answers (for autograding)")
@@ -614,11 +620,11 @@ export function buildProgram(setStatus: (n: number) => void, extend?: (cli: CliE
     .option('--student <name>', 'the name printed on the report')
     .addHelpText('after', '\nExit status: 0 every check (and answer) passed, 3 a check or an answer failed (named on stderr), 1 error.')
     .action(
-      run(async (name: string, opts: { answers?: string; output?: string; json?: boolean; report?: string; student?: string }) =>
+      runOwn(async (name: string, opts: { answers?: string; output?: string; json?: boolean; report?: string; student?: string }) =>
         (await import('../labs/cli.ts')).cmdLabRun(out, err, name, opts),
       ),
     );
-  extend?.({ program, run, out, err });
+  extend?.({ program, run: runOwn, out, err });
   return program;
 }
 
