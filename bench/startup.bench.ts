@@ -24,8 +24,7 @@ const cliVersion = () => wallMs([bin, '--version']);
 const nodeBare = () => wallMs(['-e', '0']);
 
 export function benchmarks(): Benchmark[] {
-  // Builds the CLI bundle when the checkout's is missing or stale, so no sample pays for it.
-  cliVersion();
+  // (`npm run bench` builds first, and the warm-up runs would build a stale CLI bundle anyway.)
   return [
     {
       name: 'startup.cli-version',
