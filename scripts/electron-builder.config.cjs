@@ -4,6 +4,24 @@
 // start it, and the fuses are set after packing (scripts/afterPack.cjs).
 // Name and version come from package.json (`productName`, `version`).
 'use strict';
+/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS config: electron-builder loads it with require() */
+const { readFileSync } = require('node:fs');
+const { join } = require('node:path');
+
+/**
+ * The entries of build/linux/mmu-lab.desktop that electron-builder does not compute itself
+ * (it writes Name, Exec, Icon, Type, Terminal, StartupWMClass, Comment, MimeType and Categories
+ * from this configuration), so the packaged entry says what the checked one says.
+ */
+function desktopExtras() {
+  const computed = new Set(['Name', 'Exec', 'Icon', 'Type', 'Terminal', 'StartupWMClass', 'Comment', 'MimeType', 'Categories', 'Version']);
+  const entries = {};
+  for (const line of readFileSync(join(__dirname, '..', 'build', 'linux', 'mmu-lab.desktop'), 'utf8').split('\n')) {
+    const m = /^([A-Za-z0-9-]+)=(.*)$/.exec(line);
+    if (m && !computed.has(m[1])) entries[m[1]] = m[2];
+  }
+  return entries;
+}
 
 /** @type {import('electron-builder').Configuration} */
 module.exports = {
@@ -38,7 +56,8 @@ module.exports = {
     target: ['AppImage', 'deb'],
     category: 'Development',
     icon: 'build/icon.png',
-    mimeTypes: ['application/x-mmulab-session'],
+    // The entry's MimeType comes from fileAssociations (listing it here too would name it twice).
+    desktop: desktopExtras(),
     synopsis: 'Watch how a hypervisor virtualizes memory',
     // The deb's Maintainer field (electron-builder otherwise wants an author e-mail in package.json).
     maintainer: 'MMU Lab contributors',

@@ -23,7 +23,7 @@ interface BuilderConfig {
   productName: string;
   executableName: string;
   fileAssociations: Array<{ ext: string; mimeType: string }>;
-  linux: { mimeTypes: string[]; category: string };
+  linux: { category: string; desktop: Record<string, string> };
 }
 const config = require(join(root, 'scripts', 'electron-builder.config.cjs')) as BuilderConfig;
 
@@ -63,8 +63,9 @@ describe('the Linux desktop entry', () => {
     expect(entries.get('Exec')).toMatch(new RegExp(`^${config.executableName} %[fFuU]$`));
     expect(entries.get('Icon')).toBe(config.executableName);
     expect(entries.get('MimeType')).toBe(`${config.fileAssociations[0]!.mimeType};`);
-    expect(config.linux.mimeTypes).toEqual([config.fileAssociations[0]!.mimeType]);
     expect(entries.get('Categories')!.split(';')).toContain(config.linux.category);
+    // The session type's icon is the app's (electron-builder installs build/icon.png as hicolor apps/<executableName>).
+    expect(readFileSync(mimeFile, 'utf8')).toContain(`<icon name="${config.executableName}"/>`);
   });
 });
 
@@ -98,6 +99,45 @@ describe('the .mmulab MIME type', () => {
     expect(contentType('run.mmulab')).toBe(type);
     expect(contentType('no-extension')).toBe(type);
     expect(contentType('other')).not.toBe(type);
+  });
+});
+
+describe('what electron-builder writes into the deb and the AppImage', () => {
+  // electron-builder's own generator (LinuxTargetHelper), fed this configuration and package.json
+  // as its packager would be; the packager itself needs an Electron binary.
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { description: string; version: string };
+  const { LinuxTargetHelper } = require('app-builder-lib/out/targets/LinuxTargetHelper.js') as {
+    LinuxTargetHelper: new (packager: unknown) => { computeDesktopEntry(options: unknown): Promise<string>; mimeTypeFiles: Promise<string | null> };
+  };
+  let n = 0;
+  const helper = new LinuxTargetHelper({
+    appInfo: { productName: config.productName, sanitizedProductName: config.productName, productFilename: config.productName, description: pkg.description, version: pkg.version },
+    executableName: config.executableName,
+    fileAssociations: config.fileAssociations,
+    config,
+    platformSpecificBuildOptions: config.linux,
+    getTempFile: async (suffix: string) => join(temp, `eb-${n++}${suffix}`),
+  });
+
+  it.skipIf(!have('desktop-file-validate'))('its desktop entry passes desktop-file-validate with no message and carries the checked entry’s extras', async () => {
+    const entry = await helper.computeDesktopEntry(config.linux);
+    const file = join(temp, 'packaged.desktop');
+    writeFileSync(file, entry);
+    const r = spawnSync('desktop-file-validate', [file], { encoding: 'utf8' });
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.stdout + r.stderr).toBe('');
+    const entries = desktopEntries(entry);
+    const ours = desktopEntries(readFileSync(desktopFile, 'utf8'));
+    for (const key of ['Name', 'Icon', 'MimeType', 'Categories', 'GenericName', 'Keywords', 'StartupWMClass']) expect(entries.get(key), key).toBe(ours.get(key));
+  });
+
+  it.skipIf(!have('xmllint'))('its MIME file passes xmllint against the same elements and names the same type and glob', async () => {
+    const file = await helper.mimeTypeFiles;
+    expect(file).not.toBeNull();
+    const r = spawnSync('xmllint', ['--noout', '--dtdvalid', join(linux, 'shared-mime-info.dtd'), file!], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(file!, 'utf8')).toContain(`<mime-type type="${config.fileAssociations[0]!.mimeType}">`);
+    expect(readFileSync(file!, 'utf8')).toContain(`<glob pattern="*.${config.fileAssociations[0]!.ext}"/>`);
   });
 });
 
