@@ -121,7 +121,8 @@ export class HostService {
         printPdf: options.printPdf,
         record: async (scenario, sessionId) => {
           const started = await this.vms.start(scenario, { sessionId, audit: true, maxEvents: LAB_MAX_EVENTS });
-          return this.vms.waitForEnd(started.runId);
+          // the whole file, keyframes included, before the lab fingerprints it
+          return this.waitForRun(started.runId);
         },
       },
       options.labsDir,
