@@ -160,7 +160,7 @@ export const HANDLINGS = [
   /** unsync shadow pages (core/unsync.ts) */
   'unsync',
   'sync-shadow-pages',
-  /** nested TDP (core/nested.ts) */
+  /** nested TDP (core/nested/) */
   'reflect-to-l1',
   'shadow-ept-fill',
   'emulate-ept-write',

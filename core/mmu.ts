@@ -1,7 +1,7 @@
 /**
  * The one interface every MMU design implements (the lab's `struct kvm_mmu`): shadow
  * paging (core/shadow/), two-dimensional paging with the legacy or the TDP MMU (core/tdp/),
- * Xen PV direct paging (core/xenpv/) and nested TDP (core/nested.ts). The VM loop
+ * Xen PV direct paging (core/xenpv/) and nested TDP (core/nested/). The VM loop
  * (core/vm.ts) talks to its MMU only through this interface; core/mmus.ts picks the design
  * from the scenario. An MMU gets the `Machine` (core/machine.ts) and never the VM.
  */

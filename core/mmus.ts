@@ -5,7 +5,7 @@
  */
 import type { Machine } from './machine.ts';
 import type { Mmu } from './mmu.ts';
-import { NestedTdp } from './nested.ts';
+import { NestedTdp } from './nested/nestedTdp.ts';
 import type { VmConfig } from './scenario.ts';
 import { ShadowMmu } from './shadow/mmu.ts';
 import { Tdp } from './tdp/mmu.ts';

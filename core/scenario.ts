@@ -179,7 +179,7 @@ const mmuSchema = z.strictObject({
       walkCaches: z.boolean().default(true),
     })
     .prefault({}),
-  /** Nested TDP (core/nested.ts): the guest is an L2 guest whose L1 hypervisor uses EPT; needs mode tdp. */
+  /** Nested TDP (core/nested/): the guest is an L2 guest whose L1 hypervisor uses EPT; needs mode tdp. */
   nested: z
     .strictObject({ enabled: z.boolean().default(false), inveptEvery: z.number().int().min(0).max(1 << 24).default(0) })
     .prefault({}),

@@ -3,7 +3,7 @@ import { createVmInternal } from '../engine.ts';
 import type { MmuEvent, EventOf, EventType } from '../events.ts';
 import { parseScenario, type ScenarioInput, type Scenario } from '../scenario.ts';
 import type { Vm } from '../vm.ts';
-import { NestedTdp } from '../nested.ts';
+import { NestedTdp } from '../nested/nestedTdp.ts';
 import { ShadowMmu } from '../shadow/mmu.ts';
 import { XenPv } from '../xenpv/xenpv.ts';
 
