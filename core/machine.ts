@@ -48,6 +48,8 @@ export abstract class Machine {
   /** #PF error code of the last failed access, and the gpa of the last translated one. */
   faultCode = 0;
   lastGpa = 0;
+  /** The last failed access was a #GP (a non-canonical address), not a #PF. */
+  gp = false;
   /** Named counters (v86-style) that feed the breakdowns. */
   readonly stats = { tlbHit: 0, tlbMiss: 0, guestWalk: 0, shadowWalkRefs: 0 };
   protected cur: Vcpu;
@@ -234,4 +236,8 @@ function writeByte(mem: GuestMemory, gpa: number, value: number): void {
   const word = gpa - (gpa % 4);
   const shift = 8 * (gpa % 4);
   mem.write32(word, ((mem.read32(word) & ~(0xff << shift)) | (value << shift)) >>> 0);
+}
+
+export function hex(n: number): string {
+  return '0x' + n.toString(16);
 }

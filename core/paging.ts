@@ -122,6 +122,16 @@ export function tableIndex(mode: PagingMode, va: number, level: number): number 
   return level === 3 ? ((lo >>> 30) | (hi << 2)) & 511 : (hi >>> 7) & 511;
 }
 
+/**
+ * 4-level paging translates 48-bit linear addresses: bits 63:47 must all equal (canonical
+ * form), or the access is #GP, never #PF, whatever the page tables say (SDM Vol. 1 3.3.7.1).
+ * Addresses here are non-negative, so a canonical one is below 2^47. 32-bit paging has no
+ * such rule (a scenario keeps its addresses below 4 GiB).
+ */
+export function canonical(mode: PagingMode, va: number): boolean {
+  return mode !== 'long4' || va < 2 ** 47;
+}
+
 export function entryBytes(mode: PagingMode): number {
   return mode === 'nonpae' ? 4 : 8;
 }
