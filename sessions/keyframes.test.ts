@@ -52,8 +52,8 @@ describe('keyframes', () => {
     });
   }
 
-  it('the replayed final state is the engine\'s own page tables (guest memory and shadow pages)', () => {
-    for (const name of ['kbuild-update', 'nonpae-quadrants', 'cow-zap']) {
+  it('the replayed final state is the engine\'s own page tables (guest memory, and the MMU\'s tables() under shadow, TDP and Xen PV)', () => {
+    for (const name of ['kbuild-update', 'nonpae-quadrants', 'cow-zap', 'tdp-demand', 'xenpv-fork-cow']) {
       const scenario = builtinScenario(name);
       const vm = createVm(scenario, 0, {}) as Vm;
       const state = new PageState(1);
@@ -66,7 +66,7 @@ describe('keyframes', () => {
         const [lo, hi] = vm.os.readEntry(gpa);
         expect(value, `${name} gpa ${gpa.toString(16)}`).toBe((BigInt(bytes === 8 ? hi >>> 0 : 0) << 32n) | BigInt(lo >>> 0));
       }
-      // every shadow page the MMU still holds has exactly the replayed entries
+      // every table the MMU reports for the page-table view (Mmu.tables) has exactly the replayed entries
       const tables = vm.mmu.tables();
       expect(tables.length).toBeGreaterThan(0);
       for (const table of tables) {
