@@ -104,7 +104,16 @@ export const runStatus = z.object({
   speed: z.number().nullable().optional(),
 });
 
-export const scenarioInfo = z.object({ name: z.string(), title: z.string(), description: z.string() });
+/** The MMU designs the scenario picker groups by, in its order (core/scenarioDocs.ts decides a scenario's). */
+export { MMU_DESIGNS } from '../../core/scenarioDocs.ts';
+
+export const scenarioInfo = z.object({
+  name: z.string(),
+  title: z.string(),
+  description: z.string(),
+  /** The MMU design it shows (Shadow paging, EPT/NPT, TDP MMU, Xen PV, Nested), for grouping; added after v0.1. */
+  design: z.string().optional(),
+});
 
 /** A scenario as sent by the UI: a built-in name, or a whole scenario object (validated by core). */
 export const scenarioRef = z.union([

@@ -28,6 +28,7 @@ import {
 } from '../api/contract.ts';
 import { parseScenario, scenarioSchema, type Scenario } from '../../core/scenario.ts';
 import { BUILTIN_SCENARIOS, findBuiltin } from '../../core/builtins.ts';
+import { describeScenarioSchema, scenarioDesign } from '../../core/scenarioDocs.ts';
 import { openSession, type SessionReader } from '../../sessions/reader.ts';
 import { appendNoteOp, type NoteRecord } from '../../sessions/annex.ts';
 import { compareView, countersViewAsync, diffViewAsync, pageTablesView } from '../../sessions/views.ts';
@@ -417,13 +418,14 @@ export class HostService {
     return {
       'app.info': () => ({ version: this.options.version ?? '0.0.0', host: this.options.host }),
       'scenarios.list': () =>
-        BUILTIN_SCENARIOS.map((s) => ({ name: s.name, title: s.title, description: s.description })),
+        BUILTIN_SCENARIOS.map((s) => ({ name: s.name, title: s.title, description: s.description, design: scenarioDesign(s.scenario) })),
       'scenarios.get': ({ name }) => {
         const found = findBuiltin(name);
         if (!found) throw new ApiError('not-found', `no built-in scenario "${name}"`);
         return found.scenario;
       },
-      'scenarios.schema': () => (this.scenarioJsonSchema ??= z.toJSONSchema(scenarioSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>),
+      'scenarios.schema': () =>
+        (this.scenarioJsonSchema ??= describeScenarioSchema(z.toJSONSchema(scenarioSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>)),
       'scenarios.validate': ({ scenario }) => {
         const parsed = parseScenario(scenario);
         return parsed.ok ? { ok: true } : { ok: false, error: parsed.error };

@@ -20,6 +20,8 @@ export interface JsonSchema {
   maxItems?: number;
   oneOf?: JsonSchema[];
   anyOf?: JsonSchema[];
+  /** A person's name for the field (the host adds them from core/scenarioDocs.ts). */
+  title?: string;
   description?: string;
 }
 

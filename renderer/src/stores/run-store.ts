@@ -5,7 +5,7 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { ApiParams, ApiResult, RunStatus } from '../api/contract';
+import { MMU_DESIGNS, type ApiParams, type ApiResult, type RunStatus } from '../api/contract';
 import { api } from '../api/api';
 import { toApiError } from '../api/client';
 import { useNoticeStore } from './notice-store';
@@ -21,6 +21,17 @@ export const useRunStore = defineStore('run', () => {
   const scenariosState = ref<'idle' | 'loading' | 'ready' | 'error'>('idle');
   const scenariosError = ref<string>();
   const selected = ref<string>();
+  /** The scenarios grouped by the MMU design they show, in the order of MMU_DESIGNS (others last). */
+  const scenarioGroups = computed(() => {
+    const order = [...MMU_DESIGNS, 'Other'];
+    const groups = new Map<string, ScenarioInfo[]>();
+    for (const s of scenarios.value) {
+      const design = s.design ?? 'Other';
+      if (!groups.has(design)) groups.set(design, []);
+      groups.get(design)!.push(s);
+    }
+    return [...groups.entries()].sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0])).map(([design, list]) => ({ design, scenarios: list }));
+  });
   const run = shallowRef<RunStatus>();
   const runError = ref<string>();
   const starting = ref(false);
@@ -172,6 +183,7 @@ export const useRunStore = defineStore('run', () => {
 
   return {
     scenarios,
+    scenarioGroups,
     scenariosState,
     scenariosError,
     selected,
