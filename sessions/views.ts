@@ -550,8 +550,27 @@ function* diffSteps(session: SessionReader, from: number, to: number, limit: num
     }
   }
   yield* findRemovals(session, pending, Math.max(0, from + 1), Math.min(to + 1, session.eventCount));
+  // What each entry covers (virtual or guest-physical range), from its place in the tree: after
+  // the change for an added or changed entry, before it for a removed one.
+  yield;
+  const coversAfter = coverage(session, after);
+  const coversBefore = all.some((c) => c.change === 'removed') ? coverage(session, before) : undefined;
+  for (const c of all) {
+    if (c.va0 !== undefined) continue;
+    const range = (c.change === 'removed' ? coversBefore : coversAfter)?.get(`${c.table}:${c.index}`);
+    if (range) [c.va0, c.va1] = range;
+  }
   all.sort((a, b) => a.lastEvent - b.lastEvent || a.table.localeCompare(b.table) || a.index - b.index);
   return { from, to, total: all.length, changes: all.slice(0, limit), truncated: all.length > limit };
+}
+
+/** Table key and index → the first and last address the entry covers, for every entry a root reaches. */
+function coverage(session: SessionReader, state: PageState): Map<string, [string, string]> {
+  const out = new Map<string, [string, string]>();
+  for (const v of pageTablesView(session, state, -1, { maxTables: 100_000 }).vms)
+    for (const space of [v.guest, v.host])
+      for (const t of space?.tables ?? []) for (const e of t.entries) if (e.va0 !== undefined && e.va1 !== undefined) out.set(`${t.key}:${e.index}`, [e.va0, e.va1]);
+  return out;
 }
 
 /**
