@@ -148,7 +148,7 @@ export async function buildCli(outDir = CLI_DIR, keepOldChunksMs = 3600_000) {
   // still load them); `npm run build` removes them all, so `npm pack` takes no stale chunk.
   for (const name of readdirSync(outDir)) {
     const path = join(outDir, name);
-    if (!written.has(path) && name !== CLI_INPUTS && Date.now() - statSync(path).mtimeMs >= keepOldChunksMs) rmSync(path, { force: true });
+    if (!written.has(path) && name !== CLI_INPUTS && !name.endsWith('.tmp') && Date.now() - statSync(path).mtimeMs >= keepOldChunksMs) rmSync(path, { force: true });
   }
   const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.includes('node_modules'));
   const manifest = { builtAtMs: startedMs, inputs: [...inputs, 'package.json', 'scripts/build.mjs'] };

@@ -92,10 +92,12 @@ describe('mmu-lab serve', () => {
   it.skipIf(!rendererBuilt)('prints the URL with its token, serves the app, brings a session in, and stops on Ctrl-C (needs npm run build)', async () => {
     const home = join(temp, 'srv');
     copyFileSync(join(root, 'sessions', 'fixtures', 'v1', 'script-basic.mmulab'), join(temp, 'mine.mmulab'));
-    const s = await serve({ MMU_LAB_HOME: home }, '--port', '0', 'mine.mmulab');
+    const s = await serve({ MMU_LAB_HOME: home }, '--port', '0', '--open', 'mine.mmulab');
     const m = /^MMU Lab: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=[A-Za-z0-9_-]{43})&open=mine\.mmulab$/.exec(s.line);
     expect(m, s.line).not.toBeNull();
     expect(readdirSync(join(home, 'sessions'))).toEqual(['mine.mmulab']);
+    // --open with no display (as here): says so instead of failing.
+    expect(s.stderr()).toContain('No display found; open the URL above in a browser.');
     const page = await fetch(m![1]!);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<div id="app">');

@@ -71,8 +71,8 @@ export async function cmdServe(
     );
   }
   for (const problem of problems) err(`Not opened: ${problem}\n`);
-  err(`Sessions folder: ${sessionsDir}. Press Ctrl-C to stop.\n`);
   if (opts.open) openBrowser(url);
+  err(`Sessions folder: ${sessionsDir}. Press Ctrl-C to stop.\n`);
 
   // Ctrl-C (or a service manager's SIGTERM): finish the recordings' last chunks, then return;
   // a second Ctrl-C gives up waiting.
