@@ -366,6 +366,10 @@ export interface ChunkColumns {
   exitDur: Float64Array;
   exitReason: string[];
   exitHandling: string[];
+  /** Events per type id of the file's type table. */
+  typeCounts: Uint32Array;
+  /** Sum of the page_walk events' `refs`. */
+  walkRefs: number;
 }
 
 /** A decoder for one file's type table. */
@@ -376,13 +380,35 @@ interface DecodeType {
   optionalCount: number;
 }
 
+/**
+ * Estimated heap bytes of what decoding builds, calibrated on V8 (Node 20): an event object
+ * with its t, vm, vcpu and type costs about 56 bytes and each field 24 more (a guest_fault, two
+ * fields, measures 104 bytes); a string about 40 bytes plus two per UTF-8 byte at most.
+ */
+export const DECODE_COST = { event: 56, field: 24, string: 40, perByte: 2, slot: 8 } as const;
+
+/** Decoding a chunk would build more than the memory it was allowed (see `ChunkDecoder.decode`). */
+export class ChunkTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`decoding it would take more than ${Math.round(limit / (1 << 20))} MB of memory`);
+    this.name = 'ChunkTooLarge';
+  }
+}
+
 /** The chunk dictionary that starts every event chunk body: a count, then that many length-prefixed UTF-8 strings. */
-function readChunkDictionary(r: ByteReader, bodyLength: number): string[] {
+function readChunkDictionary(r: ByteReader, bodyLength: number, budget = Infinity): { dict: string[]; cost: number } {
   const count = r.varuint();
   if (count > CAPS.maxDictStrings || count > bodyLength) throw new FormatError('the chunk dictionary is too large');
+  let cost = DECODE_COST.slot * count;
+  if (cost > budget) throw new ChunkTooLarge(budget);
   const dict: string[] = new Array<string>(count);
-  for (let i = 0; i < count; i++) dict[i] = fromUtf8(r.bytes(r.varuint()));
-  return dict;
+  for (let i = 0; i < count; i++) {
+    const len = r.varuint();
+    cost += DECODE_COST.string + DECODE_COST.perByte * len;
+    if (cost > budget) throw new ChunkTooLarge(budget);
+    dict[i] = fromUtf8(r.bytes(len));
+  }
+  return { dict, cost };
 }
 
 export class ChunkDecoder {
@@ -406,9 +432,9 @@ export class ChunkDecoder {
    * A light pass over a chunk that builds no event objects: every event's time, and for each
    * `vmexit` its position, duration, reason and handling. Throws FormatError on malformed bytes.
    */
-  scan(body: Uint8Array, count: number, tMin: number): ChunkColumns {
+  scan(body: Uint8Array, count: number, tMin: number, budget = Infinity): ChunkColumns {
     const r = new ByteReader(body);
-    const dict = readChunkDictionary(r, body.length);
+    const { dict } = readChunkDictionary(r, body.length, budget);
     const dictCount = dict.length;
     const times = new Float64Array(count);
     const exitAt: number[] = [];
@@ -420,13 +446,19 @@ export class ChunkDecoder {
     const fReason = exitType?.fields.findIndex((f) => f.name === 'reason' && f.kind === 4) ?? -1;
     const fHandling = exitType?.fields.findIndex((f) => f.name === 'handling' && f.kind === 4) ?? -1;
     const fDuration = exitType?.fields.findIndex((f) => f.name === 'duration' && f.kind === 3) ?? -1;
+    const walkId = this.types.findIndex((t) => t.name === 'page_walk');
+    const fRefs = this.types[walkId]?.fields.findIndex((f) => f.name === 'refs' && f.kind === 0) ?? -1;
+    const typeCounts = new Uint32Array(this.types.length);
+    let walkRefs = 0;
     let t = tMin;
     for (let i = 0; i < count; i++) {
       const typeId = r.varuint();
       const type = this.typeOf(typeId);
       t += r.varuint();
       times[i] = t;
+      typeCounts[typeId]!++;
       const isExit = typeId === exitId;
+      const isWalk = typeId === walkId;
       const mask = type.optionalCount > 0 ? r.varuint() : 0;
       const fields = type.fields;
       let reason = '';
@@ -437,7 +469,7 @@ export class ChunkDecoder {
         if (fl.optBit >= 0 && !(mask & (1 << fl.optBit))) continue;
         if (fl.kind === 2) r.skipVaruint64();
         else if (fl.kind === 5) r.bytes(r.varuint());
-        else if (fl.kind !== 4 && !isExit) r.skipVaruint();
+        else if (fl.kind !== 4 && !isExit && !isWalk) r.skipVaruint();
         else {
           const v = r.varuint();
           if (fl.kind === 4 && v >= dictCount) throw new FormatError(`string ${v} is not in the chunk dictionary`);
@@ -445,7 +477,7 @@ export class ChunkDecoder {
             if (k === fReason) reason = dict[v]!;
             else if (k === fHandling) handling = dict[v]!;
             else if (k === fDuration) duration = v;
-          }
+          } else if (isWalk && k === fRefs) walkRefs += v;
         }
       }
       if (isExit) {
@@ -456,13 +488,19 @@ export class ChunkDecoder {
       }
     }
     if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left over after the chunk's events`);
-    return { times, exitAt: Uint32Array.from(exitAt), exitDur: Float64Array.from(exitDur), exitReason, exitHandling };
+    return { times, exitAt: Uint32Array.from(exitAt), exitDur: Float64Array.from(exitDur), exitReason, exitHandling, typeCounts, walkRefs };
   }
 
-  /** Decode `count` events of lane (vm, vcpu). Throws FormatError on malformed bytes. */
-  decode(body: Uint8Array, count: number, vm: number, vcpu: number, tMin: number): MmuEvent[] {
+  /**
+   * Decode `count` events of lane (vm, vcpu). Throws FormatError on malformed bytes, and
+   * ChunkTooLarge as soon as what it builds would pass `budget` bytes (DECODE_COST's estimate),
+   * so a hostile chunk is refused before it fills memory. `cost` receives the estimate.
+   */
+  decode(body: Uint8Array, count: number, vm: number, vcpu: number, tMin: number, budget = Infinity, cost?: { bytes: number }): MmuEvent[] {
     const r = new ByteReader(body);
-    const dict = readChunkDictionary(r, body.length);
+    const head = readChunkDictionary(r, body.length, budget);
+    const dict = head.dict;
+    let bytes = head.cost + DECODE_COST.slot * count;
     const out: MmuEvent[] = new Array<MmuEvent>(count);
     let t = tMin;
     for (let i = 0; i < count; i++) {
@@ -471,6 +509,8 @@ export class ChunkDecoder {
       t += r.varuint();
       const ev: Record<string, unknown> = { t, vm, vcpu, type: type.name };
       const mask = type.optionalCount > 0 ? r.varuint() : 0;
+      bytes += DECODE_COST.event + DECODE_COST.field * type.fields.length;
+      if (bytes > budget) throw new ChunkTooLarge(budget);
       for (const fl of type.fields) {
         if (fl.optBit >= 0 && !(mask & (1 << fl.optBit))) continue;
         switch (fl.kind) {
@@ -484,9 +524,13 @@ export class ChunkDecoder {
             ev[fl.name] = s;
             break;
           }
-          case 5:
-            ev[fl.name] = fromUtf8(r.bytes(r.varuint()));
+          case 5: {
+            const len = r.varuint();
+            bytes += DECODE_COST.string + DECODE_COST.perByte * len;
+            if (bytes > budget) throw new ChunkTooLarge(budget);
+            ev[fl.name] = fromUtf8(r.bytes(len));
             break;
+          }
           default:
             ev[fl.name] = r.varuint();
         }
@@ -494,6 +538,7 @@ export class ChunkDecoder {
       out[i] = ev as unknown as MmuEvent;
     }
     if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left over after the chunk's events`);
+    if (cost) cost.bytes = bytes;
     return out;
   }
 }

@@ -133,6 +133,11 @@ export class SessionReader {
     return this.store.decodeChunk(ch);
   }
 
+  /** Read and check a whole chunk without keeping its events: damage is reported as on first use (see `verify`). */
+  checkChunk(ch: ChunkRef): void {
+    this.store.check(ch);
+  }
+
   /** Times and exits of a chunk without building event objects (kept within the column cache's budget). */
   columns(ch: ChunkRef): ChunkColumns {
     return this.store.columns(ch);

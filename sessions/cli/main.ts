@@ -118,6 +118,12 @@ function statusOf(diagnostics: Diagnostic[]): number {
   return EXIT.ok;
 }
 
+/** Warn on stderr about every loss found from diagnostic `from` on; the exit status for what was found. */
+function warnLosses(file: string, diagnostics: Diagnostic[], from = 0): number {
+  for (const d of diagnostics.slice(from)) if (d.severity !== 'info') err(`mmu-lab: warning: ${file}: ${d.message}\n`);
+  return statusOf(diagnostics);
+}
+
 function fmtDiag(d: Diagnostic): string {
   const sev = d.severity === 'dataLoss' ? 'data loss' : d.severity;
   return `  [${sev}] ${d.code}: ${d.message}`;
@@ -269,7 +275,7 @@ function cmdVerify(file: string): number {
   let chunks = 0;
   for (const lane of session.lanes)
     for (const ch of lane.chunks) {
-      session.decodeChunk(ch);
+      session.checkChunk(ch);
       chunks++;
     }
   const keyframes = session.verifyKeyframes();
@@ -302,7 +308,8 @@ function eventIndexOption(name: string, value: string | undefined, events: numbe
 
 async function cmdReport(file: string, opts: { format: string; output?: string; from?: string; to?: string; title?: string }): Promise<number> {
   const { session, diagnostics } = openOrFail(file);
-  for (const d of diagnostics) if (d.severity !== 'info') err(`mmu-lab: warning: ${file}: ${d.message}\n`);
+  warnLosses(file, diagnostics);
+  const atOpen = diagnostics.length;
   const diffFrom = eventIndexOption('from', opts.from, session.eventCount);
   const diffTo = eventIndexOption('to', opts.to, session.eventCount);
   const title = opts.title ?? basename(file).replace(/\.mmulab$/i, '');
@@ -310,7 +317,7 @@ async function cmdReport(file: string, opts: { format: string; output?: string; 
   if (opts.format === 'html' && !opts.output) {
     const fd = 1;
     writeAll(fd, renderReport(session, options));
-    return EXIT.ok;
+    return warnLosses(file, diagnostics, atOpen);
   }
   if (!opts.output) throw new CliError('export --format pdf needs -o <file.pdf> (a PDF is not written to a terminal)');
   try {
@@ -319,7 +326,7 @@ async function cmdReport(file: string, opts: { format: string; output?: string; 
     if (e instanceof ReportError) throw new CliError(e.message);
     throw e;
   }
-  return EXIT.ok;
+  return warnLosses(file, diagnostics, atOpen);
 }
 
 function cmdExport(file: string, opts: { format: string; output?: string; from?: string; to?: string; title?: string }): number | Promise<number> {
@@ -327,7 +334,8 @@ function cmdExport(file: string, opts: { format: string; output?: string; from?:
   if (format === 'html' || format === 'pdf') return cmdReport(file, opts);
   if (!['jsonl', 'csv', 'chrome'].includes(format)) throw new CliError(`unknown export format "${format}" (use jsonl, csv, chrome, html or pdf)`);
   const { session, diagnostics } = openOrFail(file);
-  for (const d of diagnostics) if (d.severity !== 'info') err(`mmu-lab: warning: ${file}: ${d.message}\n`);
+  warnLosses(file, diagnostics);
+  const atOpen = diagnostics.length;
   if (format === 'csv' && opts.output) {
     // one file per event type in the directory
     mkdirSync(opts.output, { recursive: true });
@@ -339,7 +347,7 @@ function cmdExport(file: string, opts: { format: string; output?: string; from?:
         closeSync(fd);
       }
     }
-    return EXIT.ok;
+    return warnLosses(file, diagnostics, atOpen);
   }
   const fd = opts.output ? openSync(opts.output, 'w') : 1;
   try {
@@ -350,7 +358,8 @@ function cmdExport(file: string, opts: { format: string; output?: string; from?:
   } finally {
     if (fd !== 1) closeSync(fd);
   }
-  return EXIT.ok;
+  // events lost while reading (a chunk that fails its checksum when first read) count as much as those found at open
+  return warnLosses(file, diagnostics, atOpen);
 }
 
 function cmdCompare(a: string, b: string, opts: { json?: boolean }): number {

@@ -5,14 +5,11 @@
  */
 import type { MmuEvent } from '../../core/events.ts';
 import { SourceError, type ByteSource } from '../byteSource.ts';
-import { ChunkDecoder, type ChunkColumns, type FileEventType } from '../codec.ts';
+import { ChunkDecoder, ChunkTooLarge, type ChunkColumns, type FileEventType } from '../codec.ts';
 import { CHUNK_OVERHEAD, CODEC, EVTS_PREFIX_BYTES, crc32, fmtInt, readU32, type Diagnostic } from '../format.ts';
 import { boundedInflate } from './inflate.ts';
+import { READ_LIMITS } from './limits.ts';
 import { inc, ownValue, tally, type ChunkRef, type ChunkStats } from './model.ts';
-
-const CACHE_CHUNKS = 64;
-/** Memory for chunk columns (times and exits): the 10-million-event kbuild session needs 150 MB. */
-export const COLUMN_CACHE_BYTES = 256 << 20;
 
 export class ChecksumError extends Error {
   constructor() {
@@ -26,15 +23,20 @@ const EMPTY: ChunkColumns = {
   exitDur: new Float64Array(0),
   exitReason: [],
   exitHandling: [],
+  typeCounts: new Uint32Array(0),
+  walkRefs: 0,
 };
 
 export class ChunkStore {
   private readonly decoder: ChunkDecoder;
+  private readonly typeNames: string[];
+  /** Decoded chunks, least recently used first; their sizes are the chunks' `cost`. */
   private readonly cache = new Map<ChunkRef, MmuEvent[]>();
+  private cacheBytes = 0;
   /** Chunks whose columns are kept, least recently used first, with their sizes. */
   private readonly columnsKept = new Map<ChunkRef, number>();
   private columnsBytes = 0;
-  private columnBudget = COLUMN_CACHE_BYTES;
+  private columnBudget: number = READ_LIMITS.columnCacheBytes;
 
   constructor(
     private readonly src: ByteSource,
@@ -43,33 +45,56 @@ export class ChunkStore {
     private readonly diagnostics: Diagnostic[],
   ) {
     this.decoder = new ChunkDecoder(eventTypes);
+    this.typeNames = eventTypes.map((t) => t.name);
   }
 
-  /** The events of one chunk (cached). A chunk that fails to decode yields [] and a diagnostic. */
-  decodeChunk(ch: ChunkRef): MmuEvent[] {
+  /**
+   * The events of one chunk (cached within READ_LIMITS.eventCacheBytes). A chunk that fails to
+   * decode, or whose events would take more than READ_LIMITS.chunkDecodeBytes, yields [] and a
+   * diagnostic. With a smaller `budget` (a merge's remaining room), a chunk that fits the chunk
+   * limit but not the budget throws ChunkTooLarge instead: the caller is over its budget, the
+   * chunk is fine. Its decoded size is left in `ch.cost`.
+   */
+  decodeChunk(ch: ChunkRef, budget: number = READ_LIMITS.chunkDecodeBytes): MmuEvent[] {
     const hit = this.cache.get(ch);
     if (hit) {
       this.cache.delete(ch);
       this.cache.set(ch, hit);
       return hit;
     }
-    let events: MmuEvent[] = [];
-    if (!ch.bad) {
-      try {
-        events = this.decoder.decode(this.body(ch), ch.count, ch.vm, ch.vcpu, ch.tMin);
-        let prev = ch.tMin;
-        for (const e of events) {
-          if (e.t < prev || e.t > ch.tMax) throw new Error('its event times disagree with its time range');
-          prev = e.t;
-        }
-      } catch (e) {
-        this.markBad(ch, e);
-        events = [];
+    if (ch.bad) return [];
+    const limit = Math.min(budget, READ_LIMITS.chunkDecodeBytes);
+    if (ch.cost !== undefined && ch.cost > limit) throw new ChunkTooLarge(limit);
+    let events: MmuEvent[];
+    try {
+      const cost = { bytes: 0 };
+      events = this.decoder.decode(this.body(ch), ch.count, ch.vm, ch.vcpu, ch.tMin, limit, cost);
+      let prev = ch.tMin;
+      for (const e of events) {
+        if (e.t < prev || e.t > ch.tMax) throw new Error('its event times disagree with its time range');
+        prev = e.t;
+      }
+      ch.cost = cost.bytes;
+    } catch (e) {
+      if (e instanceof ChunkTooLarge && limit < READ_LIMITS.chunkDecodeBytes) throw e;
+      this.markBad(ch, e);
+      return [];
+    }
+    if (ch.cost <= READ_LIMITS.eventCacheBytes) {
+      this.cache.set(ch, events);
+      this.cacheBytes += ch.cost;
+      for (const [old] of this.cache) {
+        if (this.cacheBytes <= READ_LIMITS.eventCacheBytes) break;
+        this.cache.delete(old);
+        this.cacheBytes -= old.cost ?? 0;
       }
     }
-    this.cache.set(ch, events);
-    if (this.cache.size > CACHE_CHUNKS) this.cache.delete(this.cache.keys().next().value!);
     return events;
+  }
+
+  /** Bytes of decoded chunks kept now (estimated) and how many. */
+  get eventCache(): { bytes: number; chunks: number; budget: number } {
+    return { bytes: this.cacheBytes, chunks: this.cache.size, budget: READ_LIMITS.eventCacheBytes };
   }
 
   /**
@@ -98,13 +123,15 @@ export class ChunkStore {
         ? ['damaged_chunk', `${what} fail their checksum: the chunk is damaged and its events are skipped.`]
         : e instanceof SourceError
           ? ['unreadable_chunk', `${what} cannot be read: ${e.message}.`]
-          : ['undecodable_chunk', `${what} cannot be decoded: ${(e as Error)?.message ?? String(e)}.`];
+          : e instanceof ChunkTooLarge
+            ? ['chunk_too_large', `${what} are skipped: ${e.message}, more than the reader allows for one chunk (a session written by MMU Lab never needs this).`]
+            : ['undecodable_chunk', `${what} cannot be decoded: ${(e as Error)?.message ?? String(e)}.`];
     this.diagnostics.push({ severity: 'dataLoss', code, message, byteOffset: ch.offset });
   }
 
   /**
    * Times and exits of a chunk without building event objects. Kept while the columns of all
-   * chunks kept stay within COLUMN_CACHE_BYTES (all of a 10-million-event session's), the least
+   * chunks kept stay within READ_LIMITS.columnCacheBytes (all of a 10-million-event session's), the least
    * recently used dropped beyond it.
    */
   columns(ch: ChunkRef): ChunkColumns {
@@ -117,12 +144,8 @@ export class ChunkStore {
     }
     if (ch.bad) return EMPTY;
     try {
-      const cols = this.decoder.scan(this.body(ch), ch.count, ch.tMin);
-      let prev = ch.tMin;
-      for (const t of cols.times) {
-        if (t < prev || t > ch.tMax) throw new Error('its event times disagree with its time range');
-        prev = t;
-      }
+      const cols = this.decoder.scan(this.body(ch), ch.count, ch.tMin, READ_LIMITS.chunkDecodeBytes);
+      checkTimes(ch, cols.times);
       this.keepColumns(ch, cols);
       return cols;
     } catch (e) {
@@ -141,7 +164,7 @@ export class ChunkStore {
 
   private keepColumns(ch: ChunkRef, cols: ChunkColumns): void {
     // two string references per exit besides the typed arrays
-    const size = cols.times.byteLength + cols.exitAt.byteLength + cols.exitDur.byteLength + 16 * cols.exitReason.length;
+    const size = cols.times.byteLength + cols.exitAt.byteLength + cols.exitDur.byteLength + cols.typeCounts.byteLength + 16 * cols.exitReason.length;
     ch.cols = cols;
     this.columnsKept.set(ch, size);
     this.columnsBytes += size;
@@ -153,35 +176,59 @@ export class ChunkStore {
     }
   }
 
-  /** Per-chunk statistics, from the index or by decoding. */
+  /** Per-chunk statistics, from the index or from the chunk's columns (no event objects are built). */
   chunkStats(ch: ChunkRef): ChunkStats {
     if (!ch.stats) {
+      const cols = this.columns(ch);
       const st: ChunkStats = { types: tally(), exits: tally(), exitNs: tally(), handlings: tally() };
-      for (const e of this.decodeChunk(ch)) {
-        inc(st.types, e.type);
-        if (e.type !== 'vmexit') continue;
-        inc(st.exits, e.reason);
-        inc(st.handlings, e.handling);
-        const ns = ownValue(st.exitNs, e.reason);
-        if (!ns) st.exitNs[e.reason] = [e.duration, e.duration, e.duration];
+      cols.typeCounts.forEach((n, id) => {
+        if (n > 0) inc(st.types, this.typeNames[id]!, n);
+      });
+      for (let k = 0; k < cols.exitAt.length; k++) {
+        const reason = cols.exitReason[k]!;
+        const d = cols.exitDur[k]!;
+        inc(st.exits, reason);
+        inc(st.handlings, cols.exitHandling[k]!);
+        const ns = ownValue(st.exitNs, reason);
+        if (!ns) st.exitNs[reason] = [d, d, d];
         else {
-          ns[0] += e.duration;
-          ns[1] = Math.min(ns[1], e.duration);
-          ns[2] = Math.max(ns[2], e.duration);
+          ns[0] += d;
+          ns[1] = Math.min(ns[1], d);
+          ns[2] = Math.max(ns[2], d);
         }
       }
       ch.stats = st;
+      ch.walkRefs ??= cols.walkRefs;
     }
     return ch.stats;
   }
 
-  /** The page_walk references of a whole chunk: from the index, else decoded once and kept. */
+  /** The page_walk references of a whole chunk: from the index, else from its columns. */
   chunkWalkRefs(ch: ChunkRef): number {
-    if (ch.walkRefs === undefined) {
-      let n = 0;
-      if ((ownValue(this.chunkStats(ch).types, 'page_walk') ?? 0) > 0) for (const e of this.decodeChunk(ch)) if (e.type === 'page_walk') n += e.refs;
-      ch.walkRefs = n;
-    }
+    if (ch.walkRefs === undefined) ch.walkRefs = this.columns(ch).walkRefs;
     return ch.walkRefs;
+  }
+
+  /**
+   * Read, check and walk a chunk without keeping anything (what `mmu-lab verify` does to every
+   * chunk): a damaged or undecodable chunk is marked and reported as on first use.
+   */
+  check(ch: ChunkRef): void {
+    if (ch.cols || ch.bad) return;
+    try {
+      const cols = this.decoder.scan(this.body(ch), ch.count, ch.tMin, READ_LIMITS.chunkDecodeBytes);
+      checkTimes(ch, cols.times);
+    } catch (e) {
+      this.markBad(ch, e);
+    }
+  }
+}
+
+/** Throws unless the event times run from the chunk's tMin to its tMax without decreasing. */
+function checkTimes(ch: ChunkRef, times: Float64Array): void {
+  let prev = ch.tMin;
+  for (const t of times) {
+    if (t < prev || t > ch.tMax) throw new Error('its event times disagree with its time range');
+    prev = t;
   }
 }

@@ -1,8 +1,13 @@
 /** Reading the lanes merged into canonical order, one event at a time. */
 import type { MmuEvent } from '../../core/events.ts';
+import { ChunkTooLarge } from '../codec.ts';
 import type { LaneIndex } from './laneIndex.ts';
+import { READ_LIMITS, ReaderLimitError } from './limits.ts';
 
-/** A merge cursor over the lanes: canonical order is (t, vm, vcpu, emission order). */
+/**
+ * A merge cursor over the lanes: canonical order is (t, vm, vcpu, emission order). It holds one
+ * decoded chunk per lane, within READ_LIMITS.mergeBytes; past that it throws ReaderLimitError.
+ */
 export class MergeCursor {
   /** Next ordinal per lane. */
   pos: number[];
@@ -10,7 +15,9 @@ export class MergeCursor {
   index = 0;
   private heap: number[] = [];
   private nextT: number[];
-  private cur: ({ chunk: number; events: MmuEvent[] } | undefined)[];
+  private cur: ({ chunk: number; events: MmuEvent[]; cost: number } | undefined)[];
+  /** Estimated bytes of the decoded chunks in `cur`. */
+  private held = 0;
 
   constructor(private readonly r: LaneIndex) {
     this.pos = new Array<number>(r.lanes.length).fill(0);
@@ -23,6 +30,7 @@ export class MergeCursor {
     this.index = index;
     this.pos = [...pos];
     this.cur.fill(undefined);
+    this.held = 0;
     this.rebuild();
   }
 
@@ -33,11 +41,26 @@ export class MergeCursor {
     let c = this.cur[l];
     if (c) {
       const ch = lane.chunks[c.chunk]!;
-      if (ord < ch.ordinal || ord >= ch.ordinal + ch.count) c = undefined;
+      if (ord < ch.ordinal || ord >= ch.ordinal + ch.count) {
+        this.held -= c.cost;
+        c = this.cur[l] = undefined;
+      }
     }
     if (!c) {
       const ci = this.r.chunkOfOrdinal(lane, ord);
-      c = { chunk: ci, events: this.r.decodeChunk(lane.chunks[ci]!) };
+      const chunk = lane.chunks[ci]!;
+      const room = READ_LIMITS.mergeBytes - this.held;
+      let events: MmuEvent[];
+      try {
+        events = this.r.store.decodeChunk(chunk, room);
+      } catch (e) {
+        if (e instanceof ChunkTooLarge) throw new ReaderLimitError(this.r.lanes.length);
+        throw e;
+      }
+      const cost = events.length ? (chunk.cost ?? 0) : 0;
+      if (cost > room) throw new ReaderLimitError(this.r.lanes.length);
+      this.held += cost;
+      c = { chunk: ci, events, cost };
       this.cur[l] = c;
     }
     const ch = lane.chunks[c.chunk]!;

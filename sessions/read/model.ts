@@ -19,6 +19,8 @@ export interface ChunkRef extends EvtsPrefix {
   cols?: ChunkColumns;
   /** Sum of its page_walk events' `refs`: from the index, or decoded once. */
   walkRefs?: number;
+  /** Estimated heap bytes of its decoded events, once it has been decoded. */
+  cost?: number;
 }
 
 export interface ChunkStats {

@@ -30,7 +30,7 @@ export function timeline(ix: LaneIndex, t0: number, t1: number, buckets: number)
     let estimate = 0;
     for (const ch of chunks) estimate += exitsOverlapping(ix, ch, t0, t1);
     // Exits overlapping the window, one chunk's columns at a time: a long range never holds
-    // every chunk's columns at once (they stay cached within COLUMN_CACHE_BYTES).
+    // every chunk's columns at once (they stay cached within READ_LIMITS.columnCacheBytes).
     let n = 0;
     const eachExit = (fn: (t: number, end: number, k: number, ch: ChunkRef, cols: ChunkColumns) => void) => {
       for (const ch of chunks) {
