@@ -86,13 +86,13 @@ export function keyframeBody(payload: Uint8Array, k: KeyframeRef): Uint8Array {
  * so an async caller can yield to its event loop. The sync and async appenders both drive it,
  * so the CLI's and the host's keyframes are the same bytes.
  */
-function* keyframePass(session: SessionReader, every: number, sliceEvents: number): Generator<Uint8Array | null> {
+function* keyframePass(session: SessionReader, every: number, sliceEvents: number, after = 0): Generator<Uint8Array | null> {
   const total = session.eventCount;
   const state = new PageState(session.header.vms);
   let slice = 0;
   for (const e of session.iterate()) {
     state.apply(e);
-    if (state.applied % every === 0 && state.applied < total) yield keyframeChunk(state, e.t, total);
+    if (state.applied % every === 0 && state.applied > after && state.applied < total) yield keyframeChunk(state, e.t, total);
     if (++slice === sliceEvents) {
       slice = 0;
       yield null;
@@ -102,6 +102,17 @@ function* keyframePass(session: SessionReader, every: number, sliceEvents: numbe
 
 function hasKeyframes(session: SessionReader): boolean {
   return session.keyframes.some((k) => k.total === session.eventCount);
+}
+
+/**
+ * Where a cut keyframe pass stopped: the events covered by the last keyframe when the session
+ * has some keyframes but not up to its end (a host shut down during the pass), else undefined
+ * (none at all, or all of them).
+ */
+export function keyframesCutAt(session: SessionReader, every = KEYFRAME_EVENTS): number | undefined {
+  if (!hasKeyframes(session)) return undefined;
+  const last = Math.max(...session.keyframes.map((k) => k.applied));
+  return last + every < session.eventCount ? last : undefined;
 }
 
 /**
@@ -118,9 +129,11 @@ export async function appendKeyframesAsync(
   sliceEvents = 50_000,
   signal?: AbortSignal,
 ): Promise<number> {
-  if (hasKeyframes(session)) return 0;
+  // a pass cut short earlier goes on after its last keyframe; otherwise once is enough
+  const cut = keyframesCutAt(session, every);
+  if (cut === undefined && hasKeyframes(session)) return 0;
   const chunks: Uint8Array[] = [];
-  for (const chunk of keyframePass(session, every, sliceEvents)) {
+  for (const chunk of keyframePass(session, every, sliceEvents, cut)) {
     if (chunk) chunks.push(chunk);
     else {
       if (signal?.aborted) break;

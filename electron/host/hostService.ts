@@ -30,7 +30,7 @@ import { parseScenario, scenarioSchema, type Scenario } from '../../core/scenari
 import { BUILTIN_SCENARIOS, findBuiltin } from '../../core/builtins.ts';
 import { describeScenarioSchema, scenarioDesign } from '../../core/scenarioDocs.ts';
 import { openSession, type SessionReader } from '../../sessions/reader.ts';
-import { appendNoteOp, type NoteRecord } from '../../sessions/annex.ts';
+import { appendNoteOp, keyframesCutAt, type NoteRecord } from '../../sessions/annex.ts';
 import { compareView, countersViewAsync, diffViewAsync, pageTablesView } from '../../sessions/views.ts';
 import { EXPORT_EXTENSIONS, EXPORT_MIME, ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
 import { LabService } from './labService.ts';
@@ -443,7 +443,13 @@ export class HostService {
         }
         return items.sort((a, b) => b.modifiedMs - a.modifiedMs);
       },
-      'sessions.open': ({ id }) => this.sessions.summary(id, this.sessionPath(id)),
+      'sessions.open': ({ id }) => {
+        const path = this.sessionPath(id);
+        const summary = this.sessions.summary(id, path);
+        // A host shut down during a keyframe pass left it cut short: finish it now, in the background.
+        if (keyframesCutAt(this.reader(id)) !== undefined) void this.vms.resumeKeyframes(path);
+        return summary;
+      },
       'sessions.events': ({ id, from, count, types }) => this.sessions.events(this.sessionPath(id), from, count, types),
       'sessions.timeline': ({ id, t0, t1, buckets }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.timeline: params.t1 must not be before params.t0');

@@ -49,16 +49,21 @@ export async function openRecorder(path: string, scenario: Scenario, producer: s
       clearInterval(timer);
       writer.close({ complete, ...(message ? { message } : {}) });
     },
-    addKeyframes: async (signal) => {
-      try {
-        // Keyframes follow the footer (they need the final canonical order); without them the
-        // reader replays from the start, so a failure here loses nothing.
-        const { session } = openSession(path);
-        return session ? await appendKeyframesAsync(path, session, undefined, undefined, signal) : 0;
-      } catch {
-        // a full disk or a vanished file: the session itself is closed
-        return 0;
-      }
-    },
+    addKeyframes: (signal) => addKeyframes(path, signal),
   };
+}
+
+/**
+ * Append a closed session's keyframes (or the rest of them, after a pass that was cut short).
+ * Keyframes follow the footer (they need the final canonical order); without them the reader
+ * replays from the start, so a failure here loses nothing.
+ */
+export async function addKeyframes(path: string, signal?: AbortSignal): Promise<number> {
+  try {
+    const { session } = openSession(path);
+    return session?.closed ? await appendKeyframesAsync(path, session, undefined, undefined, signal) : 0;
+  } catch {
+    // a full disk or a vanished file: the session itself is closed
+    return 0;
+  }
 }

@@ -154,5 +154,18 @@ describe('shutdown', () => {
     const full = Math.floor((end.events - 1) / KEYFRAME_EVENTS);
     expect(session!.keyframes.length).toBeLessThan(full);
     expect(session!.verifyKeyframes().problems).toEqual([]);
+
+    // The next host that opens it finishes the pass: the same keyframes a whole pass writes.
+    const next = new HostService({ sessionsDir: dir, host: 'browser' });
+    try {
+      await next.call('sessions.open', { id: run.sessionId });
+      await next.vms.resumeKeyframes(join(dir, run.sessionId));
+      const after = openSession(join(dir, run.sessionId)).session!;
+      expect(after.keyframes.map((k) => k.applied)).toEqual(Array.from({ length: full }, (_, i) => (i + 1) * KEYFRAME_EVENTS));
+      expect(after.verifyKeyframes().problems).toEqual([]);
+      expect((await next.call('sessions.open', { id: run.sessionId })).events).toBe(end.events);
+    } finally {
+      await next.close();
+    }
   });
 });

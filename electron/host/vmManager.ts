@@ -23,7 +23,7 @@ import type { MmuEvent } from '../../core/events.ts';
 import type { RunStatus } from '../api/contract.ts';
 import { ApiError } from '../api/contract.ts';
 import type { FromWorker, ToWorker, VmWorkerData } from './workerProtocol.ts';
-import { openRecorder, type Recorder } from './recorder.ts';
+import { addKeyframes, openRecorder, type Recorder } from './recorder.ts';
 import { completion, DEFAULT_MAX_EVENTS, type EventBound } from '../../sessions/record.ts';
 import { fmtMb, MemoryWatchdog, runLimits, workerHeapMb, WORKER_HEAP_MB, type RunLimits } from './runLimits.ts';
 
@@ -351,6 +351,20 @@ export class VmManager {
     const passes = [...this.keyframing.values()];
     for (const p of passes) p.abort.abort();
     await Promise.all(passes.map((p) => p.done));
+  }
+
+  /**
+   * Finish the keyframes of a session whose pass was cut short (the host was shut down during
+   * it), in the background; `close` cuts this one short too. A no-op while one is under way.
+   */
+  resumeKeyframes(path: string): Promise<number> {
+    const key = `resume:${path}`;
+    const running = this.keyframing.get(key);
+    if (running) return running.done;
+    const abort = new AbortController();
+    const done = addKeyframes(path, abort.signal).finally(() => this.keyframing.delete(key));
+    this.keyframing.set(key, { abort, done });
+    return done;
   }
 
   /** Resolves when the keyframes of a run's session are written (at once when there is no pass under way). */
