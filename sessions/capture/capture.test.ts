@@ -10,7 +10,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { MmuEvent } from '../../core/events.ts';
 import { openSession } from '../reader.ts';
+import { spteFills } from '../testing/zapClears.ts';
 import { runCapture } from './cmd.ts';
 import { CaptureUnavailable, INSTANCE_PREFIX, checkHost } from './tracefs.ts';
 import { Capture } from './capture.ts';
@@ -50,10 +52,10 @@ function stats(text: string): Map<string, number> {
   return m;
 }
 
-function types(path: string): Record<string, number> {
+function events(path: string): MmuEvent[] {
   const o = openSession(path);
   if (!o.session) throw new Error(`${path} does not open`);
-  return o.session.summary().eventsByType;
+  return [...o.session.iterate()];
 }
 
 function ourInstances(): string[] {
@@ -69,7 +71,7 @@ describe('capture: what is missing is said in one sentence', () => {
 });
 
 describe.skipIf(skip !== undefined)('capture: the harness guest on this host', () => {
-  it('demand paging at CPL3: one spte_write per pf_fixed of KVM\'s counters; tracing state left as it was', async () => {
+  it('demand paging at CPL3: one spte fill per pf_fixed of KVM\'s counters; tracing state left as it was', async () => {
     const before = ['tracing_on', 'events/kvm/enable', 'events/kvmmmu/enable'].map((f) => readFileSync(join(TRACEFS, f), 'utf8'));
     let output = '';
     const out = join(tmp, 'demand.mmulab');
@@ -79,7 +81,7 @@ describe.skipIf(skip !== undefined)('capture: the harness guest on this host', (
     const kvm = stats(output);
     expect(kvm.get('vcpu0.pf_fixed')).toBeGreaterThanOrEqual(64);
     expect(capture.stats.lost).toBe(0);
-    expect(types(out).spte_write).toBe(kvm.get('vcpu0.pf_fixed'));
+    expect(spteFills(events(out))).toBe(kvm.get('vcpu0.pf_fixed'));
     expect(existsSync(capture.instanceDir)).toBe(false);
     expect(['tracing_on', 'events/kvm/enable', 'events/kvmmmu/enable'].map((f) => readFileSync(join(TRACEFS, f), 'utf8'))).toEqual(before);
   }, 60_000);
@@ -89,7 +91,7 @@ describe.skipIf(skip !== undefined)('capture: the harness guest on this host', (
     const out = join(tmp, 'gpf.mmulab');
     const { result } = await runCapture(out, { command: ['env', 'KVM_STATS=1', buildHarness(), 'gpf', '16'], onOutput: (t) => (output += t) });
     expect(result.ok, result.message).toBe(true);
-    expect(types(out).guest_fault).toBe(stats(output).get('vcpu0.pf_guest'));
+    expect(events(out).filter((e) => e.type === 'guest_fault').length).toBe(stats(output).get('vcpu0.pf_guest'));
   }, 60_000);
 
   it('the session grows while the guest runs (records reach the session before the capture stops)', async () => {
@@ -111,7 +113,7 @@ describe.skipIf(skip !== undefined)('capture: the harness guest on this host', (
     expect(seen).toBeGreaterThan(0);
     console.log(`capture: ${seen} events readable from the session while recording`);
     expect(result.ok, result.message).toBe(true);
-    expect(types(out).spte_write).toBeGreaterThanOrEqual(6 * 16);
+    expect(spteFills(events(out))).toBeGreaterThanOrEqual(6 * 16);
   }, 60_000);
 
   const probe = new URL('./testing/crashProbe.ts', import.meta.url).pathname;
