@@ -212,18 +212,6 @@ export abstract class Machine {
     if (this.cpus.length > 1) this.tick(this.cost.ipiNs);
   }
 
-  /**
-   * A CR4 or EFER write under two-dimensional paging: KVM intercepts the role bits of CR4
-   * (PSE, SMEP, SMAP) and EFER and resets the guest walker's role; the EPT tables do not
-   * depend on them. CR0.WP is guest-owned under EPT (no exit).
-   */
-  tdpControlsExit(register: 'cr0' | 'cr4' | 'efer'): void {
-    if (register === 'cr0') return;
-    const start = this.beginExit();
-    this.tick(this.cost.emulateNs);
-    this.endExit(start, register === 'efer' ? 'MSR_WRITE' : 'CR_ACCESS', 'mmu-role-change');
-  }
-
   /** INVLPG run natively (no exit): the hypervisor need not see it (seed 000). */
   nativeInvlpg(cpu: Vcpu, va: number): void {
     cpu.tlb.invlpg(va);

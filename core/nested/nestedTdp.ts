@@ -29,6 +29,7 @@ import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from '../tlb.ts';
 import type { Machine, Vcpu } from '../machine.ts';
 import type { ControlRegister, MissOutcome, Mmu, MmuTable, Report } from '../mmu.ts';
 import { EPT_R, EPT_RWX, EPT_W, EPT_X, HOST_EPT_BASE_FRAME, HOST_GUEST_BASE_FRAME, present } from '../tdp/spte.ts';
+import { tdpControlsExit } from '../tdp/mmu.ts';
 import { chargeWalk2d } from '../tdp/walk2d.ts';
 import { EPT_LEVELS, EptTree, TreeWalk } from './eptTree.ts';
 import { L1_BASE_FRAME, L1Hypervisor, type L1Memory } from './l1.ts';
@@ -281,7 +282,7 @@ export class NestedTdp implements Mmu {
   }
   /** L2's controls apply to its own walk; EPT02 does not depend on them (L0's view of the exit only). */
   controlsChanged(_cpu: Vcpu, register: ControlRegister): void {
-    this.vm.tdpControlsExit(register);
+    tdpControlsExit(this.vm, register);
   }
   traps(): boolean {
     return false;

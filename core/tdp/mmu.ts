@@ -5,7 +5,7 @@
  */
 import { pte64 } from '../emitter.ts';
 import type { Machine, Vcpu } from '../machine.ts';
-import { MISS_FAULT, MISS_OK, type ControlRegister, type MissOutcome, type Mmu, type MmuTable, type Report } from '../mmu.ts';
+import { MISS_FAULT, MISS_OK, controlExitReason, type ControlRegister, type MissOutcome, type Mmu, type MmuTable, type Report } from '../mmu.ts';
 import type { AccessKind, PagingControls } from '../paging.ts';
 import { auditTdp } from './auditor.ts';
 import { HostWork } from './hostWork.ts';
@@ -42,7 +42,7 @@ export class Tdp implements Mmu {
   }
   /** The guest's controls apply to its own walk; EPT entries do not depend on them. */
   controlsChanged(_cpu: Vcpu, register: ControlRegister): void {
-    this.m.tdpControlsExit(register);
+    tdpControlsExit(this.m, register);
   }
   traps(): boolean {
     return false;
@@ -84,4 +84,16 @@ export function tdpOf(vm: { readonly mmu: Mmu }): TdpMmu | null {
 /** The host work driving a TDP VM (the dirty-log benchmark, the race demonstrations), if it is TDP. */
 export function hostWorkOf(vm: { readonly mmu: Mmu }): HostWork | null {
   return vm.mmu instanceof Tdp ? vm.mmu.host : null;
+}
+
+/**
+ * A control-register write under two-dimensional paging: KVM intercepts the role bits of CR4
+ * (PSE, SMEP, SMAP) and EFER and resets the guest walker's role; the EPT tables do not
+ * depend on them. CR0.WP is guest-owned under EPT (no exit).
+ */
+export function tdpControlsExit(m: Machine, register: ControlRegister): void {
+  if (register === 'cr0') return;
+  const start = m.beginExit();
+  m.tick(m.cost.emulateNs);
+  m.endExit(start, controlExitReason(register), 'mmu-role-change');
 }
