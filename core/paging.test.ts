@@ -85,6 +85,10 @@ const CASES: Case[] = [
   { name: 'non-PAE 4 MiB supervisor page: user read', guest: nonpae, size: '4m', levels: { pd: ['P', 'W'] }, access: 'read', cpl: 3, fault: P | U },
   { name: 'PAE: user write ok', guest: pae, levels: {}, access: 'write', cpl: 3 },
   { name: 'PAE: invalid PDPTE is not followed', guest: pae, levels: { pdpt: [] }, access: 'read', cpl: 3, fault: U },
+  // The OS reloads CR3 after changing a PDPTE; with a reserved bit the MOV to CR3 takes #GP and
+  // loads nothing (SDM 4.4.1), so the PDPTE register keeps the valid entry the OS preallocated
+  // (pointing at the same page directory): the walk goes on through it.
+  { name: 'PAE: reserved bit in a PDPTE: CR3 reload #GP, the old PDPTE register still used', guest: pae, levels: { pdpt: ['P', 'RSVD'] }, access: 'read', cpl: 3 },
   { name: 'PAE: NX pte, user fetch', guest: pae, levels: { pt: ['P', 'W', 'U', 'NX'] }, access: 'fetch', cpl: 3, fault: P | U | ID },
   { name: 'PAE: 2 MiB read-only page, supervisor write with WP', guest: pae, size: '2m', levels: { pd: ['P', 'U'] }, access: 'write', cpl: 0, fault: P | W },
 ];
