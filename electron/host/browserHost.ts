@@ -96,8 +96,10 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
   let port = 0;
   const bind = options.bind ?? LOOPBACK;
   const remote = !isLoopback(bind);
+  /** The bind address as a URL or Host header names it (an IPv6 address in brackets). */
+  const bindName = bind.includes(':') ? `[${bind}]` : bind;
   const cookieName = () => `mmulab_token_${port}`;
-  const loopbackHosts = () => [`${LOOPBACK}:${port}`, `localhost:${port}`];
+  const loopbackHosts = () => [...new Set([LOOPBACK, 'localhost', bindName])].map((h) => `${h}:${port}`);
   /** Whether a request's Host header is one we serve (loopback: ours only, against DNS rebinding). */
   const hostAllowed = (host: string | undefined) => (remote ? HOST_HEADER.test(host ?? '') : loopbackHosts().includes(host ?? ''));
   /** The origins a page of ours has when it was loaded through `host`. */
@@ -279,7 +281,7 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
   const bound = server.address() as AddressInfo;
   port = bound.port;
   // Bound to every interface: the URL names this machine as others reach it.
-  const shownHost = !remote ? LOOPBACK : bind === '0.0.0.0' || bind === '::' ? hostname() : bind.includes(':') ? `[${bind}]` : bind;
+  const shownHost = bind === '0.0.0.0' || bind === '::' ? hostname() : bindName;
   const url = `http://${shownHost}:${port}/?token=${token}`;
 
   let closing: Promise<void> | undefined;
