@@ -460,7 +460,7 @@ export class HostService {
         return this.vms.start(resolved, {
           sessionId: this.newSessionId(resolved.name),
           ...(maxEvents !== undefined ? { maxEvents } : {}),
-          liftBound: 'lift it with maxEvents: null in runs.start, or record it with mmu-lab record --no-limit',
+          liftBound: 'tick "Record until the scenario ends" in Edit & run, or start it with maxEvents: null',
         });
       },
       'runs.status': ({ runId }) => this.vms.status(runId),

@@ -66,6 +66,19 @@ describe('useRunStore', () => {
     expect(useSessionStore().current?.id).toBe('demand-zap-1.mmulab');
   });
 
+  it('records a scenario file under the default event bound', async () => {
+    const scenario = { name: 'endless', vms: [{}] };
+    fake.expect('runs.start', runStatus(), { params: { scenario: { scenario } } });
+    await useRunStore().startScenario(scenario);
+    expect(fake.calls.filter((c) => c.method === 'runs.start').at(-1)?.params).not.toHaveProperty('maxEvents');
+  });
+
+  it('records a scenario file without the event bound when asked', async () => {
+    const scenario = { name: 'endless', vms: [{}] };
+    fake.expect('runs.start', runStatus(), { params: { scenario: { scenario }, maxEvents: null } });
+    await useRunStore().startScenario(scenario, { unbounded: true });
+  });
+
   it('shows why a run failed', async () => {
     fake.expect('scenarios.list', scenarios);
     fake.expect('runs.start', runStatus());

@@ -62,17 +62,21 @@ export const useRunStore = defineStore('run', () => {
     return begin({ builtin });
   }
 
-  /** Record a scenario the user loaded from a file (parsed, not yet validated: the host does that). */
-  function startScenario(scenario: unknown): Promise<void> {
-    return begin({ scenario });
+  /**
+   * Record a scenario the user loaded from a file (parsed, not yet validated: the host does that).
+   * `unbounded` lifts the host's default event bound (docs/host.md, Limits): a scenario that never
+   * ends then records until stopped.
+   */
+  function startScenario(scenario: unknown, options: { unbounded?: boolean } = {}): Promise<void> {
+    return begin({ scenario }, options.unbounded ? { maxEvents: null } : {});
   }
 
-  async function begin(scenario: ApiParams<'runs.start'>['scenario']): Promise<void> {
+  async function begin(scenario: ApiParams<'runs.start'>['scenario'], extra: { maxEvents?: null } = {}): Promise<void> {
     if (busy.value) return;
     starting.value = true;
     runError.value = undefined;
     try {
-      const status = await api().call('runs.start', { scenario });
+      const status = await api().call('runs.start', { scenario, ...extra });
       const latest = seen.get(status.runId);
       await update(latest && latest.events >= status.events ? latest : status);
     } catch (error) {
