@@ -12,7 +12,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MmuEvent } from './events.ts';
 import { parseScenario, type ScenarioInput, type ScriptStep } from './scenario.ts';
-import { ofType, run, scenario, shadowOf } from './test/helpers.ts';
+import { ofType, run, scenario, shadowOf, tdpOf } from './test/helpers.ts';
 
 type MmuInput = ScenarioInput['vms'][number]['mmu'];
 type Guest = Partial<ScenarioInput['vms'][number]['guest']>;
@@ -156,6 +156,29 @@ describe('no memslot means MMIO, under every policy', () => {
     shadow.pages.setSpte(leaf, 5, lo, hi);
     const found: string[] = [];
     shadow.audit((rule) => found.push(rule));
+    expect(found).toContain('mmio-mapped');
+  });
+});
+
+describe('the TDP auditor catches an EPT leaf that maps a frame with no memslot', () => {
+  it('tdp', () => {
+    const steps: StepInput[] = [
+      { op: 'map', va: '0x400000', gpa: '0x200000', levels: { pt: [...user] } },
+      { op: 'access', va: '0x400000', access: 'read', cpl: 3 },
+      { op: 'map', va: '0x401000', gpa: '0x4000000', levels: { pt: [...user] } },
+      { op: 'access', va: '0x401000', access: 'read', cpl: 3 }, // an MMIO spte for gfn 0x4000
+    ];
+    const { vm, events } = run(scenario({ kind: 'script', steps: steps as ScriptStep[] }, {}, { mode: 'tdp', tdp: { largePages: false } }), { audit: true });
+    expect(ofType(events, 'audit_violation')).toEqual([]);
+    const tdp = tdpOf(vm);
+    const tables = [...(tdp?.tables.values() ?? [])].filter((t) => t.level === 1);
+    const mmioTable = tables.find((t) => t.baseGfn >= vm.mem.frames);
+    const ram = tables.find((t) => t.baseGfn < vm.mem.frames);
+    const ramLeaf = ram ? [...Array(512).keys()].find((i) => ram.sptes[2 * i]) : undefined;
+    if (!tdp || !mmioTable || !ram || ramLeaf === undefined) throw new Error('setup');
+    tdp.setSpte(mmioTable, 1, ram.sptes[2 * ramLeaf] as number, ram.sptes[2 * ramLeaf + 1] as number); // a RAM leaf for gfn 0x4001
+    const found: string[] = [];
+    vm.mmu.audit((rule) => found.push(rule));
     expect(found).toContain('mmio-mapped');
   });
 });

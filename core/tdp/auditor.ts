@@ -10,7 +10,8 @@
  * - lost-dirty: a frame the guest may have written is dirty in its spte or in the host page
  *   (A/D bits are never lost, seed 001's second race);
  * - tables: every present non-leaf spte links a live table one level down, no connected
- *   table holds a disconnected marker, and no table outlives its parent link (seed 002).
+ *   table holds a disconnected marker, and no table outlives its parent link (seed 002);
+ * - mmio-mapped: no leaf spte maps a frame no memslot backs (only MMIO sptes cover those).
  */
 import { TLB_D } from '../tlb.ts';
 import type { Machine } from '../machine.ts';
@@ -44,6 +45,10 @@ function checkTables(tdp: TdpMmu, report: (rule: string, detail: string) => void
       const lo = t.sptes[2 * i] as number;
       const hi = t.sptes[2 * i + 1] as number;
       if (isDisconnected(lo, hi)) report('tables', `connected table ${t.id} holds a disconnected entry at ${i}`);
+      if (present(lo) && !isMmio(lo, hi) && (t.level === 1 || lo & EPT_PS)) {
+        const gfn = t.baseGfn + i * 512 ** (t.level - 1);
+        if (gfn >= tdp.frames) report('mmio-mapped', `spte ${t.id}[${i}] maps gfn 0x${gfn.toString(16)}, which no memslot backs (MMIO must be emulated, never mapped)`);
+      }
       if (!present(lo) || isMmio(lo, hi) || t.level === 1 || lo & EPT_PS) continue;
       const child = tdp.tables.get(t.children[i] as number);
       if (!child) report('tables', `spte ${t.id}[${i}] links a table that does not exist`);
