@@ -107,6 +107,22 @@ describe('mmu-lab serve', () => {
     expect(s.stderr()).toMatch(/SIGINT: finishing recordings and stopping\.\nStopped\.\n$/);
   });
 
+  it.skipIf(!rendererBuilt)('a trace given is imported into the sessions folder under its own name and opened; a file it cannot open is named', async () => {
+    const home = join(temp, 'srv-trace');
+    const trace = join(root, 'sessions', 'import', 'fixtures', 'ftrace-kvm-kvmmmu-tdp-walk-cr0wp-2023.txt');
+    const s = await serve({ MMU_LAB_HOME: home }, trace, 'notes.pdf');
+    expect(s.line).toMatch(/&open=ftrace-kvm-kvmmmu-tdp-walk-cr0wp-2023\.mmulab$/);
+    expect(readdirSync(join(home, 'sessions'))).toContain('ftrace-kvm-kvmmmu-tdp-walk-cr0wp-2023.mmulab');
+    expect(s.stderr()).toContain('Not opened: notes.pdf: notes.pdf is not a file MMU Lab opens');
+    const info = cli({ MMU_LAB_HOME: home }, 'info', join(home, 'sessions', 'ftrace-kvm-kvmmmu-tdp-walk-cr0wp-2023.mmulab'), '--json');
+    // The same events as `mmu-lab import` of the same file.
+    const direct = join(temp, 'direct.mmulab');
+    expect(cli({}, 'import', trace, '-o', direct, '-q').status).toBe(0);
+    expect(JSON.parse(info.stdout)).toMatchObject({ events: JSON.parse(cli({}, 'info', direct, '--json').stdout).events });
+    child!.kill('SIGINT');
+    expect(await s.exit).toBe(0);
+  });
+
   it('refuses to listen beyond loopback without --allow-remote, in one line', () => {
     const r = cli({ MMU_LAB_HOME: join(temp, 'srv2') }, 'serve', '--host', '0.0.0.0');
     expect(r.status).toBe(1);
