@@ -52,9 +52,7 @@ function cString(v: DataView, at: number, len: number): string {
 }
 
 function hexBytes(v: DataView, at: number, len: number): string {
-  let s = '';
-  for (let i = 0; i < len; i++) s += v.getUint8(at + i).toString(16).padStart(2, '0');
-  return s;
+  return Buffer.from(v.buffer, v.byteOffset + at, len).toString('hex');
 }
 
 /**

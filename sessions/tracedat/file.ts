@@ -180,7 +180,7 @@ function parseEventFormats(c: Cursor, into: FormatTable): void {
     const system = c.cstr();
     const count = c.u32();
     for (let e = 0; e < count; e++) {
-      into.add(c.bytes(c.u64()).toString('utf8'), system);
+      into.add(c.bytes(c.u64()), system);
     }
   }
 }

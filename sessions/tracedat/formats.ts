@@ -140,13 +140,15 @@ export function parseHeaderEvent(text: string): EventHeader {
  * and a trace uses a few dozen, so only the ID of each is read up front.
  */
 export class FormatTable {
-  private readonly texts = new Map<number, { system: string; text: string }>();
+  private readonly texts = new Map<number, { system: string; text: string | Uint8Array }>();
   private readonly parsed = new Map<number, EventFormat | undefined>();
 
-  /** Add a format file's text. */
-  add(text: string, system: string): void {
-    const at = text.indexOf('\nID:');
-    const m = at < 0 ? undefined : /^\s*(\d+)/.exec(text.slice(at + 4, at + 24));
+  /** Add a format file, as text or as its bytes (decoded only if an event of it comes). */
+  add(text: string | Uint8Array, system: string): void {
+    const bytes = typeof text === 'string' ? undefined : Buffer.from(text.buffer, text.byteOffset, text.length);
+    const at = bytes ? bytes.indexOf('\nID:') : (text as string).indexOf('\nID:');
+    const head = at < 0 ? '' : bytes ? bytes.toString('latin1', at + 4, at + 24) : (text as string).slice(at + 4, at + 24);
+    const m = /^\s*(\d+)/.exec(head);
     if (!m) throw new FormatError(`an event format of system ${system} has no ID`);
     const id = Number(m[1]);
     this.texts.set(id, { system, text });
@@ -157,7 +159,7 @@ export class FormatTable {
     let f = this.parsed.get(id);
     if (f === undefined && !this.parsed.has(id)) {
       const t = this.texts.get(id);
-      f = t ? parseEventFormat(t.text, t.system) : undefined;
+      f = t ? parseEventFormat(typeof t.text === 'string' ? t.text : Buffer.from(t.text.buffer, t.text.byteOffset, t.text.length).toString('utf8'), t.system) : undefined;
       this.parsed.set(id, f);
     }
     return f;

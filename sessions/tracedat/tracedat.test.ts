@@ -9,7 +9,8 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TraceDatError } from './file.ts';
+import { deflateSync } from 'node:zlib';
+import { TraceDatError, decompress } from './file.ts';
 import { fieldsObject, type FieldValue } from './fields.ts';
 import { TraceDatReader } from './reader.ts';
 import { zstdReady } from './zstd.ts';
@@ -214,5 +215,17 @@ describe('trace.dat decoder: damaged files', () => {
     writeFileSync(t, '');
     expect(statSync(t).size).toBe(0);
     expect(() => new TraceDatReader(t)).toThrow(TraceDatError);
+  });
+});
+
+describe('trace.dat decoder: zlib', () => {
+  // This host's trace-cmd writes zstd only (`trace-cmd list -c`), so no zlib trace.dat can be made
+  // here; trace-cmd's zlib compressor writes zlib streams (compress2), as node's deflateSync does.
+  it('a zlib-compressed section or chunk decompresses to the size the file gives, and a wrong size is refused', () => {
+    const page = readFileSync(join(DIR, 'demand-cpl3.report.txt')).subarray(0, 8192);
+    const z = deflateSync(page);
+    expect(Buffer.from(decompress('zlib', z, page.length, 'a chunk'))).toEqual(page);
+    expect(() => decompress('zlib', z, page.length + 1, 'a chunk')).toThrow(TraceDatError);
+    expect(() => decompress('zlib', z.subarray(0, 100), page.length, 'a chunk')).toThrow(/does not decompress \(zlib\)|decompresses to/);
   });
 });
