@@ -190,6 +190,7 @@ describe('PAE guests run every built-in workload: the same work as 4-level pagin
     { kind: 'kbuild', processes: 3, pages: 12 },
     { kind: 'context-switch', processes: 3, pages: 8, iterations: 12 },
     { kind: 'mmio', iterations: 12 },
+    { kind: 'dirty-log', pages: 32, iterations: 2 },
   ];
   for (const mode of ['shadow update', 'shadow zap', 'tdp', 'xenpv', 'nested']) {
     it(mode, () => {
@@ -208,7 +209,7 @@ describe('PAE guests run every built-in workload: the same work as 4-level pagin
         expect({ ptes: pae.ptes, pfs: pae.pfs }, `${w.kind} under ${mode}`).toEqual({ ptes: long4.ptes, pfs: long4.pfs });
         if (w.kind === 'mmio') continue; // device accesses are never cached in the TLB under TDP
         expect(pae.ptes, w.kind).toBeGreaterThan(0);
-        expect(pae.tlbHit, w.kind).toBeGreaterThan(0);
+        if (w.kind !== 'dirty-log' || mode.startsWith('shadow')) expect(pae.tlbHit, w.kind).toBeGreaterThan(0); // under TDP every logged write faults
         // The TLB sees the same accesses. Under shadow paging which shadow pages get zapped
         // (and so which TLB entries are flushed) depends on the guest's table layout: PAE's
         // four page directories are shadow roots. Elsewhere the hits are the same.
