@@ -177,6 +177,10 @@ const mmuSchema = z.strictObject({
       largePages: z.boolean().default(true),
       /** Paging-structure caches and guest-physical TLB entries that shorten the 2D walk. */
       walkCaches: z.boolean().default(true),
+      /** Dirty logging by EPT dirty bits and the page-modification log (Intel PML) instead of write protection. */
+      pml: z.boolean().default(false),
+      /** Split 2 MiB leaves into 4 KiB tables when dirty logging starts (eager) instead of dropping them (lazy). */
+      eagerSplit: z.boolean().default(false),
     })
     .prefault({}),
   /** Nested TDP (core/nested/): the guest is an L2 guest whose L1 hypervisor uses EPT; needs mode tdp. */
@@ -200,6 +204,7 @@ const vmSchema = z
     bugs: bugsSchema,
   })
   .superRefine((vm, ctx) => {
+    if (vm.mmu.tdp.pml && vm.mmu.mode !== 'tdp') ctx.addIssue({ code: 'custom', path: ['mmu', 'tdp', 'pml'], message: 'PML needs mmu.mode tdp (it logs EPT dirty bits)' });
     if (vm.mmu.nested.enabled && vm.mmu.mode !== 'tdp') ctx.addIssue({ code: 'custom', path: ['mmu', 'nested', 'enabled'], message: 'nested TDP needs mmu.mode tdp (L1 runs L2 on its EPT)' });
     const w = vm.guest.workload;
     if (w.kind !== 'script') return;

@@ -7,6 +7,8 @@
  *   "missed TLB flush" and "*flush overwrite" break this);
  * - dirty-bitmap: while dirty logging is on, every writable 4 KiB spte and every
  *   write-capable TLB entry is for a frame in the dirty bitmap (every write lands in it);
+ *   with PML, sptes stay writable and the log is kept by D bits: every 4 KiB spte with D
+ *   and every write-capable TLB entry is for a frame in the bitmap or a vCPU's PML log;
  * - lost-dirty: a frame the guest may have written is dirty in its spte or in the host page
  *   (A/D bits are never lost, seed 001's second race);
  * - tables: every present non-leaf spte links a live table one level down, no connected
@@ -26,7 +28,7 @@ export function auditTdp(vm: Machine, tdp: TdpMmu, report: Report = (rule, detai
       if (gfn >= frames) return;
       const f = tdp.lookup(gfn);
       if (!f.leaf || !writable(f.lo)) report('stale-tlb', `vCPU ${cpu.id} TLB can still write va 0x${va.toString(16)} (gfn 0x${gfn.toString(16)}) but its spte is not writable`);
-      else if (tdp.logging && !tdp.dirty[gfn]) report('dirty-bitmap', `vCPU ${cpu.id} can write gfn 0x${gfn.toString(16)} during dirty logging but it is not in the dirty bitmap`);
+      else if (tdp.logging && !tdp.loggedDirty(gfn)) report('dirty-bitmap', `vCPU ${cpu.id} can write gfn 0x${gfn.toString(16)} during dirty logging but it is not in the dirty bitmap`);
     }, TLB_D);
   }
   for (const gfn of tdp.writtenSet) {
@@ -64,7 +66,10 @@ function checkTables(tdp: TdpMmu, report: (rule: string, detail: string) => void
       for (let i = 0; i < 512; i++) {
         const lo = t.sptes[2 * i] as number;
         const gfn = t.baseGfn + i;
-        if (present(lo) && writable(lo) && gfn < tdp.dirty.length && !tdp.dirty[gfn]) report('dirty-bitmap', `spte ${t.id}[${i}] is writable during dirty logging but gfn 0x${gfn.toString(16)} is not in the dirty bitmap`);
+        if (gfn >= tdp.dirty.length || !present(lo)) continue;
+        if (tdp.opts.pml) {
+          if (lo & EPT_D && !tdp.loggedDirty(gfn)) report('dirty-bitmap', `spte ${t.id}[${i}] is dirty during dirty logging (PML) but gfn 0x${gfn.toString(16)} is neither in the bitmap nor in a PML log`);
+        } else if (writable(lo) && !tdp.dirty[gfn]) report('dirty-bitmap', `spte ${t.id}[${i}] is writable during dirty logging but gfn 0x${gfn.toString(16)} is not in the dirty bitmap`);
       }
     }
   }

@@ -33,6 +33,8 @@ import {
 import { EPT_LEVELS, chargeWalk2d } from './walk2d.ts';
 
 const LEVELS = EPT_LEVELS;
+/** Entries of the page-modification log (SDM Vol. 3C §28.3.6: a 4 KiB page of 8-byte gpas). */
+const PML_ENTRIES = 512;
 
 export class EptTable {
   readonly sptes = new Uint32Array(1024);
@@ -54,6 +56,10 @@ export class EptTable {
 
 export interface TdpOptions {
   fastPageFault: boolean;
+  /** Dirty logging by EPT D bits and the page-modification log (PML) instead of write protection. */
+  pml?: boolean;
+  /** Split 2 MiB leaves when dirty logging starts instead of dropping them. */
+  eagerSplit?: boolean;
   tdpMmu: boolean;
   largePages: boolean;
   walkCaches: boolean;
@@ -111,6 +117,7 @@ export class TdpMmu {
     eptViolations: 0, eptMisconfigs: 0, fastPf: 0, slowWriteFaults: 0, spurious: 0,
     walkRefs: 0, guestWalkRefs: 0, tablesAllocated: 0, tablesFreed: 0, disconnectedSptes: 0,
     largePages: 0, dirtyLogFetches: 0, dirtyPagesFetched: 0, emulatedWrites: 0, cmpxchgLost: 0, zapAllFast: 0,
+    pmlEntries: 0, pmlFull: 0, hugePagesSplit: 0,
   };
 
   constructor(
@@ -186,7 +193,7 @@ export class TdpMmu {
     const f = this.lookup(gfn);
     const eptW = f.leaf && writable(f.lo);
     const d = r.dirty && eptW;
-    if (d) this.noteWritten(f, gfn);
+    if (d) this.noteWritten(f, gfn, cpu);
     cpu.tlb.fill(va, r.gpa, (r.writable ? TLB_W : 0) | (r.user ? TLB_U : 0) | (r.nx ? TLB_NX : 0) | (d ? TLB_D : 0) | (r.global ? TLB_G : 0), r.pageShift);
     return true;
   }
@@ -197,14 +204,52 @@ export class TdpMmu {
     if (!this.adGfns.includes(gfn)) this.adGfns.push(gfn);
   };
 
-  /** A write-capable translation is cached: the guest may now write the frame; hardware sets the spte's D. */
-  private noteWritten(f: Found, gfn: number): void {
+  /**
+   * A write-capable translation is cached: the guest may now write the frame; hardware sets
+   * the spte's D. With PML during dirty logging, setting a D bit also appends the gpa to the
+   * vCPU's page-modification log (SDM Vol. 3C §28.3.6): no exit until the 512-entry log is
+   * full, then a PML-full exit in which KVM drains it into the dirty bitmap.
+   */
+  private noteWritten(f: Found, gfn: number, cpu: Vcpu): void {
     this.written[gfn] = 1;
     this.writtenSet.add(gfn);
     if (f.lo & EPT_D || !f.table) return;
     const lo = (f.lo | EPT_D) >>> 0;
     f.table.sptes[2 * f.index] = lo;
     this.vm.emitter.emit({ type: 'spte_write', level: f.table.level, table: f.table.id, index: f.index, old: pte64(f.lo, f.hi), new: pte64(lo, f.hi) });
+    if (!this.opts.pml || !this.logging || f.level !== 1) return;
+    const log = this.pmlLog(cpu.id);
+    log.push(gfn);
+    this.stats.pmlEntries++;
+    if (log.length < PML_ENTRIES) return;
+    const vm = this.vm;
+    const start = vm.beginExit();
+    this.stats.pmlFull++;
+    this.drainPml(cpu.id);
+    vm.endExit(start, 'PML_FULL', 'pml-flush', undefined, gfn * 4096);
+  }
+
+  /** Each vCPU's page-modification log (the gfns of the 4 KiB pages whose D bit it set). */
+  private readonly pml = new Map<number, number[]>();
+  private pmlLog(cpu: number): number[] {
+    let log = this.pml.get(cpu);
+    if (!log) this.pml.set(cpu, (log = []));
+    return log;
+  }
+
+  /** Is `gfn` dirty by the log's account: in the bitmap, or in a vCPU's PML log not yet drained? */
+  loggedDirty(gfn: number): boolean {
+    if (this.dirty[gfn]) return true;
+    for (const log of this.pml.values()) if (log.includes(gfn)) return true;
+    return false;
+  }
+
+  /** KVM's vmx_flush_pml_buffer: every logged gfn into the dirty bitmap (one bitmap write each). */
+  private drainPml(cpu: number): void {
+    const log = this.pmlLog(cpu);
+    for (const gfn of log) this.markDirty(gfn);
+    this.charge(log.length * this.vm.cost.lockNs);
+    log.length = 0;
   }
 
   /** Cost of the 2D walk that just ran (walk2d.ts, the one model), emitted as a `page_walk` event. */
@@ -417,7 +462,8 @@ export class TdpMmu {
     const large = this.largeAllowed(gfn);
     const leafGfn = large ? gfn - (gfn % 512) : gfn;
     const mayWrite = !this.tracked[gfn];
-    const w = mayWrite && (!this.logging || write);
+    // Write protection withholds W while logging; PML logs through D and keeps W.
+    const w = mayWrite && (!this.logging || write || this.opts.pml === true);
     let lo = EPT_RWX & ~(w ? 0 : EPT_W);
     lo |= EPT_A | (large ? EPT_PS : 0);
     const hi = HI_HOST_WRITABLE | (mayWrite ? HI_MMU_WRITABLE : 0);
@@ -601,7 +647,7 @@ export class TdpMmu {
       for (let g = gfn; g < gfn + n && g < this.frames; g++) this.hostDirty[g] = 1;
     }
     // Dirty log: a leaf that becomes writable is logged (the only way to regain W).
-    if (logDirty && this.logging && isLeaf && level === 1 && writable(lo) && (!wasLeaf || !writable(oldLo) || moved)) this.markDirty(gfn);
+    if (logDirty && this.logging && !this.opts.pml && isLeaf && level === 1 && writable(lo) && (!wasLeaf || !writable(oldLo) || moved)) this.markDirty(gfn);
     if (wasLeaf && level > 1 && !(isLeaf && !moved)) this.stats.largePages--;
     // A table cut loose: every entry marked disconnected, bookkeeping for each, then freed.
     if (wasPresent && !wasLeaf && (!isPresent || moved)) {
@@ -693,13 +739,49 @@ export class TdpMmu {
     const large: Array<[EptTable, number]> = [];
     const small: Array<[EptTable, number]> = [];
     this.forEachLeaf((t, i) => (t.level > 1 ? large : small).push([t, i]));
-    for (const [t, i] of large) this.setSpte(t, i, 0, 0);
-    for (const [t, i] of small) {
-      const lo = t.sptes[2 * i] as number;
-      if (writable(lo)) this.setSpte(t, i, lo & ~EPT_W, t.sptes[2 * i + 1] as number);
+    // A 2 MiB leaf cannot log 4 KiB pages: split it now (eager) or drop it to be refaulted page by page (lazy).
+    for (const [t, i] of large) {
+      if (this.opts.eagerSplit) small.push(...this.split(t, i));
+      else this.setSpte(t, i, 0, 0);
     }
+    for (const [t, i] of small) this.startLogging(t, i);
     this.vm.emitter.emit({ type: 'dirty_log', action: 'enable', pages: 0 });
     this.flush('dirty-log');
+  }
+
+  /** Start logging one 4 KiB leaf: clear W (write protection) or, with PML, D (the next write logs it). */
+  private startLogging(t: EptTable, i: number): void {
+    const lo = t.sptes[2 * i] as number;
+    const hi = t.sptes[2 * i + 1] as number;
+    if (this.opts.pml) {
+      if (lo & EPT_D) this.setSpte(t, i, lo & ~EPT_D, hi);
+    } else if (writable(lo)) this.setSpte(t, i, lo & ~EPT_W, hi);
+  }
+
+  /**
+   * Eager page splitting: replace the 2 MiB leaf at entry `i` of `t` by a 4 KiB table holding
+   * the same 512 frames with the same rights, built before it is linked (so no vCPU sees it
+   * half-made), then link it in place of the leaf. Returns the new leaves.
+   */
+  private split(t: EptTable, i: number): Array<[EptTable, number]> {
+    const lo = t.sptes[2 * i] as number;
+    const hi = t.sptes[2 * i + 1] as number;
+    const base = t.baseGfn + i * 512;
+    const child = this.alloc(1, base);
+    const first = frameOf(lo, hi);
+    for (let k = 0; k < 512; k++) {
+      const [clo, chi] = withFrame(lo & ~EPT_PS, hi, first + k);
+      child.sptes[2 * k] = clo;
+      child.sptes[2 * k + 1] = chi;
+      this.spteWrites++;
+    }
+    const [plo, phi] = withFrame(EPT_RWX, 0, child.hostFrame);
+    this.setSpte(t, i, plo, phi);
+    t.children[i] = child.id;
+    this.stats.hugePagesSplit++;
+    const out: Array<[EptTable, number]> = [];
+    for (let k = 0; k < 512; k++) out.push([child, k]);
+    return out;
   }
 
   /**
@@ -717,6 +799,8 @@ export class TdpMmu {
   }
 
   private fetchDirtyLogLocked(): number[] {
+    // PML: the vCPUs are kicked and flush their logs into the bitmap first.
+    if (this.opts.pml) for (const c of this.vm.cpus) this.drainPml(c.id);
     const pages: number[] = [];
     for (let g = 0; g < this.frames; g++) if (this.dirty[g]) pages.push(g);
     this.dirty.fill(0);
@@ -745,6 +829,12 @@ export class TdpMmu {
   private writeProtect(gfn: number, ptProtect: boolean): boolean {
     const f = this.lookup(gfn);
     if (!f.leaf || isMmio(f.lo, f.hi) || !f.table) return false;
+    if (this.opts.pml && !ptProtect) {
+      // PML: clear D (handing it to the host page); the next write sets it and logs again.
+      if (!(f.lo & EPT_D)) return false;
+      this.setSpte(f.table, f.index, f.lo & ~EPT_D, f.hi);
+      return true;
+    }
     if (!writable(f.lo) && !(ptProtect && canBeWritable(f.hi))) return false;
     const hi = ptProtect ? f.hi & ~HI_MMU_WRITABLE : f.hi;
     // D goes with W: the bookkeeping hands it to the host page, and the next write sets it again.
