@@ -20,14 +20,14 @@ import { ChunkStore } from './read/chunkStore.ts';
 import { counters, wholeCounts } from './read/counters.ts';
 import { LaneIndex } from './read/laneIndex.ts';
 import { MergeCursor, iterateEvents } from './read/mergeCursor.ts';
-import type { ChunkRef, Counters, Lane, SummaryData, Timeline } from './read/model.ts';
+import type { ChunkRef, Completeness, Counters, Lane, SummaryData, Timeline } from './read/model.ts';
 import { PageStates } from './read/pageStates.ts';
 import { positionAt } from './read/positions.ts';
 import { Diagnostics, scanSession, type ScannedSession } from './read/scan.ts';
 import { timeline } from './read/timeline.ts';
 
 export type { Diagnostic } from './format.ts';
-export type { Counters, SummaryData, Timeline, TimelineLane, TimelineSlice, VcpuCounts, VcpuRangeCounts } from './read/model.ts';
+export type { Completeness, Counters, SummaryData, Timeline, TimelineLane, TimelineSlice, VcpuCounts, VcpuRangeCounts } from './read/model.ts';
 
 export interface OpenResult {
   session?: SessionReader;
@@ -98,6 +98,8 @@ export class SessionReader {
   /** Keyframes written for exactly this session's events, in order. */
   readonly keyframes: KeyframeRef[];
   readonly noteOps: NoteOp[];
+  /** Only for a cut recording (no footer): up to when each lane, and all lanes, hold every event. */
+  readonly completeness?: Completeness;
 
   constructor(
     src: ByteSource,
@@ -112,6 +114,7 @@ export class SessionReader {
     this.closed = found.closed;
     this.keyframes = found.keyframes;
     this.noteOps = found.noteOps;
+    if (found.completeness) this.completeness = found.completeness;
     this.store = new ChunkStore(src, this.eventTypes, diagnostics);
     this.ix = new LaneIndex(this.lanes, this.store);
     this.startNs = this.ix.startNs;
@@ -160,6 +163,7 @@ export class SessionReader {
       startNs: this.startNs,
       endNs: this.endNs,
       ...wholeCounts(this.ix),
+      ...(this.completeness ? { completeness: this.completeness } : {}),
     };
   }
 

@@ -49,6 +49,16 @@ export const sessionSummary = z.object({
   eventsByType: z.record(z.string(), z.number()),
   exitsByReason: z.record(z.string(), z.number()),
   diagnostics: z.array(diagnostic),
+  /**
+   * Only for a recording that was cut short (no footer): every lane holds all its events up to
+   * `allLanesNs`; after it, some lanes' events may be missing. Per lane, the time it is complete to.
+   */
+  completeness: z
+    .object({
+      allLanesNs: z.number(),
+      lanes: z.array(z.object({ vm: z.number(), vcpu: z.number(), events: z.number(), completeNs: z.number() })),
+    })
+    .optional(),
 });
 
 /** An event as the JSONL export shows it: header fields plus the type's own fields. */

@@ -81,6 +81,7 @@ export class SessionCache {
       endNs: s.endNs,
       eventsByType: s.eventsByType,
       exitsByReason: s.exitsByReason,
+      ...(s.completeness ? { completeness: s.completeness } : {}),
       id,
       name: id.replace(/\.mmulab$/, ''),
       diagnostics: apiDiagnostics(diagnostics),

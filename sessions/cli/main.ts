@@ -205,6 +205,7 @@ function infoJson(file: string, session: SessionReader, diagnostics: Diagnostic[
     exitsByReason: s.exitsByReason,
     exitsByHandling: c.exitsByHandling,
     exitNsByReason: c.exitNsByReason,
+    ...(s.completeness ? { completeness: s.completeness } : {}),
     diagnostics,
     ...importInfoJson(session),
   };
@@ -224,6 +225,12 @@ function cmdInfo(file: string, opts: { json?: boolean }): number {
   lines.push(`Scenario   ${j.scenarioName || '(unnamed)'}, seed ${j.seed}`);
   lines.push(`Producer   ${j.producer} (format ${j.formatMajor})`);
   lines.push(`Status     ${j.complete ? 'complete' : 'incomplete'}`);
+  if (j.completeness) {
+    // a cut recording: say how far each lane, and all of them, can be trusted
+    lines.push(`Complete   all vCPUs up to t = ${fmtNs(j.completeness.allLanesNs)}; after that some vCPUs' events may be missing`);
+    for (const l of j.completeness.lanes)
+      lines.push(`             VM ${l.vm} vCPU ${l.vcpu}: complete up to ${l.events ? `t = ${fmtNs(l.completeNs)}` : 'its start (no event readable)'}`);
+  }
   // an imported trace's host lane (host kernel threads) is a lane, not a vCPU
   const hostLanes = importHostLanes(session);
   const lanesText = (n: number, i: number) => {

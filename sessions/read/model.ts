@@ -44,6 +44,17 @@ export interface VcpuCounts {
   exits: number;
 }
 
+/**
+ * How far a cut recording (no footer) can be trusted: each lane holds every event up to the end
+ * of its last intact chunk, and all lanes up to the earliest of those times. After it, a lane's
+ * events may be missing (they were still in the recorder's buffer when the process died).
+ */
+export interface Completeness {
+  /** Every lane's events are complete up to this time (ns). */
+  allLanesNs: number;
+  lanes: { vm: number; vcpu: number; events: number; completeNs: number }[];
+}
+
 export interface SummaryData {
   scenarioName: string;
   complete: boolean;
@@ -54,6 +65,8 @@ export interface SummaryData {
   endNs: number;
   eventsByType: Record<string, number>;
   exitsByReason: Record<string, number>;
+  /** Only for a cut recording (no footer): up to when each lane, and all lanes, are complete. */
+  completeness?: Completeness;
 }
 
 /** A vCPU's counts over a range, with the memory references of its TLB-miss walks. */

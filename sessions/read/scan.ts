@@ -28,7 +28,7 @@ import {
 import type { IndexEntry, SessionHeader } from '../writer.ts';
 import { KEYF_PREFIX_BYTES, parseNoteOp, readKeyfPrefix, type KeyframeRef, type NoteOp } from '../annex.ts';
 import { boundedInflate } from './inflate.ts';
-import { isNat, type ChunkRef, type ChunkStats, type Lane } from './model.ts';
+import { isNat, type Completeness, type ChunkRef, type ChunkStats, type Lane } from './model.ts';
 
 /** What a scan found: enough to build a reader over the file without reading it again. */
 export interface ScannedSession {
@@ -41,6 +41,8 @@ export interface ScannedSession {
   closed: boolean;
   keyframes: KeyframeRef[];
   noteOps: NoteOp[];
+  /** Only for a cut recording (no footer). */
+  completeness?: Completeness;
 }
 
 export interface ScanResult {
@@ -374,6 +376,7 @@ function scan(src: ByteSource, diags: Diagnostics, mode: ScanMode): ScanResult |
 
   // --- footer and index
   const complete = footer?.complete === true;
+  const completeness = footer ? undefined : laneCompleteness(laneList);
   if (!footer) {
     const where =
       truncatedAt >= 0
@@ -382,7 +385,7 @@ function scan(src: ByteSource, diags: Diagnostics, mode: ScanMode): ScanResult |
     diags.add(
       'dataLoss',
       'recording_incomplete',
-      `The session appears to have been cut short ${where}: the recording did not finish (no footer). Opened up to t = ${fmtNs(endNs)} with ${fmtInt(total)} events.`,
+      `The session appears to have been cut short ${where}: the recording did not finish (no footer). ${fmtInt(total)} events can be read, up to t = ${fmtNs(endNs)}; ${completenessText(completeness!)}.`,
       truncatedAt >= 0 ? truncatedAt : lastGood,
     );
   } else {
@@ -430,6 +433,7 @@ function scan(src: ByteSource, diags: Diagnostics, mode: ScanMode): ScanResult |
       closed: footer !== undefined,
       keyframes: keyframes.filter((k) => k.total === total).sort((a, b) => a.applied - b.applied),
       noteOps,
+      ...(completeness ? { completeness } : {}),
     },
   };
 }
@@ -466,4 +470,17 @@ function applyIndex(payload: Uint8Array, lanes: Lane[], mode: ScanMode): boolean
     if (isNat(e.walkRefs)) ch.walkRefs = e.walkRefs;
   }
   return true;
+}
+
+/** Each lane is complete up to the last event of its last intact chunk; all lanes up to the earliest of those. */
+function laneCompleteness(lanes: Lane[]): Completeness {
+  const list = lanes.map((l) => ({ vm: l.vm, vcpu: l.vcpu, events: l.count, completeNs: l.chunks.length ? l.chunks[l.chunks.length - 1]!.tMax : 0 }));
+  return { allLanesNs: list.length ? Math.min(...list.map((l) => l.completeNs)) : 0, lanes: list };
+}
+
+/** "all vCPUs are complete up to t = …; VM 0 vCPU 0 up to …, …" (the first 8 lanes named). */
+export function completenessText(c: Completeness): string {
+  const shown = c.lanes.slice(0, 8).map((l) => `VM ${l.vm} vCPU ${l.vcpu} up to ${l.events ? fmtNs(l.completeNs) : 'its start (no event readable)'}`);
+  const more = c.lanes.length > 8 ? `, and ${c.lanes.length - 8} more` : '';
+  return `all vCPUs are complete up to t = ${fmtNs(c.allLanesNs)}, after which some vCPUs' events may be missing (each vCPU is complete up to its last intact chunk: ${shown.join(', ')}${more})`;
 }
