@@ -7,7 +7,7 @@
  * killed mid-run) shows everything up to about a second ago.
  *
  * Closing is two steps: `close` ends the recording (the file is complete and valid from then
- * on), and `addKeyframes` then appends keyframes with the same pass as `mmu-lab record`
+ * on), and `addKeyframes` (run by keyframeJobs.ts) then appends keyframes with the same pass as `mmu-lab record`
  * (sessions/annex.ts). The VM manager reports the run ended after the first step, so Stop and
  * shutdown never wait for a replay of the whole session.
  */
@@ -21,8 +21,6 @@ export interface Recorder {
   append(event: MmuEvent): void;
   /** End the recording: the last chunks, the index and the footer. */
   close(complete: boolean, message?: string): void;
-  /** Append keyframes to the closed session (yields as it goes; `signal` cuts it short). */
-  addKeyframes(signal?: AbortSignal): Promise<number>;
 }
 
 export const FLUSH_INTERVAL_MS = 1000;
@@ -49,7 +47,6 @@ export async function openRecorder(path: string, scenario: Scenario, producer: s
       clearInterval(timer);
       writer.close({ complete, ...(message ? { message } : {}) });
     },
-    addKeyframes: (signal) => addKeyframes(path, signal),
   };
 }
 
@@ -59,6 +56,10 @@ export async function openRecorder(path: string, scenario: Scenario, producer: s
  * replays from the start, so a failure here loses nothing.
  */
 export async function addKeyframes(path: string, signal?: AbortSignal): Promise<number> {
+  // Not in the caller's turn of the event loop: the run's end is reported first, and opening
+  // the session and the first slice of the pass cost real time on a large one.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  if (signal?.aborted) return 0;
   try {
     const { session } = openSession(path);
     return session?.closed ? await appendKeyframesAsync(path, session, undefined, undefined, signal) : 0;

@@ -1,7 +1,7 @@
 // The host's run limits with real worker threads and real session files: runs at once, worker
 // heaps shared out of a memory budget, the memory watchdog firing for real on a low budget, Stop
 // of a wedged worker, the default event bound, and a shutdown that cuts the keyframe pass short.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { DEFAULT_MAX_EVENTS } from '../../sessions/record.ts';
 import { HostService } from './hostService.ts';
 import { VmManager } from './vmManager.ts';
 import { MIN_WORKER_HEAP_MB, runLimits } from './runLimits.ts';
+import { PENDING_FILE } from './keyframeJobs.ts';
 
 let dir: string;
 const MB = 1024 * 1024;
@@ -150,15 +151,16 @@ describe('shutdown', () => {
     const { session, diagnostics } = openSession(join(dir, run.sessionId));
     expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
     expect(session!.eventCount).toBe(end.events);
-    // The whole pass makes 24 keyframes; the cut one stops at its first slice of 50 000 events.
+    // The whole pass makes 24 keyframes; the cut one stops before it starts or at a slice of 50 000 events.
     const full = Math.floor((end.events - 1) / KEYFRAME_EVENTS);
     expect(session!.keyframes.length).toBeLessThan(full);
     expect(session!.verifyKeyframes().problems).toEqual([]);
 
-    // The next host that opens it finishes the pass: the same keyframes a whole pass writes.
+    // The next host finishes the pass it noted as cut: the same keyframes a whole pass writes.
+    expect(JSON.parse(readFileSync(join(dir, PENDING_FILE), 'utf8'))).toContain(run.sessionId);
     const next = new HostService({ sessionsDir: dir, host: 'browser' });
     try {
-      await next.call('sessions.open', { id: run.sessionId });
+      expect(existsSync(join(dir, PENDING_FILE))).toBe(false);
       await next.vms.resumeKeyframes(join(dir, run.sessionId));
       const after = openSession(join(dir, run.sessionId)).session!;
       expect(after.keyframes.map((k) => k.applied)).toEqual(Array.from({ length: full }, (_, i) => (i + 1) * KEYFRAME_EVENTS));

@@ -23,7 +23,8 @@ import type { MmuEvent } from '../../core/events.ts';
 import type { RunStatus } from '../api/contract.ts';
 import { ApiError } from '../api/contract.ts';
 import type { FromWorker, ToWorker, VmWorkerData } from './workerProtocol.ts';
-import { addKeyframes, openRecorder, type Recorder } from './recorder.ts';
+import { openRecorder, type Recorder } from './recorder.ts';
+import { KeyframeJobs } from './keyframeJobs.ts';
 import { completion, DEFAULT_MAX_EVENTS, type EventBound } from '../../sessions/record.ts';
 import { fmtMb, MemoryWatchdog, runLimits, workerHeapMb, WORKER_HEAP_MB, type RunLimits } from './runLimits.ts';
 
@@ -177,14 +178,16 @@ export class VmManager {
   private readonly intervalMs: number;
   readonly limits: RunLimits;
   private readonly watchdog: MemoryWatchdog;
-  /** Keyframe passes of closed sessions still running, each with the signal that cuts it short. */
-  private readonly keyframing = new Map<string, { abort: AbortController; done: Promise<number> }>();
+  /** Keyframe passes of closed sessions still running (cut short, and resumed, across shutdowns). */
+  private readonly keyframes: KeyframeJobs;
 
   constructor(private readonly options: VmManagerOptions) {
     this.worker = options.worker ?? defaultWorkerLocation();
     this.intervalMs = options.progressIntervalMs ?? 100;
     this.limits = runLimits(options.limits);
     this.watchdog = new MemoryWatchdog(this.limits.memoryBudgetBytes, (rss, budget) => this.overBudget(rss, budget), options.watchdogIntervalMs);
+    this.keyframes = new KeyframeJobs(options.sessionsDir);
+    this.keyframes.resumePending();
   }
 
   private liveRuns(): Run[] {
@@ -348,9 +351,7 @@ export class VmManager {
     for (const run of runs) this.stopRun(run);
     await Promise.all(runs.map((r) => r.finished));
     this.watchdog.stop();
-    const passes = [...this.keyframing.values()];
-    for (const p of passes) p.abort.abort();
-    await Promise.all(passes.map((p) => p.done));
+    await this.keyframes.close();
   }
 
   /**
@@ -358,18 +359,12 @@ export class VmManager {
    * it), in the background; `close` cuts this one short too. A no-op while one is under way.
    */
   resumeKeyframes(path: string): Promise<number> {
-    const key = `resume:${path}`;
-    const running = this.keyframing.get(key);
-    if (running) return running.done;
-    const abort = new AbortController();
-    const done = addKeyframes(path, abort.signal).finally(() => this.keyframing.delete(key));
-    this.keyframing.set(key, { abort, done });
-    return done;
+    return this.keyframes.resume(path);
   }
 
   /** Resolves when the keyframes of a run's session are written (at once when there is no pass under way). */
   async keyframesWritten(runId: string): Promise<number> {
-    return (await this.keyframing.get(runId)?.done) ?? 0;
+    return this.keyframes.settled(runId);
   }
 
   private stopRun(run: Run): void {
@@ -377,6 +372,11 @@ export class VmManager {
     run.stopping = true;
     for (const v of run.vms) {
       if (v.ended) continue;
+      // A worker still starting (nothing posted yet) has nothing to lose: no grace to wait out.
+      if (v.lastSeq === 0) {
+        void v.worker.terminate();
+        continue;
+      }
       this.send(v, { type: 'stop' });
       // A worker busy in a long step, or wedged, gets terminated; what arrived is kept.
       const timer = setTimeout(() => {
@@ -492,13 +492,9 @@ export class VmManager {
     }
     run.closed = true;
     run.endedMs = Date.now();
-    if (!run.closeError) {
-      const abort = new AbortController();
-      const done = run.recorder.addKeyframes(abort.signal).finally(() => this.keyframing.delete(run.runId));
-      this.keyframing.set(run.runId, { abort, done });
-    }
     this.options.onProgress?.(this.statusOf(run));
     this.options.onSessionsChanged?.();
+    if (!run.closeError) void this.keyframes.start(run.runId, join(this.options.sessionsDir, run.sessionId));
     run.resolveFinished();
   }
 
