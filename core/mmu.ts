@@ -89,6 +89,11 @@ export interface Mmu {
    * or a non-canonical address. Only a design that sees the guest's #GP or CR3 loads acts.
    */
   generalProtection?(cpu: Vcpu, cause: 'cr3' | 'canonical', va?: number): void;
+  /**
+   * The host invalidates the host page behind guest frame `gfn` (mmu_notifier: reclaim, or
+   * migration to another host frame): drop every spte that maps it.
+   */
+  hostInvalidate?(gfn: number, migrate: boolean): void;
   /** The host fetches (and on the first call enables) the dirty log: the script's `dirtyLog` step. Returns false if the design has none. */
   dirtyLog?(): boolean;
 }

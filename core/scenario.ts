@@ -81,6 +81,17 @@ const pteWriteStep = z.strictObject({
   level: z.number().int().min(1).max(4).default(1),
 });
 
+/**
+ * Extension (issue 15 §4): the host invalidates the host page behind guest frame `gpa` (an
+ * mmu_notifier invalidation): it reclaims it (swap) or migrates it to another host frame. The
+ * MMU drops every spte mapping it; the guest's next access faults it back in.
+ */
+const hostInvalidateStep = z.strictObject({
+  op: z.literal('hostInvalidate'),
+  gpa: numberLike,
+  reason: z.enum(['reclaim', 'migrate']).default('reclaim'),
+});
+
 export const scriptStepSchema = z.discriminatedUnion('op', [
   mapStep,
   accessStep,
@@ -91,6 +102,7 @@ export const scriptStepSchema = z.discriminatedUnion('op', [
   dirtyLogStep,
   setControlsStep,
   pteWriteStep,
+  hostInvalidateStep,
 ]);
 export type ScriptStep = z.output<typeof scriptStepSchema>;
 

@@ -197,6 +197,12 @@ function runStep(vm: Vm, cpu: Vcpu, step: ScriptStep, procs: Map<number, Process
     case 'pteWrite':
       vm.pteWrite(step.gpa, step.bytes, value64Of(step.value), step.level);
       return;
+    case 'hostInvalidate': {
+      const gfn = Math.floor(step.gpa / 4096);
+      vm.emitter.emit({ type: 'guest_os', action: 'mmu-notifier', pid: p.pid, detail: `${step.reason} gfn 0x${gfn.toString(16)}` });
+      vm.mmu.hostInvalidate?.(gfn, step.reason === 'migrate');
+      return;
+    }
     case 'dirtyLog':
       // Under TDP the host fetches and clears the log (the first fetch turns logging on).
       if (!vm.mmu.dirtyLog?.()) vm.emitter.emit({ type: 'guest_os', action: 'dirty-log', pid: p.pid, detail: 'fetch and clear' });

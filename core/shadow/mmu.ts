@@ -325,6 +325,22 @@ export class ShadowMmu implements Mmu {
 
   // ---- audit, counters, view ---------------------------------------------------------
 
+  /**
+   * mmu_notifier invalidation (kvm_unmap_rmapp): every leaf spte mapping the frame, found by
+   * the rmap, is cleared and the TLBs flushed; the guest's next access refills (`fill-spte`).
+   * Shadow pages of the frame (if it is a guest page table) stay: they are keyed by the guest
+   * frame, not by the host page. Host frames are not modelled apart from guest frames here,
+   * so a migration is the same invalidation.
+   */
+  hostInvalidate(gfn: number): void {
+    const refs = [...this.pages.rmapOf(gfn)];
+    for (const ref of refs) {
+      const sp = this.pages.pages.get(Math.floor(ref / 512));
+      if (sp) this.pages.clearSpte(sp, ref % 512);
+    }
+    if (refs.length) this.m.flushAllTlbs('mmu-notifier');
+  }
+
   audit(report: Report): void {
     audit(this.m, this.pages, report);
   }

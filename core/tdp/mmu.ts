@@ -68,6 +68,9 @@ export class Tdp implements Mmu {
   memslotsChanged(generation: number): void {
     this.tdp.wrapMmioGeneration(generation);
   }
+  hostInvalidate(gfn: number, migrate: boolean): void {
+    this.tdp.hostInvalidate(gfn, migrate);
+  }
   dirtyLog(): boolean {
     // The host fetches and clears the log (the first fetch turns logging on).
     if (!this.tdp.logging) this.tdp.enableDirtyLog();

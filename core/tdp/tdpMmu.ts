@@ -868,6 +868,21 @@ export class TdpMmu {
     if (zapped) this.flush('zap');
   }
 
+  /**
+   * mmu_notifier invalidation of the host page behind `gfn` (reclaim or migration), under
+   * mmu_lock held for write: the leaf mapping it goes (a 2 MiB leaf with all its pages; its
+   * D bit is handed to the host page by the bookkeeping), the TLBs are flushed, and the next
+   * access faults it back in (`map-gfn`), on the new host frame after a migration.
+   */
+  hostInvalidate(gfn: number, migrate: boolean): void {
+    this.exclusively(() => {
+      const f = this.lookup(gfn);
+      if (f.leaf && f.table && !isMmio(f.lo, f.hi)) this.setSpte(f.table, f.index, 0, 0);
+      if (migrate) this.setPfn(gfn, HOST_GUEST_BASE_FRAME + this.frames + gfn);
+      this.flush('mmu-notifier');
+    });
+  }
+
   /** The host writes guest memory itself (e.g. the steal-time record): mark_page_dirty, no spte change. */
   hostWrite(gfn: number): void {
     this.markDirty(gfn);
