@@ -39,12 +39,12 @@ export interface Lab {
   signal(signal: NodeJS.Signals): void;
 }
 
-async function startHost(sessionsDir: string): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
+async function startHost(sessionsDir: string, extraEnv: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'electron/host/browserHostMain.ts', '--port', '0', '--sessions-dir', sessionsDir, '--no-open'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
     // Test hooks (browserHostMain.ts): SIGUSR2 kills VM 1's worker, for the failure e2e test.
-    env: { ...process.env, BROWSER: 'none', MMU_LAB_TEST_HOOKS: '1', MMU_LAB_TEST_KILL_VM: '1' },
+    env: { ...process.env, BROWSER: 'none', MMU_LAB_TEST_HOOKS: '1', MMU_LAB_TEST_KILL_VM: '1', ...extraEnv },
   });
   let out = '';
   let err = '';
@@ -132,11 +132,12 @@ export class AppPage {
   }
 }
 
-export const test = base.extend<{ lab: Lab; app: AppPage }>({
-  // eslint-disable-next-line no-empty-pattern -- Playwright fixtures take their dependencies as a destructured object
-  lab: async ({}, use, testInfo) => {
+export const test = base.extend<{ lab: Lab; app: AppPage; hostEnv: Record<string, string> }>({
+  /** More environment for the browser host of a test (`test.use({ hostEnv: {...} })`), e.g. a test hook. */
+  hostEnv: [{}, { option: true }],
+  lab: async ({ hostEnv }, use, testInfo) => {
     const sessionsDir = mkdtempSync(join(tmpdir(), 'mmulab-e2e-'));
-    const host = await startHost(sessionsDir);
+    const host = await startHost(sessionsDir, hostEnv);
     const origin = new URL(host.url).origin;
     try {
       await use({

@@ -434,22 +434,50 @@ export function diffView(session: SessionReader, from: number, to: number, limit
 }
 
 /** `diffView` for a host that must keep answering: it yields to the event loop between its steps (at most every 50 000 events read). */
-export function diffViewAsync(session: SessionReader, from: number, to: number, limit = 10_000): Promise<DiffView> {
-  return runStepsYielding(diffSteps(session, from, to, limit));
+export function diffViewAsync(session: SessionReader, from: number, to: number, limit = 10_000, options: StepOptions = {}): Promise<DiffView> {
+  return runStepsYielding(diffSteps(session, from, to, limit), options);
 }
 
-/** A long view computed as steps (a generator that yields between them), run straight through. */
-function runSteps<T>(steps: Generator<void, T>): T {
+/**
+ * A long view's steps yield between them, optionally with how far it has got (0..1). A host runs
+ * them with `runStepsYielding`, which reports that progress and stops at the next step once
+ * `signal` is aborted (a Cancel): no further step runs, and the promise rejects with
+ * `ViewCancelled`.
+ */
+type Steps<T> = Generator<number | void, T>;
+
+export interface StepOptions {
+  signal?: AbortSignal;
+  onProgress?: (fraction: number) => void;
+  /** Awaited between steps (tests slow a query down with it). */
+  between?: () => Promise<void>;
+}
+
+export class ViewCancelled extends Error {
+  constructor() {
+    super('the query was cancelled');
+    this.name = 'ViewCancelled';
+  }
+}
+
+/** A long view computed as steps, run straight through. */
+function runSteps<T>(steps: Steps<T>): T {
   let r = steps.next();
   while (!r.done) r = steps.next();
   return r.value;
 }
 
-/** The same, letting the event loop run (a macrotask) between steps. */
-async function runStepsYielding<T>(steps: Generator<void, T>): Promise<T> {
+/** The same, letting the event loop run (a macrotask) between steps; reports progress, honours a cancel. */
+async function runStepsYielding<T>(steps: Steps<T>, options: StepOptions = {}): Promise<T> {
   let r = steps.next();
   while (!r.done) {
+    if (typeof r.value === 'number') options.onProgress?.(Math.max(0, Math.min(1, r.value)));
     await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    if (options.between) await options.between();
+    if (options.signal?.aborted) {
+      steps.return(undefined as T);
+      throw new ViewCancelled();
+    }
     r = steps.next();
   }
   return r.value;
@@ -467,12 +495,13 @@ interface PendingRemovals {
   size: number;
 }
 
-function* diffSteps(session: SessionReader, from: number, to: number, limit: number): Generator<void, DiffView> {
+function* diffSteps(session: SessionReader, from: number, to: number, limit: number): Steps<DiffView> {
   if (to < from) [from, to] = [to, from];
   const lay = layouts(session);
   const before = from < 0 ? new PageState(session.header.vms) : session.stateAfter(from);
-  yield;
+  yield 0.05;
   const after = to < 0 ? new PageState(session.header.vms) : session.stateAfter(to);
+  yield 0.1;
   const all: ChangeView[] = [];
   const pending: PendingRemovals = { guest: new Map(), host: new Map(), size: 0 };
   const kind = (o: bigint, n: bigint): ChangeView['change'] => (o === 0n ? 'added' : n === 0n ? 'removed' : 'changed');
@@ -549,10 +578,10 @@ function* diffSteps(session: SessionReader, from: number, to: number, limit: num
       }
     }
   }
-  yield* findRemovals(session, pending, Math.max(0, from + 1), Math.min(to + 1, session.eventCount));
+  yield* findRemovals(session, pending, Math.max(0, from + 1), Math.min(to + 1, session.eventCount), 0.1, 0.9);
   // What each entry covers (virtual or guest-physical range), from its place in the tree: after
   // the change for an added or changed entry, before it for a removed one.
-  yield;
+  yield 0.9;
   const coversAfter = coverage(session, after);
   const coversBefore = all.some((c) => c.change === 'removed') ? coverage(session, before) : undefined;
   for (const c of all) {
@@ -577,13 +606,15 @@ function coverage(session: SessionReader, state: PageState): Map<string, [string
  * The event that removed each pending entry: the last write to it in [lo, hi), read backwards a
  * window at a time, stopping once every entry is found (keyframes keep no history of removed entries).
  */
-function* findRemovals(session: SessionReader, pending: PendingRemovals, lo: number, hi: number): Generator<void, void> {
+function* findRemovals(session: SessionReader, pending: PendingRemovals, lo: number, hi: number, p0: number, p1: number): Steps<void> {
   let slice = 0;
   let window = DIFF_WINDOW_FIRST;
+  const top = hi;
   while (pending.size > 0 && hi > lo) {
     if (slice >= DIFF_SLICE_EVENTS) {
       slice = 0;
-      yield;
+      // the part of the range searched so far (the search may stop early: everything found)
+      yield p0 + ((p1 - p0) * (top - hi)) / Math.max(1, top - lo);
     }
     const start = Math.max(lo, hi - window);
     window = Math.min(2 * window, DIFF_WINDOW_MAX);
@@ -675,14 +706,16 @@ export function countersView(session: SessionReader, t0: number, t1: number): Co
 }
 
 /** `countersView` for a host that must keep answering: it yields to the event loop every 64 chunks it decodes. */
-export function countersViewAsync(session: SessionReader, t0: number, t1: number): Promise<CountersView> {
-  return runStepsYielding(countersSteps(session, t0, t1));
+export function countersViewAsync(session: SessionReader, t0: number, t1: number, options: StepOptions = {}): Promise<CountersView> {
+  return runStepsYielding(countersSteps(session, t0, t1), options);
 }
 
 const COUNTERS_SLICE_CHUNKS = 64;
 
-function* countersSteps(session: SessionReader, t0: number, t1: number): Generator<void, CountersView> {
+function* countersSteps(session: SessionReader, t0: number, t1: number): Steps<CountersView> {
   let decoded = 0;
+  let inRange = 0;
+  for (const lane of session.lanes) for (const ch of lane.chunks) if (!(ch.tMax < t0 || ch.tMin > t1)) inRange++;
   const byReason = new StatTable();
   const byHandling = new StatTable();
   const counts = session.counters(t0, t1);
@@ -696,7 +729,7 @@ function* countersSteps(session: SessionReader, t0: number, t1: number): Generat
     let exitNs = 0;
     for (const ch of lane.chunks) {
       if (ch.tMax < t0 || ch.tMin > t1) continue;
-      if (++decoded % COUNTERS_SLICE_CHUNKS === 0) yield;
+      if (++decoded % COUNTERS_SLICE_CHUNKS === 0) yield decoded / Math.max(1, inRange);
       const cols = session.columns(ch);
       const whole = ch.tMin >= t0 && ch.tMax <= t1;
       for (let k = 0; k < cols.exitAt.length; k++) {

@@ -133,6 +133,12 @@ export const scenarioRef = z.union([
 
 const noParams = z.strictObject({});
 
+/**
+ * A long query's id, made by the UI: with it the host pushes `queries.progress` while the query
+ * runs, and `queries.cancel` stops it (added after v0.1; optional).
+ */
+export const queryId = z.string().regex(/^q-[A-Za-z0-9_-]{1,40}$/, 'a query id is q- and up to 40 letters, digits, _ or -');
+
 /** An index into the session's canonical event order (what `sessions.events` pages through). */
 const eventIndex = z.number().int().min(0);
 /** A 64-bit value (page-table entry, address) as the exports print it: `0x` and lower-case hex. */
@@ -430,7 +436,7 @@ export const API = {
     result: runStatus,
   },
   /** Exits by reason, by handling and by vCPU over [t0, t1] (simulated ns; a `perf kvm stat` table). */
-  'sessions.counters': { params: z.strictObject({ id: sessionId, t0: ns, t1: ns }), result: countersResult },
+  'sessions.counters': { params: z.strictObject({ id: sessionId, t0: ns, t1: ns, queryId: queryId.optional() }), result: countersResult },
   /** Every guest and shadow/EPT page table of each VM just after event `at`, rebuilt from the nearest keyframe. */
   'sessions.pageTables': {
     params: z.strictObject({
@@ -443,7 +449,7 @@ export const API = {
   },
   /** Entries added, removed and changed between just after event `from` and just after event `to`. */
   'sessions.diff': {
-    params: z.strictObject({ id: sessionId, from: eventIndex, to: eventIndex, limit: z.number().int().min(1).max(100_000).optional() }),
+    params: z.strictObject({ id: sessionId, from: eventIndex, to: eventIndex, limit: z.number().int().min(1).max(100_000).optional(), queryId: queryId.optional() }),
     result: diffResult,
   },
   'sessions.notes.list': { params: z.strictObject({ id: sessionId }), result: z.array(sessionNote) },
@@ -538,6 +544,8 @@ export const API = {
    * dialog of its own (the page uses the browser's file picker and `sessions.uploadBegin`).
    */
   'sessions.pick': { params: noParams, result: z.object({ sessionId: z.string().nullable() }) },
+  /** Stop a query that is still running (`sessions.diff`, `sessions.counters` with a `queryId`): no further step of it runs, and it fails with "cancelled". */
+  'queries.cancel': { params: z.strictObject({ queryId }), result: z.object({ cancelled: z.boolean() }) },
   /** The bundled labs (docs/labs.md). */
   'labs.list': { params: noParams, result: z.array(labInfo) },
   'labs.get': { params: z.strictObject({ name: labName }), result: labDetail },
@@ -558,6 +566,8 @@ export const API_EVENTS = {
   /** A trace import moved on (at most ~10 a second), or ended (`done` with its session, `failed`, `cancelled`). */
   'traces.progress': traceImportStatus,
   'sessions.changed': z.object({}),
+  /** How far a long query with a `queryId` has got (0..1), at most ~10 a second. */
+  'queries.progress': z.object({ queryId: z.string(), fraction: z.number() }),
   /** A capture recorded more (about twice a second), or ended. */
   'capture.progress': captureStatus,
   /**

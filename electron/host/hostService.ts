@@ -31,7 +31,7 @@ import { BUILTIN_SCENARIOS, findBuiltin } from '../../core/builtins.ts';
 import { describeScenarioSchema, scenarioDesign } from '../../core/scenarioDocs.ts';
 import { openSession, type SessionReader } from '../../sessions/reader.ts';
 import { appendNoteOp, keyframesCutAt, type NoteRecord } from '../../sessions/annex.ts';
-import { compareView, countersViewAsync, diffViewAsync, pageTablesView } from '../../sessions/views.ts';
+import { ViewCancelled, compareView, countersViewAsync, diffViewAsync, pageTablesView, type StepOptions } from '../../sessions/views.ts';
 import { EXPORT_EXTENSIONS, EXPORT_MIME, ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
 import { LabService } from './labService.ts';
 import { LAB_MAX_EVENTS } from '../../sessions/labs/run.ts';
@@ -98,6 +98,8 @@ export class HostService {
   /** Sessions opened from the UI (Open session…, a dropped .mmulab): sessionUploads.ts. */
   private readonly uploads: SessionUploads;
   private closed = false;
+  /** Queries running with a `queryId` (UI's long diffs and counters): their Cancel. */
+  private readonly queries = new Map<string, AbortController>();
 
   constructor(private readonly options: HostServiceOptions) {
     mkdirSync(options.sessionsDir, { recursive: true });
@@ -258,6 +260,7 @@ export class HostService {
     this.watcher?.close();
     this.traces.close();
     this.uploads.close();
+    for (const q of this.queries.values()) q.abort();
     await this.captures.close();
     if (this.changedTimer) clearTimeout(this.changedTimer);
     await this.vms.close();
@@ -474,20 +477,20 @@ export class HostService {
       'capture.check': () => this.captures.check(),
       'capture.start': (params) => this.captures.start(params),
       'capture.stop': ({ captureId }) => this.captures.stop(captureId),
-      'sessions.counters': ({ id, t0, t1 }) => {
+      'sessions.counters': ({ id, t0, t1, queryId }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.counters: params.t1 must not be before params.t0');
-        return countersViewAsync(this.reader(id), t0, t1);
+        return this.query(queryId, (options) => countersViewAsync(this.reader(id), t0, t1, options));
       },
       'sessions.pageTables': ({ id, at, vm, maxTables }) => {
         const session = this.reader(id);
         if (at >= session.eventCount) throw new ApiError('bad-request', `sessions.pageTables: params.at is ${at}; the session has ${session.eventCount} events`);
         return pageTablesView(session, session.stateAfter(at), at, { ...(vm !== undefined ? { vm } : {}), ...(maxTables !== undefined ? { maxTables } : {}) });
       },
-      'sessions.diff': async ({ id, from, to, limit }) => {
+      'sessions.diff': async ({ id, from, to, limit, queryId }) => {
         const session = this.reader(id);
         const last = session.eventCount - 1;
         if (from > last || to > last) throw new ApiError('bad-request', `sessions.diff: the session has events 0..${last}`);
-        return diffViewAsync(session, from, to, limit);
+        return this.query(queryId, (options) => diffViewAsync(session, from, to, limit, options));
       },
       'sessions.notes.list': ({ id }) => this.reader(id).notes(),
       'sessions.notes.add': ({ id, noteId, kind, t, index, vm, vcpu, text }) => {
@@ -539,12 +542,48 @@ export class HostService {
         const path = await pick();
         return { sessionId: path === undefined ? null : this.importSession(path, { announce: false }) };
       },
+      'queries.cancel': ({ queryId }) => {
+        const running = this.queries.get(queryId);
+        running?.abort();
+        return { cancelled: running !== undefined };
+      },
       'labs.list': () => this.labs.list(),
       'labs.get': ({ name }) => this.labs.get(name),
       'labs.run': ({ name }) => this.labs.run(name),
       'labs.status': ({ name, answers, student }) => this.labs.status(name, answers, student),
       'labs.report': ({ name, format }) => this.labs.report(name, format),
     };
+  }
+
+  /**
+   * Run a long query; with a `queryId`, push its progress (at most every 100 ms) and let
+   * `queries.cancel` stop it between two of its steps.
+   */
+  private async query<T>(queryId: string | undefined, run: (options: StepOptions) => Promise<T>): Promise<T> {
+    if (queryId === undefined) return run({});
+    if (this.queries.has(queryId)) throw new ApiError('bad-request', `query ${queryId} is already running`);
+    const abort = new AbortController();
+    this.queries.set(queryId, abort);
+    let last = 0;
+    const stepMs = Number(process.env.MMU_LAB_TEST_HOOKS === '1' ? (process.env.MMU_LAB_TEST_QUERY_STEP_MS ?? 0) : 0);
+    try {
+      return await run({
+        signal: abort.signal,
+        onProgress: (fraction) => {
+          const now = Date.now();
+          if (now - last < 100 && fraction < 1) return;
+          last = now;
+          this.emit('queries.progress', { queryId, fraction });
+        },
+        // Test hook (MMU_LAB_TEST_HOOKS): each step takes this long, so e2e tests can see progress and Cancel.
+        ...(stepMs > 0 ? { between: () => new Promise<void>((resolve) => setTimeout(resolve, stepMs)) } : {}),
+      });
+    } catch (error) {
+      if (error instanceof ViewCancelled) throw new ApiError('failed', 'cancelled: the query was stopped');
+      throw error;
+    } finally {
+      this.queries.delete(queryId);
+    }
   }
 
   /** Test and CLI helper: wait until a run has ended, its session is closed and its keyframes are written. */

@@ -133,9 +133,9 @@ export const useSessionStore = defineStore('session', () => {
   }
 
   /** Entries added, removed and changed between just after event `from` and just after event `to`. */
-  function diff(from: number, to: number): Promise<DiffResult> {
+  function diff(from: number, to: number, queryId?: string): Promise<DiffResult> {
     const { id } = requireOpen();
-    return api().call('sessions.diff', { id, from: Math.max(0, Math.floor(from)), to: Math.max(0, Math.floor(to)) });
+    return api().call('sessions.diff', { id, from: Math.max(0, Math.floor(from)), to: Math.max(0, Math.floor(to)), ...(queryId ? { queryId } : {}) });
   }
 
   /**

@@ -1,0 +1,35 @@
+// Ranked problem 10: a query that takes over 300 ms shows its progress with a percentage and a
+// Cancel that really stops the work in the host. The host's test hook makes each step of a query
+// take 400 ms (MMU_LAB_TEST_QUERY_STEP_MS), so a page-table diff runs for seconds here as one over
+// millions of events does on a real session.
+import { expect, test } from './fixtures';
+
+test.use({ hostEnv: { MMU_LAB_TEST_QUERY_STEP_MS: '400' } });
+
+test('(10) a long page-table diff shows progress % and Cancel stops it', async ({ lab, app, page }) => {
+  lab.record('demand-zap');
+  await app.goto(lab.url);
+  await app.openSession('demand-zap.mmulab');
+  await page.getByRole('tab', { name: 'Page tables' }).click();
+  await page.getByRole('radio', { name: 'Diff' }).check();
+  await page.getByTestId('diff-from').fill('0');
+  await page.getByTestId('diff-to').fill('300');
+
+  // Run to the end: the percentage shows and moves, then the result replaces it.
+  await page.getByRole('button', { name: 'Show the diff' }).click();
+  const progress = page.getByTestId('diff-progress');
+  await expect(progress).toBeVisible();
+  await expect(progress).toContainText(/\d+%/);
+  await expect(page.getByTestId('diff-table')).toBeVisible({ timeout: 20_000 });
+  await expect(progress).toBeHidden();
+
+  // Again, and Cancel: it stops at once (well before its remaining steps), keeping nothing.
+  await page.getByTestId('diff-to').fill('400');
+  await page.getByRole('button', { name: 'Show the diff' }).click();
+  await expect(progress).toBeVisible();
+  const cancelledAt = Date.now();
+  await page.getByTestId('diff-cancel').click();
+  await expect(progress).toBeHidden();
+  await expect(page.getByTestId('page-tables')).toContainText('Cancelled: the diff was stopped.');
+  expect(Date.now() - cancelledAt).toBeLessThan(900);
+});

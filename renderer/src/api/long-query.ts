@@ -1,0 +1,56 @@
+/**
+ * A query the host may take a while over (a page-table diff across millions of events, the
+ * counters of a long range): it is sent with a `queryId`, the host pushes `queries.progress` for
+ * it, and `cancel()` asks the host to stop it (`queries.cancel`), which it does between two steps.
+ * `fraction` is undefined until the query has run for SHOW_AFTER_MS, so quick ones show nothing.
+ */
+import { ref } from 'vue';
+import { api } from './api';
+
+export const SHOW_AFTER_MS = 300;
+
+let next = 0;
+
+export function useLongQuery() {
+  /** 0..1 once the running query has taken longer than SHOW_AFTER_MS; undefined otherwise. */
+  const fraction = ref<number>();
+  let current: string | undefined;
+  let cancelled = false;
+
+  async function run<T>(call: (queryId: string) => Promise<T>): Promise<T | undefined> {
+    const queryId = `q-${Date.now().toString(36)}-${(next++).toString(36)}`;
+    current = queryId;
+    cancelled = false;
+    let latest = 0;
+    const off = api().on('queries.progress', (p) => {
+      if (p.queryId !== queryId) return;
+      latest = p.fraction;
+      if (fraction.value !== undefined) fraction.value = latest;
+    });
+    const timer = setTimeout(() => {
+      if (current === queryId) fraction.value = latest;
+    }, SHOW_AFTER_MS);
+    try {
+      return await call(queryId);
+    } catch (error) {
+      if (cancelled) return undefined;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      off();
+      if (current === queryId) {
+        current = undefined;
+        fraction.value = undefined;
+      }
+    }
+  }
+
+  async function cancel(): Promise<void> {
+    const queryId = current;
+    if (!queryId) return;
+    cancelled = true;
+    await api().call('queries.cancel', { queryId }).catch(() => undefined);
+  }
+
+  return { fraction, run, cancel };
+}
