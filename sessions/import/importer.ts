@@ -15,7 +15,7 @@ import { TsReader, predecode, type ImportRecord } from './predecode.ts';
 import { startParseWorker, parseWorkerLocation, type ParseWorker } from './recordBatch.ts';
 import { ImportError, readLines } from './readLines.ts';
 import type { SessionWriter } from '../writer.ts';
-import { Scan, resolveLayout, type Layout } from './layout.ts';
+import { Scan, finalLayout, resolveLayout, type Layout } from './layout.ts';
 import { Importer } from './mapping.ts';
 import {
   SPECULATE_AFTER,
@@ -224,7 +224,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     // The speculation held (or the import was cancelled: keep what was imported, a consistent
     // session of the records before the cut).
     const cancelledAt = scanned.aborted ? scanned.lines : undefined;
-    const input = sessionInput(source, totalBytes, scan, sp.layout, asm1.stats, asm1.skippedLines, cancelledAt);
+    const input = sessionInput(source, totalBytes, scan, finalLayout(scan, sp.layout), asm1.stats, asm1.skippedLines, cancelledAt);
     if (sp.writer.rewriteHeader(input) || scanned.aborted) {
       const imp = sp.imp;
       imp.finish();

@@ -58,6 +58,12 @@ export class Scan {
   vmxVotes = 0;
   /** kvm_exit records seen (a trace without any says so: outcome.ts NO_EXITS). */
   exitRecords = 0;
+  /**
+   * Every VM gets a host lane (resolveLayout): the trace has MMU events or a host thread. A
+   * host thread that shows up late (the teardown's, at the end) then changes no layout, so a
+   * one-pass import of such a trace holds.
+   */
+  hostLanes = false;
   svmVotes = 0;
   private readonly reasons = new ReasonCache();
   private lastPid = -1;
@@ -79,6 +85,10 @@ export class Scan {
     }
     const th = r.pid >= 0 && r.pid === this.lastPid && this.lastThread!.comm !== '<...>' ? this.lastThread! : this.thread(r);
     const ev = r.event;
+    if (!this.hostLanes && (ev.charCodeAt(4) === 109 /* kvm_mmu_, kvm_mmio */ ? ev.startsWith('kvm_mmu_') : ev === 'fast_page_fault' || ev === 'kvm_tdp_mmu_spte_changed')) {
+      this.hostLanes = true;
+      this.version++;
+    }
     if (ev === 'kvm_entry' || ev === 'kvm_exit' || ev === 'fast_page_fault' || ev === 'kvm_page_fault') {
       const id = r.scanVcpu;
       if (id < CAPS.maxVcpusPerVm && th.ids.length < MAX_IDS_PER_THREAD && !th.ids.includes(id)) {
@@ -128,7 +138,9 @@ export class Scan {
     const th: ScanThread = { key, pid: r.pid, comm: r.comm, firstLine: r.lineNo, ids: [] };
     if (r.tgid !== undefined) th.tgid = r.tgid;
     this.threads.set(key, th);
-    this.version++;
+    // a host thread goes to a host lane the layout already has (see hostLanes)
+    if (!(this.hostLanes && isHostThread(r.comm))) this.version++;
+    if (isHostThread(r.comm)) this.hostLanes = true;
     return th;
   }
 
@@ -242,7 +254,7 @@ export function resolveLayout(scan: Scan): Layout {
       byThread.set(th.key, { vm: vm.vm, lane, vcpus: 0 });
     }
   }
-  if (hosts.length) addHostLanes(vms, byThread, hosts);
+  if (hosts.length || scan.hostLanes) addHostLanes(vms, byThread, hosts);
   for (const m of byThread.values()) m.vcpus = vms[m.vm]!.vcpus;
   return { vms, byThread };
 }
@@ -262,4 +274,14 @@ function addHostLanes(vms: ImportedVm[], byThread: Map<string, ThreadMap>, hosts
     if (vm.threads.length < 256) vm.threads.push(t);
     byThread.set(th.key, { vm: vm.vm, lane: vm.hostLane!, vcpus: 0, host: true });
   }
+}
+
+/**
+ * The layout the header of a one-pass import lists: the whole scan's (with the threads that
+ * came late to lanes the speculative layout had, the host threads), where it has the same lanes.
+ */
+export function finalLayout(scan: Scan, speculative: Layout): Layout {
+  const whole = resolveLayout(scan);
+  const same = whole.vms.length === speculative.vms.length && whole.vms.every((v, i) => v.vcpus === speculative.vms[i]!.vcpus);
+  return same ? { vms: whole.vms, byThread: speculative.byThread } : speculative;
 }

@@ -23,6 +23,17 @@ describe('LineAssembler', () => {
     ]);
   });
 
+  it("drops the buffer name trace-cmd report puts before an instance's records, keeps a comm's own colon", () => {
+    const { recs } = assemble(
+      'importtext:          harness-32476 [001]  2155.513387: kvm_fpu:              load\nimporttext: kvm-nx-lpage-re-9857  [000]  1212.604185: kvm_fpu: unload\n kworker/u8:2-77 [000] 1.000001: kvm_fpu: load',
+    );
+    expect(recs.map((r) => [r.comm, r.pid])).toEqual([
+      ['harness', 32476],
+      ['kvm-nx-lpage-re', 9857],
+      ['kworker/u8:2', 77],
+    ]);
+  });
+
   it('does not glue table rows or prose onto a record', () => {
     const { recs, asm } = assemble('q-1 [000] 1.000001: kvm_entry: vcpu 0\n  36.22%  reason MSR_WRITE rip 0x1 info 0 0\nSome prose  with two spaces');
     expect(recs.map((r) => r.body)).toEqual(['vcpu 0']);

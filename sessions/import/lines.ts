@@ -82,6 +82,17 @@ export function parseRecord(line: string, lineNo: number, perfFirst = false): Tr
   return undefined;
 }
 
+/**
+ * The comm column of an ftrace-style line, without the buffer name `trace-cmd report` puts
+ * before each record of a tracefs instance (`myinst:      harness-3247 [001] ...`): a name, a
+ * colon and blanks. (A comm with a colon has no blank after it: `kworker/u8:2`.)
+ */
+function ftComm(text: string): string {
+  const comm = text.trim();
+  const colon = comm.indexOf(': ');
+  return colon > 0 && /^[\w.-]+:\s+\S/.test(comm) ? comm.slice(colon + 1).trim() : comm;
+}
+
 /** raw ftrace / trace-cmd: `comm-pid [(tgid)] [cpu] [flags] ts: event: payload`, and `<stack trace>`. */
 function parseFt(line: string, lineNo: number): TraceRecord | undefined {
   const m = FT.exec(line);
@@ -89,7 +100,7 @@ function parseFt(line: string, lineNo: number): TraceRecord | undefined {
   const tgid = m[3] !== undefined && /^\d+$/.test(m[3]) ? Number(m[3]) : undefined;
   const rec: TraceRecord = {
     lineNo,
-    comm: m[1]!.trim(),
+    comm: ftComm(m[1]!),
     pid: Number(m[2]),
     cpu: Number(m[4]),
     ts: m[6]!,

@@ -24,7 +24,7 @@ import {
 } from './fields.ts';
 import { ReasonCache, type Isa } from './reasons.ts';
 import { DECODED, FIXED, SPURIOUS, type ImportRecord, type Ts } from './predecode.ts';
-import { threadKey, type Layout } from './layout.ts';
+import { isHostThread, threadKey, type Layout } from './layout.ts';
 import { bit4FromPlugin, bit4FromWord, decodeRoleWord, gpteBytes, type Bit4 } from './role.ts';
 import { VmTables, type ShadowTable } from './shadowTables.ts';
 import { GuestEntries, walkEvents, type OpenWalk } from './walks.ts';
@@ -146,9 +146,14 @@ export class Importer {
     const key = threadKey(r);
     let st = this.threadStates.get(key);
     if (!st) {
-      // a thread the layout has not seen (a live capture's late thread) goes to the last lane
+      // a thread the layout has not seen: a late host thread goes to VM 0's host lane, any
+      // other (a live capture's late thread) to the last lane
       const last = this.lanes.length - 1;
-      const map = this.layout.byThread.get(key) ?? this.layout.byThread.get('overflow') ?? { vm: last, lane: this.lanes[last]!.length - 1, host: false };
+      const hl = this.layout.vms[0]?.hostLane;
+      const map =
+        this.layout.byThread.get(key) ??
+        this.layout.byThread.get('overflow') ??
+        (hl !== undefined && isHostThread(r.comm) ? { vm: 0, lane: hl, host: true } : { vm: last, lane: this.lanes[last]!.length - 1, host: false });
       st = { row: this.lanes[map.vm]!, lane: map.lane, vm: map.vm, host: map.host === true };
       this.threadStates.set(key, st);
     }

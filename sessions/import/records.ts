@@ -8,7 +8,7 @@
 import type { SessionWriter } from '../writer.ts';
 import { fieldsEntry, fieldsExit, fieldsFastPageFault, fieldsPageFault, type Fields } from './fields.ts';
 import type { AssemblerStats, Flavour } from './lines.ts';
-import { Scan, resolveLayout, type Layout } from './layout.ts';
+import { Scan, finalLayout, resolveLayout, type Layout } from './layout.ts';
 import { Importer } from './mapping.ts';
 import { DECODED, FIXED, SPURIOUS, vcpuNone, type ImportRecord } from './predecode.ts';
 import type { Isa } from './reasons.ts';
@@ -227,7 +227,7 @@ export async function importRecords(source: RecordSource, outPath: string, optio
   if (held && !diverged) startSpeculation();
   const sp = spec;
   if (sp && (aborted || failure || !source.rereadable || (!diverged && scan.isa === sp.isa))) {
-    const input = sessionInput(desc, total, scan, sp.layout, stats, [], aborted || failure ? stats.records : undefined);
+    const input = sessionInput(desc, total, scan, finalLayout(scan, sp.layout), stats, [], aborted || failure ? stats.records : undefined);
     if (sp.writer.rewriteHeader(input) || aborted || failure || !source.rereadable) {
       sp.imp.finish();
       const complete = !aborted && !failure;
