@@ -18,6 +18,7 @@ const GROUPS: Record<string, Group> = {
   renderer: async () => (await import('./renderer.bench.ts')).benchmarks(),
   labs: async () => (await import('./labs.bench.ts')).benchmarks(),
   startup: async () => (await import('./startup.bench.ts')).benchmarks(),
+  realtrace: async () => (await import('./realTrace.bench.ts')).benchmarks(),
 };
 
 /** Reports a group prints after the table when it runs (the seeds' sensitivity table). */

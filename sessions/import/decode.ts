@@ -473,6 +473,31 @@ export function decodeWalkerError(body: string): { pferr: number } | undefined {
 }
 
 const PAGING_ELEMENT = /^pte ([0-9a-fA-F]+) level (\d+)/;
+
+/**
+ * `pte HEX level N` read by hand (the most frequent kvmmmu record): the entry as lower-case hex
+ * without leading zeros, where PAGING_ELEMENT would match.
+ */
+export function decodePagingElementHex(body: string): { hex: string; level: number } | undefined {
+  if (!body.startsWith('pte ')) return undefined;
+  let k = 4;
+  const n = body.length;
+  let c = body.charCodeAt(k);
+  let lower = true;
+  while (k < n && ((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) {
+    if (c >= 65 && c <= 70) lower = false;
+    c = body.charCodeAt(++k);
+  }
+  if (k === 4 || !body.startsWith(' level ', k)) return undefined;
+  let j = k + 7;
+  let level = 0;
+  for (c = body.charCodeAt(j); c >= 48 && c <= 57 && j < n; c = body.charCodeAt(++j)) level = level * 10 + (c - 48);
+  if (j === k + 7) return undefined;
+  let z = 4;
+  while (z < k - 1 && body.charCodeAt(z) === 48) z++;
+  const hex = body.slice(z, k);
+  return { hex: lower ? hex : hex.toLowerCase(), level };
+}
 export function decodePagingElement(body: string): { pte: bigint; level: number } | undefined {
   const m = PAGING_ELEMENT.exec(body);
   return m ? { pte: hexPte(m[1]!), level: Number(m[2]) } : undefined;

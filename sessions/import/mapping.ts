@@ -6,7 +6,7 @@
  */
 import type { MmuEvent } from '../../core/events.ts';
 import type { SessionWriter } from '../writer.ts';
-import { decodeCr, decodeFastPageFault, decodeInjException, decodePagetableWalk, decodePagingElement, decodeSetSpte, decodeShadowPage, decodeTdpSpteChanged, decodeWalkerError } from './decode.ts';
+import { decodeCr, decodeFastPageFault, decodeInjException, decodePagetableWalk, decodePagingElementHex, decodeSetSpte, decodeShadowPage, decodeTdpSpteChanged, decodeWalkerError } from './decode.ts';
 import {
   failedToParseFields,
   fieldsCr,
@@ -449,9 +449,9 @@ export class Importer {
       w.lastT = t;
       const body = r.body;
       if (r.event === 'kvm_mmu_paging_element') {
-        const d = f ? fieldsPagingElement(f) : decodePagingElement(body);
+        const d = f ? fieldsPagingElement(f) : decodePagingElementHex(body);
         // elements come before the bits; one after a bit starts no new walk: kept raw
-        if (d && w.bits.length === 0) return void w.elements.push({ t, level: d.level, pte: d.pte });
+        if (d && w.bits.length === 0) return void w.elements.push({ t, level: d.level, hex: 'hex' in d ? d.hex : d.pte.toString(16) });
       } else if (r.event === 'kvm_mmu_walker_error') {
         const d = f ? fieldsWalkerError(f) : decodeWalkerError(body);
         if (d) {

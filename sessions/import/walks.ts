@@ -17,7 +17,8 @@ import type { MmuEvent } from '../../core/events.ts';
 export interface WalkElement {
   t: number;
   level: number;
-  pte: bigint;
+  /** The entry as lower-case hex digits without leading zeros (as the kernel prints %llx): no BigInt per element. */
+  hex: string;
 }
 
 export interface OpenWalk {
@@ -30,32 +31,45 @@ export interface OpenWalk {
   lastT: number;
 }
 
-/** Guest entries a VM's walks have shown, by gpa (bounded). */
+/** Guest entries a VM's walks have shown, by gpa, as hex (bounded). */
 export class GuestEntries {
-  private readonly known = new Map<number, bigint>();
-  get(gpa: number): bigint | undefined {
+  private readonly known = new Map<number, string>();
+  get(gpa: number): string | undefined {
     return this.known.get(gpa);
   }
-  set(gpa: number, v: bigint): void {
-    if (this.known.size < MAX_KNOWN || this.known.has(gpa)) this.known.set(gpa, v);
+  set(gpa: number, hex: string): void {
+    if (this.known.size < MAX_KNOWN || this.known.has(gpa)) this.known.set(gpa, hex);
   }
 }
 
 const MAX_KNOWN = 1 << 21;
-const ACCESSED = 0x20n;
-const DIRTY = 0x40n;
-const PS = 0x80n;
+const ACCESSED = 0x20;
+const DIRTY = 0x40;
+const PS = 0x80;
+
+/** The number the last `digits` hex digits of `hex` make (at most 13: below 2^53). */
+function lowHex(hex: string, digits: number): number {
+  return parseInt(hex.length > digits ? hex.slice(hex.length - digits) : hex, 16) || 0;
+}
+
+const big = (hex: string): bigint => BigInt('0x' + hex);
+
+/** 2^(12+9(l-1)) and 2^(12+10(l-1)): the bytes an entry of level l maps. */
+const SPAN9 = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39, 2 ** 48];
+const SPAN10 = [0, 2 ** 12, 2 ** 22];
 
 /** Index of `va` in the table of `level` and the entry size, for the paging mode whose walks start at `top`. */
 function slot(va: number, level: number, top: number): { index: number; bytes: number } {
-  if (top === 2) return { index: Math.floor(va / 2 ** (12 + 10 * (level - 1))) % 1024, bytes: 4 };
+  if (top === 2) return { index: Math.floor(va / (SPAN10[level] ?? 1)) % 1024, bytes: 4 };
   // PAE's top level (3) has four entries; every other level of PAE and 4/5-level paging 512
-  const index = Math.floor(va / 2 ** (12 + 9 * (level - 1))) % (top === 3 && level === 3 ? 4 : 512);
+  const index = Math.floor(va / (SPAN9[level] ?? 1)) % (top === 3 && level === 3 ? 4 : 512);
   return { index, bytes: 8 };
 }
 
-function tableBase(pte: bigint, top: number): number {
-  return Number(top === 2 ? pte & 0xfffff000n : pte & 0x000ffffffffff000n);
+/** The table an entry points to: bits 12-51 (32-bit paging: 12-31). */
+function tableBase(hex: string, top: number): number {
+  const v = top === 2 ? lowHex(hex, 8) : lowHex(hex, 13);
+  return v - (v % 4096);
 }
 
 /**
@@ -80,7 +94,7 @@ export function walkEvents(
     duration: Math.max(0, w.lastT - w.t),
     va: w.va,
     errorCode: w.errorCode,
-    ...(els.length ? { levels: top, entries: els.map((e) => '0x' + e.pte.toString(16)).join(' ') } : {}),
+    ...(els.length ? { levels: top, entries: els.map((e) => '0x' + e.hex).join(' ') } : {}),
   });
   if (!els.length) return root;
   // The accessed bits name, top level first, the entries that lacked one: their gpas.
@@ -92,16 +106,17 @@ export function walkEvents(
     const e = els[i]!;
     const { index, bytes } = slot(w.va, e.level, top);
     let gpa = base === undefined ? undefined : base + index * bytes;
-    if (!(e.pte & ACCESSED) && k < aBits.length) {
+    const low = lowHex(e.hex, 2);
+    if (!(low & ACCESSED) && k < aBits.length) {
       const told = aBits[k++]!.gpa;
       // the walk's own word wins over a root remembered from before (the guest may have switched CR3)
       if (gpa !== told) gpa = told;
       if (i === 0) root = told - index * bytes;
     }
     gpas.push(gpa);
-    const leaf = e.level === 1 || (e.level > 1 && (e.pte & PS) !== 0n);
+    const leaf = e.level === 1 || (e.level > 1 && (low & PS) !== 0);
     if (leaf) break;
-    base = tableBase(e.pte, top);
+    base = tableBase(e.hex, top);
   }
   // entries as read, then the bits set (both in record order, so times stay in order)
   for (let i = 0; i < gpas.length; i++) {
@@ -109,9 +124,10 @@ export function walkEvents(
     const e = els[i]!;
     if (gpa === undefined) continue;
     const was = guest.get(gpa);
-    if (was !== e.pte) {
-      out.push({ t: e.t, ...head, type: 'gpte_write', level: e.level, gpa, old: was ?? e.pte, new: e.pte, cause: 'walk' });
-      guest.set(gpa, e.pte);
+    if (was !== e.hex) {
+      const now = big(e.hex);
+      out.push({ t: e.t, ...head, type: 'gpte_write', level: e.level, gpa, old: was === undefined ? now : big(was), new: now, cause: 'walk' });
+      guest.set(gpa, e.hex);
     }
   }
   for (const b of w.bits) {
@@ -121,10 +137,11 @@ export function walkEvents(
       out.push({ t: b.t, ...head, type: 'raw', name: b.dirty ? 'kvm_mmu_set_dirty_bit' : 'kvm_mmu_set_accessed_bit', text: `gpa ${b.gpa.toString(16)}` });
       continue;
     }
-    const next = was | (b.dirty ? DIRTY | ACCESSED : ACCESSED);
+    const old = big(was);
+    const next = old | BigInt(b.dirty ? DIRTY | ACCESSED : ACCESSED);
     const level = els[gpas.indexOf(b.gpa)]?.level ?? 0;
-    out.push({ t: b.t, ...head, type: 'gpte_write', level, gpa: b.gpa, old: was, new: next, cause: 'ad' });
-    guest.set(b.gpa, next);
+    out.push({ t: b.t, ...head, type: 'gpte_write', level, gpa: b.gpa, old, new: next, cause: 'ad' });
+    guest.set(b.gpa, next.toString(16));
   }
   return root;
 }

@@ -1,0 +1,152 @@
+/**
+ * Import of a real kvm + kvmmmu trace recorded on this host (issue 16 §5), beside the tool that
+ * makes its text: `trace-cmd report` turning the trace.dat into text, and `mmu-lab import`
+ * reading that text, both fresh processes timed by their wall clock in the same run, on the
+ * same lines. The trace is recorded here, once per run, with the realkvm harness guest
+ * (`harness gpf 512 3`: one VM, about 450 k events: page walks of the instruction emulator,
+ * guest page faults, the teardown's zaps) in a tracefs instance of its own, then
+ * `trace-cmd extract` (`trace-cmd record` fails on this host's KVM module). Without root,
+ * /dev/kvm, tracefs, trace-cmd, gcc or the harness sources the group says which is missing and
+ * does not run. MMU_BENCH_REALKVM names the harness's folder (default ../shared/realkvm).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Benchmark } from './harness.ts';
+import { stats } from './harness.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = join(root, 'bin', 'mmu-lab.js');
+const TRACEFS = '/sys/kernel/tracing';
+const WORKLOAD = ['gpf', '512', '3'];
+const PAIRS = 3;
+
+function harnessDir(): string | undefined {
+  const candidates = [process.env.MMU_BENCH_REALKVM, resolve(root, '../shared/realkvm'), resolve(root, '../../shared/realkvm'), '/work/shared/realkvm'];
+  return candidates.find((d): d is string => !!d && existsSync(join(d, 'harness.c')));
+}
+
+function which(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+/** Why the group cannot run here, or undefined. */
+function missing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (tracefs and /dev/kvm)';
+  if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
+  if (!existsSync(join(TRACEFS, 'instances'))) return `no tracefs at ${TRACEFS} (mount -t tracefs nodev ${TRACEFS})`;
+  if (!which('trace-cmd')) return 'trace-cmd is not installed';
+  if (!which('gcc') || !which('make')) return 'gcc and make are needed to build the harness guest';
+  if (!harnessDir()) return 'the realkvm harness sources are not found (set MMU_BENCH_REALKVM)';
+  return undefined;
+}
+
+interface Recorded {
+  dir: string;
+  dat: string;
+  text: string;
+  lines: number;
+}
+
+let recorded: Recorded | undefined;
+
+/** Records the trace once: a tracefs instance of its own, removed afterwards whatever happens. */
+function record(): Recorded {
+  if (recorded) return recorded;
+  const dir = mkdtempSync(join(tmpdir(), 'mmu-bench-realtrace-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const build = join(dir, 'rk');
+  execFileSync('make', ['-s', '-C', harnessDir()!, `BUILD=${build}`], { stdio: 'pipe' });
+  const name = `mmulab-bench-${process.pid}`;
+  const inst = join(TRACEFS, 'instances', name);
+  mkdirSync(inst);
+  try {
+    writeFileSync(join(inst, 'buffer_size_kb'), '65536');
+    writeFileSync(join(inst, 'events/kvm/enable'), '1');
+    writeFileSync(join(inst, 'events/kvmmmu/enable'), '1');
+    writeFileSync(join(inst, 'tracing_on'), '1');
+    execFileSync(join(build, 'harness'), WORKLOAD, { stdio: 'pipe' });
+    writeFileSync(join(inst, 'tracing_on'), '0');
+    const dat = join(dir, 'real.trace.dat');
+    execFileSync('trace-cmd', ['extract', '-B', name, '-o', dat], { stdio: 'pipe' });
+    const text = join(dir, 'real.report.txt');
+    reportSeconds(dat, text);
+    const lines = readFileSync(text, 'latin1').split('\n').length - 1;
+    if (lines < 300_000) throw new Error(`the recorded trace has ${lines} lines, fewer than the 300 k the figure needs`);
+    recorded = { dir, dat, text, lines };
+    process.stderr.write(`  recorded a real kvm + kvmmmu trace: ${lines} lines of trace-cmd report text\n`);
+    return recorded;
+  } finally {
+    try {
+      writeFileSync(join(inst, 'tracing_on'), '0');
+      writeFileSync(join(inst, 'events/kvm/enable'), '0');
+      writeFileSync(join(inst, 'events/kvmmmu/enable'), '0');
+    } catch {
+      /* the instance is going anyway */
+    }
+    // (gone already when another tool cleaned up instances it took for stale)
+    if (existsSync(inst)) rmdirSync(inst);
+  }
+}
+
+/** `trace-cmd report -i DAT > TEXT`, wall seconds. */
+function reportSeconds(dat: string, text: string): number {
+  const started = performance.now();
+  execFileSync('sh', ['-c', 'trace-cmd report -i "$1" > "$2"', 'sh', dat, text], { stdio: 'pipe' });
+  return (performance.now() - started) / 1000;
+}
+
+/** `mmu-lab import TEXT -o OUT -q` as a user runs it, wall seconds. */
+function importSeconds(text: string): number {
+  const out = join(recorded!.dir, 'real.mmulab');
+  const started = performance.now();
+  const r = spawnSync(process.execPath, [bin, 'import', text, '-o', out, '-q'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const seconds = (performance.now() - started) / 1000;
+  if (r.status !== 0) throw new Error(`mmu-lab import exited ${r.status}: ${String(r.stderr).split('\n')[0]}`);
+  return seconds;
+}
+
+export function benchmarks(): Benchmark[] {
+  const why = missing();
+  if (why) throw new Error(`skipped: ${why}`);
+  // the CLI bundle is built (when stale) before any sample
+  execFileSync(process.execPath, [bin, '--version'], { stdio: 'pipe' });
+  const rec = () => record();
+  const reportLinesPerSecond = () => {
+    const r = rec();
+    return r.lines / reportSeconds(r.dat, join(r.dir, 'again.txt'));
+  };
+  const importLinesPerSecond = () => {
+    const r = rec();
+    return r.lines / importSeconds(r.text);
+  };
+  return [
+    {
+      name: 'realtrace.report-import',
+      group: 'realtrace',
+      figure: { name: 'mmu-lab import of trace-cmd report text of a real kvm+kvmmmu trace (≥300 k lines)', unit: 'lines/s', better: 'higher' },
+      run: importLinesPerSecond,
+      baseline: { name: 'trace-cmd report making it from trace.dat', run: reportLinesPerSecond },
+      warmup: 0,
+      repetitions: 3,
+    },
+    {
+      name: 'realtrace.report-import.ratio',
+      group: 'realtrace',
+      // interleaved pairs: a load change on a shared machine hits both sides
+      figure: { name: 'import lines/s ÷ trace-cmd report lines/s (median of interleaved pairs)', unit: '×', better: 'higher', budget: 1 },
+      run: () => {
+        const ratios: number[] = [];
+        for (let i = 0; i < PAIRS; i++) {
+          const base = reportLinesPerSecond();
+          ratios.push(importLinesPerSecond() / base);
+        }
+        return stats(ratios).median;
+      },
+      warmup: 0,
+      repetitions: 1,
+    },
+  ];
+}
