@@ -34,6 +34,7 @@ function which(cmd: string): boolean {
 
 /** Why the group cannot run here, or undefined. */
 function missing(): string | undefined {
+  if (!existsSync('/usr/bin/time')) return 'no /usr/bin/time (the CPU figures need it)';
   if (process.getuid?.() !== 0) return 'needs root (tracefs and /dev/kvm)';
   if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
   if (!existsSync(join(TRACEFS, 'instances'))) return `no tracefs at ${TRACEFS} (mount -t tracefs nodev ${TRACEFS})`;
@@ -108,6 +109,16 @@ function importSeconds(text: string): number {
   return seconds;
 }
 
+/** CPU seconds (user + system) of a command, by /usr/bin/time: what a loaded machine changes less than wall time. */
+function cpuSeconds(argv: string[], stdoutTo?: string): number {
+  const times = join(recorded!.dir, 'times.txt');
+  const cmd = `/usr/bin/time -f '%U %S' -o "$1" "$@"`.replace('"$@"', '"${@:2}"');
+  const shell = stdoutTo ? `${cmd} > "${stdoutTo}"` : cmd;
+  execFileSync('bash', ['-c', shell, 'bash', times, ...argv], { stdio: 'pipe' });
+  const [user, sys] = readFileSync(times, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  return user! + sys!;
+}
+
 export function benchmarks(): Benchmark[] {
   const why = missing();
   if (why) throw new Error(`skipped: ${why}`);
@@ -129,6 +140,25 @@ export function benchmarks(): Benchmark[] {
       figure: { name: 'mmu-lab import of trace-cmd report text of a real kvm+kvmmmu trace (≥300 k lines)', unit: 'lines/s', better: 'higher' },
       run: importLinesPerSecond,
       baseline: { name: 'trace-cmd report making it from trace.dat', run: reportLinesPerSecond },
+      warmup: 0,
+      repetitions: 3,
+    },
+    {
+      name: 'realtrace.report-import.cpu',
+      group: 'realtrace',
+      // informational: lines per CPU second of each process (user + system, /usr/bin/time)
+      figure: { name: 'mmu-lab import lines per CPU second (same trace)', unit: 'lines/cpu-s', better: 'higher' },
+      run: () => {
+        const r = rec();
+        return r.lines / cpuSeconds([process.execPath, bin, 'import', r.text, '-o', join(r.dir, 'cpu.mmulab'), '-q']);
+      },
+      baseline: {
+        name: 'trace-cmd report',
+        run: () => {
+          const r = rec();
+          return r.lines / cpuSeconds(['trace-cmd', 'report', '-i', r.dat], join(r.dir, 'cpu.txt'));
+        },
+      },
       warmup: 0,
       repetitions: 3,
     },

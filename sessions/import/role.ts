@@ -5,14 +5,14 @@
  * `[FAILED TO PARSE] ... role=14084`, a trace.dat's `role` field).
  *
  * The word's bits 0-16 have kept their places since the 3.x kernels; bit 4 changed meaning:
- * `cr4_pae` (up to 5.0) and `gpte_is_8_bytes` (5.1-5.16) are set for 8-byte guest entries,
- * `has_4_byte_gpte` (5.17 on) for 4-byte ones. The plugin still decodes bit 4 as `pae`. Which
+ * `cr4_pae` (3.x, 4.x) and `gpte_is_8_bytes` (from about 5.1) are set for 8-byte guest entries,
+ * `has_4_byte_gpte` (from about 5.18, all of 6.x) for 4-byte ones. The plugin still decodes bit 4 as `pae`. Which
  * polarity a trace has is read from the trace itself: a shadow page of level 3 or more that is
  * not direct shadows a PAE or long-mode table, whose entries are 8 bytes in every era (see
  * docs/import.md, the era table).
  */
 
-/** Bit 4 set means 8-byte guest entries (up to 5.16) or 4-byte ones (5.17 on). */
+/** Bit 4 set means 8-byte guest entries (older kernels) or 4-byte ones (has_4_byte_gpte, 6.x). */
 export type Bit4 = 'gpte8' | 'gpte4';
 
 const ACCESS = ['---', '--x', 'w--', 'w-x', '-u-', '-ux', 'wu-', 'wux'];
