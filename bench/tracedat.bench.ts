@@ -3,7 +3,8 @@
  * on this host (the harness guest, /work/shared/realkvm, in a tracefs instance of its own, then
  * `trace-cmd extract`), or the file named by MMU_BENCH_TRACEDAT. Both tools run as the user runs
  * them, one fresh process each: `mmu-lab import x.trace.dat` against `trace-cmd report -i
- * x.trace.dat > /dev/null`, timed by /usr/bin/time (wall, CPU, peak RSS). Needs root, /dev/kvm,
+ * x.trace.dat > /dev/null`, timed by /usr/bin/time (wall, CPU, peak RSS). MMU_BENCH_TRACEDAT_VMS
+ * sets the trace's size (5 VMs: ~325 k events; 25: ~1.6 M). Needs root, /dev/kvm,
  * tracefs, gcc and trace-cmd to record; without them the group says which is missing.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -13,6 +14,8 @@ import { join } from 'node:path';
 import type { Benchmark } from './harness.ts';
 
 const MIN_EVENTS = 300_000;
+/** VMs the harness guest runs one after another: ~65 k events each (5: ~325 k; 25: ~1.6 M). */
+const VMS = Number(process.env.MMU_BENCH_TRACEDAT_VMS ?? 5);
 const ROOT = new URL('../', import.meta.url).pathname;
 const HARNESS_SRC = '/work/shared/realkvm';
 const TRACEFS = '/sys/kernel/tracing';
@@ -53,7 +56,7 @@ async function countEvents(path: string): Promise<number> {
   return n;
 }
 
-/** Record the harness guest's guest-#PF workload, 5 VMs one after another (~325 k events). */
+/** Record the harness guest's guest-#PF workload, VMS VMs one after another. */
 async function record(): Promise<string> {
   const d = workDir();
   execFileSync('make', ['-s', '-C', HARNESS_SRC, `BUILD=${join(d, 'rk')}`], { stdio: 'ignore' });
@@ -63,11 +66,11 @@ async function record(): Promise<string> {
   try {
     const w = (f: string, v: string) => writeFileSync(join(inst, f), v);
     w('tracing_on', '0');
-    w('buffer_size_kb', '65536');
+    w('buffer_size_kb', String(Math.max(65536, VMS * 8192)));
     w('events/kvm/enable', '1');
     w('events/kvmmmu/enable', '1');
     // only the guest's events: it waits until its pid is the instance's filter
-    const child = spawn('/bin/sh', ['-c', 'read _go; exec "$@"', 'sh', join(d, 'rk', 'harness'), 'gpf', '256', '1', '5'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const child = spawn('/bin/sh', ['-c', 'read _go; exec "$@"', 'sh', join(d, 'rk', 'harness'), 'gpf', '256', '1', String(VMS)], { stdio: ['pipe', 'ignore', 'inherit'] });
     w('options/event-fork', '1');
     w('set_event_pid', String(child.pid));
     w('tracing_on', '1');

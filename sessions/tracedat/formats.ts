@@ -145,12 +145,8 @@ export class FormatTable {
 
   /** Add a format file, as text or as its bytes (decoded only if an event of it comes). */
   add(text: string | Uint8Array, system: string): void {
-    const bytes = typeof text === 'string' ? undefined : Buffer.from(text.buffer, text.byteOffset, text.length);
-    const at = bytes ? bytes.indexOf('\nID:') : (text as string).indexOf('\nID:');
-    const head = at < 0 ? '' : bytes ? bytes.toString('latin1', at + 4, at + 24) : (text as string).slice(at + 4, at + 24);
-    const m = /^\s*(\d+)/.exec(head);
-    if (!m) throw new FormatError(`an event format of system ${system} has no ID`);
-    const id = Number(m[1]);
+    const id = typeof text === 'string' ? idOfText(text) : idOfBytes(text);
+    if (id === undefined) throw new FormatError(`an event format of system ${system} has no ID`);
     this.texts.set(id, { system, text });
     this.parsed.delete(id);
   }
@@ -177,4 +173,24 @@ export class FormatTable {
     }
     return undefined;
   }
+}
+
+function idOfText(text: string): number | undefined {
+  const at = text.indexOf('\nID:');
+  const m = at < 0 ? undefined : /^\s*(\d+)/.exec(text.slice(at + 4, at + 24));
+  return m ? Number(m[1]) : undefined;
+}
+
+/** `ID: n` on a line of its own (the second, after `name:`), read from the bytes without decoding them. */
+function idOfBytes(b: Uint8Array): number | undefined {
+  for (let i = 0; i + 4 < b.length; i++) {
+    if (b[i] !== 10 || b[i + 1] !== 73 || b[i + 2] !== 68 || b[i + 3] !== 58) continue; // "\nID:"
+    let j = i + 4;
+    while (b[j] === 32 || b[j] === 9) j++;
+    let n = 0;
+    const start = j;
+    for (; b[j]! >= 48 && b[j]! <= 57; j++) n = n * 10 + b[j]! - 48;
+    return j > start ? n : undefined;
+  }
+  return undefined;
 }
