@@ -52,6 +52,11 @@ function xdg(env: Env, name: string, fallback: string): string {
   return value && isAbsolute(value) ? value : fallback;
 }
 
+/** $XDG_DATA_HOME, or its default ~/.local/share (where a user's desktop entries, MIME types and icons go). */
+export function xdgDataHome(p: Platform = currentPlatform()): string {
+  return xdg(p.env, 'XDG_DATA_HOME', join(p.home, '.local', 'share'));
+}
+
 function withFiles(origin: string, sessions: string, config: string): DataDirs {
   return { origin, sessions, config, recentFile: join(config, 'recent.json'), windowStateFile: join(config, 'window-state.json') };
 }
@@ -71,7 +76,7 @@ export function dataDirs(p: Platform = currentPlatform()): DataDirs {
     const roaming = env.APPDATA || join(home, 'AppData', 'Roaming');
     dirs = withFiles('Windows %LOCALAPPDATA% and %APPDATA%', join(local, PRODUCT_NAME, 'sessions'), join(roaming, PRODUCT_NAME));
   } else {
-    const data = xdg(env, 'XDG_DATA_HOME', join(home, '.local', 'share'));
+    const data = xdgDataHome(p);
     const config = xdg(env, 'XDG_CONFIG_HOME', join(home, '.config'));
     dirs = withFiles('XDG base directories', join(data, LINUX_NAME, 'sessions'), join(config, LINUX_NAME));
   }

@@ -23,6 +23,13 @@ export function addHostCommands({ program, run, out, err }: CliExtension): void 
     );
 
   program
+    .command('install-desktop')
+    .description('Linux: add MMU Lab to your desktop menu and open .mmulab files in it by double-click (in the browser app)')
+    .option('--remove', 'take them out again')
+    .addHelpText('after', '\nWrites to $XDG_DATA_HOME (~/.local/share): applications/, mime/packages/, icons/hicolor/. The desktop app\'s installers do this themselves.')
+    .action(run(async (opts: { remove?: boolean }) => (await import('./serveCmd.ts')).cmdInstallDesktop(out, opts)));
+
+  program
     .command('where')
     .description('print the folders MMU Lab keeps its data in: sessions, settings, labs')
     .option('--json', 'print as JSON')

@@ -86,3 +86,11 @@ export async function cmdServe(
   err('Stopped.\n');
   return EXIT.ok;
 }
+
+export async function cmdInstallDesktop(out: Sink, opts: { remove?: boolean }): Promise<number> {
+  if (process.platform !== 'linux') throw new CliError('install-desktop is for Linux desktops (XDG); on macOS and Windows the desktop app\'s installer registers .mmulab files');
+  const { installDesktop, removeDesktop } = await import('./desktopInstall.ts');
+  const lines = opts.remove ? removeDesktop() : installDesktop(packageRoot());
+  out(lines.join('\n') + '\n');
+  return EXIT.ok;
+}
