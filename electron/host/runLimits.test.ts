@@ -73,6 +73,14 @@ describe('run limits', () => {
     await expect(vms.start(scenario([2]), { sessionId: 'none-left.mmulab' })).rejects.toThrow(/needs 64 MB .* and 0 MB are free .*1000 MB held by running runs/);
     vms.control(a.runId, 'stop');
     await vms.waitForEnd(a.runId);
+    // two starts at once (two API calls): the second sees the room the first takes
+    const both = await Promise.allSettled([
+      vms.start(scenario([ENDLESS, ENDLESS]), { sessionId: 'race-a.mmulab' }),
+      vms.start(scenario([ENDLESS, ENDLESS]), { sessionId: 'race-b.mmulab' }),
+    ]);
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    for (const r of both) if (r.status === 'fulfilled') vms.control(r.value.runId, 'stop');
+    for (const r of both) if (r.status === 'fulfilled') await vms.waitForEnd(r.value.runId);
     const b = await vms.start(scenario([2]), { sessionId: 'room-again.mmulab' });
     expect((await vms.waitForEnd(b.runId)).state).toBe('finished');
     await vms.close();

@@ -194,6 +194,9 @@ export class VmManager {
     return [...this.runs.values()].filter((r) => !r.closed);
   }
 
+  /** Runs being started (between the limit check and their registration): they count as live. */
+  private readonly starting = new Set<{ heapMb: number; vms: number }>();
+
   /** The host is near its memory budget: stop every live run, keeping what each recorded. */
   private overBudget(rss: number, budget: number): void {
     for (const run of this.liveRuns()) {
@@ -206,8 +209,19 @@ export class VmManager {
 
   /** Start a run; returns at once. The session file exists when this returns. */
   async start(scenario: Scenario, start: StartOptions): Promise<RunStatus> {
-    const live = this.liveRuns();
-    const heapMb = workerHeapMb(this.limits, scenario.vms.length, live.length, live.reduce((n, r) => n + r.heapMb * r.vms.length, 0));
+    const held = [...this.liveRuns().map((r) => ({ heapMb: r.heapMb, vms: r.vms.length })), ...this.starting];
+    const heapMb = workerHeapMb(this.limits, scenario.vms.length, held.length, held.reduce((n, r) => n + r.heapMb * r.vms, 0));
+    // Two starts at once (two API calls) must not both see the room the first one takes.
+    const reservation = { heapMb, vms: scenario.vms.length };
+    this.starting.add(reservation);
+    try {
+      return await this.startReserved(scenario, start, heapMb);
+    } finally {
+      this.starting.delete(reservation);
+    }
+  }
+
+  private async startReserved(scenario: Scenario, start: StartOptions, heapMb: number): Promise<RunStatus> {
     const maxEvents = start.maxEvents === undefined ? (this.options.defaultMaxEvents ?? DEFAULT_MAX_EVENTS) : start.maxEvents;
     const path = join(this.options.sessionsDir, start.sessionId);
     const recorder = await openRecorder(path, scenario, this.options.producer ?? 'mmu-lab');
