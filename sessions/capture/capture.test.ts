@@ -161,6 +161,29 @@ describe.skipIf(skip !== undefined)('capture: the harness guest on this host', (
     expect(ourInstances().filter((n) => n === `${INSTANCE_PREFIX}${process.pid}`)).toEqual([]);
   }, 30_000);
 
+  it('mmu-lab capture: Ctrl-C stops it, keeps the session and removes the instance', async () => {
+    const out = join(tmp, 'ctrl-c.mmulab');
+    const bin = new URL('../../bin/mmu-lab.js', import.meta.url).pathname;
+    const cli = spawn(process.execPath, [bin, 'capture', '-o', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    cli.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // recording once it says so; then the guest runs and Ctrl-C comes
+    const started = Date.now();
+    while (!stderr.includes('Ctrl-C stops') && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 100));
+    const instance = join(TRACEFS, 'instances', `${INSTANCE_PREFIX}${cli.pid}`);
+    expect(existsSync(instance)).toBe(true);
+    execFileSync(buildHarness(), ['demand', '16'], { env: { ...process.env, GUEST_CPL3: '1' }, stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 300));
+    cli.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => cli.on('exit', r));
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/^imported .* records of ctrl-c\.mmulab \(capture\)/);
+    expect(existsSync(instance)).toBe(false);
+    expect(spteFills(events(out))).toBeGreaterThanOrEqual(16);
+  }, 60_000);
+
   it("another user's instance is left alone", () => {
     const theirs = join(TRACEFS, 'instances', 'someone-else-test');
     mkdirSync(theirs);

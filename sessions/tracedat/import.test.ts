@@ -4,7 +4,7 @@
  * files give one clear error or a session up to the damage that says where.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,16 @@ describe('mmu-lab import x.trace.dat', () => {
     expect(e).toBeInstanceOf(ImportError);
     expect((e as Error).message).toMatch(/^cut\.trace\.dat cannot be read as a trace\.dat: the file ends at byte 1135000, before its options section/);
   });
+
+  it('mmu-lab import of a cut trace.dat: one line on stderr, exit 1, nothing written', () => {
+    const cut = join(tmp, 'cli-cut.trace.dat');
+    writeFileSync(cut, readFileSync(join(DIR, 'demand-cpl3.trace.dat')).subarray(0, 600_000));
+    const bin = new URL('../../bin/mmu-lab.js', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, [bin, 'import', cut, '-o', join(tmp, 'cli-cut.mmulab')], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^mmu-lab: cli-cut\.trace\.dat cannot be read as a trace\.dat: the file ends at byte 600000/)]);
+    expect(existsSync(join(tmp, 'cli-cut.mmulab'))).toBe(false);
+  }, 60_000);
 
   it.skipIf(!hasTraceCmd)('a version 6 file cut inside the CPU data imports up to the cut and says where', async () => {
     const v6 = join(tmp, 'gpf-v6.trace.dat');
