@@ -1,0 +1,127 @@
+// The page-table picture (issue 17 §4): links between guest entries and the shadow entries
+// derived from them, counted independently by replaying `mmu-lab export --format jsonl`; the
+// entries the current event wrote are the ones drawn as changed; and a TDP page walk drawn as its
+// grid with the reference counts the exported page_walk event gives.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, mmuLab, root, test } from './fixtures';
+
+interface Ev {
+  type: string;
+  level?: number;
+  gpa?: string;
+  table?: number;
+  index?: number;
+  new?: string;
+  action?: string;
+  gfn?: string;
+  role?: string;
+  refs?: number;
+  guestRefs?: number;
+}
+
+function exportOf(file: string): Ev[] {
+  return mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+}
+
+/**
+ * Shadow entries with a guest source after event `at` (4-level paging, 8-byte entries): entry i
+ * of a live shadow table that shadows guest frame gfn at level L, present, where guest entry
+ * gfn·4096 + 8i was last written present by a level-L gpte_write.
+ */
+function derivedEntries(events: Ev[], at: number): { links: number; written: number } {
+  const guest = new Map<bigint, number>(); // gpa → level, present entries only
+  const tables = new Map<number, { gfn: bigint; level: number; role: string; zapped: boolean; entries: Set<number> }>();
+  for (let i = 0; i <= at; i++) {
+    const e = events[i]!;
+    if (e.type === 'gpte_write') {
+      if (BigInt(e.new!) === 0n) guest.delete(BigInt(e.gpa!));
+      else guest.set(BigInt(e.gpa!), e.level!);
+    } else if (e.type === 'shadow_page') {
+      const t = tables.get(e.table!);
+      if (e.action === 'alloc') tables.set(e.table!, { gfn: BigInt(e.gfn ?? '-1'), level: e.level!, role: e.role ?? '', zapped: false, entries: t?.entries ?? new Set() });
+      else if (t && ['zap', 'recycle', 'free'].includes(e.action!)) {
+        t.zapped = true;
+        if (t.entries.size === 0) tables.delete(e.table!);
+      }
+    } else if (e.type === 'spte_write') {
+      let t = tables.get(e.table!);
+      if (!t) tables.set(e.table!, (t = { gfn: -1n, level: e.level!, role: '', zapped: false, entries: new Set() }));
+      if (BigInt(e.new!) === 0n) {
+        t.entries.delete(e.index!);
+        if (t.zapped && t.entries.size === 0) tables.delete(e.table!);
+      } else t.entries.add(e.index!);
+    }
+  }
+  let links = 0;
+  for (const t of tables.values()) {
+    if (!t.role.startsWith('shadow') || t.gfn < 0n) continue;
+    for (const i of t.entries) if (guest.get(t.gfn * 4096n + BigInt(i) * 8n) === t.level) links++;
+  }
+  const e = events[at]!;
+  const written = e.type === 'gpte_write' || e.type === 'spte_write' ? 1 : 0;
+  return { links, written };
+}
+
+test('the picture links each shadow entry to the guest entry it derives from, and marks what the event wrote', async ({ lab, app, page }) => {
+  const file = lab.record('demand-zap');
+  const events = exportOf(file);
+  // an spte write late enough that several sptes exist
+  const at = events.findIndex((e, i) => i > events.length / 3 && e.type === 'spte_write' && BigInt(e.new!) !== 0n);
+  expect(at).toBeGreaterThan(0);
+  const want = derivedEntries(events, at);
+  expect(want.links).toBeGreaterThan(1);
+
+  await app.goto(lab.url);
+  await app.openSession('demand-zap.mmulab');
+  await page.getByTestId('goto-event').fill(String(at));
+  await page.getByRole('button', { name: 'Go to the event' }).click();
+  await page.getByRole('tab', { name: 'Page tables' }).click();
+  await page.getByRole('radio', { name: 'Picture' }).check();
+  const diagram = page.getByTestId('pt-diagram');
+  await expect(diagram.getByTestId('pt-link')).toHaveCount(want.links);
+  await expect(page.getByTestId('pt-diagram-summary')).toContainText(`${want.links} links`);
+  // the spte this event wrote is drawn as changed, and nothing else is
+  const w = events[at]!;
+  const changed = diagram.locator('g.entry.changed');
+  await expect(changed).toHaveCount(want.written);
+  await expect(changed.first()).toHaveAttribute('data-entry', `s0:${w.table}:${w.index}`);
+  // every link ends on a drawn host entry and starts on a drawn guest entry
+  for (const l of await diagram.getByTestId('pt-link').all()) {
+    const to = (await l.getAttribute('data-to'))!;
+    await expect(diagram.getByTestId('pt-diagram-host').locator(`g.entry[data-entry="${to}"]`)).toHaveCount(1);
+  }
+  // step on: the picture follows playback (the next event's writes, if any, become the changed ones)
+  await page.getByRole('button', { name: 'Step forward one event' }).click();
+  await expect(diagram.locator('g.entry.changed')).toHaveCount(derivedEntries(events, at + 1).written);
+
+  const dir = join(root, 'artifacts', 'screenshots');
+  mkdirSync(dir, { recursive: true });
+  await diagram.screenshot({ path: join(dir, 'pagetable-picture.png') });
+  app.expectNoErrors();
+});
+
+test('a TDP page walk is drawn as its 2D grid with the references the event counted', async ({ lab, app, page }) => {
+  const file = lab.record('tdp-mmu-parallel');
+  const events = exportOf(file);
+  const at = events.findIndex((e) => e.type === 'page_walk');
+  expect(at).toBeGreaterThanOrEqual(0);
+  const w = events[at]!;
+
+  await app.goto(lab.url);
+  await app.openSession('tdp-mmu-parallel.mmulab');
+  await page.getByTestId('goto-event').fill(String(at));
+  await page.getByRole('button', { name: 'Go to the event' }).click();
+  await page.getByRole('tab', { name: 'Page tables' }).click();
+  await page.getByRole('radio', { name: 'Picture' }).check();
+  const grid = page.getByTestId('walk-grid');
+  await expect(grid.getByTestId('walk-refs')).toHaveText(String(w.refs));
+  await expect(grid.getByTestId('walk-guest-refs')).toHaveText(String(w.guestRefs));
+  await expect(grid.getByTestId('walk-ept-refs')).toHaveText(String(w.refs! - w.guestRefs!));
+  // 4-level guest on 4-level EPT: 24 references without caches (Bhargava et al.)
+  await expect(grid).toContainText('of 24 references');
+  await expect(grid.getByTestId('walk-saved')).toHaveText(String(24 - w.refs!));
+  // the guest reads drawn as read are the ones the walk made
+  await expect(grid.locator('td.read')).toHaveCount(w.guestRefs!);
+  app.expectNoErrors();
+});

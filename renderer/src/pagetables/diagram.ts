@@ -1,0 +1,134 @@
+/**
+ * Layout of the page-table picture: the guest tables in the left column and the shadow/EPT/Xen
+ * tables in the right one, each table a box of its present entries laid out depth-first from
+ * the roots (a child table right under its parent, indented), and the links between a guest
+ * entry and each shadow entry derived from it (the guest entry's `mirrors` that exist in the
+ * shadow tables). Pure geometry: the component only draws it.
+ */
+import { entryKey, levelName, type Entry, type Space, type Table } from './tree';
+
+export const ROW = 16;
+export const HEAD = 20;
+export const GAP = 10;
+export const INDENT = 16;
+export const COL_W = 400;
+export const LINK_GAP = 170;
+/** Entries drawn per table and rows per column before the picture says "… more". */
+export const MAX_ENTRIES = 48;
+export const MAX_ROWS = 700;
+
+export interface DrawnEntry {
+  key: string;
+  entry: Entry;
+  label: string;
+  x: number;
+  y: number;
+  w: number;
+  /** Written by the event the picture is at. */
+  changed: boolean;
+}
+export interface DrawnTable {
+  key: string;
+  title: string;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  hidden: number;
+  entries: DrawnEntry[];
+}
+export interface DrawnEdge {
+  /** Parent entry → child table (the tree inside one column). */
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+export interface Column {
+  tables: DrawnTable[];
+  edges: DrawnEdge[];
+  height: number;
+  /** Tables not drawn because the column is full. */
+  omitted: number;
+}
+export interface Link {
+  from: string;
+  to: string;
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  changed: boolean;
+}
+
+/** A Xen PV frame's page type as Xen names it (PGT_l1_page_table …): a validated table of level n. */
+export function tableTitle(space: Space, t: Table): string {
+  const name = levelName(t.level, space.paging);
+  if (space.kind === 'xenpv') return `${name} · type L${t.level} page table · frame ${t.key.split(':')[1] ?? ''}${t.role ? ` · ${t.role}` : ''}`;
+  if (space.kind === 'guest') return `${name} at gpa ${t.gpa ?? '?'}`;
+  const what = [t.gfn !== undefined ? `gfn ${t.gfn}` : '', t.role ?? '', t.quadrant ? `q${t.quadrant}` : ''].filter(Boolean).join(' · ');
+  return `${name} ${t.key}${what ? ` · ${what}` : ''}`;
+}
+
+function entryLabel(space: Space, t: Table, e: Entry): string {
+  const target = e.target.kind === 'none' ? 'not present' : `${e.target.kind} ${e.target.addr ?? ''}`.trim();
+  return `[${e.index}] ${e.flags.join(' ')} → ${target}`;
+}
+
+export function layoutColumn(space: Space | undefined, x0: number, at: number): Column {
+  const out: Column = { tables: [], edges: [], height: 0, omitted: 0 };
+  if (!space) return out;
+  const byKey = new Map(space.tables.map((t) => [t.key, t]));
+  const seen = new Set<string>();
+  const rowOf = new Map<string, DrawnEntry>();
+  let y = 0;
+  let rows = 0;
+  const place = (t: Table, depth: number, parent?: DrawnEntry): void => {
+    if (seen.has(t.key)) return;
+    seen.add(t.key);
+    if (rows >= MAX_ROWS) {
+      out.omitted++;
+      return;
+    }
+    const x = x0 + depth * INDENT;
+    const w = COL_W - depth * INDENT;
+    const shown = t.entries.slice(0, MAX_ENTRIES);
+    const box: DrawnTable = { key: t.key, title: tableTitle(space, t), x, y, w, h: HEAD + shown.length * ROW + (t.entries.length > shown.length ? ROW : 0), hidden: t.entries.length - shown.length, entries: [] };
+    if (parent) out.edges.push({ x0: parent.x + 4, y0: parent.y + ROW / 2, x1: x, y1: y + HEAD / 2 });
+    shown.forEach((e, i) => {
+      const d: DrawnEntry = { key: entryKey(t.key, e.index), entry: e, label: entryLabel(space, t, e), x, y: y + HEAD + i * ROW, w, changed: e.lastEvent === at };
+      box.entries.push(d);
+      rowOf.set(d.key, d);
+    });
+    out.tables.push(box);
+    rows += shown.length + 1;
+    y += box.h + GAP;
+    for (const d of box.entries) {
+      const child = d.entry.target.table ? byKey.get(d.entry.target.table) : undefined;
+      if (child) place(child, Math.min(depth + 1, 4), d);
+    }
+  };
+  for (const r of space.roots) {
+    const t = byKey.get(r);
+    if (t) place(t, 0);
+  }
+  // tables no root reaches (being built or torn down) still get drawn, at the left
+  for (const t of space.tables) place(t, 0);
+  out.height = y;
+  return out;
+}
+
+/** Links from each guest entry to the shadow entries derived from it that the picture draws. */
+export function layoutLinks(guest: Column, host: Column): Link[] {
+  const hostRows = new Map<string, DrawnEntry>();
+  for (const t of host.tables) for (const e of t.entries) hostRows.set(e.key, e);
+  const links: Link[] = [];
+  for (const t of guest.tables)
+    for (const g of t.entries)
+      for (const m of g.entry.mirrors ?? []) {
+        const s = hostRows.get(entryKey(m.table, m.index));
+        if (!s) continue;
+        links.push({ from: g.key, to: s.key, x0: g.x + g.w, y0: g.y + ROW / 2, x1: s.x, y1: s.y + ROW / 2, changed: g.changed || s.changed });
+      }
+  return links;
+}
