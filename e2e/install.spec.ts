@@ -93,6 +93,17 @@ test('record, info and lab run from a folder outside the repository', () => {
   expect(lab.stdout).toMatch(/Result: PASS \(\d+\/\d+ checks/);
 });
 
+test('install-desktop puts the desktop entry of this installation where the desktop looks (Linux)', () => {
+  test.skip(process.platform !== 'linux', 'XDG desktops only');
+  const data = join(temp, 'share');
+  const r = spawnSync('mmu-lab', ['install-desktop'], { cwd: work, encoding: 'utf8', env: { ...env, XDG_DATA_HOME: data } });
+  expect(r.status, r.stderr).toBe(0);
+  const entry = readFileSync(join(data, 'applications', 'mmu-lab.desktop'), 'utf8');
+  expect(entry).toContain(` ${join(prefix, 'lib', 'node_modules', pkg.name, 'bin', 'mmu-lab.js')} serve --open %F`);
+  expect(existsSync(join(data, 'mime', 'packages', 'mmu-lab.xml'))).toBe(true);
+  expect(existsSync(join(data, 'icons', 'hicolor', 'scalable', 'apps', 'mmu-lab.svg'))).toBe(true);
+});
+
 test('sessions of every earlier format version open; other versions are refused naming both', () => {
   const fixtures = join(root, 'sessions', 'fixtures');
   for (const version of readdirSync(fixtures).filter((d) => /^v\d+$/.test(d))) {
