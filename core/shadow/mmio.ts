@@ -11,10 +11,12 @@
  */
 import type { Machine, Vcpu } from '../machine.ts';
 import { ACCESS_WRITE, PTE_A, PTE_D, WalkResult, walk, type AccessKind, type AdHook } from '../paging.ts';
+import { MMIO_GENERATIONS } from '../tdp/spte.ts';
 
 interface ShadowMmioSpte {
   /** The MMIO page (guest-physical). */
   gpa: number;
+  /** The generation's low bits, as many as an MMIO spte has room for (as KVM's MMIO_SPTE_GEN_LOW). */
   generation: number;
 }
 
@@ -28,6 +30,11 @@ export class ShadowMmioSptes {
     private readonly m: Machine,
     private readonly adHook: AdHook,
   ) {}
+
+  /** Drop every MMIO spte (kvm_mmu_zap_all_fast). */
+  clear(): void {
+    this.sptes.clear();
+  }
 
   /**
    * A TLB miss the shadow tables could not serve: if a current MMIO spte caches this page,
@@ -45,7 +52,7 @@ export class ShadowMmioSptes {
       this.sptes.delete(key);
       return false;
     }
-    if (spte.generation !== mmio.generation) {
+    if (spte.generation !== mmio.generation % MMIO_GENERATIONS) {
       mmio.stats.mmioStale++;
       this.sptes.delete(key);
       return false;
@@ -74,7 +81,7 @@ export class ShadowMmioSptes {
     const m = this.m;
     m.mmio.stats.mmioSlow++;
     m.tick(m.cost.emulateNs);
-    if (m.mmio.enabled) this.sptes.set(`${cpu.cr3}:${Math.floor(va / 4096)}`, { gpa: r.gpa - (r.gpa % 4096), generation: m.mmio.generation });
+    if (m.mmio.enabled) this.sptes.set(`${cpu.cr3}:${Math.floor(va / 4096)}`, { gpa: r.gpa - (r.gpa % 4096), generation: m.mmio.generation % MMIO_GENERATIONS });
   }
 
   /** Every cached MMIO spte (for the auditor): the page it stands for. */

@@ -15,6 +15,7 @@ import {
 import { TLB_D, TLB_NX, TLB_U, TLB_W } from '../tlb.ts';
 import { audit } from './auditor.ts';
 import { ShadowMmioSptes } from './mmio.ts';
+import { MMIO_GENERATIONS } from '../tdp/spte.ts';
 import { ACC_ALL, ACC_U, ACC_W, ACC_X, HOST_GUEST_BASE_FRAME, ShadowPage, ShadowPageCache, frameOf, roleName, upperAccess } from './pages.ts';
 import { Unsync } from './unsync.ts';
 
@@ -345,8 +346,22 @@ export class ShadowMmu implements Mmu {
     audit(this.m, this.pages, report);
   }
 
+  /**
+   * The memslot generation moved on. An MMIO spte holds only its low bits, so when they wrap
+   * an old one could look current again: KVM then throws every shadow page away
+   * (kvm_mmu_zap_all_fast; mmu.rst). Roots in use are emptied and kept, as any zap does.
+   */
+  memslotsChanged(generation: number): void {
+    if (generation % MMIO_GENERATIONS !== 0) return;
+    this.zapAllFast++;
+    for (const sp of [...this.pages.pages.values()]) if (this.pages.pages.has(sp.id)) this.pages.zapPage(sp);
+    this.mmioSptes.clear();
+    this.m.flushAllTlbs('zap-all-fast');
+  }
+  private zapAllFast = 0;
+
   counters(): Record<string, number> {
-    return { ...this.pages.stats, shadowPagesInUse: this.pages.used, ...this.unsync?.stats };
+    return { ...this.pages.stats, shadowPagesInUse: this.pages.used, zapAllFast: this.zapAllFast, ...this.unsync?.stats };
   }
 
   tables(): MmuTable[] {

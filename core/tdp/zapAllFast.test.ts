@@ -43,3 +43,24 @@ describe('kvm_mmu_zap_all_fast on the MMIO generation wrap', () => {
     expect(waits.length).toBeGreaterThan(0);
   });
 });
+
+describe('kvm_mmu_zap_all_fast under shadow paging', () => {
+  const shadow = (iterations: number) => ({ ...scenario({ kind: 'mmio' as const, iterations, memslotEvery: 1 }, {}, { mode: 'shadow' as const }), hardware: { profile: 'ept-2012' as const } });
+  it('the 512th memslot change (the MMIO spte generation bits wrap) zaps every shadow page once; 511 zap none', () => {
+    const before = run(shadow(512), { audit: true });
+    expect(before.vm.counters().vm.zapAllFast).toBe(0);
+    const after = run(shadow(514), { audit: true });
+    expect(after.vm.counters().vm.zapAllFast).toBe(1);
+    const flush = after.events.findIndex((e) => e.type === 'tlb_flush' && e.reason === 'zap-all-fast');
+    expect(flush).toBeGreaterThan(0);
+    // The only shadow page is the root CR3 loaded: an MMIO access builds no shadow path (the
+    // handler emulates from the guest walk and keeps its MMIO spte beside the tables). The
+    // zap empties the root (kept: it is in use) and drops the MMIO sptes, so the next device
+    // access takes the slow path (a guest walk and the emulator) again.
+    const zaps = after.events.slice(0, flush).filter((e) => e.type === 'shadow_page' && e.action === 'zap');
+    expect(zaps).toHaveLength(1);
+    const next = after.events.slice(flush).find((e) => e.type === 'vmexit');
+    expect(next?.type === 'vmexit' && next.handling).toBe('mmio-emulate');
+    expect(ofType(after.events, 'audit_violation')).toEqual([]);
+  });
+});
