@@ -15,7 +15,8 @@
 export const MAGIC = new Uint8Array([0x89, 0x4d, 0x4d, 0x55, 0x4c, 0x41, 0x42, 0x0a]); // \x89 M M U L A B \n
 export const PREAMBLE_BYTES = 16;
 export const FORMAT_MAJOR = 1;
-export const FORMAT_MINOR = 0;
+/** 1: the footer carries a copy of the header (readers of 1.0 ignore it). */
+export const FORMAT_MINOR = 1;
 /** The oldest reader version that can read what this writer produces. */
 export const MIN_READER_VERSION = 1;
 /** The version of this reader: it reads files whose minReaderVersion is at most this. */

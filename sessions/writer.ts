@@ -330,6 +330,8 @@ export class SessionWriter {
         events: this.events,
         chunks: this.index.length,
         indexOffset,
+        // a second copy of the header: a file whose HEAD chunk is damaged still opens (format 1.1)
+        header: this.hdr,
       };
       this.write(frameChunk(CHUNK.FOOT, utf8(JSON.stringify(footer))));
     } finally {

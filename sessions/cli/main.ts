@@ -5,7 +5,7 @@
  * Exit status: 0 success (a session with only `info` diagnostics is clean), 1 error,
  * 2 the session opened but data was lost (verify, info), 64 usage errors from commander are 1.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, writeSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import type { Scenario } from '../../core/scenario.ts';
@@ -276,8 +276,20 @@ function cmdInfo(file: string, opts: { json?: boolean }): number {
   return statusOf(diagnostics);
 }
 
-function cmdVerify(file: string): number {
+async function cmdVerify(file: string, opts: { repair?: boolean; output?: string } = {}): Promise<number> {
+  if (opts.repair && !opts.output) throw new CliError('verify --repair needs -o <file> (the damaged file is never written in place)');
+  if (opts.output && !opts.repair) throw new CliError('-o is for verify --repair');
   const { session, diagnostics } = openOrFail(file);
+  const status = verifyReport(file, session, diagnostics);
+  if (!opts.repair || !opts.output) return status;
+  if (existsSync(opts.output) && realpathSync(opts.output) === realpathSync(file)) throw new CliError('verify --repair -o must name a new file, not the damaged one');
+  const { repairSession } = await import('../repair.ts');
+  const r = repairSession(session, opts.output);
+  out(`Repaired: ${fmtInt(r.events)} events, ${fmtInt(r.notes)} note operations and ${fmtInt(r.keyframes)} keyframes written to ${opts.output}.\n`);
+  return status;
+}
+
+function verifyReport(file: string, session: SessionReader, diagnostics: Diagnostic[]): number {
   // decode every chunk: a chunk that passes its checksum but does not decode is reported
   let chunks = 0;
   for (const lane of session.lanes)
@@ -557,8 +569,10 @@ export function buildProgram(setStatus: (n: number) => void, extend?: (cli: CliE
     .command('verify')
     .description('check every checksum, the index and every chunk of a session; say exactly what was lost')
     .argument('<file>', 'a .mmulab session')
+    .option('--repair', 'also write what can be read as a new, clean session (needs -o)')
+    .option('-o, --output <file>', 'where --repair writes (never the damaged file itself)')
     .addHelpText('after', '\nExit status: 0 clean (or informational notes only), 2 data loss, 1 error (not readable).')
-    .action(run((file: string) => cmdVerify(file)));
+    .action(run((file: string, opts: { repair?: boolean; output?: string }) => cmdVerify(file, opts)));
 
   program
     .command('compare')

@@ -180,23 +180,48 @@ function scan(src: ByteSource, diags: Diagnostics, mode: ScanMode): ScanResult |
     return { diagnostics: diags.list };
   }
 
-  // --- the header chunk
+  // --- the header chunk, or its copy in the footer (format 1.1) when the chunk is damaged
   const head = chunkAt(src, PREAMBLE_BYTES, 'strict');
-  if (!head || head.type !== CHUNK.HEAD) {
-    const cut = PREAMBLE_BYTES + 8 <= size && PREAMBLE_BYTES + CHUNK_OVERHEAD + readU32(src.read(PREAMBLE_BYTES + 4, 4), 0) > size;
-    if (cut || size < PREAMBLE_BYTES + CHUNK_OVERHEAD)
-      diags.add('error', 'truncated_header', 'The session was cut short before its header was complete; nothing can be read.', PREAMBLE_BYTES);
-    else diags.add('error', 'header_damaged', 'The session header is damaged (its checksum does not match); nothing can be read safely.', PREAMBLE_BYTES);
-    return { diagnostics: diags.list };
+  let hdr: SessionHeader;
+  let bodyStart: number;
+  if (head && head.type === CHUNK.HEAD) {
+    const header = parseJson(head.payload);
+    const problem = checkHeader(header);
+    if (problem) {
+      // an intact chunk with contents this reader cannot use: a copy would say the same
+      const code = /reader version|format \d|does not know/.test(problem) ? 'unsupported_version' : 'header_damaged';
+      diags.add('error', code, `The session header cannot be used: ${problem}.`, PREAMBLE_BYTES);
+      return { diagnostics: diags.list };
+    }
+    hdr = header as SessionHeader;
+    bodyStart = head.offset + CHUNK_OVERHEAD + head.length;
+  } else {
+    // only a strict scan recovers: it reads every chunk, as a damaged file needs
+    if (mode === 'trust') return undefined;
+    const copy = headerFromFooter(src);
+    if (!copy) {
+      const cut = PREAMBLE_BYTES + 8 <= size && PREAMBLE_BYTES + CHUNK_OVERHEAD + readU32(src.read(PREAMBLE_BYTES + 4, 4), 0) > size;
+      if (cut || size < PREAMBLE_BYTES + CHUNK_OVERHEAD)
+        diags.add('error', 'truncated_header', 'The session was cut short before its header was complete; nothing can be read.', PREAMBLE_BYTES);
+      else
+        diags.add(
+          'error',
+          'header_damaged',
+          'The session header is damaged (its checksum does not match) and the file has no intact copy of it (a footer written by MMU Lab 1.1 or later); nothing can be read safely.',
+          PREAMBLE_BYTES,
+        );
+      return { diagnostics: diags.list };
+    }
+    hdr = copy.header;
+    bodyStart = copy.bodyStart;
+    // the file is damaged even though every event is readable: say so as loss (verify exits 2), not as a note
+    diags.add(
+      'dataLoss',
+      'header_recovered',
+      `The session header is damaged (its checksum does not match); its copy in the footer (byte ${fmtInt(copy.footerAt)}) was used instead, so every recorded event is still readable. \`mmu-lab verify --repair -o <file>\` writes a repaired file.`,
+      PREAMBLE_BYTES,
+    );
   }
-  const header = parseJson(head.payload);
-  const problem = checkHeader(header);
-  if (problem) {
-    const code = /reader version|format \d|does not know/.test(problem) ? 'unsupported_version' : 'header_damaged';
-    diags.add('error', code, `The session header cannot be used: ${problem}.`, PREAMBLE_BYTES);
-    return { diagnostics: diags.list };
-  }
-  const hdr = header as SessionHeader;
 
   // --- every other chunk
   const lanes = new Map<number, Lane>();
@@ -214,7 +239,7 @@ function scan(src: ByteSource, diags: Diagnostics, mode: ScanMode): ScanResult |
   const noteOps: NoteOp[] = [];
   let badAnnex = 0;
   let badAnnexFirst = -1;
-  let lastGood = head.offset + CHUNK_OVERHEAD + head.length;
+  let lastGood = bodyStart;
   let off = lastGood;
   let lostBytes = 0;
   let lostRuns = 0;
@@ -483,4 +508,37 @@ export function completenessText(c: Completeness): string {
   const shown = c.lanes.slice(0, 8).map((l) => `VM ${l.vm} vCPU ${l.vcpu} up to ${l.events ? fmtNs(l.completeNs) : 'its start (no event readable)'}`);
   const more = c.lanes.length > 8 ? `, and ${c.lanes.length - 8} more` : '';
   return `all vCPUs are complete up to t = ${fmtNs(c.allLanesNs)}, after which some vCPUs' events may be missing (each vCPU is complete up to its last intact chunk: ${shown.join(', ')}${more})`;
+}
+
+/**
+ * The copy of the header in the footer (format 1.1), for a file whose HEAD chunk is damaged; and
+ * where the chunks after the header start. The footer is found from the end of the file, walking
+ * back over the keyframes and notes appended after it by their trailing lengths (a few reads,
+ * and none at all for a file cut short, whose last chunk is torn).
+ */
+function headerFromFooter(src: ByteSource): { header: SessionHeader; footerAt: number; bodyStart: number } | undefined {
+  const size = src.size;
+  let found: { header: SessionHeader; footerAt: number } | undefined;
+  for (let end = size; end >= PREAMBLE_BYTES + 2 * CHUNK_OVERHEAD; ) {
+    const len = readU32(src.read(end - 4, 4), 0);
+    const at = end - CHUNK_OVERHEAD - len;
+    if (len > CAPS.maxChunkBytes || at < PREAMBLE_BYTES) break;
+    const c = chunkAt(src, at, 'strict');
+    if (!c || c.offset + CHUNK_OVERHEAD + c.length !== end) break;
+    if (c.type === CHUNK.FOOT) {
+      const f = parseJson(c.payload) as { header?: unknown } | undefined;
+      if (f && typeof f === 'object' && !checkHeader(f.header)) found = { header: f.header as SessionHeader, footerAt: c.offset };
+      break;
+    }
+    // only chunks appended after the footer lie between it and the end
+    if (c.type === CHUNK.EVTS || c.type === CHUNK.INDX || c.type === CHUNK.HEAD) break;
+    end = at;
+  }
+  if (!found) return undefined;
+  // the chunks after the header: where its own framing says, if its two lengths still agree
+  const len = readU32(src.read(PREAMBLE_BYTES + 4, 4), 0);
+  const end = PREAMBLE_BYTES + CHUNK_OVERHEAD + len;
+  const framed = len <= CAPS.maxChunkBytes && end <= found.footerAt && readU32(src.read(end - 4, 4), 0) === len;
+  const bodyStart = framed ? end : (resync(src, PREAMBLE_BYTES + 1)?.offset ?? found.footerAt);
+  return { ...found, bodyStart };
 }
