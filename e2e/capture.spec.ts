@@ -27,7 +27,7 @@ test('Open trace… imports a trace.dat with every record of its report twin', a
   await page.getByTestId('trace-file').setInputFiles(join(REAL, 'demand-cpl3.trace.dat'));
   await app.waitForIdle();
   await expect(page.getByTestId('session-file')).toHaveText('demand-cpl3.trace.mmulab');
-  await expect(page.getByTestId('trace-done')).toContainText(`from ${records} records`);
+  await expect(page.getByTestId('trace-done')).toContainText(`from ${records} records of demand-cpl3.trace.dat`);
 });
 
 test("Capture… records this host's KVM into a session that opens while it records", async ({ app, lab, page }) => {
