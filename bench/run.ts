@@ -17,6 +17,7 @@ const GROUPS: Record<string, Group> = {
   tracedat: async () => (await import('./tracedat.bench.ts')).benchmarks(),
   renderer: async () => (await import('./renderer.bench.ts')).benchmarks(),
   labs: async () => (await import('./labs.bench.ts')).benchmarks(),
+  host: async () => (await import('./host.bench.ts')).benchmarks(),
   startup: async () => (await import('./startup.bench.ts')).benchmarks(),
   realtrace: async () => (await import('./realTrace.bench.ts')).benchmarks(),
 };
