@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSession } from '../reader.ts';
+import { DEFAULT_MAX_EVENTS, completion } from '../record.ts';
 
 const bin = fileURLToPath(new URL('../../bin/mmu-lab.js', import.meta.url));
 let dir: string;
@@ -50,6 +51,16 @@ describe('mmu-lab record', () => {
     expect(r.stdout).toMatch(/\r\[[#.]{24}\] +\d+ % of the bound {2}VM [12]\/2 {2}[\d ]+ events/);
     expect(r.stdout).not.toMatch(/^recording:/m);
     expect(existsSync(out)).toBe(true);
+  });
+
+  it('names the default bound and how to lift it when a VM hits it', () => {
+    const bound = { maxEvents: DEFAULT_MAX_EVENTS, isDefault: true, lift: 'record with --no-limit' };
+    expect(completion(['done', 'max-events'], bound)).toEqual({
+      complete: false,
+      message: 'VM 1 stopped at the default bound of 5 000 000 events (record with --no-limit to record it all)',
+    });
+    expect(completion(['done', 'done'], bound)).toEqual({ complete: true });
+    expect(completion(['endless-fault-loop'], bound).message).toBe('VM 0 stopped: endless-fault-loop');
   });
 
   it('--no-limit lifts the bound; with --max-events it is one clear error', () => {
