@@ -79,6 +79,22 @@ export function dirtyLogLockWaitUs(vcpus: number, fastPageFault: boolean, tdpMmu
   return wait / 1000;
 }
 
+/** The three logging methods of `dirty-log-three-ways` (VM 0 write protection, 1 fast page fault, 2 PML): logged time in µs and exits of the logged passes. */
+export function threeWays(vm: 0 | 1 | 2, options: EngineOptions = {}): { loggedUs: number; exits: number } {
+  const input = builtin('dirty-log-three-ways');
+  const one = { ...input, vms: [input.vms[vm]!] };
+  const { events } = runOnce(one, options);
+  const on = events.find((e) => e.type === 'dirty_log' && e.action === 'enable')?.t ?? NaN;
+  const off = events.find((e) => e.type === 'dirty_log' && e.action === 'disable')?.t ?? NaN;
+  const exits = events.filter((e) => e.type === 'vmexit' && e.t >= on && e.t <= off).length;
+  return { loggedUs: (off - on) / 1000, exits };
+}
+
+/** Simulated time of a built-in in µs (the latest event). */
+function timeUs(name: string, options: EngineOptions = {}): number {
+  return runOnce(builtin(name), options).endNs / 1000;
+}
+
 const WORKLOADS = {
   kbuild: { kind: 'kbuild', processes: 40, pages: 24 },
   'context-switch': { kind: 'context-switch', processes: 4, pages: 16, iterations: 100 },
@@ -130,6 +146,13 @@ export function tdpBenchmarks(): Benchmark[] {
       { ...once, name: `seed002.dirty-log-lock-wait.tdp-mmu.n${n}`, figure: { name: `${n} vCPU(s) writing during dirty logging, TDP MMU, fast page fault off: lock wait (exclusive holders: the fetches)`, unit: 'sim µs', better: 'lower' }, run: () => dirtyLogLockWaitUs(n, false, true) },
     );
   }
+  for (const [vm, label] of [[0, 'write-protect'], [1, 'fast-pf'], [2, 'pml']] as const) {
+    out.push(
+      { ...once, name: `dirty-log-three-ways.${label}.logged`, figure: { name: `dirty logging by ${label} (256 pages, 4 passes): logged time`, unit: 'sim µs', better: 'lower' }, run: () => threeWays(vm).loggedUs },
+      { ...once, name: `dirty-log-three-ways.${label}.exits`, figure: { name: `dirty logging by ${label}: exits in the logged passes`, unit: 'exits', better: 'lower' }, run: () => threeWays(vm).exits },
+    );
+  }
+  for (const split of ['lazy', 'eager'] as const) out.push({ ...once, name: `huge-page-split.${split}.time`, figure: { name: `dirty logging on 2 MiB pages, ${split} split: simulated time`, unit: 'sim µs', better: 'lower' }, run: () => timeUs(`huge-page-split-${split}`) });
   for (const workload of ['kbuild', 'context-switch'] as const) {
     for (const mode of ['shadow', 'tdp', 'tdp-4k'] as const) {
       const tag = `tdp-vs-shadow.${workload}.${mode}`;

@@ -7,7 +7,7 @@
 import { COST_KEYS, COST_SPECS, type CostKey } from '../core/costs.ts';
 import type { EngineOptions } from '../core/engineApi.ts';
 import { builtinExits, savedPercent, xenForkCow } from './seeds.bench.ts';
-import { compare, lockWaitUs, loggedNs } from './tdp.bench.ts';
+import { compare, lockWaitUs, loggedNs, threeWays } from './tdp.bench.ts';
 
 export interface Headline {
   name: string;
@@ -27,6 +27,7 @@ export const HEADLINES: Headline[] = [
       return (100 * (slow - loggedNs('dirty-log-fast', o))) / slow;
     },
   },
+  { name: 'dirty-log three ways: logged time saved by PML vs write protection', unit: '%', value: (o) => 100 * (1 - threeWays(2, o).loggedUs / threeWays(0, o).loggedUs) },
   { name: 'seed002 legacy mmu_lock wait, 8 vCPUs demand-faulting', unit: 'µs', value: (o) => lockWaitUs(8, false, o) },
   { name: 'seed003 Xen PV fork-cow: validation saved by pinning', unit: '%', value: (o) => 100 * (1 - xenForkCow(true, false, o).validationUs / xenForkCow(false, false, o).validationUs) },
   { name: 'seed004 kbuild: shadow time / TDP time (ept-2012)', unit: '×', value: (o) => compare('kbuild', 'shadow', o).timeUs / compare('kbuild', 'tdp', o).timeUs },
