@@ -7,18 +7,17 @@
  * sets the trace's size (5 VMs: ~325 k events; 25: ~1.6 M). Needs root, /dev/kvm,
  * tracefs, gcc and trace-cmd to record; without them the group says which is missing.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Benchmark } from './harness.ts';
+import { missing, recordTraceDat } from '../sessions/testing/recordTraceDat.ts';
 
 const MIN_EVENTS = 300_000;
 /** VMs the harness guest runs one after another: ~65 k events each (5: ~325 k; 25: ~1.6 M). */
 const VMS = Number(process.env.MMU_BENCH_TRACEDAT_VMS ?? 5);
 const ROOT = new URL('../', import.meta.url).pathname;
-const HARNESS_SRC = '/work/shared/realkvm';
-const TRACEFS = '/sys/kernel/tracing';
 
 interface Run {
   seconds: number;
@@ -38,15 +37,6 @@ function workDir(): string {
   return dir;
 }
 
-function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root';
-  if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
-  if (!existsSync(join(TRACEFS, 'instances'))) return `no tracefs at ${TRACEFS}`;
-  for (const tool of ['gcc', 'trace-cmd']) if (spawnSync(tool, ['--version']).error) return `no ${tool}`;
-  if (!existsSync('/usr/bin/time')) return 'no /usr/bin/time';
-  return undefined;
-}
-
 async function countEvents(path: string): Promise<number> {
   const { TraceDatReader } = await import('../sessions/tracedat/reader.ts');
   const r = await TraceDatReader.open(path);
@@ -58,38 +48,16 @@ async function countEvents(path: string): Promise<number> {
 
 /** Record the harness guest's guest-#PF workload, VMS VMs one after another. */
 async function record(): Promise<string> {
-  const d = workDir();
-  execFileSync('make', ['-s', '-C', HARNESS_SRC, `BUILD=${join(d, 'rk')}`], { stdio: 'ignore' });
-  const name = `mmu-lab-bench-${process.pid}`;
-  const inst = join(TRACEFS, 'instances', name);
-  mkdirSync(inst);
-  try {
-    const w = (f: string, v: string) => writeFileSync(join(inst, f), v);
-    w('tracing_on', '0');
-    w('buffer_size_kb', String(Math.max(65536, VMS * 8192)));
-    w('events/kvm/enable', '1');
-    w('events/kvmmmu/enable', '1');
-    // only the guest's events: it waits until its pid is the instance's filter
-    const child = spawn('/bin/sh', ['-c', 'read _go; exec "$@"', 'sh', join(d, 'rk', 'harness'), 'gpf', '256', '1', String(VMS)], { stdio: ['pipe', 'ignore', 'inherit'] });
-    w('options/event-fork', '1');
-    w('set_event_pid', String(child.pid));
-    w('tracing_on', '1');
-    child.stdin!.end('\n');
-    await new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the harness guest exited with ${code}`)))));
-    w('tracing_on', '0');
-    const path = join(d, 'kvm.trace.dat');
-    execFileSync('trace-cmd', ['extract', '-B', name, '-o', path], { stdio: 'ignore' });
-    return path;
-  } finally {
-    if (existsSync(inst)) spawnSync('rmdir', [inst]);
-  }
+  const path = join(workDir(), 'kvm.trace.dat');
+  await recordTraceDat(workDir(), path, ['gpf', '256', '1', String(VMS)], {}, Math.max(65536, VMS * 8192));
+  return path;
 }
 
 async function traceFile(): Promise<{ path: string; events: number }> {
   if (!trace) {
     const given = process.env.MMU_BENCH_TRACEDAT;
     if (!given) {
-      const why = missing();
+      const why = missing() ?? (existsSync('/usr/bin/time') ? undefined : 'no /usr/bin/time');
       if (why) throw new Error(`cannot record a trace.dat here (${why}); set MMU_BENCH_TRACEDAT to one`);
     }
     process.stderr.write(given ? `  counting the events of ${given} …\n` : '  recording a kvm + kvmmmu trace.dat with the harness guest …\n');
