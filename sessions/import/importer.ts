@@ -8,6 +8,7 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { availableParallelism, loadavg } from 'node:os';
 import { detectFlavour, type Detection } from './detect.ts';
 import { LineAssembler, type AssemblerStats, type SkippedLine, type TraceRecord } from './lines.ts';
 import type { Isa } from './reasons.ts';
@@ -37,8 +38,17 @@ export { tableId } from './mapping.ts';
 /** Below this size the worker's start (tens of ms under tsx) costs more than it saves. */
 const PARSE_WORKER_MIN_BYTES = 4 << 20;
 
+/**
+ * A second thread pays only where a core is free for it: on a loaded machine (the last
+ * minute's load average within one of the cores) it costs more CPU (packing and unpacking the
+ * records) than it saves wall time. The session is the same either way (tested).
+ */
+function coreFree(): boolean {
+  return loadavg()[0]! < availableParallelism() - 1;
+}
+
 function useParseWorker(option: boolean | undefined, totalBytes: number): ReturnType<typeof parseWorkerLocation> {
-  if (option === false || (option === undefined && totalBytes < PARSE_WORKER_MIN_BYTES)) return undefined;
+  if (option === false || (option === undefined && (totalBytes < PARSE_WORKER_MIN_BYTES || !coreFree()))) return undefined;
   return parseWorkerLocation();
 }
 

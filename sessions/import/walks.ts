@@ -47,9 +47,14 @@ const ACCESSED = 0x20;
 const DIRTY = 0x40;
 const PS = 0x80;
 
-/** The number the last `digits` hex digits of `hex` make (at most 13: below 2^53). */
+/** The number the last `digits` hex digits of `hex` make (at most 13: below 2^53), read in place. */
 function lowHex(hex: string, digits: number): number {
-  return parseInt(hex.length > digits ? hex.slice(hex.length - digits) : hex, 16) || 0;
+  let v = 0;
+  for (let i = Math.max(0, hex.length - digits); i < hex.length; i++) {
+    const c = hex.charCodeAt(i) | 32;
+    v = v * 16 + (c <= 57 ? c - 48 : c - 87);
+  }
+  return v;
 }
 
 const big = (hex: string): bigint => BigInt('0x' + hex);
@@ -85,17 +90,14 @@ export function walkEvents(
 ): number | undefined {
   const els = w.elements;
   const top = els[0]?.level ?? 0;
-  out.push({
-    t: w.t,
-    ...head,
-    type: 'page_walk',
-    refs: els.length,
-    guestRefs: els.length,
-    duration: Math.max(0, w.lastT - w.t),
-    va: w.va,
-    errorCode: w.errorCode,
-    ...(els.length ? { levels: top, entries: els.map((e) => '0x' + e.hex).join(' ') } : {}),
-  });
+  const walk: MmuEvent = { t: w.t, vm: head.vm, vcpu: head.vcpu, type: 'page_walk', refs: els.length, guestRefs: els.length, duration: Math.max(0, w.lastT - w.t), va: w.va, errorCode: w.errorCode };
+  if (els.length) {
+    let entries = '0x' + els[0]!.hex;
+    for (let i = 1; i < els.length; i++) entries += ' 0x' + els[i]!.hex;
+    walk.levels = top;
+    walk.entries = entries;
+  }
+  out.push(walk);
   if (!els.length) return root;
   // The accessed bits name, top level first, the entries that lacked one: their gpas.
   const aBits = w.bits.filter((b) => !b.dirty);
