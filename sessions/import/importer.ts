@@ -12,7 +12,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { detectFlavour, type Detection } from './detect.ts';
 import { LineAssembler, type AssemblerStats, type SkippedLine, type TraceRecord } from './lines.ts';
 import type { Isa } from './reasons.ts';
-import { TsReader, predecode, type ImportRecord } from './predecode.ts';
+import { TsReader, predecode, predecodeInto, type ImportRecord } from './predecode.ts';
 import { startParseWorker, parseWorkerLocation, type ParseWorker } from './recordBatch.ts';
 import { ImportError, readLines } from './readLines.ts';
 import type { SessionWriter } from '../writer.ts';
@@ -141,7 +141,15 @@ export async function importTrace(inputPath: string, outPath: string, options: I
   };
   // lines parsed in this thread are decoded here; the reading thread sends them decoded
   const tsr = new TsReader();
-  const asm1 = new LineAssembler((r: TraceRecord) => onRecord(predecode(r, tsr)), maxListed);
+  // records held back for the speculation are kept; after that one object serves every record
+  // (nothing keeps a record past its import: mapping.ts copies the one it holds)
+  let scratch: ImportRecord | undefined;
+  const reuse = (r: TraceRecord): ImportRecord => {
+    if (!scratch) return (scratch = predecode(r, tsr));
+    predecodeInto(r, tsr, scratch);
+    return scratch;
+  };
+  const asm1 = new LineAssembler((r: TraceRecord) => onRecord(held && !diverged ? predecode(r, tsr) : reuse(r)), maxListed);
   asm1.perfFirst = det.flavour === 'perf';
   const base = (): Omit<ImportResult, 'ok' | 'complete' | 'cancelled' | 'message'> => ({
     flavour: det.flavour,
@@ -252,7 +260,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
   const layout = resolveLayout(scan);
   const writer = createWriter(outPath, sessionInput(source, totalBytes, scan, layout, asm1.stats, asm1.skippedLines, undefined), 0);
   const imp = new Importer(writer, layout, scan.t0 ?? { sec: 0, ns: 0 }, scan.isa);
-  const asm2 = new LineAssembler((r) => imp.record(predecode(r, tsr)), 0);
+  const asm2 = new LineAssembler((r) => imp.record(reuse(r)), 0);
   asm2.perfFirst = asm1.perfFirst;
   let imported = { lines: 0, bytes: 0, aborted: false };
   let failure: string | undefined;

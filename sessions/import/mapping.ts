@@ -372,7 +372,9 @@ export class Importer {
         const level = f ? fieldNum(f, 'level') : undefined;
         if (gfn === undefined || gfn === null) return this.rawEvent(lane, t, r);
         // folded into the spte_write of the kvm_mmu_set_spte that follows for the same gfn and level
-        lane.requested = typeof gfn === 'number' ? { r, t, gfn, level: level ?? 0 } : { r, t, gfn: parseInt(gfn[1]!, 16), level: Number(gfn[2]) };
+        // (a copy: the caller may reuse the record object for the next one)
+        const held = { ...r };
+        lane.requested = typeof gfn === 'number' ? { r: held, t, gfn, level: level ?? 0 } : { r: held, t, gfn: parseInt(gfn[1]!, 16), level: Number(gfn[2]) };
         return;
       }
       case 'kvm_mmu_get_page':
