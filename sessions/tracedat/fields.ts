@@ -51,8 +51,12 @@ function cString(v: DataView, at: number, len: number): string {
   return s;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 function hexBytes(v: DataView, at: number, len: number): string {
-  return Buffer.from(v.buffer, v.byteOffset + at, len).toString('hex');
+  let s = '';
+  for (let i = 0; i < len; i++) s += HEX[v.getUint8(at + i)]!;
+  return s;
 }
 
 /**
