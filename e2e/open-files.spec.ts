@@ -67,6 +67,14 @@ test('(5) a trace imported through the UI is titled with the user file name, not
   await expect(page.getByTestId('session-title')).toHaveText('import: my capture.txt');
   await expect(page.getByTestId('session-title')).not.toContainText('imp-');
   await expect(page.getByTestId('trace-done')).not.toContainText('imp-');
+  // (9) Its seven exit reasons get seven different colours in the legend, in both themes.
+  for (const theme of ['light', 'dark']) {
+    await page.getByTestId('theme').selectOption(theme);
+    const swatches = page.getByRole('list', { name: /Exit reasons/ }).locator('.swatch');
+    await expect(swatches).toHaveCount(7);
+    const colours = await swatches.evaluateAll((els) => els.map((el) => getComputedStyle(el).backgroundColor));
+    expect(new Set(colours).size).toBe(7);
+  }
 });
 
 test('(4) switching sessions resets the export link, the note being written, run messages and the tooltip', async ({ app, lab, page }) => {

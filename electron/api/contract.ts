@@ -116,6 +116,8 @@ export const runStatus = z.object({
 
 /** The MMU designs the scenario picker groups by, in its order (core/scenarioDocs.ts decides a scenario's). */
 export { MMU_DESIGNS } from '../../core/scenarioDocs.ts';
+/** One set of colours for exit reasons in the app and the reports (core/palette.ts). */
+export { addKey, keyColours } from '../../core/palette.ts';
 
 export const scenarioInfo = z.object({
   name: z.string(),

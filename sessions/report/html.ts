@@ -10,6 +10,7 @@
 import { fmtInt, fmtNs } from '../format.ts';
 import type { SessionReader } from '../reader.ts';
 import { countersView, countersViewAsync, diffView, diffViewAsync, layouts, sessionTotals, type CountersView, type DiffView } from '../views.ts';
+import { keyColours } from '../../core/palette.ts';
 
 export interface ReportContext {
   session: SessionReader;
@@ -49,11 +50,21 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-/** A stable colour per exit reason (hue from a string hash), the same in every chart. */
-export function reasonColour(reason: string): string {
-  let h = 0;
-  for (let i = 0; i < reason.length; i++) h = (h * 31 + reason.charCodeAt(i)) >>> 0;
-  return `hsl(${h % 360} 65% 45%)`;
+/**
+ * The colour of each exit reason of a session, all different (core/palette.ts, as in the app):
+ * the usual reasons keep theirs, the others take free ones in order of their counts.
+ */
+const reasonColourCache = new WeakMap<SessionReader, Map<string, string>>();
+export function reasonColours(session: SessionReader): Map<string, string> {
+  let m = reasonColourCache.get(session);
+  if (!m) {
+    const byCount = Object.entries(session.summary().exitsByReason).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    reasonColourCache.set(session, (m = keyColours(byCount.map(([r]) => r))));
+  }
+  return m;
+}
+function reasonColour(session: SessionReader, reason: string): string {
+  return reasonColours(session).get(reason) ?? keyColours([reason]).get(reason)!;
 }
 
 function fmtNum(n: number, digits = 0): string {
@@ -121,7 +132,7 @@ export const exitsChartSection: ReportSection = {
         const y = 5 + i * rowH;
         return (
           `<text x="${labelW - 6}" y="${y + 15}" text-anchor="end">${escapeHtml(r.key)}</text>` +
-          `<rect x="${labelW}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${reasonColour(r.key)}"/>` +
+          `<rect x="${labelW}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${reasonColour(ctx.session, r.key)}"/>` +
           `<text x="${(labelW + w + 6).toFixed(1)}" y="${y + 15}">${fmtInt(r.count)}</text>`
         );
       })
@@ -154,7 +165,7 @@ export const timelineSection: ReportSection = {
             reasons.set(sl.reason, (reasons.get(sl.reason) ?? 0) + sl.count);
             const x = labelW + ((sl.t0 - s.startNs) / span) * W;
             const w = Math.max(0.6, ((sl.t1 - sl.t0) / span) * W);
-            return `<rect x="${x.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${laneH - 8}" fill="${reasonColour(sl.reason)}"/>`;
+            return `<rect x="${x.toFixed(2)}" y="${y}" width="${w.toFixed(2)}" height="${laneH - 8}" fill="${reasonColour(s, sl.reason)}"/>`;
           })
           .join('');
         return `<text x="${labelW - 6}" y="${y + 13}" text-anchor="end">VM ${lane.vm} vCPU ${lane.vcpu}</text><rect x="${labelW}" y="${y}" width="${W}" height="${laneH - 8}" fill="#f1f1f1"/>${rects}`;
@@ -167,7 +178,7 @@ export const timelineSection: ReportSection = {
     const legend = [...reasons]
       .sort((a, b) => b[1] - a[1])
       .slice(0, 12)
-      .map(([r]) => `<span class="key"><i style="background:${reasonColour(r)}"></i>${escapeHtml(r)}</span>`)
+      .map(([r]) => `<span class="key"><i style="background:${reasonColour(s, r)}"></i>${escapeHtml(r)}</span>`)
       .join(' ');
     return (
       `<figure><svg xmlns="http://www.w3.org/2000/svg" width="${labelW + W + 10}" height="${h}" viewBox="0 0 ${labelW + W + 10} ${h}" role="img" aria-label="Per-vCPU timeline" font-family="sans-serif" font-size="11">${lanes}${axis}</svg>` +
