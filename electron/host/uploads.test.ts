@@ -1,14 +1,16 @@
 // Trace uploads against the real browser host (HTTP server on 127.0.0.1, real WebSocket and raw
 // HTTP clients): a trace the disk has no room for is refused up front, and an upload whose client
 // goes away (its WebSocket closes, or a POSTed chunk is aborted mid-body) frees its slot at once.
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
-import { mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { ResponseMessage, TraceImportStatus } from '../api/contract.ts';
+import { TRACE_CHUNK_BYTES, type ResponseMessage, type TraceImportStatus } from '../api/contract.ts';
 import { startBrowserHost, type BrowserHost } from './browserHost.ts';
+import { HostService } from './hostService.ts';
 import { MAX_ACTIVE_IMPORTS } from './traceImports.ts';
 
 let dir: string;
@@ -162,5 +164,43 @@ describe('trace uploads', () => {
     await expect.poll(async () => (await begin(400)).ok, { timeout: 5000 }).toBe(true);
     const status = await cancel(victim);
     expect(status.ok && (status.result as TraceImportStatus).message).toMatch(/went away mid-chunk/);
+  });
+});
+
+describe('an upload onto a disk that fills up (a real 100 MB tmpfs; needs root)', () => {
+  it('ends failed with "the disk is full" and keeps nothing', async (ctx) => {
+    const mnt = mkdtempSync(join(tmpdir(), 'mmulab-fulldisk-'));
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=100m', 'tmpfs', mnt]).status === 0;
+    if (!mounted) {
+      console.log('skipped: cannot mount a tmpfs here (needs root)');
+      rmSync(mnt, { recursive: true, force: true });
+      ctx.skip();
+      return;
+    }
+    const small = new HostService({ sessionsDir: join(mnt, 'sessions'), host: 'browser' });
+    try {
+      const begun = await small.call('traces.begin', { fileName: 'big.txt', sizeBytes: 16 * 1024 * 1024 });
+      // something else fills the disk while the upload runs
+      const filler = Buffer.alloc(1024 * 1024);
+      for (let i = 0; ; i++) {
+        try {
+          writeFileSync(join(mnt, `filler-${i}`), filler);
+        } catch {
+          break;
+        }
+      }
+      const chunk = Buffer.alloc(TRACE_CHUNK_BYTES, 120).toString('base64');
+      let error: unknown;
+      for (let off = 0; off < 16 * 1024 * 1024 && !error; off += TRACE_CHUNK_BYTES)
+        await small.call('traces.upload', { importId: begun.importId, offset: off, data: chunk }).catch((e: unknown) => (error = e));
+      expect(String(error)).toMatch(/the disk is full; nothing kept/);
+      expect(readdirSync(join(mnt, 'sessions', '.imports'))).toEqual([]);
+      const after = await small.call('traces.cancel', { importId: begun.importId });
+      expect(after.state).toBe('failed');
+    } finally {
+      await small.close();
+      spawnSync('umount', [mnt]);
+      rmSync(mnt, { recursive: true, force: true });
+    }
   });
 });
