@@ -150,7 +150,7 @@ describe('session queries (against a hand-written event list)', () => {
     expect(() => evaluateCheck(parseCheck(hostile), c)).toThrow(/the check needs more than 20 000 000 steps/);
     console.log(`a 100-query hostile check stopped by the step budget after ${(performance.now() - t0).toFixed(0)} ms`);
     // and a lab's checks share one budget over the whole grading
-    const lab = new StepBudget(300_000, "the lab's checks together");
+    const lab = new StepBudget(300_000, "the lab's checks together need");
     expect(evaluateCheck(parseCheck('guestFaults()'), c, lab)).toBe(250_000);
     expect(() => evaluateCheck(parseCheck('guestFaults()'), c, lab)).toThrow(/the lab's checks together need more than 300 000 steps/);
   });

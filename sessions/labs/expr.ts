@@ -47,15 +47,15 @@ export class StepBudget {
   used = 0;
   constructor(
     readonly limit: number,
-    /** Names what ran out, for the message ("the check", "the lab's checks together"). */
-    readonly what = 'the check',
+    /** What ran out, as the message's subject and verb ("the check needs", "the lab's checks together need"). */
+    readonly what = 'the check needs',
   ) {}
 
   spend(steps: number): void {
     this.used += steps;
     if (this.used > this.limit)
       throw new ExprError(
-        `${this.what} need${this.what.endsWith('together') ? '' : 's'} more than ${String(this.limit).replace(/\B(?=(\d{3})+(?!\d))/g, ' ')} steps (events read plus operations), the most a lab check may take; read fewer events (within(...)) or call fewer queries`,
+        `${this.what} more than ${String(this.limit).replace(/\B(?=(\d{3})+(?!\d))/g, ' ')} steps (events read plus operations), the most a lab check may take; read fewer events (within(...)) or call fewer queries`,
       );
   }
 }

@@ -109,7 +109,7 @@ export function gradeLab(lab: Lab, sessions: ReadonlyMap<string, LabSession>, an
   // Question ids are lab-file text (`constructor` is a valid id): a record without a prototype.
   const correct: Record<string, boolean> = Object.create(null) as Record<string, boolean>;
   for (const q of questions) if (q.correct !== null) correct[q.id] = q.correct;
-  const budget = new StepBudget(LAB_STEP_BUDGET, "the lab's checks together");
+  const budget = new StepBudget(LAB_STEP_BUDGET, "the lab's checks together need");
   const checks: CheckResult[] = lab.checks.map((c) => {
     const base = { id: c.id, title: c.title, session: c.session, ...(c.hint ? { hint: c.hint } : {}) };
     if (!sessions.has(c.session)) return { ...base, passed: false, value: null, error: `session "${c.session}" is not recorded yet` };
