@@ -558,6 +558,15 @@ export const API = {
     params: z.strictObject({ name: labName, answers: labAnswers.optional(), student: z.string().max(200).optional() }),
     result: labStatus,
   },
+  /**
+   * Record the lab's reference session of one scenario (default: its first) into the sessions
+   * folder as `lab-<name>-<scenario>-reference.mmulab`, for comparing a student's session with it
+   * (`sessions.compare`, as `mmu-lab compare --lab`). The lab's own sessions are left alone.
+   */
+  'labs.reference': {
+    params: z.strictObject({ name: labName, scenario: z.string().regex(/^[a-z0-9][a-z0-9-]{0,59}$/, 'a scenario id of the lab').optional() }),
+    result: z.object({ sessionId: z.string() }),
+  },
   /** The lab report (student, answers, checks, figures, fingerprints) into the exports folder. */
   'labs.report': { params: z.strictObject({ name: labName, format: z.enum(['html', 'pdf']) }), result: exportResult },
 } as const;

@@ -552,6 +552,7 @@ export class HostService {
       'labs.run': ({ name }) => this.labs.run(name),
       'labs.status': ({ name, answers, student }) => this.labs.status(name, answers, student),
       'labs.report': ({ name, format }) => this.labs.report(name, format),
+      'labs.reference': ({ name, scenario }) => this.labs.reference(name, scenario),
     };
   }
 

@@ -117,34 +117,47 @@ export class LabService {
     const lab = this.lab(name);
     // a run replaces the sessions: carry the saved answers over to the new first session
     const saved = this.savedProgress(lab);
-    for (const s of lab.file.scenarios) {
-      const id = this.sessionId(name, s.id);
-      if ('file' in s) {
-        let scenario: Scenario;
-        try {
-          scenario = loadLabScenario(lab, s.file);
-        } catch (e) {
-          throw new ApiError('failed', (e as Error).message.replace(this.labsDir + '/', ''));
-        }
-        const end = await this.host.record(scenario, id);
-        if (end.state !== 'finished') throw new ApiError('failed', `scenario "${s.id}" of lab ${name} did not finish (${end.state}${end.message ? `: ${end.message}` : ''})`);
-      } else {
-        const scratch = join(this.host.sessionsDir, '.lab-runs');
-        mkdirSync(scratch, { recursive: true });
-        const tmp = join(scratch, `${id}.${Date.now().toString(36)}`);
-        try {
-          const { importTrace } = await import('../../sessions/import/index.ts');
-          await importTrace(labFilePath(lab.dir, s.trace, `trace "${s.id}"`), tmp);
-          renameSync(tmp, join(this.host.sessionsDir, id));
-        } catch (e) {
-          rmSync(tmp, { force: true });
-          throw new ApiError('failed', `trace "${s.id}" of lab ${name}: ${(e as Error).message}`);
-        }
-        this.host.changed();
-      }
-    }
+    for (const s of lab.file.scenarios) await this.recordOne(lab, s, this.sessionId(name, s.id));
     if (saved.student || Object.keys(saved.answers).length) this.saveProgress(lab, saved);
     return this.status(name);
+  }
+
+  /** The lab's reference session of one scenario, recorded under its own id (the lab's sessions stay). */
+  async reference(name: string, scenario?: string): Promise<ApiResult<'labs.reference'>> {
+    const lab = this.lab(name);
+    const s = scenario === undefined ? lab.file.scenarios[0] : lab.file.scenarios.find((x) => x.id === scenario);
+    if (!s) throw new ApiError('not-found', `lab ${name} has no scenario "${scenario ?? ''}" (it has ${lab.file.scenarios.map((x) => x.id).join(', ')})`);
+    const sessionId = `lab-${name}-${s.id}-reference.mmulab`;
+    await this.recordOne(lab, s, sessionId);
+    return { sessionId };
+  }
+
+  /** Record (or import) one of the lab's scenarios into the sessions folder as `id`. */
+  private async recordOne(lab: Lab, s: Lab['file']['scenarios'][number], id: string): Promise<void> {
+    const name = lab.name;
+    if ('file' in s) {
+      let scenario: Scenario;
+      try {
+        scenario = loadLabScenario(lab, s.file);
+      } catch (e) {
+        throw new ApiError('failed', (e as Error).message.replace(this.labsDir + '/', ''));
+      }
+      const end = await this.host.record(scenario, id);
+      if (end.state !== 'finished') throw new ApiError('failed', `scenario "${s.id}" of lab ${name} did not finish (${end.state}${end.message ? `: ${end.message}` : ''})`);
+    } else {
+      const scratch = join(this.host.sessionsDir, '.lab-runs');
+      mkdirSync(scratch, { recursive: true });
+      const tmp = join(scratch, `${id}.${Date.now().toString(36)}`);
+      try {
+        const { importTrace } = await import('../../sessions/import/index.ts');
+        await importTrace(labFilePath(lab.dir, s.trace, `trace "${s.id}"`), tmp);
+        renameSync(tmp, join(this.host.sessionsDir, id));
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        throw new ApiError('failed', `trace "${s.id}" of lab ${name}: ${(e as Error).message}`);
+      }
+      this.host.changed();
+    }
   }
 
   private loaded(lab: Lab): Map<string, LabSession> | undefined {
