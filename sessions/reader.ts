@@ -27,6 +27,7 @@ import { Diagnostics, scanSession, type ScannedSession } from './read/scan.ts';
 import { timeline } from './read/timeline.ts';
 
 export type { Diagnostic } from './format.ts';
+export { ReaderLimitError } from './read/limits.ts';
 export type { Completeness, Counters, SummaryData, Timeline, TimelineLane, TimelineSlice, VcpuCounts, VcpuRangeCounts } from './read/model.ts';
 
 export interface OpenResult {
