@@ -2,6 +2,7 @@
 // drawn from its own start, with a marker per guest fault; the faults drawn on each row add up
 // to the guest_fault events of that session's JSONL export (`mmu-lab export`).
 import { join } from 'node:path';
+import { expectAxeCleanInBothThemes } from './axe-check';
 import { expect, mmuLab, root, test } from './fixtures';
 
 function exported(file: string): { faults: number; t: number[] } {
@@ -46,5 +47,6 @@ test('a simulated run and an imported trace share one time axis with their guest
     expect(mb.x).toBeGreaterThanOrEqual(box.x);
     expect(mb.x).toBeLessThanOrEqual(box.x + box.width);
   }
+  await expectAxeCleanInBothThemes(page, '[data-testid="compare"]', 'the compare view with its time axis');
   app.expectNoErrors();
 });

@@ -3,6 +3,7 @@
 // The reference the host records holds as many exits as the CLI's own reference recording says,
 // A's exits are the student's export's vmexit lines, and the guest faults of both are marked.
 import { join } from 'node:path';
+import { expectAxeCleanInBothThemes } from './axe-check';
 import { expect, mmuLab, test } from './fixtures';
 
 function exportCounts(file: string): { exits: number; faults: number } {
@@ -43,5 +44,6 @@ test('the lab panel compares a student session with the lab reference, on one ax
   await expect(page.getByTestId('compare-axis-B')).toHaveAttribute('data-faults', String(reference.faults));
   // the lab's own sessions were not touched
   await expect(app.sessionButton('lab-01-demand-fault-zap.mmulab')).toHaveCount(0);
+  await expectAxeCleanInBothThemes(page, '[data-testid="lab-compare"]', 'the lab panel’s compare');
   app.expectNoErrors();
 });

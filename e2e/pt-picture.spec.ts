@@ -4,6 +4,7 @@
 // grid with the reference counts the exported page_walk event gives.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { expectAxeCleanInBothThemes } from './axe-check';
 import { expect, mmuLab, root, test } from './fixtures';
 
 interface Ev {
@@ -98,6 +99,7 @@ test('the picture links each shadow entry to the guest entry it derives from, an
   const dir = join(root, 'artifacts', 'screenshots');
   mkdirSync(dir, { recursive: true });
   await diagram.screenshot({ path: join(dir, 'pagetable-picture.png') });
+  await expectAxeCleanInBothThemes(page, '[data-testid="page-tables"]', 'the page-table picture');
   app.expectNoErrors();
 });
 
@@ -123,5 +125,6 @@ test('a TDP page walk is drawn as its 2D grid with the references the event coun
   await expect(grid.getByTestId('walk-saved')).toHaveText(String(24 - w.refs!));
   // the guest reads drawn as read are the ones the walk made
   await expect(grid.locator('td.read')).toHaveCount(w.guestRefs!);
+  await expectAxeCleanInBothThemes(page, '[data-testid="page-tables"]', 'the 2D walk grid');
   app.expectNoErrors();
 });
