@@ -520,8 +520,8 @@ function buildMenu(service: HostService, recent: string[]): Menu {
           label: 'Import Trace…',
           accelerator: 'CmdOrCtrl+I',
           click: () =>
-            void pickAndOpen('Import a KVM trace (trace-cmd report, ftrace or perf script text)', [
-              { name: 'Trace text', extensions: ['txt', 'trace', 'report', 'log', 'perf', 'out'] },
+            void pickAndOpen('Import a KVM trace (trace.dat, trace-cmd report, ftrace or perf script text)', [
+              { name: 'Traces', extensions: ['dat', 'txt', 'trace', 'report', 'log', 'perf', 'out'] },
               { name: 'All files', extensions: ['*'] },
             ]),
         },
