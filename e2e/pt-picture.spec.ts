@@ -128,3 +128,27 @@ test('a TDP page walk is drawn as its 2D grid with the references the event coun
   await expectAxeCleanInBothThemes(page, '[data-testid="page-tables"]', 'the 2D walk grid');
   app.expectNoErrors();
 });
+
+test('Xen PV: the picture names each validated frame by its Xen page type', async ({ lab, app, page }) => {
+  const file = lab.record('xenpv-fork-cow');
+  const events = exportOf(file);
+  const at = events.length - 1;
+  // Xen-validated tables: the machine frames Xen wrote entries of (spte_write), by level
+  const levels = new Map<number, number>();
+  for (const e of events) if (e.type === 'spte_write') levels.set(e.table!, e.level!);
+  expect(levels.size).toBeGreaterThan(1);
+
+  await app.goto(lab.url);
+  await app.openSession('xenpv-fork-cow.mmulab');
+  await page.getByTestId('goto-event').fill(String(at));
+  await page.getByRole('button', { name: 'Go to the event' }).click();
+  await page.getByRole('tab', { name: 'Page tables' }).click();
+  await page.getByRole('radio', { name: 'Picture' }).check();
+  const host = page.getByTestId('pt-diagram-host');
+  await expect(host.locator('g.table')).toHaveCount(levels.size);
+  for (const level of new Set(levels.values())) {
+    const want = [...levels.values()].filter((l) => l === level).length;
+    await expect(host.locator('g.table > text.title', { hasText: `type L${level} page table` })).toHaveCount(want);
+  }
+  app.expectNoErrors();
+});
