@@ -126,9 +126,15 @@ export function sessionInput(
   return { scenario, vcpus: layout.vms.map((v) => v.vcpus), seed: 0, features: { imported: det.flavour } };
 }
 
-export function createWriter(outPath: string, input: SessionHeaderInput, headerRoom: number): SessionWriter {
+/**
+ * The session writer of an import. A file's import cuts its chunks by event counts only, so
+ * the same trace gives the same bytes however loaded the machine is (the writer's wall-clock
+ * flush is for recordings that a crash may cut); a live source (`live`) keeps that flush, so
+ * what it recorded is on disk within a quarter second.
+ */
+export function createWriter(outPath: string, input: SessionHeaderInput, headerRoom: number, live = false): SessionWriter {
   try {
-    return SessionWriter.create(outPath, input, { headerRoom });
+    return SessionWriter.create(outPath, input, live ? { headerRoom } : { headerRoom, flushMs: Number.MAX_SAFE_INTEGER });
   } catch (e) {
     throw new ImportError(`cannot write ${outPath} (${(e as { code?: string; message?: string }).code ?? (e as Error).message})`);
   }

@@ -164,7 +164,7 @@ export async function importRecords(source: RecordSource, outPath: string, optio
     options.onProgress?.({ phase, bytes, totalBytes: total, lines: stats.records, fraction: total === 0 ? 0 : Math.min(1, fraction) });
   const startSpeculation = () => {
     const layout = resolveLayout(scan);
-    const writer = createWriter(outPath, sessionInput(desc, total, scan, layout, stats, [], undefined), SPEC_HEADER_ROOM);
+    const writer = createWriter(outPath, sessionInput(desc, total, scan, layout, stats, [], undefined), SPEC_HEADER_ROOM, !source.rereadable);
     const imp = new Importer(writer, layout, scan.t0 ?? { sec: 0, ns: 0 }, scan.isa);
     spec = { writer, imp, layout, version: scan.version, isa: scan.isa };
     for (const r of held!) imp.record(r);
