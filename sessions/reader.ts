@@ -47,7 +47,9 @@ export function openSession(input: string | Uint8Array): OpenResult {
     try {
       const st = statSync(input);
       if (!st.isFile()) {
-        diags.add('error', 'cannot_open', `${input} is not a file.`);
+        // never opened: reading a named pipe or a device could wait forever or never end
+        const what = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a named pipe' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
+        diags.add('error', 'cannot_open', `${input} is ${what}, not a session file; MMU Lab opens regular files only.`);
         return { diagnostics: diags.list };
       }
       size = st.size;

@@ -78,7 +78,8 @@ export interface RecordResult {
 
 export function recordScenario(scenario: Scenario, outPath: string, options: RecordOptions = {}): RecordResult {
   const sc: Scenario = options.seed === undefined ? scenario : { ...scenario, seed: options.seed };
-  const writer = SessionWriter.create(outPath, { scenario: sc, producer: options.producer ?? PRODUCER }, options);
+  // written under a temporary name, renamed when complete: a finished name is a finished file
+  const writer = SessionWriter.create(outPath, { scenario: sc, producer: options.producer ?? PRODUCER }, { atomic: true, ...options });
   let events = 0;
   let exits = 0;
   const every = options.progressEvery ?? 100_000;

@@ -6,7 +6,7 @@
  * killed at any moment leaves a file that opens up to its last complete chunk (the bytes
  * of every `writeSync` are in the kernel's page cache the moment it returns).
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { deflateRawSync, constants as zc } from 'node:zlib';
 import type { MmuEvent } from '../core/events.ts';
 import { LaneEncoder, currentTypeTable } from './codec.ts';
@@ -20,6 +20,7 @@ import {
   PREAMBLE_BYTES,
   CAPS,
   crc32,
+  fmtInt,
   frameChunk,
   preamble,
   utf8,
@@ -101,6 +102,32 @@ export interface WriterOptions {
    * (default 250): a crash then loses at most that much, or `chunkEvents` events, of any lane.
    */
   flushMs?: number;
+  /**
+   * Write under `<path>.part` and rename to `path` when `close` succeeds, so the name appears only
+   * for a finished file (default false: the kill test and live readers open `path` while it grows).
+   */
+  atomic?: boolean;
+}
+
+/**
+ * Writing failed (a full disk, a quota, an I/O error): the message says what happened and what
+ * the file holds. Events written before stay readable; the file has no footer, so every reader
+ * reports it as an incomplete recording.
+ */
+export class SessionWriteError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    this.name = 'SessionWriteError';
+  }
+}
+
+function writeFailure(e: unknown): { code: string | undefined; reason: string } {
+  const code = (e as { code?: string })?.code;
+  const reason = code === 'ENOSPC' ? 'the disk is full' : code === 'EDQUOT' ? 'the disk quota is exceeded' : code === 'EFBIG' ? 'the file is too large for this file system' : `${code ?? (e as Error)?.message ?? 'error'}`;
+  return { code, reason };
 }
 
 /** Appends between two looks at the clock for `flushMs` (a clock read per event would cost 5 % of the write speed). */
@@ -156,6 +183,13 @@ export class SessionWriter {
   private events = 0;
   private finalNs = 0;
   private closed = false;
+  /** Set when a write failed: every later call throws it. */
+  private failure: SessionWriteError | undefined;
+  /** The name the file gets at close, and the one it is written under (the same unless atomic). */
+  private path = '';
+  /** Events in event chunks whose write returned (what a reader finds after a crash). */
+  private written = 0;
+  private writing = '';
   private readonly chunkEvents: number;
   private readonly flushMs: number;
   /** When every lane was last flushed (ms), and appends until the next look at the clock. */
@@ -179,8 +213,11 @@ export class SessionWriter {
   /** Create (or truncate) `path` and write the preamble and header. Synchronous. */
   static create(path: string, input: SessionHeaderInput, options: WriterOptions = {}): SessionWriter {
     const header = buildHeader(input);
-    const fd = openSync(path, 'w');
+    const writing = options.atomic ? `${path}.part` : path;
+    const fd = openSync(writing, 'w');
     const w = new SessionWriter(fd, header, options);
+    w.path = path;
+    w.writing = writing;
     try {
       w.write(preamble());
       const json = utf8(JSON.stringify(header));
@@ -188,6 +225,7 @@ export class SessionWriter {
       w.headBytes = json.length + room;
       w.write(frameChunk(CHUNK.HEAD, room ? padded(json, w.headBytes) : json));
     } catch (e) {
+      if (w.failure) throw w.failure;
       closeSync(fd);
       throw e;
     }
@@ -223,13 +261,52 @@ export class SessionWriter {
   }
 
   private write(bytes: Uint8Array): void {
+    if (this.failure) throw this.failure;
     let done = 0;
-    while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, this.offset + done);
+    try {
+      while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, this.offset + done);
+    } catch (e) {
+      this.fail(e);
+    }
     this.offset += bytes.length;
   }
 
+  /**
+   * A write failed: close the file, leave it under its final name marked incomplete (no footer)
+   * if it holds anything recorded, else remove it; then throw a message that says so.
+   */
+  private fail(e: unknown): never {
+    const { code, reason } = writeFailure(e);
+    this.closed = true;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already failing; the message below is what matters
+    }
+    const recorded = this.written > 0;
+    let where = this.writing;
+    try {
+      if (!recorded) rmSync(this.writing, { force: true });
+      else if (this.writing !== this.path) {
+        renameSync(this.writing, this.path);
+        where = this.path;
+      }
+    } catch {
+      // the partial file stays where it is; the message names it
+    }
+    this.failure = new SessionWriteError(
+      recorded
+        ? `Writing ${where} failed (${reason}) after ${fmtInt(this.events)} events: the file holds the ${fmtInt(this.written)} events written before and is marked incomplete (it has no footer; readers say the recording did not finish).`
+        : `Writing ${this.path} failed (${reason}) before any event was written; no file was left.`,
+      code,
+    );
+    throw this.failure;
+  }
+
+
   /** Add one event. Throws (a producer bug) on an unknown vm/vcpu or a time that goes backwards in a lane. */
   append(event: MmuEvent): void {
+    if (this.failure) throw this.failure;
     if (this.closed) throw new Error('the session writer is closed');
     const row = this.lanes[event.vm];
     if (!row || !Number.isInteger(event.vcpu) || event.vcpu < 0 || event.vcpu >= row.length)
@@ -296,6 +373,7 @@ export class SessionWriter {
     });
     lane.walkRefs = 0;
     this.write(frameChunk(CHUNK.EVTS, payload));
+    this.written += enc.count;
     lane.seq++;
     lane.ordinal += enc.count;
     lane.lastT = enc.tMax;
@@ -335,8 +413,12 @@ export class SessionWriter {
       };
       this.write(frameChunk(CHUNK.FOOT, utf8(JSON.stringify(footer))));
     } finally {
-      this.closed = true;
-      closeSync(this.fd);
+      if (!this.failure) {
+        this.closed = true;
+        closeSync(this.fd);
+      }
     }
+    if (this.writing !== this.path) renameSync(this.writing, this.path);
   }
 }
+

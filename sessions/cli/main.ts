@@ -479,6 +479,8 @@ async function cmdRecord(ref: string, opts: RecordCliOptions): Promise<number> {
     });
   } catch (e) {
     progress?.done();
+    // the writer's own failure says what the file holds (a full disk: an incomplete file, or none)
+    if ((e as Error)?.name === 'SessionWriteError') throw new CliError((e as Error).message);
     const code = (e as { code?: string }).code;
     if (code) throw new CliError(`${output}: cannot write the session (${code})`);
     throw new CliError(`recording failed: ${oneLine((e as Error)?.message ?? String(e))}`);
