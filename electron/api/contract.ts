@@ -86,6 +86,14 @@ export const timelineLane = z.object({
 
 export const timelineResult = z.object({ t0: z.number(), t1: z.number(), lanes: z.array(timelineLane) });
 
+/** Every event of each lane per bucket and type (sessions/density.ts): counts[k][b] is events of types[k] in bucket b. */
+export const densityResult = z.object({
+  t0: z.number(),
+  t1: z.number(),
+  buckets: z.number(),
+  lanes: z.array(z.object({ vm: z.number(), vcpu: z.number(), types: z.array(z.string()), counts: z.array(z.array(z.number())), events: z.number() })),
+});
+
 export const runState = z.enum(['running', 'paused', 'finished', 'failed', 'stopped']);
 
 /** One VM of a run: each VM runs in its own worker, so each can fail on its own. */
@@ -411,6 +419,11 @@ export const API = {
     params: z.strictObject({ id: sessionId, t0: ns, t1: ns, buckets: z.number().int().min(1).max(20_000) }),
     result: timelineResult,
   },
+  /** Every event (not only exits) of each lane in [t0, t1], counted per bucket and type; exact (added after v0.1). */
+  'sessions.density': {
+    params: z.strictObject({ id: sessionId, t0: ns, t1: ns, buckets: z.number().int().min(1).max(4000) }),
+    result: densityResult,
+  },
   'runs.start': {
     /**
      * `maxEvents`: stop each VM after this many events; left out, the host's default bound
@@ -604,6 +617,7 @@ export type ApiEventPayload<E extends ApiEventName> = z.output<(typeof API_EVENT
 
 export type SessionSummary = z.output<typeof sessionSummary>;
 export type TimelineResult = z.output<typeof timelineResult>;
+export type DensityResult = z.output<typeof densityResult>;
 export type RunStatus = z.output<typeof runStatus>;
 export type CountersResult = z.output<typeof countersResult>;
 export type PageTablesResult = z.output<typeof pageTablesResult>;

@@ -40,6 +40,7 @@ import { TraceImports } from './traceImports.ts';
 import { Captures } from './captures.ts';
 import { VmManager, type VmManagerOptions, type WorkerLocation } from './vmManager.ts';
 import { SessionUploads } from './sessionUploads.ts';
+import { densityView } from '../../sessions/density.ts';
 
 /** The browser host serves exports under this path (same origin, same token or cookie as the API). */
 export const EXPORTS_URL_PATH = '/exports';
@@ -457,6 +458,10 @@ export class HostService {
       'sessions.timeline': ({ id, t0, t1, buckets }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.timeline: params.t1 must not be before params.t0');
         return this.sessions.timeline(this.sessionPath(id), t0, t1, buckets);
+      },
+      'sessions.density': ({ id, t0, t1, buckets }) => {
+        if (t1 < t0) throw new ApiError('bad-request', 'sessions.density: params.t1 must not be before params.t0');
+        return densityView(this.reader(id), t0, t1, buckets);
       },
       'runs.start': async ({ scenario, seed, maxEvents }) => {
         const resolved = this.resolveScenario(scenario, seed);

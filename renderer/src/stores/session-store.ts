@@ -5,7 +5,7 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { ApiParams, ApiResult, CompareResult, CountersResult, DiffResult, ExportResult, PageTablesResult, SessionNote, SessionSummary, TimelineResult } from '../api/contract';
+import type { ApiParams, ApiResult, CompareResult, DensityResult, CountersResult, DiffResult, ExportResult, PageTablesResult, SessionNote, SessionSummary, TimelineResult } from '../api/contract';
 import { api } from '../api/api';
 import { toApiError } from '../api/client';
 import { useNoticeStore } from './notice-store';
@@ -117,6 +117,16 @@ export const useSessionStore = defineStore('session', () => {
       t0: Math.max(0, t0),
       t1: Math.max(Math.max(0, t0) + 1, t1),
       buckets: Math.max(1, Math.min(20_000, Math.round(buckets))),
+    });
+  }
+
+  /** Every event of each lane per bucket and type in [t0, t1] (the lanes' density band). */
+  function densityOf(id: string, t0: number, t1: number, buckets: number): Promise<DensityResult> {
+    return api().call('sessions.density', {
+      id,
+      t0: Math.max(0, t0),
+      t1: Math.max(Math.max(0, t0) + 1, t1),
+      buckets: Math.max(1, Math.min(4000, Math.round(buckets))),
     });
   }
 
@@ -334,6 +344,7 @@ export const useSessionStore = defineStore('session', () => {
     close,
     timeline,
     timelineOf,
+    densityOf,
     exportSession,
     scenarioSchema,
     builtinScenario,

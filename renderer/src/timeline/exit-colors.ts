@@ -8,6 +8,7 @@ import { addKey, keyColours } from '../api/contract';
 
 let reasons = new Map<string, string>();
 let handlings = new Map<string, string>();
+let types = new Map<string, string>();
 
 /** A session was opened: its reasons, most frequent first, get their colours. */
 export function colourSession(exitsByReason: Record<string, number>): void {
@@ -17,6 +18,7 @@ export function colourSession(exitsByReason: Record<string, number>): void {
       .map(([r]) => r),
   );
   handlings = new Map();
+  types = new Map();
 }
 
 export function exitColor(reason: string): string {
@@ -25,4 +27,9 @@ export function exitColor(reason: string): string {
 
 export function handlingColor(handling: string): string {
   return addKey(handlings, handling, {});
+}
+
+/** Event types (the lanes' density of all events) have colours of their own set. */
+export function typeColor(type: string): string {
+  return addKey(types, type, {});
 }

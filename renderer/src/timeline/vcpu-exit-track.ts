@@ -3,7 +3,7 @@
  * exits merged into one pixel by the host) as a bar coloured by its reason.
  */
 import type { TimelineResult } from '../api/contract';
-import { exitColor } from './exit-colors';
+import { exitColor, typeColor } from './exit-colors';
 import { formatCount, formatNs } from '../format';
 import { timeToX, trackUri, type TimeScale, type TimelineTrack, type TrackArea, type TrackHit, type TrackTheme } from './track';
 
@@ -38,6 +38,22 @@ export class VcpuExitTrack implements TimelineTrack {
   }
 
   private markers: LaneMarkers | undefined;
+  /** Every event of the lane per bucket and type (all events, not only exits), when loaded for this view. */
+  private density: { t0: number; t1: number; buckets: number; types: string[]; counts: number[][]; max: number } | undefined;
+
+  setDensity(d: { t0: number; t1: number; buckets: number; types: string[]; counts: number[][] } | undefined): void {
+    if (!d) {
+      this.density = undefined;
+      return;
+    }
+    let max = 0;
+    for (let b = 0; b < d.buckets; b++) {
+      let n = 0;
+      for (const row of d.counts) n += row[b] ?? 0;
+      if (n > max) max = n;
+    }
+    this.density = { ...d, max };
+  }
 
   setMarkers(markers: LaneMarkers | undefined): void {
     this.markers = markers;
@@ -57,6 +73,31 @@ export class VcpuExitTrack implements TimelineTrack {
     if (gx1 > gx0) {
       ctx.fillStyle = theme.guest;
       ctx.fillRect(gx0, area.y + area.height / 2 - 2, gx1 - gx0, 4);
+    }
+    // Every event, as a density along the bottom of the lane: height by count (log), colour by the
+    // bucket's most frequent type. A lane without exits still shows where its events are.
+    const d = this.density;
+    if (d && d.max > 0) {
+      const bw = (d.t1 - d.t0) / d.buckets;
+      const hMax = area.height / 2 - 2;
+      const scaleH = Math.log1p(d.max);
+      for (let b = 0; b < d.buckets; b++) {
+        let n = 0;
+        let top = -1;
+        let topN = 0;
+        for (let k = 0; k < d.counts.length; k++) {
+          const c = d.counts[k]![b] ?? 0;
+          n += c;
+          if (c > topN) [top, topN] = [k, c];
+        }
+        if (n === 0) continue;
+        const x0 = timeToX(scale, d.t0 + b * bw);
+        const x1 = timeToX(scale, d.t0 + (b + 1) * bw);
+        if (x1 < area.x || x0 > area.x + area.width) continue;
+        const h = Math.max(2, (Math.log1p(n) / scaleH) * hMax);
+        ctx.fillStyle = typeColor(d.types[top]!);
+        ctx.fillRect(Math.max(area.x, x0), area.y + area.height - h, Math.max(1, Math.min(area.x + area.width, x1) - Math.max(area.x, x0)), h);
+      }
     }
     for (const slice of this.lane?.slices ?? []) {
       if (!this.shows(slice.reason, slice.handling)) continue;
