@@ -155,7 +155,13 @@ export class FormatTable {
     let f = this.parsed.get(id);
     if (f === undefined && !this.parsed.has(id)) {
       const t = this.texts.get(id);
-      f = t ? parseEventFormat(typeof t.text === 'string' ? t.text : Buffer.from(t.text.buffer, t.text.byteOffset, t.text.length).toString('utf8'), t.system) : undefined;
+      try {
+        f = t ? parseEventFormat(typeof t.text === 'string' ? t.text : Buffer.from(t.text.buffer, t.text.byteOffset, t.text.length).toString('utf8'), t.system) : undefined;
+      } catch (e) {
+        // a damaged description: its events are kept, unnamed (event_<id>, raw)
+        if (!(e instanceof FormatError)) throw e;
+        f = undefined;
+      }
       this.parsed.set(id, f);
     }
     return f;

@@ -60,6 +60,23 @@ describe('mmu-lab import x.trace.dat', () => {
     expect((e as Error).message).toMatch(/^cut\.trace\.dat cannot be read as a trace\.dat: the file ends at byte 1135000, before its options section/);
   });
 
+  it('damage in the first compressed chunk of every CPU: one ImportError saying so, nothing written', async () => {
+    const src = join(DIR, 'demand-cpl3.trace.dat');
+    const reader = await TraceDatReader.open(src);
+    const cpus = reader.meta.cpus.filter((c) => c.size > 0);
+    reader.close();
+    const bad = Buffer.from(readFileSync(src));
+    // past the chunk count and the chunk's sizes: inside its zstd frame
+    for (const c of cpus) bad.fill(0xa5, c.offset + 4 + 8 + 4, c.offset + 4 + 8 + 40);
+    const f = join(tmp, 'chunk.trace.dat');
+    writeFileSync(f, bad);
+    const out = join(tmp, 'chunk.mmulab');
+    const e = await importAnyTrace(f, out).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ImportError);
+    expect((e as Error).message).toMatch(/^chunk\.trace\.dat: the trace\.dat is damaged: cpu \d+'s chunk at byte \d+ .*all of cpu \d+'s events are missing.*; nothing imported$/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('mmu-lab import of a cut trace.dat: one line on stderr, exit 1, nothing written', () => {
     const cut = join(tmp, 'cli-cut.trace.dat');
     writeFileSync(cut, readFileSync(join(DIR, 'demand-cpl3.trace.dat')).subarray(0, 600_000));

@@ -21,8 +21,7 @@ export function fieldRecord(r: DatRecord, littleEndian: boolean): FieldRecord {
 
 /** Where damage stopped a CPU, in one sentence. */
 export function damageText(d: Damage): string {
-  const after = d.afterTs === undefined ? 'before its first event' : `after ${(d.afterTs / 1e9).toFixed(6)} s`;
-  return `${d.message} (cpu ${d.cpu}'s events ${after} are missing)`;
+  return `${d.message} (${d.afterTs === undefined ? `all of cpu ${d.cpu}'s events are missing` : `cpu ${d.cpu}'s events after ${(d.afterTs / 1e9).toFixed(6)} s are missing`})`;
 }
 
 /** Thrown at the end of a read that met damage: the import keeps what came before it. */
@@ -91,5 +90,11 @@ export async function importAnyTrace(path: string, outPath: string, options: Imp
     throw e;
   }
   // an upload is read from a file the host named: the session carries the user's file name
-  return importRecords(options.sourceName ? { ...source, file: basename(options.sourceName) } : source, outPath, options);
+  try {
+    return await importRecords(options.sourceName ? { ...source, file: basename(options.sourceName) } : source, outPath, options);
+  } catch (e) {
+    // damage before the first record: nothing to keep, one line
+    if (e instanceof TraceDatDamage) throw new ImportError(`${basename(options.sourceName ?? path)}: ${e.message}; nothing imported`);
+    throw e;
+  }
 }
