@@ -64,6 +64,44 @@ function derivedEntries(events: Ev[], at: number): { links: number; written: num
   return { links, written };
 }
 
+/**
+ * Under the TDP MMU: present guest entries (4-level, P set) whose target frame a present EPT leaf
+ * maps after event `at`. EPT tables come from shadow_page alloc (their first gfn and level); a
+ * leaf is level 1 or has bit 7 (large page); entry i of a level-L table covers 512^(L-1) frames.
+ */
+function eptTranslated(events: Ev[], at: number): number {
+  const guest = new Map<bigint, bigint>();
+  const tables = new Map<number, { gfn: bigint; level: number; entries: Map<number, bigint> }>();
+  for (let i = 0; i <= at; i++) {
+    const e = events[i]!;
+    if (e.type === 'gpte_write') {
+      if (BigInt(e.new!) === 0n) guest.delete(BigInt(e.gpa!));
+      else guest.set(BigInt(e.gpa!), BigInt(e.new!));
+    } else if (e.type === 'shadow_page' && e.action === 'alloc') tables.set(e.table!, { gfn: BigInt(e.gfn ?? '0'), level: e.level!, entries: tables.get(e.table!)?.entries ?? new Map() });
+    else if (e.type === 'shadow_page' && e.action === 'free') tables.delete(e.table!);
+    else if (e.type === 'spte_write') {
+      const t = tables.get(e.table!);
+      if (!t) continue;
+      if (BigInt(e.new!) === 0n) t.entries.delete(e.index!);
+      else t.entries.set(e.index!, BigInt(e.new!));
+    }
+  }
+  const mapped: [bigint, bigint][] = [];
+  for (const t of tables.values())
+    for (const [i, v] of t.entries) {
+      if ((v & 7n) === 0n || !(t.level === 1 || (v & 0x80n) !== 0n)) continue;
+      const per = 512n ** BigInt(t.level - 1);
+      mapped.push([t.gfn + BigInt(i) * per, t.gfn + BigInt(i) * per + per - 1n]);
+    }
+  let n = 0;
+  for (const v of guest.values()) {
+    if ((v & 1n) === 0n) continue;
+    const frame = (v & 0x000ffffffffff000n) >> 12n;
+    if (mapped.some(([a, b]) => frame >= a && frame <= b)) n++;
+  }
+  return n;
+}
+
 test('the picture links each shadow entry to the guest entry it derives from, and marks what the event wrote', async ({ lab, app, page }) => {
   const file = lab.record('demand-zap');
   const events = exportOf(file);
@@ -106,7 +144,7 @@ test('the picture links each shadow entry to the guest entry it derives from, an
 test('a TDP page walk is drawn as its 2D grid with the references the event counted', async ({ lab, app, page }) => {
   const file = lab.record('tdp-mmu-parallel');
   const events = exportOf(file);
-  const at = events.findIndex((e) => e.type === 'page_walk');
+  const at = events.findIndex((e, i) => i > events.length / 2 && e.type === 'page_walk');
   expect(at).toBeGreaterThanOrEqual(0);
   const w = events[at]!;
 
@@ -125,6 +163,10 @@ test('a TDP page walk is drawn as its 2D grid with the references the event coun
   await expect(grid.getByTestId('walk-saved')).toHaveText(String(24 - w.refs!));
   // the guest reads drawn as read are the ones the walk made
   await expect(grid.locator('td.read')).toHaveCount(w.guestRefs!);
+  // the second dimension: each guest entry linked to the EPT leaf translating what it points to
+  const translated = eptTranslated(events, at);
+  expect(translated).toBeGreaterThan(0);
+  await expect(page.getByTestId('pt-diagram').getByTestId('pt-link')).toHaveCount(translated);
   await expectAxeCleanInBothThemes(page, '[data-testid="page-tables"]', 'the 2D walk grid');
   app.expectNoErrors();
 });

@@ -14,8 +14,8 @@ export const INDENT = 16;
 export const COL_W = 400;
 export const LINK_GAP = 170;
 /** Entries drawn per table and rows per column before the picture says "… more". */
-export const MAX_ENTRIES = 48;
-export const MAX_ROWS = 700;
+export const MAX_ENTRIES = 512;
+export const MAX_ROWS = 2000;
 
 export interface DrawnEntry {
   key: string;
@@ -59,6 +59,8 @@ export interface Link {
   x1: number;
   y1: number;
   changed: boolean;
+  /** `mirror`: the shadow entry derived from the guest entry; `ept`: the EPT leaf translating what the guest entry points to. */
+  kind: 'mirror' | 'ept';
 }
 
 /** A Xen PV frame's page type as Xen names it (PGT_l1_page_table …): a validated table of level n. */
@@ -128,7 +130,39 @@ export function layoutLinks(guest: Column, host: Column): Link[] {
       for (const m of g.entry.mirrors ?? []) {
         const s = hostRows.get(entryKey(m.table, m.index));
         if (!s) continue;
-        links.push({ from: g.key, to: s.key, x0: g.x + g.w, y0: g.y + ROW / 2, x1: s.x, y1: s.y + ROW / 2, changed: g.changed || s.changed });
+        links.push({ from: g.key, to: s.key, x0: g.x + g.w, y0: g.y + ROW / 2, x1: s.x, y1: s.y + ROW / 2, changed: g.changed || s.changed, kind: 'mirror' });
       }
+  return links;
+}
+
+/**
+ * Under EPT/NPT: from each present guest entry to the EPT leaf that translates the guest-physical
+ * address it points to (the next table or the page), the second dimension of the 2D walk.
+ */
+export function layoutEptLinks(guest: Column, host: Column): Link[] {
+  const leaves: { a: bigint; b: bigint; e: DrawnEntry }[] = [];
+  for (const t of host.tables)
+    for (const e of t.entries)
+      if (e.entry.target.kind === 'page' && e.entry.va0 !== undefined && e.entry.va1 !== undefined) leaves.push({ a: BigInt(e.entry.va0), b: BigInt(e.entry.va1), e });
+  leaves.sort((p, q) => (p.a < q.a ? -1 : p.a > q.a ? 1 : 0));
+  const find = (gpa: bigint): DrawnEntry | undefined => {
+    let lo = 0;
+    let hi = leaves.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const l = leaves[mid]!;
+      if (gpa < l.a) hi = mid - 1;
+      else if (gpa > l.b) lo = mid + 1;
+      else return l.e;
+    }
+    return undefined;
+  };
+  const links: Link[] = [];
+  for (const t of guest.tables)
+    for (const g of t.entries) {
+      const addr = g.entry.target.kind === 'none' ? undefined : g.entry.target.addr;
+      const s = addr === undefined ? undefined : find(BigInt(addr));
+      if (s) links.push({ from: g.key, to: s.key, x0: g.x + g.w, y0: g.y + ROW / 2, x1: s.x, y1: s.y + ROW / 2, changed: g.changed || s.changed, kind: 'ept' });
+    }
   return links;
 }
