@@ -453,7 +453,9 @@ export class Importer {
       if (r.event === 'kvm_mmu_paging_element') {
         const d = f ? fieldsPagingElement(f) : decodePagingElementHex(body);
         // elements come before the bits; one after a bit starts no new walk: kept raw
-        if (d && w.bits.length === 0) return void w.elements.push({ t, level: d.level, hex: 'hex' in d ? d.hex : d.pte.toString(16) });
+        // (a walk reads at most 5 levels: more is not one walk, and memory stays bounded)
+        if (d && w.bits.length === 0 && w.elements.length < MAX_WALK_LEVELS)
+          return void w.elements.push({ t, level: d.level, hex: 'hex' in d ? d.hex : d.pte.toString(16) });
       } else if (r.event === 'kvm_mmu_walker_error') {
         const d = f ? fieldsWalkerError(f) : decodeWalkerError(body);
         if (d) {
@@ -465,7 +467,7 @@ export class Importer {
       } else {
         const d = f ? fieldsGpa(f) : GPA.exec(body);
         const gpa = d === null || d === undefined ? undefined : 'gpa' in d ? d.gpa : parseInt(d[1]!, 16);
-        if (gpa !== undefined) return void w.bits.push({ t, gpa, dirty: r.event === 'kvm_mmu_set_dirty_bit' });
+        if (gpa !== undefined && w.bits.length < 2 * MAX_WALK_LEVELS) return void w.bits.push({ t, gpa, dirty: r.event === 'kvm_mmu_set_dirty_bit' });
       }
     }
     const l = this.lane(r, NaN);
@@ -574,6 +576,7 @@ export class Importer {
 }
 
 const GPA = /^gpa ([0-9a-fA-F]+)/;
+const MAX_WALK_LEVELS = 5;
 
 function fieldNum(f: Fields, name: string): number | undefined {
   const v = f.get(name);
