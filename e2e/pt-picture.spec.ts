@@ -14,6 +14,7 @@ interface Ev {
   table?: number;
   index?: number;
   new?: string;
+  old?: string;
   action?: string;
   gfn?: string;
   role?: string;
@@ -192,5 +193,28 @@ test('Xen PV: the picture names each validated frame by its Xen page type', asyn
     const want = [...levels.values()].filter((l) => l === level).length;
     await expect(host.locator('g.table > text.title', { hasText: `type L${level} page table` })).toHaveCount(want);
   }
+  app.expectNoErrors();
+});
+
+test('playing forward, a cleared shadow entry is drawn struck through, once', async ({ lab, app, page }) => {
+  // cow-zap: the fork's write-protect zaps sptes (spte_write to 0)
+  const file = lab.record('cow-zap');
+  const events = exportOf(file);
+  const k = events.findIndex((e, i) => i > 0 && e.type === 'spte_write' && BigInt(e.new!) === 0n && BigInt(e.old ?? '0') !== 0n);
+  expect(k).toBeGreaterThan(0);
+  await app.goto(lab.url);
+  await app.openSession('cow-zap.mmulab');
+  await page.getByTestId('goto-event').fill(String(k - 1));
+  await page.getByRole('button', { name: 'Go to the event' }).click();
+  await page.getByRole('tab', { name: 'Page tables' }).click();
+  await page.getByRole('radio', { name: 'Picture' }).check();
+  const diagram = page.getByTestId('pt-diagram');
+  await expect(page.getByTestId('pt-diagram-summary')).toContainText(`by event #${k - 1}`);
+  await page.getByRole('button', { name: 'Step forward one event' }).click();
+  const removed = diagram.locator('g.entry.removed');
+  await expect(removed).toHaveCount(1);
+  await expect(removed).toHaveAttribute('data-entry', `s0:${events[k]!.table}:${events[k]!.index}`);
+  await expect(diagram.locator('g.entry.changed')).toHaveCount(0);
+  await expect(page.getByTestId('pt-diagram-summary')).toContainText(`0 entries written and 1 cleared since the picture at event #${k - 1}`);
   app.expectNoErrors();
 });

@@ -24,8 +24,10 @@ export interface DrawnEntry {
   x: number;
   y: number;
   w: number;
-  /** Written by the event the picture is at. */
+  /** Written since the previous picture (or, with none, by the event the picture is at). */
   changed: boolean;
+  /** Present in the previous picture, gone now (drawn struck through, once). */
+  removed: boolean;
 }
 export interface DrawnTable {
   key: string;
@@ -77,10 +79,15 @@ function entryLabel(space: Space, t: Table, e: Entry): string {
   return `[${e.index}] ${e.flags.join(' ')} → ${target}`;
 }
 
-export function layoutColumn(space: Space | undefined, x0: number, at: number): Column {
+/**
+ * `prev`: the same space in the picture drawn before (playback moving forward): entries whose
+ * value differs are the changed ones, and entries it had that are gone are drawn as removed.
+ */
+export function layoutColumn(space: Space | undefined, x0: number, at: number, prev?: Space): Column {
   const out: Column = { tables: [], edges: [], height: 0, omitted: 0 };
   if (!space) return out;
   const byKey = new Map(space.tables.map((t) => [t.key, t]));
+  const before = prev ? new Map(prev.tables.map((t) => [t.key, new Map(t.entries.map((e) => [e.index, e]))])) : undefined;
   const seen = new Set<string>();
   const rowOf = new Map<string, DrawnEntry>();
   let y = 0;
@@ -94,11 +101,16 @@ export function layoutColumn(space: Space | undefined, x0: number, at: number): 
     }
     const x = x0 + depth * INDENT;
     const w = COL_W - depth * INDENT;
-    const shown = t.entries.slice(0, MAX_ENTRIES);
-    const box: DrawnTable = { key: t.key, title: tableTitle(space, t), x, y, w, h: HEAD + shown.length * ROW + (t.entries.length > shown.length ? ROW : 0), hidden: t.entries.length - shown.length, entries: [] };
+    const old = before?.get(t.key);
+    const now = new Set(t.entries.map((e) => e.index));
+    const gone = old ? [...old.values()].filter((e) => !now.has(e.index)).map((e) => ({ ...e, gone: true })) : [];
+    const all = [...t.entries.map((e) => ({ ...e, gone: false })), ...gone].sort((a, b) => a.index - b.index);
+    const shown = all.slice(0, MAX_ENTRIES);
+    const box: DrawnTable = { key: t.key, title: tableTitle(space, t), x, y, w, h: HEAD + shown.length * ROW + (all.length > shown.length ? ROW : 0), hidden: all.length - shown.length, entries: [] };
     if (parent) out.edges.push({ x0: parent.x + 4, y0: parent.y + ROW / 2, x1: x, y1: y + HEAD / 2 });
-    shown.forEach((e, i) => {
-      const d: DrawnEntry = { key: entryKey(t.key, e.index), entry: e, label: entryLabel(space, t, e), x, y: y + HEAD + i * ROW, w, changed: e.lastEvent === at };
+    shown.forEach(({ gone: removed, ...e }, i) => {
+      const changed = removed ? false : before ? old?.get(e.index)?.value !== e.value : e.lastEvent === at;
+      const d: DrawnEntry = { key: entryKey(t.key, e.index), entry: e, label: entryLabel(space, t, e), x, y: y + HEAD + i * ROW, w, changed, removed };
       box.entries.push(d);
       rowOf.set(d.key, d);
     });
@@ -106,6 +118,7 @@ export function layoutColumn(space: Space | undefined, x0: number, at: number): 
     rows += shown.length + 1;
     y += box.h + GAP;
     for (const d of box.entries) {
+      if (d.removed) continue;
       const child = d.entry.target.table ? byKey.get(d.entry.target.table) : undefined;
       if (child) place(child, Math.min(depth + 1, 4), d);
     }
@@ -123,11 +136,11 @@ export function layoutColumn(space: Space | undefined, x0: number, at: number): 
 /** Links from each guest entry to the shadow entries derived from it that the picture draws. */
 export function layoutLinks(guest: Column, host: Column): Link[] {
   const hostRows = new Map<string, DrawnEntry>();
-  for (const t of host.tables) for (const e of t.entries) hostRows.set(e.key, e);
+  for (const t of host.tables) for (const e of t.entries) if (!e.removed) hostRows.set(e.key, e);
   const links: Link[] = [];
   for (const t of guest.tables)
     for (const g of t.entries)
-      for (const m of g.entry.mirrors ?? []) {
+      for (const m of g.removed ? [] : (g.entry.mirrors ?? [])) {
         const s = hostRows.get(entryKey(m.table, m.index));
         if (!s) continue;
         links.push({ from: g.key, to: s.key, x0: g.x + g.w, y0: g.y + ROW / 2, x1: s.x, y1: s.y + ROW / 2, changed: g.changed || s.changed, kind: 'mirror' });
@@ -143,7 +156,7 @@ export function layoutEptLinks(guest: Column, host: Column): Link[] {
   const leaves: { a: bigint; b: bigint; e: DrawnEntry }[] = [];
   for (const t of host.tables)
     for (const e of t.entries)
-      if (e.entry.target.kind === 'page' && e.entry.va0 !== undefined && e.entry.va1 !== undefined) leaves.push({ a: BigInt(e.entry.va0), b: BigInt(e.entry.va1), e });
+      if (!e.removed && e.entry.target.kind === 'page' && e.entry.va0 !== undefined && e.entry.va1 !== undefined) leaves.push({ a: BigInt(e.entry.va0), b: BigInt(e.entry.va1), e });
   leaves.sort((p, q) => (p.a < q.a ? -1 : p.a > q.a ? 1 : 0));
   const find = (gpa: bigint): DrawnEntry | undefined => {
     let lo = 0;
@@ -160,7 +173,7 @@ export function layoutEptLinks(guest: Column, host: Column): Link[] {
   const links: Link[] = [];
   for (const t of guest.tables)
     for (const g of t.entries) {
-      const addr = g.entry.target.kind === 'none' ? undefined : g.entry.target.addr;
+      const addr = g.removed || g.entry.target.kind === 'none' ? undefined : g.entry.target.addr;
       const s = addr === undefined ? undefined : find(BigInt(addr));
       if (s) links.push({ from: g.key, to: s.key, x0: g.x + g.w, y0: g.y + ROW / 2, x1: s.x, y1: s.y + ROW / 2, changed: g.changed || s.changed, kind: 'ept' });
     }
