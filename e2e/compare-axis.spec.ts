@@ -47,6 +47,7 @@ test('a simulated run and an imported trace share one time axis with their guest
     expect(mb.x).toBeGreaterThanOrEqual(box.x);
     expect(mb.x).toBeLessThanOrEqual(box.x + box.width);
   }
+  await page.getByTestId('compare-axis').screenshot({ path: join(root, 'artifacts', 'screenshots', 'compare-axis.png') });
   await expectAxeCleanInBothThemes(page, '[data-testid="compare"]', 'the compare view with its time axis');
   app.expectNoErrors();
 });

@@ -168,6 +168,7 @@ test('a TDP page walk is drawn as its 2D grid with the references the event coun
   const translated = eptTranslated(events, at);
   expect(translated).toBeGreaterThan(0);
   await expect(page.getByTestId('pt-diagram').getByTestId('pt-link')).toHaveCount(translated);
+  await page.getByTestId('page-tables').screenshot({ path: join(root, 'artifacts', 'screenshots', 'pagetable-walk-grid.png') });
   await expectAxeCleanInBothThemes(page, '[data-testid="page-tables"]', 'the 2D walk grid');
   app.expectNoErrors();
 });
