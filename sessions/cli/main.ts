@@ -30,8 +30,6 @@ let fmtInt: typeof import('../format.ts').fmtInt;
 let fmtNs: typeof import('../format.ts').fmtNs;
 let ratio: typeof import('../views.ts').ratio;
 let sessionTotals: typeof import('../views.ts').sessionTotals;
-let ImportCliError: typeof import('./importCmd.ts').ImportCliError;
-let cmdImport: typeof import('./importCmd.ts').cmdImport;
 let importInfoJson: typeof import('./importCmd.ts').importInfoJson;
 let importInfoText: typeof import('./importCmd.ts').importInfoText;
 let importHostLanes: typeof import('./importCmd.ts').importHostLanes;
@@ -57,7 +55,7 @@ async function loadCommandModules(): Promise<void> {
   ({ ReportError, exportSessionFile } = exportFile);
   ({ fmtInt, fmtNs } = format);
   ({ ratio, sessionTotals } = views);
-  ({ ImportCliError, cmdImport, importInfoJson, importInfoText, importHostLanes } = importCmd);
+  ({ importInfoJson, importInfoText, importHostLanes } = importCmd);
 }
 
 declare const __MMULAB_VERSION__: string | undefined;
@@ -605,11 +603,14 @@ export function buildProgram(setStatus: (n: number) => void, extend?: (cli: CliE
     .option('-q, --quiet', 'print nothing on success')
     .addHelpText('after', '\nCtrl-C stops the import and keeps what was read as a session marked incomplete. See docs/import.md.')
     .action(
-      run(async (trace: string, opts: { output?: string; progress?: boolean; quiet?: boolean }) => {
+      // only the import's own modules: the scenario parser (zod) and yaml the other commands load
+      // cost ~40 ms CPU at every start, a large part of importing a small trace
+      runOwn(async (trace: string, opts: { output?: string; progress?: boolean; quiet?: boolean }) => {
+        const own = await import('./importCmd.ts');
         try {
-          return await cmdImport(out, err, trace, opts);
+          return await own.cmdImport(out, err, trace, opts);
         } catch (e) {
-          throw e instanceof ImportCliError ? new CliError(e.message) : e;
+          throw e instanceof own.ImportCliError ? new CliError(e.message) : e;
         }
       }),
     );

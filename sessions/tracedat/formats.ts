@@ -187,10 +187,11 @@ function idOfText(text: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** `ID: n` on a line of its own (the second, after `name:`), read from the bytes without decoding them. */
+/** `ID: n` at the start of a line (the second, after `name:`), read from the bytes without decoding them. */
 function idOfBytes(b: Uint8Array): number | undefined {
-  for (let i = 0; i + 4 < b.length; i++) {
-    if (b[i] !== 10 || b[i + 1] !== 73 || b[i + 2] !== 68 || b[i + 3] !== 58) continue; // "\nID:"
+  // hop from newline to newline (a native search): thousands of formats are read at every open
+  for (let i = b.indexOf(10); i >= 0 && i + 4 < b.length; i = b.indexOf(10, i + 1)) {
+    if (b[i + 1] !== 73 || b[i + 2] !== 68 || b[i + 3] !== 58) continue; // "ID:"
     let j = i + 4;
     while (b[j] === 32 || b[j] === 9) j++;
     let n = 0;

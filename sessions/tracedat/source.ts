@@ -4,6 +4,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
+import type { Fields } from '../import/fields.ts';
 import { ImportError, importTrace, type ImportOptions, type ImportResult } from '../import/index.ts';
 import { importRecords, type FieldRecord, type FieldRecordBatch, type RecordSource } from '../import/records.ts';
 import { TraceDatError, isTraceDat } from './file.ts';
@@ -14,9 +15,33 @@ import { TraceDatReader, type DatRecord, type Damage } from './reader.ts';
 /** Records handed to the import at a time. */
 const BATCH = 4096;
 
+/**
+ * A record and its payload's fields in one object (the record is its own `fields`): one
+ * allocation per event instead of two, on the import's hottest path.
+ */
+class DatFieldRecord extends PayloadFields implements FieldRecord {
+  readonly ts: number;
+  readonly cpu: number;
+  readonly pid: number;
+  readonly comm: string;
+  readonly system: string | undefined;
+  readonly event: string;
+  readonly fields: Fields;
+  constructor(r: DatRecord, littleEndian: boolean) {
+    super(r.view, r.offset, r.length, r.format, littleEndian);
+    this.ts = r.ts;
+    this.cpu = r.cpu;
+    this.pid = r.pid;
+    this.comm = r.comm;
+    this.system = r.format?.system;
+    this.event = r.format?.name ?? `event_${r.id}`;
+    this.fields = this;
+  }
+}
+
 /** The record the import keeps (the reader reuses its own). */
 export function fieldRecord(r: DatRecord, littleEndian: boolean): FieldRecord {
-  return { ts: r.ts, cpu: r.cpu, pid: r.pid, comm: r.comm, system: r.format?.system, event: r.format?.name ?? `event_${r.id}`, fields: new PayloadFields(r.view, r.offset, r.length, r.format, littleEndian) };
+  return new DatFieldRecord(r, littleEndian);
 }
 
 /** Where damage stopped a CPU, in one sentence. */
