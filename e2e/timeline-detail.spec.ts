@@ -83,8 +83,8 @@ test('(3) a click selects the exit under the pointer in its own lane and shows i
   await page.getByRole('button', { name: 'Zoom out', exact: true }).click();
   await page.getByRole('button', { name: 'Zoom out', exact: true }).click();
   await expect(page.getByTestId('timeline-canvas').first()).toHaveAttribute('data-exact', 'true');
-  // Move away first (the playback position to the run's start), so the click is what selects it.
-  await page.getByRole('button', { name: 'Go to the start' }).click();
+  // Move away first (one event back), so the click is what selects it.
+  await page.getByRole('button', { name: 'Step back one event' }).click();
   await expect(page.getByTestId('current-event')).not.toContainText(`event #${pick}`);
 
   const canvas = page.getByTestId('timeline-canvas').first();

@@ -11,6 +11,8 @@ export interface EventFilter {
   handling?: string;
   /** A guest-virtual or guest-physical address (hex or decimal); matches the same 4 KiB page. */
   address?: string;
+  /** Free text: matches an event any of whose fields (names or values, raw events' text too) contains it, ignoring case. */
+  text?: string;
 }
 
 /** The address as a 4 KiB page number, or undefined when it is not an address. */
@@ -22,7 +24,7 @@ export function pageOf(text: string | number | undefined): bigint | undefined {
 }
 
 export function isEmptyFilter(f: EventFilter): boolean {
-  return !f.type && !f.reason && !f.handling && !f.address?.trim();
+  return !f.type && !f.reason && !f.handling && !f.address?.trim() && !f.text?.trim();
 }
 
 /** A predicate for the filter; address text that is not an address matches nothing. */
@@ -30,8 +32,10 @@ export function matcher(f: EventFilter): (e: SessionEvent) => boolean {
   const page = f.address?.trim() ? pageOf(f.address) : undefined;
   const badAddress = !!f.address?.trim() && page === undefined;
   const handling = f.handling?.trim().toLowerCase();
+  const text = f.text?.trim().toLowerCase();
   return (e) => {
     if (badAddress) return false;
+    if (text && !Object.entries(e).some(([k, v]) => k.toLowerCase().includes(text) || String(v).toLowerCase().includes(text))) return false;
     if (f.type && e.type !== f.type) return false;
     if (f.reason && e.reason !== f.reason) return false;
     if (handling && !String(e.handling ?? '').toLowerCase().includes(handling)) return false;

@@ -113,13 +113,23 @@ export const useViewStore = defineStore('view', () => {
     return f.field === 'reason' ? reason === f.key : handling === f.key;
   }
 
-  /** A new session: nothing selected, nothing filtered. */
+  /** Markers A and B (simulated ns), for a Δt between two moments like KernelShark's. */
+  const markerA = ref<number>();
+  const markerB = ref<number>();
+  function setMarker(which: 'a' | 'b', t: number | undefined): void {
+    if (which === 'a') markerA.value = t;
+    else markerB.value = t;
+  }
+
+  /** A new session: nothing selected, nothing filtered, no markers. */
   function reset(): void {
+    markerA.value = undefined;
+    markerB.value = undefined;
     timeWindow.value = undefined;
     selection.value = undefined;
     hiddenReasons.value = new Set();
     filter.value = undefined;
   }
 
-  return { theme, effectiveTheme, setTheme, timeWindow, setWindow, selection, hiddenReasons, filter, hasSelection, select, clearSelection, toggleReason, toggleFilter, clearFilter, shows, reset };
+  return { markerA, markerB, setMarker, theme, effectiveTheme, setTheme, timeWindow, setWindow, selection, hiddenReasons, filter, hasSelection, select, clearSelection, toggleReason, toggleFilter, clearFilter, shows, reset };
 });
