@@ -5,16 +5,20 @@ import { join } from 'node:path';
 import { expectAxeCleanInBothThemes } from './axe-check';
 import { expect, mmuLab, root, test } from './fixtures';
 
-function exported(file: string): { faults: number; t: number[] } {
+function exported(file: string): { faults: number; t: number[]; firstFault: number } {
   const t: number[] = [];
   let faults = 0;
+  let firstFault = -1;
   for (const line of mmuLab(['export', file, '--format', 'jsonl']).split('\n')) {
     if (!line) continue;
     const e = JSON.parse(line) as { t: number; type: string };
     t.push(e.t);
-    if (e.type === 'guest_fault') faults++;
+    if (e.type === 'guest_fault') {
+      if (faults === 0) firstFault = t.length - 1;
+      faults++;
+    }
   }
-  return { faults, t };
+  return { faults, t, firstFault };
 }
 
 test('a simulated run and an imported trace share one time axis with their guest faults marked', async ({ lab, app, page }) => {
@@ -47,6 +51,14 @@ test('a simulated run and an imported trace share one time axis with their guest
     expect(mb.x).toBeGreaterThanOrEqual(box.x);
     expect(mb.x).toBeLessThanOrEqual(box.x + box.width);
   }
+  // A's playback position on the shared axis: at A's first fault it stands on A's first marker
+  await page.getByRole('tab', { name: 'Events' }).click();
+  await page.getByTestId('goto-event').fill(String(a.firstFault));
+  await page.getByRole('button', { name: 'Go to the event' }).click();
+  await expect(page.getByTestId('current-event')).toHaveText(new RegExp(`^event #${a.firstFault} `));
+  await page.getByRole('tab', { name: 'Compare' }).click();
+  const first = Number(await axis.getByTestId('compare-axis-A').getByTestId('fault-marker').first().getAttribute('x1'));
+  await expect.poll(async () => Math.abs(Number(await axis.getByTestId('compare-axis-playhead').getAttribute('x1')) - first)).toBeLessThanOrEqual(0.5);
   await page.getByTestId('compare-axis').screenshot({ path: join(root, 'artifacts', 'screenshots', 'compare-axis.png') });
   await expectAxeCleanInBothThemes(page, '[data-testid="compare"]', 'the compare view with its time axis');
   app.expectNoErrors();
