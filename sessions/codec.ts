@@ -422,7 +422,8 @@ export class ChunkDecoder {
     });
   }
 
-  private typeOf(typeId: number): DecodeType {
+  /** @internal the type of a type id, for ChunkStream */
+  typeOf(typeId: number): DecodeType {
     const type = this.types[typeId];
     if (!type) throw new FormatError(`event type id ${typeId} is not in the session's type table`);
     return type;
@@ -497,15 +498,56 @@ export class ChunkDecoder {
    * so a hostile chunk is refused before it fills memory. `cost` receives the estimate.
    */
   decode(body: Uint8Array, count: number, vm: number, vcpu: number, tMin: number, budget = Infinity, cost?: { bytes: number }): MmuEvent[] {
-    const r = new ByteReader(body);
-    const head = readChunkDictionary(r, body.length, budget);
-    const dict = head.dict;
-    let bytes = head.cost + DECODE_COST.slot * count;
-    const out: MmuEvent[] = new Array<MmuEvent>(count);
-    let t = tMin;
-    for (let i = 0; i < count; i++) {
+    const stream = new ChunkStream(this, body, count, vm, vcpu, tMin, budget);
+    const out = stream.next(count);
+    if (cost) cost.bytes = stream.cost;
+    return out;
+  }
+}
+
+/**
+ * The events of one chunk, decoded a batch at a time: it holds the body, the dictionary and
+ * the batch asked for, not every event (a merge of many lanes of large chunks needs this).
+ */
+export class ChunkStream {
+  private readonly r: ByteReader;
+  private readonly dict: string[];
+  private t: number;
+  /** Events decoded so far. */
+  done = 0;
+  /** Estimated heap bytes built so far (DECODE_COST), the dictionary's included. */
+  cost: number;
+  readonly dictCost: number;
+
+  constructor(
+    private readonly dec: ChunkDecoder,
+    body: Uint8Array,
+    readonly count: number,
+    private readonly vm: number,
+    private readonly vcpu: number,
+    tMin: number,
+    private readonly budget = Infinity,
+  ) {
+    this.r = new ByteReader(body);
+    const head = readChunkDictionary(this.r, body.length, budget);
+    this.dict = head.dict;
+    this.dictCost = head.cost;
+    this.cost = head.cost;
+    this.t = tMin;
+  }
+
+  /** The next `n` events (fewer at the end); after the last, checks the body was consumed exactly. */
+  next(n: number): MmuEvent[] {
+    const m = Math.max(0, Math.min(n, this.count - this.done));
+    const r = this.r;
+    const dict = this.dict;
+    const { vm, vcpu, budget } = this;
+    let bytes = this.cost + DECODE_COST.slot * m;
+    let t = this.t;
+    const out: MmuEvent[] = new Array<MmuEvent>(m);
+    for (let i = 0; i < m; i++) {
       const typeId = r.varuint();
-      const type = this.typeOf(typeId);
+      const type = this.dec.typeOf(typeId);
       t += r.varuint();
       const ev: Record<string, unknown> = { t, vm, vcpu, type: type.name };
       const mask = type.optionalCount > 0 ? r.varuint() : 0;
@@ -537,8 +579,10 @@ export class ChunkDecoder {
       }
       out[i] = ev as unknown as MmuEvent;
     }
-    if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left over after the chunk's events`);
-    if (cost) cost.bytes = bytes;
+    this.t = t;
+    this.cost = bytes;
+    this.done += m;
+    if (this.done === this.count && r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left over after the chunk's events`);
     return out;
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { MmuEvent } from '../../core/events.ts';
 import { SourceError, type ByteSource } from '../byteSource.ts';
-import { ChunkDecoder, ChunkTooLarge, type ChunkColumns, type FileEventType } from '../codec.ts';
+import { ChunkDecoder, ChunkStream, ChunkTooLarge, type ChunkColumns, type FileEventType } from '../codec.ts';
 import { CHUNK_OVERHEAD, CODEC, EVTS_PREFIX_BYTES, crc32, fmtInt, readU32, type Diagnostic } from '../format.ts';
 import { boundedInflate } from './inflate.ts';
 import { READ_LIMITS } from './limits.ts';
@@ -90,6 +90,28 @@ export class ChunkStore {
       }
     }
     return events;
+  }
+
+  /** The decoded events of a chunk if they are in the cache (without decoding it). */
+  cached(ch: ChunkRef): MmuEvent[] | undefined {
+    return this.cache.get(ch);
+  }
+
+  /**
+   * A chunk's events a batch at a time (see ChunkStream), for a merge that cannot hold them all.
+   * The chunk is checked whole first (without building events), so a damaged one yields no
+   * events at all, as `decodeChunk` would; undefined then. The body's bytes are `held`.
+   */
+  stream(ch: ChunkRef): { stream: ChunkStream; held: number } | undefined {
+    this.check(ch);
+    if (ch.bad) return undefined;
+    try {
+      const body = this.body(ch);
+      return { stream: new ChunkStream(this.decoder, body, ch.count, ch.vm, ch.vcpu, ch.tMin, READ_LIMITS.chunkDecodeBytes), held: body.byteLength };
+    } catch (e) {
+      this.markBad(ch, e);
+      return undefined;
+    }
   }
 
   /** Bytes of decoded chunks kept now (estimated) and how many. */
