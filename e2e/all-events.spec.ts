@@ -1,7 +1,7 @@
 // §3: every event is drawn on its lane, not only exits. A real trace with its kvm_exit and
 // kvm_entry lines taken out (as a host that does not trace exits gives it) is not empty: its lane
 // shows a band of its events at every zoom, the count of events in view is the session's, and the
-// type legend lists each type with the count `mmu-lab info` gives.
+// type legend and the breakdown list each type with the count `mmu-lab info` gives.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, mmuLab, root, test } from './fixtures';
@@ -35,6 +35,12 @@ test('a trace without exits still shows its events on its lane at every zoom', a
       return n;
     });
   await expect.poll(painted).toBeGreaterThan(20);
+  // The breakdown counts any event type, not only exits (this trace has none).
+  await page.getByRole('tab', { name: 'Breakdown' }).click();
+  const types = page.getByTestId('breakdown-types');
+  for (const [type, n] of Object.entries(info.eventsByType)) if (n > 0) await expect(types.locator(`tr[data-key="${type}"] [data-col="count"]`)).toHaveText(String(n));
+  await expect(page.getByTestId('breakdown-events')).toHaveText(String(info.events));
+  await page.getByRole('tab', { name: 'Events' }).click();
   for (let i = 0; i < 3; i++) {
     await page.getByRole('button', { name: 'Zoom in', exact: true }).click();
     await expect(page.getByTestId('timeline-canvas').first()).toHaveAttribute('data-exact', 'true');
