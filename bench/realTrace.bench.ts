@@ -7,15 +7,16 @@
  * guest page faults, the teardown's zaps) in a tracefs instance of its own, then
  * `trace-cmd extract` (`trace-cmd record` fails on this host's KVM module). Without root,
  * /dev/kvm, tracefs, trace-cmd, gcc or the harness sources the group says which is missing and
- * does not run. MMU_BENCH_REALKVM names the harness's folder (default ../shared/realkvm).
+ * does not run. MMU_BENCH_REALKVM names the harness's folder (default tools/realkvm).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Benchmark } from './harness.ts';
 import { stats } from './harness.ts';
+import { REALKVM_DIR } from '../sessions/testing/realPaths.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'mmu-lab.js');
@@ -24,7 +25,7 @@ const WORKLOAD = ['gpf', '512', '3'];
 const PAIRS = 3;
 
 function harnessDir(): string | undefined {
-  const candidates = [process.env.MMU_BENCH_REALKVM, resolve(root, '../shared/realkvm'), resolve(root, '../../shared/realkvm'), '/work/shared/realkvm'];
+  const candidates = [process.env.MMU_BENCH_REALKVM, REALKVM_DIR];
   return candidates.find((d): d is string => !!d && existsSync(join(d, 'harness.c')));
 }
 

@@ -1,6 +1,6 @@
 /**
  * trace.dat import beside trace-cmd, on a kvm + kvmmmu trace.dat of at least 300 k events recorded
- * on this host (the harness guest, /work/shared/realkvm, in a tracefs instance of its own, then
+ * on this host (the harness guest, tools/realkvm, in a tracefs instance of its own, then
  * `trace-cmd extract`), or the file named by MMU_BENCH_TRACEDAT. Both tools run as the user runs
  * them, one fresh process each: `mmu-lab import x.trace.dat` against `trace-cmd report -i
  * x.trace.dat > /dev/null`, timed by /usr/bin/time (wall, CPU, peak RSS). MMU_BENCH_TRACEDAT_VMS

@@ -7,9 +7,10 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from './fixtures';
+import { REALKVM_DIR, REAL_618_DIR } from '../sessions/testing/realPaths';
 
-const REAL = '/work/shared/fixtures/traces/real-6.18';
-const HARNESS_SRC = '/work/shared/realkvm';
+const REAL = REAL_618_DIR;
+const HARNESS_SRC = REALKVM_DIR;
 
 function cannotCapture(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root';

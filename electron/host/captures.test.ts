@@ -10,8 +10,9 @@ import type { CaptureStatus } from '../api/contract.ts';
 import { HostService } from './hostService.ts';
 import { openSession } from '../../sessions/reader.ts';
 import { spteFills } from '../../sessions/testing/zapClears.ts';
+import { REALKVM_DIR } from '../../sessions/testing/realPaths.ts';
 
-const HARNESS_SRC = '/work/shared/realkvm';
+const HARNESS_SRC = REALKVM_DIR;
 function why(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root';
   if (!existsSync('/dev/kvm')) return 'no /dev/kvm';

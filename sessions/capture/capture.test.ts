@@ -1,5 +1,5 @@
 /**
- * Live capture, end to end on this host's real KVM: the harness guest (/work/shared/realkvm)
+ * Live capture, end to end on this host's real KVM: the harness guest (tools/realkvm)
  * runs under the capture, and the session's counts are checked against KVM's own counters
  * (KVM_STATS=1). Also: the instance is ours only (the top buffer's switches are untouched), it
  * is gone after a normal end, an uncaught error and SIGTERM, and one left by a SIGKILLed capture
@@ -13,11 +13,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { MmuEvent } from '../../core/events.ts';
 import { openSession } from '../reader.ts';
 import { spteFills } from '../testing/zapClears.ts';
+import { REALKVM_DIR } from '../testing/realPaths.ts';
 import { runCapture } from './cmd.ts';
 import { CaptureUnavailable, INSTANCE_PREFIX, checkHost } from './tracefs.ts';
 import { Capture } from './capture.ts';
 
-const HARNESS_SRC = '/work/shared/realkvm';
+const HARNESS_SRC = REALKVM_DIR;
 const TRACEFS = '/sys/kernel/tracing';
 
 function why(): string | undefined {

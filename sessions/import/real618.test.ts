@@ -12,8 +12,9 @@ import type { MmuEvent } from '../../core/events.ts';
 import { openSession, type SessionReader } from '../reader.ts';
 import { PageState } from '../state.ts';
 import { importTrace } from './importer.ts';
+import { REAL_618_DIR } from '../testing/realPaths.ts';
 
-const DIR = '/work/shared/fixtures/traces/real-6.18/';
+const DIR = REAL_618_DIR;
 const have = existsSync(DIR);
 if (!have) console.log(`real-6.18 tests skipped: ${DIR} is missing`);
 const out = mkdtempSync(join(tmpdir(), 'mmulab-real618-'));

@@ -4,7 +4,7 @@
  * `trace-cmd report` text, against KVM's own counters for that very run (KVM_GET_STATS_FD:
  * pf_fixed, mmu_cache_miss) and grep counts of the text. Skips, saying why, without root,
  * /dev/kvm, tracefs, gcc, trace-cmd or the harness sources (MMU_TEST_REALKVM, default
- * /work/shared/realkvm).
+ * tools/realkvm).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -14,9 +14,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openSession } from '../reader.ts';
 import { PageState } from '../state.ts';
 import { importTrace } from './importer.ts';
+import { REALKVM_DIR } from '../testing/realPaths.ts';
 
 const TRACEFS = '/sys/kernel/tracing';
-const HARNESS = process.env.MMU_TEST_REALKVM ?? '/work/shared/realkvm';
+const HARNESS = process.env.MMU_TEST_REALKVM ?? REALKVM_DIR;
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
 function missing(): string | undefined {

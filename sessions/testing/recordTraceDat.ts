@@ -1,6 +1,6 @@
 /**
  * For tests and benches: record a real kvm + kvmmmu trace.dat on this host with the harness
- * guest (/work/shared/realkvm) in a tracefs instance of its own (the top buffer untouched), then
+ * guest (tools/realkvm) in a tracefs instance of its own (the top buffer untouched), then
  * `trace-cmd extract -B`. Only the guest's threads are traced: it waits on its stdin until its pid
  * is the instance's filter. `missing()` says why this host cannot (root, KVM, tracefs, gcc,
  * trace-cmd), or undefined.
@@ -8,8 +8,9 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { REALKVM_DIR } from './realPaths.ts';
 
-export const HARNESS_SRC = '/work/shared/realkvm';
+export const HARNESS_SRC = REALKVM_DIR;
 const TRACEFS = '/sys/kernel/tracing';
 
 export function missing(): string | undefined {

@@ -14,8 +14,9 @@ import { spteFills } from '../testing/zapClears.ts';
 import { ImportError } from '../import/index.ts';
 import { importAnyTrace } from './source.ts';
 import { TraceDatReader } from './reader.ts';
+import { REAL_618_DIR } from '../testing/realPaths.ts';
 
-const DIR = '/work/shared/fixtures/traces/real-6.18';
+const DIR = REAL_618_DIR;
 const tmp = mkdtempSync(join(tmpdir(), 'tracedat-import-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const hasTraceCmd = spawnSync('trace-cmd', ['--version']).status !== null;

@@ -14,10 +14,11 @@ import { TraceDatError, decompress } from './file.ts';
 import { fieldsObject, type FieldValue } from './fields.ts';
 import { TraceDatReader } from './reader.ts';
 import { zstdReady } from './zstd.ts';
+import { REAL_618_DIR } from '../testing/realPaths.ts';
 
 await zstdReady();
 
-const DIR = '/work/shared/fixtures/traces/real-6.18';
+const DIR = REAL_618_DIR;
 const SAMPLES = ['demand-cpl3', 'gpf-cpl0', 'cr3-cpl0'];
 const hasTraceCmd = spawnSync('trace-cmd', ['--version']).status !== null;
 if (!hasTraceCmd) console.log('trace.dat tests: trace-cmd is not installed; the field-by-field and version/compression checks are skipped');
