@@ -1,7 +1,7 @@
 // Importing a real KVM trace through the UI ("Open trace…"): the file is uploaded to the browser
 // host, imported, and the new session opens with as many vmexits as the trace text has kvm_exit
 // records, counted by the independent oracle (sessions/testing/traceTextCounts.ts), not the app.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { countText } from '../sessions/testing/traceTextCounts';
 import { expect, root, test } from './fixtures';
@@ -42,4 +42,25 @@ test('a summary table is refused with the reason; Cancel stops a big import and 
   await expect(page.getByTestId('trace-error')).toBeHidden();
   await expect(page.getByTestId('no-session')).toBeVisible();
   await expect(app.sessionButton('big-trace.mmulab')).toHaveCount(0);
+});
+
+test("a real 6.18 trace with no kvm_exit says so in the session header, and a trace with exits does not", async ({ app, lab, page }) => {
+  const realDir = join(FIXTURES, 'real-6.18');
+  const file = join(realDir, 'demand-cpl3.ftrace.txt');
+  test.skip(!existsSync(file), `no real-6.18 sample at ${realDir}`);
+  const counts = countText(readFileSync(file, 'utf8'));
+  expect(counts.byEvent.kvm_exit ?? 0).toBe(0); // the oracle: this host's KVM traces no exits
+  expect(counts.records.length).toBeGreaterThan(100);
+
+  await app.goto(lab.url);
+  await page.getByTestId('trace-file').setInputFiles(join(FIXTURES, 'ftrace-kvm-kvmmmu-tdp-walk-cr0wp-2023.txt'));
+  await app.waitForIdle();
+  await expect(page.getByTestId('session-file')).toHaveText('ftrace-kvm-kvmmmu-tdp-walk-cr0wp-2023.mmulab');
+  await expect(page.getByTestId('trace-notes')).toHaveCount(0);
+
+  await page.getByTestId('trace-file').setInputFiles(file);
+  await app.waitForIdle();
+  await expect(page.getByTestId('session-file')).toHaveText('demand-cpl3.ftrace.mmulab');
+  await expect(page.getByTestId('trace-notes')).toContainText('no kvm_exit');
+  await expect(page.getByTestId('exit-count')).toHaveText('0');
 });

@@ -167,6 +167,7 @@ export class SessionReader {
       endNs: this.endNs,
       ...wholeCounts(this.ix),
       ...(this.completeness ? { completeness: this.completeness } : {}),
+      ...traceNotesOf(this.header.scenario),
     };
   }
 
@@ -276,4 +277,13 @@ export class SessionReader {
   counters(t0 = 0, t1 = Number.MAX_SAFE_INTEGER): Counters {
     return counters(this.ix, t0, t1);
   }
+}
+
+/** The importer's notes on what a trace cannot tell (header scenario.source.noExits), for the summary. */
+function traceNotesOf(scenario: unknown): { traceNotes?: string[] } {
+  if (typeof scenario !== 'object' || scenario === null) return {};
+  const source = (scenario as { source?: unknown }).source;
+  if (typeof source !== 'object' || source === null) return {};
+  const noExits = (source as { noExits?: unknown }).noExits;
+  return typeof noExits === 'string' ? { traceNotes: [noExits] } : {};
 }

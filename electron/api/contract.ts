@@ -59,6 +59,8 @@ export const sessionSummary = z.object({
       lanes: z.array(z.object({ vm: z.number(), vcpu: z.number(), events: z.number(), completeNs: z.number() })),
     })
     .optional(),
+  /** Only for an imported trace: what the trace cannot tell, in the importer's words (e.g. it holds no kvm_exit). */
+  traceNotes: z.array(z.string()).optional(),
 });
 
 /** An event as the JSONL export shows it: header fields plus the type's own fields. */

@@ -82,6 +82,7 @@ export class SessionCache {
       eventsByType: s.eventsByType,
       exitsByReason: s.exitsByReason,
       ...(s.completeness ? { completeness: s.completeness } : {}),
+      ...(s.traceNotes ? { traceNotes: s.traceNotes } : {}),
       id,
       name: id.replace(/\.mmulab$/, ''),
       diagnostics: apiDiagnostics(diagnostics),

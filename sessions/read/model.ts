@@ -67,6 +67,8 @@ export interface SummaryData {
   exitsByReason: Record<string, number>;
   /** Only for a cut recording (no footer): up to when each lane, and all lanes, are complete. */
   completeness?: Completeness;
+  /** What an imported trace cannot tell, in the importer's words (e.g. that it holds no kvm_exit). */
+  traceNotes?: string[];
 }
 
 /** A vCPU's counts over a range, with the memory references of its TLB-miss walks. */
