@@ -11,13 +11,12 @@ import { basename } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
 import { detectFlavour, type Detection } from './detect.ts';
 import { LineAssembler, type AssemblerStats, type SkippedLine, type TraceRecord } from './lines.ts';
-import type { Isa } from './reasons.ts';
 import { TsReader, predecode, predecodeInto, type ImportRecord } from './predecode.ts';
 import { startParseWorker, parseWorkerLocation, type ParseWorker } from './recordBatch.ts';
 import { ImportError, readLines } from './readLines.ts';
-import type { SessionWriter } from '../writer.ts';
-import { Scan, finalLayout, resolveLayout, type Layout } from './layout.ts';
+import { Scan, finalLayout, resolveLayout } from './layout.ts';
 import { Importer } from './mapping.ts';
+import { Speculation } from './speculation.ts';
 import {
   SPECULATE_AFTER,
   SPEC_HEADER_ROOM,
@@ -106,39 +105,15 @@ export async function importTrace(inputPath: string, outPath: string, options: I
   const progress = (phase: 'scan' | 'import', bytes: number, lines: number, fraction: number) =>
     options.onProgress?.({ phase, bytes, totalBytes, lines, fraction: totalBytes === 0 ? 1 : fraction });
 
-  // One pass, speculating on the layout: the threads, vCPU ids, first timestamp and ISA of the
-  // first records are, in most traces, those of the whole file. The first SPECULATE_AFTER
-  // records are held back and scanned; the session is then started with the layout they give,
-  // and every later record is both scanned and imported. When the scan of a later record
-  // changes what the layout or the time origin depend on (a new thread, a new vCPU id, an
-  // earlier timestamp; `Scan.version`), or the ISA comes out different, the speculative
-  // session is dropped and the file is read a second time with what the scan found: the two
-  // passes of before, so the result never depends on the speculation. The header, written
-  // first, gets its line counts at the end (`rewriteHeader`, into room left for them).
+  // One pass, speculating on the layout (speculation.ts); the header, written first, gets its
+  // line counts at the end (`rewriteHeader`, into room left for them).
   const scan = new Scan();
   const maxListed = options.maxSkippedListed ?? 100;
-  let spec: { writer: SessionWriter; imp: Importer; layout: Layout; version: number; isa: Isa | undefined } | undefined;
-  let held: ImportRecord[] | undefined = [];
   const speculateAfter = Math.max(0, options.speculateAfter ?? SPECULATE_AFTER);
-  // not speculating: the first pass only scans
-  let diverged = speculateAfter === 0;
-  const startSpeculation = () => {
-    const layout = resolveLayout(scan);
-    const writer = createWriter(outPath, sessionInput(source, totalBytes, scan, layout, asm1.stats, asm1.skippedLines, undefined), SPEC_HEADER_ROOM);
-    const imp = new Importer(writer, layout, scan.t0 ?? { sec: 0, ns: 0 }, scan.isa);
-    spec = { writer, imp, layout, version: scan.version, isa: scan.isa };
-    for (const r of held!) imp.record(r);
-    held = undefined;
-  };
-  const onRecord = (r: ImportRecord) => {
-    scan.record(r);
-    if (diverged) return;
-    if (held) {
-      held.push(r);
-      if (held.length >= speculateAfter) startSpeculation();
-    } else if (scan.version !== spec!.version) diverged = true;
-    else spec!.imp.record(r);
-  };
+  const speculation = new Speculation(scan, speculateAfter, (layout) =>
+    createWriter(outPath, sessionInput(source, totalBytes, scan, layout, asm1.stats, asm1.skippedLines, undefined), SPEC_HEADER_ROOM),
+  );
+  const onRecord = (r: ImportRecord) => speculation.record(r);
   // lines parsed in this thread are decoded here; the reading thread sends them decoded
   const tsr = new TsReader();
   // records held back for the speculation are kept; after that one object serves every record
@@ -149,7 +124,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     predecodeInto(r, tsr, scratch);
     return scratch;
   };
-  const asm1 = new LineAssembler((r: TraceRecord) => onRecord(held && !diverged ? predecode(r, tsr) : reuse(r)), maxListed);
+  const asm1 = new LineAssembler((r: TraceRecord) => onRecord(speculation.holding ? predecode(r, tsr) : reuse(r)), maxListed);
   asm1.perfFirst = det.flavour === 'perf';
   const base = (): Omit<ImportResult, 'ok' | 'complete' | 'cancelled' | 'message'> => ({
     flavour: det.flavour,
@@ -176,7 +151,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     let worker: ParseWorker | undefined;
     try {
       const onChunk = (bytes: number, lines: number) =>
-        diverged ? progress('scan', bytes, lines, (0.25 * bytes) / totalBytes) : progress('import', bytes, lines, bytes / totalBytes);
+        speculation.diverged ? progress('scan', bytes, lines, (0.25 * bytes) / totalBytes) : progress('import', bytes, lines, bytes / totalBytes);
       // Read and parse in a second thread where it is worth it: this thread parses the first
       // chunks itself while that thread starts, then hands the assembler's state over at a
       // chunk boundary; the records come back in order with the stats and listed lines of
@@ -205,7 +180,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
           asm1.handOver(),
           maxListed - listed.length,
           // startSpeculation reads the stats at this record
-          held && !diverged ? speculateAfter : 0,
+          speculation.holding ? speculateAfter : 0,
           onRecord,
           (stats, skipped) => {
             Object.assign(asm1.stats, stats);
@@ -216,8 +191,8 @@ export async function importTrace(inputPath: string, outPath: string, options: I
         );
       } else asm1.end();
     } catch (e) {
-      const sp = spec;
-      if (!sp || e instanceof ImportError || diverged) {
+      const sp = speculation.spec;
+      if (!sp || e instanceof ImportError || speculation.diverged) {
         sp?.writer.close({ complete: false, message: 'import failed' });
         throw e;
       }
@@ -235,10 +210,10 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     if (scanned.aborted) return { ...base(), ok: false, complete: false, cancelled: true, message: `import of ${file} cancelled before any record was found; nothing written` };
     return { ...base(), ok: false, complete: false, cancelled: false, message: noRecordsMessage(file, det, asm1.stats, asm1.skippedLines, head.toString('utf8')) };
   }
-  if (held && !diverged) startSpeculation();
-  const sp = spec;
+  if (speculation.holding) speculation.start();
+  const sp = speculation.spec;
 
-  if (sp && (scanned.aborted || (!diverged && scan.isa === sp.isa))) {
+  if (sp && (scanned.aborted || (!speculation.diverged && scan.isa === sp.isa))) {
     // The speculation held (or the import was cancelled: keep what was imported, a consistent
     // session of the records before the cut).
     const cancelledAt = scanned.aborted ? scanned.lines : undefined;

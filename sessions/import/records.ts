@@ -5,13 +5,12 @@
  * scan, layout and event mapping as text records (layout.ts, mapping.ts), so a trace.dat and
  * its `trace-cmd report` text give the same events.
  */
-import type { SessionWriter } from '../writer.ts';
 import { fieldsEntry, fieldsExit, fieldsFastPageFault, fieldsPageFault, type Fields } from './fields.ts';
 import type { AssemblerStats, Flavour } from './lines.ts';
-import { Scan, finalLayout, resolveLayout, type Layout } from './layout.ts';
+import { Scan, finalLayout, resolveLayout } from './layout.ts';
 import { Importer } from './mapping.ts';
+import { Speculation } from './speculation.ts';
 import { DECODED, FIXED, SPURIOUS, vcpuNone, type ImportRecord } from './predecode.ts';
-import type { Isa } from './reasons.ts';
 import {
   SPECULATE_AFTER,
   SPEC_HEADER_ROOM,
@@ -156,29 +155,15 @@ export async function importRecords(source: RecordSource, outPath: string, optio
   const stats: AssemblerStats = { lines: 0, records: 0, skipped: 0, ignored: 0, rejoined: 0, unquoted: 0 };
   const scan = new Scan();
   const speculateAfter = source.rereadable ? Math.max(0, options.speculateAfter ?? SPECULATE_AFTER) : Math.max(1, options.speculateAfter ?? SPECULATE_AFTER);
-  let spec: { writer: SessionWriter; imp: Importer; layout: Layout; version: number; isa: Isa | undefined } | undefined;
-  let held: ImportRecord[] | undefined = [];
-  let diverged = speculateAfter === 0;
   const total = source.bytes;
   const progress = (phase: 'scan' | 'import', bytes: number, fraction: number) =>
     options.onProgress?.({ phase, bytes, totalBytes: total, lines: stats.records, fraction: total === 0 ? 0 : Math.min(1, fraction) });
-  const startSpeculation = () => {
-    const layout = resolveLayout(scan);
-    const writer = createWriter(outPath, sessionInput(desc, total, scan, layout, stats, [], undefined), SPEC_HEADER_ROOM, !source.rereadable);
-    const imp = new Importer(writer, layout, scan.t0 ?? { sec: 0, ns: 0 }, scan.isa);
-    spec = { writer, imp, layout, version: scan.version, isa: scan.isa };
-    for (const r of held!) imp.record(r);
-    held = undefined;
-  };
-  const onRecord = (r: ImportRecord) => {
-    scan.record(r);
-    if (diverged) return;
-    if (held) {
-      held.push(r);
-      if (held.length >= speculateAfter) startSpeculation();
-    } else if (source.rereadable && scan.version !== spec!.version) diverged = true;
-    else spec!.imp.record(r);
-  };
+  const speculation = new Speculation(
+    scan,
+    speculateAfter,
+    (layout) => createWriter(outPath, sessionInput(desc, total, scan, layout, stats, [], undefined), SPEC_HEADER_ROOM, !source.rereadable),
+    source.rereadable,
+  );
   const base = (): Omit<ImportResult, 'ok' | 'complete' | 'cancelled' | 'message'> => ({
     flavour: source.flavour,
     evidence: source.evidence,
@@ -206,27 +191,27 @@ export async function importRecords(source: RecordSource, outPath: string, optio
     for await (const batch of source.read(options.signal)) {
       for (const fr of batch.records) {
         stats.lines = ++stats.records;
-        onRecord(importRecordOf(fr, stats.records));
+        speculation.record(importRecordOf(fr, stats.records));
       }
       // a live source: what came so far is written out, so the session can be watched as it grows
-      if (!source.rereadable) spec?.writer.flush();
-      progress(diverged ? 'scan' : 'import', batch.bytes, diverged ? (0.25 * batch.bytes) / total : batch.bytes / total);
+      if (!source.rereadable) speculation.spec?.writer.flush();
+      progress(speculation.diverged ? 'scan' : 'import', batch.bytes, speculation.diverged ? (0.25 * batch.bytes) / total : batch.bytes / total);
     }
     aborted = options.signal?.aborted === true;
   } catch (e) {
     // the source failed (damage): keep what was imported when a session was started, or can start now
-    if (!spec && held?.length && !diverged) startSpeculation();
-    if (!spec || diverged) {
-      spec?.writer.close({ complete: false, message: 'import failed' });
+    if (!speculation.spec && speculation.holding && speculation.held!.length) speculation.start();
+    if (!speculation.spec || speculation.diverged) {
+      speculation.spec?.writer.close({ complete: false, message: 'import failed' });
       throw e;
     }
     failure = `import of ${source.file} stopped: ${(e as Error).message}`;
   }
   if (stats.records === 0)
     return { ...base(), ok: false, complete: false, cancelled: aborted, message: aborted ? `import of ${source.file} cancelled before any record; nothing written` : `no trace records found in ${source.file}` };
-  if (held && !diverged) startSpeculation();
-  const sp = spec;
-  if (sp && (aborted || failure || !source.rereadable || (!diverged && scan.isa === sp.isa))) {
+  if (speculation.holding) speculation.start();
+  const sp = speculation.spec;
+  if (sp && (aborted || failure || !source.rereadable || (!speculation.diverged && scan.isa === sp.isa))) {
     const input = sessionInput(desc, total, scan, finalLayout(scan, sp.layout), stats, [], aborted || failure ? stats.records : undefined);
     if (sp.writer.rewriteHeader(input) || aborted || failure || !source.rereadable) {
       sp.imp.finish();
