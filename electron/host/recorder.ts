@@ -2,9 +2,15 @@
  * The recorder: one session file per run, fed by every VM's worker. A thin adapter over
  * sessions/writer.ts so the VM manager does not depend on the writer's exact surface.
  *
- * The writer buffers events per lane and writes a checksummed chunk every few thousand; the
- * recorder also flushes once a second, so a session opened while it records (or a process
- * killed mid-run) shows everything up to about a second ago.
+ * The file is written as `<name>.part` and renamed to `<name>` when the recording closes, as
+ * `mmu-lab record` does (the writer's `atomic` option): a name in the sessions folder is a closed
+ * session, and the folder listing (which lists `.mmulab` names only) never offers one mid-write.
+ * If a write fails the writer leaves what it wrote under the final name, marked incomplete.
+ *
+ * The writer buffers events per lane and writes a checksummed chunk every few thousand, or
+ * after `FLUSH_INTERVAL_MS` while events keep coming; the recorder's timer also flushes when the
+ * workers pause, so a process killed mid-run leaves a `.part` file that opens up to at most
+ * `FLUSH_INTERVAL_MS` of wall time before the kill.
  *
  * Closing is two steps: `close` ends the recording (the file is complete and valid from then
  * on), and `addKeyframes` (run by keyframeJobs.ts) then appends keyframes with the same pass as `mmu-lab record`
@@ -23,10 +29,11 @@ export interface Recorder {
   close(complete: boolean, message?: string): void;
 }
 
-export const FLUSH_INTERVAL_MS = 1000;
+/** Wall time a lane's events may wait in memory (what a crash can lose). */
+export const FLUSH_INTERVAL_MS = 250;
 
 export async function openRecorder(path: string, scenario: Scenario, producer: string): Promise<Recorder> {
-  const writer = SessionWriter.create(path, { scenario, producer });
+  const writer = SessionWriter.create(path, { scenario, producer }, { atomic: true, flushMs: FLUSH_INTERVAL_MS });
   let dirty = false;
   const timer = setInterval(() => {
     if (!dirty) return;

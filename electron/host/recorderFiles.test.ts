@@ -1,0 +1,101 @@
+// The host recorder's files (issue 18 §5/§6) with real worker threads and real files: a run is
+// written as `<id>.part` (never listed as a session) and renamed to `<id>` on close; a host
+// killed mid-run leaves a `.part` file that opens with every event recorded up to a pause the
+// recorder's 250 ms timer had time to flush.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseScenario, type Scenario } from '../../core/scenario.ts';
+import { openSession } from '../../sessions/reader.ts';
+import { HostService } from './hostService.ts';
+
+let dir: string;
+let service: HostService;
+
+function endless(): Scenario {
+  const parsed = parseScenario({
+    name: 'recorder files',
+    seed: 3,
+    vms: [0, 1].map(() => ({
+      vcpus: 1,
+      guest: { paging: 'long4', workload: { kind: 'kbuild', processes: 8, pages: 16, iterations: 100_000 } },
+      mmu: { mode: 'shadow' },
+    })),
+  });
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+}
+
+async function waitFor(test: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!test()) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mmulab-recfiles-'));
+  service = new HostService({ sessionsDir: dir, host: 'browser', progressIntervalMs: 50 });
+});
+
+afterAll(async () => {
+  await service?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('host recorder files', () => {
+  it('writes <id>.part during the run (not listed), and <id> after Stop, which verifies', async () => {
+    const run = await service.vms.start(endless(), { sessionId: 'live.mmulab' });
+    await waitFor(() => service.vms.status(run.runId).events > 1000);
+    expect(existsSync(join(dir, 'live.mmulab'))).toBe(false);
+    expect(existsSync(join(dir, 'live.mmulab.part'))).toBe(true);
+    const listed = await service.call('sessions.list', {});
+    expect(listed.map((s) => s.id)).not.toContain('live.mmulab');
+    expect(listed.map((s) => s.id)).not.toContain('live.mmulab.part');
+    service.vms.control(run.runId, 'stop');
+    const final = await service.waitForRun(run.runId);
+    expect(final.state).toBe('stopped');
+    expect(existsSync(join(dir, 'live.mmulab.part'))).toBe(false);
+    const { session, diagnostics } = openSession(join(dir, 'live.mmulab'));
+    expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(session?.closed).toBe(true);
+    expect(session?.eventCount).toBe(final.events);
+    expect((await service.call('sessions.list', {})).map((s) => s.id)).toContain('live.mmulab');
+  });
+
+  it('a host killed mid-run leaves a readable .part file holding every event from before a 600 ms pause', async () => {
+    const child = fileURLToPath(new URL('./testing/recordKillChild.ts', import.meta.url));
+    const killDir = mkdtempSync(join(tmpdir(), 'mmulab-reckill-'));
+    try {
+      const events = await new Promise<number>((resolve, reject) => {
+        const p = spawn(process.execPath, ['--import', 'tsx', child, killDir, '600'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let text = '';
+        let stderr = '';
+        p.stdout.on('data', (d: Buffer) => {
+          text += d.toString();
+          if (text.includes('ready\n')) p.kill('SIGKILL');
+        });
+        p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        p.on('error', reject);
+        p.on('exit', (_code, signal) => {
+          if (signal !== 'SIGKILL') return reject(new Error(`the host was not killed: ${stderr}`));
+          resolve(Number(/events (\d+)/.exec(text)?.[1] ?? NaN));
+        });
+      });
+      expect(events).toBeGreaterThan(0);
+      expect(existsSync(join(killDir, 'killed.mmulab'))).toBe(false);
+      const { session, diagnostics } = openSession(join(killDir, 'killed.mmulab.part'));
+      expect(session, JSON.stringify(diagnostics)).toBeDefined();
+      expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+      expect(diagnostics.map((d) => d.code)).toContain('recording_incomplete');
+      // the workers were paused: only the recorder's timer could have flushed the last events
+      expect(session!.eventCount).toBe(events);
+    } finally {
+      rmSync(killDir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});

@@ -1,0 +1,26 @@
+// Child for recorderFiles.test.ts: a host records an endless 2-VM run from real workers; once
+// events are recorded it waits `quietMs` while the workers are paused (no event arrives, so only
+// the recorder's timer can flush), prints the run's event count and "ready", and waits to be killed.
+import { parseScenario } from '../../../core/scenario.ts';
+import { HostService } from '../hostService.ts';
+
+const [dir, quietMs] = [process.argv[2]!, Number(process.argv[3] ?? 600)];
+const parsed = parseScenario({
+  name: 'kill child',
+  seed: 7,
+  vms: [0, 1].map(() => ({
+    vcpus: 1,
+    guest: { paging: 'long4', workload: { kind: 'kbuild', processes: 8, pages: 16, iterations: 100_000 } },
+    mmu: { mode: 'shadow' },
+  })),
+});
+if (!parsed.ok) throw new Error(parsed.error);
+const service = new HostService({ sessionsDir: dir, host: 'browser', progressIntervalMs: 50 });
+const run = await service.vms.start(parsed.value, { sessionId: 'killed.mmulab' });
+while (service.vms.status(run.runId).events < 5000) await new Promise((r) => setTimeout(r, 10));
+service.vms.control(run.runId, 'pause');
+await new Promise((r) => setTimeout(r, 150)); // in-flight batches land
+const events = service.vms.status(run.runId).events;
+await new Promise((r) => setTimeout(r, quietMs));
+process.stdout.write(`events ${events}\nready\n`);
+setInterval(() => 0, 1000);
