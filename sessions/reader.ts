@@ -10,6 +10,7 @@
  */
 import { statSync } from 'node:fs';
 import { FileSource, SourceError, memorySource, windowed, type ByteSource } from './byteSource.ts';
+import { nonRegularKind, notRegularMessage } from './fileKind.ts';
 import { toHex, type MmuEvent } from '../core/events.ts';
 import type { ChunkColumns, FileEventType } from './codec.ts';
 import type { Diagnostic } from './format.ts';
@@ -46,10 +47,10 @@ export function openSession(input: string | Uint8Array): OpenResult {
     let size: number;
     try {
       const st = statSync(input);
-      if (!st.isFile()) {
+      const kind = nonRegularKind(st);
+      if (kind) {
         // never opened: reading a named pipe or a device could wait forever or never end
-        const what = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a named pipe' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
-        diags.add('error', 'cannot_open', `${input} is ${what}, not a session file; MMU Lab opens regular files only.`);
+        diags.add('error', 'cannot_open', notRegularMessage(input, kind, 'session file', 'opens'));
         return { diagnostics: diags.list };
       }
       size = st.size;

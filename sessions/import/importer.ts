@@ -14,6 +14,7 @@ import { LineAssembler, type AssemblerStats, type SkippedLine, type TraceRecord 
 import { TsReader, predecode, predecodeInto, type ImportRecord } from './predecode.ts';
 import { startParseWorker, parseWorkerLocation, type ParseWorker } from './recordBatch.ts';
 import { ImportError, readLines } from './readLines.ts';
+import { nonRegularKind, notRegularMessage } from '../fileKind.ts';
 import { Scan, finalLayout, resolveLayout } from './layout.ts';
 import { Importer } from './mapping.ts';
 import { Speculation } from './speculation.ts';
@@ -79,11 +80,16 @@ export async function importTrace(inputPath: string, outPath: string, options: I
   const file = options.sourceName ? basename(options.sourceName) : basename(inputPath);
   const chunkBytes = Math.max(4096, options.chunkBytes ?? 1 << 20);
   let totalBytes = 0;
+  let kind: string | undefined;
   try {
-    totalBytes = (await stat(inputPath)).size;
+    const st = await stat(inputPath);
+    totalBytes = st.size;
+    kind = nonRegularKind(st);
   } catch (e) {
     throw new ImportError(`cannot read ${inputPath} (${(e as { code?: string }).code ?? String(e)})`);
   }
+  // never opened: opening a named pipe for reading waits for a writer, a device may never end
+  if (kind) throw new ImportError(notRegularMessage(inputPath, kind, 'trace file', 'imports'));
 
   // Detect from the head of the file.
   let head: Buffer;

@@ -2,7 +2,8 @@
  * A trace.dat as a source of decoded records for the import (sessions/import/records.ts), and
  * the one entry point that imports any trace file: a trace.dat by its magic, text otherwise.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { nonRegularKind, notRegularMessage } from '../fileKind.ts';
 import { basename } from 'node:path';
 import type { Fields } from '../import/fields.ts';
 import { ImportError, importTrace, type ImportOptions, type ImportResult } from '../import/index.ts';
@@ -106,6 +107,14 @@ function startsLikeTraceDat(path: string): boolean {
 
 /** Import a trace file of any kind this build reads: trace.dat, or trace text. */
 export async function importAnyTrace(path: string, outPath: string, options: ImportOptions = {}): Promise<ImportResult> {
+  // stat first: sniffing opens the file, and opening a named pipe for reading waits for a writer
+  let kind: string | undefined;
+  try {
+    kind = nonRegularKind(statSync(path));
+  } catch {
+    kind = undefined; // the text import says why it cannot be read
+  }
+  if (kind) throw new ImportError(notRegularMessage(path, kind, 'trace file', 'imports'));
   if (!startsLikeTraceDat(path)) return importTrace(path, outPath, options);
   let source: RecordSource;
   try {
