@@ -5,7 +5,8 @@
 import type { TimelineResult } from '../api/contract';
 import { exitColor, typeColor } from './exit-colors';
 import { formatCount, formatNs } from '../format';
-import { timeToX, trackUri, type TimeScale, type TimelineTrack, type TrackArea, type TrackHit, type TrackTheme } from './track';
+import { drawIncompleteTail } from './incomplete-tail';
+import { timeToX, xToTime, trackUri, type TimeScale, type TimelineTrack, type TrackArea, type TrackHit, type TrackTheme } from './track';
 
 export type Lane = TimelineResult['lanes'][number];
 export type Slice = Lane['slices'][number];
@@ -25,6 +26,8 @@ export class VcpuExitTrack implements TimelineTrack {
   readonly title: string;
   readonly height = 30;
   private lane: Lane | undefined;
+  /** Only for a cut recording: the time this lane is complete to (after it, hatched: events may be missing). */
+  completeNs: number | undefined = undefined;
   /** Which exits are drawn: the legend's hidden reasons and the breakdown's filter decide. */
   shows: (reason: string, handling: string) => boolean = () => true;
 
@@ -114,6 +117,11 @@ export class VcpuExitTrack implements TimelineTrack {
         ctx.strokeRect(left - 2, area.y + 1, width + 4, area.height - 2);
       }
     }
+    this.renderMarkers(ctx, area, scale, theme);
+    if (this.completeNs !== undefined) drawIncompleteTail(ctx, area, scale, this.completeNs, theme.muted);
+  }
+
+  private renderMarkers(ctx: CanvasRenderingContext2D, area: TrackArea, scale: TimeScale, theme: TrackTheme): void {
     const m = this.markers;
     if (!m) return;
     const inside = (x: number) => x >= area.x - 4 && x <= area.x + area.width + 4;
@@ -149,7 +157,10 @@ export class VcpuExitTrack implements TimelineTrack {
 
   hitTest(x: number, scale: TimeScale): TrackHit | undefined {
     const best = this.sliceAt(x, scale);
-    if (!best) return undefined;
+    if (!best) {
+      if (this.completeNs === undefined || x < timeToX(scale, this.completeNs)) return undefined;
+      return { t: xToTime(scale, x), label: `incomplete after ${formatNs(this.completeNs - this.run.startNs)}: the recording was cut, events may be missing` };
+    }
     const what = best.count > 1 ? `${formatCount(best.count, 'exit')}, mostly ${best.reason}` : `${best.reason} → ${best.handling}`;
     return { t: best.t0, label: `${what} at ${formatNs(best.t0 - this.run.startNs)} (${formatNs(best.t1 - best.t0)})` };
   }
