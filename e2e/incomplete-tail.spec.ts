@@ -19,23 +19,32 @@ function info(file: string, json: boolean): string {
 }
 
 test('a cut 2-vCPU session says up to when its lanes are complete and hatches the tail', async ({ lab, app, page }) => {
-  // Two vCPUs demand-faulting 4096 pages each; cut after a quarter of its bytes, where one lane's
-  // chunks reach much further than the other's.
+  // Two vCPUs demand-faulting 4096 pages each, cut at about 30 % of its bytes. The recorder also
+  // flushes lanes on a wall-clock timer, so where each lane's chunks end varies run to run: the
+  // cut is moved in 1 % steps around 30 % until one lane reaches clearly further than the other
+  // (the tail to mark), as `mmu-lab info` (the CLI) says.
   const scenario = join(lab.sessionsDir, 'two.json');
   writeFileSync(scenario, JSON.stringify({ name: 'two-vcpu-cut', seed: 1, vms: [{ vcpus: 2, memoryMiB: 256, mmu: { mode: 'tdp' }, guest: { workload: { kind: 'demand-paging', pages: 4096 } } }] }));
   const whole = join(lab.sessionsDir, 'whole.tmp');
   mmuLab(['record', scenario, '-o', whole, '-q']);
   const bytes = readFileSync(whole);
   const cut = join(lab.sessionsDir, 'cut.mmulab');
-  writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length * 0.25)));
-
-  const j = JSON.parse(info(cut, true)) as Info;
-  const c = j.completeness!;
-  expect(c.lanes).toHaveLength(2);
-  expect(j.startNs).toBe(0);
+  let j: Info | undefined;
+  for (const pct of [30, 29, 31, 28, 32, 27, 33, 26, 34, 25, 35, 24, 36, 23, 37, 22, 38, 21, 39, 20, 40]) {
+    writeFileSync(cut, bytes.subarray(0, Math.floor((bytes.length * pct) / 100)));
+    const got = JSON.parse(info(cut, true)) as Info;
+    const lanes = got.completeness?.lanes ?? [];
+    const times = lanes.map((l) => l.completeNs);
+    if (lanes.length === 2 && lanes.every((l) => l.events > 0) && Math.max(...times) > 1.2 * Math.min(...times)) {
+      j = got;
+      break;
+    }
+  }
+  expect(j, 'a cut between 20 % and 40 % where one lane is complete clearly further than the other').toBeDefined();
+  const c = j!.completeness!;
+  expect(j!.startNs).toBe(0);
   const [early, late] = [...c.lanes].sort((a, b) => a.completeNs - b.completeNs);
   expect(early!.completeNs).toBe(c.allLanesNs);
-  expect(late!.completeNs).toBeGreaterThan(c.allLanesNs * 1.2);
   // The CLI's own wording of the times (it formats independently of the renderer).
   const text = info(cut, false);
   const allText = /all vCPUs up to (t = [^;]+);/.exec(text)![1]!;
