@@ -144,6 +144,25 @@ describe('trace files', () => {
   });
 });
 
+describe('paths that are not regular files (issue 18 §6)', () => {
+  const fifo = () => {
+    const path = join(dir, 'pipe.yaml');
+    const r = spawnSync('mkfifo', [path]);
+    return r.status === 0 ? path : undefined;
+  };
+  it('a named pipe or a folder given as a scenario or a trace gets one sentence, without waiting for a writer', async () => {
+    const pipe = fifo();
+    if (!pipe) console.log('skipped the named pipe: mkfifo failed');
+    const folder = join(dir, 'a-folder.yaml');
+    mkdirSync(folder);
+    for (const [path, kind] of [...(pipe ? [[pipe, 'a named pipe'] as const] : []), [folder, 'a folder'] as const]) {
+      expect((await rejection(startScenarioFile(service, path))).message).toBe(`${path} is ${kind}, not a scenario file; MMU Lab reads regular files only.`);
+      const error = await rejection(importTraceFile(service, path));
+      expect(error.message).toBe(`${path} is ${kind}, not a trace file; MMU Lab imports regular files only.`);
+    }
+  });
+});
+
 describe('Save As / Export', () => {
   it('writes each format to the destination given, equal to what the CLI exports', async () => {
     const started = await service.call('runs.start', { scenario: { builtin: 'demand-zap' } });

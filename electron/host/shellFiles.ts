@@ -17,6 +17,7 @@ import { ApiError, MAX_MESSAGE_BYTES, type RunStatus } from '../api/contract.ts'
 import { ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
 import type { ImportProgress } from '../../sessions/import/index.ts';
 import { importAnyTrace } from '../../sessions/tracedat/source.ts';
+import { nonRegularKind, notRegularMessage } from '../../sessions/fileKind.ts';
 import { openSession } from '../../sessions/reader.ts';
 import type { HostService } from './hostService.ts';
 
@@ -59,7 +60,11 @@ export function freeSessionId(service: HostService, from: string): string {
 export async function startScenarioFile(service: HostService, path: string): Promise<RunStatus> {
   let text: string;
   try {
-    if (statSync(path).size > MAX_MESSAGE_BYTES) throw new ApiError('too-large', `${basename(path)} is larger than ${MAX_MESSAGE_BYTES} bytes; that is not a scenario`);
+    const st = statSync(path);
+    // never opened: reading a named pipe waits for a writer (and would hang the shell), a device may never end
+    const kind = nonRegularKind(st);
+    if (kind) throw new ApiError('bad-request', notRegularMessage(path, kind, 'scenario file', 'reads'));
+    if (st.size > MAX_MESSAGE_BYTES) throw new ApiError('too-large', `${basename(path)} is larger than ${MAX_MESSAGE_BYTES} bytes; that is not a scenario`);
     text = readFileSync(path, 'utf8');
   } catch (error) {
     if (error instanceof ApiError) throw error;
