@@ -40,6 +40,14 @@ describe('import of files that are not regular files', () => {
     expect(existsSync(join(dir, 'fifo.mmulab.part'))).toBe(false);
   });
 
+  it.skipIf(mkfifo !== undefined)('mmu-lab record <fifo> says "a named pipe" in one line instead of waiting for a writer', () => {
+    const r = spawnSync(process.execPath, [bin, 'record', fifo, '-o', join(dir, 'rec.mmulab')], { encoding: 'utf8', cwd: dir, timeout: 30_000 });
+    expect(r.signal, 'record hung on the named pipe').toBeNull();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`mmu-lab: ${fifo} is a named pipe, not a scenario file; MMU Lab reads regular files only.\n`);
+    expect(existsSync(join(dir, 'rec.mmulab'))).toBe(false);
+  });
+
   it('the CLI says "a folder" in one line for a directory and exits 1', () => {
     const r = spawnSync(process.execPath, [bin, 'import', folder, '-o', join(dir, 'folder.mmulab')], { encoding: 'utf8', cwd: dir, timeout: 30_000 });
     expect(r.signal).toBeNull();

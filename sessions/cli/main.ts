@@ -5,7 +5,8 @@
  * Exit status: 0 success (a session with only `info` diagnostics is clean), 1 error,
  * 2 the session opened but data was lost (verify, info), 64 usage errors from commander are 1.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, writeSync } from 'node:fs';
+import { nonRegularKind, notRegularMessage } from '../fileKind.ts';
 import { basename, extname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import type { Scenario } from '../../core/scenario.ts';
@@ -132,6 +133,10 @@ async function loadScenario(ref: string): Promise<Scenario> {
   let input: unknown;
   if (existsSync(ref)) {
     let text: string;
+    // never opened: reading a named pipe waits for a writer, a device may never end
+    const st = statSync(ref, { throwIfNoEntry: false });
+    const kind = st && nonRegularKind(st);
+    if (kind) throw new CliError(notRegularMessage(ref, kind, 'scenario file', 'reads'));
     try {
       text = readFileSync(ref, 'utf8');
     } catch (e) {
