@@ -395,11 +395,8 @@ export class HostService {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 23);
     for (let n = 0; ; n++) {
       const id = `${slug}-${stamp}${n ? `-${n}` : ''}.mmulab`;
-      try {
-        statSync(join(this.sessionsDir, id));
-      } catch {
-        return id;
-      }
+      // a run still recording holds `<id>.part` (recorder.ts): that name is taken too
+      if (!existsSync(join(this.sessionsDir, id)) && !existsSync(join(this.sessionsDir, `${id}.part`))) return id;
     }
   }
 
