@@ -2,7 +2,7 @@
 // written as `<id>.part` (never listed as a session) and renamed to `<id>` on close; a host
 // killed mid-run leaves a `.part` file that opens with every event recorded up to a pause the
 // recorder's 250 ms timer had time to flush.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +66,33 @@ describe('host recorder files', () => {
     expect(session?.eventCount).toBe(final.events);
     expect((await service.call('sessions.list', {})).map((s) => s.id)).toContain('live.mmulab');
   });
+
+  it('a full disk fails the run with a message saying the file is kept, incomplete, under its final name', async (ctx) => {
+    const disk = mkdtempSync(join(tmpdir(), 'mmulab-recfull-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', disk], { stdio: 'pipe' });
+    } catch (e) {
+      rmSync(disk, { recursive: true, force: true });
+      console.log(`skipped: cannot mount a tmpfs (${String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim()}); needs root`);
+      return ctx.skip();
+    }
+    const full = new HostService({ sessionsDir: disk, host: 'browser', progressIntervalMs: 50 });
+    try {
+      const run = await full.vms.start(endless(), { sessionId: 'full.mmulab' });
+      const final = await full.waitForRun(run.runId);
+      expect(final.state).not.toBe('finished');
+      expect(final.message).toMatch(/failed \(the disk is full\) after [\d,  ]+ events: the file holds the [\d,  ]+ events written before and is marked incomplete/);
+      expect(existsSync(join(disk, 'full.mmulab.part'))).toBe(false);
+      const { session, diagnostics } = openSession(join(disk, 'full.mmulab'));
+      expect(session, JSON.stringify(diagnostics)).toBeDefined();
+      expect(diagnostics.map((d) => d.code)).toContain('recording_incomplete');
+      expect(session!.eventCount).toBeGreaterThan(0);
+    } finally {
+      await full.close();
+      spawnSync('umount', [disk]);
+      rmSync(disk, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('a host killed mid-run leaves a readable .part file holding every event from before a 600 ms pause', async () => {
     const child = fileURLToPath(new URL('./testing/recordKillChild.ts', import.meta.url));
