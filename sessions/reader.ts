@@ -145,6 +145,11 @@ export class SessionReader {
     this.store.check(ch);
   }
 
+  /** Read a chunk and check its checksum only, without inflating or decoding it (`mmu-lab info`'s pass). */
+  checksumChunk(ch: ChunkRef): void {
+    this.store.checksum(ch);
+  }
+
   /** Times and exits of a chunk without building event objects (kept within the column cache's budget). */
   columns(ch: ChunkRef): ChunkColumns {
     return this.store.columns(ch);

@@ -129,6 +129,16 @@ export class ChunkStore {
     return whole.subarray(8, 8 + length);
   }
 
+  /** Read a chunk and check its checksum only (no inflate, no decode); damage is reported as on first use. */
+  checksum(ch: ChunkRef): void {
+    if (ch.bad) return;
+    try {
+      this.payload(ch.offset, ch.length);
+    } catch (e) {
+      this.markBad(ch, e);
+    }
+  }
+
   private body(ch: ChunkRef): Uint8Array {
     const stored = this.payload(ch.offset, ch.length).subarray(EVTS_PREFIX_BYTES);
     const body = ch.codec === CODEC.none ? stored : boundedInflate(stored, ch.rawLength);
