@@ -4,6 +4,7 @@ import { BUILTIN_SCENARIOS } from '../core/builtins.ts';
 import { parseScenario } from '../core/scenario.ts';
 import { parseNoteOp } from './annex.ts';
 import { utf8 } from './format.ts';
+import { mutateAt } from './testing/mutate.ts';
 
 // Issue 18 §8, the other inputs, fuzzed through their public entry points within fixed time
 // budgets: scenario files (the parser every command and the host use) and note operations
@@ -16,24 +17,6 @@ const hostileValue = fc.oneof(
   fc.constantFrom(0, -1, 1e308, Number.MAX_SAFE_INTEGER, 2 ** 53, 0.5, '', 'x'.repeat(10_000), null, true, [], {}),
   fc.anything({ maxDepth: 3, maxKeys: 5 }),
 );
-
-/** Replace the value at a random path of `x` (paths chosen by the numbers given). */
-function mutateAt(x: unknown, path: number[], key: string, value: unknown): unknown {
-  const copy = structuredClone(x) as Record<string, unknown>;
-  let cur: Record<string, unknown> = copy;
-  for (const p of path) {
-    const keys = Object.keys(cur);
-    if (!keys.length) break;
-    const next = cur[keys[p % keys.length]!];
-    if (!next || typeof next !== 'object') {
-      cur[keys[p % keys.length]!] = value;
-      return copy;
-    }
-    cur = next as Record<string, unknown>;
-  }
-  Object.defineProperty(cur, key, { value, enumerable: true, configurable: true, writable: true });
-  return copy;
-}
 
 describe('inputs fuzzing', () => {
   it('scenario files: mutated built-ins and arbitrary values are accepted or refused, never thrown', () => {

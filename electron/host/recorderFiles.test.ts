@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from './testing/wait.ts';
 import { parseScenario, type Scenario } from '../../core/scenario.ts';
 import { openSession } from '../../sessions/reader.ts';
 import { HostService } from './hostService.ts';
@@ -27,14 +28,6 @@ function endless(): Scenario {
   });
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.value;
-}
-
-async function waitFor(test: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!test()) {
-    if (Date.now() > until) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 beforeAll(() => {

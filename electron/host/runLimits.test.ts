@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from './testing/wait.ts';
 import { parseScenario, type Scenario } from '../../core/scenario.ts';
 import { openSession } from '../../sessions/reader.ts';
 import { KEYFRAME_EVENTS } from '../../sessions/annex.ts';
@@ -31,14 +32,6 @@ function scenario(iterations: number[]): Scenario {
   return parsed.value;
 }
 const ENDLESS = 100_000;
-
-async function waitFor(test: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!test()) {
-    if (Date.now() > until) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mmulab-limits-'));

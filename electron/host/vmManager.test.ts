@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from './testing/wait.ts';
 import type { RunStatus } from '../api/contract.ts';
 import { parseScenario, type Scenario } from '../../core/scenario.ts';
 import { HostService } from './hostService.ts';
@@ -43,14 +44,6 @@ afterAll(async () => {
   await service?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function waitFor(test: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!test()) {
-    if (Date.now() > until) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('VM manager', () => {
   it('returns at once, throttles progress, and records every VM', async () => {

@@ -13,6 +13,7 @@ import { openSession, type SessionReader } from '../reader.ts';
 import { PageState } from '../state.ts';
 import { importTrace } from './importer.ts';
 import { REAL_618_DIR } from '../testing/realPaths.ts';
+import { zapClears } from '../testing/zapClears.ts';
 
 const DIR = REAL_618_DIR;
 const have = existsSync(DIR);
@@ -54,18 +55,6 @@ function load(workload: string, flavour: string) {
     cache.set(key, p);
   }
   return p;
-}
-
-/** A zap's clears: spte_writes of its table to 0 right after it (KVM clears a zapped page's sptes). */
-function zapClears(events: MmuEvent[]): number {
-  let n = 0;
-  let zap: MmuEvent | undefined;
-  for (const e of events) {
-    if (e.type === 'shadow_page' && e.action === 'zap') zap = e;
-    else if (zap?.type === 'shadow_page' && e.type === 'spte_write' && e.table === zap.table && e.new === 0n) n++;
-    else zap = undefined;
-  }
-  return n;
 }
 
 describe.skipIf(!have)('real 6.18 traces in every flavour', () => {

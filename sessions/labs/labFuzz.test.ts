@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { mutateAt } from '../testing/mutate.ts';
 import { gradeQuestions } from './grade.ts';
 import { LAB_FILE, LabError, bundledLabsDir, listLabDirs, loadAnswers, loadLab, parseYamlText, referenceAnswers } from './load.ts';
 
@@ -27,23 +28,6 @@ const hostileValue = fc.oneof(
   fc.constantFrom(0, -1, 1e308, 2 ** 53, '', '../../../etc/passwd', '/etc/passwd', 'x'.repeat(5000), null, true, [], {}, 'answer("constructor")', 'events("constructor") == 1', '((((((((((1))))))))))'),
   fc.anything({ maxDepth: 2, maxKeys: 4 }),
 );
-
-function mutateAt(x: unknown, path: number[], key: string, value: unknown): unknown {
-  const copy = structuredClone(x) as Record<string, unknown>;
-  let cur: Record<string, unknown> = copy;
-  for (const p of path) {
-    const keys = Object.keys(cur);
-    if (!keys.length) break;
-    const next = cur[keys[p % keys.length]!];
-    if (!next || typeof next !== 'object') {
-      cur[keys[p % keys.length]!] = value;
-      return copy;
-    }
-    cur = next as Record<string, unknown>;
-  }
-  Object.defineProperty(cur, key, { value, enumerable: true, configurable: true, writable: true });
-  return copy;
-}
 
 /** Load the lab as it now is; a loaded lab also grades its reference answers. Only LabError may come out. */
 function loadOrRefuse(dir: string): 'loaded' | 'refused' {
