@@ -444,7 +444,7 @@ export function diffViewAsync(session: SessionReader, from: number, to: number, 
  * `signal` is aborted (a Cancel): no further step runs, and the promise rejects with
  * `ViewCancelled`.
  */
-type Steps<T> = Generator<number | void, T>;
+export type Steps<T> = Generator<number | void, T>;
 
 export interface StepOptions {
   signal?: AbortSignal;
@@ -468,7 +468,7 @@ function runSteps<T>(steps: Steps<T>): T {
 }
 
 /** The same, letting the event loop run (a macrotask) between steps; reports progress, honours a cancel. */
-async function runStepsYielding<T>(steps: Steps<T>, options: StepOptions = {}): Promise<T> {
+export async function runStepsYielding<T>(steps: Steps<T>, options: StepOptions = {}): Promise<T> {
   let r = steps.next();
   while (!r.done) {
     if (typeof r.value === 'number') options.onProgress?.(Math.max(0, Math.min(1, r.value)));
@@ -705,12 +705,12 @@ export function countersView(session: SessionReader, t0: number, t1: number): Co
   return runSteps(countersSteps(session, t0, t1));
 }
 
-/** `countersView` for a host that must keep answering: it yields to the event loop every 64 chunks it decodes. */
+/** `countersView` for a host that must keep answering: it yields to the event loop every 16 chunks it decodes (about 65 000 events). */
 export function countersViewAsync(session: SessionReader, t0: number, t1: number, options: StepOptions = {}): Promise<CountersView> {
   return runStepsYielding(countersSteps(session, t0, t1), options);
 }
 
-const COUNTERS_SLICE_CHUNKS = 64;
+const COUNTERS_SLICE_CHUNKS = 16;
 
 function* countersSteps(session: SessionReader, t0: number, t1: number): Steps<CountersView> {
   let decoded = 0;

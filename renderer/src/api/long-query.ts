@@ -54,3 +54,6 @@ export function useLongQuery() {
 
   return { fraction, run, cancel };
 }
+
+/** One long query's state and controls (what `query-progress.vue` shows). */
+export type LongQuery = ReturnType<typeof useLongQuery>;

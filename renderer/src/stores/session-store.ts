@@ -131,9 +131,9 @@ export const useSessionStore = defineStore('session', () => {
   }
 
   /** Exits by reason, by handling and by vCPU with t0 <= t <= t1 (the breakdown's `perf kvm stat`). */
-  function counters(t0: number, t1: number): Promise<CountersResult> {
+  function counters(t0: number, t1: number, queryId?: string): Promise<CountersResult> {
     const { id } = requireOpen();
-    return api().call('sessions.counters', { id, t0: Math.max(0, t0), t1: Math.max(0, t0, t1) });
+    return api().call('sessions.counters', { id, t0: Math.max(0, t0), t1: Math.max(0, t0, t1), ...(queryId ? { queryId } : {}) });
   }
 
   /** Every page table of each VM just after event `at`. */
