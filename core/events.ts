@@ -33,8 +33,13 @@ const opt = <N extends string, K extends FieldKind>(name: N, kind: K) =>
  * in session files, so new types are appended, never inserted or reordered.
  */
 export const EVENT_SCHEMAS = {
-  /** A VM exit and its handling; the vCPU is outside the guest from `t` to `t + duration`. */
-  vmexit: [f('reason', 'str'), f('handling', 'str'), f('duration', 'ns'), opt('va', 'addr'), opt('gpa', 'addr')],
+  /**
+   * A VM exit and its handling; the vCPU is outside the guest from `t` to `t + duration`.
+   * `table` and `level` name the page-table page the exit acted on where it acts on one as a
+   * whole: a Xen PV `hypercall:mmuext_op` pin or unpin (MMUEXT_PIN_Ln_TABLE / MMUEXT_UNPIN_TABLE)
+   * gives the machine frame of the table (the id its `spte_write`s carry) and its level.
+   */
+  vmexit: [f('reason', 'str'), f('handling', 'str'), f('duration', 'ns'), opt('va', 'addr'), opt('gpa', 'addr'), opt('table', 'u32'), opt('level', 'u32')],
   /** A #PF delivered to the guest (by the hypervisor's injection or directly under TDP). */
   guest_fault: [f('va', 'addr'), f('errorCode', 'u32')],
   /** One scripted guest access and its architectural outcome. */
@@ -91,6 +96,15 @@ export const EVENT_SCHEMAS = {
     opt('errorCode', 'u32'),
     opt('levels', 'u32'),
     opt('entries', 'text'),
+    // a simulated 2D walk (core/tdp/walk2d.ts): each reference of its grid, bit 5·row + column
+    // (rows: guest levels 4..1 then the final guest-physical address; columns: EPT levels 4..1
+    // then the guest entry itself; the final row has no guest entry, so 24 bits): made as a
+    // memory reference (`memMask`, popcount = `refs`), saved by a paging-structure cache
+    // (`pscMask`: the EPT PDE cache or the guest PDE cache), or saved by the TLB of
+    // guest-physical translations (`tlbMask`). A bit in none of them is no part of this walk.
+    opt('memMask', 'u32'),
+    opt('pscMask', 'u32'),
+    opt('tlbMask', 'u32'),
   ],
   /** Dirty logging: `enable`, `fetch` (fetch and clear: `pages` dirty, `detail` their gfns), `disable`. */
   dirty_log: [f('action', 'str'), f('pages', 'u32'), opt('detail', 'text')],

@@ -152,10 +152,14 @@ export abstract class Machine {
     return start;
   }
 
-  endExit(start: number, reason: string, handling: string, va?: number, gpa?: number): void {
+  endExit(start: number, reason: string, handling: string, va?: number, gpa?: number, on?: { table: number; level: number }): void {
     const body: Record<string, unknown> & { type: 'vmexit' } = { type: 'vmexit', reason, handling, duration: this.emitter.t - start };
     if (va !== undefined) body.va = va;
     if (gpa !== undefined) body.gpa = gpa;
+    if (on) {
+      body.table = on.table;
+      body.level = on.level;
+    }
     if (this.cost.name === 'npt-amd') body.reason = svmNameOf(reason); // the SVM names KVM prints (core/exitReasons.ts)
     this.emitter.release(body, start);
     const m = this.cur.exitsByReason;

@@ -55,6 +55,26 @@ function newVm(): VmState {
   };
 }
 
+/**
+ * A Xen PV pin or unpin of the table with machine frame `table`: pinning is part of the
+ * frame's page type in Xen (PGT_pinned), so the state keeps it as the table's role, `pinned`
+ * (and the keyframes with it). A table pinned before any entry of it was written through Xen
+ * is created empty; unpinned and still empty, it is dropped again.
+ */
+function pinned(v: VmState, table: number, level: number, on: boolean): void {
+  const t = v.shadow.get(table);
+  if (on) {
+    if (t) t.role = PINNED;
+    else v.shadow.set(table, { level, gfn: -1, role: PINNED, quadrant: 0, zapped: false, entries: new Map(), last: new Map() });
+  } else if (t) {
+    t.role = '';
+    if (t.entries.size === 0) v.shadow.delete(table);
+  }
+}
+
+/** The role of a Xen PV table while it is pinned. */
+export const PINNED = 'pinned';
+
 function bump(m: Map<string, number>, k: string): void {
   m.set(k, (m.get(k) ?? 0) + 1);
 }
@@ -131,6 +151,7 @@ export class PageState {
       case 'vmexit':
         bump(v.exitsByReason, e.reason);
         if (e.handling === 'map-gfn' && e.gpa !== undefined) v.ept.set(Math.floor(e.gpa / 4096), index);
+        else if ((e.handling === 'pin' || e.handling === 'unpin') && e.table !== undefined) pinned(v, e.table, e.level ?? 0, e.handling === 'pin');
         break;
       case 'tlb_flush':
         bump(v.tlbFlushes, e.scope);

@@ -6,13 +6,38 @@
  * 4-level); the paging-structure caches of `walkCaches.ts` cut that down. Used by the TDP
  * MMU (EPT01 of a plain guest, MMIO accesses included) and by nested TDP (EPT02), so every
  * 2D walk is charged the same way and shows as the same `page_walk` event.
+ *
+ * The event also says what became of each reference of the grid (`memMask`, `pscMask`,
+ * `tlbMask`; bit 5·row + column, see `cellBit`), so a picture can shade the exact cells.
  */
 import type { WalkResult } from '../paging.ts';
 import type { Machine, Vcpu } from '../machine.ts';
-import type { WalkCaches } from './walkCaches.ts';
+import { refsOf, type EptLookup, type WalkCaches } from './walkCaches.ts';
 
 /** EPT levels of the host tables (4-level EPT/NPT). */
 export const EPT_LEVELS = 4;
+/** Rows of the grid: guest levels 4..1, then the final guest-physical address. */
+export const WALK_ROWS = 5;
+/** Columns: EPT levels 4..1, then the guest entry itself (absent from the final row). */
+export const WALK_COLS = EPT_LEVELS + 1;
+export const FINAL_ROW = WALK_ROWS - 1;
+export const GUEST_COL = EPT_LEVELS;
+
+/**
+ * The bit of one reference of the grid: `row` 0..3 is the guest entry of level 4 − row (a
+ * 2-level or 3-level guest leaves the top rows empty), row 4 the final address; `col` 0..3
+ * is the EPT entry of level 4 − col, col 4 the guest entry. The final row has 4 cells: 24 bits.
+ */
+export function cellBit(row: number, col: number): number {
+  return 1 << (row * WALK_COLS + col);
+}
+
+/** How each reference of a 2D walk went: made in memory, saved by a paging-structure cache, or by the TLB. */
+export interface WalkMasks {
+  mem: number;
+  psc: number;
+  tlb: number;
+}
 
 /**
  * Charge the 2D walk that just ran (`r`, successful or not) on `cpu`, emit its `page_walk`
@@ -34,23 +59,48 @@ export function chargeWalk2d(
   let from = first;
   // A guest PDE-cache hit leaves only the guest pte to read (4 KiB guest pages).
   if (useCaches && ok && leafLevel === 1 && r.count - first >= 2 && caches.guestPdeHit(cpu.cr3, va)) from = r.count - 1;
+  const m: WalkMasks = { mem: 0, psc: 0, tlb: 0 };
+  const gfnAt = (i: number) => Math.floor((r.entryGpa[i] as number) / 4096);
+  // the guest rows the PDE cache skipped: neither the entry nor its translation is needed
+  for (let i = first; i < from; i++) {
+    const row = WALK_ROWS - 1 - (r.entryLevel[i] as number);
+    m.psc |= eptCells(row, eptLeafLevel(gfnAt(i)), 0) | cellBit(row, GUEST_COL);
+  }
   let guestRefs = 0;
-  let refs = 0;
   for (let i = from; i < r.count; i++) {
-    refs += eptRefs(caches, useCaches, eptLeafLevel, Math.floor((r.entryGpa[i] as number) / 4096));
+    const row = WALK_ROWS - 1 - (r.entryLevel[i] as number);
+    translate(m, row, caches, useCaches, eptLeafLevel, gfnAt(i));
+    m.mem |= cellBit(row, GUEST_COL);
     guestRefs++;
   }
-  if (ok) refs += eptRefs(caches, useCaches, eptLeafLevel, Math.floor(r.gpa / 4096));
-  refs += guestRefs;
+  if (ok) translate(m, FINAL_ROW, caches, useCaches, eptLeafLevel, Math.floor(r.gpa / 4096));
+  const refs = popcount(m.mem);
   const duration = refs * vm.cost.walkRefNs;
-  vm.emitter.emit({ type: 'page_walk', refs, guestRefs, duration, va });
+  vm.emitter.emit({ type: 'page_walk', refs, guestRefs, duration, va, memMask: m.mem, pscMask: m.psc, tlbMask: m.tlb });
   vm.tick(duration);
   return { refs, guestRefs };
 }
 
-/** References to translate one guest frame through the EPT: the EPT walk, or less with the caches. */
-function eptRefs(caches: WalkCaches, useCaches: boolean, eptLeafLevel: (gfn: number) => number, gfn: number): number {
+/** The EPT cells of `row` for a walk down to an EPT leaf at `leaf`, skipping the top `skip` levels. */
+function eptCells(row: number, leaf: number, skip: number): number {
+  let bits = 0;
+  for (let level = EPT_LEVELS - skip; level >= leaf; level--) bits |= cellBit(row, EPT_LEVELS - level);
+  return bits;
+}
+
+/** Translate one guest frame through the EPT: the walk, or less with the caches; marks its cells. */
+function translate(m: WalkMasks, row: number, caches: WalkCaches, useCaches: boolean, eptLeafLevel: (gfn: number) => number, gfn: number): void {
   const leaf = eptLeafLevel(gfn);
-  if (!useCaches) return EPT_LEVELS + 1 - leaf;
-  return caches.eptRefs(leaf === 2 ? gfn - (gfn % 512) : gfn, leaf);
+  const hit: EptLookup = useCaches ? caches.eptLookup(leaf === 2 ? gfn - (gfn % 512) : gfn, leaf) : 'miss';
+  const all = eptCells(row, leaf, 0);
+  const made = eptCells(row, leaf, EPT_LEVELS + 1 - leaf - refsOf(hit, leaf));
+  m.mem |= made;
+  if (hit === 'tlb') m.tlb |= all;
+  else m.psc |= all & ~made;
+}
+
+function popcount(x: number): number {
+  let n = 0;
+  for (let v = x >>> 0; v; v &= v - 1) n++;
+  return n;
 }

@@ -16,6 +16,13 @@
  */
 
 const NTLB_SETS = 64;
+
+export type EptLookup = 'tlb' | 'pde' | 'miss';
+
+/** EPT memory references a lookup leaves: none from the TLB, the pte after a PDE-cache hit, else the walk down to the leaf. */
+export function refsOf(hit: EptLookup, leafLevel: number): number {
+  return hit === 'tlb' ? 0 : hit === 'pde' ? 1 : 5 - leafLevel;
+}
 const EPT_PDE_SETS = 16;
 const GUEST_PDE_SETS = 32;
 
@@ -27,14 +34,22 @@ export class WalkCaches {
 
   /** EPT references to translate guest frame `gfn` whose EPT leaf is at `leafLevel` (1 = 4 KiB). */
   eptRefs(gfn: number, leafLevel: number): number {
+    return refsOf(this.eptLookup(gfn, leafLevel), leafLevel);
+  }
+
+  /**
+   * Which cache, if any, translates guest frame `gfn` (and fill them on a miss): `tlb`, the
+   * guest-physical TLB (no EPT reference); `pde`, the EPT PDE cache (the EPT pte only); `miss`.
+   */
+  eptLookup(gfn: number, leafLevel: number): EptLookup {
     const set = gfn % NTLB_SETS;
-    if (this.ntlb[set] === gfn) return 0;
+    if (this.ntlb[set] === gfn) return 'tlb';
     this.ntlb[set] = gfn;
     const region = Math.floor(gfn / 512);
     const pset = region % EPT_PDE_SETS;
     const hit = leafLevel === 1 && this.eptPde[pset] === region;
     if (leafLevel === 1) this.eptPde[pset] = region;
-    return hit ? 1 : 5 - leafLevel;
+    return hit ? 'pde' : 'miss';
   }
 
   /** Does the guest PDE cache hold the pt for `va` under `cr3`? Fills it on a miss. */

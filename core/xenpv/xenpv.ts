@@ -129,12 +129,17 @@ export class XenPv implements Mmu {
     return start;
   }
 
-  private end(start: number, name: string, handling: string, va?: number, gpa?: number): void {
+  private end(start: number, name: string, handling: string, va?: number, gpa?: number, on?: { table: number; level: number }): void {
     const ns = this.work * this.costs.validateEntryNs;
     this.stats.validationNs += ns;
     this.vm.tick(ns);
     this.work = 0;
-    this.vm.endExit(start, xenHypercall(name), handling, va, gpa);
+    this.vm.endExit(start, xenHypercall(name), handling, va, gpa, on);
+  }
+
+  /** What a pin or unpin names (MMUEXT_PIN_Ln_TABLE's mfn and n): the root's machine frame, the id its spte_writes carry. */
+  private rootRef(root: number): { table: number; level: number } {
+    return { table: this.mfn(root), level: topLevel(this.vm.ctl.mode) };
   }
 
   /** Lazy MMU mode (fork's copy loop): with batching, updates queue until the batch is full or the mode ends. */
@@ -426,7 +431,7 @@ export class XenPv implements Mmu {
     if (this.getType(root, topLevel(this.vm.ctl.mode))) {
       this.pinned[root] = 1;
       if (fresh) this.stats.fullValidations++;
-      this.end(start, 'mmuext_op', 'pin');
+      this.end(start, 'mmuext_op', 'pin', undefined, root * 4096, this.rootRef(root));
       return;
     }
     this.crash(start, `pin of table ${hex(root)} refused: ${this.why}`);
@@ -441,7 +446,7 @@ export class XenPv implements Mmu {
     this.stats.unpins++;
     this.pinned[root] = 0;
     this.putType(root);
-    this.end(start, 'mmuext_op', 'unpin');
+    this.end(start, 'mmuext_op', 'unpin', undefined, root * 4096, this.rootRef(root));
   }
 
   /** MOV to CR3 is MMUEXT_NEW_BASEPTR: the new root gets a type reference (validated unless already typed). */
