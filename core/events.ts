@@ -57,8 +57,12 @@ export const EVENT_SCHEMAS = {
    * differs from what the session knew (written before the trace began or by an untraced write).
    */
   gpte_write: [f('level', 'u32'), f('gpa', 'addr'), f('old', 'pte'), f('new', 'pte'), f('cause', 'str')],
-  /** A change of a shadow, EPT or Xen-validated entry. `table` is the id of the table page. */
-  spte_write: [f('level', 'u32'), f('table', 'u32'), f('index', 'u32'), f('old', 'pte'), f('new', 'pte')],
+  /**
+   * A change of a shadow, EPT or Xen-validated entry. `table` is the id of the table page.
+   * `role`, under nested virtualization only, names the structure the table belongs to
+   * (`ept01`, `ept02`, `ept12`, …: core/tableRoles.ts); absent, it is the VM's one host structure.
+   */
+  spte_write: [f('level', 'u32'), f('table', 'u32'), f('index', 'u32'), f('old', 'pte'), f('new', 'pte'), opt('role', 'str')],
   /**
    * Life of a shadow/EPT table page: alloc, zap, recycle, unsync, sync. `gfn` is absent where an
    * imported trace does not tell it (the trace-cmd plugin's sync, unsync and zap lines).

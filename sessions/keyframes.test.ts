@@ -31,7 +31,7 @@ function naive(events: MmuEvent[], vms: number, n: number): Uint8Array {
   return s.encode();
 }
 
-const SCENARIOS = ['cow-update', 'kbuild-zap', 'multi-vcpu', 'nonpae-quadrants', 'cache-recycle', 'tdp-demand', 'tdp-mmu-parallel', 'xenpv-fork-cow'];
+const SCENARIOS = ['cow-update', 'kbuild-zap', 'multi-vcpu', 'nonpae-quadrants', 'cache-recycle', 'tdp-demand', 'tdp-mmu-parallel', 'xenpv-fork-cow', 'nested-tdp'];
 
 describe('keyframes', () => {
   for (const name of SCENARIOS) {
@@ -52,8 +52,8 @@ describe('keyframes', () => {
     });
   }
 
-  it('the replayed final state is the engine\'s own page tables (guest memory, and the MMU\'s tables() under shadow, TDP and Xen PV)', () => {
-    for (const name of ['kbuild-update', 'nonpae-quadrants', 'cow-zap', 'tdp-demand', 'xenpv-fork-cow']) {
+  it('the replayed final state is the engine\'s own page tables (guest memory, and the MMU\'s tables() under shadow, TDP, Xen PV and nested TDP)', () => {
+    for (const name of ['kbuild-update', 'nonpae-quadrants', 'cow-zap', 'tdp-demand', 'xenpv-fork-cow', 'nested-tdp']) {
       const scenario = builtinScenario(name);
       const vm = createVm(scenario, 0, {}) as Vm;
       const state = new PageState(1);
@@ -70,7 +70,8 @@ describe('keyframes', () => {
       const tables = vm.mmu.tables();
       expect(tables.length).toBeGreaterThan(0);
       for (const table of tables) {
-        const t = v.shadow.get(table.id);
+        // nested: L1's tables (EPT12) are named among L1's, L0's (EPT01, EPT02) among L0's
+        const t = PageState.tablesOf(v, table.role).get(table.id);
         const want = new Map(table.entries);
         for (let k = 0; k < 512; k++) expect(t?.entries.get(k) ?? 0n, `${name} table ${table.id} index ${k}`).toBe(want.get(k) ?? 0n);
       }

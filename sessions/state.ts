@@ -8,6 +8,9 @@
  * - `shadow_page` alloc gives a table its level, gfn, role and quadrant; zap/recycle/free mark it
  *   zapped (its entries are cleared by the spte_writes that follow), and a zapped table is
  *   dropped once it holds no entry;
+ * - under nested virtualization the role of those two events says whose memory holds the table
+ *   (core/tableRoles.ts): L0's tables (`ept01`, `ept02`, and every table of a plain session) are
+ *   in `shadow`, L1's (`ept12`, `spt12`) in `l1`, each keyed by its own ids;
  * - a `vmexit` handled `map-gfn` maps its guest frame in the TDP tables (the engine keeps
  *   EPT/NPT as the set of mapped frames);
  * - `tlb_flush` counts flushes per scope; every event counts in the per-VM counters.
@@ -16,6 +19,7 @@
  * event that last wrote it ("why did this change").
  */
 import type { MmuEvent } from '../core/events.ts';
+import { tableOwner } from '../core/tableRoles.ts';
 import { ByteReader, ByteWriter, FormatError } from './format.ts';
 
 export interface ShadowTableState {
@@ -35,6 +39,8 @@ export interface VmState {
   guestLevel: Map<number, number>;
   guestLast: Map<number, number>;
   shadow: Map<number, ShadowTableState>;
+  /** Nested: tables in L1's memory (role owner 1, e.g. EPT12), by the L1 guest frame that holds them. */
+  l1: Map<number, ShadowTableState>;
   /** TDP: guest frames the second-level tables map, with the index of the exit that mapped each. */
   ept: Map<number, number>;
   tlbFlushes: Map<string, number>;
@@ -48,6 +54,7 @@ function newVm(): VmState {
     guestLevel: new Map(),
     guestLast: new Map(),
     shadow: new Map(),
+    l1: new Map(),
     ept: new Map(),
     tlbFlushes: new Map(),
     events: 0,
@@ -113,16 +120,17 @@ export class PageState {
         v.guestLast.set(e.gpa, index);
         break;
       case 'spte_write': {
-        let t = v.shadow.get(e.table);
+        const tables = PageState.tablesOf(v, e.role);
+        let t = tables.get(e.table);
         if (!t) {
-          t = { level: e.level, gfn: -1, role: '', quadrant: 0, zapped: false, entries: new Map(), last: new Map() };
-          v.shadow.set(e.table, t);
+          t = { level: e.level, gfn: -1, role: e.role ?? '', quadrant: 0, zapped: false, entries: new Map(), last: new Map() };
+          tables.set(e.table, t);
         }
         if (e.new === 0n) {
           t.entries.delete(e.index);
           // a zapped table is gone once its last entry is cleared (a table the state keeps
           // forever would make every keyframe pay for the whole history of the cache)
-          if (t.zapped && t.entries.size === 0) v.shadow.delete(e.table);
+          if (t.zapped && t.entries.size === 0) tables.delete(e.table);
           else t.last.set(e.index, index);
         } else {
           t.entries.set(e.index, e.new);
@@ -131,9 +139,10 @@ export class PageState {
         break;
       }
       case 'shadow_page': {
-        const t = v.shadow.get(e.table);
+        const tables = PageState.tablesOf(v, e.role);
+        const t = tables.get(e.table);
         if (e.action === 'alloc') {
-          v.shadow.set(e.table, {
+          tables.set(e.table, {
             level: e.level,
             gfn: e.gfn ?? -1,
             role: e.role ?? '',
@@ -144,7 +153,7 @@ export class PageState {
           });
         } else if ((e.action === 'zap' || e.action === 'recycle' || e.action === 'free') && t) {
           t.zapped = true;
-          if (t.entries.size === 0) v.shadow.delete(e.table);
+          if (t.entries.size === 0) tables.delete(e.table);
         }
         break;
       }
@@ -162,9 +171,14 @@ export class PageState {
     this.applied = index + 1;
   }
 
-  /** Shadow tables worth keeping: live ones, and zapped ones that still hold entries (kept roots). */
-  static liveTables(v: VmState): [number, ShadowTableState][] {
-    return [...v.shadow].filter(([, t]) => !t.zapped || t.entries.size > 0).sort((a, b) => a[0] - b[0]);
+  /** The tables a `role` (of an spte_write or shadow_page event) names its table among: L0's or L1's. */
+  static tablesOf(v: VmState, role: string | undefined): Map<number, ShadowTableState> {
+    return tableOwner(role) === 0 ? v.shadow : v.l1;
+  }
+
+  /** Shadow tables worth keeping: live ones, and zapped ones that still hold entries (kept roots). L0's, or `tables`. */
+  static liveTables(v: VmState, tables: Map<number, ShadowTableState> = v.shadow): [number, ShadowTableState][] {
+    return [...tables].filter(([, t]) => !t.zapped || t.entries.size > 0).sort((a, b) => a[0] - b[0]);
   }
 
   /**
@@ -186,6 +200,24 @@ export class PageState {
         w.varuint(m.get(k)!);
       }
     };
+    const tableList = (tables: [number, ShadowTableState][]) => {
+      w.varuint(tables.length);
+      for (const [id, t] of tables) {
+        w.varuint(id);
+        w.varuint(t.level);
+        w.varuint(t.gfn + 1);
+        str(t.role);
+        w.varuint(t.quadrant);
+        w.u8(t.zapped ? 1 : 0);
+        const idx = [...t.entries.keys()].sort((a, b) => a - b);
+        w.varuint(idx.length);
+        for (const i of idx) {
+          w.varuint(i);
+          w.varuint64(t.entries.get(i)!);
+          w.varuint(t.last.get(i) ?? 0);
+        }
+      }
+    };
     w.varuint(this.applied);
     w.varuint(this.vms.length);
     for (const v of this.vms) {
@@ -203,23 +235,7 @@ export class PageState {
         w.varuint64(v.guest.get(gpa)!);
         w.varuint(v.guestLast.get(gpa) ?? 0);
       }
-      const tables = PageState.liveTables(v);
-      w.varuint(tables.length);
-      for (const [id, t] of tables) {
-        w.varuint(id);
-        w.varuint(t.level);
-        w.varuint(t.gfn + 1);
-        str(t.role);
-        w.varuint(t.quadrant);
-        w.u8(t.zapped ? 1 : 0);
-        const idx = [...t.entries.keys()].sort((a, b) => a - b);
-        w.varuint(idx.length);
-        for (const i of idx) {
-          w.varuint(i);
-          w.varuint64(t.entries.get(i)!);
-          w.varuint(t.last.get(i) ?? 0);
-        }
-      }
+      tableList(PageState.liveTables(v));
       const frames = [...v.ept.keys()].sort((a, b) => a - b);
       w.varuint(frames.length);
       prev = 0;
@@ -227,6 +243,16 @@ export class PageState {
         w.varuint(f - prev);
         prev = f;
         w.varuint(v.ept.get(f)!);
+      }
+    }
+    // Nested: L1's tables, after every VM and only when some VM has any, so a state without
+    // them has the bytes it had before they existed (older keyframes still verify)
+    const withL1 = this.vms.map((v, i) => [i, PageState.liveTables(v, v.l1)] as const).filter(([, t]) => t.length > 0);
+    if (withL1.length) {
+      w.varuint(withL1.length);
+      for (const [i, tables] of withL1) {
+        w.varuint(i);
+        tableList(tables);
       }
     }
     return w.bytes().slice();
@@ -248,22 +274,7 @@ export class PageState {
       for (let n = count(); n > 0; n--) m.set(str(), r.varuint());
       return m;
     };
-    const applied = r.varuint();
-    const vmCount = count();
-    const s = new PageState(vmCount);
-    s.applied = applied;
-    for (let i = 0; i < vmCount; i++) {
-      const v = s.vms[i]!;
-      v.events = r.varuint();
-      v.exitsByReason = counts();
-      v.tlbFlushes = counts();
-      let gpa = 0;
-      for (let n = count(); n > 0; n--) {
-        gpa += r.varuint();
-        v.guestLevel.set(gpa, r.varuint());
-        v.guest.set(gpa, r.varuint64());
-        v.guestLast.set(gpa, r.varuint());
-      }
+    const tableList = (into: Map<number, ShadowTableState>) => {
       for (let n = count(); n > 0; n--) {
         const id = r.varuint();
         const t: ShadowTableState = {
@@ -280,12 +291,38 @@ export class PageState {
           t.entries.set(idx, r.varuint64());
           t.last.set(idx, r.varuint());
         }
-        v.shadow.set(id, t);
+        into.set(id, t);
       }
+    };
+    const applied = r.varuint();
+    const vmCount = count();
+    const s = new PageState(vmCount);
+    s.applied = applied;
+    for (let i = 0; i < vmCount; i++) {
+      const v = s.vms[i]!;
+      v.events = r.varuint();
+      v.exitsByReason = counts();
+      v.tlbFlushes = counts();
+      let gpa = 0;
+      for (let n = count(); n > 0; n--) {
+        gpa += r.varuint();
+        v.guestLevel.set(gpa, r.varuint());
+        v.guest.set(gpa, r.varuint64());
+        v.guestLast.set(gpa, r.varuint());
+      }
+      tableList(v.shadow);
       let f = 0;
       for (let n = count(); n > 0; n--) {
         f += r.varuint();
         v.ept.set(f, r.varuint());
+      }
+    }
+    if (r.pos < bytes.length) {
+      for (let n = count(); n > 0; n--) {
+        const i = r.varuint();
+        const v = s.vms[i];
+        if (!v) throw new FormatError(`a keyframe has L1 tables for VM ${i}, which it does not have`);
+        tableList(v.l1);
       }
     }
     if (r.pos !== bytes.length) throw new FormatError('a keyframe has bytes after its state');

@@ -23,18 +23,30 @@ export class TreeWalk {
   missingLevel = 0;
 }
 
+/** Who records a tree's changes (L0's model turns them into `shadow_page` and `spte_write` events). */
+export interface TreeObserver {
+  /** A table page joined the tree. */
+  table(frame: number, level: number, baseGfn: number): void;
+  /** Entry `index` of table `frame` changed from `old` to (lo, hi). */
+  wrote(frame: number, level: number, index: number, old: [number, number], lo: number, hi: number): void;
+}
+
 export class EptTree {
   readonly pages = new Map<number, Uint32Array>();
   /** Level and first gfn of each table, so an entry knows the range it maps. */
   readonly info = new Map<number, { level: number; baseGfn: number }>();
 
-  constructor(readonly root: number) {
+  constructor(
+    readonly root: number,
+    private readonly observer?: TreeObserver,
+  ) {
     this.addTable(root, EPT_LEVELS, 0);
   }
 
   addTable(frame: number, level: number, baseGfn: number): void {
     this.pages.set(frame, new Uint32Array(1024));
     this.info.set(frame, { level, baseGfn });
+    this.observer?.table(frame, level, baseGfn);
   }
 
   static index(gfn: number, level: number): number {
@@ -53,6 +65,7 @@ export class EptTree {
     const old: [number, number] = [t[2 * index] as number, t[2 * index + 1] as number];
     t[2 * index] = lo >>> 0;
     t[2 * index + 1] = hi >>> 0;
+    if (this.observer && (old[0] !== lo >>> 0 || old[1] !== hi >>> 0)) this.observer.wrote(frame, this.info.get(frame)?.level ?? 0, index, old, lo >>> 0, hi >>> 0);
     return old;
   }
 

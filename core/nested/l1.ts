@@ -13,7 +13,7 @@
  *   needs none (not-present entries are never cached).
  */
 import { EPT_RWX, EPT_X, withFrame } from '../tdp/spte.ts';
-import { EPT_LEVELS, EptTree } from './eptTree.ts';
+import { EPT_LEVELS, EptTree, type TreeObserver } from './eptTree.ts';
 
 /** L1 places L2's memory at this L1 guest frame (so ngfn ≠ L1 gfn in the events). */
 export const L1_BASE_FRAME = 0x40000;
@@ -35,9 +35,13 @@ export class L1Hypervisor {
   private readonly mapped: number[] = [];
   private revoked = 0;
 
-  constructor(private readonly mem: L1Memory) {
+  constructor(
+    private readonly mem: L1Memory,
+    /** Records EPT12's tables and entries (the session's `ept12` role). */
+    observer?: TreeObserver,
+  ) {
     // L1 sets up EPT12's root before it first runs L2 (VMCS12's EPT pointer).
-    this.ept12 = new EptTree(this.nextFrame++);
+    this.ept12 = new EptTree(this.nextFrame++, observer);
   }
 
   get root(): number {

@@ -31,7 +31,8 @@ import type { ControlRegister, MissOutcome, Mmu, MmuTable, Report } from '../mmu
 import { EPT_R, EPT_RWX, EPT_W, EPT_X, HOST_EPT_BASE_FRAME, HOST_GUEST_BASE_FRAME, present } from '../tdp/spte.ts';
 import { tdpControlsExit } from '../tdp/mmu.ts';
 import { chargeWalk2d } from '../tdp/walk2d.ts';
-import { EPT_LEVELS, EptTree, TreeWalk } from './eptTree.ts';
+import { EPT_LEVELS, EptTree, TreeWalk, type TreeObserver } from './eptTree.ts';
+import type { Emitter } from '../emitter.ts';
 import { L1_BASE_FRAME, L1Hypervisor, type L1Memory } from './l1.ts';
 
 export { L1_BASE_FRAME } from './l1.ts';
@@ -69,13 +70,40 @@ export class NestedTdp implements Mmu {
     /** `mmu.tdp.walkCaches`: the paging-structure caches of the 2D walk. */
     private readonly walkCaches = true,
   ) {
-    this.ept01 = new EptTree(this.nextHostTable++);
-    this.ept02 = new EptTree(this.nextHostTable++);
-    this.l1 = new L1Hypervisor(this.l1Memory);
+    // L0's tables are named as the TDP MMU names its EPT tables (host frame − HOST_EPT_BASE_FRAME),
+    // L1's by the L1 frame that holds them (core/tableRoles.ts)
+    const hostId = (frame: number) => frame - HOST_EPT_BASE_FRAME;
+    this.ept01 = new EptTree(this.nextHostTable++, this.recorder('ept01', hostId));
+    this.ept02 = new EptTree(this.nextHostTable++, this.recorder('ept02', hostId));
+    this.l1 = new L1Hypervisor(this.l1Memory, this.recorder('ept12', (frame) => frame));
     // L1 boots before the scenario starts: its EPT12 root is mapped in EPT01, and L0 shadows
     // it (write-protects it) when L2 first runs on the EPT pointer that names it.
     this.ept01.map(this.l1.root, HOST_GUEST_BASE_FRAME + this.l1.root, EPT_RWX, () => this.nextHostTable++);
     this.shadow(this.l1.root);
+  }
+
+  /** Events of L1's boot (before the scenario's first step, when no sink listens yet). */
+  private pending: Array<Parameters<Emitter['emit']>[0]> | null = [];
+
+  private emit(body: Parameters<Emitter['emit']>[0]): void {
+    if (this.pending) this.pending.push(body);
+    else this.vm.emitter.emit(body);
+  }
+
+  /** The session's record of one tree: its tables (`shadow_page` alloc) and entry changes (`spte_write`), with their role. */
+  private recorder(role: 'ept01' | 'ept02' | 'ept12', id: (frame: number) => number): TreeObserver {
+    return {
+      table: (frame, level, baseGfn) => this.emit({ type: 'shadow_page', action: 'alloc', table: id(frame), level, gfn: baseGfn, role }),
+      wrote: (frame, level, index, old, lo, hi) => this.emit({ type: 'spte_write', level, table: id(frame), index, old: pte64(old[0], old[1]), new: pte64(lo, hi), role }),
+    };
+  }
+
+  /** The first step: the tables L1's boot made are recorded at its start. */
+  runDue(): void {
+    const boot = this.pending;
+    if (!boot) return;
+    this.pending = null;
+    for (const body of boot) this.vm.emitter.emit(body);
   }
 
   /** L1's stores and page touches, as L0 sees them (through EPT01). */
@@ -152,8 +180,7 @@ export class NestedTdp implements Mmu {
       const w = this.ept02.walk(ngfn, this.w02);
       const t = w.tables[EPT_LEVELS - 1] as number;
       const i = w.indexes[EPT_LEVELS - 1] as number;
-      const [olo, ohi] = this.ept02.write(t, i, 0, 0);
-      this.vm.emitter.emit({ type: 'spte_write', level: 1, table: t, index: i, old: pte64(olo, ohi), new: 0n });
+      this.ept02.write(t, i, 0, 0);
       this.ept02Mapped.delete(ngfn);
       zapped++;
     }
@@ -241,13 +268,7 @@ export class NestedTdp implements Mmu {
     }
     const w01 = this.ept01.walk(l1gfn);
     const rights = w12.rights & w01.rights;
-    const placed = this.ept02.map(ngfn, w01.frame, rights, (level, baseGfn) => {
-      const frame = this.allocHost();
-      vm.emitter.emit({ type: 'shadow_page', action: 'alloc', table: frame, level, gfn: baseGfn, role: 'ept02' });
-      return frame;
-    });
-    const [lo, hi] = this.ept02.entry(placed.frame, placed.index);
-    vm.emitter.emit({ type: 'spte_write', level: 1, table: placed.frame, index: placed.index, old: pte64(placed.old[0], placed.old[1]), new: pte64(lo, hi) });
+    this.ept02.map(ngfn, w01.frame, rights, () => this.allocHost());
     this.ept02Mapped.add(ngfn);
     this.stats.shadowEptFills++;
     vm.endExit(start, 'EPT_VIOLATION', 'shadow-ept-fill', va, ngfn * 4096);
@@ -291,20 +312,23 @@ export class NestedTdp implements Mmu {
     return { ...this.stats };
   }
 
-  /** EPT12 (in L1 memory), EPT01 and EPT02 (host memory), side by side: every table with its present entries. */
+  /**
+   * EPT12 (in L1 memory), EPT01 and EPT02 (host memory), side by side: every table with its
+   * entries, named as the events name it (core/tableRoles.ts: L1's tables by their L1 frame).
+   */
   tables(): MmuTable[] {
     const out: MmuTable[] = [];
-    const add = (tree: EptTree, role: string): void => {
+    const add = (tree: EptTree, role: string, id: (frame: number) => number): void => {
       for (const [frame, t] of tree.pages) {
         const info = tree.info.get(frame);
         const entries: Array<[number, bigint]> = [];
         for (let i = 0; i < 512; i++) if (present(t[2 * i] as number)) entries.push([i, pte64(t[2 * i] as number, t[2 * i + 1] as number)]);
-        out.push({ id: frame, level: info?.level ?? 0, role, gfn: info?.baseGfn ?? 0, entries });
+        out.push({ id: id(frame), level: info?.level ?? 0, role, gfn: info?.baseGfn ?? 0, entries });
       }
     };
-    add(this.l1.ept12, 'ept12');
-    add(this.ept01, 'ept01');
-    add(this.ept02, 'ept02');
+    add(this.l1.ept12, 'ept12', (frame) => frame);
+    add(this.ept01, 'ept01', (frame) => frame - HOST_EPT_BASE_FRAME);
+    add(this.ept02, 'ept02', (frame) => frame - HOST_EPT_BASE_FRAME);
     return out;
   }
 

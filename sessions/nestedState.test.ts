@@ -1,0 +1,108 @@
+/**
+ * Nested TDP in a session: EPT12, EPT01 and EPT02 rebuilt from the recorded events, checked
+ * against entry counts worked out by hand from the rules of core/nested/nestedTdp.ts.
+ *
+ * The guest: demand paging of 2 pages on a 4-level L2 guest. L2 takes its frames from 0x100:
+ * PML4, PDPT, PD, PT, then the 2 data pages: F = 6 L2 frames 0x100..0x105, all under index 0
+ * of every EPT level above the PT. L1 maps L2 frame n at L1 frame 0x40000 + n; its EPT12 tables
+ * are L1 frames 0x1000 (the root, from boot), 0x1001 (PDPT), 0x1002 (PD), 0x1003 (PT).
+ * - EPT12: 4 tables; root[0], PDPT[0], PD[0], and PT[0x100..0x105] → L1 frame 0x40100 + k,
+ *   rwx: 3 + F = 9 entries, written by 9 stores (one each; nothing changes them later).
+ * - EPT02 mirrors EPT12's shape: 4 tables, 3 + F = 9 entries, the leaf of L2 frame n pointing
+ *   at host frame 0x100000 + 0x40000 + n (EPT01's target for L1 frame 0x40000 + n), rwx.
+ * - EPT01 maps the L1 frames L1 touched or L0 composed: 0x1000..0x1003 (PML4[0] → PDPT[0] →
+ *   PD[0x1000 >> 9 = 8] → PT[0..3]) and 0x40100..0x40105 (PML4[0] → PDPT[0x40100 >> 18 = 1] →
+ *   PD[(0x40100 >> 9) & 511 = 0] → PT[0x100..0x105]): 1 + 1 + 2 + 2 = 6 tables and
+ *   1 + 2 + 1 + 1 + 4 + 6 = 15 entries. The 4 EPT12 pages are shadowed, so their EPT01 entries
+ *   lack W (r-x); the other 6 are rwx. Writes: 5 links + 10 leaves + 4 W clears = 19.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseScenario } from '../core/scenario.ts';
+import { scenario } from '../core/test/helpers.ts';
+import { exportJsonl } from './export.ts';
+import { recordScenario } from './record.ts';
+import { openSession } from './reader.ts';
+import { PageState, type ShadowTableState } from './state.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'mmulab-nested-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const F = 6;
+const L2 = Array.from({ length: F }, (_, k) => 0x100 + k);
+const pte = (frame: number, rights: number) => (BigInt(frame) << 12n) | BigInt(rights);
+
+function record() {
+  const parsed = parseScenario({ ...scenario({ kind: 'demand-paging', pages: 2 }, {}, { mode: 'tdp', nested: { enabled: true } }), hardware: { profile: 'ept-2012' } });
+  if (!parsed.ok) throw new Error(parsed.error);
+  const path = join(dir, 'nested2.mmulab');
+  recordScenario(parsed.value, path, { keyframeEvents: 16 });
+  const { session, diagnostics } = openSession(path);
+  if (!session) throw new Error(JSON.stringify(diagnostics));
+  return session;
+}
+
+const byRole = (tables: Map<number, ShadowTableState>, role: string) => [...tables].filter(([, t]) => t.role === role);
+const entries = (tables: [number, ShadowTableState][]) => tables.reduce((n, [, t]) => n + t.entries.size, 0);
+const at = (tables: [number, ShadowTableState][], level: number) => tables.filter(([, t]) => t.level === level).map(([, t]) => t);
+
+describe('nested TDP session: the three EPTs from the events', () => {
+  const session = record();
+  const state = session.stateBefore(session.eventCount);
+  const v = state.vms[0]!;
+
+  it('EPT12 (L1 memory): 4 tables by L1 frame, 9 entries, the leaves pointing at L1 frame 0x40000 + n', () => {
+    const ept12 = byRole(v.l1, 'ept12');
+    expect(ept12.map(([id]) => id).sort()).toEqual([0x1000, 0x1001, 0x1002, 0x1003]);
+    expect(entries(ept12)).toBe(3 + F);
+    expect([...v.l1.get(0x1000)!.entries]).toEqual([[0, pte(0x1001, 7)]]);
+    expect([...v.l1.get(0x1001)!.entries]).toEqual([[0, pte(0x1002, 7)]]);
+    expect([...v.l1.get(0x1002)!.entries]).toEqual([[0, pte(0x1003, 7)]]);
+    expect([...v.l1.get(0x1003)!.entries].sort((a, b) => a[0] - b[0])).toEqual(L2.map((n) => [n, pte(0x40000 + n, 7)]));
+    // nothing of L1's is among L0's tables
+    expect(byRole(v.shadow, 'ept12')).toEqual([]);
+  });
+
+  it('EPT02: EPT12\'s shape, 4 tables and 9 entries, each leaf at EPT01\'s host frame for EPT12\'s target', () => {
+    const ept02 = byRole(v.shadow, 'ept02');
+    expect(ept02).toHaveLength(4);
+    expect([4, 3, 2, 1].map((l) => at(ept02, l).length)).toEqual([1, 1, 1, 1]);
+    expect(entries(ept02)).toBe(3 + F);
+    const pt = at(ept02, 1)[0]!;
+    expect([...pt.entries].sort((a, b) => a[0] - b[0])).toEqual(L2.map((n) => [n, pte(0x100000 + 0x40000 + n, 7)]));
+  });
+
+  it('EPT01: 6 tables, 15 entries; the 4 shadowed EPT12 pages without W, the rest rwx', () => {
+    const ept01 = byRole(v.shadow, 'ept01');
+    expect([4, 3, 2, 1].map((l) => at(ept01, l).length)).toEqual([1, 1, 2, 2]);
+    expect(entries(ept01)).toBe(15);
+    expect([...at(ept01, 3)[0]!.entries.keys()].sort()).toEqual([0, 1]);
+    expect(at(ept01, 2).map((t) => [...t.entries.keys()]).sort()).toEqual([[0], [8]]);
+    const leaves = new Map<number, bigint>();
+    for (const t of at(ept01, 1)) for (const [i, value] of t.entries) leaves.set(t.gfn + i, value);
+    expect(leaves).toEqual(new Map([...[0x1000, 0x1001, 0x1002, 0x1003].map((f) => [f, pte(0x100000 + f, 5)] as const), ...L2.map((n) => [0x40000 + n, pte(0x100000 + 0x40000 + n, 7)] as const)]));
+  });
+
+  it('the JSONL export carries each write with its role: 9 EPT12, 9 EPT02, 19 EPT01 writes', () => {
+    let text = '';
+    exportJsonl(session, (s) => {
+      text += s;
+    });
+    const writes = text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; role?: string })
+      .filter((e) => e.type === 'spte_write');
+    const count = (role: string) => writes.filter((e) => e.role === role).length;
+    expect([count('ept12'), count('ept02'), count('ept01')]).toEqual([3 + F, 3 + F, 19]);
+    expect(writes.filter((e) => e.role === undefined)).toEqual([]);
+  });
+
+  it('keyframes hold L1\'s tables too: every keyframe equals a replay, and the state decodes to the same bytes', () => {
+    expect(session.keyframes.length).toBeGreaterThan(2);
+    expect(session.verifyKeyframes()).toEqual({ checked: session.keyframes.length, problems: [] });
+    expect(Buffer.from(PageState.decode(state.encode()).encode()).equals(Buffer.from(state.encode()))).toBe(true);
+  });
+});
