@@ -1,7 +1,8 @@
 // The page-table picture (issue 17 §4): links between guest entries and the shadow entries
 // derived from them, counted independently by replaying `mmu-lab export --format jsonl`; the
-// entries the current event wrote are the ones drawn as changed; and a TDP page walk drawn as its
-// grid with the reference counts the exported page_walk event gives.
+// entries the current event wrote are the ones drawn as changed; a TDP page walk drawn as its
+// grid, each reference shaded as the exported page_walk's masks say; Xen PV's pinned tables
+// badged as a replay of the exported pin/unpin exits says.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expectAxeCleanInBothThemes } from './axe-check';
@@ -20,7 +21,16 @@ interface Ev {
   role?: string;
   refs?: number;
   guestRefs?: number;
+  handling?: string;
+  reason?: string;
+  memMask?: number;
+  pscMask?: number;
+  tlbMask?: number;
 }
+
+const popcount = (x: number) => x.toString(2).split('').filter((b) => b === '1').length;
+/** The cells a mask marks, as the grid's `data-cell` (row,column): bit 5·row + column. */
+const cellsOf = (mask: number) => Array.from({ length: 24 }, (_, b) => b).filter((b) => mask & (1 << b)).map((b) => `${Math.floor(b / 5)},${b % 5}`);
 
 function exportOf(file: string): Ev[] {
   return mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
@@ -142,12 +152,15 @@ test('the picture links each shadow entry to the guest entry it derives from, an
   app.expectNoErrors();
 });
 
-test('a TDP page walk is drawn as its 2D grid with the references the event counted', async ({ lab, app, page }) => {
+test('a TDP page walk is drawn as its 2D grid, each reference made, cached or saved by the TLB as the event says', async ({ lab, app, page }) => {
   const file = lab.record('tdp-mmu-parallel');
   const events = exportOf(file);
-  const at = events.findIndex((e, i) => i > events.length / 2 && e.type === 'page_walk');
+  // a walk late in the run that shows all three: references made, cached by the paging-structure caches, saved by the TLB
+  const at = events.findIndex((e, i) => i > events.length / 2 && e.type === 'page_walk' && !!e.memMask && !!e.pscMask && !!e.tlbMask);
   expect(at).toBeGreaterThanOrEqual(0);
   const w = events[at]!;
+  // the masks agree with the counts (popcount of the made cells = refs)
+  expect(popcount(w.memMask!)).toBe(w.refs);
 
   await app.goto(lab.url);
   await app.openSession('tdp-mmu-parallel.mmulab');
@@ -162,8 +175,20 @@ test('a TDP page walk is drawn as its 2D grid with the references the event coun
   // 4-level guest on 4-level EPT: 24 references without caches (Bhargava et al.)
   await expect(grid).toContainText('of 24 references');
   await expect(grid.getByTestId('walk-saved')).toHaveText(String(24 - w.refs!));
-  // the guest reads drawn as read are the ones the walk made
-  await expect(grid.locator('td.read')).toHaveCount(w.guestRefs!);
+  // every reference drawn as the masks say, and the totals beside it
+  for (const [cls, mask] of [['made', w.memMask!], ['psc', w.pscMask!], ['tlb', w.tlbMask!]] as const) {
+    await expect(grid.locator(`td.cell.${cls}[data-testid="walk-cell"]`)).toHaveCount(popcount(mask));
+    for (const cell of cellsOf(mask)) await expect(grid.locator(`td[data-cell="${cell}"]`)).toHaveClass(new RegExp(`\\b${cls}\\b`));
+  }
+  await expect(grid.getByTestId('walk-psc')).toHaveText(String(popcount(w.pscMask!)));
+  await expect(grid.getByTestId('walk-tlb')).toHaveText(String(popcount(w.tlbMask!)));
+  // the guest entries read (the last column's made cells) are the walk's guest references
+  await expect(grid.locator('td.cell.made[data-cell$=",4"]')).toHaveCount(w.guestRefs!);
+  // memory references numbered in walk order: row by row, the EPT translation then the entry
+  const order = cellsOf(w.memMask!).sort((a, b) => { const [ra, ca] = a.split(',').map(Number); const [rb, cb] = b.split(',').map(Number); return ra! - rb! || ca! - cb!; });
+  for (const [i, cell] of order.entries()) await expect(grid.locator(`td[data-cell="${cell}"]`)).toHaveText(`read ${i + 1}`);
+  // the legend names every shade
+  for (const text of ['memory reference', 'paging-structure cache', 'guest-physical translations']) await expect(grid.getByRole('list', { name: 'Legend of the walk grid' })).toContainText(text);
   // the second dimension: each guest entry linked to the EPT leaf translating what it points to
   const translated = eptTranslated(events, at);
   expect(translated).toBeGreaterThan(0);
@@ -173,27 +198,96 @@ test('a TDP page walk is drawn as its 2D grid with the references the event coun
   app.expectNoErrors();
 });
 
-test('Xen PV: the picture names each validated frame by its Xen page type', async ({ lab, app, page }) => {
-  const file = lab.record('xenpv-fork-cow');
-  const events = exportOf(file);
-  const at = events.length - 1;
-  // Xen-validated tables: the machine frames Xen wrote entries of (spte_write), by level
+/**
+ * Xen PV tables after event `at`, replaying the export by the documented state rules: a table
+ * is a machine frame Xen wrote entries of (spte_write) or one a pin names (vmexit
+ * hypercall:mmuext_op pin/unpin, `table` = the root's mfn, `level`); pinned from its pin to its
+ * unpin, and an unpinned table with no entries is gone.
+ */
+function xenTables(events: Ev[], at: number): { levels: Map<number, number>; pinned: Set<number> } {
   const levels = new Map<number, number>();
-  for (const e of events) if (e.type === 'spte_write') levels.set(e.table!, e.level!);
-  expect(levels.size).toBeGreaterThan(1);
+  const entries = new Map<number, Set<number>>();
+  const pinned = new Set<number>();
+  for (let i = 0; i <= at; i++) {
+    const e = events[i]!;
+    if (e.type === 'spte_write') {
+      if (!levels.has(e.table!)) levels.set(e.table!, e.level!);
+      const set = entries.get(e.table!) ?? new Set<number>();
+      entries.set(e.table!, set);
+      if (BigInt(e.new!) === 0n) set.delete(e.index!);
+      else set.add(e.index!);
+    } else if (e.type === 'vmexit' && e.reason === 'hypercall:mmuext_op' && e.table !== undefined && (e.handling === 'pin' || e.handling === 'unpin')) {
+      if (e.handling === 'pin') {
+        pinned.add(e.table);
+        if (!levels.has(e.table)) levels.set(e.table, e.level!);
+      } else {
+        pinned.delete(e.table);
+        if (!entries.get(e.table)?.size) {
+          levels.delete(e.table);
+          entries.delete(e.table);
+        }
+      }
+    }
+  }
+  return { levels, pinned };
+}
 
-  await app.goto(lab.url);
-  await app.openSession('xenpv-fork-cow.mmulab');
+async function pictureAt(app: { goto(url: string): Promise<void>; openSession(name: string): Promise<void> }, page: import('@playwright/test').Page, url: string, session: string, at: number): Promise<void> {
+  await app.goto(url);
+  await app.openSession(session);
   await page.getByTestId('goto-event').fill(String(at));
   await page.getByRole('button', { name: 'Go to the event' }).click();
   await page.getByRole('tab', { name: 'Page tables' }).click();
   await page.getByRole('radio', { name: 'Picture' }).check();
+}
+
+test('Xen PV: the picture names each validated frame by its Xen page type and badges the pinned ones', async ({ lab, app, page }) => {
+  const file = lab.record('xenpv-fork-cow');
+  const events = exportOf(file);
+  // a point where a forked child is still pinned: right after the second pin
+  const pins = events.map((e, i) => (e.type === 'vmexit' && e.handling === 'pin' ? i : -1)).filter((i) => i >= 0);
+  expect(pins.length).toBeGreaterThan(2);
+  const at = pins[1]!;
+  const { levels, pinned } = xenTables(events, at);
+  expect(levels.size).toBeGreaterThan(1);
+  expect(pinned.size).toBe(2); // process 0 (activate_mm) and the first child (dup_mmap), seed 003
+
+  await pictureAt(app, page, lab.url, 'xenpv-fork-cow.mmulab', at);
   const host = page.getByTestId('pt-diagram-host');
   await expect(host.locator('g.table')).toHaveCount(levels.size);
   for (const level of new Set(levels.values())) {
     const want = [...levels.values()].filter((l) => l === level).length;
     await expect(host.locator('g.table > text.title', { hasText: `type L${level} page table` })).toHaveCount(want);
   }
+  // the pinned tables, and only they, are framed and badged
+  await expect(host.locator('g.table.pinned')).toHaveCount(pinned.size);
+  for (const t of pinned) await expect(host.locator(`g.table.pinned[data-table="s0:${t}"]`).getByTestId('pt-pin-badge')).toHaveText('pinned');
+  // the event is the pin: its table is the one drawn as just pinned
+  await expect(host.locator('g.table[data-pin="pinned"]')).toHaveAttribute('data-table', `s0:${events[at]!.table}`);
+  await expect(page.getByTestId('pt-diagram-summary')).toContainText(`${pinned.size} pinned tables, 1 pinned and 0 unpinned by event #${at}`);
+  await expect(page.getByTestId('pt-legend-pinned')).toContainText('pinned: Xen keeps the tree validated');
+  await expectAxeCleanInBothThemes(page, '[data-testid="page-tables"]', 'the Xen PV picture with pinned tables');
+  app.expectNoErrors();
+});
+
+test('Xen PV: playing forward over an unpin, the picture says the table was unpinned', async ({ lab, app, page }) => {
+  const file = lab.record('xenpv-fork-cow');
+  const events = exportOf(file);
+  const k = events.findIndex((e) => e.type === 'vmexit' && e.handling === 'unpin');
+  expect(k).toBeGreaterThan(0);
+  const before = xenTables(events, k - 1);
+  const after = xenTables(events, k);
+  expect(before.pinned.size - after.pinned.size).toBe(1);
+  const table = events[k]!.table!;
+  await pictureAt(app, page, lab.url, 'xenpv-fork-cow.mmulab', k - 1);
+  const host = page.getByTestId('pt-diagram-host');
+  await expect(host.locator('g.table.pinned')).toHaveCount(before.pinned.size);
+  await page.getByRole('button', { name: 'Step forward one event' }).click();
+  await expect(host.locator('g.table.pinned')).toHaveCount(after.pinned.size);
+  await expect(page.getByTestId('pt-diagram-summary')).toContainText(`${after.pinned.size} pinned table${after.pinned.size === 1 ? '' : 's'}, 0 pinned and 1 unpinned since the picture at event #${k - 1}`);
+  // still drawn (it has entries): badged unpinned, once; gone (empty): not drawn at all
+  if (after.levels.has(table)) await expect(host.locator(`g.table[data-table="s0:${table}"][data-pin="unpinned"]`).getByTestId('pt-pin-badge')).toHaveText('unpinned');
+  else await expect(host.locator(`g.table[data-table="s0:${table}"]`)).toHaveCount(0);
   app.expectNoErrors();
 });
 

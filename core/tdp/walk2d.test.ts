@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import type { EventOf } from '../events.ts';
 import type { ScenarioInput, ScriptStep } from '../scenario.ts';
 import { ofType, run } from '../test/helpers.ts';
-import { cellBit } from './walk2d.ts';
+import { cellBit } from './walkGrid.ts';
 
 type Tdp = { largePages?: boolean; walkCaches?: boolean };
 function tdpScript(steps: readonly object[], tdp: Tdp, paging: 'nonpae' | 'pae' | 'long4' = 'long4'): ScenarioInput {

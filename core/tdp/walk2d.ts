@@ -8,29 +8,14 @@
  * 2D walk is charged the same way and shows as the same `page_walk` event.
  *
  * The event also says what became of each reference of the grid (`memMask`, `pscMask`,
- * `tlbMask`; bit 5·row + column, see `cellBit`), so a picture can shade the exact cells.
+ * `tlbMask`; bit 5·row + column, see `walkGrid.ts`), so a picture can shade the exact cells.
  */
 import type { WalkResult } from '../paging.ts';
 import type { Machine, Vcpu } from '../machine.ts';
 import { refsOf, type EptLookup, type WalkCaches } from './walkCaches.ts';
+import { EPT_LEVELS, FINAL_ROW, GUEST_COL, cellBit, guestRow } from './walkGrid.ts';
 
-/** EPT levels of the host tables (4-level EPT/NPT). */
-export const EPT_LEVELS = 4;
-/** Rows of the grid: guest levels 4..1, then the final guest-physical address. */
-export const WALK_ROWS = 5;
-/** Columns: EPT levels 4..1, then the guest entry itself (absent from the final row). */
-export const WALK_COLS = EPT_LEVELS + 1;
-export const FINAL_ROW = WALK_ROWS - 1;
-export const GUEST_COL = EPT_LEVELS;
-
-/**
- * The bit of one reference of the grid: `row` 0..3 is the guest entry of level 4 − row (a
- * 2-level or 3-level guest leaves the top rows empty), row 4 the final address; `col` 0..3
- * is the EPT entry of level 4 − col, col 4 the guest entry. The final row has 4 cells: 24 bits.
- */
-export function cellBit(row: number, col: number): number {
-  return 1 << (row * WALK_COLS + col);
-}
+export { EPT_LEVELS } from './walkGrid.ts';
 
 /** How each reference of a 2D walk went: made in memory, saved by a paging-structure cache, or by the TLB. */
 export interface WalkMasks {
@@ -63,12 +48,12 @@ export function chargeWalk2d(
   const gfnAt = (i: number) => Math.floor((r.entryGpa[i] as number) / 4096);
   // the guest rows the PDE cache skipped: neither the entry nor its translation is needed
   for (let i = first; i < from; i++) {
-    const row = WALK_ROWS - 1 - (r.entryLevel[i] as number);
+    const row = guestRow(r.entryLevel[i] as number);
     m.psc |= eptCells(row, eptLeafLevel(gfnAt(i)), 0) | cellBit(row, GUEST_COL);
   }
   let guestRefs = 0;
   for (let i = from; i < r.count; i++) {
-    const row = WALK_ROWS - 1 - (r.entryLevel[i] as number);
+    const row = guestRow(r.entryLevel[i] as number);
     translate(m, row, caches, useCaches, eptLeafLevel, gfnAt(i));
     m.mem |= cellBit(row, GUEST_COL);
     guestRefs++;

@@ -128,6 +128,8 @@ export const runStatus = z.object({
 export { MMU_DESIGNS } from '../../core/scenarioDocs.ts';
 /** One set of colours for exit reasons in the app and the reports (core/palette.ts). */
 export { addKey, keyColours } from '../../core/palette.ts';
+/** The 2D walk's grid (which bit of a page_walk mask is which reference). */
+export { EPT_LEVELS, FINAL_ROW, GUEST_COL, WALK_COLS, cellBit, guestRow } from '../../core/tdp/walkGrid.ts';
 
 export const scenarioInfo = z.object({
   name: z.string(),

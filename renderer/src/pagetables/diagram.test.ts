@@ -47,4 +47,21 @@ describe('the page-table picture', () => {
     // g:pt[3] → 0x5000 is mapped; g:pt[4] → 0x6000 is not; g:r[0] → table 0x2000 is not
     expect(links.map((l) => `${l.from}>${l.to}`)).toEqual(['g:pt:3>e:pt:5']);
   });
+
+  it('Xen PV: a pinned table is marked, and a pin or unpin since the previous picture (or by the event) too', () => {
+    const t = (key: string, role?: string) => ({ key, level: 4, ...(role ? { role } : {}), entries: [e(0, '0x1001')] });
+    const xen = (tables: ReturnType<typeof t>[]): Space => ({ kind: 'xenpv', paging: 'long4', roots: tables.map((x) => x.key), tables });
+    const before = xen([t('s0:1', 'pinned'), t('s0:2', 'pinned'), t('s0:3')]);
+    const now = xen([t('s0:1', 'pinned'), t('s0:3', 'pinned'), t('s0:4')]); // 2 unpinned and gone, 3 pinned, 4 new and not pinned
+    const col = layoutColumn(now, 0, 9, before);
+    expect(col.tables.map((d) => [d.key, d.pinned, d.pinChange ?? '-'])).toEqual([['s0:1', true, '-'], ['s0:3', true, 'pinned'], ['s0:4', false, '-']]);
+    expect(col.unpinnedGone).toBe(1);
+    // no previous picture: only the table the current event unpins
+    const one = layoutColumn(xen([t('s0:1', 'pinned'), t('s0:3')]), 0, 9, undefined, { table: 's0:3', pinned: false });
+    expect(one.tables.map((d) => d.pinChange ?? '-')).toEqual(['-', 'unpinned']);
+    // the badge says it, the title keeps to the page type
+    expect(one.tables[0]!.title).toBe('PML4 · type L4 page table · frame 1');
+    // only Xen PV tables are pinned: a shadow role named so is not
+    expect(layoutColumn({ ...xen([t('s0:1', 'pinned')]), kind: 'shadow' }, 0, 9).tables[0]!.pinned).toBe(false);
+  });
 });

@@ -38,6 +38,10 @@ export interface DrawnTable {
   h: number;
   hidden: number;
   entries: DrawnEntry[];
+  /** Xen PV: the table is pinned (kept validated while no CR3 points at it). */
+  pinned: boolean;
+  /** Pinned or unpinned since the previous picture (or, with none, by the event the picture is at). */
+  pinChange?: 'pinned' | 'unpinned';
 }
 export interface DrawnEdge {
   /** Parent entry → child table (the tree inside one column). */
@@ -52,6 +56,8 @@ export interface Column {
   height: number;
   /** Tables not drawn because the column is full. */
   omitted: number;
+  /** Xen PV: tables unpinned since the previous picture (or by the event) that are gone (unpinned with no entry left). */
+  unpinnedGone: number;
 }
 export interface Link {
   from: string;
@@ -65,10 +71,18 @@ export interface Link {
   kind: 'mirror' | 'ept';
 }
 
+/** The role the session state gives a pinned Xen PV table (sessions/state.ts `PINNED`). */
+export const PINNED_ROLE = 'pinned';
+
+export function isPinned(space: Space, t: Table): boolean {
+  return space.kind === 'xenpv' && t.role === PINNED_ROLE;
+}
+
 /** A Xen PV frame's page type as Xen names it (PGT_l1_page_table …): a validated table of level n. */
 export function tableTitle(space: Space, t: Table): string {
   const name = levelName(t.level, space.paging);
-  if (space.kind === 'xenpv') return `${name} · type L${t.level} page table · frame ${t.key.split(':')[1] ?? ''}${t.role ? ` · ${t.role}` : ''}`;
+  // pinning is drawn as the table's badge, so the title keeps to the type
+  if (space.kind === 'xenpv') return `${name} · type L${t.level} page table · frame ${t.key.split(':')[1] ?? ''}${t.role && t.role !== PINNED_ROLE ? ` · ${t.role}` : ''}`;
   if (space.kind === 'guest') return `${name} at gpa ${t.gpa ?? '?'}`;
   const what = [t.gfn !== undefined ? `gfn ${t.gfn}` : '', t.role ?? '', t.quadrant ? `q${t.quadrant}` : ''].filter(Boolean).join(' · ');
   return `${name} ${t.key}${what ? ` · ${what}` : ''}`;
@@ -81,13 +95,22 @@ function entryLabel(space: Space, t: Table, e: Entry): string {
 
 /**
  * `prev`: the same space in the picture drawn before (playback moving forward): entries whose
- * value differs are the changed ones, and entries it had that are gone are drawn as removed.
+ * value differs are the changed ones, and entries it had that are gone are drawn as removed;
+ * likewise a table whose pinning differs. `pinEvent`: without `prev`, the table the event the
+ * picture is at pins or unpins.
  */
-export function layoutColumn(space: Space | undefined, x0: number, at: number, prev?: Space): Column {
-  const out: Column = { tables: [], edges: [], height: 0, omitted: 0 };
+export function layoutColumn(space: Space | undefined, x0: number, at: number, prev?: Space, pinEvent?: { table: string; pinned: boolean }): Column {
+  const out: Column = { tables: [], edges: [], height: 0, omitted: 0, unpinnedGone: 0 };
   if (!space) return out;
   const byKey = new Map(space.tables.map((t) => [t.key, t]));
   const before = prev ? new Map(prev.tables.map((t) => [t.key, new Map(t.entries.map((e) => [e.index, e]))])) : undefined;
+  const pinnedBefore = prev ? new Set(prev.tables.filter((t) => isPinned(prev, t)).map((t) => t.key)) : undefined;
+  const pinChangeOf = (t: Table, pinned: boolean): DrawnTable['pinChange'] => {
+    if (pinnedBefore) return pinnedBefore.has(t.key) === pinned ? undefined : pinned ? 'pinned' : 'unpinned';
+    return pinEvent?.table === t.key ? (pinEvent.pinned ? 'pinned' : 'unpinned') : undefined;
+  };
+  if (pinnedBefore) out.unpinnedGone = [...pinnedBefore].filter((k) => !byKey.has(k)).length;
+  else if (pinEvent && !pinEvent.pinned && !byKey.has(pinEvent.table)) out.unpinnedGone = 1;
   const seen = new Set<string>();
   const rowOf = new Map<string, DrawnEntry>();
   let y = 0;
@@ -106,7 +129,12 @@ export function layoutColumn(space: Space | undefined, x0: number, at: number, p
     const gone = old ? [...old.values()].filter((e) => !now.has(e.index)).map((e) => ({ ...e, gone: true })) : [];
     const all = [...t.entries.map((e) => ({ ...e, gone: false })), ...gone].sort((a, b) => a.index - b.index);
     const shown = all.slice(0, MAX_ENTRIES);
-    const box: DrawnTable = { key: t.key, title: tableTitle(space, t), x, y, w, h: HEAD + shown.length * ROW + (all.length > shown.length ? ROW : 0), hidden: all.length - shown.length, entries: [] };
+    const pinned = isPinned(space, t);
+    const pinChange = pinChangeOf(t, pinned);
+    const box: DrawnTable = {
+      key: t.key, title: tableTitle(space, t), x, y, w, h: HEAD + shown.length * ROW + (all.length > shown.length ? ROW : 0), hidden: all.length - shown.length, entries: [], pinned,
+      ...(pinChange ? { pinChange } : {}),
+    };
     if (parent) out.edges.push({ x0: parent.x + 4, y0: parent.y + ROW / 2, x1: x, y1: y + HEAD / 2 });
     shown.forEach(({ gone: removed, ...e }, i) => {
       const changed = removed ? false : before ? old?.get(e.index)?.value !== e.value : e.lastEvent === at;
