@@ -26,6 +26,7 @@ import { exportJsonl } from './export.ts';
 import { recordScenario } from './record.ts';
 import { openSession } from './reader.ts';
 import { PageState, type ShadowTableState } from './state.ts';
+import { diffView, pageTablesView } from './views.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-nested-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -104,5 +105,35 @@ describe('nested TDP session: the three EPTs from the events', () => {
     expect(session.keyframes.length).toBeGreaterThan(2);
     expect(session.verifyKeyframes()).toEqual({ checked: session.keyframes.length, problems: [] });
     expect(Buffer.from(PageState.decode(state.encode()).encode()).equals(Buffer.from(state.encode()))).toBe(true);
+  });
+
+  it('the page-table view: EPT02 as the host tree, EPT12 and EPT01 beside it, each one tree under one root', () => {
+    const view = pageTablesView(session, state, session.eventCount - 1).vms[0]!;
+    const spaces = [view.host!, ...(view.nested ?? [])];
+    expect(spaces.map((sp) => sp.role)).toEqual(['ept02', 'ept12', 'ept01']);
+    expect(spaces.map((sp) => sp.roots.length)).toEqual([1, 1, 1]);
+    expect(spaces.map((sp) => sp.tables.length)).toEqual([4, 4, 6]);
+    expect(view.nested![0]!.roots).toEqual(['s0:ept12:4096']);
+    // every table of a space is reached from its root: each entry covers an address range
+    for (const sp of spaces) for (const t of sp.tables) for (const e of t.entries) expect(e.va0, `${t.key}[${e.index}]`).toBeDefined();
+  });
+
+  it('each EPT02 leaf links to the EPT12 leaf of the same L2 frame and the EPT01 leaf of L1 frame 0x40000 + n', () => {
+    const view = pageTablesView(session, state, session.eventCount - 1).vms[0]!;
+    const pt02 = view.host!.tables.find((t) => t.level === 1)!;
+    const ept01 = view.nested![1]!;
+    const pt01 = ept01.tables.find((t) => t.level === 1 && t.entries.some((e) => e.index === 0x100))!;
+    expect(pt02.entries.map((e) => [e.index, e.derivedFrom])).toEqual(L2.map((n) => [n, [{ table: 's0:ept12:4099', index: n }, { table: pt01.key, index: (0x40000 + n) % 512 }]]));
+    // the upper levels are L0's own links: derived from nothing
+    expect(view.host!.tables.filter((t) => t.level > 1).flatMap((t) => t.entries.map((e) => e.derivedFrom))).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('the diff over the whole session lists every entry of the three EPTs as added, L1\'s under its own keys', () => {
+    const d = diffView(session, -1, session.eventCount - 1);
+    const host = d.changes.filter((c) => c.space === 'ept');
+    expect(host.filter((c) => c.table.startsWith('s0:ept12:')).length).toBe(3 + F);
+    expect(host.filter((c) => c.table.startsWith('s0:ept02:')).length).toBe(3 + F);
+    expect(host.filter((c) => c.table.startsWith('s0:ept01:')).length).toBe(15);
+    expect(host.every((c) => c.change === 'added' && c.va0 !== undefined)).toBe(true);
   });
 });

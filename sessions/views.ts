@@ -12,7 +12,9 @@ import { HOST_GUEST_BASE_FRAME, HOST_SHADOW_BASE_FRAME } from '../core/shadow/pa
 import { HOST_EPT_BASE_FRAME } from '../core/tdp/spte.ts';
 import { toHex } from '../core/events.ts';
 import type { Counters, SessionReader } from './reader.ts';
-import { PageState, type VmState } from './state.ts';
+import { PageState, type ShadowTableState, type VmState } from './state.ts';
+import { linkDerived, nestedRoles, roleChild, roleTables, roleTitle } from './nestedTables.ts';
+import { parseTableRole, tableOwner } from '../core/tableRoles.ts';
 
 // ---- what a VM's tables look like ------------------------------------------------------
 
@@ -153,6 +155,8 @@ export interface EntryView {
   flags: string[];
   target: { kind: 'table' | 'page' | 'none'; addr?: string; table?: string };
   mirrors?: { table: string; index: number }[];
+  /** Nested: an entry of L0's composite (EPT02) → the entries of L1's (EPT12) and L0's (EPT01) structures it was built from. */
+  derivedFrom?: { table: string; index: number }[];
   lastEvent?: number;
 }
 export interface TableView {
@@ -169,11 +173,15 @@ export interface SpaceView {
   paging: string;
   roots: string[];
   tables: TableView[];
+  /** Nested: the structure these tables are (core/tableRoles.ts), and its words. */
+  role?: string;
+  title?: string;
 }
 export interface PageTablesView {
   at: number;
   t: number;
-  vms: { vm: number; guest: SpaceView; host?: SpaceView; tlb?: Record<string, number> }[];
+  /** `host` is the structure the CPU uses (under nesting EPT02); `nested` the nested VM's other structures (EPT12, EPT01), one tree each. */
+  vms: { vm: number; guest: SpaceView; host?: SpaceView; nested?: SpaceView[]; tlb?: Record<string, number> }[];
   truncated: boolean;
 }
 
@@ -205,6 +213,8 @@ function guestTables(v: VmState, ctl: PagingControls): Map<number, GuestTable> {
 
 const gKey = (vm: number, base: number) => `g${vm}:${toHex(base)}`;
 const sKey = (vm: number, id: number) => `s${vm}:${id}`;
+/** A nested VM's table: its role in the key, since L1's and L0's tables have ids of their own. */
+const nKey = (vm: number, role: string, id: number) => `s${vm}:${role}:${id}`;
 
 /** The shadow entries that mirror guest entry `gi` of the guest table at frame `gfn` (seed 000's quadrants). */
 function mirrorsOf(v: VmState, vm: number, ctl: PagingControls, byGfn: Map<number, number[]>, gfn: number, level: number, gi: number): { table: string; index: number }[] {
@@ -287,6 +297,7 @@ export function pageTablesView(session: SessionReader, state: PageState, at: num
     const guest: SpaceView = { kind: 'guest', paging: ctl.mode, roots: roots.map((r) => gKey(vm, r)), tables: guestViews };
     // --- host
     let hostView: SpaceView | undefined;
+    let nested: SpaceView[] | undefined;
     if (host === 'ept' && v.shadow.size === 0) {
       // the plain TDP model keeps no EPT tables, only the frames it has mapped
       const frames = [...v.ept].sort((a, b) => a[0] - b[0]);
@@ -313,84 +324,99 @@ export function pageTablesView(session: SessionReader, state: PageState, at: num
           : [],
       };
     } else {
-      const live = PageState.liveTables(v);
-      const referenced = new Set<number>();
-      const childOf = (value: bigint, level: number): number | undefined => hostChild(host, value, level);
-      for (const [, t] of live) for (const value of t.entries.values()) {
-        const c = childOf(value, t.level);
-        if (c !== undefined) referenced.add(c);
-      }
-      const sRoots = live.filter(([id]) => !referenced.has(id)).map(([id]) => id);
-      const sva = new Map<number, bigint>();
-      const walkS = (id: number, va: bigint, depth: number) => {
-        const t = v.shadow.get(id);
-        if (!t || sva.has(id) || depth > 5) return;
-        sva.set(id, va);
-        for (const [i, value] of t.entries) {
+      const tree = (live: [number, ShadowTableState][], childOf: (value: bigint, level: number) => number | undefined, key: (id: number) => string, kind: 'shadow' | 'ept' | 'xenpv', paging: string): SpaceView => {
+        const byId = new Map(live);
+        const referenced = new Set<number>();
+        for (const [, t] of live) for (const value of t.entries.values()) {
           const c = childOf(value, t.level);
-          if (c !== undefined) walkS(c, va + BigInt(i) * span('host', t.level), depth + 1);
+          if (c !== undefined) referenced.add(c);
         }
-      };
-      // PAE shadow roots are the four page directories behind the vCPU's PDPTE registers: the
-      // GiB a root covers is its quadrant (non-PAE guest) or the guest PDPTE pointing at its gfn.
-      const gib = (t: { gfn: number; quadrant: number }): bigint | undefined => {
-        if (ctl.mode === 'nonpae') return BigInt(t.quadrant) << 30n;
-        if (ctl.mode !== 'pae') return undefined;
-        for (const [gpa, value] of v.guest)
-          if ((v.guestLevel.get(gpa) ?? 0) === 3 && lo32(value) & 1 && Number(entryAddr(ctl, value) >> 12n) === t.gfn) return BigInt((gpa % 32) / 8) << 30n;
-        return undefined;
-      };
-      for (const r of sRoots) {
-        const t = v.shadow.get(r)!;
-        if (t.level >= 3) walkS(r, 0n, 0);
-        else if (t.level === 2 && t.gfn >= 0) {
-          const base = gib(t);
-          if (base !== undefined) walkS(r, base, 0);
-        }
-      }
-      const tables: TableView[] = [];
-      for (const [id, t] of live.sort((a, b) => b[1].level - a[1].level || a[0] - b[0])) {
-        if (budget <= 0) {
-          truncated = true;
-          break;
-        }
-        budget--;
-        const base = sva.get(id);
-        const entries: EntryView[] = [...t.entries]
-          .sort((a, b) => a[0] - b[0])
-          .map(([i, value]) => {
+        const sRoots = live.filter(([id]) => !referenced.has(id)).map(([id]) => id);
+        const sva = new Map<number, bigint>();
+        const walkS = (id: number, va: bigint, depth: number) => {
+          const t = byId.get(id);
+          if (!t || sva.has(id) || depth > 5) return;
+          sva.set(id, va);
+          for (const [i, value] of t.entries) {
             const c = childOf(value, t.level);
-            const addr = entryAddr(undefined, value);
-            const present = host === 'ept' ? (lo32(value) & 7) !== 0 : (lo32(value) & 1) !== 0;
-            const ev: EntryView = {
-              index: i,
-              value: toHex(value),
-              flags: host === 'ept' ? eptFlags(t.level, value) : hostFlags(t.level, value),
-              target: !present ? { kind: 'none' } : c !== undefined ? { kind: 'table', addr: toHex(addr), ...(v.shadow.has(c) ? { table: sKey(vm, c) } : {}) } : { kind: 'page', addr: toHex(addr) },
-            };
-            if (base !== undefined) {
-              const va0 = base + BigInt(i) * span('host', t.level);
-              ev.va0 = toHex(canonical(va0, 'host'));
-              ev.va1 = toHex(canonical(va0 + span('host', t.level) - 1n, 'host'));
-            }
-            const last = t.last.get(i);
-            if (last !== undefined) ev.lastEvent = last;
-            return ev;
+            if (c !== undefined) walkS(c, va + BigInt(i) * span('host', t.level), depth + 1);
+          }
+        };
+        // PAE shadow roots are the four page directories behind the vCPU's PDPTE registers: the
+        // GiB a root covers is its quadrant (non-PAE guest) or the guest PDPTE pointing at its gfn.
+        const gib = (t: { gfn: number; quadrant: number }): bigint | undefined => {
+          if (ctl.mode === 'nonpae') return BigInt(t.quadrant) << 30n;
+          if (ctl.mode !== 'pae') return undefined;
+          for (const [gpa, value] of v.guest)
+            if ((v.guestLevel.get(gpa) ?? 0) === 3 && lo32(value) & 1 && Number(entryAddr(ctl, value) >> 12n) === t.gfn) return BigInt((gpa % 32) / 8) << 30n;
+          return undefined;
+        };
+        for (const r of sRoots) {
+          const t = byId.get(r)!;
+          if (t.level >= 3) walkS(r, 0n, 0);
+          else if (t.level === 2 && t.gfn >= 0) {
+            const base = gib(t);
+            if (base !== undefined) walkS(r, base, 0);
+          }
+        }
+        const tables: TableView[] = [];
+        for (const [id, t] of [...live].sort((a, b) => b[1].level - a[1].level || a[0] - b[0])) {
+          if (budget <= 0) {
+            truncated = true;
+            break;
+          }
+          budget--;
+          const base = sva.get(id);
+          const entries: EntryView[] = [...t.entries]
+            .sort((a, b) => a[0] - b[0])
+            .map(([i, value]) => {
+              const c = childOf(value, t.level);
+              const addr = entryAddr(undefined, value);
+              const present = kind === 'ept' ? (lo32(value) & 7) !== 0 : (lo32(value) & 1) !== 0;
+              const ev: EntryView = {
+                index: i,
+                value: toHex(value),
+                flags: kind === 'ept' ? eptFlags(t.level, value) : hostFlags(t.level, value),
+                target: !present ? { kind: 'none' } : c !== undefined ? { kind: 'table', addr: toHex(addr), ...(byId.has(c) ? { table: key(c) } : {}) } : { kind: 'page', addr: toHex(addr) },
+              };
+              if (base !== undefined) {
+                const va0 = base + BigInt(i) * span('host', t.level);
+                ev.va0 = toHex(canonical(va0, 'host'));
+                ev.va1 = toHex(canonical(va0 + span('host', t.level) - 1n, 'host'));
+              }
+              const last = t.last.get(i);
+              if (last !== undefined) ev.lastEvent = last;
+              return ev;
+            });
+          tables.push({
+            key: key(id),
+            level: t.level,
+            ...(t.gfn >= 0 ? { gfn: toHex(t.gfn) } : {}),
+            ...(t.role ? { role: t.role + (t.zapped ? ' zapped' : '') } : {}),
+            quadrant: t.quadrant,
+            entries,
           });
-        tables.push({
-          key: sKey(vm, id),
-          level: t.level,
-          ...(t.gfn >= 0 ? { gfn: toHex(t.gfn) } : {}),
-          ...(t.role ? { role: t.role + (t.zapped ? ' zapped' : '') } : {}),
-          quadrant: t.quadrant,
-          entries,
-        });
+        }
+        return { kind, paging, roots: sRoots.map(key), tables };
+      };
+      const roles = nestedRoles(v);
+      if (roles.length) {
+        // nested: one tree per structure, the CPU's (EPT02) as `host`
+        const spaces = roles.map((role): SpaceView => ({
+          ...tree(roleTables(v, role), (value, level) => roleChild(role, value, level), (id) => nKey(vm, role, id), role.startsWith('spt') ? 'shadow' : 'ept', role.startsWith('spt') ? 'long4' : 'ept 4-level'),
+          role,
+          title: roleTitle(role),
+        }));
+        linkDerived(spaces);
+        hostView = spaces[0];
+        nested = spaces.slice(1);
+      } else {
+        const paging = host === 'xenpv' ? ctl.mode : host === 'ept' ? 'ept 4-level' : ctl.mode === 'long4' ? 'long4' : 'pae';
+        hostView = tree(PageState.liveTables(v), (value, level) => hostChild(host, value, level), (id) => sKey(vm, id), host, paging);
       }
-      const paging = host === 'xenpv' ? ctl.mode : host === 'ept' ? 'ept 4-level' : ctl.mode === 'long4' ? 'long4' : 'pae';
-      hostView = { kind: host, paging, roots: sRoots.map((id) => sKey(vm, id)), tables };
     }
     const tlb = Object.fromEntries([...v.tlbFlushes].map(([k, n]) => [`flush:${k}`, n]));
-    vms.push({ vm, guest, host: hostView, tlb });
+    vms.push({ vm, guest, host: hostView, ...(nested ? { nested } : {}), tlb });
   });
   const ev = at < session.eventCount ? session.rawEvents(at, 1)[0] : undefined;
   return { at, t: ev?.t ?? session.endNs, vms, truncated };
@@ -491,7 +517,8 @@ const DIFF_WINDOW_MAX = 131_072;
 /** Removed entries waiting for the event that removed them, by VM and then by gpa (guest) or table and index (host). */
 interface PendingRemovals {
   guest: Map<number, Map<number, ChangeView>>;
-  host: Map<number, Map<number, Map<number, ChangeView>>>;
+  /** By VM, then by owner and table (`<owner>:<table>`: under nesting L1's and L0's tables have ids of their own), then index. */
+  host: Map<number, Map<string, Map<number, ChangeView>>>;
   size: number;
 }
 
@@ -544,19 +571,21 @@ function* diffSteps(session: SessionReader, from: number, to: number, limit: num
       const n = (BigInt(HOST_GUEST_BASE_FRAME + gfn) << 12n) | 7n;
       all.push({ vm, space: 'ept', table: `e${vm}:mapped`, level: 1, index: gfn, va0: toHex(gfn * 4096), va1: toHex(gfn * 4096 + 4095), change: 'added', old: '0x0', new: toHex(n), oldFlags: [], newFlags: ['R', 'W', 'X'], lastEvent: last });
     }
-    const flags = host === 'ept' ? eptFlags : hostFlags;
-    for (const id of new Set([...(b?.shadow.keys() ?? []), ...(a?.shadow.keys() ?? [])])) {
-      const tb = b?.shadow.get(id);
-      const ta = a?.shadow.get(id);
+    for (const owner of [0, 1]) for (const id of new Set([...(b ? ownerTables(b, owner).keys() : []), ...(a ? ownerTables(a, owner).keys() : [])])) {
+      const tb = b && ownerTables(b, owner).get(id);
+      const ta = a && ownerTables(a, owner).get(id);
       const level = ta?.level ?? tb?.level ?? 1;
+      const role = ta?.role ?? tb?.role ?? '';
+      const nestedRole = parseTableRole(role);
+      const flags = host === 'ept' || (nestedRole && nestedRole.kind !== 'spt') ? eptFlags : hostFlags;
       for (const index of new Set([...(tb?.entries.keys() ?? []), ...(ta?.entries.keys() ?? [])])) {
         const o = tb?.entries.get(index) ?? 0n;
         const n = ta?.entries.get(index) ?? 0n;
         if (o === n) continue;
         const c: ChangeView = {
           vm,
-          space: host,
-          table: sKey(vm, id),
+          space: nestedRole ? (nestedRole.kind === 'spt' ? 'shadow' : 'ept') : host,
+          table: nestedRole ? nKey(vm, role, id) : sKey(vm, id),
           level,
           index,
           change: kind(o, n),
@@ -570,8 +599,8 @@ function* diffSteps(session: SessionReader, from: number, to: number, limit: num
         if (!n) {
           let byTable = pending.host.get(vm);
           if (!byTable) pending.host.set(vm, (byTable = new Map()));
-          let m = byTable.get(id);
-          if (!m) byTable.set(id, (m = new Map()));
+          let m = byTable.get(`${owner}:${id}`);
+          if (!m) byTable.set(`${owner}:${id}`, (m = new Map()));
           m.set(index, c);
           pending.size++;
         }
@@ -593,11 +622,14 @@ function* diffSteps(session: SessionReader, from: number, to: number, limit: num
   return { from, to, total: all.length, changes: all.slice(0, limit), truncated: all.length > limit };
 }
 
+/** L0's tables (owner 0, and every table of a plain VM) or L1's. */
+const ownerTables = (v: VmState, owner: number): Map<number, ShadowTableState> => (owner === 0 ? v.shadow : v.l1);
+
 /** Table key and index → the first and last address the entry covers, for every entry a root reaches. */
 function coverage(session: SessionReader, state: PageState): Map<string, [string, string]> {
   const out = new Map<string, [string, string]>();
   for (const v of pageTablesView(session, state, -1, { maxTables: 100_000 }).vms)
-    for (const space of [v.guest, v.host])
+    for (const space of [v.guest, v.host, ...(v.nested ?? [])])
       for (const t of space?.tables ?? []) for (const e of t.entries) if (e.va0 !== undefined && e.va1 !== undefined) out.set(`${t.key}:${e.index}`, [e.va0, e.va1]);
   return out;
 }
@@ -629,7 +661,7 @@ function* findRemovals(session: SessionReader, pending: PendingRemovals, lo: num
         m = pending.guest.get(e.vm);
         key = e.gpa;
       } else if (e.type === 'spte_write') {
-        m = pending.host.get(e.vm)?.get(e.table);
+        m = pending.host.get(e.vm)?.get(`${tableOwner(e.role)}:${e.table}`);
         key = e.index;
       } else continue;
       const c = m?.get(key);

@@ -221,6 +221,8 @@ export const pageTableEntryView = z.object({
   target: entryTarget,
   /** Guest entries only: the shadow entries that mirror this one. */
   mirrors: z.array(sptRef).optional(),
+  /** Nested, entries of L0's composite (EPT02) only: the EPT12 and EPT01 entries it was built from. */
+  derivedFrom: z.array(sptRef).optional(),
   /** Index of the event that last wrote this entry, when the session recorded it. */
   lastEvent: z.number().optional(),
 });
@@ -246,12 +248,16 @@ export const pageTableSpace = z.object({
   paging: z.string(),
   roots: z.array(z.string()),
   tables: z.array(pageTableView),
+  /** Nested: the structure (core/tableRoles.ts: `ept02`, `ept12`, `ept01`, …) and its words. */
+  role: z.string().optional(),
+  title: z.string().optional(),
 });
 
 export const pageTablesResult = z.object({
   at: z.number(),
   t: z.number(),
-  vms: z.array(z.object({ vm: z.number(), guest: pageTableSpace, host: pageTableSpace.optional(), tlb: z.record(z.string(), z.number()).optional() })),
+  /** `host`: the structure the CPU uses (nested: EPT02); `nested`: a nested VM's other structures (EPT12, EPT01), one tree each. */
+  vms: z.array(z.object({ vm: z.number(), guest: pageTableSpace, host: pageTableSpace.optional(), nested: z.array(pageTableSpace).optional(), tlb: z.record(z.string(), z.number()).optional() })),
   /** True when more tables existed than the result carries (see `maxTables`). */
   truncated: z.boolean(),
 });
