@@ -195,9 +195,17 @@ const mmuSchema = z.strictObject({
       eagerSplit: z.boolean().default(false),
     })
     .prefault({}),
-  /** Nested TDP (core/nested/): the guest is an L2 guest whose L1 hypervisor uses EPT; needs mode tdp. */
+  /**
+   * Nested (core/nested/, core/nestedshadow/): the guest is an L2 guest; its L1 hypervisor maps
+   * its memory with EPT (EPT12, nested TDP) or runs it on shadow tables (SPT12, shadow-on-EPT,
+   * with `shadow`'s options for L1's shadow MMU); needs mode tdp (L0 runs L1 on EPT01).
+   */
   nested: z
-    .strictObject({ enabled: z.boolean().default(false), inveptEvery: z.number().int().min(0).max(1 << 24).default(0) })
+    .strictObject({
+      enabled: z.boolean().default(false),
+      inveptEvery: z.number().int().min(0).max(1 << 24).default(0),
+      l1Mmu: z.enum(['ept', 'shadow']).default('ept'),
+    })
     .prefault({}),
   xenpv: z
     .strictObject({ pinning: z.boolean().default(true), batching: z.boolean().default(true), batchSize: count(1024).default(32) })

@@ -12,6 +12,7 @@
 import type { Machine, Vcpu } from '../machine.ts';
 import { ACCESS_WRITE, PTE_A, PTE_D, WalkResult, walk, type AccessKind, type AdHook } from '../paging.ts';
 import { MMIO_GENERATIONS } from '../tdp/spte.ts';
+import type { ShadowPlatform } from './platform.ts';
 
 interface ShadowMmioSpte {
   /** The MMIO page (guest-physical). */
@@ -29,6 +30,8 @@ export class ShadowMmioSptes {
   constructor(
     private readonly m: Machine,
     private readonly adHook: AdHook,
+    /** Where the #PF (RSVD) exit goes (platform.ts). */
+    private readonly platform: ShadowPlatform,
   ) {}
 
   /** Drop every MMIO spte (kvm_mmu_zap_all_fast). */
@@ -58,7 +61,7 @@ export class ShadowMmioSptes {
       return false;
     }
     const m = this.m;
-    const start = m.beginExit();
+    const start = this.platform.beginExit('EXCEPTION_NMI', va);
     mmio.stats.mmioCached++;
     if (acc === ACCESS_WRITE && !this.leafDirty) {
       // The spte was cached from a clean pte, so it grants no write (KVM's protect_clean_gpte):
@@ -69,7 +72,7 @@ export class ShadowMmioSptes {
     }
     m.tick(m.cost.emulateNs);
     m.lastGpa = spte.gpa + (va % 4096);
-    m.endExit(start, 'EXCEPTION_NMI', 'mmio-cached', va, m.lastGpa);
+    this.platform.endExit(start, 'EXCEPTION_NMI', 'mmio-cached', va, m.lastGpa);
     return true;
   }
 

@@ -18,6 +18,7 @@ import { ShadowMmioSptes } from './mmio.ts';
 import { MMIO_GENERATIONS } from '../tdp/spte.ts';
 import { ACC_ALL, ACC_U, ACC_W, ACC_X, HOST_GUEST_BASE_FRAME, ShadowPage, ShadowPageCache, frameOf, roleName, upperAccess } from './pages.ts';
 import { Unsync } from './unsync.ts';
+import { machinePlatform, type ShadowPlatform } from './platform.ts';
 
 /** A vCPU's shadow roots: one 4-level root, or four PAE roots (one per PDPTE / GiB quadrant). */
 interface Roots {
@@ -36,8 +37,14 @@ export class ShadowMmu implements Mmu {
   private readonly hw = { gpa: 0, w: false, u: false, nx: false };
   /** The host runs the guest with CR0.WP = 1 and emulates WP = 0 in the sptes. */
   private hwCtl: PagingControls;
+  /** Frames of the shadow table pages the last hardware walk read, root first. */
+  private readonly walked: number[] = [];
 
-  constructor(private readonly m: Machine) {
+  constructor(
+    private readonly m: Machine,
+    /** What the MMU runs on (platform.ts): VMX hardware, or an L0 hypervisor when it is an L1's. */
+    private readonly platform: ShadowPlatform = machinePlatform(m),
+  ) {
     const sh = m.config.mmu.shadow;
     this.hwCtl = { ...m.ctl, wp: true };
     this.pages = new ShadowPageCache(m.ctl, { onGuestPteWrite: sh.onGuestPteWrite, cachePages: sh.cachePages, floodThreshold: sh.floodThreshold, largePageAccessKeyBug: m.config.bugs.largePageAccessKey === true }, {
@@ -45,9 +52,10 @@ export class ShadowMmu implements Mmu {
       flushAllTlbs: (reason) => m.flushAllTlbs(reason),
       chargeAlloc: () => m.tick(m.cost.shadowAllocNs),
       hasMemslot: (gfn) => m.mmio.hasMemslot(gfn),
+      storeTable: platform.storeTable,
     });
     this.unsync = sh.unsync ? new Unsync(m, this.pages) : null;
-    this.mmioSptes = new ShadowMmioSptes(m, this.adHook);
+    this.mmioSptes = new ShadowMmioSptes(m, this.adHook, platform);
     this.roots = m.cpus.map(() => ({ root: null, pae: [null, null, null, null] }));
   }
 
@@ -69,10 +77,16 @@ export class ShadowMmu implements Mmu {
     // The PDE cache leaves the last level to read on a successful 4 KiB walk, as on bare metal.
     const refs = walked > 1 && cpu.walkCaches.guestPdeHit(cpu.cr3, va) ? 1 : Math.abs(walked);
     m.stats.shadowWalkRefs += refs;
-    m.emitter.emit({ type: 'page_walk', refs, guestRefs: 0, duration: refs * m.cost.walkRefNs, va });
-    m.tick(refs * m.cost.walkRefNs);
     const hw = this.hw;
-    if (walked > 0 && !accessDenied(this.hwCtl, acc, cpl, hw.w, hw.u, hw.nx)) {
+    const allowed = walked > 0 && !accessDenied(this.hwCtl, acc, cpl, hw.w, hw.u, hw.nx);
+    if (this.platform.hardwareWalk) {
+      const frames = refs < this.walked.length ? this.walked.slice(this.walked.length - refs) : this.walked;
+      if (!this.platform.hardwareWalk(cpu, va, frames, allowed ? HOST_GUEST_BASE_FRAME + Math.floor(hw.gpa / 4096) : -1)) return MISS_RETRY;
+    } else {
+      m.emitter.emit({ type: 'page_walk', refs, guestRefs: 0, duration: refs * m.cost.walkRefNs, va });
+      m.tick(refs * m.cost.walkRefNs);
+    }
+    if (allowed) {
       cpu.tlb.fill(va, hw.gpa, (hw.w ? TLB_W | TLB_D : 0) | (hw.u ? TLB_U : 0) | (hw.nx ? TLB_NX : 0), 12);
       m.lastGpa = hw.gpa;
       return MISS_OK;
@@ -98,6 +112,7 @@ export class ShadowMmu implements Mmu {
   private hwWalk(cpu: Vcpu, va: number): number {
     let sp = this.rootFor(cpu, va);
     let refs = 0;
+    this.walked.length = 0;
     let w = true;
     let u = true;
     let nx = false;
@@ -106,6 +121,7 @@ export class ShadowMmu implements Mmu {
       const lo = sp.sptes[2 * i] as number;
       const hi = sp.sptes[2 * i + 1] as number;
       refs++;
+      this.walked.push(sp.hostFrame);
       if (!(lo & PTE_P)) return -refs;
       w = w && (lo & PTE_W) !== 0;
       u = u && (lo & PTE_U) !== 0;
@@ -126,30 +142,33 @@ export class ShadowMmu implements Mmu {
   private fault(cpu: Vcpu, va: number, acc: AccessKind, cpl: number): MissOutcome {
     const m = this.m;
     const mmu = this.pages;
-    const start = m.beginExit();
+    const exits = this.platform;
+    const start = exits.beginExit('EXCEPTION_NMI', va);
     m.lock(m.cost.shadowFaultNs);
     mmu.noteFault();
     mmu.topUp();
     m.tick(m.cost.shadowFaultNs);
     const r = this.r;
     m.stats.guestWalk++;
-    if (!walk(m.mem, m.ctl, cpu.cr3, cpu.pdpte, va, acc, cpl, this.adHook, r)) {
+    const ok = walk(m.mem, m.ctl, cpu.cr3, cpu.pdpte, va, acc, cpl, this.adHook, r);
+    this.platform.readGuestTables?.(r);
+    if (!ok) {
       m.faultCode = r.errorCode;
       m.tick(m.cost.injectNs);
-      m.endExit(start, 'EXCEPTION_NMI', 'inject-guest-pf', va);
+      exits.endExit(start, 'EXCEPTION_NMI', 'inject-guest-pf', va);
       return MISS_FAULT;
     }
     if (m.mmio.isMmio(r.gpa)) {
       // No memslot backs the frame: MMIO, emulated and never mapped (mmu.rst's MMIO sptes).
       this.mmioSptes.emulate(cpu, va, r);
       m.lastGpa = r.gpa;
-      m.endExit(start, 'EXCEPTION_NMI', 'mmio-emulate', va, r.gpa);
+      exits.endExit(start, 'EXCEPTION_NMI', 'mmio-emulate', va, r.gpa);
       return MISS_OK;
     }
     const gfn = Math.floor(r.gpa / 4096);
     if (acc === ACCESS_WRITE && mmu.isWriteProtected(gfn) && this.unsync?.tryUnsync(gfn)) {
       this.fetch(cpu, va, r, acc, cpl); // no longer write-protected: a writable spte, the store runs natively
-      m.endExit(start, 'EXCEPTION_NMI', 'unsync', va, r.gpa);
+      exits.endExit(start, 'EXCEPTION_NMI', 'unsync', va, r.gpa);
       return MISS_RETRY;
     }
     if (acc === ACCESS_WRITE && mmu.isWriteProtected(gfn)) {
@@ -159,12 +178,12 @@ export class ShadowMmu implements Mmu {
       const at = r.gpa - (r.gpa % bytes);
       const [lo, hi] = m.os.readEntry(at);
       mmu.onGuestWrite(at, bytes, lo, hi);
-      m.endExit(start, 'EXCEPTION_NMI', 'emulate-pte-write', va, r.gpa);
+      exits.endExit(start, 'EXCEPTION_NMI', 'emulate-pte-write', va, r.gpa);
       m.lastGpa = r.gpa;
       return MISS_OK;
     }
     this.fetch(cpu, va, r, acc, cpl);
-    m.endExit(start, 'EXCEPTION_NMI', 'fill-spte', va, r.gpa);
+    exits.endExit(start, 'EXCEPTION_NMI', 'fill-spte', va, r.gpa);
     return MISS_RETRY;
   }
 
@@ -257,17 +276,17 @@ export class ShadowMmu implements Mmu {
     const m = this.m;
     const gfn = Math.floor(gpa / 4096);
     const trapped = this.pages.isWriteProtected(gfn);
-    const start = trapped ? m.beginExit() : 0;
+    const start = trapped ? this.platform.beginExit('EXCEPTION_NMI', va) : 0;
     m.store(gpa, bytes, lo, hi, level);
     if (!trapped) return;
     m.lock(m.cost.emulateNs);
     // unsync: the page goes out of sync and this store (and the next ones) run natively
-    if (this.unsync?.tryUnsync(gfn)) return m.endExit(start, 'EXCEPTION_NMI', 'unsync', va, gpa);
+    if (this.unsync?.tryUnsync(gfn)) return this.platform.endExit(start, 'EXCEPTION_NMI', 'unsync', va, gpa);
     m.tick(m.cost.emulateNs);
     const size = entryBytes(m.ctl.mode);
     const [newLo, newHi] = m.os.readEntry(gpa - (gpa % size));
     this.pages.onGuestWrite(gpa, bytes, newLo, newHi);
-    m.endExit(start, 'EXCEPTION_NMI', 'emulate-pte-write', va, gpa);
+    this.platform.endExit(start, 'EXCEPTION_NMI', 'emulate-pte-write', va, gpa);
   }
 
   traps(gfn: number): boolean {
@@ -278,33 +297,33 @@ export class ShadowMmu implements Mmu {
     const m = this.m;
     if (!this.unsync) return m.nativeInvlpg(cpu, va); // guest tables are write-protected: invlpg need not be trapped (seed 000)
     // with unsync pages a stale spte may be cached: invlpg must exit so it can be resynced
-    const start = m.beginExit();
+    const start = this.platform.beginExit('INVLPG', va);
     m.lock(m.cost.shadowFaultNs);
     let sp = this.rootFor(cpu, va);
     while (sp && sp.level > 1) sp = this.pages.pages.get(sp.children[ShadowPageCache.index(va, sp.level)] as number) ?? null;
     this.unsync.invlpg(sp, va);
     cpu.tlb.invlpg(va);
-    m.endExit(start, 'INVLPG', 'sync-shadow-pages', va);
+    this.platform.endExit(start, 'INVLPG', 'sync-shadow-pages', va);
   }
 
   /** MOV to CR3 exits (CR_ACCESS): sync unsync pages and switch to the new address space's roots. */
   loadCr3(cpu: Vcpu): void {
     const m = this.m;
-    const start = m.beginExit();
+    const start = this.platform.beginExit('CR_ACCESS');
     m.lock(m.cost.shadowFaultNs);
     this.pages.topUp();
     this.unsync?.syncAll();
     this.loadRoots(cpu);
-    m.endExit(start, 'CR_ACCESS', 'cr3-switch');
+    this.platform.endExit(start, 'CR_ACCESS', 'cr3-switch');
   }
 
   /** A MOV to CR3 exits under shadow paging: KVM loads the PDPTEs, finds a reserved bit and injects #GP (nothing else changes). */
   generalProtection(_cpu: Vcpu, cause: 'cr3' | 'canonical'): void {
     if (cause !== 'cr3') return; // #GP is not intercepted: it goes straight to the guest
     const m = this.m;
-    const start = m.beginExit();
+    const start = this.platform.beginExit('CR_ACCESS');
     m.tick(m.cost.injectNs);
-    m.endExit(start, 'CR_ACCESS', 'inject-gp');
+    this.platform.endExit(start, 'CR_ACCESS', 'inject-gp');
   }
 
   /**
@@ -315,13 +334,13 @@ export class ShadowMmu implements Mmu {
   controlsChanged(cpu: Vcpu, register: ControlRegister): void {
     const m = this.m;
     this.hwCtl = { ...m.ctl, wp: true };
-    const start = m.beginExit();
+    const start = this.platform.beginExit(controlExitReason(register));
     m.lock(m.cost.shadowFaultNs);
     this.pages.topUp();
     this.unsync?.syncAll();
     this.loadRoots(cpu);
     m.tick(m.cost.emulateNs);
-    m.endExit(start, controlExitReason(register), 'mmu-role-change');
+    this.platform.endExit(start, controlExitReason(register), 'mmu-role-change');
   }
 
   // ---- audit, counters, view ---------------------------------------------------------

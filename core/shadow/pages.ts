@@ -99,6 +99,8 @@ export interface ShadowHost {
   chargeAlloc(): void;
   /** Does a memslot back this guest frame? A frame without one is MMIO and never gets a RAM spte. */
   hasMemslot(gfn: number): boolean;
+  /** The MMU stores into the table page held in `frame` (core/shadow/platform.ts: L1 memory when nested). */
+  storeTable?(frame: number): void;
 }
 
 export class ShadowPageCache {
@@ -166,6 +168,7 @@ export class ShadowPageCache {
     this.active.add(sp.id);
     this.stats.allocated++;
     this.host.chargeAlloc();
+    this.host.storeTable?.(sp.hostFrame); // the page is cleared
     this.host.emitter.emit({ type: 'shadow_page', action: 'alloc', table: sp.id, level, gfn, role: roleName(sp), quadrant });
     if (!direct) this.protect(sp);
     return sp;
@@ -266,6 +269,7 @@ export class ShadowPageCache {
     if (oldLo === lo >>> 0 && oldHi === hi >>> 0) return;
     const leaf = sp.level === 1;
     if (leaf && oldLo & PTE_P) this.rmapRemove(frameOf(oldLo, oldHi) - HOST_GUEST_BASE_FRAME, sp.id * 512 + i);
+    this.host.storeTable?.(sp.hostFrame);
     sp.sptes[2 * i] = lo;
     sp.sptes[2 * i + 1] = hi;
     if (leaf && lo & PTE_P) this.rmapAdd(frameOf(lo, hi) - HOST_GUEST_BASE_FRAME, sp.id * 512 + i);
