@@ -9,9 +9,9 @@
  * framed, checksummed chunk at the end of the file (O_APPEND), so a crash mid-append leaves at
  * worst a torn last chunk, which the reader reports and skips; nothing before it changes.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { CHUNK, CAPS, FormatError, frameChunk, readF64, readU32, utf8, writeF64, writeU32 } from './format.ts';
+import { CHUNK, CAPS, CHUNK_OVERHEAD, FormatError, frameChunk, readF64, readU32, utf8, writeF64, writeU32 } from './format.ts';
 import { PageState } from './state.ts';
 import type { SessionReader } from './reader.ts';
 
@@ -66,8 +66,54 @@ export function keyframeChunk(state: PageState, t: number, total: number): Uint8
   return frameChunk(CHUNK.KEYF, payload);
 }
 
+/** KIDX payload: u8 version, 3 bytes reserved, u32 count, then `count` entries of KIDX_ENTRY_BYTES. */
+export const KIDX_VERSION = 1;
+/** A KIDX entry: f64 offset of the KEYF chunk, u32 its payload length, u32 reserved, its 32-byte KEYF prefix. */
+export const KIDX_ENTRY_BYTES = 16 + KEYF_PREFIX_BYTES;
+
+/**
+ * The KIDX chunk that lists `keyframes` (framed KEYF chunks written back to back from byte
+ * `firstOffset`), so a reader finds them from the end of the file without walking them.
+ */
+export function keyframeIndexChunk(keyframes: Uint8Array[], firstOffset: number): Uint8Array {
+  const payload = new Uint8Array(8 + keyframes.length * KIDX_ENTRY_BYTES);
+  payload[0] = KIDX_VERSION;
+  writeU32(payload, 4, keyframes.length);
+  let offset = firstOffset;
+  keyframes.forEach((chunk, i) => {
+    const at = 8 + i * KIDX_ENTRY_BYTES;
+    const length = readU32(chunk, 4);
+    writeF64(payload, at, offset);
+    writeU32(payload, at + 8, length);
+    payload.set(chunk.subarray(8, 8 + KEYF_PREFIX_BYTES), at + 16);
+    offset += CHUNK_OVERHEAD + length;
+  });
+  return frameChunk(CHUNK.KIDX, payload);
+}
+
+/** The keyframes a KIDX payload lists, in file order, or undefined when it is not a valid list. */
+export function readKeyframeIndex(payload: Uint8Array): KeyframeRef[] | undefined {
+  if (payload.length < 8 || payload[0] !== KIDX_VERSION) return undefined;
+  const count = readU32(payload, 4);
+  if (payload.length !== 8 + count * KIDX_ENTRY_BYTES) return undefined;
+  const out: KeyframeRef[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = 8 + i * KIDX_ENTRY_BYTES;
+    const offset = readF64(payload, at);
+    if (!Number.isSafeInteger(offset) || offset < 0) return undefined;
+    const k = readKeyfPrefix(payload.subarray(at + 16, at + KIDX_ENTRY_BYTES), offset, readU32(payload, at + 8));
+    if (!k) return undefined;
+    out.push(k);
+  }
+  return out;
+}
+
 /** The raw state bytes of a keyframe from its chunk's payload (throws FormatError when they do not inflate). */
 export function keyframeBody(payload: Uint8Array, k: KeyframeRef): Uint8Array {
+  // a keyframe found through a KIDX list was not read at open: its own prefix must say the same
+  const own = readKeyfPrefix(payload, k.offset, k.length);
+  if (!own || own.applied !== k.applied || own.t !== k.t || own.total !== k.total || own.rawLength !== k.rawLength || own.codec !== k.codec)
+    throw new FormatError('its prefix disagrees with the keyframe list');
   const stored = payload.subarray(KEYF_PREFIX_BYTES);
   if (k.codec === 0) return stored;
   let out: Uint8Array;
@@ -141,26 +187,34 @@ export async function appendKeyframesAsync(
       if (signal?.aborted) break;
     }
   }
-  appendChunks(path, chunks);
+  appendChunks(path, chunks, true);
   return chunks.length;
 }
 
-function appendChunks(path: string, chunks: Uint8Array[]): void {
+/**
+ * Append chunks in one write. Keyframes are followed by the KIDX chunk that lists them (format
+ * 1.2), in the same write: a crash tears at worst the end of it.
+ */
+function appendChunks(path: string, chunks: Uint8Array[], keyframes = false): void {
   if (!chunks.length) return;
-  const size = chunks.reduce((n, c) => n + c.length, 0);
-  const all = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.length;
-  }
   const fd = openSync(path, 'a');
   try {
+    const all = concat(keyframes ? [...chunks, keyframeIndexChunk(chunks, fstatSync(fd).size)] : chunks);
     let done = 0;
     while (done < all.length) done += writeSync(fd, all, done, all.length - done);
   } finally {
     closeSync(fd);
   }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.length;
+  }
+  return all;
 }
 
 /**
@@ -172,7 +226,7 @@ export function appendKeyframes(path: string, session: SessionReader, every = KE
   if (hasKeyframes(session)) return 0;
   const chunks: Uint8Array[] = [];
   for (const chunk of keyframePass(session, every, Number.MAX_SAFE_INTEGER)) if (chunk) chunks.push(chunk);
-  appendChunks(path, chunks);
+  appendChunks(path, chunks, true);
   return chunks.length;
 }
 

@@ -15,8 +15,13 @@
 export const MAGIC = new Uint8Array([0x89, 0x4d, 0x4d, 0x55, 0x4c, 0x41, 0x42, 0x0a]); // \x89 M M U L A B \n
 export const PREAMBLE_BYTES = 16;
 export const FORMAT_MAJOR = 1;
-/** 1: the footer carries a copy of the header (readers of 1.0 ignore it). */
-export const FORMAT_MINOR = 1;
+/**
+ * 1: the footer carries a copy of the header (readers of 1.0 ignore it). 2: index entries carry
+ * each chunk's length, rawLength and codec, and KIDX chunks list the keyframes appended before
+ * them, so a closed file opens from its end without walking its chunks (readers of 1.1 ignore
+ * the new index fields and skip KIDX as an unknown chunk).
+ */
+export const FORMAT_MINOR = 2;
 /** The oldest reader version that can read what this writer produces. */
 export const MIN_READER_VERSION = 1;
 /** The version of this reader: it reads files whose minReaderVersion is at most this. */
@@ -41,6 +46,8 @@ export const CHUNK = {
   FOOT: fourcc('FOOT'),
   /** A keyframe: the page-table state after N canonical events (sessions/annex.ts). Appended after the footer. */
   KEYF: fourcc('KEYF'),
+  /** A keyframe index: the KEYF chunks appended right before it, by offset (sessions/annex.ts). */
+  KIDX: fourcc('KIDX'),
   /** A note or bookmark operation: UTF-8 JSON, merged last-wins. Appended after the footer. */
   NOTE: fourcc('NOTE'),
 } as const;

@@ -240,12 +240,27 @@ describe('opening without reading it all', () => {
     expect(got.every((e) => known.has(asJson(e)))).toBe(true);
   });
 
-  it('damage to the framing or index of a closed file is still found at open', () => {
-    for (const c of [evts[1]!, chunks.find((x) => x.type === 'INDX')!]) {
+  it('damage to the index of a closed file is still found at open', () => {
+    const indx = chunks.find((x) => x.type === 'INDX')!;
+    const b = bytes.slice();
+    b[indx.offset + 8 + indx.length + 4]! ^= 0x01; // the trailing length
+    const { diagnostics } = openSession(b);
+    expect(diagnostics.map((d) => d.code)).toContain('damaged_chunk');
+  });
+
+  it("damage to an event chunk's framing in a closed file is found when the chunk is read, and costs only that chunk", () => {
+    // an open from the footer trusts the checksummed index for where the chunks are
+    // (docs/session-format.md, "Opening a file without reading it all"), so the damage moves
+    // from open to first use; the strict scan lost the same chunk at open
+    const c = evts[1]!;
+    const perChunk = Buffer.from(bytes).readUInt32LE(c.offset + 8 + 16);
+    for (const at of [c.offset + 8 + c.length + 4, c.offset + 4, c.offset]) {
       const b = bytes.slice();
-      b[c.offset + 8 + c.length + 4]! ^= 0x01; // the trailing length
-      const { diagnostics } = openSession(b);
-      expect(diagnostics.map((d) => d.code)).toContain('damaged_chunk');
+      b[at]! ^= 0x01; // the trailing length, the leading length, the type
+      const { session, diagnostics } = openSession(b);
+      expect(diagnostics).toEqual([]);
+      expect([...session!.iterate()].length).toBe(events.length - perChunk);
+      expect(diagnostics.map((d) => [d.severity, d.code, d.byteOffset])).toEqual([['dataLoss', 'damaged_chunk', c.offset]]);
     }
   });
 

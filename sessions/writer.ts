@@ -78,6 +78,10 @@ export interface IndexEntry {
   t0: number;
   t1: number;
   spanEnd: number;
+  /** The chunk's payload length, and its prefix's rawLength and codec (format 1.2; absent in older files). */
+  length?: number;
+  rawLength?: number;
+  codec?: number;
   types: Record<string, number>;
   exits: Record<string, number>;
   /** Per exit reason: [total ns, min ns, max ns]. */
@@ -365,6 +369,9 @@ export class SessionWriter {
       t0: enc.tMin,
       t1: enc.tMax,
       spanEnd: enc.spanEnd,
+      length: payload.length,
+      rawLength: body.length,
+      codec,
       types: Object.fromEntries(enc.typeCounts),
       exits: Object.fromEntries(enc.exitReasons),
       exitNs: Object.fromEntries(enc.exitNs),

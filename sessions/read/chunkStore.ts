@@ -6,7 +6,7 @@
 import type { MmuEvent } from '../../core/events.ts';
 import { SourceError, type ByteSource } from '../byteSource.ts';
 import { ChunkDecoder, ChunkStream, ChunkTooLarge, type ChunkColumns, type FileEventType } from '../codec.ts';
-import { CHUNK_OVERHEAD, CODEC, EVTS_PREFIX_BYTES, crc32, fmtInt, readU32, type Diagnostic } from '../format.ts';
+import { CHUNK, CHUNK_OVERHEAD, CODEC, EVTS_PREFIX_BYTES, chunkTypeName, crc32, fmtInt, readEvtsPrefix, readU32, type Diagnostic, type EvtsPrefix } from '../format.ts';
 import { boundedInflate } from './inflate.ts';
 import { READ_LIMITS } from './limits.ts';
 import { inc, ownValue, tally, type ChunkRef, type ChunkStats } from './model.ts';
@@ -16,6 +16,15 @@ export class ChecksumError extends Error {
     super('its checksum does not match');
   }
 }
+
+/** The bytes at a chunk's place are not framed as the open found (or the index said) they would be. */
+export class FramingError extends Error {}
+
+/** A checksummed event chunk whose prefix says other than its (checksummed) index entry. */
+export class IndexMismatchError extends Error {}
+
+/** The prefix fields an index entry vouches for, compared with the chunk's own on its first read. */
+const PREFIX_FIELDS = ['vm', 'vcpu', 'seq', 'firstOrdinal', 'count', 'rawLength', 'tMin', 'tMax', 'spanEnd', 'codec'] as const satisfies readonly (keyof EvtsPrefix)[];
 
 const EMPTY: ChunkColumns = {
   times: new Float64Array(0),
@@ -120,27 +129,52 @@ export class ChunkStore {
   }
 
   /**
-   * The payload of a chunk the scan found, read now and checked against its checksum (a
-   * trusting open did not read it, and the file may have changed on disk since).
+   * The payload of a chunk the open found, read now and checked: its type (when given) and both
+   * lengths where the open placed it, and its checksum (a trusting open did not read it, and the
+   * file may have changed on disk since).
    */
-  payload(offset: number, length: number): Uint8Array {
-    const whole = this.src.read(offset, length + CHUNK_OVERHEAD - 4);
+  payload(offset: number, length: number, type?: number): Uint8Array {
+    const whole = this.src.read(offset, length + CHUNK_OVERHEAD);
+    const found = whole.length >= 8 ? readU32(whole, 0) : -1;
+    if (whole.length < length + CHUNK_OVERHEAD || readU32(whole, 4) !== length || readU32(whole, 12 + length) !== length || (type !== undefined && found !== type))
+      throw new FramingError(
+        type !== undefined && found !== type && whole.length >= 8
+          ? `no ${chunkTypeName(type)} chunk starts there (the bytes say "${chunkTypeName(found)}")`
+          : `its framing does not hold a chunk of ${fmtInt(length)} bytes there`,
+      );
     if (crc32(whole.subarray(0, 8 + length)) !== readU32(whole, 8 + length)) throw new ChecksumError();
     return whole.subarray(8, 8 + length);
+  }
+
+  /**
+   * An event chunk's payload, checked; on its first read after an open from the footer, its
+   * prefix is also compared with what the index said of it (the open used the index's values).
+   */
+  private evtsPayload(ch: ChunkRef): Uint8Array {
+    const payload = this.payload(ch.offset, ch.length, CHUNK.EVTS);
+    if (ch.unverified) {
+      if (payload.length < EVTS_PREFIX_BYTES) throw new FramingError('it is too short to hold an event chunk prefix');
+      const own = readEvtsPrefix(payload, 0);
+      const differ = PREFIX_FIELDS.filter((f) => own[f] !== ch[f]);
+      if (differ.length)
+        throw new IndexMismatchError(`its prefix disagrees with the session's index (${differ.map((f) => `${f} ${own[f]} in the chunk, ${ch[f]} in the index`).join('; ')})`);
+      ch.unverified = false;
+    }
+    return payload;
   }
 
   /** Read a chunk and check its checksum only (no inflate, no decode); damage is reported as on first use. */
   checksum(ch: ChunkRef): void {
     if (ch.bad) return;
     try {
-      this.payload(ch.offset, ch.length);
+      this.evtsPayload(ch);
     } catch (e) {
       this.markBad(ch, e);
     }
   }
 
   private body(ch: ChunkRef): Uint8Array {
-    const stored = this.payload(ch.offset, ch.length).subarray(EVTS_PREFIX_BYTES);
+    const stored = this.evtsPayload(ch).subarray(EVTS_PREFIX_BYTES);
     const body = ch.codec === CODEC.none ? stored : boundedInflate(stored, ch.rawLength);
     if (!body) throw new Error('its compressed body does not inflate to the declared size');
     return body;
@@ -153,7 +187,11 @@ export class ChunkStore {
     const [code, message] =
       e instanceof ChecksumError
         ? ['damaged_chunk', `${what} fail their checksum: the chunk is damaged and its events are skipped.`]
-        : e instanceof SourceError
+        : e instanceof FramingError
+          ? ['damaged_chunk', `${what} cannot be read: ${e.message}; the chunk is damaged and its events are skipped.`]
+          : e instanceof IndexMismatchError
+            ? ['index_mismatch', `${what} are skipped: ${e.message}, so the file was changed after it was written.`]
+            : e instanceof SourceError
           ? ['unreadable_chunk', `${what} cannot be read: ${e.message}.`]
           : e instanceof ChunkTooLarge
             ? ['chunk_too_large', `${what} are skipped: ${e.message}, more than the reader allows for one chunk (a session written by MMU Lab never needs this).`]

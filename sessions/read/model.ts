@@ -13,6 +13,11 @@ export interface ChunkRef extends EvtsPrefix {
   /** Events of the lane before this chunk, as this reader counts them (gaps excluded). */
   ordinal: number;
   stats?: ChunkStats;
+  /**
+   * Set when the prefix fields were taken from the index (an open from the footer) and not yet
+   * compared with the chunk's own prefix: its first read does that.
+   */
+  unverified?: boolean;
   /** Set when the chunk failed to decode: it then yields no events. */
   bad?: boolean;
   /** Times and exits of the chunk, while kept in the reader's column cache (about 15 bytes per event). */

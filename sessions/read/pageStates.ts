@@ -2,7 +2,7 @@
  * Page-table state at any event: the nearest keyframe (from the file, else built in memory in
  * one pass) plus a replay of the events after it; and the check of the file's keyframes.
  */
-import { fmtInt } from '../format.ts';
+import { CHUNK, fmtInt } from '../format.ts';
 import { keyframeBody, type KeyframeRef } from '../annex.ts';
 import { PageState } from '../state.ts';
 import type { LaneIndex } from './laneIndex.ts';
@@ -41,7 +41,7 @@ export class PageStates {
     for (let i = best; i >= 0; i--) {
       const k = ks[i]!;
       try {
-        const s = PageState.decode(keyframeBody(this.ix.store.payload(k.offset, k.length), k));
+        const s = PageState.decode(keyframeBody(this.ix.store.payload(k.offset, k.length, CHUNK.KEYF), k));
         if (s.applied === k.applied) return { applied: k.applied, t: k.t, state: () => s };
       } catch {
         // fall through to an earlier keyframe
@@ -105,7 +105,7 @@ export class PageStates {
         const k = ks[next++]!;
         let body: Uint8Array | undefined;
         try {
-          body = keyframeBody(this.ix.store.payload(k.offset, k.length), k);
+          body = keyframeBody(this.ix.store.payload(k.offset, k.length, CHUNK.KEYF), k);
         } catch (e) {
           problems.push(`the keyframe at byte ${fmtInt(k.offset)} (after ${fmtInt(k.applied)} events) cannot be read: ${(e as Error).message}`);
           continue;
