@@ -3,49 +3,10 @@
 // by chunk in the host; the test hook makes each step take 400 ms (MMU_LAB_TEST_QUERY_STEP_MS), so
 // the count runs for seconds here as one over millions of events does on a real session. That the
 // host stopped is read off the wire: after the Cancel, the host pushes no more progress for it.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect, mmuLab, test } from './fixtures';
+import { LARGE_ID, recordLarge, watchQueries } from './large-session';
 
 test.use({ hostEnv: { MMU_LAB_TEST_QUERY_STEP_MS: '400' } });
-
-/** kbuild-zap with 800 processes on 2 vCPUs: about 640 000 events in some 160 chunks (10 steps of the count). */
-function recordLarge(sessionsDir: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mmulab-big-'));
-  const scenario = join(dir, 'kbuild-large.json');
-  writeFileSync(
-    scenario,
-    JSON.stringify({
-      name: 'kbuild-large',
-      seed: 1,
-      hardware: { profile: 'vtx-2007' },
-      vms: [{ vcpus: 2, memoryMiB: 64, guest: { paging: 'long4', workload: { kind: 'kbuild', processes: 800, pages: 24 } }, mmu: { mode: 'shadow', shadow: { onGuestPteWrite: 'zap' } } }],
-    }),
-  );
-  const file = join(sessionsDir, 'kbuild-large.mmulab');
-  mmuLab(['record', scenario, '-o', file, '-q']);
-  return file;
-}
-
-/** Every `queries.progress` the host pushes to the page, and the answers to `queries.cancel`, as they arrive. */
-function watchQueries(page: import('@playwright/test').Page) {
-  const progress: { queryId: string; fraction: number; at: number }[] = [];
-  const cancels = new Map<number, string>();
-  const cancelAnswers: { queryId: string; cancelled: boolean; at: number }[] = [];
-  page.on('websocket', (ws) => {
-    ws.on('framesent', (f) => {
-      const m = JSON.parse(String(f.payload)) as { id?: number; method?: string; params?: { queryId?: string } };
-      if (m.method === 'queries.cancel' && m.id !== undefined) cancels.set(m.id, m.params?.queryId ?? '');
-    });
-    ws.on('framereceived', (f) => {
-      const m = JSON.parse(String(f.payload)) as { id?: number; event?: string; payload?: { queryId: string; fraction: number }; result?: { cancelled: boolean } };
-      if (m.event === 'queries.progress' && m.payload) progress.push({ ...m.payload, at: Date.now() });
-      if (m.id !== undefined && cancels.has(m.id) && m.result) cancelAnswers.push({ queryId: cancels.get(m.id)!, cancelled: m.result.cancelled, at: Date.now() });
-    });
-  });
-  return { progress, cancelAnswers };
-}
 
 test('a long breakdown shows progress % and Cancel stops the count in the host', async ({ lab, app, page }) => {
   test.setTimeout(120_000);
@@ -55,7 +16,7 @@ test('a long breakdown shows progress % and Cancel stops the count in the host',
   const wire = watchQueries(page);
 
   await app.goto(lab.url);
-  await app.openSession('kbuild-large.mmulab');
+  await app.openSession(LARGE_ID);
   await page.getByRole('tab', { name: 'Breakdown' }).click();
   const bar = page.getByTestId('breakdown-progress');
   await expect(bar).toBeVisible();

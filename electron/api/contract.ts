@@ -155,6 +155,23 @@ export const queryId = z.string().regex(/^q-[A-Za-z0-9_-]{1,40}$/, 'a query id i
 
 /** An index into the session's canonical event order (what `sessions.events` pages through). */
 const eventIndex = z.number().int().min(0);
+
+/**
+ * What the event search looks for (sessions/search.ts): free text over every field, a type, an
+ * exit reason, part of a handling, an address's 4 KiB page; `hidden`: the timeline's type filter
+ * (types, and raw events as `raw:<name>`), whose events never match (added after v0.1).
+ */
+export const eventFilter = z.strictObject({
+  text: z.string().max(200).optional(),
+  type: z.string().max(64).optional(),
+  reason: z.string().max(64).optional(),
+  handling: z.string().max(64).optional(),
+  address: z.string().max(40).optional(),
+  hidden: z.array(z.string().max(200)).max(256).optional(),
+});
+export type EventFilter = z.output<typeof eventFilter>;
+/** Whether a filter has something to look for, and what the type filter hides an event by: the host's own rules. */
+export { filterKey, isEmptyFilter } from '../../core/eventFilter.ts';
 /** A 64-bit value (page-table entry, address) as the exports print it: `0x` and lower-case hex. */
 const hex = z.string().regex(/^0x[0-9a-f]+$/);
 
@@ -425,6 +442,21 @@ export const API = {
     }),
     result: z.object({ total: z.number(), events: z.array(eventJson) }),
   },
+  /**
+   * How many events match the search (`total`) and how many of them come at or before event `at`
+   * (`before`, the "n" of "n / N"; null past 4 M matches, which are counted, not kept). A scan of the whole session the first time: with a `queryId`,
+   * its `queries.progress` carry the matches found so far; the host keeps the scan, so the same
+   * filter again (another `at`, or after a Cancel) answers from it or resumes it (added after v0.1).
+   */
+  'sessions.searchCount': {
+    params: z.strictObject({ id: sessionId, filter: eventFilter, at: z.number().int().min(-1), queryId: queryId.optional() }),
+    result: z.object({ total: z.number(), before: z.number().nullable() }),
+  },
+  /** The first matching event after `from` (dir 1) or the last before it (-1); `index` null when there is none (added after v0.1). */
+  'sessions.search': {
+    params: z.strictObject({ id: sessionId, filter: eventFilter, from: z.number().int().min(-1), dir: z.union([z.literal(1), z.literal(-1)]), queryId: queryId.optional() }),
+    result: z.object({ index: z.number().nullable(), event: eventJson.optional() }),
+  },
   'sessions.timeline': {
     params: z.strictObject({ id: sessionId, t0: ns, t1: ns, buckets: z.number().int().min(1).max(20_000) }),
     result: timelineResult,
@@ -569,7 +601,7 @@ export const API = {
    * dialog of its own (the page uses the browser's file picker and `sessions.uploadBegin`).
    */
   'sessions.pick': { params: noParams, result: z.object({ sessionId: z.string().nullable() }) },
-  /** Stop a query that is still running (`sessions.diff`, `sessions.counters` with a `queryId`): no further step of it runs, and it fails with "cancelled". */
+  /** Stop a query that is still running (`sessions.diff`, `sessions.counters`, `sessions.searchCount`, `sessions.search` with a `queryId`): no further step of it runs, and it fails with "cancelled". */
   'queries.cancel': { params: z.strictObject({ queryId }), result: z.object({ cancelled: z.boolean() }) },
   /** The bundled labs (docs/labs.md). */
   'labs.list': { params: noParams, result: z.array(labInfo) },
@@ -601,7 +633,12 @@ export const API_EVENTS = {
   'traces.progress': traceImportStatus,
   'sessions.changed': z.object({}),
   /** How far a long query with a `queryId` has got (0..1), at most ~10 a second. */
-  'queries.progress': z.object({ queryId: z.string(), fraction: z.number() }),
+  'queries.progress': z.object({
+    queryId: z.string(),
+    fraction: z.number(),
+    /** `sessions.searchCount`: matches found so far (at least this many in all). */
+    matches: z.number().optional(),
+  }),
   /** A capture recorded more (about twice a second), or ended. */
   'capture.progress': captureStatus,
   /**

@@ -31,7 +31,8 @@ import { BUILTIN_SCENARIOS, findBuiltin } from '../../core/builtins.ts';
 import { describeScenarioSchema, scenarioDesign } from '../../core/scenarioDocs.ts';
 import { openSession, type SessionReader } from '../../sessions/reader.ts';
 import { appendNoteOp, keyframesCutAt, type NoteRecord } from '../../sessions/annex.ts';
-import { ViewCancelled, compareView, countersViewAsync, diffViewAsync, pageTablesView, type StepOptions } from '../../sessions/views.ts';
+import { ViewCancelled, compareView, countersViewAsync, diffViewAsync, pageTablesView, runStepsYielding, type StepOptions } from '../../sessions/views.ts';
+import { Searches } from './searches.ts';
 import { EXPORT_EXTENSIONS, EXPORT_MIME, ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
 import { LabService } from './labService.ts';
 import { LAB_MAX_EVENTS } from '../../sessions/labs/run.ts';
@@ -101,6 +102,8 @@ export class HostService {
   private closed = false;
   /** Queries running with a `queryId` (UI's long diffs and counters): their Cancel. */
   private readonly queries = new Map<string, AbortController>();
+  /** The event searches' kept scans (searches.ts). */
+  private readonly searches = new Searches();
 
   constructor(private readonly options: HostServiceOptions) {
     mkdirSync(options.sessionsDir, { recursive: true });
@@ -452,6 +455,18 @@ export class HostService {
         return summary;
       },
       'sessions.events': ({ id, from, count, types }) => this.sessions.events(this.sessionPath(id), from, count, types),
+      'sessions.searchCount': async ({ id, filter, at, queryId }) => {
+        const scan = this.searches.scan(id, this.reader(id), filter);
+        if (!scan.done) await this.query(queryId, (options) => runStepsYielding(scan.count(), options), () => ({ matches: scan.total }));
+        return { total: scan.total, before: scan.overflow ? null : scan.upTo(at) };
+      },
+      'sessions.search': async ({ id, filter, from, dir, queryId }) => {
+        const session = this.reader(id);
+        const scan = this.searches.scan(id, session, filter);
+        const index = await this.query(queryId, (options) => runStepsYielding(scan.find(from, dir), options));
+        const event = index === null ? undefined : session.rawEvents(index, 1)[0];
+        return event ? { index, event: session.toJson(event) } : { index: null };
+      },
       'sessions.timeline': ({ id, t0, t1, buckets }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.timeline: params.t1 must not be before params.t0');
         return this.sessions.timeline(this.sessionPath(id), t0, t1, buckets);
@@ -559,10 +574,10 @@ export class HostService {
   }
 
   /**
-   * Run a long query; with a `queryId`, push its progress (at most every 100 ms) and let
-   * `queries.cancel` stop it between two of its steps.
+   * Run a long query; with a `queryId`, push its progress (at most every 100 ms, with what
+   * `partial` says so far) and let `queries.cancel` stop it between two of its steps.
    */
-  private async query<T>(queryId: string | undefined, run: (options: StepOptions) => Promise<T>): Promise<T> {
+  private async query<T>(queryId: string | undefined, run: (options: StepOptions) => Promise<T>, partial?: () => { matches: number }): Promise<T> {
     if (queryId === undefined) return run({});
     if (this.queries.has(queryId)) throw new ApiError('bad-request', `query ${queryId} is already running`);
     const abort = new AbortController();
@@ -576,7 +591,7 @@ export class HostService {
           const now = Date.now();
           if (now - last < 100 && fraction < 1) return;
           last = now;
-          this.emit('queries.progress', { queryId, fraction });
+          this.emit('queries.progress', { queryId, fraction, ...partial?.() });
         },
         // Test hook (MMU_LAB_TEST_HOOKS): each step takes this long, so e2e tests can see progress and Cancel.
         ...(stepMs > 0 ? { between: () => new Promise<void>((resolve) => setTimeout(resolve, stepMs)) } : {}),

@@ -14,17 +14,21 @@ let next = 0;
 export function useLongQuery() {
   /** 0..1 once the running query has taken longer than SHOW_AFTER_MS; undefined otherwise. */
   const fraction = ref<number>();
+  /** What the running query has found so far, when it says (a search count's matches). */
+  const matches = ref<number>();
   let current: string | undefined;
-  let cancelled = false;
+  /** Queries cancelled here: their "cancelled" failure is no error (each its own, so a newer query does not forget an older one's cancel). */
+  const cancelled = new Set<string>();
 
   async function run<T>(call: (queryId: string) => Promise<T>): Promise<T | undefined> {
     const queryId = `q-${Date.now().toString(36)}-${(next++).toString(36)}`;
     current = queryId;
-    cancelled = false;
+    matches.value = undefined;
     let latest = 0;
     const off = api().on('queries.progress', (p) => {
       if (p.queryId !== queryId) return;
       latest = p.fraction;
+      if (p.matches !== undefined) matches.value = p.matches;
       if (fraction.value !== undefined) fraction.value = latest;
     });
     const timer = setTimeout(() => {
@@ -33,14 +37,16 @@ export function useLongQuery() {
     try {
       return await call(queryId);
     } catch (error) {
-      if (cancelled) return undefined;
+      if (cancelled.has(queryId)) return undefined;
       throw error;
     } finally {
+      cancelled.delete(queryId);
       clearTimeout(timer);
       off();
       if (current === queryId) {
         current = undefined;
         fraction.value = undefined;
+        matches.value = undefined;
       }
     }
   }
@@ -48,11 +54,14 @@ export function useLongQuery() {
   async function cancel(): Promise<void> {
     const queryId = current;
     if (!queryId) return;
-    cancelled = true;
+    cancelled.add(queryId);
     await api().call('queries.cancel', { queryId }).catch(() => undefined);
   }
 
-  return { fraction, run, cancel };
+  /** Whether a query is on its way (shown or not yet). */
+  const running = () => current !== undefined;
+
+  return { fraction, matches, run, cancel, running };
 }
 
 /** One long query's state and controls (what `query-progress.vue` shows). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../stores/session-store';
-import { matcher, pageOf, relatedEvents } from './event-filter';
+import { relatedEvents } from './event-filter';
 
 // Lines of a real `mmu-lab export` (demand-zap, update mode spelled by hand for the spte).
 const EVENTS: SessionEvent[] = [
@@ -12,18 +12,7 @@ const EVENTS: SessionEvent[] = [
   { t: 4927, vm: 0, vcpu: 0, type: 'vmexit', reason: 'EXCEPTION_NMI', handling: 'fill-spte', duration: 2984, va: '0x10000000', gpa: '0x104000' },
 ];
 
-describe('event filter', () => {
-  it('matches by type, reason, handling (substring) and address page', () => {
-    const ids = (f: Parameters<typeof matcher>[0]) => EVENTS.map((e, i) => (matcher(f)(e) ? i : -1)).filter((i) => i >= 0);
-    expect(ids({ type: 'vmexit' })).toEqual([0, 1, 5]);
-    expect(ids({ reason: 'EXCEPTION_NMI', handling: 'fill' })).toEqual([5]);
-    // 0x100abc is in the page of 0x100000: the exit and the pte write at that gpa.
-    expect(ids({ address: '0x100abc' })).toEqual([0, 2]);
-    expect(ids({ address: '268435456' })).toEqual([5]); // 0x10000000 in decimal
-    expect(ids({ address: 'nope' })).toEqual([]);
-    expect(pageOf('0x1fff')).toBe(1n);
-  });
-
+describe('related events', () => {
   it('relates an exit to the guest pte write that caused it and the sptes it produced, on its vCPU only', () => {
     const from = 100;
     const related = relatedEvents(EVENTS, from, from + 4); // asked about the spte write

@@ -8,8 +8,10 @@
  * event it looks for is rarer than that, it bisects the type-filtered order by time.
  */
 import { defineStore } from 'pinia';
-import { ref, shallowRef, watch } from 'vue';
+import { markRaw, ref, shallowRef, watch } from 'vue';
 import { toApiError } from '../api/client';
+import type { EventFilter } from '../api/contract';
+import { useLongQuery } from '../api/long-query';
 import { usePlaybackStore } from './playback-store';
 import { useSessionStore, type EventWindow, type SessionEvent } from './session-store';
 
@@ -200,43 +202,25 @@ export const useCursorStore = defineStore('cursor', () => {
   const nextExit = (dir: 1 | -1 = 1) => goToType(['vmexit'], dir);
   const nextFault = (dir: 1 | -1 = 1) => goToType(['guest_fault'], dir);
 
-  /** Events scanned per request by `findMatching`. */
-  const SEARCH_PAGE = 2000;
-  /** How far a search has got (0..1), for its progress bar. */
-  const searchProgress = ref<number>();
+  /** The event search's Next/Prev: the host finds the match (sessions.search), with progress and Cancel. */
+  const searchQuery = markRaw(useLongQuery());
 
   /**
-   * The next (dir 1) or previous (-1) event after the current one that `match` accepts,
-   * scanning the canonical order page by page; `false` when there is none.
+   * The next (dir 1) or previous (-1) event after the current one that `filter` matches, found
+   * by the host; 'none' when there is none, 'cancelled' when the Cancel stopped it.
    */
-  async function findMatching(match: (e: SessionEvent) => boolean, dir: 1 | -1): Promise<boolean> {
-    let found = false;
+  async function findMatching(filter: EventFilter, dir: 1 | -1): Promise<'found' | 'none' | 'cancelled'> {
+    let outcome: 'found' | 'none' | 'cancelled' = 'none';
     await guarded('Searching', async () => {
-      const total = sessions.current?.events ?? 0;
-      const start = baseIndex();
-      let pos = dir > 0 ? start + 1 : start - 1;
-      try {
-        while (dir > 0 ? pos < total : pos >= 0) {
-          const from = dir > 0 ? pos : Math.max(0, pos - SEARCH_PAGE + 1);
-          const count = dir > 0 ? Math.min(SEARCH_PAGE, total - pos) : pos - from + 1;
-          const page = (await sessions.eventsFrom(from, count)).events;
-          searchProgress.value = dir > 0 ? (pos - start) / Math.max(1, total - start) : (start - pos) / Math.max(1, start);
-          const order = dir > 0 ? page.map((_, i) => i) : page.map((_, i) => page.length - 1 - i);
-          for (const i of order) {
-            if (match(page[i]!)) {
-              land(from + i, page[i]!);
-              found = true;
-              return;
-            }
-          }
-          if (page.length === 0) return;
-          pos = dir > 0 ? from + page.length : from - 1;
-        }
-      } finally {
-        searchProgress.value = undefined;
+      const from = baseIndex();
+      const got = await searchQuery.run((queryId) => sessions.search(filter, from, dir, queryId));
+      if (!got) outcome = 'cancelled';
+      else if (got.index !== null && got.event) {
+        land(got.index, got.event);
+        outcome = 'found';
       }
     });
-    return found;
+    return outcome;
   }
 
   /** Make event `at` current (the inspector's "go to" for related events, a note, a diff entry). */
@@ -273,5 +257,5 @@ export const useCursorStore = defineStore('cursor', () => {
     else void refresh();
   });
 
-  return { page, index, current, error, busy, refresh, stepEvent, findOfType, goToType, nextExit, nextFault, goToIndex, annotate, findMatching, searchProgress, reset };
+  return { page, index, current, error, busy, refresh, stepEvent, findOfType, goToType, nextExit, nextFault, goToIndex, annotate, findMatching, searchQuery, reset };
 });

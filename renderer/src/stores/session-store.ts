@@ -5,7 +5,7 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { ApiParams, ApiResult, CompareResult, DensityResult, CountersResult, DiffResult, ExportResult, PageTablesResult, SessionNote, SessionSummary, TimelineResult } from '../api/contract';
+import type { ApiParams, ApiResult, CompareResult, DensityResult, CountersResult, DiffResult, EventFilter, ExportResult, PageTablesResult, SessionNote, SessionSummary, TimelineResult } from '../api/contract';
 import { api } from '../api/api';
 import { toApiError } from '../api/client';
 import { useNoticeStore } from './notice-store';
@@ -134,6 +134,18 @@ export const useSessionStore = defineStore('session', () => {
   function counters(t0: number, t1: number, queryId?: string): Promise<CountersResult> {
     const { id } = requireOpen();
     return api().call('sessions.counters', { id, t0: Math.max(0, t0), t1: Math.max(0, t0, t1), ...(queryId ? { queryId } : {}) });
+  }
+
+  /** How many events match the search, and how many of them are at or before event `at` (a host scan, kept there). */
+  function searchCount(filter: EventFilter, at: number, queryId?: string): Promise<{ total: number; before: number | null }> {
+    const { id } = requireOpen();
+    return api().call('sessions.searchCount', { id, filter, at: Math.max(-1, Math.floor(at)), ...(queryId ? { queryId } : {}) });
+  }
+
+  /** The first event matching the search after event `from` (dir 1) or the last before it (-1). */
+  function search(filter: EventFilter, from: number, dir: 1 | -1, queryId?: string): Promise<{ index: number | null; event?: SessionEvent }> {
+    const { id } = requireOpen();
+    return api().call('sessions.search', { id, filter, from: Math.max(-1, Math.floor(from)), dir, ...(queryId ? { queryId } : {}) });
   }
 
   /** Every page table of each VM just after event `at`. */
@@ -361,6 +373,8 @@ export const useSessionStore = defineStore('session', () => {
     diagnosticsOf,
     closeCompare,
     counters,
+    searchCount,
+    search,
     eventsBetween,
     pageTables,
     diff,

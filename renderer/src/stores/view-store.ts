@@ -1,6 +1,7 @@
 /**
  * What every view of the open session follows: the selected time range (shift-drag on the
- * timeline, or a breakdown's "whole run"), the legend's hidden reasons, and the one filter a
+ * timeline, or a breakdown's "whole run"), the legend's hidden reasons, the event types (and raw
+ * events' names) the type filter hides on the lanes and from the search, and the one filter a
  * breakdown bar or row puts on the timeline (exits of one reason, or one handling).
  */
 import { defineStore } from 'pinia';
@@ -113,6 +114,22 @@ export const useViewStore = defineStore('view', () => {
     return f.field === 'reason' ? reason === f.key : handling === f.key;
   }
 
+  /**
+   * Event types hidden on the timeline's lanes and from the event search: a type, or `raw:<name>`
+   * for the raw events of an imported trace with that tracepoint name (sessions/search.ts filterKey).
+   */
+  const hiddenTypes = ref<ReadonlySet<string>>(new Set());
+  function toggleType(key: string): void {
+    const next = new Set(hiddenTypes.value);
+    if (next.has(key)) next.delete(key);
+    else next.add(key);
+    hiddenTypes.value = next;
+  }
+  /** Show every type again, or only `keys` (the others hidden). */
+  function showOnlyTypes(keys: readonly string[] | undefined, all: readonly string[] = []): void {
+    hiddenTypes.value = new Set(keys ? all.filter((k) => !keys.includes(k)) : []);
+  }
+
   /** Markers A and B (simulated ns), for a Δt between two moments like KernelShark's. */
   const markerA = ref<number>();
   const markerB = ref<number>();
@@ -128,8 +145,9 @@ export const useViewStore = defineStore('view', () => {
     timeWindow.value = undefined;
     selection.value = undefined;
     hiddenReasons.value = new Set();
+    hiddenTypes.value = new Set();
     filter.value = undefined;
   }
 
-  return { markerA, markerB, setMarker, theme, effectiveTheme, setTheme, timeWindow, setWindow, selection, hiddenReasons, filter, hasSelection, select, clearSelection, toggleReason, toggleFilter, clearFilter, shows, reset };
+  return { markerA, markerB, setMarker, theme, effectiveTheme, setTheme, timeWindow, setWindow, selection, hiddenReasons, hiddenTypes, toggleType, showOnlyTypes, filter, hasSelection, select, clearSelection, toggleReason, toggleFilter, clearFilter, shows, reset };
 });
