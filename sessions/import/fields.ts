@@ -66,9 +66,14 @@ export function big(f: Fields, name: string): bigint | undefined {
 
 /** The fields as `name=value` text (a raw event's text). */
 export function fieldsText(f: Fields): string {
-  const parts: string[] = [];
-  for (const [k, v] of f) parts.push(`${k}=${typeof v === 'bigint' ? '0x' + v.toString(16) : String(v)}`);
-  return parts.join(' ');
+  let text = '';
+  let first = true;
+  // forEach: no [name, value] pair per field (a raw event's text is built for every such event)
+  f.forEach((v, k) => {
+    text += (first ? '' : ' ') + k + '=' + (typeof v === 'bigint' ? '0x' + v.toString(16) : String(v));
+    first = false;
+  });
+  return text;
 }
 
 // ------------------------------------------------------------------ kvm events
@@ -185,10 +190,15 @@ export function fieldsPagetableWalk(f: Fields): { addr: number; pferr: number } 
   return addr === undefined || pferr === undefined ? undefined : { addr, pferr };
 }
 
-export function fieldsPagingElement(f: Fields): { pte: bigint; level: number } | undefined {
-  const pte = big(f, 'pte');
+/** kvm_mmu_paging_element, its entry as lower-case hex digits (as %llx prints it): no BigInt per element. */
+export function fieldsPagingElement(f: Fields): { hex: string; level: number } | undefined {
+  const pte = f.get('pte');
   const level = num(f, 'level');
-  return pte === undefined || level === undefined ? undefined : { pte, level };
+  if (level === undefined) return undefined;
+  // a number is exact below 2^53; past it, or negative (a signed field), as the 64-bit word
+  if (typeof pte === 'number') return { hex: pte >= 0 ? pte.toString(16) : BigInt.asUintN(64, BigInt(pte)).toString(16), level };
+  if (typeof pte === 'bigint') return { hex: BigInt.asUintN(64, pte).toString(16), level };
+  return undefined;
 }
 
 export function fieldsGpa(f: Fields): { gpa: number } | undefined {

@@ -455,7 +455,7 @@ export class Importer {
         // elements come before the bits; one after a bit starts no new walk: kept raw
         // (a walk reads at most 5 levels: more is not one walk, and memory stays bounded)
         if (d && w.bits.length === 0 && w.elements.length < MAX_WALK_LEVELS)
-          return void w.elements.push({ t, level: d.level, hex: 'hex' in d ? d.hex : d.pte.toString(16) });
+          return void w.elements.push({ t, level: d.level, hex: d.hex });
       } else if (r.event === 'kvm_mmu_walker_error') {
         const d = f ? fieldsWalkerError(f) : decodeWalkerError(body);
         if (d) {

@@ -116,7 +116,13 @@ export class PayloadFields implements ReadonlyMap<string, FieldValue> {
   }
 
   forEach(cb: (value: FieldValue, key: string, map: ReadonlyMap<string, FieldValue>) => void): void {
-    for (const [k, v] of this.entries()) cb(v, k, this);
+    const fields = this.format?.fields;
+    if (!fields) return;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      const v = readField(this.view, this.base, this.length, f, this.le);
+      if (v !== undefined) cb(v, f.name, this);
+    }
   }
 }
 

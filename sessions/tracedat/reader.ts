@@ -196,16 +196,20 @@ export class TraceDatReader {
   count = 0;
 
   /** Open a trace.dat (the zstd decoder is started first; see zstd.ts). */
-  static async open(path: string): Promise<TraceDatReader> {
+  static async open(path: string, meta?: TraceDatMeta): Promise<TraceDatReader> {
     await zstdReady();
-    return new TraceDatReader(path);
+    return new TraceDatReader(path, meta);
   }
 
-  /** Use open(), or call zstdReady() before, for a zstd-compressed file. */
-  constructor(path: string) {
-    this.file = new FileBytes(path);
+  /**
+   * Use open(), or call zstdReady() before, for a zstd-compressed file. `meta` is what an
+   * earlier reader of the same file read (its formats are parsed once, not at every pass).
+   */
+  constructor(path: string, meta?: TraceDatMeta) {
+    this.file = new FileBytes(path, meta?.littleEndian);
     try {
-      this.meta = readMeta(this.file);
+      if (meta && this.file.size !== meta.fileSize) throw new TraceDatError(`${path} changed while it was read (${meta.fileSize} bytes, now ${this.file.size})`);
+      this.meta = meta ?? readMeta(this.file);
     } catch (e) {
       this.file.close();
       throw e;

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import type { Fields } from '../import/fields.ts';
 import { ImportError, importTrace, type ImportOptions, type ImportResult } from '../import/index.ts';
 import { importRecords, type FieldRecord, type FieldRecordBatch, type RecordSource } from '../import/records.ts';
-import { TraceDatError, isTraceDat } from './file.ts';
+import { TraceDatError, isTraceDat, type TraceDatMeta } from './file.ts';
 import { FormatError } from './formats.ts';
 import { PayloadFields } from './fields.ts';
 import { TraceDatReader, type DatRecord, type Damage } from './reader.ts';
@@ -65,12 +65,12 @@ export async function traceDatSource(path: string): Promise<RecordSource> {
     flavour: 'trace.dat',
     evidence: [`trace.dat version ${meta.version}`, meta.compression === 'none' ? 'uncompressed' : `${meta.compression}-compressed`, `${meta.cpus.length} CPUs`, ...(meta.clock ? [`${meta.clock} clock`] : [])],
     rereadable: true,
-    read: (signal?: AbortSignal) => readBatches(path, signal),
+    read: (signal?: AbortSignal) => readBatches(path, meta, signal),
   };
 }
 
-async function* readBatches(path: string, signal?: AbortSignal): AsyncGenerator<FieldRecordBatch> {
-  const reader = await TraceDatReader.open(path);
+async function* readBatches(path: string, meta: TraceDatMeta, signal?: AbortSignal): AsyncGenerator<FieldRecordBatch> {
+  const reader = await TraceDatReader.open(path, meta);
   const le = reader.meta.littleEndian;
   try {
     for (;;) {
