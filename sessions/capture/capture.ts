@@ -12,7 +12,7 @@ import type { FieldRecord, FieldRecordBatch, RecordSource } from '../import/reco
 import { FormatTable, parseHeaderEvent, parseHeaderPage } from '../tracedat/formats.ts';
 import { PageDecoder, PageError } from '../tracedat/ring.ts';
 import { RecordMaker, emptyRecord } from '../tracedat/reader.ts';
-import { fieldRecord } from '../tracedat/source.ts';
+import { fieldRecord } from '../tracedat/datRecords.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import {
   checkHost,

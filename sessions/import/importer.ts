@@ -43,7 +43,7 @@ const PARSE_WORKER_MIN_BYTES = 4 << 20;
  * minute's load average within one of the cores) it costs more CPU (packing and unpacking the
  * records) than it saves wall time. The session is the same either way (tested).
  */
-function coreFree(): boolean {
+export function coreFree(): boolean {
   return loadavg()[0]! < availableParallelism() - 1;
 }
 

@@ -309,6 +309,21 @@ export class Importer {
         this.closeExit(lane, t);
         return;
       }
+      // (a switch compares in order: the walk's events, most of a shadow-paging trace, come early)
+      case 'kvm_mmu_paging_element':
+      case 'kvm_mmu_set_accessed_bit':
+      case 'kvm_mmu_set_dirty_bit':
+      case 'kvm_mmu_walker_error':
+        return this.walkPart(r, f);
+      case 'kvm_mmu_pagetable_walk': {
+        const d = f ? fieldsPagetableWalk(f) : decodePagetableWalk(body);
+        const lane = this.lane(r, NaN);
+        const t = this.time(lane, r);
+        if (!d) return this.rawEvent(lane, t, r);
+        lane.lastFaultVa = d.addr;
+        lane.walk = { t, va: d.addr, errorCode: d.pferr, elements: [], bits: [], lastT: t };
+        return;
+      }
       case 'kvm_page_fault': {
         const lane = this.lane(r, r.vcpu);
         const t = this.time(lane, r);
@@ -383,20 +398,6 @@ export class Importer {
       case 'kvm_mmu_sync_page':
       case 'kvm_mmu_unsync_page':
         return this.shadowPage(r, f);
-      case 'kvm_mmu_pagetable_walk': {
-        const d = f ? fieldsPagetableWalk(f) : decodePagetableWalk(body);
-        const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        if (!d) return this.rawEvent(lane, t, r);
-        lane.lastFaultVa = d.addr;
-        lane.walk = { t, va: d.addr, errorCode: d.pferr, elements: [], bits: [], lastT: t };
-        return;
-      }
-      case 'kvm_mmu_paging_element':
-      case 'kvm_mmu_set_accessed_bit':
-      case 'kvm_mmu_set_dirty_bit':
-      case 'kvm_mmu_walker_error':
-        return this.walkPart(r, f);
       case 'kvm_mmio':
       case 'vcpu_match_mmio': {
         const lane = this.lane(r, NaN);

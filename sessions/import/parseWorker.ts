@@ -6,7 +6,9 @@
  * session writer instead of before them.
  * While it starts, the importing thread parses the first chunks itself; the `start` message
  * says after which line to go on and hands over the assembler's state there.
- * Started by startParseWorker (recordBatch.ts); never imported by anything else.
+ * Started by startParseWorker (recordBatch.ts); never imported by anything else. With
+ * `kind: 'tracedat'` in its workerData it is the trace.dat import's reading thread instead
+ * (sessions/tracedat/readWorker.ts).
  */
 import { workerData, parentPort } from 'node:worker_threads';
 import { ImportError, readLines } from './readLines.ts';
@@ -19,8 +21,12 @@ const shared = new Int32Array(data.shared);
 const enc = new BatchEncoder();
 let posted = 0;
 
-port.once('message', (start: ParseWorkerStart) => void run(start));
-Atomics.store(shared, READY, 1);
+// the trace.dat import's reading thread shares this entry (one worker file in every bundle)
+if ((workerData as { kind?: string }).kind === 'tracedat') void import('../tracedat/readWorker.ts');
+else {
+  port.once('message', (start: ParseWorkerStart) => void run(start));
+  Atomics.store(shared, READY, 1);
+}
 
 async function run(start: ParseWorkerStart): Promise<void> {
   let at: { stats: AssemblerStats; skipped: number } | undefined;

@@ -270,6 +270,19 @@ export interface ParseWorker {
   stop(): void;
 }
 
+/**
+ * A reading thread at `location` (parseWorker.ts) with `data` as its workerData: the text
+ * import's (ParseWorkerData) or, with `kind: 'tracedat'`, the trace.dat import's (threaded.ts).
+ */
+export function newReadingThread(location: { file: string; tsxApi?: string }, data: unknown): Worker {
+  return location.tsxApi
+    ? new Worker(
+        `import(${JSON.stringify(location.tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(pathToFileURL(location.file).href)}); })`,
+        { eval: true, workerData: data, name: 'mmulab-import-read' },
+      )
+    : new Worker(location.file, { workerData: data, name: 'mmulab-import-read' });
+}
+
 /** Starts the reading thread for `path`; it waits for `run`. */
 export function startParseWorker(
   location: { file: string; tsxApi?: string },
@@ -278,12 +291,7 @@ export function startParseWorker(
   const shared = new SharedArrayBuffer(12);
   const counters = new Int32Array(shared);
   const data: ParseWorkerData = { path: opts.path, chunkBytes: opts.chunkBytes, perfFirst: opts.perfFirst, shared };
-  const worker = location.tsxApi
-    ? new Worker(
-        `import(${JSON.stringify(location.tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(pathToFileURL(location.file).href)}); })`,
-        { eval: true, workerData: data, name: 'mmulab-import-read' },
-      )
-    : new Worker(location.file, { workerData: data, name: 'mmulab-import-read' });
+  const worker = newReadingThread(location, data);
   let failed: Error | undefined;
   let settle: ((err: Error | undefined, result?: WorkerRead) => void) | undefined;
   let stopped = false;

@@ -41,6 +41,11 @@ export interface FieldRecord {
   event: string;
   /** The event's fields by the names of its format (without the common_ ones). */
   fields: Fields;
+  /**
+   * The record as the import reads it (importRecordOf's result), made in place by a source
+   * whose records can be both (trace.dat's): one object per event instead of two.
+   */
+  importRecord?(n: number): ImportRecord;
 }
 
 /** Records read so far, in timestamp order, and how far into the source that is (for the progress). */
@@ -76,6 +81,7 @@ const NS_PER_S = 1_000_000_000n;
 
 /** A decoded record as the scan and the mapping read it (see ImportRecord). */
 export function importRecordOf(fr: FieldRecord, n: number): ImportRecord {
+  if (fr.importRecord) return fr.importRecord(n);
   let sec: number;
   let ns: number;
   if (typeof fr.ts === 'bigint') {

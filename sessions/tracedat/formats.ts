@@ -66,6 +66,15 @@ export function parseFieldLine(line: string): FieldFormat | undefined {
   return { name: name.replace(/^\*+/, ''), type, offset, size, signed, loc, arrayLength, text };
 }
 
+/**
+ * The same text as V8's internalized string (as a literal is): the mapping compares every
+ * record's event name with its literals, which is then a pointer comparison, not a compare
+ * of the characters (V8 internalizes a property key; Object.keys gives it back).
+ */
+function internalized(s: string): string {
+  return Object.keys({ [s]: 0 })[0] ?? s;
+}
+
 /** An event's `format` file (name, ID, fields; the print fmt is not needed). */
 export function parseEventFormat(text: string, system: string): EventFormat {
   const name = /^name:\s*(\S+)/m.exec(text)?.[1];
@@ -79,7 +88,7 @@ export function parseEventFormat(text: string, system: string): EventFormat {
     if (f.name === 'common_pid') pid = f;
     else if (!f.name.startsWith('common_')) fields.push(f);
   }
-  return { id: Number(id), system, name, fields, byName: new Map(fields.map((f) => [f.name, f])), pid };
+  return { id: Number(id), system: internalized(system), name: internalized(name), fields, byName: new Map(fields.map((f) => [f.name, f])), pid };
 }
 
 /** What the ring buffer's page header (header_page) says about where things are. */

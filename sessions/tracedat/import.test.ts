@@ -52,6 +52,18 @@ describe('mmu-lab import x.trace.dat', () => {
     });
   }
 
+  it('decoded on a second thread, every sample gives the same session, byte for byte, as decoded in the importing thread', async () => {
+    for (const name of ['demand-cpl3', 'gpf-cpl0', 'cr3-cpl0']) {
+      const src = join(DIR, `${name}.trace.dat`);
+      const inThread = join(tmp, `${name}.one.mmulab`);
+      const threaded = join(tmp, `${name}.two.mmulab`);
+      const a = await importAnyTrace(src, inThread, { parseWorker: false });
+      const b = await importAnyTrace(src, threaded, { parseWorker: true });
+      expect(b.message).toBe(a.message);
+      expect(readFileSync(threaded).equals(readFileSync(inThread)), name).toBe(true);
+    }
+  }, 60_000);
+
   it('a version 7 file cut before its CPU table is one clear error', async () => {
     const src = join(DIR, 'demand-cpl3.trace.dat');
     const cut = join(tmp, 'cut.trace.dat');
@@ -72,10 +84,12 @@ describe('mmu-lab import x.trace.dat', () => {
     const f = join(tmp, 'chunk.trace.dat');
     writeFileSync(f, bad);
     const out = join(tmp, 'chunk.mmulab');
-    const e = await importAnyTrace(f, out).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(ImportError);
-    expect((e as Error).message).toMatch(/^chunk\.trace\.dat: the trace\.dat is damaged: cpu \d+'s chunk at byte \d+ .*all of cpu \d+'s events are missing.*; nothing imported$/);
-    expect(existsSync(out)).toBe(false);
+    for (const parseWorker of [false, true]) {
+      const e = await importAnyTrace(f, out, { parseWorker }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(ImportError);
+      expect((e as Error).message).toMatch(/^chunk\.trace\.dat: the trace\.dat is damaged: cpu \d+'s chunk at byte \d+ .*all of cpu \d+'s events are missing.*; nothing imported$/);
+      expect(existsSync(out)).toBe(false);
+    }
   });
 
   it('mmu-lab import of a cut trace.dat: one line on stderr, exit 1, nothing written', () => {
@@ -97,7 +111,7 @@ describe('mmu-lab import x.trace.dat', () => {
     const cut = join(tmp, 'gpf-cut.trace.dat');
     writeFileSync(cut, readFileSync(v6).subarray(0, cpu.offset + Math.floor(cpu.size / 3)));
     const out = join(tmp, 'gpf-cut.mmulab');
-    const r = await importAnyTrace(cut, out);
+    const r = await importAnyTrace(cut, out, { parseWorker: false });
     expect(r.ok).toBe(true);
     expect(r.complete).toBe(false);
     expect(r.message).toMatch(/the trace\.dat is damaged: the file ends at byte \d+, inside cpu 1's data .*cpu 1's events after [\d.]+ s are missing/);
@@ -105,5 +119,9 @@ describe('mmu-lab import x.trace.dat', () => {
     expect(r.records).toBeLessThan(4179);
     const o = openSession(out);
     expect(o.session?.complete).toBe(false);
+    // decoded on a second thread: the same records kept, the same words
+    const t = await importAnyTrace(cut, join(tmp, 'gpf-cut2.mmulab'), { parseWorker: true });
+    expect(t.message).toBe(r.message);
+    expect(t.records).toBe(r.records);
   });
 });

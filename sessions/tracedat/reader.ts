@@ -241,8 +241,18 @@ export class TraceDatReader {
     return n;
   }
 
+  /** The event `advance()` moved to: its payload in `at.view`, its time and CPU. */
+  readonly at: { view: DataView; offset: number; length: number; ts: number; cpu: number } = { view: new DataView(new ArrayBuffer(0)), offset: 0, length: 0, ts: 0, cpu: 0 };
+
   /** The next event in time order, or undefined at the end. The object is reused. */
   next(): DatRecord | undefined {
+    if (!this.advance()) return undefined;
+    const a = this.at;
+    return this.maker.fill(this.record, a.view, a.offset, a.length, a.ts, a.cpu);
+  }
+
+  /** Move to the next event in time order (`at` says where it is); false at the end. */
+  advance(): boolean {
     const streams = this.streams;
     let best: CpuStream | undefined;
     let bestTs = Infinity;
@@ -256,14 +266,19 @@ export class TraceDatReader {
         best = s;
       }
     }
-    if (!best) return undefined;
+    if (!best) return false;
     const ev = best.events;
     const h = best.head;
-    const r = this.maker.fill(this.record, best.view, ev.offset[h]!, ev.length[h]!, bestTs, best.data.cpu);
+    const a = this.at;
+    a.view = best.view;
+    a.offset = ev.offset[h]!;
+    a.length = ev.length[h]!;
+    a.ts = bestTs;
+    a.cpu = best.data.cpu;
     best.lastTs = bestTs;
     this.count++;
     if (++best.head >= ev.count) best.advancePage();
-    return r;
+    return true;
   }
 
   close(): void {

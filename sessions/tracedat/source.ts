@@ -5,55 +5,36 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { nonRegularKind, notRegularMessage } from '../fileKind.ts';
 import { basename } from 'node:path';
-import type { Fields } from '../import/fields.ts';
 import { ImportError, importTrace, type ImportOptions, type ImportResult } from '../import/index.ts';
+import { coreFree } from '../import/importer.ts';
+import { parseWorkerLocation } from '../import/recordBatch.ts';
+import { readThreaded } from './threaded.ts';
 import { importRecords, type FieldRecord, type FieldRecordBatch, type RecordSource } from '../import/records.ts';
+import { TraceDatDamage, damageError, fieldRecord } from './datRecords.ts';
 import { TraceDatError, isTraceDat, type TraceDatMeta } from './file.ts';
 import { FormatError } from './formats.ts';
-import { PayloadFields } from './fields.ts';
-import { TraceDatReader, type DatRecord, type Damage } from './reader.ts';
+import { TraceDatReader } from './reader.ts';
 
 /** Records handed to the import at a time. */
 const BATCH = 4096;
 
+export { fieldRecord, damageText, TraceDatDamage } from './datRecords.ts';
+
+/** CPU data (as stored) from which a second thread decodes: below it, the thread's start costs more than it saves. */
+const THREAD_MIN_BYTES = { chunked: 512 << 10, plain: 4 << 20 };
+
 /**
- * A record and its payload's fields in one object (the record is its own `fields`): one
- * allocation per event instead of two, on the import's hottest path.
+ * Where the trace.dat is decoded: on a second thread (its entry's location) when the file is
+ * big enough and a core is free for it, as the text import decides (`parseWorker` forces it
+ * either way); else undefined, in this thread. The session is the same either way.
  */
-class DatFieldRecord extends PayloadFields implements FieldRecord {
-  readonly ts: number;
-  readonly cpu: number;
-  readonly pid: number;
-  readonly comm: string;
-  readonly system: string | undefined;
-  readonly event: string;
-  readonly fields: Fields;
-  constructor(r: DatRecord, littleEndian: boolean) {
-    super(r.view, r.offset, r.length, r.format, littleEndian);
-    this.ts = r.ts;
-    this.cpu = r.cpu;
-    this.pid = r.pid;
-    this.comm = r.comm;
-    this.system = r.format?.system;
-    this.event = r.format?.name ?? `event_${r.id}`;
-    this.fields = this;
-  }
+function readingThread(meta: TraceDatMeta, dataBytes: number, option: boolean | undefined): ReturnType<typeof parseWorkerLocation> {
+  if (option === false) return undefined;
+  if (option === undefined && (dataBytes < (meta.chunked ? THREAD_MIN_BYTES.chunked : THREAD_MIN_BYTES.plain) || !coreFree())) return undefined;
+  return parseWorkerLocation();
 }
 
-/** The record the import keeps (the reader reuses its own). */
-export function fieldRecord(r: DatRecord, littleEndian: boolean): FieldRecord {
-  return new DatFieldRecord(r, littleEndian);
-}
-
-/** Where damage stopped a CPU, in one sentence. */
-export function damageText(d: Damage): string {
-  return `${d.message} (${d.afterTs === undefined ? `all of cpu ${d.cpu}'s events are missing` : `cpu ${d.cpu}'s events after ${(d.afterTs / 1e9).toFixed(6)} s are missing`})`;
-}
-
-/** Thrown at the end of a read that met damage: the import keeps what came before it. */
-export class TraceDatDamage extends Error {}
-
-export async function traceDatSource(path: string): Promise<RecordSource> {
+export async function traceDatSource(path: string, options: { parseWorker?: boolean } = {}): Promise<RecordSource> {
   // Read the metadata now, so a file that cannot be read fails before any session is started.
   const probe = await TraceDatReader.open(path);
   const meta = probe.meta;
@@ -65,7 +46,10 @@ export async function traceDatSource(path: string): Promise<RecordSource> {
     flavour: 'trace.dat',
     evidence: [`trace.dat version ${meta.version}`, meta.compression === 'none' ? 'uncompressed' : `${meta.compression}-compressed`, `${meta.cpus.length} CPUs`, ...(meta.clock ? [`${meta.clock} clock`] : [])],
     rereadable: true,
-    read: (signal?: AbortSignal) => readBatches(path, meta, signal),
+    read: (signal?: AbortSignal) => {
+      const thread = readingThread(meta, bytes, options.parseWorker);
+      return thread ? readThreaded(path, meta, thread, signal) : readBatches(path, meta, signal);
+    },
   };
 }
 
@@ -84,7 +68,7 @@ async function* readBatches(path: string, meta: TraceDatMeta, signal?: AbortSign
       if (records.length === 0) break;
       yield { records, bytes: reader.bytesRead };
     }
-    if (reader.damage.length) throw new TraceDatDamage(`the trace.dat is damaged: ${reader.damage.map(damageText).join('; ')}`);
+    if (reader.damage.length) throw damageError(reader.damage);
   } finally {
     reader.close();
   }
@@ -118,7 +102,7 @@ export async function importAnyTrace(path: string, outPath: string, options: Imp
   if (!startsLikeTraceDat(path)) return importTrace(path, outPath, options);
   let source: RecordSource;
   try {
-    source = await traceDatSource(path);
+    source = await traceDatSource(path, options);
   } catch (e) {
     if (e instanceof TraceDatError || e instanceof FormatError) throw new ImportError(`${basename(options.sourceName ?? path)} cannot be read as a trace.dat: ${e.message}`);
     throw e;
