@@ -68,7 +68,7 @@ export interface Link {
   y1: number;
   changed: boolean;
   /** `mirror`: the shadow entry derived from the guest entry; `ept`: the EPT leaf translating what the guest entry points to. */
-  kind: 'mirror' | 'ept';
+  kind: 'mirror' | 'ept' | 'derived';
 }
 
 /** The role the session state gives a pinned Xen PV table (sessions/state.ts `PINNED`). */
@@ -161,19 +161,54 @@ export function layoutColumn(space: Space | undefined, x0: number, at: number, p
   return out;
 }
 
-/** Links from each guest entry to the shadow entries derived from it that the picture draws. */
-export function layoutLinks(guest: Column, host: Column): Link[] {
-  const hostRows = new Map<string, DrawnEntry>();
-  for (const t of host.tables) for (const e of t.entries) if (!e.removed) hostRows.set(e.key, e);
+/** Links from each entry of column `from` to the entries of column `to` that `refs` names and the picture draws. */
+function layoutRefLinks(from: Column, to: Column, refs: (e: Entry) => { table: string; index: number }[] | undefined, kind: Link['kind']): Link[] {
+  const toRows = new Map<string, DrawnEntry>();
+  for (const t of to.tables) for (const e of t.entries) if (!e.removed) toRows.set(e.key, e);
   const links: Link[] = [];
-  for (const t of guest.tables)
+  for (const t of from.tables)
     for (const g of t.entries)
-      for (const m of g.removed ? [] : (g.entry.mirrors ?? [])) {
-        const s = hostRows.get(entryKey(m.table, m.index));
+      for (const m of g.removed ? [] : (refs(g.entry) ?? [])) {
+        const s = toRows.get(entryKey(m.table, m.index));
         if (!s) continue;
-        links.push({ from: g.key, to: s.key, x0: g.x + g.w, y0: g.y + ROW / 2, x1: s.x, y1: s.y + ROW / 2, changed: g.changed || s.changed, kind: 'mirror' });
+        links.push({ from: g.key, to: s.key, x0: g.x + g.w, y0: g.y + ROW / 2, x1: s.x, y1: s.y + ROW / 2, changed: g.changed || s.changed, kind });
       }
   return links;
+}
+
+/** Links from each guest entry to the shadow entries derived from it that the picture draws. */
+export function layoutLinks(guest: Column, host: Column): Link[] {
+  return layoutRefLinks(guest, host, (e) => e.mirrors, 'mirror');
+}
+
+/** Nested: links from each EPT02 entry to the EPT12 and EPT01 entries it was derived from (its `derivedFrom`). */
+export function layoutDerivedLinks(host: Column, nested: Column): Link[] {
+  return layoutRefLinks(host, nested, (e) => e.derivedFrom, 'derived');
+}
+
+/** Space between two structures stacked in one column, for the second one's title. */
+export const STACK_GAP = 36;
+
+/**
+ * Several structures in one column, one under the other (a nested VM's EPT12 and EPT01 beside
+ * EPT02), each laid out as a column of its own; `sections` say where each starts, for its title.
+ */
+export function layoutStack(spaces: readonly Space[], x0: number, at: number, prevs?: readonly Space[]): Column & { sections: { title: string; y: number }[] } {
+  const out: Column & { sections: { title: string; y: number }[] } = { tables: [], edges: [], height: 0, omitted: 0, unpinnedGone: 0, sections: [] };
+  for (const space of spaces) {
+    const dy = out.sections.length ? out.height + STACK_GAP : 0;
+    const col = layoutColumn(space, x0, at, prevs?.find((p) => p.role === space.role));
+    out.sections.push({ title: `${space.title ?? space.kind} · ${space.paging}`, y: dy });
+    for (const t of col.tables) {
+      t.y += dy;
+      for (const e of t.entries) e.y += dy;
+      out.tables.push(t);
+    }
+    for (const e of col.edges) out.edges.push({ ...e, y0: e.y0 + dy, y1: e.y1 + dy });
+    out.omitted += col.omitted;
+    out.height = dy + col.height;
+  }
+  return out;
 }
 
 /**
