@@ -204,13 +204,17 @@ test('a TDP page walk is drawn as its 2D grid, each reference made, cached or sa
  * hypercall:mmuext_op pin/unpin, `table` = the root's mfn, `level`); pinned from its pin to its
  * unpin, and an unpinned table with no entries is gone.
  */
-function xenTables(events: Ev[], at: number): { levels: Map<number, number>; pinned: Set<number> } {
+function xenTables(events: Ev[], at: number): { levels: Map<number, number>; pinned: Set<number>; links: number } {
   const levels = new Map<number, number>();
   const entries = new Map<number, Set<number>>();
   const pinned = new Set<number>();
+  const guest = new Set<bigint>(); // gpas of present guest entries
   for (let i = 0; i <= at; i++) {
     const e = events[i]!;
-    if (e.type === 'spte_write') {
+    if (e.type === 'gpte_write') {
+      if (BigInt(e.new!) === 0n) guest.delete(BigInt(e.gpa!));
+      else guest.add(BigInt(e.gpa!));
+    } else if (e.type === 'spte_write') {
       if (!levels.has(e.table!)) levels.set(e.table!, e.level!);
       const set = entries.get(e.table!) ?? new Set<number>();
       entries.set(e.table!, set);
@@ -229,7 +233,11 @@ function xenTables(events: Ev[], at: number): { levels: Map<number, number>; pin
       }
     }
   }
-  return { levels, pinned };
+  // each validated entry is the guest's own entry in machine form: the link joins the entry at
+  // gpa (mfn − 0x400000)·4096 + 8·index (VM 0's p2m, docs/engine.md) to the Xen entry
+  let links = 0;
+  for (const [t, set] of entries) for (const i of set) if (levels.has(t) && guest.has(BigInt(t - 0x400000) * 4096n + BigInt(i) * 8n)) links++;
+  return { levels, pinned, links };
 }
 
 async function pictureAt(app: { goto(url: string): Promise<void>; openSession(name: string): Promise<void> }, page: import('@playwright/test').Page, url: string, session: string, at: number): Promise<void> {
@@ -248,7 +256,8 @@ test('Xen PV: the picture names each validated frame by its Xen page type and ba
   const pins = events.map((e, i) => (e.type === 'vmexit' && e.handling === 'pin' ? i : -1)).filter((i) => i >= 0);
   expect(pins.length).toBeGreaterThan(2);
   const at = pins[1]!;
-  const { levels, pinned } = xenTables(events, at);
+  const { levels, pinned, links } = xenTables(events, at);
+  expect(links).toBeGreaterThan(0);
   expect(levels.size).toBeGreaterThan(1);
   expect(pinned.size).toBe(2); // process 0 (activate_mm) and the first child (dup_mmap), seed 003
 
@@ -259,6 +268,8 @@ test('Xen PV: the picture names each validated frame by its Xen page type and ba
     const want = [...levels.values()].filter((l) => l === level).length;
     await expect(host.locator('g.table > text.title', { hasText: `type L${level} page table` })).toHaveCount(want);
   }
+  // each guest entry linked to its machine-form twin
+  await expect(page.getByTestId('pt-diagram').getByTestId('pt-link')).toHaveCount(links);
   // the pinned tables, and only they, are framed and badged
   await expect(host.locator('g.table.pinned')).toHaveCount(pinned.size);
   for (const t of pinned) await expect(host.locator(`g.table.pinned[data-table="s0:${t}"]`).getByTestId('pt-pin-badge')).toHaveText('pinned');

@@ -10,6 +10,7 @@ import { PTE_HI_NX, entryBytes, reservedSet, topLevel, type PagingControls } fro
 import type { PagingMode } from '../core/scenario.ts';
 import { HOST_GUEST_BASE_FRAME, HOST_SHADOW_BASE_FRAME } from '../core/shadow/pages.ts';
 import { HOST_EPT_BASE_FRAME } from '../core/tdp/spte.ts';
+import { xenMachineBase } from '../core/xenpv/xenpv.ts';
 import { toHex } from '../core/events.ts';
 import type { Counters, SessionReader } from './reader.ts';
 import { PageState, type ShadowTableState, type VmState } from './state.ts';
@@ -289,6 +290,11 @@ export function pageTablesView(session: SessionReader, state: PageState, at: num
           if (host === 'shadow') {
             const m = mirrorsOf(v, vm, ctl, byGfn, Math.floor(t.base / 4096), t.level, Math.floor((e.gpa % 4096) / entryBytes(ctl.mode)));
             if (m.length) ev.mirrors = m;
+          } else if (host === 'xenpv') {
+            // Xen PV: the validated entry is the guest's own, in machine form, in the table at the frame's mfn
+            const id = xenMachineBase(vm) + Math.floor(e.gpa / 4096);
+            const index = Math.floor((e.gpa % 4096) / entryBytes(ctl.mode));
+            if (v.shadow.get(id)?.entries.has(index)) ev.mirrors = [{ table: sKey(vm, id), index }];
           }
           return ev;
         });

@@ -81,6 +81,22 @@ describe('Xen PV pinning in the session state', () => {
     expect(pinnedAfter(4, true, 4)).toEqual([P0]);
   });
 
+  it('each guest entry Xen validated is linked to its machine-form entry (same index, in the table at the frame\'s mfn)', () => {
+    const path = join(dir, 'mirrors.mmulab');
+    recordScenario(parse(input(STEPS.slice(0, 1))), path);
+    const { session } = openSession(path);
+    const last = session!.eventCount - 1;
+    const view = pageTablesView(session!, session!.stateAfter(last), last).vms[0]!;
+    // the pte of 0x400000: entry 0 of the pt at 0x103000, mapping pfn 0x200 (P W U)
+    const pt = view.guest.tables.find((t) => t.gpa === '0x103000')!;
+    expect(pt.entries[0]!.mirrors).toEqual([{ table: `s0:${MFN(0x103)}`, index: 0 }]);
+    const xenPte = view.host!.tables.find((t) => t.key === `s0:${MFN(0x103)}`)!.entries.find((e) => e.index === 0)!;
+    expect(BigInt(xenPte.value)).toBe((BigInt(MFN(0x200)) << 12n) | 7n);
+    // every guest entry of the mapping's four tables has its machine twin
+    const mirrored = view.guest.tables.flatMap((t) => t.entries.filter((e) => e.mirrors?.length));
+    expect(mirrored.map((e) => e.mirrors![0]!.table).sort()).toEqual([0x100, 0x101, 0x102, 0x103].map((f) => `s0:${MFN(f)}`).sort());
+  });
+
   it('without pinning nothing is marked pinned', () => {
     expect(pinnedAfter(5, false)).toEqual([]);
   });

@@ -66,6 +66,11 @@ export function xenCosts(c: CostProfile): XenCosts {
   return { hypercallNs: c.hypercallNs, trapNs: c.trapBounceNs, requestNs: c.batchRequestNs, validateEntryNs: c.validateEntryNs };
 }
 
+/** Machine frame of pfn 0 of VM `vm` (the lab's p2m: mfn = pfn + base, 1 GiB aligned so large pages stay aligned). */
+export function xenMachineBase(vm: number): number {
+  return 0x400000 + vm * 0x100000;
+}
+
 type SpteBody = { type: 'spte_write'; level: number; table: number; index: number; old: bigint; new: bigint };
 
 export class XenPv implements Mmu {
@@ -105,7 +110,7 @@ export class XenPv implements Mmu {
     this.writable = new Int32Array(this.frames);
     this.pinned = new Uint8Array(this.frames);
     this.cr3Root = new Int32Array(vm.config.vcpus).fill(-1);
-    this.base = 0x400000 + vm.vm * 0x100000;
+    this.base = xenMachineBase(vm.vm);
     this.costs = xenCosts(vm.cost);
   }
 

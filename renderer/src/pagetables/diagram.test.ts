@@ -60,7 +60,7 @@ describe('the page-table picture', () => {
     const one = layoutColumn(xen([t('s0:1', 'pinned'), t('s0:3')]), 0, 9, undefined, { table: 's0:3', pinned: false });
     expect(one.tables.map((d) => d.pinChange ?? '-')).toEqual(['-', 'unpinned']);
     // the badge says it, the title keeps to the page type
-    expect(one.tables[0]!.title).toBe('PML4 · type L4 page table · frame 1');
+    expect(one.tables[0]!.title).toBe('PML4 · type L4 page table · mfn 0x1');
     // only Xen PV tables are pinned: a shadow role named so is not
     expect(layoutColumn({ ...xen([t('s0:1', 'pinned')]), kind: 'shadow' }, 0, 9).tables[0]!.pinned).toBe(false);
   });

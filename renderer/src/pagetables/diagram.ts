@@ -82,7 +82,7 @@ export function isPinned(space: Space, t: Table): boolean {
 export function tableTitle(space: Space, t: Table): string {
   const name = levelName(t.level, space.paging);
   // pinning is drawn as the table's badge, so the title keeps to the type
-  if (space.kind === 'xenpv') return `${name} · type L${t.level} page table · frame ${t.key.split(':')[1] ?? ''}${t.role && t.role !== PINNED_ROLE ? ` · ${t.role}` : ''}`;
+  if (space.kind === 'xenpv') return `${name} · type L${t.level} page table · mfn 0x${Number(t.key.split(':')[1] ?? 0).toString(16)}${t.role && t.role !== PINNED_ROLE ? ` · ${t.role}` : ''}`;
   if (space.kind === 'guest') return `${name} at gpa ${t.gpa ?? '?'}`;
   const what = [t.gfn !== undefined ? `gfn ${t.gfn}` : '', t.role ?? '', t.quadrant ? `q${t.quadrant}` : ''].filter(Boolean).join(' · ');
   return `${name} ${t.key}${what ? ` · ${what}` : ''}`;
