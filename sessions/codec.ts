@@ -361,6 +361,8 @@ export class LaneEncoder {
 export interface ChunkColumns {
   /** Time of every event. */
   times: Float64Array;
+  /** Type id of every event (in the file's type table). */
+  typeIds: Uint16Array;
   /** Per vmexit: its position in the chunk, duration, reason and handling. */
   exitAt: Uint32Array;
   exitDur: Float64Array;
@@ -438,6 +440,7 @@ export class ChunkDecoder {
     const { dict } = readChunkDictionary(r, body.length, budget);
     const dictCount = dict.length;
     const times = new Float64Array(count);
+    const typeIds = new Uint16Array(count);
     const exitAt: number[] = [];
     const exitDur: number[] = [];
     const exitReason: string[] = [];
@@ -457,6 +460,7 @@ export class ChunkDecoder {
       const type = this.typeOf(typeId);
       t += r.varuint();
       times[i] = t;
+      typeIds[i] = typeId;
       typeCounts[typeId]!++;
       const isExit = typeId === exitId;
       const isWalk = typeId === walkId;
@@ -489,7 +493,7 @@ export class ChunkDecoder {
       }
     }
     if (r.remaining !== 0) throw new FormatError(`${r.remaining} bytes left over after the chunk's events`);
-    return { times, exitAt: Uint32Array.from(exitAt), exitDur: Float64Array.from(exitDur), exitReason, exitHandling, typeCounts, walkRefs };
+    return { times, typeIds, exitAt: Uint32Array.from(exitAt), exitDur: Float64Array.from(exitDur), exitReason, exitHandling, typeCounts, walkRefs };
   }
 
   /**

@@ -22,15 +22,20 @@ it('counts every event of each lane per bucket and type, exactly', () => {
     [s.startNs + (s.endNs - s.startNs) * 0.3, s.startNs + (s.endNs - s.startNs) * 0.35, 17],
   ] as const) {
     const view = densityView(s, t0, t1, nb);
-    const width = Math.max(t1 - t0, 1) / nb;
+    // buckets are cells of a power-of-two grid no wider than a pixel: the widest such cell
+    let width = 1;
+    while (width * 2 <= (t1 - t0) / nb) width *= 2;
+    const first = Math.floor(t0 / width);
+    const count = Math.floor(t1 / width) - first + 1;
+    expect([view.bucketNs, view.origin, view.buckets]).toEqual([width, first * width, count]);
     for (const lane of view.lanes) {
       const expected = new Map<string, number[]>();
       let n = 0;
       for (const e of all) {
         const t = Number(e.t);
         if (e.vm !== lane.vm || e.vcpu !== lane.vcpu || t < t0 || t > t1) continue;
-        const b = Math.min(nb - 1, Math.floor((t - t0) / width));
-        const row = expected.get(String(e.type)) ?? new Array<number>(nb).fill(0);
+        const b = Math.floor(t / width) - first;
+        const row = expected.get(String(e.type)) ?? new Array<number>(count).fill(0);
         row[b]! += 1;
         expected.set(String(e.type), row);
         n++;

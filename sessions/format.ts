@@ -42,6 +42,11 @@ export const CHUNK = {
   EVTS: fourcc('EVTS'),
   /** The index of event chunks: deflated UTF-8 JSON. Written at close, before the footer. */
   INDX: fourcc('INDX'),
+  /**
+   * Per-lane summaries over a time grid (sessions/mipmap.ts): a JSON directory, then levels of
+   * bins each with its own CRC-32. Written at close, before the index; optional.
+   */
+  SUMM: fourcc('SUMM'),
   /** The footer: UTF-8 JSON, the last chunk of a closed recording. */
   FOOT: fourcc('FOOT'),
   /** A keyframe: the page-table state after N canonical events (sessions/annex.ts). Appended after the footer. */

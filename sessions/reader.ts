@@ -26,6 +26,8 @@ import { PageStates } from './read/pageStates.ts';
 import { positionAt } from './read/positions.ts';
 import { Diagnostics, scanSession, type ScannedSession } from './read/scan.ts';
 import { timeline } from './read/timeline.ts';
+import { Summaries } from './read/summaries.ts';
+import { density, type DensityView } from './read/density.ts';
 
 export type { Diagnostic } from './format.ts';
 export { ReaderLimitError } from './read/limits.ts';
@@ -87,6 +89,7 @@ export class SessionReader {
   private readonly ix: LaneIndex;
   private readonly store: ChunkStore;
   private readonly states: PageStates;
+  private readonly sums: Summaries;
   private cursor: MergeCursor | undefined;
   /** The cursor of the last filtered `events` call, to page on cheaply. */
   private filtered: { key: string; cursor: MergeCursor; seen: number } | undefined;
@@ -124,6 +127,7 @@ export class SessionReader {
     this.startNs = this.ix.startNs;
     this.endNs = this.ix.endNs;
     this.states = new PageStates(this.ix, this.header.vms, this.eventCount, this.keyframes);
+    this.sums = new Summaries(src, this.lanes, this.store, this.eventTypes.length, diagnostics, found.summaryOffset);
   }
 
   /** The event-type table the file was written with. */
@@ -253,7 +257,12 @@ export class SessionReader {
 
   /** The exits of each lane overlapping [t0, t1], merged per bucket when there are more exits than buckets. */
   timeline(t0: number, t1: number, buckets: number): Timeline {
-    return timeline(this.ix, t0, t1, buckets);
+    return timeline(this.ix, this.sums, t0, t1, buckets);
+  }
+
+  /** Every event of each lane per bucket and type in [t0, t1] (sessions/density.ts). */
+  density(t0: number, t1: number, buckets: number): DensityView {
+    return density(this.ix, this.sums, this.eventTypes.map((t) => t.name), t0, t1, buckets);
   }
 
   /** Notes and bookmarks, merged from the NOTE chunks (last wins). */

@@ -10,6 +10,7 @@ import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { deflateRawSync, constants as zc } from 'node:zlib';
 import type { MmuEvent } from '../core/events.ts';
 import { LaneEncoder, currentTypeTable } from './codec.ts';
+import { LaneMipmapBuilder, StringIds, summaryPayload } from './mipmap.ts';
 import {
   CHUNK,
   CODEC,
@@ -146,6 +147,8 @@ interface Lane {
   lastT: number;
   /** page_walk references in the events buffered for the next chunk. */
   walkRefs: number;
+  /** The lane's summaries, built as events arrive and written at close (the SUMM chunk). */
+  mip: LaneMipmapBuilder;
 }
 
 function buildHeader(input: SessionHeaderInput): SessionHeader {
@@ -202,6 +205,9 @@ export class SessionWriter {
   private readonly level: number;
   /** Payload bytes of the HEAD chunk (its JSON and the room after it). */
   private headBytes = 0;
+  /** Type ids of the header's type table, and the exit reasons and handlings the summaries name. */
+  private readonly typeIds: Map<string, number>;
+  private readonly strings = new StringIds();
 
   private constructor(
     private readonly fd: number,
@@ -212,6 +218,7 @@ export class SessionWriter {
     this.chunkEvents = Math.max(1, Math.min(options.chunkEvents ?? 4096, CAPS.maxEventsPerChunk));
     this.level = Math.max(0, Math.min(9, options.level ?? 1));
     this.flushMs = Math.max(0, options.flushMs ?? 250);
+    this.typeIds = new Map(hdr.eventTypes.map((t, i) => [t.name, i]));
   }
 
   /** Create (or truncate) `path` and write the preamble and header. Synchronous. */
@@ -317,13 +324,15 @@ export class SessionWriter {
       throw new RangeError(`event for vm ${event.vm} vcpu ${event.vcpu}, which this session does not have`);
     let lane = row[event.vcpu];
     if (!lane) {
-      lane = { vm: event.vm, vcpu: event.vcpu, enc: new LaneEncoder(), seq: 0, ordinal: 0, lastT: 0, walkRefs: 0 };
+      lane = { vm: event.vm, vcpu: event.vcpu, enc: new LaneEncoder(), seq: 0, ordinal: 0, lastT: 0, walkRefs: 0, mip: new LaneMipmapBuilder() };
       row[event.vcpu] = lane;
     }
     if (lane.enc.count === 0 && event.t < lane.lastT)
       throw new RangeError(`time went backwards on vm ${event.vm} vcpu ${event.vcpu}: ${event.t} after ${lane.lastT}`);
     lane.enc.add(event);
     if (event.type === 'page_walk') lane.walkRefs += event.refs;
+    if (event.type === 'vmexit') lane.mip.add(event.t, this.typeIds.get(event.type)!, event.duration, this.strings.id(event.reason), this.strings.id(event.handling));
+    else lane.mip.add(event.t, this.typeIds.get(event.type)!);
     this.events++;
     if (event.t > this.finalNs) this.finalNs = event.t;
     if (lane.enc.count >= this.chunkEvents || lane.enc.rawSize >= 1 << 20) this.flushLane(lane);
@@ -393,14 +402,24 @@ export class SessionWriter {
     this.flushedAt = Date.now();
   }
 
+  /** The SUMM chunk's payload: every lane's summary levels (sessions/mipmap.ts). */
+  private summaries(): Uint8Array {
+    const lanes: Parameters<typeof summaryPayload>[0] = [];
+    for (const row of this.lanes)
+      for (const lane of row) if (lane) lanes.push({ vm: lane.vm, vcpu: lane.vcpu, events: lane.mip.events, levels: lane.mip.finish() });
+    return summaryPayload(lanes, this.strings.list, (b) => crc32(b), utf8);
+  }
+
   /**
-   * Flush, write the index and the footer, and close the file. `complete: false` records a
+   * Flush, write the summaries, the index and the footer, and close the file. `complete: false` records a
    * run that was stopped or failed (with `message` saying why); the events are all there.
    */
   close(options: { complete: boolean; message?: string } = { complete: true }): void {
     if (this.closed) return;
     try {
       this.flush();
+      const summaryOffset = this.offset;
+      this.write(frameChunk(CHUNK.SUMM, this.summaries()));
       const indexOffset = this.offset;
       const json = utf8(JSON.stringify({ chunks: this.index }));
       const z = deflateRawSync(json, { level: 6 });
@@ -415,6 +434,8 @@ export class SessionWriter {
         events: this.events,
         chunks: this.index.length,
         indexOffset,
+        // where the SUMM chunk is: a reader that opens from the footer finds it without a walk
+        summaryOffset,
         // a second copy of the header: a file whose HEAD chunk is damaged still opens (format 1.1)
         header: this.hdr,
       };

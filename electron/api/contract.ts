@@ -72,7 +72,10 @@ export const timelineSlice = z.object({
   t1: z.number(),
   reason: z.string(),
   handling: z.string(),
-  /** Index of the first event in the session's canonical order (for the inspector). */
+  /**
+   * Index of the first exit in the session's canonical order (for the inspector); -1 for a merged
+   * slice counted from the session's summaries (look its first exit up by its lane and `t0`).
+   */
   index: z.number(),
   /** How many exits this slice stands for: 1 when zoomed in, more when exits are merged per pixel. */
   count: z.number(),
@@ -88,11 +91,17 @@ export const timelineLane = z.object({
 
 export const timelineResult = z.object({ t0: z.number(), t1: z.number(), lanes: z.array(timelineLane) });
 
-/** Every event of each lane per bucket and type (sessions/density.ts): counts[k][b] is events of types[k] in bucket b. */
+/**
+ * Every event of each lane per bucket and type (sessions/density.ts): counts[k][b] is events of
+ * types[k] in bucket b, which holds origin + b·bucketNs <= t < origin + (b+1)·bucketNs within [t0, t1].
+ */
 export const densityResult = z.object({
   t0: z.number(),
   t1: z.number(),
   buckets: z.number(),
+  /** Start of bucket 0 (at or before t0) and the buckets' width: a power of two no wider than a pixel. */
+  origin: z.number(),
+  bucketNs: z.number(),
   lanes: z.array(z.object({ vm: z.number(), vcpu: z.number(), types: z.array(z.string()), counts: z.array(z.array(z.number())), events: z.number() })),
 });
 

@@ -28,6 +28,7 @@ const PREFIX_FIELDS = ['vm', 'vcpu', 'seq', 'firstOrdinal', 'count', 'rawLength'
 
 const EMPTY: ChunkColumns = {
   times: new Float64Array(0),
+  typeIds: new Uint16Array(0),
   exitAt: new Uint32Array(0),
   exitDur: new Float64Array(0),
   exitReason: [],
@@ -234,7 +235,7 @@ export class ChunkStore {
 
   private keepColumns(ch: ChunkRef, cols: ChunkColumns): void {
     // two string references per exit besides the typed arrays
-    const size = cols.times.byteLength + cols.exitAt.byteLength + cols.exitDur.byteLength + cols.typeCounts.byteLength + 16 * cols.exitReason.length;
+    const size = cols.times.byteLength + cols.typeIds.byteLength + cols.exitAt.byteLength + cols.exitDur.byteLength + cols.typeCounts.byteLength + 16 * cols.exitReason.length;
     ch.cols = cols;
     this.columnsKept.set(ch, size);
     this.columnsBytes += size;

@@ -39,6 +39,8 @@ export interface Framed {
 const PREFIX_ONLY: ReadonlyMap<number, number> = new Map([
   [CHUNK.EVTS, EVTS_PREFIX_BYTES],
   [CHUNK.KEYF, KEYF_PREFIX_BYTES],
+  // the summaries' levels carry their own checksums, checked when read (read/summaries.ts)
+  [CHUNK.SUMM, 0],
 ]);
 
 /**
@@ -139,8 +141,13 @@ export class SkippedChunks {
   private badAnnex = 0;
   private badAnnexFirst = -1;
 
+  /** Offset of the SUMM chunk (the summaries written at close), when there is one. */
+  summaryOffset: number | undefined;
+
   unknown(c: { type: number; offset: number; length: number }): void {
-    this.others.push({ type: c.type, offset: c.offset, length: c.length });
+    // a close-time chunk this reader knows but the framing does not interpret
+    if (c.type === CHUNK.SUMM) this.summaryOffset ??= c.offset;
+    else this.others.push({ type: c.type, offset: c.offset, length: c.length });
   }
 
   unusableAnnex(offset: number): void {

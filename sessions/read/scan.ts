@@ -249,6 +249,7 @@ function scan(src: ByteSource, diags: Diagnostics, mode: ScanMode): ScanResult |
       ...(completeness ? { completeness } : {}),
       ...(footer ? { footer } : {}),
       otherChunks: skipped.others,
+      ...(skipped.summaryOffset !== undefined ? { summaryOffset: skipped.summaryOffset } : {}),
     },
   };
 }

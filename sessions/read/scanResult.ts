@@ -24,6 +24,8 @@ export interface ScannedSession {
    * close), by offset, to be read on demand (ChunkStore.payload checks their framing and checksum).
    */
   otherChunks: { type: number; offset: number; length: number }[];
+  /** Offset of the SUMM chunk (per-lane summaries, sessions/mipmap.ts), when the file has one. */
+  summaryOffset?: number;
 }
 
 export interface ScanResult {

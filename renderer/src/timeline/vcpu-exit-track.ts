@@ -111,7 +111,8 @@ export class VcpuExitTrack implements TimelineTrack {
       const width = Math.max(1, Math.min(area.x + area.width, x1) - left);
       ctx.fillStyle = exitColor(slice.reason);
       ctx.fillRect(left, area.y + 3, width, area.height - 6);
-      if (slice.index === this.selectedIndex) {
+      // a merged slice from the summaries (index -1) is selected when its first exit is the selected one
+      if (this.selectedIndex >= 0 && (slice.index >= 0 ? slice.index === this.selectedIndex : slice.t0 === this.selectedT)) {
         ctx.strokeStyle = theme.text;
         ctx.lineWidth = 2;
         ctx.strokeRect(left - 2, area.y + 1, width + 4, area.height - 2);
@@ -154,6 +155,8 @@ export class VcpuExitTrack implements TimelineTrack {
 
   /** The canonical index of the selected exit, outlined on its lane (-1: none). */
   selectedIndex = -1;
+  /** The selected exit's time (matches a merged slice that has no index). */
+  selectedT: number | undefined = undefined;
 
   hitTest(x: number, scale: TimeScale): TrackHit | undefined {
     const best = this.sliceAt(x, scale);

@@ -1,0 +1,423 @@
+/**
+ * Per-lane summaries of a session over a global time grid (a mipmap): at level k the time axis
+ * is cut into bins of 2^k ns (bin i holds the events with i·2^k <= t < (i+1)·2^k), and each bin
+ * keeps its events per type and its exits per reason and per handling, the first exit's time and
+ * the latest exit end. Levels step by 4× in width. A query whose buckets are whole grid cells
+ * (see `gridFor`) is answered from the bins it covers, so a whole-run view of a long session
+ * reads a few thousand bins instead of decoding every chunk.
+ *
+ * The writer builds the levels while it appends (`LaneMipmapBuilder`, O(1) per event) and stores
+ * them at close in the SUMM chunk (docs/session-format.md); a reader without that chunk builds the
+ * same levels from the chunks' columns, once. Pure TypeScript over bytes: no Node, no DOM.
+ */
+import { ByteReader, ByteWriter, FormatError } from './format.ts';
+
+/** Levels are 2^0, 2^2, 2^4, … ns wide. */
+export const LEVEL_STEP = 2;
+/** The widest level: 2^52 ns (event times are integers below 2^53). */
+export const MAX_LEVEL = 52;
+/**
+ * A level is kept only while it has at most one bin per this many events of its lane (plus a
+ * few): finer levels would cost about as much as the events themselves.
+ */
+export const MIN_EVENTS_PER_BIN = 128;
+const BIN_SLACK = 16;
+
+/** The bucket grid of a query: buckets of 2^k ns, at most one pixel (`(t1 - t0) / buckets`) each. */
+export interface Grid {
+  k: number;
+  /** Bucket width in ns (2^k). */
+  width: number;
+  /** Grid index of bucket 0 (floor(t0 / width)). */
+  first: number;
+  /** Buckets from the one holding t0 to the one holding t1. */
+  count: number;
+}
+
+export function gridFor(t0: number, t1: number, buckets: number): Grid {
+  const pixel = Math.max(t1 - t0, 1) / Math.max(1, Math.floor(buckets) || 1);
+  let k = Math.max(0, Math.min(MAX_LEVEL, Math.floor(Math.log2(pixel))));
+  // log2 of a float can round up past an exact power: the width must not exceed a pixel
+  while (k > 0 && 2 ** k > pixel) k--;
+  const width = 2 ** k;
+  const first = Math.floor(Math.max(0, t0) / width);
+  return { k, width, first, count: Math.floor(Math.max(t0, t1) / width) - first + 1 };
+}
+
+/** One stored level of one lane, decoded into columns (bin b's pairs are [start[b], start[b+1])). */
+export interface Level {
+  k: number;
+  /** Grid index of each bin, increasing. */
+  idx: Float64Array;
+  events: Float64Array;
+  typeStart: Uint32Array;
+  typeId: Uint16Array;
+  typeN: Float64Array;
+  exits: Float64Array;
+  firstExitT: Float64Array;
+  maxExitEnd: Float64Array;
+  reasonStart: Uint32Array;
+  reasonId: Uint32Array;
+  reasonN: Float64Array;
+  handlingStart: Uint32Array;
+  handlingId: Uint32Array;
+  handlingN: Float64Array;
+}
+
+/** An open bin while building. */
+class Bin {
+  idx = -1;
+  events = 0;
+  readonly types = new Map<number, number>();
+  exits = 0;
+  firstExitT = 0;
+  maxExitEnd = 0;
+  readonly reasons = new Map<number, number>();
+  readonly handlings = new Map<number, number>();
+
+  reset(idx: number): void {
+    this.idx = idx;
+    this.events = 0;
+    this.types.clear();
+    this.exits = 0;
+    this.firstExitT = 0;
+    this.maxExitEnd = 0;
+    this.reasons.clear();
+    this.handlings.clear();
+  }
+
+  mergeInto(to: Bin): void {
+    to.events += this.events;
+    for (const [id, n] of this.types) to.types.set(id, (to.types.get(id) ?? 0) + n);
+    if (this.exits) {
+      if (!to.exits || this.firstExitT < to.firstExitT) to.firstExitT = this.firstExitT;
+      if (!to.exits || this.maxExitEnd > to.maxExitEnd) to.maxExitEnd = this.maxExitEnd;
+      to.exits += this.exits;
+      for (const [id, n] of this.reasons) to.reasons.set(id, (to.reasons.get(id) ?? 0) + n);
+      for (const [id, n] of this.handlings) to.handlings.set(id, (to.handlings.get(id) ?? 0) + n);
+    }
+  }
+}
+
+function writePairs(w: ByteWriter, m: Map<number, number>): void {
+  const ids = [...m.keys()].sort((a, b) => a - b);
+  w.varuint(ids.length);
+  for (const id of ids) {
+    w.varuint(id);
+    w.varuint(m.get(id)!);
+  }
+}
+
+class LevelBuilder {
+  readonly open = new Bin();
+  readonly out = new ByteWriter(256);
+  bins = 0;
+  private prevIdx = 0;
+  constructor(readonly k: number) {}
+
+  /** Encode the open bin (see docs/session-format.md, "SUMM"). */
+  emit(): void {
+    const b = this.open;
+    const w = this.out;
+    w.varuint(b.idx - this.prevIdx);
+    this.prevIdx = b.idx;
+    w.varuint(b.events);
+    writePairs(w, b.types);
+    w.varuint(b.exits);
+    if (b.exits) {
+      w.varuint(b.firstExitT - b.idx * 2 ** this.k);
+      w.varuint(b.maxExitEnd - b.firstExitT);
+      writePairs(w, b.reasons);
+      writePairs(w, b.handlings);
+    }
+    this.bins++;
+  }
+}
+
+/** A finished level: its encoded bins. */
+export interface EncodedLevel {
+  k: number;
+  bins: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * Builds one lane's levels from its events in time order. Only the finest kept level sees each
+ * event; a bin that closes is merged into the next level's open bin, so an event costs O(1).
+ * The finest level is dropped whenever it has more than one bin per MIN_EVENTS_PER_BIN events.
+ */
+export class LaneMipmapBuilder {
+  /** Every level from 2^0 ns up; a dropped level is undefined. */
+  private readonly levels: (LevelBuilder | undefined)[] = [];
+  /** Index in `levels` of the finest level still kept. */
+  private finest = 0;
+  events = 0;
+
+  constructor() {
+    for (let k = 0; k <= MAX_LEVEL; k += LEVEL_STEP) this.levels.push(new LevelBuilder(k));
+  }
+
+  /** Add one event (times never decrease). `exitDuration` and the string ids for a vmexit. */
+  add(t: number, typeId: number, exitDuration?: number, reasonId?: number, handlingId?: number): void {
+    let lv = this.levels[this.finest]!;
+    let idx = Math.floor(t / 2 ** lv.k);
+    while (lv.open.idx !== idx) {
+      if (lv.open.idx < 0) {
+        lv.open.reset(idx);
+        break;
+      }
+      // closing may drop the finest level: the event then goes to the next one's bin
+      this.close(this.finest);
+      lv = this.levels[this.finest]!;
+      idx = Math.floor(t / 2 ** lv.k);
+    }
+    const b = lv.open;
+    this.events++;
+    b.events++;
+    b.types.set(typeId, (b.types.get(typeId) ?? 0) + 1);
+    if (exitDuration !== undefined) {
+      const end = t + exitDuration;
+      if (!b.exits) {
+        b.firstExitT = t;
+        b.maxExitEnd = end;
+      } else if (end > b.maxExitEnd) b.maxExitEnd = end;
+      b.exits++;
+      b.reasons.set(reasonId!, (b.reasons.get(reasonId!) ?? 0) + 1);
+      b.handlings.set(handlingId!, (b.handlings.get(handlingId!) ?? 0) + 1);
+    }
+  }
+
+  /** Merge level j's open bin into level j+1's (closing that one first when it is another bin); empties j's. */
+  private carry(j: number): void {
+    const b = this.levels[j]!.open;
+    const up = this.levels[j + 1];
+    if (up && b.idx >= 0) {
+      const idx = Math.floor(b.idx / 2 ** LEVEL_STEP);
+      if (up.open.idx !== idx) {
+        if (up.open.idx >= 0) this.close(j + 1);
+        up.open.reset(idx);
+      }
+      b.mergeInto(up.open);
+    }
+    b.reset(-1);
+  }
+
+  /** Write level j's open bin and carry it up; then drop the finest levels that grew too fine. */
+  private close(j: number): void {
+    this.levels[j]!.emit();
+    this.carry(j);
+    if (j === this.finest) this.prune();
+  }
+
+  private prune(): void {
+    const limit = this.events / MIN_EVENTS_PER_BIN + BIN_SLACK;
+    while (this.finest < this.levels.length - 1 && this.levels[this.finest]!.bins > limit) {
+      // its open bin (not written) goes on in the next level's
+      this.carry(this.finest);
+      this.levels[this.finest] = undefined;
+      this.finest++;
+    }
+  }
+
+  /** Close every open bin and return the kept levels, finest first, up to the first of one bin. */
+  finish(): EncodedLevel[] {
+    if (this.events === 0) return [];
+    for (let j = this.finest; j < this.levels.length; j++) if (this.levels[j] && this.levels[j]!.open.idx >= 0) this.close(j);
+    const limit = this.events / MIN_EVENTS_PER_BIN + BIN_SLACK;
+    const out: EncodedLevel[] = [];
+    for (let j = this.finest; j < this.levels.length; j++) {
+      const lv = this.levels[j];
+      if (!lv || lv.bins > limit) continue;
+      out.push({ k: lv.k, bins: lv.bins, bytes: lv.out.bytes().slice() });
+      if (lv.bins === 1) break;
+    }
+    return out;
+  }
+}
+
+/** Decode one level's bins (throws FormatError on malformed bytes or counts that disagree). */
+export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCount: number, stringCount: number): Level {
+  if (bins > bytes.length / 4 + 1) throw new FormatError('a summary level declares more bins than its bytes can hold');
+  const r = new ByteReader(bytes);
+  const idx = new Float64Array(bins);
+  const events = new Float64Array(bins);
+  const exits = new Float64Array(bins);
+  const firstExitT = new Float64Array(bins);
+  const maxExitEnd = new Float64Array(bins);
+  const typeStart = new Uint32Array(bins + 1);
+  const reasonStart = new Uint32Array(bins + 1);
+  const handlingStart = new Uint32Array(bins + 1);
+  const typeId: number[] = [];
+  const typeN: number[] = [];
+  const reasonId: number[] = [];
+  const reasonN: number[] = [];
+  const handlingId: number[] = [];
+  const handlingN: number[] = [];
+  const width = 2 ** k;
+  const pairs = (ids: number[], ns: number[], max: number, total: number) => {
+    const n = r.varuint();
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const id = r.varuint();
+      const c = r.varuint();
+      if (id >= max || c === 0) throw new FormatError('a summary bin names an unknown type or string');
+      ids.push(id);
+      ns.push(c);
+      sum += c;
+    }
+    if (sum !== total) throw new FormatError('a summary bin\'s counts do not add up');
+  };
+  let prev = 0;
+  for (let b = 0; b < bins; b++) {
+    const i = prev + r.varuint();
+    if (b > 0 && i <= prev) throw new FormatError('summary bins are out of order');
+    idx[b] = prev = i;
+    events[b] = r.varuint();
+    typeStart[b] = typeId.length;
+    pairs(typeId, typeN, typeCount, events[b]!);
+    const x = r.varuint();
+    if (x > events[b]!) throw new FormatError('a summary bin has more exits than events');
+    exits[b] = x;
+    reasonStart[b] = reasonId.length;
+    handlingStart[b] = handlingId.length;
+    if (x) {
+      const off = r.varuint();
+      if (off >= width) throw new FormatError('a summary bin\'s first exit lies outside it');
+      firstExitT[b] = i * width + off;
+      maxExitEnd[b] = firstExitT[b]! + r.varuint();
+      pairs(reasonId, reasonN, stringCount, x);
+      pairs(handlingId, handlingN, stringCount, x);
+    }
+  }
+  typeStart[bins] = typeId.length;
+  reasonStart[bins] = reasonId.length;
+  handlingStart[bins] = handlingId.length;
+  if (r.remaining !== 0) throw new FormatError('bytes left over after a summary level');
+  return {
+    k,
+    idx,
+    events,
+    typeStart,
+    typeId: Uint16Array.from(typeId),
+    typeN: Float64Array.from(typeN),
+    exits,
+    firstExitT,
+    maxExitEnd,
+    reasonStart,
+    reasonId: Uint32Array.from(reasonId),
+    reasonN: Float64Array.from(reasonN),
+    handlingStart,
+    handlingId: Uint32Array.from(handlingId),
+    handlingN: Float64Array.from(handlingN),
+  };
+}
+
+/** First bin of `level` whose grid index is at least `i` (binary search). */
+export function binAtOrAfter(level: Level, i: number): number {
+  let lo = 0;
+  let hi = level.idx.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (level.idx[mid]! < i) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** A string table that hands out ids in first-seen order (exit reasons and handlings). */
+export class StringIds {
+  readonly list: string[] = [];
+  private readonly ids = new Map<string, number>();
+  id(s: string): number {
+    let id = this.ids.get(s);
+    if (id === undefined) {
+      id = this.list.length;
+      this.ids.set(s, id);
+      this.list.push(s);
+    }
+    return id;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The SUMM chunk's payload: u32 length of a UTF-8 JSON directory, the directory, then every
+// level's encoded bins back to back. Each level is found by its offset (from the end of the
+// directory) and checked by its own CRC-32, so a reader reads only the levels a query needs.
+
+export const SUMMARY_VERSION = 1;
+
+export interface SummaryLevelEntry {
+  k: number;
+  bins: number;
+  offset: number;
+  length: number;
+  crc32: number;
+}
+
+export interface SummaryLaneEntry {
+  vm: number;
+  vcpu: number;
+  /** Events of the lane the levels count (all of them: a reader checks it against the lane). */
+  events: number;
+  levels: SummaryLevelEntry[];
+}
+
+export interface SummaryDirectory {
+  version: number;
+  /** Exit reasons and handlings, by the ids the bins use. */
+  strings: string[];
+  lanes: SummaryLaneEntry[];
+}
+
+export function summaryPayload(
+  lanes: { vm: number; vcpu: number; events: number; levels: EncodedLevel[] }[],
+  strings: string[],
+  crc: (b: Uint8Array) => number,
+  utf8: (s: string) => Uint8Array,
+): Uint8Array {
+  const dir: SummaryDirectory = { version: SUMMARY_VERSION, strings, lanes: [] };
+  let offset = 0;
+  for (const l of lanes) {
+    const levels: SummaryLevelEntry[] = [];
+    for (const lv of l.levels) {
+      levels.push({ k: lv.k, bins: lv.bins, offset, length: lv.bytes.length, crc32: crc(lv.bytes) });
+      offset += lv.bytes.length;
+    }
+    dir.lanes.push({ vm: l.vm, vcpu: l.vcpu, events: l.events, levels });
+  }
+  const json = utf8(JSON.stringify(dir));
+  const out = new Uint8Array(4 + json.length + offset);
+  new DataView(out.buffer).setUint32(0, json.length, true);
+  out.set(json, 4);
+  let at = 4 + json.length;
+  for (const l of lanes)
+    for (const lv of l.levels) {
+      out.set(lv.bytes, at);
+      at += lv.bytes.length;
+    }
+  return out;
+}
+
+const isNat = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
+
+/** The directory of a SUMM payload whose level data is `dataLength` bytes, or a reason it cannot be used. */
+export function checkSummaryDirectory(dir: unknown, dataLength: number): SummaryDirectory | string {
+  if (!dir || typeof dir !== 'object') return 'its directory is not a JSON object';
+  const d = dir as Partial<SummaryDirectory>;
+  if (d.version !== SUMMARY_VERSION) return `it is version ${String(d.version)}, this reader reads version ${SUMMARY_VERSION}`;
+  if (!Array.isArray(d.strings) || !d.strings.every((s) => typeof s === 'string')) return 'its string table is not a list of strings';
+  if (!Array.isArray(d.lanes)) return 'it has no lane list';
+  for (const l of d.lanes as unknown[]) {
+    const x = l as Partial<SummaryLaneEntry>;
+    if (!x || !isNat(x.vm) || !isNat(x.vcpu) || !isNat(x.events) || !Array.isArray(x.levels)) return 'a lane entry is malformed';
+    let prevK = -1;
+    for (const lv of x.levels as unknown[]) {
+      const y = lv as Partial<SummaryLevelEntry>;
+      if (!y || !isNat(y.k) || !isNat(y.bins) || !isNat(y.offset) || !isNat(y.length) || !isNat(y.crc32)) return 'a level entry is malformed';
+      if (y.k > MAX_LEVEL || y.k % LEVEL_STEP !== 0 || y.k <= prevK) return 'its levels are not on the grid, finest first';
+      if (y.offset + y.length > dataLength) return 'a level runs past the end of the chunk';
+      prevK = y.k;
+    }
+  }
+  return d as SummaryDirectory;
+}

@@ -1,0 +1,156 @@
+/**
+ * The session's per-lane summaries (sessions/mipmap.ts) as a reader uses them: the levels stored
+ * in the SUMM chunk, each read and checked on first use; or, for a file without that chunk (older
+ * files, killed recordings) or a lane whose stored levels are damaged, the same levels built once
+ * from the lane's chunk columns and kept in memory. A damaged summary is never used: it costs an
+ * info diagnostic and the slower way, never a wrong count.
+ */
+import type { ByteSource } from '../byteSource.ts';
+import { CAPS, CHUNK, crc32, fmtInt, fromUtf8, readU32, type Diagnostic } from '../format.ts';
+import { LaneMipmapBuilder, StringIds, checkSummaryDirectory, decodeLevel, type Level, type SummaryLaneEntry } from '../mipmap.ts';
+import type { ChunkStore } from './chunkStore.ts';
+import type { Lane } from './model.ts';
+
+/** A level with the string table its reason and handling ids refer to. */
+export interface LaneLevel {
+  level: Level;
+  strings: readonly string[];
+}
+
+interface Stored {
+  entry: SummaryLaneEntry;
+  loaded: Map<number, Level>;
+}
+
+interface Built {
+  levels: Level[];
+  strings: string[];
+  /** The lane's chunk count when built (a growing file's lane gets more). */
+  chunks: number;
+}
+
+/** Chunks in a window from which building a lane's summaries is worth it (else the window is decoded). */
+const BUILD_MIN_CHUNKS = 32;
+
+export class Summaries {
+  private readonly stored = new Map<Lane, Stored>();
+  private strings: string[] = [];
+  /** Start of the level data in the file, when a SUMM chunk is used. */
+  private dataAt = 0;
+  private readonly built = new Map<Lane, Built>();
+  private damaged = false;
+
+  constructor(
+    private readonly src: ByteSource,
+    private readonly lanes: Lane[],
+    private readonly store: ChunkStore,
+    private readonly typeCount: number,
+    private readonly diagnostics: Diagnostic[],
+    /** Offset of the SUMM chunk, when the file has one. */
+    private readonly at: number | undefined,
+  ) {
+    if (at !== undefined) this.readDirectory(at);
+  }
+
+  private readDirectory(at: number): void {
+    try {
+      const head = this.src.read(at, 12);
+      const length = readU32(head, 4);
+      const dirLength = readU32(head, 8);
+      if (readU32(head, 0) !== CHUNK.SUMM || length > CAPS.maxChunkBytes || dirLength > Math.min(CAPS.maxJsonBytes, length - 4)) throw new Error('its framing does not hold');
+      const dirBytes = this.src.read(at + 12, dirLength);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(fromUtf8(dirBytes)) as unknown;
+      } catch {
+        throw new Error('its directory is not JSON');
+      }
+      const dir = checkSummaryDirectory(parsed, length - 4 - dirLength);
+      if (typeof dir === 'string') throw new Error(dir);
+      this.strings = dir.strings;
+      this.dataAt = at + 12 + dirLength;
+      for (const entry of dir.lanes) {
+        const lane = this.lanes.find((l) => l.vm === entry.vm && l.vcpu === entry.vcpu);
+        // summaries of other events than the lane's (a chunk lost to damage) would count wrong
+        if (lane && lane.count === entry.events) this.stored.set(lane, { entry, loaded: new Map() });
+      }
+    } catch (e) {
+      this.damage(at, (e as Error).message);
+    }
+  }
+
+  private damage(at: number, why: string): void {
+    if (this.damaged) return;
+    this.damaged = true;
+    this.diagnostics.push({
+      severity: 'info',
+      code: 'summary_damaged',
+      message: `The timeline summaries (the chunk at byte ${fmtInt(at)}) cannot be used: ${why}. Timelines are counted from the events instead (slower the first time); no count is affected.`,
+      byteOffset: at,
+    });
+  }
+
+  /**
+   * The coarsest level of `lane` whose bins are at most 2^k ns wide, or undefined when there is
+   * none (the caller decodes the window's chunks). `windowChunks`: how many of the lane's chunks the
+   * query would decode otherwise; a file without summaries builds them only when that is many.
+   */
+  level(lane: Lane, k: number, windowChunks: number): LaneLevel | undefined {
+    if (lane.count === 0 || lane.chunks.some((ch) => ch.bad)) return undefined;
+    const s = this.stored.get(lane);
+    if (s) {
+      let pick: { k: number; bins: number; offset: number; length: number; crc32: number } | undefined;
+      for (const lv of s.entry.levels) if (lv.k <= k) pick = lv;
+      if (!pick) return undefined;
+      let level = s.loaded.get(pick.k);
+      if (!level) {
+        try {
+          const bytes = this.src.read(this.dataAt + pick.offset, pick.length);
+          if (crc32(bytes) !== pick.crc32) throw new Error('a level fails its checksum');
+          level = decodeLevel(pick.k, pick.bins, bytes, this.typeCount, this.strings.length);
+          checkTotal(level, lane.count);
+        } catch (e) {
+          this.damage(this.dataAt, (e as Error).message);
+          this.stored.delete(lane);
+          return this.level(lane, k, windowChunks);
+        }
+        s.loaded.set(pick.k, level);
+      }
+      return { level, strings: this.strings };
+    }
+    let b = this.built.get(lane);
+    if (!b || b.chunks !== lane.chunks.length) {
+      if (windowChunks < BUILD_MIN_CHUNKS && windowChunks * 4 < lane.chunks.length) return undefined;
+      b = this.build(lane);
+      if (lane.chunks.some((ch) => ch.bad)) return undefined;
+      this.built.set(lane, b);
+    }
+    let pick: Level | undefined;
+    for (const lv of b.levels) if (lv.k <= k) pick = lv;
+    return pick ? { level: pick, strings: b.strings } : undefined;
+  }
+
+  /** The lane's levels from its chunks' columns, as the writer would have stored them. */
+  private build(lane: Lane): Built {
+    const mip = new LaneMipmapBuilder();
+    const strings = new StringIds();
+    for (const ch of lane.chunks) {
+      const cols = this.store.columns(ch);
+      let x = 0;
+      for (let i = 0; i < cols.times.length; i++) {
+        if (x < cols.exitAt.length && cols.exitAt[x] === i) {
+          mip.add(cols.times[i]!, cols.typeIds[i]!, cols.exitDur[x]!, strings.id(cols.exitReason[x]!), strings.id(cols.exitHandling[x]!));
+          x++;
+        } else mip.add(cols.times[i]!, cols.typeIds[i]!);
+      }
+    }
+    const levels = mip.finish().map((lv) => decodeLevel(lv.k, lv.bins, lv.bytes, this.typeCount, strings.list.length));
+    return { levels, strings: strings.list, chunks: lane.chunks.length };
+  }
+}
+
+function checkTotal(level: Level, events: number): void {
+  let n = 0;
+  for (const e of level.events) n += e;
+  if (n !== events) throw new Error(`a level counts ${fmtInt(n)} events where the lane has ${fmtInt(events)}`);
+}
