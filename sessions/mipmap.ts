@@ -17,8 +17,8 @@ export const LEVEL_STEP = 2;
 /** The widest level: 2^52 ns (event times are integers below 2^53). */
 export const MAX_LEVEL = 52;
 /**
- * A level is kept only while it has at most one bin per this many events of its lane (plus a
- * few): finer levels would cost about as much as the events themselves.
+ * A level is kept only if it has at most one bin per this many events of its lane (while
+ * writing, plus a few): finer levels would cost about as much as the events themselves.
  */
 export const MIN_EVENTS_PER_BIN = 128;
 const BIN_SLACK = 16;
@@ -223,7 +223,8 @@ export class LaneMipmapBuilder {
   finish(): EncodedLevel[] {
     if (this.events === 0) return [];
     for (let j = this.finest; j < this.levels.length; j++) if (this.levels[j] && this.levels[j]!.open.idx >= 0) this.close(j);
-    const limit = this.events / MIN_EVENTS_PER_BIN + BIN_SLACK;
+    // no slack here: a lane of a few events is cheaper to decode than to summarise
+    const limit = this.events / MIN_EVENTS_PER_BIN;
     const out: EncodedLevel[] = [];
     for (let j = this.finest; j < this.levels.length; j++) {
       const lv = this.levels[j];
