@@ -19,11 +19,11 @@ interface MmuDesign {
 }
 
 const DESIGNS: readonly MmuDesign[] = [
+  // L1 runs L2 on shadow tables (`mmu.nested.l1Mmu: shadow`): L0 on EPT01 (tdp) or shadowing them (shadow)
+  { selects: (c) => c.mmu.nested.enabled && c.mmu.nested.l1Mmu === 'shadow', create: (m) => new NestedShadow(m, m.config.mmu.mode === 'tdp', m.config.mmu.tdp.walkCaches) },
   { selects: (c) => c.mmu.mode === 'shadow', create: (m) => new ShadowMmu(m) },
   { selects: (c) => c.mmu.mode === 'xenpv', create: (m) => new XenPv(m) },
   // nested TDP: an L2 guest on L1's EPT, shadowed by L0 (`mmu.nested.enabled` under tdp)
-  // shadow-on-EPT: L1 runs L2 on shadow tables, L0 runs L1 on EPT01 (`mmu.nested.l1Mmu: shadow`)
-  { selects: (c) => c.mmu.mode === 'tdp' && c.mmu.nested.enabled && c.mmu.nested.l1Mmu === 'shadow', create: (m) => new NestedShadow(m, m.config.mmu.tdp.walkCaches) },
   { selects: (c) => c.mmu.mode === 'tdp' && c.mmu.nested.enabled, create: (m) => new NestedTdp(m, m.config.mmu.nested.inveptEvery, m.config.mmu.tdp.walkCaches) },
   { selects: (c) => c.mmu.mode === 'tdp', create: (m) => new Tdp(m) },
 ];

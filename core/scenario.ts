@@ -197,8 +197,9 @@ const mmuSchema = z.strictObject({
     .prefault({}),
   /**
    * Nested (core/nested/, core/nestedshadow/): the guest is an L2 guest; its L1 hypervisor maps
-   * its memory with EPT (EPT12, nested TDP) or runs it on shadow tables (SPT12, shadow-on-EPT,
-   * with `shadow`'s options for L1's shadow MMU); needs mode tdp (L0 runs L1 on EPT01).
+   * its memory with EPT (EPT12, nested TDP: needs mode tdp) or runs it on shadow tables (SPT12,
+   * with `shadow`'s options for L1's shadow MMU), which L0 has the CPU walk through its EPT01
+   * (mode tdp: shadow-on-EPT) or shadows into SPT02 (mode shadow: shadow-on-shadow).
    */
   nested: z
     .strictObject({
@@ -225,7 +226,8 @@ const vmSchema = z
   })
   .superRefine((vm, ctx) => {
     if (vm.mmu.tdp.pml && vm.mmu.mode !== 'tdp') ctx.addIssue({ code: 'custom', path: ['mmu', 'tdp', 'pml'], message: 'PML needs mmu.mode tdp (it logs EPT dirty bits)' });
-    if (vm.mmu.nested.enabled && vm.mmu.mode !== 'tdp') ctx.addIssue({ code: 'custom', path: ['mmu', 'nested', 'enabled'], message: 'nested TDP needs mmu.mode tdp (L1 runs L2 on its EPT)' });
+    if (vm.mmu.nested.enabled && vm.mmu.nested.l1Mmu === 'ept' && vm.mmu.mode !== 'tdp') ctx.addIssue({ code: 'custom', path: ['mmu', 'nested', 'enabled'], message: 'nested TDP needs mmu.mode tdp (L1 runs L2 on its EPT)' });
+    if (vm.mmu.nested.enabled && vm.mmu.nested.l1Mmu === 'shadow' && vm.mmu.mode === 'xenpv') ctx.addIssue({ code: 'custom', path: ['mmu', 'nested', 'l1Mmu'], message: 'nested shadow paging needs mmu.mode tdp (shadow-on-EPT) or shadow (shadow-on-shadow): L0 runs L1 in a VMX guest' });
     const w = vm.guest.workload;
     if (w.kind !== 'script') return;
     const bits32 = vm.guest.paging !== 'long4';

@@ -56,9 +56,9 @@ export const SCENARIO_FIELD_DOCS: Readonly<Record<string, FieldDoc>> = {
   'vms[].mmu.tdp.largePages': { title: 'Large pages', description: 'Map 2 MiB EPT leaves where a whole region is RAM (not while dirty logging).' },
   'vms[].mmu.tdp.walkCaches': { title: 'Walk caches', description: 'Paging-structure caches shorten the 2D walk; off: every miss pays all 24 references.' },
   'vms[].mmu.nested': { title: 'Nested' },
-  'vms[].mmu.nested.enabled': { title: 'Nested guest', description: 'The guest is an L2 guest run by an L1 hypervisor, itself a guest of L0 on EPT01 (needs MMU mode tdp).' },
+  'vms[].mmu.nested.enabled': { title: 'Nested guest', description: 'The guest is an L2 guest run by an L1 hypervisor, itself a guest of L0 (MMU mode tdp or, with L1 on shadow paging, shadow).' },
   'vms[].mmu.nested.inveptEvery': { title: 'INVEPT every', description: 'L1 invalidates EPT02 every this many L2 TLB misses; 0 never.' },
-  'vms[].mmu.nested.l1Mmu': { title: 'L1 maps L2 with', description: 'ept: L1 gives L2 an EPT (EPT12), shadowed by L0 as EPT02 (nested TDP). shadow: L1 runs L2 on shadow page tables (SPT12, with the Shadow options) and the CPU walks them through L0’s EPT01 (shadow-on-EPT): every #PF, page-table store and CR3 load of L2 goes through L0 to L1.' },
+  'vms[].mmu.nested.l1Mmu': { title: 'L1 maps L2 with', description: 'ept: L1 gives L2 an EPT (EPT12), shadowed by L0 as EPT02 (nested TDP; MMU mode tdp). shadow: L1 runs L2 on shadow page tables (SPT12, with the Shadow options), and every #PF, page-table store and CR3 load of L2 goes through L0 to L1; with MMU mode tdp the CPU walks SPT12 through L0’s EPT01 (shadow-on-EPT), with shadow L0 shadows SPT12 into SPT02 (shadow-on-shadow).' },
   'vms[].mmu.xenpv': { title: 'Xen PV' },
   'vms[].mmu.xenpv.pinning': { title: 'Pinning', description: 'Pin address spaces: no revalidation on CR3 loads.' },
   'vms[].mmu.xenpv.batching': { title: 'Batching', description: 'Batch lazy-mode pte updates into multicalls.' },
@@ -94,16 +94,16 @@ export const MMU_DESIGNS = ['Shadow paging', 'EPT/NPT', 'TDP MMU', 'Xen PV', 'Ne
 export type MmuDesign = (typeof MMU_DESIGNS)[number];
 
 /**
- * The MMU design a scenario shows, from its first VM: Xen PV direct paging; nested TDP; the TDP
- * MMU's own mechanisms (a scenario that sets its locking or fast-path switches, or dirty logs);
- * other EPT/NPT runs; else shadow paging.
+ * The MMU design a scenario shows, from its first VM: Xen PV direct paging; nested (L1 on EPT or
+ * on shadow paging); the TDP MMU's own mechanisms (a scenario that sets its locking or fast-path
+ * switches, or dirty logs); other EPT/NPT runs; else shadow paging.
  */
 export function scenarioDesign(scenario: ScenarioInput): MmuDesign {
   const vm = scenario.vms[0];
   const mmu = vm?.mmu;
   if (mmu?.mode === 'xenpv') return 'Xen PV';
+  if (mmu?.nested?.enabled) return 'Nested';
   if (mmu?.mode === 'tdp') {
-    if (mmu.nested?.enabled) return 'Nested';
     if (mmu.tdp?.tdpMmu !== undefined || mmu.tdp?.fastPageFault !== undefined || vm?.guest.workload.kind === 'dirty-log') return 'TDP MMU';
     return 'EPT/NPT';
   }

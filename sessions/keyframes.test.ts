@@ -52,8 +52,8 @@ describe('keyframes', () => {
     });
   }
 
-  it('the replayed final state is the engine\'s own page tables (guest memory, and the MMU\'s tables() under shadow, TDP, Xen PV and nested TDP)', () => {
-    for (const name of ['kbuild-update', 'nonpae-quadrants', 'cow-zap', 'tdp-demand', 'xenpv-fork-cow', 'nested-tdp']) {
+  it('the replayed final state is the engine\'s own page tables (guest memory, and the MMU\'s tables() under shadow, TDP, Xen PV, nested TDP and nested shadow paging)', () => {
+    for (const name of ['kbuild-update', 'nonpae-quadrants', 'cow-zap', 'tdp-demand', 'xenpv-fork-cow', 'nested-tdp', 'nested-shadow', 'nested-shadow-on-shadow']) {
       const scenario = builtinScenario(name);
       const vm = createVm(scenario, 0, {}) as Vm;
       const state = new PageState(1);

@@ -4,6 +4,7 @@
  * and which entries of L1's and L0's structures an entry of L0's composite (EPT02) was derived
  * from. The tree drawing itself is the one of every host structure (sessions/views.ts).
  */
+import { HOST_SHADOW_BASE_FRAME } from '../core/shadow/pages.ts';
 import { HOST_EPT_BASE_FRAME } from '../core/tdp/spte.ts';
 import { describeTableRole, parseTableRole } from '../core/tableRoles.ts';
 import { PageState, type ShadowTableState, type VmState } from './state.ts';
@@ -25,15 +26,18 @@ export function roleTables(v: VmState, role: string): [number, ShadowTableState]
 }
 
 /**
- * The child table an entry of `role` names (EPT entry format: present when R, W or X is set):
- * L0's tables by host frame − HOST_EPT_BASE_FRAME, as the TDP MMU's; L1's by the L1 frame.
+ * The child table an entry of `role` names (EPT entry format: present when R, W or X is set;
+ * an `spt` entry's P, W and U are the same bits): L0's tables by host frame − HOST_EPT_BASE_FRAME,
+ * as the TDP MMU's, or − HOST_SHADOW_BASE_FRAME for shadow pages (`spt02`); L1's by the L1 frame.
  */
 export function roleChild(role: string, value: bigint, level: number): number | undefined {
   const lo = Number(value & 0xffffffffn);
   if (level === 1 || lo & 0x80 || (lo & 7) === 0) return undefined;
   const frame = Number((value & 0x000ffffffffff000n) >> 12n);
-  if (parseTableRole(role)?.owner) return frame;
-  return frame >= HOST_EPT_BASE_FRAME ? frame - HOST_EPT_BASE_FRAME : undefined;
+  const r = parseTableRole(role);
+  if (r?.owner) return frame;
+  const base = r?.kind === 'spt' ? HOST_SHADOW_BASE_FRAME : HOST_EPT_BASE_FRAME;
+  return frame >= base ? frame - base : undefined;
 }
 
 /** The words a view shows for a structure. */

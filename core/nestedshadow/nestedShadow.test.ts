@@ -33,6 +33,7 @@ import type { MmuEvent } from '../events.ts';
 import { parseScenario, type HardwareProfileName, type ScenarioInput, type ScriptStep } from '../scenario.ts';
 import { ofType, run, scenario } from '../test/helpers.ts';
 import { NestedShadow } from './nestedShadow.ts';
+import { ShadowOnEpt } from './onEpt.ts';
 
 type MmuInput = ScenarioInput['vms'][number]['mmu'];
 type Workload = ScenarioInput['vms'][number]['guest']['workload'];
@@ -190,8 +191,9 @@ describe('nested shadow-on-EPT: what goes through L0 to L1', () => {
     // the auditor's L0 check fires when an SPT12 page is not behind EPT01
     const sp = [...n.l1.pages.pages.values()][0];
     if (!sp) throw new Error('no SPT12 page');
-    const w = n.ept01.walk(sp.hostFrame);
-    n.ept01.write(w.tables[3] as number, w.indexes[3] as number, 0, 0);
+    if (!(n.l0 instanceof ShadowOnEpt)) throw new Error('not shadow-on-EPT');
+    const w = n.l0.ept01.walk(sp.hostFrame);
+    n.l0.ept01.write(w.tables[3] as number, w.indexes[3] as number, 0, 0);
     const found: string[] = [];
     n.audit((rule) => found.push(rule));
     expect(found).toEqual(['nested-shadow-ept01']);
@@ -203,9 +205,9 @@ describe('nested shadow-on-EPT: what goes through L0 to L1', () => {
     expect([...reasons].sort()).toEqual(['excp_pf', 'npf', 'vmrun', 'write_cr3']);
   });
 
-  it('needs mmu.mode tdp', () => {
-    const r = parseScenario(scenario({ kind: 'demand-paging', pages: 1 }, {}, { mode: 'shadow', nested: { enabled: true, l1Mmu: 'shadow' } }));
-    expect(r.ok).toBe(false);
+  it('L0 runs L1 in a VMX guest: mmu.mode xenpv is refused, naming the field', () => {
+    const r = parseScenario(scenario({ kind: 'demand-paging', pages: 1 }, {}, { mode: 'xenpv', nested: { enabled: true, l1Mmu: 'shadow' } }));
+    expect(r).toEqual({ ok: false, error: 'vms[0].mmu.nested.l1Mmu: nested shadow paging needs mmu.mode tdp (shadow-on-EPT) or shadow (shadow-on-shadow): L0 runs L1 in a VMX guest' });
   });
 });
 
@@ -222,6 +224,93 @@ describe('nested shadow-on-EPT: the host reclaims a page of L2', () => {
     expect(ofType(events, 'guest_access').map((a) => a.gpa)).toEqual([0x200000, 0x200000]);
     // L1 frame of L2's frame 0x200 is 0x100000 + 0x200
     expect(exits(slice).map((e) => [e.reason, e.handling, e.gpa])).toEqual([['EPT_VIOLATION', 'map-gfn', (0x100000 + 0x200) * 4096]]);
-    expect(ofType(slice, 'spte_write')).toEqual([]);
+    // EPT01's leaf for L1 frame 0x100200 (host frame 0x100000 + 0x100200, rwx) cleared, then set again; SPT12 untouched
+    const leaf = (BigInt(0x100000 + 0x100200) << 12n) | 7n;
+    expect(ofType(events.slice(access[0] as number), 'spte_write').map((e) => [e.role, e.old, e.new])).toEqual([['ept01', leaf, 0n], ['ept01', 0n, leaf]]);
+  });
+});
+
+/**
+ * Shadow-on-shadow (core/nestedshadow/onShadow.ts): L0 without EPT (`mmu.mode: shadow`) shadows
+ * SPT12 into SPT02, write-protects the SPT12 pages it shadows, and the CPU walks SPT02. The same
+ * demand-paging guest, worked out from those rules (L1 handles the same exits as above, each
+ * two exits to L0; L1's accesses to its own memory are taken as mapped, so no first touches):
+ * - the CR3 load: reflected, VMRESUME (2); the nested entry shadows the SPT12 root.
+ * - page 1: inject (2); the trapped PML4 store (2: under `update` L1 clears SPT12 root[0],
+ *   which is 0 already: no store); the fill (2) stores the link into the SPT12 root, which
+ *   L0 shadows: trapped (1), and into the three new SPT12 pages (not shadowed: native); the
+ *   retry finds SPT12 complete and SPT02 empty: L0 fills SPT02 (1) and shadows those three
+ *   pages. 8 exits.
+ * - each further page: inject (2); the trapped pte store (2), whose `update` writes the SPT12
+ *   leaf into a page L0 shadows: trapped (1); the retry: L0 fills the SPT02 leaf (1). 6 exits.
+ * So 2 + 8 + 6(N − 1) = 6N + 4. With `zap` a further page is inject (2), the zapping pte
+ * store (2, nothing to clear), L1's fill (2) with its trapped leaf store (1), L0's fill (1):
+ * 8, and page 1 the same 8: 8N + 2.
+ */
+describe('nested shadow-on-shadow: L0 shadows SPT12 into SPT02', () => {
+  const onShadow = (shadow: NonNullable<MmuInput>['shadow'] = {}): MmuInput => ({ mode: 'shadow', nested: { enabled: true, l1Mmu: 'shadow' }, shadow });
+
+  it('demand paging, update: N = 32 pages → 6·32 + 4 = 196 exits to L0, in the order the rules give', () => {
+    const N = 32;
+    const { events, vm } = go({ kind: 'demand-paging', pages: N }, onShadow(), 'vtx-2007');
+    expect(vm.stopReason).toBe('done');
+    expect(ofType(events, 'audit_violation')).toEqual([]);
+    expect(count(events, 'VMRESUME', 'nested-vmentry')).toBe(2 * N + 2);
+    expect(count(events, 'EXCEPTION_NMI', 'emulate-pte-write')).toBe(N); // L1's SPT12 stores L0 trapped
+    expect(count(events, 'EXCEPTION_NMI', 'fill-spte')).toBe(N); // L0's SPT02 fills
+    expect(exits(events)).toHaveLength(6 * N + 4);
+    const seq = [
+      'CR_ACCESS reflect-to-l1', 'VMRESUME nested-vmentry',
+      'EXCEPTION_NMI reflect-to-l1', 'VMRESUME nested-vmentry', // inject
+      'EXCEPTION_NMI reflect-to-l1', 'VMRESUME nested-vmentry', // the PML4 store
+      'EXCEPTION_NMI reflect-to-l1', 'EXCEPTION_NMI emulate-pte-write', 'VMRESUME nested-vmentry', // L1's fill, its store into the SPT12 root
+      'EXCEPTION_NMI fill-spte', // L0's SPT02 fill
+      'EXCEPTION_NMI reflect-to-l1', 'VMRESUME nested-vmentry', // page 2: inject
+      'EXCEPTION_NMI reflect-to-l1', 'EXCEPTION_NMI emulate-pte-write', 'VMRESUME nested-vmentry', // the pte store, L1's update of the SPT12 leaf
+      'EXCEPTION_NMI fill-spte',
+    ];
+    expect(exits(events).slice(0, seq.length).map((e) => `${e.reason} ${e.handling}`)).toEqual(seq);
+  });
+
+  it('demand paging, zap: N = 32 pages → 8·32 + 2 = 258 exits to L0', () => {
+    const N = 32;
+    const { events } = go({ kind: 'demand-paging', pages: N }, onShadow({ onGuestPteWrite: 'zap' }), 'vtx-2007');
+    expect(ofType(events, 'audit_violation')).toEqual([]);
+    expect(count(events, 'VMRESUME', 'nested-vmentry')).toBe(3 * N + 1);
+    expect(exits(events)).toHaveLength(8 * N + 2);
+  });
+
+  it('L1 sees exactly what plain shadow paging sees; L0\'s own exits are its SPT02 fills and L1\'s trapped SPT12 stores', () => {
+    for (const w of [{ kind: 'kbuild', processes: 4, pages: 12 }, { kind: 'fork-cow', pages: 16, processes: 2 }] as Workload[]) {
+      const plain = go(w, { mode: 'shadow' }, 'vtx-2007');
+      const nested = go(w, onShadow(), 'vtx-2007');
+      expect(ofType(nested.events, 'audit_violation'), w.kind).toEqual([]);
+      expect(l1Handled(nested.events), w.kind).toEqual(exits(plain.events).map((e) => `${e.reason} ${e.handling}`));
+      const own = exits(nested.events).filter((e) => e.handling !== 'reflect-to-l1' && e.reason !== 'VMRESUME');
+      expect(new Set(own.map((e) => `${e.reason} ${e.handling}`)), w.kind).toEqual(new Set(['EXCEPTION_NMI fill-spte', 'EXCEPTION_NMI emulate-pte-write']));
+    }
+  });
+
+  it('SPT02 has SPT12\'s shape: 4 pages, the same entries present, leaves pointing at the host frame of the L1 frame', () => {
+    const { vm } = go({ kind: 'demand-paging', pages: 4 }, onShadow(), 'vtx-2007');
+    const n = vm.mmu;
+    if (!(n instanceof NestedShadow)) throw new Error('not nested shadow');
+    const tables = n.tables();
+    const spt12 = tables.filter((t) => t.role === 'spt12');
+    const spt02 = tables.filter((t) => t.role === 'spt02');
+    expect(spt12).toHaveLength(4);
+    expect(spt02).toHaveLength(4);
+    const shape = (ts: typeof tables) => ts.map((t) => [t.level, t.entries.map(([i]) => i)]).sort();
+    expect(shape(spt02)).toEqual(shape(spt12));
+    // L2's first data frame 0x104 is L1 frame 0x100104, host frame 0x100000 + 0x100104
+    const leaf = spt02.find((t) => t.level === 1)?.entries.find(([i]) => i === 0);
+    expect(Number(((leaf?.[1] ?? 0n) >> 12n) & 0xffffffffn)).toBe(0x100000 + 0x100104);
+    // the auditor: an SPT12 entry changed behind L0's back (no trap) leaves SPT02 stale
+    const sp = [...n.l1.pages.pages.values()].find((p) => p.level === 1);
+    if (!sp) throw new Error('no SPT12 pt');
+    sp.sptes[0] = (sp.sptes[0] as number) & ~2; // W cleared
+    const found: string[] = [];
+    n.audit((rule) => found.push(rule));
+    expect(found).toContain('nested-spt02');
   });
 });

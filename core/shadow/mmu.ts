@@ -53,6 +53,7 @@ export class ShadowMmu implements Mmu {
       chargeAlloc: () => m.tick(m.cost.shadowAllocNs),
       hasMemslot: (gfn) => m.mmio.hasMemslot(gfn),
       storeTable: platform.storeTable,
+      ...(platform.tableRole ? { tableRole: platform.tableRole } : {}),
     });
     this.unsync = sh.unsync ? new Unsync(m, this.pages) : null;
     this.mmioSptes = new ShadowMmioSptes(m, this.adHook, platform);
@@ -80,8 +81,7 @@ export class ShadowMmu implements Mmu {
     const hw = this.hw;
     const allowed = walked > 0 && !accessDenied(this.hwCtl, acc, cpl, hw.w, hw.u, hw.nx);
     if (this.platform.hardwareWalk) {
-      const frames = refs < this.walked.length ? this.walked.slice(this.walked.length - refs) : this.walked;
-      if (!this.platform.hardwareWalk(cpu, va, frames, allowed ? HOST_GUEST_BASE_FRAME + Math.floor(hw.gpa / 4096) : -1)) return MISS_RETRY;
+      if (!this.platform.hardwareWalk(cpu, va, this.walked, refs, allowed ? HOST_GUEST_BASE_FRAME + Math.floor(hw.gpa / 4096) : -1)) return MISS_RETRY;
     } else {
       m.emitter.emit({ type: 'page_walk', refs, guestRefs: 0, duration: refs * m.cost.walkRefNs, va });
       m.tick(refs * m.cost.walkRefNs);

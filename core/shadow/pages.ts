@@ -99,8 +99,16 @@ export interface ShadowHost {
   chargeAlloc(): void;
   /** Does a memslot back this guest frame? A frame without one is MMIO and never gets a RAM spte. */
   hasMemslot(gfn: number): boolean;
-  /** The MMU stores into the table page held in `frame` (core/shadow/platform.ts: L1 memory when nested). */
-  storeTable?(frame: number): void;
+  /**
+   * The MMU stores into the table page held in `frame`: entry `index`, or the whole page when
+   * it clears a new one (core/shadow/platform.ts: L1 memory when nested).
+   */
+  storeTable?(frame: number, index?: number): void;
+  /**
+   * Set when the tables are an L1 hypervisor's (core/tableRoles.ts, e.g. `spt12`): events name a
+   * table by the frame that holds it and carry this role instead of the shadow role.
+   */
+  readonly tableRole?: string;
 }
 
 export class ShadowPageCache {
@@ -169,7 +177,7 @@ export class ShadowPageCache {
     this.stats.allocated++;
     this.host.chargeAlloc();
     this.host.storeTable?.(sp.hostFrame); // the page is cleared
-    this.host.emitter.emit({ type: 'shadow_page', action: 'alloc', table: sp.id, level, gfn, role: roleName(sp), quadrant });
+    this.pageEvent('alloc', sp);
     if (!direct) this.protect(sp);
     return sp;
   }
@@ -217,7 +225,7 @@ export class ShadowPageCache {
         continue;
       }
       this.stats.recycled++;
-      this.host.emitter.emit({ type: 'shadow_page', action: 'recycle', table: sp.id, level: sp.level, gfn: sp.gfn, role: roleName(sp), quadrant: sp.quadrant });
+      this.pageEvent('recycle', sp);
       this.zapPage(sp, false);
       return true;
     }
@@ -231,7 +239,7 @@ export class ShadowPageCache {
   zapPage(sp: ShadowPage, announce = true): void {
     if (announce) {
       this.stats.zapped++;
-      this.host.emitter.emit({ type: 'shadow_page', action: 'zap', table: sp.id, level: sp.level, gfn: sp.gfn, role: roleName(sp), quadrant: sp.quadrant });
+      this.pageEvent('zap', sp);
     }
     // Only a reachable page (linked or a root) can have translations cached in a TLB.
     const reachable = sp.parents.length > 0 || sp.roots > 0;
@@ -269,11 +277,19 @@ export class ShadowPageCache {
     if (oldLo === lo >>> 0 && oldHi === hi >>> 0) return;
     const leaf = sp.level === 1;
     if (leaf && oldLo & PTE_P) this.rmapRemove(frameOf(oldLo, oldHi) - HOST_GUEST_BASE_FRAME, sp.id * 512 + i);
-    this.host.storeTable?.(sp.hostFrame);
+    this.host.storeTable?.(sp.hostFrame, i);
     sp.sptes[2 * i] = lo;
     sp.sptes[2 * i + 1] = hi;
     if (leaf && lo & PTE_P) this.rmapAdd(frameOf(lo, hi) - HOST_GUEST_BASE_FRAME, sp.id * 512 + i);
-    this.host.emitter.emit({ type: 'spte_write', level: sp.level, table: sp.id, index: i, old: pte64(oldLo, oldHi), new: pte64(lo, hi) });
+    const role = this.host.tableRole;
+    if (role) this.host.emitter.emit({ type: 'spte_write', level: sp.level, table: sp.hostFrame, index: i, old: pte64(oldLo, oldHi), new: pte64(lo, hi), role });
+    else this.host.emitter.emit({ type: 'spte_write', level: sp.level, table: sp.id, index: i, old: pte64(oldLo, oldHi), new: pte64(lo, hi) });
+  }
+
+  /** A `shadow_page` event for `sp`: by its id and shadow role, or, for an L1's tables, by its frame and table role. */
+  pageEvent(action: 'alloc' | 'zap' | 'recycle' | 'unsync' | 'sync', sp: ShadowPage): void {
+    const role = this.host.tableRole;
+    this.host.emitter.emit({ type: 'shadow_page', action, table: role ? sp.hostFrame : sp.id, level: sp.level, gfn: sp.gfn, role: role ?? roleName(sp), quadrant: sp.quadrant });
   }
 
   /** Clear an spte, unlinking a child page (which stays cached, parentless). */

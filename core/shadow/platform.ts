@@ -16,15 +16,17 @@ export interface ShadowPlatform {
   /** The exit that began at `start` was handled by the shadow MMU as `handling`. */
   endExit(start: number, reason: string, handling: string, va?: number, gpa?: number): void;
   /**
-   * The CPU walked the shadow tables for `va`: `frames` are the frames of the table pages it
-   * read (root first, the ones the paging-structure caches skipped left out) and `leaf` the
-   * frame the access reaches (-1 if the walk stopped or the access is refused). Charge the
-   * walk and emit its `page_walk`. False if the walk met an exit of the platform's own,
-   * handled there: the access is retried. Absent: a one-dimensional walk of `frames`.
+   * The CPU walked the shadow tables for `va`: `frames` are the frames of the table pages on
+   * the way (root first), of which the last `refs` were read (the paging-structure caches gave
+   * the rest), and `leaf` the frame the access reaches (-1 if the walk stopped or the access is
+   * refused). Charge the walk and emit its `page_walk`. False if the walk met an exit of the
+   * platform's own, handled there: the access is retried. Absent: a one-dimensional walk.
    */
-  hardwareWalk?(cpu: Vcpu, va: number, frames: readonly number[], leaf: number): boolean;
-  /** The shadow MMU stores into its table page held in `frame` (clearing a new page, or one entry). */
-  storeTable?(frame: number): void;
+  hardwareWalk?(cpu: Vcpu, va: number, frames: readonly number[], refs: number, leaf: number): boolean;
+  /** The shadow MMU stores into its table page held in `frame`: entry `index`, or the whole page when it clears a new one. */
+  storeTable?(frame: number, index?: number): void;
+  /** The tables' role in events (core/tableRoles.ts) when they are not the host's own: `spt12` for an L1's. */
+  readonly tableRole?: string;
   /** The shadow MMU's software walk of the guest's tables read these entries (`r.entryGpa`), setting A/D bits where due. */
   readGuestTables?(r: WalkResult): void;
 }

@@ -18,7 +18,7 @@
  * page for an unsync frame syncs it first.
  */
 import { PTE_A, PTE_D, PTE_HI_NX, PTE_P, PTE_PS, PTE_U, PTE_W, entryBytes, reservedSet } from '../paging.ts';
-import { ShadowPageCache, ShadowPage, frameOf, guestAccess, roleName } from './pages.ts';
+import { ShadowPageCache, ShadowPage, frameOf, guestAccess } from './pages.ts';
 import type { Machine } from '../machine.ts';
 
 export class Unsync {
@@ -109,7 +109,7 @@ export class Unsync {
   }
 
   private announce(action: 'unsync' | 'sync', sp: ShadowPage): void {
-    this.vm.emitter.emit({ type: 'shadow_page', action, table: sp.id, level: sp.level, gfn: sp.gfn, role: roleName(sp), quadrant: sp.quadrant });
+    this.mmu.pageEvent(action, sp);
   }
 }
 
