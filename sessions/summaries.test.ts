@@ -1,0 +1,286 @@
+/**
+ * The session summaries (sessions/mipmap.ts, the SUMM chunk): every bin of every level equals a
+ * count made event by event; timelines and densities answered from them equal the ones counted
+ * from the JSONL export one event at a time; a file without them (an older file) and a file whose
+ * summaries are damaged give the very same answers (the latter with one info diagnostic).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { MmuEvent } from '../core/events.ts';
+import { LaneMipmapBuilder, MIN_EVENTS_PER_BIN, decodeLevel, type Level, type SummaryDirectory } from './mipmap.ts';
+import { crc32 } from './format.ts';
+import { SessionWriter } from './writer.ts';
+import { openSession, type SessionReader } from './reader.ts';
+import { syntheticEvents } from './testing/synthetic.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'mmulab-summaries-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Ev {
+  t: number;
+  type: number;
+  exit?: { dur: number; reason: number; handling: number };
+}
+
+/** A bin counted the plain way. */
+interface PlainBin {
+  events: number;
+  types: Map<number, number>;
+  exits: number;
+  firstExitT: number;
+  maxExitEnd: number;
+  reasons: Map<number, number>;
+  handlings: Map<number, number>;
+}
+
+function plainBins(events: Ev[], k: number): Map<number, PlainBin> {
+  const bins = new Map<number, PlainBin>();
+  for (const e of events) {
+    const i = Math.floor(e.t / 2 ** k);
+    let b = bins.get(i);
+    if (!b) bins.set(i, (b = { events: 0, types: new Map(), exits: 0, firstExitT: Infinity, maxExitEnd: -1, reasons: new Map(), handlings: new Map() }));
+    b.events++;
+    b.types.set(e.type, (b.types.get(e.type) ?? 0) + 1);
+    if (e.exit) {
+      b.exits++;
+      b.firstExitT = Math.min(b.firstExitT, e.t);
+      b.maxExitEnd = Math.max(b.maxExitEnd, e.t + e.exit.dur);
+      b.reasons.set(e.exit.reason, (b.reasons.get(e.exit.reason) ?? 0) + 1);
+      b.handlings.set(e.exit.handling, (b.handlings.get(e.exit.handling) ?? 0) + 1);
+    }
+  }
+  return bins;
+}
+
+function pairs(level: Level, start: Uint32Array, ids: ArrayLike<number>, ns: ArrayLike<number>, b: number): Map<number, number> {
+  const m = new Map<number, number>();
+  for (let j = start[b]!; j < start[b + 1]!; j++) m.set(ids[j]!, ns[j]!);
+  return m;
+}
+
+describe('levels', () => {
+  const lane = fc
+    .array(
+      fc.record({
+        // bursts (0), dense steps, and now and then a long quiet stretch
+        gap: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 10_000, max: 5_000_000 })),
+        type: fc.integer({ min: 0, max: 6 }),
+        exit: fc.option(fc.record({ dur: fc.integer({ min: 0, max: 5000 }), reason: fc.integer({ min: 0, max: 3 }), handling: fc.integer({ min: 0, max: 2 }) })),
+      }),
+      { minLength: 0, maxLength: 3000 },
+    )
+    .map((steps) => {
+      let t = 0;
+      return steps.map((s): Ev => {
+        t += s.gap;
+        return s.exit ? { t, type: 7, exit: s.exit } : { t, type: s.type };
+      });
+    });
+
+  it('every bin of every kept level is the count made event by event', () => {
+    fc.assert(
+      fc.property(lane, (events) => {
+        const b = new LaneMipmapBuilder();
+        for (const e of events) b.add(e.t, e.type, e.exit?.dur, e.exit?.reason, e.exit?.handling);
+        const levels = b.finish();
+        if (events.length < MIN_EVENTS_PER_BIN) expect(levels).toEqual([]);
+        let prevK = -1;
+        for (const enc of levels) {
+          expect(enc.k).toBeGreaterThan(prevK);
+          if (prevK >= 0) expect(enc.k - prevK).toBe(2); // consecutive levels, 4× apart
+          prevK = enc.k;
+          expect(enc.bins).toBeLessThanOrEqual(events.length / MIN_EVENTS_PER_BIN);
+          const level = decodeLevel(enc.k, enc.bins, enc.bytes, 8, 4);
+          const want = plainBins(events, enc.k);
+          expect([...level.idx]).toEqual([...want.keys()]);
+          [...want.values()].forEach((p, i) => {
+            expect(level.events[i]).toBe(p.events);
+            expect(pairs(level, level.typeStart, level.typeId, level.typeN, i)).toEqual(p.types);
+            expect(level.exits[i]).toBe(p.exits);
+            if (p.exits) {
+              expect([level.firstExitT[i], level.maxExitEnd[i]]).toEqual([p.firstExitT, p.maxExitEnd]);
+              expect(pairs(level, level.reasonStart, level.reasonId, level.reasonN, i)).toEqual(p.reasons);
+              expect(pairs(level, level.handlingStart, level.handlingId, level.handlingN, i)).toEqual(p.handlings);
+            }
+          });
+        }
+        // the coarsest kept level holds the whole lane in one bin
+        if (levels.length) expect(levels[levels.length - 1]!.bins).toBe(1);
+      }),
+      { numRuns: 150, seed: 17 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+const VCPUS = [2, 1];
+const scenario = { name: 'synthetic', seed: 7, vms: VCPUS.map((vcpus) => ({ vcpus })) };
+
+function write(name: string, events: MmuEvent[]): string {
+  const path = join(dir, name);
+  const w = SessionWriter.create(path, { scenario, vcpus: VCPUS }, { chunkEvents: 256 });
+  for (const e of events) w.append(e);
+  w.close({ complete: true });
+  return path;
+}
+
+/** The chunks of a file, walked by their framing: type | length | payload | crc | length. */
+function chunksOf(bytes: Uint8Array): { offset: number; type: string; length: number }[] {
+  const out: { offset: number; type: string; length: number }[] = [];
+  const b = Buffer.from(bytes);
+  for (let off = 16; off + 8 <= bytes.length; off += 16 + b.readUInt32LE(off + 4))
+    out.push({ offset: off, type: b.toString('latin1', off, off + 4), length: b.readUInt32LE(off + 4) });
+  return out;
+}
+
+function must(input: string | Uint8Array): SessionReader {
+  const { session, diagnostics } = openSession(input);
+  if (!session) throw new Error(JSON.stringify(diagnostics));
+  return session;
+}
+
+type Json = Record<string, string | number>;
+
+/** The widest power-of-two cell no wider than a pixel, as docs/session-format.md defines the buckets. */
+function cellOf(t0: number, t1: number, nb: number): number {
+  let cell = 1;
+  while (cell * 2 <= Math.max(t1 - t0, 1) / nb) cell *= 2;
+  return cell;
+}
+
+/** The most frequent name, ties to the first in name order. */
+function topOf(m: Map<string, number>): string {
+  return [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]![0];
+}
+
+/** The timeline of one lane counted from the export, one exit at a time. */
+function expectedLane(all: Json[], vm: number, vcpu: number, t0: number, t1: number, nb: number) {
+  const exits = all
+    .map((e, index) => ({ e, index }))
+    .filter(({ e }) => e.type === 'vmexit' && e.vm === vm && e.vcpu === vcpu && Number(e.t) <= t1 && Number(e.t) + Number(e.duration) >= t0);
+  if (exits.length <= nb) return { exits: exits.length, slices: exits.map(({ e, index }) => ({ t0: Number(e.t), t1: Number(e.t) + Number(e.duration), reason: e.reason, handling: e.handling, index, count: 1 })) };
+  const cell = cellOf(t0, t1, nb);
+  const first = Math.floor(t0 / cell);
+  const buckets = new Map<number, { t0: number; t1: number; reasons: Map<string, number>; handlings: Map<string, number>; index: number; count: number }>();
+  for (const { e, index } of exits) {
+    const b = Math.max(0, Math.floor(Number(e.t) / cell) - first);
+    let x = buckets.get(b);
+    if (!x) buckets.set(b, (x = { t0: Number(e.t), t1: 0, reasons: new Map(), handlings: new Map(), index, count: 0 }));
+    x.count++;
+    x.t1 = Math.max(x.t1, Number(e.t) + Number(e.duration));
+    x.reasons.set(String(e.reason), (x.reasons.get(String(e.reason)) ?? 0) + 1);
+    x.handlings.set(String(e.handling), (x.handlings.get(String(e.handling)) ?? 0) + 1);
+  }
+  return {
+    exits: exits.length,
+    slices: [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([, x]) => ({ t0: x.t0, t1: x.t1, reason: topOf(x.reasons), handling: topOf(x.handlings), index: x.index, count: x.count })),
+  };
+}
+
+describe('timelines and densities from the summaries', () => {
+  const events = syntheticEvents(60_000, { seed: 23, vcpus: VCPUS, exitShare: 0.3 });
+  const path = write('summ.mmulab', events);
+  const bytes = new Uint8Array(readFileSync(path));
+  const summ = chunksOf(bytes).find((c) => c.type === 'SUMM')!;
+  // an older file: the same bytes with the SUMM chunk's type one the reader does not know (checksum redone)
+  const older = bytes.slice();
+  older.set(Buffer.from('XSUM', 'latin1'), summ.offset);
+  Buffer.from(older.buffer).writeUInt32LE(crc32(older.subarray(summ.offset, summ.offset + 8 + summ.length)), summ.offset + 8 + summ.length);
+  // a file whose summaries are damaged: a byte flipped in the middle of every level
+  const damaged = bytes.slice();
+  const dirLength = Buffer.from(bytes).readUInt32LE(summ.offset + 8);
+  const directory = JSON.parse(Buffer.from(bytes.subarray(summ.offset + 12, summ.offset + 12 + dirLength)).toString('utf8')) as SummaryDirectory;
+  for (const lane of directory.lanes) for (const lv of lane.levels) damaged[summ.offset + 12 + dirLength + lv.offset + (lv.length >> 1)]! ^= 0x20;
+
+  const s = must(path);
+  const all = s.events(0, s.eventCount).events as Json[];
+  const span = s.endNs - s.startNs;
+  const windows: [number, number, number][] = [
+    [s.startNs, s.endNs + 1, 1000],
+    [s.startNs, s.endNs + 1, 50],
+    [s.startNs - 5.5, s.endNs + 17.25, 333],
+    [s.startNs + span * 0.2 + 0.5, s.startNs + span * 0.9, 700],
+    [s.startNs + span * 0.4, s.startNs + span * 0.41, 200],
+    [s.startNs + span * 0.3, s.startNs + span * 0.3 + 2000, 4000],
+  ];
+
+  it('the file has summaries for every lane, found without a walk (footer.summaryOffset)', () => {
+    expect(summ).toBeDefined();
+    const foot = chunksOf(bytes).find((c) => c.type === 'FOOT')!;
+    const footer = JSON.parse(Buffer.from(bytes.subarray(foot.offset + 8, foot.offset + 8 + foot.length)).toString('utf8')) as { summaryOffset: number };
+    expect(footer.summaryOffset).toBe(summ.offset);
+    expect(s.diagnostics).toEqual([]);
+  });
+
+  it('timelines equal the counts made exit by exit from the export; `index` is the first exit or -1', () => {
+    for (const [t0, t1, nb] of windows) {
+      const tl = s.timeline(t0, t1, nb);
+      for (const lane of tl.lanes) {
+        const want = expectedLane(all, lane.vm, lane.vcpu, t0, t1, nb);
+        expect(lane.exits).toBe(want.exits);
+        expect(lane.slices.length).toBe(want.slices.length);
+        lane.slices.forEach((sl, i) => {
+          const w = want.slices[i]!;
+          // a bucket counted from the summaries has no index; any other has its first exit's
+          expect(sl).toEqual({ ...w, index: sl.index === -1 ? -1 : w.index });
+          if (sl.count === 1) expect(sl.index).toBe(w.index);
+        });
+      }
+    }
+  });
+
+  it('densities equal the counts made event by event from the export', () => {
+    for (const [t0, t1, nb] of windows) {
+      const d = s.density(t0, t1, nb);
+      const cell = cellOf(t0, t1, nb);
+      expect([d.bucketNs, d.origin]).toEqual([cell, Math.floor(t0 / cell) * cell]);
+      for (const lane of d.lanes) {
+        const want = new Map<string, number[]>();
+        let n = 0;
+        for (const e of all) {
+          const t = Number(e.t);
+          if (e.vm !== lane.vm || e.vcpu !== lane.vcpu || t < t0 || t > t1) continue;
+          const row = want.get(String(e.type)) ?? new Array<number>(d.buckets).fill(0);
+          row[Math.floor(t / cell) - Math.floor(t0 / cell)]! += 1;
+          want.set(String(e.type), row);
+          n++;
+        }
+        expect(lane.events).toBe(n);
+        expect(new Map(lane.types.map((t, k) => [t, lane.counts[k]]))).toEqual(want);
+      }
+    }
+  });
+
+  it('a whole-run view decodes only the chunks at its ends', () => {
+    // (buckets of at least 128 events per lane: finer ones are counted from the events)
+    const fresh = must(path);
+    fresh.timeline(fresh.startNs, fresh.endNs + 1, 50);
+    fresh.density(fresh.startNs, fresh.endNs + 1, 60);
+    const chunks = fresh.lanes.reduce((n, l) => n + l.chunks.length, 0);
+    expect(chunks).toBeGreaterThan(100);
+    expect(fresh.columnCache.chunks).toBeLessThanOrEqual(3 * fresh.lanes.length);
+  });
+
+  it('an older file without summaries gives the very same answers (building them once)', () => {
+    const old = must(older);
+    expect(old.diagnostics.map((d) => d.code)).toEqual(['unknown_chunk']);
+    for (const [t0, t1, nb] of windows) {
+      expect(old.timeline(t0, t1, nb)).toEqual(s.timeline(t0, t1, nb));
+      expect(old.density(t0, t1, nb)).toEqual(s.density(t0, t1, nb));
+    }
+  });
+
+  it('damaged summaries are not used: one info diagnostic, the very same answers', () => {
+    const bad = must(damaged);
+    expect(bad.diagnostics).toEqual([]);
+    for (const [t0, t1, nb] of windows) {
+      expect(bad.timeline(t0, t1, nb)).toEqual(s.timeline(t0, t1, nb));
+      expect(bad.density(t0, t1, nb)).toEqual(s.density(t0, t1, nb));
+    }
+    expect(bad.diagnostics.map((d) => [d.severity, d.code])).toEqual([['info', 'summary_damaged']]);
+  });
+});
