@@ -4,7 +4,7 @@
  * from the JSONL export one event at a time; a file without them (an older file) and a file whose
  * summaries are damaged give the very same answers (the latter with one info diagnostic).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
