@@ -28,6 +28,11 @@ export function filterKey(e: { type: string; name?: unknown }): string {
   return e.type === 'raw' && typeof e.name === 'string' ? `raw:${e.name}` : e.type;
 }
 
+/** Whether the type filter's `hidden` keys hide this event: its type (all raw events with `raw`), or its raw name. */
+export function isHidden(hidden: ReadonlySet<string>, e: { type: string; name?: unknown }): boolean {
+  return hidden.has(e.type) || (e.type === 'raw' && hidden.has(filterKey(e)));
+}
+
 /** Whether the filter has something to look for (hiding types alone does not make a search). */
 export function isEmptyFilter(f: EventFilter): boolean {
   return !f.type && !f.reason && !f.handling?.trim() && !f.address?.trim() && !f.text?.trim();
@@ -50,7 +55,7 @@ export function jsonMatcher(f: EventFilter): (e: EventJson) => boolean {
   const hidden = new Set(f.hidden ?? []);
   return (e) => {
     if (badAddress) return false;
-    if (hidden.size && hidden.has(filterKey({ type: String(e.type), name: e.name }))) return false;
+    if (hidden.size && isHidden(hidden, { type: String(e.type), name: e.name })) return false;
     if (f.type && e.type !== f.type) return false;
     if (f.reason && e.reason !== f.reason) return false;
     if (handling && !String(e.handling ?? '').toLowerCase().includes(handling)) return false;

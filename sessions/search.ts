@@ -6,11 +6,11 @@
  * resumes where it stopped, and once done, "n" for any event and Next/Prev are binary searches.
  */
 import type { MmuEvent } from '../core/events.ts';
-import { filterKey, jsonMatcher, type EventFilter } from '../core/eventFilter.ts';
+import { isHidden, jsonMatcher, type EventFilter } from '../core/eventFilter.ts';
 import type { SessionReader } from './reader.ts';
 import type { Steps } from './views.ts';
 
-export { filterKey, isEmptyFilter, jsonMatcher, pageOf, type EventFilter } from '../core/eventFilter.ts';
+export { filterKey, isEmptyFilter, isHidden, jsonMatcher, pageOf, type EventFilter } from '../core/eventFilter.ts';
 
 /** The same over decoded events: the type tests first, so most events are rejected without their JSON. */
 export function eventMatcher(session: SessionReader, f: EventFilter): (e: MmuEvent) => boolean {
@@ -20,7 +20,7 @@ export function eventMatcher(session: SessionReader, f: EventFilter): (e: MmuEve
   return (e) => {
     if (f.type && e.type !== f.type) return false;
     if (f.reason && rec(e).reason !== f.reason) return false;
-    if (hidden.size && hidden.has(filterKey({ type: e.type, name: rec(e).name }))) return false;
+    if (hidden.size && isHidden(hidden, { type: e.type, name: rec(e).name })) return false;
     return json(session.toJson(e));
   };
 }

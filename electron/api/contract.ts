@@ -180,7 +180,7 @@ export const eventFilter = z.strictObject({
 });
 export type EventFilter = z.output<typeof eventFilter>;
 /** Whether a filter has something to look for, and what the type filter hides an event by: the host's own rules. */
-export { filterKey, isEmptyFilter } from '../../core/eventFilter.ts';
+export { filterKey, isEmptyFilter, isHidden } from '../../core/eventFilter.ts';
 /** A 64-bit value (page-table entry, address) as the exports print it: `0x` and lower-case hex. */
 const hex = z.string().regex(/^0x[0-9a-f]+$/);
 
@@ -472,9 +472,18 @@ export const API = {
   },
   /** Every event (not only exits) of each lane in [t0, t1], counted per bucket and type; exact (added after v0.1). */
   'sessions.density': {
-    params: z.strictObject({ id: sessionId, t0: ns, t1: ns, buckets: z.number().int().min(1).max(4000) }),
+    params: z.strictObject({
+      id: sessionId,
+      t0: ns,
+      t1: ns,
+      buckets: z.number().int().min(1).max(4000),
+      /** The timeline's type filter: types, and raw events' names as `raw:<name>`, left out of the counts (added after v0.1). */
+      hidden: z.array(z.string().max(200)).max(256).optional(),
+    }),
     result: densityResult,
   },
+  /** The raw events of an imported trace by tracepoint name (the type filter lists them); a scan of the chunks holding raw events (added after v0.1). */
+  'sessions.rawNames': { params: z.strictObject({ id: sessionId, queryId: queryId.optional() }), result: z.record(z.string(), z.number()) },
   'runs.start': {
     /**
      * `maxEvents`: stop each VM after this many events; left out, the host's default bound
@@ -610,7 +619,7 @@ export const API = {
    * dialog of its own (the page uses the browser's file picker and `sessions.uploadBegin`).
    */
   'sessions.pick': { params: noParams, result: z.object({ sessionId: z.string().nullable() }) },
-  /** Stop a query that is still running (`sessions.diff`, `sessions.counters`, `sessions.searchCount`, `sessions.search` with a `queryId`): no further step of it runs, and it fails with "cancelled". */
+  /** Stop a query that is still running (`sessions.diff`, `sessions.counters`, `sessions.searchCount`, `sessions.search`, `sessions.rawNames` with a `queryId`): no further step of it runs, and it fails with "cancelled". */
   'queries.cancel': { params: z.strictObject({ queryId }), result: z.object({ cancelled: z.boolean() }) },
   /** The bundled labs (docs/labs.md). */
   'labs.list': { params: noParams, result: z.array(labInfo) },

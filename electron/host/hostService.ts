@@ -33,6 +33,7 @@ import { openSession, type SessionReader } from '../../sessions/reader.ts';
 import { appendNoteOp, keyframesCutAt, type NoteRecord } from '../../sessions/annex.ts';
 import { ViewCancelled, compareView, countersViewAsync, diffViewAsync, pageTablesView, runStepsYielding, type StepOptions } from '../../sessions/views.ts';
 import { Searches } from './searches.ts';
+import { rawNameSteps } from '../../sessions/rawNames.ts';
 import { EXPORT_EXTENSIONS, EXPORT_MIME, ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
 import { LabService } from './labService.ts';
 import { LAB_MAX_EVENTS } from '../../sessions/labs/run.ts';
@@ -102,6 +103,8 @@ export class HostService {
   private closed = false;
   /** Queries running with a `queryId` (UI's long diffs and counters): their Cancel. */
   private readonly queries = new Map<string, AbortController>();
+  /** Raw events by name, per opened session (sessions/rawNames.ts). */
+  private readonly rawNames = new WeakMap<SessionReader, Record<string, number>>();
   /** The event searches' kept scans (searches.ts). */
   private readonly searches = new Searches();
 
@@ -471,9 +474,19 @@ export class HostService {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.timeline: params.t1 must not be before params.t0');
         return this.sessions.timeline(this.sessionPath(id), t0, t1, buckets);
       },
-      'sessions.density': ({ id, t0, t1, buckets }) => {
+      'sessions.density': ({ id, t0, t1, buckets, hidden }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.density: params.t1 must not be before params.t0');
-        return densityView(this.reader(id), t0, t1, buckets);
+        return densityView(this.reader(id), t0, t1, buckets, hidden);
+      },
+      'sessions.rawNames': async ({ id, queryId }) => {
+        const session = this.reader(id);
+        let names = this.rawNames.get(session);
+        if (!names) {
+          if (!(session.summary().eventsByType.raw ?? 0)) return {};
+          names = await this.query(queryId, (options) => runStepsYielding(rawNameSteps(session), options));
+          this.rawNames.set(session, names);
+        }
+        return names;
       },
       'runs.start': async ({ scenario, seed, maxEvents }) => {
         const resolved = this.resolveScenario(scenario, seed);

@@ -121,13 +121,19 @@ export const useSessionStore = defineStore('session', () => {
   }
 
   /** Every event of each lane per bucket and type in [t0, t1] (the lanes' density band). */
-  function densityOf(id: string, t0: number, t1: number, buckets: number): Promise<DensityResult> {
+  function densityOf(id: string, t0: number, t1: number, buckets: number, hidden?: readonly string[]): Promise<DensityResult> {
     return api().call('sessions.density', {
       id,
       t0: Math.max(0, t0),
       t1: Math.max(Math.max(0, t0) + 1, t1),
       buckets: Math.max(1, Math.min(4000, Math.round(buckets))),
+      ...(hidden?.length ? { hidden: [...hidden] } : {}),
     });
+  }
+
+  /** An imported trace's raw events by tracepoint name (the timeline's type filter lists them). */
+  function rawNamesOf(id: string, queryId?: string): Promise<Record<string, number>> {
+    return api().call('sessions.rawNames', { id, ...(queryId ? { queryId } : {}) });
   }
 
   /** Exits by reason, by handling and by vCPU with t0 <= t <= t1 (the breakdown's `perf kvm stat`). */
@@ -374,6 +380,7 @@ export const useSessionStore = defineStore('session', () => {
     closeCompare,
     counters,
     searchCount,
+    rawNamesOf,
     search,
     eventsBetween,
     pageTables,
