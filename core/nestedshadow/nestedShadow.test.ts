@@ -28,6 +28,7 @@
  * With `zap` every further page is three L1 exits (inject, the zapping pte store, the fill),
  * 1 + 3N in all: 2(1 + 3N) + N + 8 = 7N + 10.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { MmuEvent } from '../events.ts';
 import { parseScenario, type HardwareProfileName, type ScenarioInput, type ScriptStep } from '../scenario.ts';
@@ -312,5 +313,24 @@ describe('nested shadow-on-shadow: L0 shadows SPT12 into SPT02', () => {
     const found: string[] = [];
     n.audit((rule) => found.push(rule));
     expect(found).toContain('nested-spt02');
+  });
+});
+
+describe('nested shadow paging: random workloads, the auditor finds nothing', () => {
+  it('holds for both L0s, every paging mode, 1-3 vCPUs, zap/update, unsync and a small shadow page cache (recycling)', () => {
+    const workloadArb = fc.oneof(
+      fc.record({ kind: fc.constant('kbuild' as const), pages: fc.integer({ min: 1, max: 12 }), processes: fc.integer({ min: 1, max: 3 }) }),
+      fc.record({ kind: fc.constant('fork-cow' as const), pages: fc.integer({ min: 1, max: 16 }), processes: fc.integer({ min: 1, max: 2 }) }),
+      fc.record({ kind: fc.constant('context-switch' as const), pages: fc.integer({ min: 1, max: 6 }), processes: fc.integer({ min: 1, max: 3 }), iterations: fc.integer({ min: 1, max: 6 }) }),
+      fc.record({ kind: fc.constant('mmio' as const), iterations: fc.integer({ min: 1, max: 12 }) }),
+    );
+    fc.assert(
+      fc.property(workloadArb, fc.constantFrom('tdp' as const, 'shadow' as const), fc.constantFrom('nonpae' as const, 'pae' as const, 'long4' as const), fc.integer({ min: 1, max: 3 }), fc.constantFrom('zap' as const, 'update' as const), fc.boolean(), fc.integer({ min: 8, max: 64 }), (workload, mode, paging, vcpus, onGuestPteWrite, unsync, cachePages) => {
+        const { events, vm } = run(scenario(workload, { paging }, { mode, nested: { enabled: true, l1Mmu: 'shadow' }, shadow: { onGuestPteWrite, unsync, cachePages } }, { vcpus }), { audit: true });
+        expect(vm.stopReason).toBe('done');
+        expect(ofType(events, 'audit_violation')).toEqual([]);
+      }),
+      { numRuns: 30, seed: 1515 },
+    );
   });
 });

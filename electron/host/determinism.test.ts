@@ -14,7 +14,7 @@ import { builtinScenario } from '../../sessions/testing/recordBuiltin.ts';
 import { HostService } from './hostService.ts';
 
 // large-page-loop-bug ends in the engine's endless-fault-loop guard: an incomplete session.
-const SCENARIOS = ['cow-update', 'multi-vcpu', 'tdp-legacy-mmu-lock', 'race-fast-pf-aba', 'xenpv-fork-cow', 'nested-tdp', 'unsync-populate', 'large-page-loop-bug'];
+const SCENARIOS = ['cow-update', 'multi-vcpu', 'tdp-legacy-mmu-lock', 'race-fast-pf-aba', 'xenpv-fork-cow', 'nested-tdp', 'nested-shadow-vs-tdp', 'unsync-populate', 'large-page-loop-bug'];
 const SEED = 1234;
 
 let dir: string;
