@@ -94,6 +94,8 @@ function put(buf: Uint8Array, pos: number, v: number): number {
 }
 
 const textEncoder = new TextEncoder();
+/** Texts up to this many UTF-16 units are tried as ASCII first (see putText). */
+const ASCII_LOOP_MAX = 512;
 
 /** Bytes of the varuint of `v` (a non-negative safe integer). */
 function varuintSize(v: number): number {
@@ -112,10 +114,23 @@ function varuintSize(v: number): number {
  */
 function putText(w: ByteWriter, pos: number, s: string, extra: number): number {
   // UTF-8 takes at most 3 bytes per UTF-16 unit; the length is first guessed as one byte per unit
-  const guess = varuintSize(s.length);
+  const n = s.length;
+  const guess = varuintSize(n);
   w.pos = pos;
-  w.ensure(guess + 3 * s.length + 10 + extra);
+  w.ensure(guess + 3 * n + 10 + extra);
   const buf = w.buf;
+  // a short ASCII text (an imported trace's, every raw event and walk) is copied by a loop: a
+  // subarray and an encodeInto call per string cost more than the bytes
+  if (n <= ASCII_LOOP_MAX) {
+    const at = pos + guess;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[at + i] = c;
+    }
+    if (i === n) return put(buf, pos, n) + n;
+  }
   const written = textEncoder.encodeInto(s, buf.subarray(pos + guess)).written;
   const size = varuintSize(written);
   if (size !== guess) buf.copyWithin(pos + size, pos + guess, pos + guess + written);

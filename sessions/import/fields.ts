@@ -66,6 +66,9 @@ export function big(f: Fields, name: string): bigint | undefined {
 
 /** The fields as `name=value` text (a raw event's text). */
 export function fieldsText(f: Fields): string {
+  // fields that print themselves so (a trace.dat payload's: one string made at once)
+  const own = (f as Fields & { fieldsText?: () => string }).fieldsText;
+  if (own) return own.call(f);
   let text = '';
   let first = true;
   // forEach: no [name, value] pair per field (a raw event's text is built for every such event)

@@ -63,13 +63,22 @@ const big = (hex: string): bigint => BigInt('0x' + hex);
 const SPAN9 = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39, 2 ** 48];
 const SPAN10 = [0, 2 ** 12, 2 ** 22];
 
-/** Index of `va` in the table of `level` and the entry size, for the paging mode whose walks start at `top`. */
+/** Index of `va` in the table of `level` and the entry size, for the paging mode whose walks start at `top` (one object, reused). */
 function slot(va: number, level: number, top: number): { index: number; bytes: number } {
-  if (top === 2) return { index: Math.floor(va / (SPAN10[level] ?? 1)) % 1024, bytes: 4 };
+  const s = SLOT;
+  if (top === 2) {
+    s.index = Math.floor(va / (SPAN10[level] ?? 1)) % 1024;
+    s.bytes = 4;
+    return s;
+  }
   // PAE's top level (3) has four entries; every other level of PAE and 4/5-level paging 512
-  const index = Math.floor(va / (SPAN9[level] ?? 1)) % (top === 3 && level === 3 ? 4 : 512);
-  return { index, bytes: 8 };
+  s.index = Math.floor(va / (SPAN9[level] ?? 1)) % (top === 3 && level === 3 ? 4 : 512);
+  s.bytes = 8;
+  return s;
 }
+const SLOT = { index: 0, bytes: 8 };
+/** The gpas of a walk's entries (walkEvents' scratch: one array for every walk). */
+const GPAS: (number | undefined)[] = [];
 
 /** The table an entry points to: bits 12-51 (32-bit paging: 12-31). */
 function tableBase(hex: string, top: number): number {
@@ -100,20 +109,24 @@ export function walkEvents(
   out.push(walk);
   if (!els.length) return root;
   // The accessed bits name, top level first, the entries that lacked one: their gpas.
-  const aBits = w.bits.filter((b) => !b.dirty);
-  const gpas: (number | undefined)[] = [];
-  let k = 0;
+  const bits = w.bits;
+  const gpas = GPAS;
+  gpas.length = 0;
+  let k = 0; // the next accessed (not dirty) bit
   let base = root;
   for (let i = 0; i < els.length; i++) {
     const e = els[i]!;
     const { index, bytes } = slot(w.va, e.level, top);
     let gpa = base === undefined ? undefined : base + index * bytes;
     const low = lowHex(e.hex, 2);
-    if (!(low & ACCESSED) && k < aBits.length) {
-      const told = aBits[k++]!.gpa;
-      // the walk's own word wins over a root remembered from before (the guest may have switched CR3)
-      if (gpa !== told) gpa = told;
-      if (i === 0) root = told - index * bytes;
+    if (!(low & ACCESSED)) {
+      while (k < bits.length && bits[k]!.dirty) k++;
+      if (k < bits.length) {
+        const told = bits[k++]!.gpa;
+        // the walk's own word wins over a root remembered from before (the guest may have switched CR3)
+        if (gpa !== told) gpa = told;
+        if (i === 0) root = told - index * bytes;
+      }
     }
     gpas.push(gpa);
     const leaf = e.level === 1 || (e.level > 1 && (low & PS) !== 0);

@@ -41,22 +41,17 @@ export function readField(v: DataView, base: number, length: number, f: FieldFor
   }
 }
 
+/** A C string of at most `len` bytes (to its NUL), one byte per char (as libtraceevent prints it). */
 function cString(v: DataView, at: number, len: number): string {
-  let s = '';
-  for (let i = 0; i < len; i++) {
-    const c = v.getUint8(at + i);
-    if (c === 0) break;
-    s += String.fromCharCode(c);
-  }
-  return s;
+  const bytes = new Uint8Array(v.buffer, v.byteOffset + at, len);
+  const nul = bytes.indexOf(0);
+  // one string made at once, not a char at a time
+  return Buffer.from(bytes.buffer, bytes.byteOffset, nul < 0 ? len : nul).toString('latin1');
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
+/** Bytes as lower-case hex digits, two per byte. */
 function hexBytes(v: DataView, at: number, len: number): string {
-  let s = '';
-  for (let i = 0; i < len; i++) s += HEX[v.getUint8(at + i)]!;
-  return s;
+  return Buffer.from(v.buffer, v.byteOffset + at, len).toString('hex');
 }
 
 /**
@@ -115,6 +110,32 @@ export class PayloadFields implements ReadonlyMap<string, FieldValue> {
     return this.entries();
   }
 
+  /**
+   * The fields as `name=value` text, as fieldsText (sessions/import/fields.ts) prints any
+   * fields, written as bytes and made into one string: a raw event's text per event, without
+   * a string per name, value and separator.
+   */
+  fieldsText(): string {
+    const fields = this.format?.fields;
+    if (!fields) return '';
+    let buf = scratch;
+    let pos = 0;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      const v = readField(this.view, this.base, this.length, f, this.le);
+      if (v === undefined) continue;
+      const value = typeof v === 'number' ? v : typeof v === 'bigint' ? '0x' + v.toString(16) : v;
+      const room = pos + f.name.length + 2 + (typeof value === 'number' ? 24 : value.length);
+      if (room > buf.length) buf = scratch = grow(buf, room);
+      if (pos > 0) buf[pos++] = 32;
+      pos = putLatin1(buf, pos, f.name);
+      buf[pos++] = 61; // =
+      pos = typeof value === 'number' ? putDecimal(buf, pos, value) : putLatin1(buf, pos, value);
+      if (pos < 0) return fieldsTextSlow(this);
+    }
+    return buf.toString('latin1', 0, pos);
+  }
+
   forEach(cb: (value: FieldValue, key: string, map: ReadonlyMap<string, FieldValue>) => void): void {
     const fields = this.format?.fields;
     if (!fields) return;
@@ -124,6 +145,49 @@ export class PayloadFields implements ReadonlyMap<string, FieldValue> {
       if (v !== undefined) cb(v, f.name, this);
     }
   }
+}
+
+let scratch: Buffer = Buffer.allocUnsafe(4096);
+
+function grow(buf: Buffer, need: number): Buffer {
+  const next = Buffer.allocUnsafe(Math.max(need, buf.length * 2));
+  buf.copy(next);
+  return next;
+}
+
+/** `s` as one byte per char at `pos`; -1 (nothing usable) when a char does not fit a byte. */
+function putLatin1(buf: Buffer, pos: number, s: string): number {
+  if (pos < 0) return pos;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 255) return -1;
+    buf[pos++] = c;
+  }
+  return pos;
+}
+
+/** An integer as String() writes it (decimal, a sign when negative; below 2^53, so never an exponent). */
+function putDecimal(buf: Buffer, pos: number, v: number): number {
+  if (pos < 0) return pos;
+  if (!Number.isInteger(v)) return putLatin1(buf, pos, String(v));
+  if (v < 0) {
+    buf[pos++] = 45; // -
+    v = -v;
+  }
+  let digits = 1;
+  for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let i = pos + digits - 1; i >= pos; i--) {
+    buf[i] = 48 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return pos + digits;
+}
+
+/** fieldsText's generic form (a name or text past one byte per char). */
+function fieldsTextSlow(f: PayloadFields): string {
+  let text = '';
+  f.forEach((v, k) => (text += (text === '' ? '' : ' ') + k + '=' + (typeof v === 'bigint' ? '0x' + v.toString(16) : String(v))));
+  return text;
 }
 
 /** All of a payload's own fields as a plain object (the common_ ones left out). */

@@ -151,6 +151,8 @@ export function parseHeaderEvent(text: string): EventHeader {
 export class FormatTable {
   private readonly texts = new Map<number, { system: string; text: string | Uint8Array }>();
   private readonly parsed = new Map<number, EventFormat | undefined>();
+  /** `parsed` by id for the u16 ids records carry (null: none), looked up once per event. */
+  private readonly byId = new Array<EventFormat | null | undefined>(65536);
 
   /** Add a format file, as text or as its bytes (decoded only if an event of it comes). */
   add(text: string | Uint8Array, system: string): void {
@@ -158,9 +160,12 @@ export class FormatTable {
     if (id === undefined) throw new FormatError(`an event format of system ${system} has no ID`);
     this.texts.set(id, { system, text });
     this.parsed.delete(id);
+    if (id < 65536 && this.byId[id] !== undefined) this.byId[id] = undefined;
   }
 
   get(id: number): EventFormat | undefined {
+    const known = id >= 0 && id < 65536 ? this.byId[id] : undefined;
+    if (known !== undefined) return known ?? undefined;
     let f = this.parsed.get(id);
     if (f === undefined && !this.parsed.has(id)) {
       const t = this.texts.get(id);
@@ -173,6 +178,7 @@ export class FormatTable {
       }
       this.parsed.set(id, f);
     }
+    if (id >= 0 && id < 65536 && Number.isInteger(id)) this.byId[id] = f ?? null;
     return f;
   }
 
