@@ -18,7 +18,7 @@ import type { HardwareProfileName } from './scenario.ts';
 export type CostKey =
   | 'accessNs' | 'walkRefNs' | 'exitEntryNs' | 'shadowFaultNs' | 'fastPfNs' | 'emulateNs' | 'injectNs' | 'shadowAllocNs'
   | 'lockNs' | 'ipiNs' | 'guestPfNs' | 'zeroPageNs' | 'copyPageNs' | 'forkPteNs' | 'syscallNs' | 'compilePerPageNs'
-  | 'hostRmwNs' | 'hypercallNs' | 'trapBounceNs' | 'batchRequestNs' | 'validateEntryNs';
+  | 'hostRmwNs' | 'hypercallNs' | 'trapBounceNs' | 'batchRequestNs' | 'validateEntryNs' | 'ipiSendNs';
 
 export type CostProfile = {
   readonly name: HardwareProfileName;
@@ -97,6 +97,7 @@ export const COST_SPECS: Readonly<Record<CostKey, CostSpec>> = {
   trapBounceNs: { cycles: 700, kind: 'estimate', basis: 'Xen bouncing a trap to the PV guest kernel' },
   batchRequestNs: { cycles: 100, kind: 'estimate', basis: 'one request of a multicall batch' },
   validateEntryNs: { cycles: 30, kind: 'estimate', basis: 'Xen validating or releasing one page-table entry (type and reference counts)' },
+  ipiSendNs: { cycles: 500, kind: 'estimate', basis: 'the sender\'s side of one IPI (a write to the local APIC\'s interrupt command register, as kvm_vcpu_kick does), a few hundred cycles; the receiver\'s exit is charged on its own timeline' },
 };
 
 export const COST_KEYS = Object.keys(COST_SPECS) as CostKey[];

@@ -210,6 +210,28 @@ export abstract class Machine {
     if (keep) this.holds.splice(0, keep);
   }
 
+  /**
+   * Run `work` on `cpu`'s lane (host work that makes another vCPU exit, e.g. a kick): its events
+   * carry that vCPU and start at `t` or the vCPU's own clock, whichever is later, and the vCPU's
+   * clock moves on by what the work takes. The current lane is restored afterwards.
+   */
+  onVcpu(cpu: Vcpu, t: number, work: () => void): void {
+    const cur = this.cur;
+    const vcpu = this.emitter.vcpu;
+    const now = this.emitter.t;
+    this.cur = cpu;
+    this.emitter.vcpu = cpu.id;
+    this.emitter.t = Math.max(t, cpu.clock);
+    try {
+      work();
+      cpu.clock = this.emitter.t;
+    } finally {
+      this.cur = cur;
+      this.emitter.vcpu = vcpu;
+      this.emitter.t = now;
+    }
+  }
+
   flushAllTlbs(reason: string): void {
     for (const c of this.cpus) c.tlb.flush(true);
     this.emitter.emit({ type: 'tlb_flush', scope: 'all', reason });

@@ -117,7 +117,7 @@ export class TdpMmu {
     eptViolations: 0, eptMisconfigs: 0, fastPf: 0, slowWriteFaults: 0, spurious: 0,
     walkRefs: 0, guestWalkRefs: 0, tablesAllocated: 0, tablesFreed: 0, disconnectedSptes: 0,
     largePages: 0, dirtyLogFetches: 0, dirtyPagesFetched: 0, emulatedWrites: 0, cmpxchgLost: 0, zapAllFast: 0,
-    pmlEntries: 0, pmlFull: 0, hugePagesSplit: 0,
+    pmlEntries: 0, pmlFull: 0, pmlKicks: 0, hugePagesSplit: 0,
   };
 
   constructor(
@@ -244,12 +244,40 @@ export class TdpMmu {
     return false;
   }
 
-  /** KVM's vmx_flush_pml_buffer: every logged gfn into the dirty bitmap (one bitmap write each). */
-  private drainPml(cpu: number): void {
+  /**
+   * PML at a fetch of the log (KVM's kvm_flush_pml_buffers): a vCPU's log holds pages not in the
+   * bitmap yet, and it is drained at the start of every exit of that vCPU, so the host kicks
+   * each running vCPU out of the guest with an IPI, one after another (`ipiSendNs` each, inside
+   * the host's exclusive hold), and each takes an `EXTERNAL_INTERRUPT` exit on its own timeline
+   * (`pml-kick`) that drains its log. The logs go into the bitmap now, before the fetch reads
+   * it; the returned function records the kicks once the fetch's own events are out (the host's
+   * work is stamped on vCPU 0's lane, whose kick comes after it).
+   */
+  private kickToFlushPml(): () => void {
+    const vm = this.vm;
+    const kicked = vm.cpus.filter((c) => !c.done).map((c) => [c, this.drainPml(c.id, false)] as const);
+    return () => {
+      const t = vm.emitter.t;
+      for (const [c, drained] of kicked) {
+        this.holdExtraNs += vm.cost.ipiSendNs;
+        vm.onVcpu(c, t + this.holdExtraNs, () => {
+          const start = vm.beginExit();
+          this.stats.pmlKicks++;
+          vm.tick(drained * vm.cost.lockNs); // the drain: one bitmap write per logged page
+          vm.endExit(start, 'EXTERNAL_INTERRUPT', 'pml-kick');
+        });
+      }
+    };
+  }
+
+  /** KVM's vmx_flush_pml_buffer: every logged gfn into the dirty bitmap (one bitmap write each, charged unless the caller does). Returns how many. */
+  private drainPml(cpu: number, charge = true): number {
     const log = this.pmlLog(cpu);
+    const n = log.length;
     for (const gfn of log) this.markDirty(gfn);
-    this.charge(log.length * this.vm.cost.lockNs);
+    if (charge) this.charge(n * this.vm.cost.lockNs);
     log.length = 0;
+    return n;
   }
 
   /** Cost of the 2D walk that just ran (walk2d.ts, the one model), emitted as a `page_walk` event. */
@@ -403,6 +431,8 @@ export class TdpMmu {
     else vm.lock(holdNs);
   }
 
+  /** Host time of an exclusive hold besides its spte writes (the IPIs of PML kicks). */
+  private holdExtraNs = 0;
   /** sptes written so far (by anyone): what an exclusive holder's time is made of. */
   private spteWrites = 0;
   /** mmu_lock held exclusively by host work, as [start, end) pairs. */
@@ -432,9 +462,10 @@ export class TdpMmu {
   private exclusively(work: () => void): number {
     const c = this.vm.cost;
     const before = this.spteWrites;
+    this.holdExtraNs = 0;
     work();
     const start = this.vm.emitter.t;
-    const end = start + c.lockNs + (this.spteWrites - before) * (c.walkRefNs + c.lockNs);
+    const end = start + c.lockNs + (this.spteWrites - before) * (c.walkRefNs + c.lockNs) + this.holdExtraNs;
     this.exclusive.push(start, end);
     return end;
   }
@@ -800,7 +831,7 @@ export class TdpMmu {
 
   private fetchDirtyLogLocked(): number[] {
     // PML: the vCPUs are kicked and flush their logs into the bitmap first.
-    if (this.opts.pml) for (const c of this.vm.cpus) this.drainPml(c.id);
+    const kicks = this.opts.pml ? this.kickToFlushPml() : undefined;
     const pages: number[] = [];
     for (let g = 0; g < this.frames; g++) if (this.dirty[g]) pages.push(g);
     this.dirty.fill(0);
@@ -819,6 +850,7 @@ export class TdpMmu {
     const shown = pages.slice(0, 64).map((g) => '0x' + g.toString(16)).join(',');
     this.vm.emitter.emit({ type: 'dirty_log', action: 'fetch', pages: pages.length, detail: pages.length > 64 ? shown + ',…' : shown });
     if (flush) this.flush('dirty-log');
+    kicks?.();
     return pages;
   }
 
