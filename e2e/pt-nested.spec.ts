@@ -6,36 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expectAxeCleanInBothThemes } from './axe-check';
 import { expect, mmuLab, root, test } from './fixtures';
-
-interface Ev {
-  type: string;
-  level?: number;
-  table?: number;
-  index?: number;
-  new?: string;
-  action?: string;
-  role?: string;
-}
-
-/** Per role: the tables its shadow_page allocs made, and its present entries after the last event. */
-function replay(events: Ev[]): Map<string, { tables: Set<number>; entries: Map<string, { level: number; value: bigint }> }> {
-  const out = new Map<string, { tables: Set<number>; entries: Map<string, { level: number; value: bigint }> }>();
-  const of = (role: string) => {
-    let r = out.get(role);
-    if (!r) out.set(role, (r = { tables: new Set(), entries: new Map() }));
-    return r;
-  };
-  for (const e of events) {
-    if (!e.role) continue;
-    if (e.type === 'shadow_page' && e.action === 'alloc') of(e.role).tables.add(e.table!);
-    else if (e.type === 'spte_write') {
-      const key = `${e.table}:${e.index}`;
-      if (BigInt(e.new!) === 0n) of(e.role).entries.delete(key);
-      else of(e.role).entries.set(key, { level: e.level!, value: BigInt(e.new!) });
-    }
-  }
-  return out;
-}
+import { replayRoles as replay, type Ev } from './roleReplay';
 
 // wide enough for the guest's tree and the three EPTs in one row
 test.use({ viewport: { width: 1600, height: 900 } });
