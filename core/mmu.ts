@@ -1,7 +1,8 @@
 /**
  * The one interface every MMU design implements (the lab's `struct kvm_mmu`): shadow
  * paging (core/shadow/), two-dimensional paging with the legacy or the TDP MMU (core/tdp/),
- * Xen PV direct paging (core/xenpv/) and nested TDP (core/nested/). The VM loop
+ * Xen PV direct paging (core/xenpv/), nested TDP (core/nested/) and nested shadow paging
+ * (core/nestedshadow/: L1's shadow MMU on an L0 with or without EPT). The VM loop
  * (core/vm.ts) talks to its MMU only through this interface; core/mmus.ts picks the design
  * from the scenario. An MMU gets the `Machine` (core/machine.ts) and never the VM.
  */
