@@ -122,6 +122,19 @@ describe('lab 3: unsync pages against the scenario text itself', () => {
   });
 });
 
+describe('lab 14: the nested shadow checks count the mechanism', () => {
+  it('fail naming the shadow-on-EPT checks when L1 gets an EPT in their scenario (nested TDP: no reflected #PF, 4 exits per frame)', async () => {
+    const dir = copyLab('14-nested-shadow');
+    const f = join(dir, 'onept.yaml');
+    writeFileSync(f, readFileSync(f, 'utf8').replace('l1Mmu: shadow', 'l1Mmu: ept'));
+    const lab = loadLab(dir);
+    const r = await runLab(lab, join(tmp, 'lab14-broken'), referenceAnswers(lab));
+    expect(r.passed).toBe(false);
+    // nested TDP reflects 36 EPT violations (not 66 exits), maps 3 EPT12 pages in EPT01, takes 147 exits, and L2's #PFs never exit
+    expect(r.checks.filter((c) => !c.passed).map((c) => c.id)).toEqual(['two-per-l1-exit', 'first-touches', 'total-on-ept', 'l1-injects', 'answered-total']);
+  });
+});
+
 describe('lab 7: the race check reads the exact auditor rule', () => {
   async function raceCaught(replace: [string, string]) {
     const dir = copyLab('07-dirty-log-fast-pf');
