@@ -3,7 +3,8 @@
 // the #PF exit, the guest fault, the emulation exit and its gpte write, the fill exit and its spte
 // write, the retried access), each end at its event's time on its lane, as the JSONL export times
 // them; a click on an arrow's end selects that event.
-import { expect, mmuLab, test } from './fixtures';
+import { join } from 'node:path';
+import { expect, mmuLab, root, test } from './fixtures';
 
 interface Ev {
   t: number;
@@ -53,6 +54,9 @@ test('the causal chain is drawn as flow arrows; a click on an end selects that s
   const nsPerPx = Number(await canvas.getAttribute('data-ns-per-px'));
   const x0 = Number(await canvas.getAttribute('data-plot-x0'));
   for (const [index, x] of ends) expect(Math.abs(x - (x0 + (events[index]!.t - t0) / nsPerPx))).toBeLessThan(1);
+
+  // The guide's picture of the arrows, refreshed on request only.
+  if (process.env.MMU_LAB_UPDATE_DOCS_IMAGES) await page.locator('section.timeline').first().screenshot({ path: join(root, 'docs', 'images', 'timeline-flows.png') });
 
   // The first step's dot is painted in the accent colour.
   const [, ax, ay] = ends[0]!;
