@@ -36,6 +36,15 @@ test('shadow-on-shadow: SPT02 and SPT12 side by side, each SPT02 leaf linked to 
   await expect(host.getByTestId('derived-from')).toHaveCount(leaves02);
   await host.getByTestId('derived-from').first().click();
   await expect(spt12.locator('li.hl')).toHaveCount(1);
+  // the Picture: SPT12 in the third column, one derived-from curve per SPT02 leaf, to an SPT12 entry drawn there
+  await page.getByRole('radio', { name: 'Picture' }).check();
+  const diagram = page.getByTestId('pt-diagram');
+  await expect(diagram.getByTestId('pt-diagram-section')).toHaveText([/^SPT12/]);
+  await expect(diagram.getByTestId('pt-link-derived')).toHaveCount(leaves02);
+  for (const l of (await diagram.getByTestId('pt-link-derived').all()).slice(0, 4)) {
+    await expect(diagram.getByTestId('pt-diagram-host').locator(`g.entry[data-entry="${await l.getAttribute('data-from')}"]`)).toHaveCount(1);
+    await expect(diagram.getByTestId('pt-diagram-nested').locator(`g.entry[data-entry="${await l.getAttribute('data-to')}"]`)).toHaveCount(1);
+  }
   await expectAxeCleanInBothThemes(page, '[data-testid="page-tables"]', 'the nested shadow page tables');
   app.expectNoErrors();
 });
