@@ -32,9 +32,10 @@ export function roleTables(v: VmState, role: string): [number, ShadowTableState]
  */
 export function roleChild(role: string, value: bigint, level: number): number | undefined {
   const lo = Number(value & 0xffffffffn);
-  if (level === 1 || lo & 0x80 || (lo & 7) === 0) return undefined;
-  const frame = Number((value & 0x000ffffffffff000n) >> 12n);
   const r = parseTableRole(role);
+  // present: an EPT entry with R, W or X; a shadow entry with P (its W and U alone are not)
+  if (level === 1 || lo & 0x80 || (r?.kind === 'spt' ? (lo & 1) === 0 : (lo & 7) === 0)) return undefined;
+  const frame = Number((value & 0x000ffffffffff000n) >> 12n);
   if (r?.owner) return frame;
   const base = r?.kind === 'spt' ? HOST_SHADOW_BASE_FRAME : HOST_EPT_BASE_FRAME;
   return frame >= base ? frame - base : undefined;
