@@ -107,3 +107,33 @@ test('(3) a click selects the exit under the pointer in its own lane and shows i
     await expect(details.locator(`[data-field="${key}"]`)).toHaveText(String(exit[key]));
   await expect(details.getByRole('heading')).toHaveText(`Event #${pick.toLocaleString('en-US')}: vmexit`);
 });
+
+test('a click on a merged pixel of a long run (counted from the session summaries) selects that pixel\'s first exit in its lane', async ({ app, lab, page }) => {
+  const file = lab.record('kbuild-zap');
+  const events = exported(file);
+  await app.goto(lab.url);
+  await app.openSession('kbuild-zap.mmulab');
+  const canvas = page.getByTestId('timeline-canvas').first();
+  await expect(canvas).toHaveAttribute('data-exact', 'true');
+  const box = (await canvas.boundingBox())!;
+  const x0 = Number(await canvas.getAttribute('data-plot-x0'));
+  const { t0, t1 } = await viewWindow(app);
+  const lanes = [...new Set(events.map((e) => `${e.vm}/${e.vcpu}`))].sort();
+  const [vm, vcpu] = lanes[0]!.split('/').map(Number);
+  // the middle of the run, on the first lane: a pixel standing for many exits
+  const x = x0 + (box.width - x0) / 2;
+  const tAt = (px: number) => t0 + ((px - x0) / (box.width - x0)) * (t1 - t0);
+  await page.mouse.click(box.x + x, box.y + laneMiddle(0));
+  const details = page.getByTestId('event-details');
+  // the slice's first exit is looked up (a few event pages) before it is selected
+  await expect(details.locator('#details-title')).toContainText(': vmexit');
+  const picked = events[Number(await details.getAttribute('data-index'))]!;
+  expect([picked.type, picked.vm, picked.vcpu]).toEqual(['vmexit', vm, vcpu]);
+  // the first exit of a cell no wider than a pixel, within the 4 px the hit test allows
+  const px = (t1 - t0) / (box.width - x0);
+  expect(picked.t).toBeGreaterThanOrEqual(tAt(x) - 5 * px);
+  expect(picked.t).toBeLessThanOrEqual(tAt(x) + 5 * px);
+  const index = Number(await details.getAttribute('data-index'));
+  await expect(details.locator('#details-title')).toHaveText(`Event #${index.toLocaleString('en-US')}: vmexit`);
+  await expect(page.getByTestId('current-event')).toContainText(`event #${index}`);
+});

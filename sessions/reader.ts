@@ -127,7 +127,7 @@ export class SessionReader {
     this.startNs = this.ix.startNs;
     this.endNs = this.ix.endNs;
     this.states = new PageStates(this.ix, this.header.vms, this.eventCount, this.keyframes);
-    this.sums = new Summaries(src, this.lanes, this.store, this.eventTypes.length, diagnostics, found.summaryOffset);
+    this.sums = new Summaries(src, this.lanes, this.store, this.eventTypes.map((t) => t.name), diagnostics, found.summaryOffset);
   }
 
   /** The event-type table the file was written with. */
@@ -175,7 +175,7 @@ export class SessionReader {
       events: this.eventCount,
       startNs: this.startNs,
       endNs: this.endNs,
-      ...wholeCounts(this.ix),
+      ...wholeCounts(this.ix, this.sums),
       ...(this.completeness ? { completeness: this.completeness } : {}),
       ...traceNotesOf(this.header.scenario),
     };

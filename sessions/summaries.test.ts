@@ -255,6 +255,25 @@ describe('timelines and densities from the summaries', () => {
     }
   });
 
+  it('the session summary (events by type, exits by reason, per vCPU) comes from the summaries, as the export counts it', () => {
+    const fresh = must(path);
+    const sum = fresh.summary();
+    expect(fresh.columnCache.chunks).toBe(0);
+    const byType: Record<string, number> = {};
+    const byReason: Record<string, number> = {};
+    for (const e of all) {
+      byType[String(e.type)] = (byType[String(e.type)] ?? 0) + 1;
+      if (e.type === 'vmexit') byReason[String(e.reason)] = (byReason[String(e.reason)] ?? 0) + 1;
+    }
+    expect({ ...sum.eventsByType }).toEqual(byType);
+    expect({ ...sum.exitsByReason }).toEqual(byReason);
+    for (const v of sum.vcpus) {
+      const mine = all.filter((e) => e.vm === v.vm && e.vcpu === v.vcpu);
+      expect([v.events, v.exits]).toEqual([mine.length, mine.filter((e) => e.type === 'vmexit').length]);
+    }
+    expect(must(older).summary()).toEqual(sum);
+  });
+
   it('a whole-run view decodes only the chunks at its ends', () => {
     // (buckets of at least 128 events per lane: finer ones are counted from the events)
     const fresh = must(path);

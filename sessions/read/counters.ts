@@ -1,5 +1,6 @@
 /** Counts over a session or a time range: whole chunks from their statistics, partial ones decoded. */
 import type { LaneIndex } from './laneIndex.ts';
+import type { Summaries } from './summaries.ts';
 import { inc, ownValue, tally, type Counters, type VcpuCounts, type VcpuRangeCounts } from './model.ts';
 
 /** Counters over events with t0 <= t <= t1 (whole chunks from their statistics, partial ones decoded). */
@@ -60,13 +61,27 @@ export function counters(ix: LaneIndex, t0 = 0, t1 = Number.MAX_SAFE_INTEGER): C
   return out;
 }
 
-/** Per-vCPU events and exits, and events by type and exits by reason, of the whole session. */
-export function wholeCounts(ix: LaneIndex): { vcpus: VcpuCounts[]; eventsByType: Record<string, number>; exitsByReason: Record<string, number> } {
+/**
+ * Per-vCPU events and exits, and events by type and exits by reason, of the whole session: from
+ * each lane's summaries when the file has them (a few numbers per lane), else from the index's
+ * per-chunk statistics.
+ */
+export function wholeCounts(ix: LaneIndex, sums?: Summaries): { vcpus: VcpuCounts[]; eventsByType: Record<string, number>; exitsByReason: Record<string, number> } {
   const eventsByType = tally();
   const exitsByReason = tally();
   const vcpus: VcpuCounts[] = [];
   for (const lane of ix.lanes) {
     let exits = 0;
+    const whole = sums?.wholeLane(lane);
+    if (whole) {
+      for (const [k, v] of whole.types) inc(eventsByType, k, v);
+      for (const [k, v] of whole.exits) {
+        inc(exitsByReason, k, v);
+        exits += v;
+      }
+      vcpus.push({ vm: lane.vm, vcpu: lane.vcpu, events: lane.count, exits });
+      continue;
+    }
     for (const ch of lane.chunks) {
       const s = ix.chunkStats(ch);
       for (const [k, v] of Object.entries(s.types)) inc(eventsByType, k, v);

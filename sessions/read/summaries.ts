@@ -44,7 +44,8 @@ export class Summaries {
     private readonly src: ByteSource,
     private readonly lanes: Lane[],
     private readonly store: ChunkStore,
-    private readonly typeCount: number,
+    /** The file's event type names, by type id. */
+    private readonly typeNames: readonly string[],
     private readonly diagnostics: Diagnostic[],
     /** Offset of the SUMM chunk, when the file has one. */
     private readonly at: number | undefined,
@@ -107,7 +108,7 @@ export class Summaries {
         try {
           const bytes = this.src.read(this.dataAt + pick.offset, pick.length);
           if (crc32(bytes) !== pick.crc32) throw new Error('a level fails its checksum');
-          level = decodeLevel(pick.k, pick.bins, bytes, this.typeCount, this.strings.length);
+          level = decodeLevel(pick.k, pick.bins, bytes, this.typeNames.length, this.strings.length);
           checkTotal(level, lane.count);
         } catch (e) {
           this.damage(this.dataAt, (e as Error).message);
@@ -130,6 +131,32 @@ export class Summaries {
     return pick ? { level: pick, strings: b.strings } : undefined;
   }
 
+  /**
+   * A lane's events per type and exits per reason, from its stored summaries' coarsest level (one
+   * bin), or undefined when it has none (the caller uses the index's per-chunk statistics).
+   */
+  wholeLane(lane: Lane): { types: Map<string, number>; exits: Map<string, number> } | undefined {
+    const s = this.stored.get(lane);
+    const top = s?.entry.levels[s.entry.levels.length - 1];
+    if (!top) return undefined;
+    const ll = this.level(lane, top.k, 0);
+    if (!ll) return undefined;
+    const lv = ll.level;
+    const types = new Map<string, number>();
+    const exits = new Map<string, number>();
+    for (let b = 0; b < lv.idx.length; b++) {
+      for (let j = lv.typeStart[b]!; j < lv.typeStart[b + 1]!; j++) {
+        const name = this.typeNames[lv.typeId[j]!]!;
+        types.set(name, (types.get(name) ?? 0) + lv.typeN[j]!);
+      }
+      for (let j = lv.reasonStart[b]!; j < lv.reasonStart[b + 1]!; j++) {
+        const reason = ll.strings[lv.reasonId[j]!]!;
+        exits.set(reason, (exits.get(reason) ?? 0) + lv.reasonN[j]!);
+      }
+    }
+    return { types, exits };
+  }
+
   /** The lane's levels from its chunks' columns, as the writer would have stored them. */
   private build(lane: Lane): Built {
     const mip = new LaneMipmapBuilder();
@@ -144,7 +171,7 @@ export class Summaries {
         } else mip.add(cols.times[i]!, cols.typeIds[i]!);
       }
     }
-    const levels = mip.finish().map((lv) => decodeLevel(lv.k, lv.bins, lv.bytes, this.typeCount, strings.list.length));
+    const levels = mip.finish().map((lv) => decodeLevel(lv.k, lv.bins, lv.bytes, this.typeNames.length, strings.list.length));
     return { levels, strings: strings.list, chunks: lane.chunks.length };
   }
 }

@@ -50,8 +50,7 @@ export function timeline(ix: LaneIndex, sums: Summaries, t0: number, t1: number,
     const slices: TimelineSlice[] = [];
     if (n <= nb) {
       // few enough to draw one by one: every exit of the window, decoded
-      const all = lane.chunks.filter((ch) => ch.spanEnd >= t0 && ch.tMin <= g.T1 && hasExits(ch));
-      eachExit(ix, all, t0, g.T1, () => true, (t, end, k, ch, cols) => {
+      eachExit(ix, w.all().filter(hasExits), t0, g.T1, () => true, (t, end, k, ch, cols) => {
         slices.push({ t0: t, t1: end, reason: cols.exitReason[k]!, handling: cols.exitHandling[k]!, index: ix.globalIndex(l, ch.ordinal + cols.exitAt[k]!, t), count: 1 });
       });
     } else {
