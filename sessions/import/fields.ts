@@ -193,15 +193,20 @@ export function fieldsPagetableWalk(f: Fields): { addr: number; pferr: number } 
   return addr === undefined || pferr === undefined ? undefined : { addr, pferr };
 }
 
-/** kvm_mmu_paging_element, its entry as lower-case hex digits (as %llx prints it): no BigInt per element. */
-export function fieldsPagingElement(f: Fields): { hex: string; level: number } | undefined {
-  const pte = f.get('pte');
-  const level = num(f, 'level');
-  if (level === undefined) return undefined;
+/** A 64-bit field as lower-case hex digits (as %llx prints it), no BigInt below 2^53; undefined when absent or not a number. */
+export function fieldHex(f: Fields, name: string): string | undefined {
+  const v = f.get(name);
   // a number is exact below 2^53; past it, or negative (a signed field), as the 64-bit word
-  if (typeof pte === 'number') return { hex: pte >= 0 ? pte.toString(16) : BigInt.asUintN(64, BigInt(pte)).toString(16), level };
-  if (typeof pte === 'bigint') return { hex: BigInt.asUintN(64, pte).toString(16), level };
+  if (typeof v === 'number') return v >= 0 ? v.toString(16) : BigInt.asUintN(64, BigInt(v)).toString(16);
+  if (typeof v === 'bigint') return BigInt.asUintN(64, v).toString(16);
   return undefined;
+}
+
+/** kvm_mmu_paging_element, its entry as lower-case hex digits (as %llx prints it). */
+export function fieldsPagingElement(f: Fields): { hex: string; level: number } | undefined {
+  const level = num(f, 'level');
+  const hex = level === undefined ? undefined : fieldHex(f, 'pte');
+  return hex === undefined ? undefined : { hex, level: level! };
 }
 
 export function fieldsGpa(f: Fields): { gpa: number } | undefined {

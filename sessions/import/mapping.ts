@@ -14,7 +14,8 @@ import {
   fieldsGpa,
   fieldsInjException,
   fieldsPagetableWalk,
-  fieldsPagingElement,
+  fieldHex,
+  num,
   fieldsSetSpte,
   fieldsShadowPage,
   fieldsTdpSpteChanged,
@@ -109,7 +110,6 @@ export class Importer {
   private readonly guest: GuestEntries[];
   /** What bit 4 of a role word means in this trace (role.ts), once a page showed it. */
   private bit4: Bit4 | undefined;
-  private readonly out: MmuEvent[] = [];
   events = 0;
   exits = 0;
   raw = 0;
@@ -250,13 +250,14 @@ export class Importer {
   private closeWalk(lane: LaneState): void {
     const w = lane.walk!;
     lane.walk = undefined;
-    const out = this.out;
+    // a new array per walk: cheaper than cutting one (setting an array's length is a runtime call)
+    const out: MmuEvent[] = [];
     lane.root = walkEvents(w, { vm: lane.vm, vcpu: lane.vcpu }, this.guest[lane.vm]!, lane.root, out);
-    for (const e of out) {
+    for (let i = 0; i < out.length; i++) {
+      const e = out[i]!;
       if (e.type === 'raw') this.raw++;
       this.put(lane, e);
     }
-    out.length = 0;
   }
 
   private flushRequested(lane: LaneState): void {
@@ -452,11 +453,19 @@ export class Importer {
       w.lastT = t;
       const body = r.body;
       if (r.event === 'kvm_mmu_paging_element') {
-        const d = f ? fieldsPagingElement(f) : decodePagingElementHex(body);
         // elements come before the bits; one after a bit starts no new walk: kept raw
         // (a walk reads at most 5 levels: more is not one walk, and memory stays bounded)
-        if (d && w.bits.length === 0 && w.elements.length < MAX_WALK_LEVELS)
-          return void w.elements.push({ t, level: d.level, hex: d.hex });
+        if (w.bits.length === 0 && w.elements.length < MAX_WALK_LEVELS) {
+          if (f) {
+            // (fieldsPagingElement's reads, without its object: this is most of a walk trace's records)
+            const level = num(f, 'level');
+            const hex = level === undefined ? undefined : fieldHex(f, 'pte');
+            if (hex !== undefined) return void w.elements.push({ t, level: level!, hex });
+          } else {
+            const d = decodePagingElementHex(body);
+            if (d) return void w.elements.push({ t, level: d.level, hex: d.hex });
+          }
+        }
       } else if (r.event === 'kvm_mmu_walker_error') {
         const d = f ? fieldsWalkerError(f) : decodeWalkerError(body);
         if (d) {

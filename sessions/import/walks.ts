@@ -77,8 +77,8 @@ function slot(va: number, level: number, top: number): { index: number; bytes: n
   return s;
 }
 const SLOT = { index: 0, bytes: 8 };
-/** The gpas of a walk's entries (walkEvents' scratch: one array for every walk). */
-const GPAS: (number | undefined)[] = [];
+/** The gpas of a walk's entries (walkEvents' scratch: one array for every walk; a walk has at most 5). */
+const GPAS: (number | undefined)[] = [undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
 
 /** The table an entry points to: bits 12-51 (32-bit paging: 12-31). */
 function tableBase(hex: string, top: number): number {
@@ -111,7 +111,7 @@ export function walkEvents(
   // The accessed bits name, top level first, the entries that lacked one: their gpas.
   const bits = w.bits;
   const gpas = GPAS;
-  gpas.length = 0;
+  let n = 0; // gpas used (the array is kept, not cut: setting an array's length is a runtime call)
   let k = 0; // the next accessed (not dirty) bit
   let base = root;
   for (let i = 0; i < els.length; i++) {
@@ -128,13 +128,13 @@ export function walkEvents(
         if (i === 0) root = told - index * bytes;
       }
     }
-    gpas.push(gpa);
+    gpas[n++] = gpa;
     const leaf = e.level === 1 || (e.level > 1 && (low & PS) !== 0);
     if (leaf) break;
     base = tableBase(e.hex, top);
   }
   // entries as read, then the bits set (both in record order, so times stay in order)
-  for (let i = 0; i < gpas.length; i++) {
+  for (let i = 0; i < n; i++) {
     const gpa = gpas[i];
     const e = els[i]!;
     if (gpa === undefined) continue;
@@ -154,7 +154,9 @@ export function walkEvents(
     }
     const old = big(was);
     const next = old | BigInt(b.dirty ? DIRTY | ACCESSED : ACCESSED);
-    const level = els[gpas.indexOf(b.gpa)]?.level ?? 0;
+    let at = -1;
+    for (let i = 0; i < n && at < 0; i++) if (gpas[i] === b.gpa) at = i;
+    const level = els[at]?.level ?? 0;
     out.push({ t: b.t, ...head, type: 'gpte_write', level, gpa: b.gpa, old, new: next, cause: 'ad' });
     guest.set(b.gpa, next.toString(16));
   }
