@@ -3,8 +3,10 @@
 // every legend stay inside the page-tables panel with no text cut, the picture scrolls by keyboard
 // with a visible focus ring, and its Size control enlarges the drawing. Screenshots of the TDP walk
 // and of Xen PV pinning (light theme) go to docs/images/ with MMU_LAB_UPDATE_DOCS_IMAGES=1.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page } from '@playwright/test';
-import { expect, mmuLab, test } from './fixtures';
+import { expect, mmuLab, root, test } from './fixtures';
 import { SIZES, expectLayout } from './layout-check';
 
 interface Ev {
@@ -13,6 +15,11 @@ interface Ev {
   memMask?: number;
   pscMask?: number;
   tlbMask?: number;
+}
+function shotDir(): string {
+  const dir = process.env.MMU_LAB_UPDATE_DOCS_IMAGES ? join(root, 'docs', 'images') : join(root, 'artifacts', 'screenshots');
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }
 const exportOf = (file: string): Ev[] => mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
 
@@ -38,6 +45,14 @@ async function pictureProblems(page: Page): Promise<string[]> {
         if (Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1) out.push(`legend items ${i} and ${j} overlap`);
       }
     return out;
+  });
+}
+
+/** Scroll the panes holding the page tables back to the top, as the app opens. */
+async function scrollPanesToTop(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    for (let el = document.querySelector('[data-testid="page-tables"]'); el; el = el.parentElement) el.scrollTop = 0;
+    window.scrollTo(0, 0);
   });
 }
 
@@ -72,6 +87,11 @@ for (const theme of ['light', 'dark'] as const) {
         const tag = `${size.width}x${size.height}`;
         expect.soft(await pictureProblems(page), `the ${view} picture at ${tag} (${theme})`).toEqual([]);
         await expectLayout(app, `the ${view} picture at ${tag} (${theme})`, theme === 'light' ? `pagetables-picture-${view}-${tag}.png` : undefined);
+        // the guide's close-up: the panel alone, at the projector-like middle size
+        if (theme === 'light' && size.width === 1600) {
+          await page.getByTestId('page-tables').screenshot({ path: join(shotDir(), `pagetables-picture-${view}.png`) });
+          await scrollPanesToTop(page); // the element screenshot scrolled the panel into view
+        }
       }
     }
 
@@ -92,10 +112,7 @@ for (const theme of ['light', 'dark'] as const) {
     await page.getByTestId('pt-zoom').selectOption({ label: '150%' });
     await expect.poll(async () => Number(await svg.getAttribute('width'))).toBeCloseTo(w1 * 1.5, 0);
     // (focusing the picture scrolled the panes holding it: back to the top, as a user would)
-    await page.evaluate(() => {
-      for (let el = document.querySelector('[data-testid="page-tables"]'); el; el = el.parentElement) el.scrollTop = 0;
-      window.scrollTo(0, 0);
-    });
+    await scrollPanesToTop(page);
     expect.soft(await pictureProblems(page), `the enlarged picture (${theme})`).toEqual([]);
     await expectLayout(app, `the enlarged picture (${theme})`);
     app.expectNoErrors();

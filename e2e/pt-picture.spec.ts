@@ -187,6 +187,12 @@ test('a TDP page walk is drawn as its 2D grid, each reference made, cached or sa
   // memory references numbered in walk order: row by row, the EPT translation then the entry
   const order = cellsOf(w.memMask!).sort((a, b) => { const [ra, ca] = a.split(',').map(Number); const [rb, cb] = b.split(',').map(Number); return ra! - rb! || ca! - cb!; });
   for (const [i, cell] of order.entries()) await expect(grid.locator(`td[data-cell="${cell}"]`)).toHaveText(`read ${i + 1}`);
+  // the guest entries the walk went through (read, or skipped thanks to the PDE cache: a bit in the
+  // guest-entry column of either mask) are drawn as this walk's path in the guest tables
+  const any = w.memMask! | w.pscMask! | w.tlbMask!;
+  const guestLevels = [0, 1, 2, 3].filter((row) => any & (1 << (row * 5 + 4))).length;
+  await expect(page.getByTestId('pt-diagram-guest').locator('g.entry.on-walk')).toHaveCount(guestLevels);
+  await expect(page.getByTestId('pt-legend-walk')).toContainText(`read by this walk (${guestLevels} guest entries`);
   // the legend names every shade
   for (const text of ['memory reference', 'paging-structure cache', 'guest-physical translations']) await expect(grid.getByRole('list', { name: 'Legend of the walk grid' })).toContainText(text);
   // the second dimension: each guest entry linked to the EPT leaf translating what it points to

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COL_W, LINK_GAP, layoutColumn, layoutEptLinks, layoutLinks } from './diagram';
+import { COL_W, LINK_GAP, layoutColumn, layoutEptLinks, layoutLinks, walkPath } from './diagram';
 import type { Entry, Space } from './tree';
 
 const e = (index: number, value: string, more: Partial<Entry> = {}): Entry => ({ index, value, flags: ['P'], target: { kind: 'page', addr: '0x5000' }, ...more });
@@ -63,5 +63,19 @@ describe('the page-table picture', () => {
     expect(one.tables[0]!.title).toBe('PML4 · type L4 page table · mfn 0x1');
     // only Xen PV tables are pinned: a shadow role named so is not
     expect(layoutColumn({ ...xen([t('s0:1', 'pinned')]), kind: 'shadow' }, 0, 9).tables[0]!.pinned).toBe(false);
+  });
+
+  it('the path of a walk: the entry covering the address in each guest table', () => {
+    const g: Space = {
+      kind: 'guest', paging: 'long4', roots: ['g:r'],
+      tables: [
+        { key: 'g:r', level: 2, entries: [e(0, '0x2001', { va0: '0x0', va1: '0x1fffff', target: { kind: 'table', addr: '0x2000', table: 'g:pt' } }), e(1, '0x3001', { va0: '0x200000', va1: '0x3fffff' })] },
+        { key: 'g:pt', level: 1, entries: [e(3, '0x5001', { va0: '0x3000', va1: '0x3fff' }), e(4, '0x6001', { va0: '0x4000', va1: '0x4fff' })] },
+      ],
+    };
+    const col = layoutColumn(g, 0, 7);
+    expect([...walkPath(col, '0x4123')]).toEqual(['g:r:0', 'g:pt:4']);
+    expect([...walkPath(col, '0x200000')]).toEqual(['g:r:1']);
+    expect(walkPath(col, undefined).size).toBe(0);
   });
 });

@@ -242,3 +242,19 @@ export function layoutEptLinks(guest: Column, host: Column): Link[] {
     }
   return links;
 }
+
+/**
+ * The guest entries a walk of `va` reads: in each guest table, the entry whose range holds `va`
+ * (so the path from the root to the leaf, when the tables are drawn). Keys of the drawn entries.
+ */
+export function walkPath(guest: Column, va: string | number | undefined): Set<string> {
+  const out = new Set<string>();
+  if (va === undefined) return out;
+  const v = BigInt(va);
+  for (const t of guest.tables)
+    for (const e of t.entries) {
+      const { va0, va1 } = e.entry;
+      if (!e.removed && va0 !== undefined && va1 !== undefined && BigInt(va0) <= v && v <= BigInt(va1)) out.add(e.key);
+    }
+  return out;
+}
