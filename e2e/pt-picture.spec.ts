@@ -281,6 +281,13 @@ test('Xen PV: the picture names each validated frame by its Xen page type and ba
   for (const t of pinned) await expect(host.locator(`g.table.pinned[data-table="s0:${t}"]`).getByTestId('pt-pin-badge')).toHaveText('pinned');
   // the event is the pin: its table is the one drawn as just pinned
   await expect(host.locator('g.table[data-pin="pinned"]')).toHaveAttribute('data-table', `s0:${events[at]!.table}`);
+  // the picture scrolls to the table just pinned (drawn last: it has no entry Xen wrote yet)
+  const region = page.getByTestId('pt-scroll');
+  await expect.poll(async () => {
+    const r = (await region.boundingBox())!;
+    const b = (await host.locator('g.table[data-pin="pinned"]').boundingBox())!;
+    return b.y >= r.y && b.y + 14 <= r.y + r.height;
+  }).toBe(true);
   await expect(page.getByTestId('pt-diagram-summary')).toContainText(`${pinned.size} pinned tables, 1 pinned and 0 unpinned by event #${at}`);
   await expect(page.getByTestId('pt-legend-pinned')).toContainText('pinned: Xen keeps the tree validated');
   await expectAxeCleanInBothThemes(page, '[data-testid="page-tables"]', 'the Xen PV picture with pinned tables');
