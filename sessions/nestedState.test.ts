@@ -136,4 +136,32 @@ describe('nested TDP session: the three EPTs from the events', () => {
     expect(host.filter((c) => c.table.startsWith('s0:ept01:')).length).toBe(15);
     expect(host.every((c) => c.change === 'added' && c.va0 !== undefined)).toBe(true);
   });
+
+  it('with INVEPT: each change L1 makes (X taken away) shows in the session as one EPT12 store and one EPT02 entry cleared; every EPT02 leaf left grants what EPT12 ∘ EPT01 allow', () => {
+    const parsed = parseScenario({ ...scenario({ kind: 'demand-paging', pages: 32 }, {}, { mode: 'tdp', nested: { enabled: true, inveptEvery: 10 } }), hardware: { profile: 'ept-2012' } });
+    if (!parsed.ok) throw new Error(parsed.error);
+    const path = join(dir, 'nested-invept.mmulab');
+    recordScenario(parsed.value, path);
+    const { session: s } = openSession(path);
+    if (!s) throw new Error('no session');
+    const ev = [...s.iterate()];
+    const invept = ev.filter((e) => e.type === 'vmexit' && e.reason === 'INVEPT').length;
+    expect(invept).toBeGreaterThan(0);
+    const w = (role: string) => ev.filter((e) => e.type === 'spte_write' && e.role === role);
+    // L1's stores: 3 links and 32 + 4 leaves, then one per change; L0 clears one EPT02 leaf per change
+    expect(w('ept12')).toHaveLength(3 + 36 + invept);
+    expect(w('ept02').filter((e) => e.type === 'spte_write' && e.new === 0n)).toHaveLength(invept);
+    const end = pageTablesView(s, s.stateBefore(s.eventCount), s.eventCount - 1).vms[0]!;
+    const [ept12, ept01] = end.nested!;
+    const byKey = new Map([...ept12!.tables, ...ept01!.tables].flatMap((t) => t.entries.map((e) => [`${t.key}:${e.index}`, e] as const)));
+    const rights = (v: string) => Number(BigInt(v) & 7n);
+    const leaves = end.host!.tables.filter((t) => t.level === 1).flatMap((t) => t.entries);
+    expect(leaves).toHaveLength(36 - invept + (ev.filter((e) => e.type === 'vmexit' && e.handling === 'shadow-ept-fill').length - 36));
+    for (const e of leaves) {
+      const [from12, from01] = (e.derivedFrom ?? []).map((r) => byKey.get(`${r.table}:${r.index}`)!);
+      expect(rights(e.value)).toBe(rights(from12!.value) & rights(from01!.value));
+    }
+    // the EPT12 leaves without X: one per change
+    expect(ept12!.tables.filter((t) => t.level === 1).flatMap((t) => t.entries).filter((e) => !(rights(e.value) & 4))).toHaveLength(invept);
+  });
 });
