@@ -227,6 +227,7 @@ const vmSchema = z
   .superRefine((vm, ctx) => {
     if (vm.mmu.tdp.pml && vm.mmu.mode !== 'tdp') ctx.addIssue({ code: 'custom', path: ['mmu', 'tdp', 'pml'], message: 'PML needs mmu.mode tdp (it logs EPT dirty bits)' });
     if (vm.mmu.nested.enabled && vm.mmu.nested.l1Mmu === 'ept' && vm.mmu.mode !== 'tdp') ctx.addIssue({ code: 'custom', path: ['mmu', 'nested', 'enabled'], message: 'nested TDP needs mmu.mode tdp (L1 runs L2 on its EPT)' });
+    if (vm.mmu.nested.l1Mmu === 'shadow' && vm.mmu.nested.inveptEvery > 0) ctx.addIssue({ code: 'custom', path: ['mmu', 'nested', 'inveptEvery'], message: 'INVEPT is L1 changing its EPT12 (l1Mmu: ept); an L1 on shadow paging has no EPT for L2' });
     if (vm.mmu.nested.enabled && vm.mmu.nested.l1Mmu === 'shadow' && vm.mmu.mode === 'xenpv') ctx.addIssue({ code: 'custom', path: ['mmu', 'nested', 'l1Mmu'], message: 'nested shadow paging needs mmu.mode tdp (shadow-on-EPT) or shadow (shadow-on-shadow): L0 runs L1 in a VMX guest' });
     const w = vm.guest.workload;
     if (w.kind !== 'script') return;

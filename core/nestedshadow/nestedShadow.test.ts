@@ -206,6 +206,11 @@ describe('nested shadow-on-EPT: what goes through L0 to L1', () => {
     expect([...reasons].sort()).toEqual(['excp_pf', 'npf', 'vmrun', 'write_cr3']);
   });
 
+  it('INVEPT every N misses is refused with L1 on shadow paging (there is no EPT12 to change), naming the field', () => {
+    const r = parseScenario(scenario({ kind: 'demand-paging', pages: 1 }, {}, { mode: 'tdp', nested: { enabled: true, l1Mmu: 'shadow', inveptEvery: 10 } }));
+    expect(r).toEqual({ ok: false, error: 'vms[0].mmu.nested.inveptEvery: INVEPT is L1 changing its EPT12 (l1Mmu: ept); an L1 on shadow paging has no EPT for L2' });
+  });
+
   it('L0 runs L1 in a VMX guest: mmu.mode xenpv is refused, naming the field', () => {
     const r = parseScenario(scenario({ kind: 'demand-paging', pages: 1 }, {}, { mode: 'xenpv', nested: { enabled: true, l1Mmu: 'shadow' } }));
     expect(r).toEqual({ ok: false, error: 'vms[0].mmu.nested.l1Mmu: nested shadow paging needs mmu.mode tdp (shadow-on-EPT) or shadow (shadow-on-shadow): L0 runs L1 in a VMX guest' });
