@@ -397,7 +397,8 @@ export function pageTablesView(session: SessionReader, state: PageState, at: num
           tables.push({
             key: key(id),
             level: t.level,
-            ...(t.gfn >= 0 ? { gfn: toHex(t.gfn) } : {}),
+            // a Xen PV table is the guest frame itself, named by its mfn: its gfn is the pfn (the p2m inverted)
+            ...(t.gfn >= 0 ? { gfn: toHex(t.gfn) } : kind === 'xenpv' && id >= xenMachineBase(vm) ? { gfn: toHex(id - xenMachineBase(vm)) } : {}),
             ...(t.role ? { role: t.role + (t.zapped ? ' zapped' : '') } : {}),
             quadrant: t.quadrant,
             entries,
