@@ -6,7 +6,7 @@
  * zstd). Only what the import needs is read: kallsyms and printk formats are skipped unread.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { unzlibSync } from 'fflate';
+import { inflateSync } from 'node:zlib';
 import { zstdDecompress } from './zstd.ts';
 import { FormatTable, parseHeaderEvent, parseHeaderPage, type EventHeader, type PageHeader } from './formats.ts';
 
@@ -143,7 +143,8 @@ export class Cursor {
 export function decompress(compression: Compression, data: Uint8Array, size: number, what: string): Uint8Array {
   let out: Uint8Array;
   try {
-    if (compression === 'zlib') out = unzlibSync(data, { out: new Uint8Array(size) });
+    // Node's own zlib: no decoder module to load and set up at every import (it was fflate's)
+    if (compression === 'zlib') out = inflateSync(data, { maxOutputLength: Math.max(1, size) });
     else if (compression === 'zstd') out = zstdDecompress(data, size);
     else throw new TraceDatError(`${what} is compressed, but the file names no compression`);
   } catch (e) {
