@@ -59,9 +59,35 @@ export interface Level {
   reasonStart: Uint32Array;
   reasonId: Uint32Array;
   reasonN: Float64Array;
+  /** Per reason pair: total, least and greatest exit duration (ns). */
+  reasonNs: Float64Array;
+  reasonMin: Float64Array;
+  reasonMax: Float64Array;
   handlingStart: Uint32Array;
   handlingId: Uint32Array;
   handlingN: Float64Array;
+  handlingNs: Float64Array;
+  handlingMin: Float64Array;
+  handlingMax: Float64Array;
+}
+
+/** Exits of one reason or handling in a bin: how many, and their total, least and greatest duration. */
+interface ExitStat {
+  n: number;
+  ns: number;
+  min: number;
+  max: number;
+}
+
+function addStat(m: Map<number, ExitStat>, id: number, n: number, ns: number, min: number, max: number): void {
+  const x = m.get(id);
+  if (!x) m.set(id, { n, ns, min, max });
+  else {
+    x.n += n;
+    x.ns += ns;
+    if (min < x.min) x.min = min;
+    if (max > x.max) x.max = max;
+  }
 }
 
 /** An open bin while building. */
@@ -74,8 +100,8 @@ class Bin {
   exits = 0;
   firstExitT = 0;
   maxExitEnd = 0;
-  readonly reasons = new Map<number, number>();
-  readonly handlings = new Map<number, number>();
+  readonly reasons = new Map<number, ExitStat>();
+  readonly handlings = new Map<number, ExitStat>();
 
   reset(idx: number): void {
     this.idx = idx;
@@ -104,18 +130,22 @@ class Bin {
       if (!to.exits || this.firstExitT < to.firstExitT) to.firstExitT = this.firstExitT;
       if (!to.exits || this.maxExitEnd > to.maxExitEnd) to.maxExitEnd = this.maxExitEnd;
       to.exits += this.exits;
-      for (const [id, n] of this.reasons) to.reasons.set(id, (to.reasons.get(id) ?? 0) + n);
-      for (const [id, n] of this.handlings) to.handlings.set(id, (to.handlings.get(id) ?? 0) + n);
+      for (const [id, x] of this.reasons) addStat(to.reasons, id, x.n, x.ns, x.min, x.max);
+      for (const [id, x] of this.handlings) addStat(to.handlings, id, x.n, x.ns, x.min, x.max);
     }
   }
 }
 
-function writePairs(w: ByteWriter, m: Map<number, number>): void {
+function writeStats(w: ByteWriter, m: Map<number, ExitStat>): void {
   const ids = [...m.keys()].sort((a, b) => a - b);
   w.varuint(ids.length);
   for (const id of ids) {
+    const x = m.get(id)!;
     w.varuint(id);
-    w.varuint(m.get(id)!);
+    w.varuint(x.n);
+    w.varuint(x.ns);
+    w.varuint(x.min);
+    w.varuint(x.max - x.min);
   }
 }
 
@@ -143,8 +173,8 @@ class LevelBuilder {
     if (b.exits) {
       w.varuint(b.firstExitT - b.idx * 2 ** this.k);
       w.varuint(b.maxExitEnd - b.firstExitT);
-      writePairs(w, b.reasons);
-      writePairs(w, b.handlings);
+      writeStats(w, b.reasons);
+      writeStats(w, b.handlings);
     }
     this.bins++;
   }
@@ -198,8 +228,8 @@ export class LaneMipmapBuilder {
         b.maxExitEnd = end;
       } else if (end > b.maxExitEnd) b.maxExitEnd = end;
       b.exits++;
-      b.reasons.set(reasonId!, (b.reasons.get(reasonId!) ?? 0) + 1);
-      b.handlings.set(handlingId!, (b.handlings.get(handlingId!) ?? 0) + 1);
+      addStat(b.reasons, reasonId!, 1, exitDuration, exitDuration, exitDuration);
+      addStat(b.handlings, handlingId!, 1, exitDuration, exitDuration, exitDuration);
     }
   }
 
@@ -268,8 +298,31 @@ export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCoun
   const typeN: number[] = [];
   const reasonId: number[] = [];
   const reasonN: number[] = [];
+  const reasonNs: number[] = [];
+  const reasonMin: number[] = [];
+  const reasonMax: number[] = [];
   const handlingId: number[] = [];
   const handlingN: number[] = [];
+  const handlingNs: number[] = [];
+  const handlingMin: number[] = [];
+  const handlingMax: number[] = [];
+  const stats = (ids: number[], ns: number[], tot: number[], mins: number[], maxs: number[], max: number, total: number) => {
+    const n = r.varuint();
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const id = r.varuint();
+      const c = r.varuint();
+      if (id >= max || c === 0) throw new FormatError('a summary bin names an unknown string');
+      ids.push(id);
+      ns.push(c);
+      tot.push(r.varuint());
+      const lo = r.varuint();
+      mins.push(lo);
+      maxs.push(lo + r.varuint());
+      sum += c;
+    }
+    if (sum !== total) throw new FormatError('a summary bin\'s exit counts do not add up');
+  };
   const width = 2 ** k;
   const pairs = (ids: number[], ns: number[], max: number, total: number) => {
     const n = r.varuint();
@@ -302,8 +355,8 @@ export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCoun
       if (off >= width) throw new FormatError('a summary bin\'s first exit lies outside it');
       firstExitT[b] = i * width + off;
       maxExitEnd[b] = firstExitT[b]! + r.varuint();
-      pairs(reasonId, reasonN, stringCount, x);
-      pairs(handlingId, handlingN, stringCount, x);
+      stats(reasonId, reasonN, reasonNs, reasonMin, reasonMax, stringCount, x);
+      stats(handlingId, handlingN, handlingNs, handlingMin, handlingMax, stringCount, x);
     }
   }
   typeStart[bins] = typeId.length;
@@ -323,9 +376,15 @@ export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCoun
     reasonStart,
     reasonId: Uint32Array.from(reasonId),
     reasonN: Float64Array.from(reasonN),
+    reasonNs: Float64Array.from(reasonNs),
+    reasonMin: Float64Array.from(reasonMin),
+    reasonMax: Float64Array.from(reasonMax),
     handlingStart,
     handlingId: Uint32Array.from(handlingId),
     handlingN: Float64Array.from(handlingN),
+    handlingNs: Float64Array.from(handlingNs),
+    handlingMin: Float64Array.from(handlingMin),
+    handlingMax: Float64Array.from(handlingMax),
   };
 }
 
@@ -361,7 +420,8 @@ export class StringIds {
 // level's encoded bins back to back. Each level is found by its offset (from the end of the
 // directory) and checked by its own CRC-32, so a reader reads only the levels a query needs.
 
-export const SUMMARY_VERSION = 1;
+/** 2: exits per reason and per handling carry their total, least and greatest duration. */
+export const SUMMARY_VERSION = 2;
 
 export interface SummaryLevelEntry {
   k: number;

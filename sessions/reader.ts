@@ -27,6 +27,7 @@ import { positionAt } from './read/positions.ts';
 import { Diagnostics, scanSession, type ScannedSession } from './read/scan.ts';
 import { timeline } from './read/timeline.ts';
 import { Summaries } from './read/summaries.ts';
+import { exitSplit, type ExitSplit } from './read/exitSplit.ts';
 import { density, type DensityView } from './read/density.ts';
 
 export type { Diagnostic } from './format.ts';
@@ -258,6 +259,11 @@ export class SessionReader {
   /** The exits of each lane overlapping [t0, t1], merged per bucket when there are more exits than buckets. */
   timeline(t0: number, t1: number, buckets: number): Timeline {
     return timeline(this.ix, this.sums, t0, t1, buckets);
+  }
+
+  /** Exits of lane `l` in [t0, t1] by reason and handling from the summaries, and the chunks left to decode (read/exitSplit.ts). */
+  exitSplit(l: number, t0: number, t1: number): ExitSplit {
+    return exitSplit(this.sums, this.lanes[l]!, t0, t1);
   }
 
   /** Every event of each lane per bucket and type in [t0, t1] (sessions/density.ts). */

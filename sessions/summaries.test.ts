@@ -15,6 +15,7 @@ import { crc32 } from './format.ts';
 import { SessionWriter } from './writer.ts';
 import { openSession, type SessionReader } from './reader.ts';
 import { syntheticEvents } from './testing/synthetic.ts';
+import { countersView } from './views.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-summaries-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,6 +35,14 @@ interface PlainBin {
   maxExitEnd: number;
   reasons: Map<number, number>;
   handlings: Map<number, number>;
+  /** Per reason and per handling: [total, min, max] of the exits' durations. */
+  reasonNs: Map<number, [number, number, number]>;
+  handlingNs: Map<number, [number, number, number]>;
+}
+
+function addNs(m: Map<number, [number, number, number]>, id: number, d: number): void {
+  const x = m.get(id);
+  m.set(id, x ? [x[0] + d, Math.min(x[1], d), Math.max(x[2], d)] : [d, d, d]);
 }
 
 function plainBins(events: Ev[], k: number): Map<number, PlainBin> {
@@ -41,7 +50,7 @@ function plainBins(events: Ev[], k: number): Map<number, PlainBin> {
   for (const e of events) {
     const i = Math.floor(e.t / 2 ** k);
     let b = bins.get(i);
-    if (!b) bins.set(i, (b = { events: 0, types: new Map(), exits: 0, firstExitT: Infinity, maxExitEnd: -1, reasons: new Map(), handlings: new Map() }));
+    if (!b) bins.set(i, (b = { events: 0, types: new Map(), exits: 0, firstExitT: Infinity, maxExitEnd: -1, reasons: new Map(), handlings: new Map(), reasonNs: new Map(), handlingNs: new Map() }));
     b.events++;
     b.types.set(e.type, (b.types.get(e.type) ?? 0) + 1);
     if (e.exit) {
@@ -50,6 +59,8 @@ function plainBins(events: Ev[], k: number): Map<number, PlainBin> {
       b.maxExitEnd = Math.max(b.maxExitEnd, e.t + e.exit.dur);
       b.reasons.set(e.exit.reason, (b.reasons.get(e.exit.reason) ?? 0) + 1);
       b.handlings.set(e.exit.handling, (b.handlings.get(e.exit.handling) ?? 0) + 1);
+      addNs(b.reasonNs, e.exit.reason, e.exit.dur);
+      addNs(b.handlingNs, e.exit.handling, e.exit.dur);
     }
   }
   return bins;
@@ -104,6 +115,13 @@ describe('levels', () => {
               expect([level.firstExitT[i], level.maxExitEnd[i]]).toEqual([p.firstExitT, p.maxExitEnd]);
               expect(pairs(level, level.reasonStart, level.reasonId, level.reasonN, i)).toEqual(p.reasons);
               expect(pairs(level, level.handlingStart, level.handlingId, level.handlingN, i)).toEqual(p.handlings);
+              const ns = (start: Uint32Array, ids: Uint32Array, tot: Float64Array, lo: Float64Array, hi: Float64Array) => {
+                const m = new Map<number, [number, number, number]>();
+                for (let j = start[i]!; j < start[i + 1]!; j++) m.set(ids[j]!, [tot[j]!, lo[j]!, hi[j]!]);
+                return m;
+              };
+              expect(ns(level.reasonStart, level.reasonId, level.reasonNs, level.reasonMin, level.reasonMax)).toEqual(p.reasonNs);
+              expect(ns(level.handlingStart, level.handlingId, level.handlingNs, level.handlingMin, level.handlingMax)).toEqual(p.handlingNs);
             }
           });
         }
@@ -272,6 +290,31 @@ describe('timelines and densities from the summaries', () => {
       expect([v.events, v.exits]).toEqual([mine.length, mine.filter((e) => e.type === 'vmexit').length]);
     }
     expect(must(older).summary()).toEqual(sum);
+  });
+
+  it('the breakdown of a range (exits by reason, handling and vCPU with their times) equals the export\'s, from the summaries', () => {
+    for (const [a, b] of [
+      [s.startNs, s.endNs],
+      [s.startNs + span * 0.13 + 0.5, s.startNs + span * 0.77],
+      [s.startNs + span * 0.5, s.startNs + span * 0.5 + 3000],
+    ] as const) {
+      const fresh = must(path);
+      const view = countersView(fresh, a, b);
+      const want = new Map<string, { count: number; totalNs: number; minNs: number; maxNs: number }>();
+      const wantH = new Map<string, number>();
+      for (const e of all) {
+        const t = Number(e.t);
+        if (e.type !== 'vmexit' || t < a || t > b) continue;
+        const d = Number(e.duration);
+        const x = want.get(String(e.reason));
+        want.set(String(e.reason), x ? { count: x.count + 1, totalNs: x.totalNs + d, minNs: Math.min(x.minNs, d), maxNs: Math.max(x.maxNs, d) } : { count: 1, totalNs: d, minNs: d, maxNs: d });
+        wantH.set(String(e.handling), (wantH.get(String(e.handling)) ?? 0) + 1);
+      }
+      expect(new Map(view.byReason.map((r) => [r.key, { count: r.count, totalNs: r.totalNs, minNs: r.minNs, maxNs: r.maxNs }]))).toEqual(want);
+      expect(new Map(view.byHandling.map((r) => [r.key, r.count]))).toEqual(wantH);
+      expect(countersView(must(older), a, b)).toEqual(view);
+      if (b - a > span / 2) expect(fresh.columnCache.chunks).toBeLessThanOrEqual(4 * fresh.lanes.length);
+    }
   });
 
   it('a whole-run view decodes only the chunks at its ends', () => {

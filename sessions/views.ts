@@ -753,8 +753,10 @@ const COUNTERS_SLICE_CHUNKS = 16;
 
 function* countersSteps(session: SessionReader, t0: number, t1: number): Steps<CountersView> {
   let decoded = 0;
-  let inRange = 0;
-  for (const lane of session.lanes) for (const ch of lane.chunks) if (!(ch.tMax < t0 || ch.tMin > t1)) inRange++;
+  // whole summary bins inside the range are counted from the session's summaries; only the
+  // chunks at the range's ends are decoded (all of them for a file without summaries)
+  const splits = session.lanes.map((_, li) => session.exitSplit(li, t0, t1));
+  const inRange = splits.reduce((n, s) => n + s.decode.length, 0);
   const byReason = new StatTable();
   const byHandling = new StatTable();
   const counts = session.counters(t0, t1);
@@ -766,14 +768,24 @@ function* countersSteps(session: SessionReader, t0: number, t1: number): Steps<C
     const events = counts.vcpus[li]?.events ?? 0;
     let exits = 0;
     let exitNs = 0;
-    for (const ch of lane.chunks) {
+    const split = splits[li]!;
+    for (const [reason, x] of split.reasons) {
+      byReason.addMany(reason, x.n, x.ns, x.min, x.max);
+      mine.addMany(reason, x.n, x.ns, x.min, x.max);
+      exits += x.n;
+      exitNs += x.ns;
+    }
+    for (const [handling, x] of split.handlings) {
+      byHandling.addMany(handling, x.n, x.ns, x.min, x.max);
+      mineByHandling.addMany(handling, x.n, x.ns, x.min, x.max);
+    }
+    for (const ch of split.decode) {
       if (ch.tMax < t0 || ch.tMin > t1) continue;
       if (++decoded % COUNTERS_SLICE_CHUNKS === 0) yield decoded / Math.max(1, inRange);
       const cols = session.columns(ch);
-      const whole = ch.tMin >= t0 && ch.tMax <= t1;
       for (let k = 0; k < cols.exitAt.length; k++) {
         const t = cols.times[cols.exitAt[k]!]!;
-        if (!whole && (t < t0 || t > t1)) continue;
+        if (t < t0 || t > t1 || (t >= split.innerT0 && t < split.innerT1)) continue;
         const ns = cols.exitDur[k]!;
         const reason = cols.exitReason[k]!;
         byReason.add(reason, ns);
