@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -89,7 +90,7 @@ describe('opening a closed session from its footer', () => {
   const reference = [...openSession(new Uint8Array([...many, 0xff])).session!.iterate()].map(asJson);
   const EVENTS = reference.length;
 
-  it('reads the same number of times for 10 and for 1000 event chunks, and only the header, footer, index, keyframe list and notes', () => {
+  it('reads the same number of times for 10 and for 1000 event chunks, and only the header, footer, index, chunk and keyframe lists and notes', () => {
     const nFew = fewChunks.filter((c) => c.type === 'EVTS').length;
     expect(nFew).toBeGreaterThanOrEqual(10);
     expect(nFew).toBeLessThan(20);
@@ -99,7 +100,7 @@ describe('opening a closed session from its footer', () => {
     expect(b.reads).toBe(a.reads);
     // what is read whole: HEAD, INDX, FOOT, KIDX, NOTE; the rest is a constant number of framing reads
     const whole = (cs: typeof fewChunks) =>
-      cs.filter((c) => ['HEAD', 'INDX', 'FOOT', 'KIDX', 'NOTE'].includes(c.type)).reduce((n, c) => n + 16 + c.length, 0);
+      cs.filter((c) => ['HEAD', 'INDX', 'CLST', 'FOOT', 'KIDX', 'NOTE'].includes(c.type)).reduce((n, c) => n + 16 + c.length, 0);
     expect(b.bytes - whole(manyChunks)).toBe(a.bytes - whole(fewChunks));
     expect(b.bytes - whole(manyChunks)).toBeLessThan(200);
   });
@@ -195,4 +196,91 @@ describe('opening a closed session from its footer', () => {
       expect(session!.lanes.every((l) => l.chunks.every((ch) => !ch.unverified))).toBe(true);
     }
   });
+
+  /** Events per type, exits per reason and per lane, counted from the events themselves. */
+  function counted(session: SessionReader) {
+    const types: Record<string, number> = {};
+    const exits: Record<string, number> = {};
+    const lanes = new Map<string, { events: number; exits: number }>();
+    for (const e of session.iterate()) {
+      types[e.type] = (types[e.type] ?? 0) + 1;
+      const lane = lanes.get(`${e.vm}/${e.vcpu}`) ?? { events: 0, exits: 0 };
+      lane.events++;
+      if (e.type === 'vmexit') {
+        exits[e.reason] = (exits[e.reason] ?? 0) + 1;
+        lane.exits++;
+      }
+      lanes.set(`${e.vm}/${e.vcpu}`, lane);
+    }
+    const vcpus = session.lanes.map((l) => ({ vm: l.vm, vcpu: l.vcpu, ...(lanes.get(`${l.vm}/${l.vcpu}`) ?? { events: 0, exits: 0 }) }));
+    return { eventsByType: { ...types }, exitsByReason: { ...exits }, vcpus };
+  }
+  const plain = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+
+  it("the first summary comes from the footer's totals, without the index's statistics, and says what the events say", () => {
+    const { session } = openCounted(many);
+    const s = session.summary();
+    expect(session.lanes.every((l) => l.chunks.every((ch) => ch.stats === undefined))).toBe(true);
+    const c = counted(session);
+    expect(plain({ eventsByType: s.eventsByType, exitsByReason: s.exitsByReason, vcpus: s.vcpus })).toEqual(c);
+  });
+
+  it('counters over a range load the index once and count what the events say; an index that disagrees is rebuilt from the chunks', () => {
+    const indx = manyChunks.find((c) => c.type === 'INDX')!;
+    // a checksum-valid index whose first entry claims one more event: it no longer lists the chunks the chunk list does
+    const b = many.slice();
+    const dv = new DataView(b.buffer);
+    const raw = inflateRawSync(b.subarray(indx.offset + 12, indx.offset + 8 + indx.length));
+    const json = JSON.parse(raw.toString('utf8')) as { chunks: { count: number }[] };
+    json.chunks[0]!.count += 1;
+    const z = deflateRawSync(Buffer.from(JSON.stringify(json)), { level: 9 });
+    const payload = new Uint8Array(4 + z.length);
+    new DataView(payload.buffer).setUint32(0, JSON.stringify(json).length, true);
+    payload.set(z, 4);
+    expect(payload.length).toBeLessThanOrEqual(indx.length);
+    // keep every offset: the new index goes in the old one's place, zero-padded to its length
+    expect(dv.getUint32(indx.offset + 4, true)).toBe(indx.length);
+    for (const [bytes, rebuilt] of [
+      [many, false],
+      [withIndexPayload(b, indx, payload), true],
+    ] as const) {
+      const { session, diagnostics } = openSession(bytes);
+      expect(diagnostics).toEqual([]);
+      const mid = session!.startNs + (session!.endNs - session!.startNs) / 2;
+      const got = session!.counters(session!.startNs, mid);
+      const want: Record<string, number> = {};
+      let events = 0;
+      for (const e of session!.iterate()) {
+        if (e.t > mid) continue;
+        events++;
+        if (e.type === 'vmexit') want[e.reason] = (want[e.reason] ?? 0) + 1;
+      }
+      expect(got.events).toBe(events);
+      expect(plain(got.exitsByReason)).toEqual(want);
+      expect(diagnostics.map((d) => [d.severity, d.code])).toEqual(rebuilt ? [['info', 'index_rebuilt']] : []);
+    }
+  });
+
+  it('footer totals that disagree with the chunk list are not used: the summary is counted from the chunks', () => {
+    const foot = manyChunks.find((c) => c.type === 'FOOT')!;
+    const b = many.slice();
+    const text = Buffer.from(b.subarray(foot.offset + 8, foot.offset + 8 + foot.length)).toString('latin1');
+    const at = foot.offset + 8 + text.indexOf('"types":{') + '"types":{'.length;
+    const digit = text.indexOf(',', at - foot.offset - 8) + foot.offset + 8 - 1; // the last digit of the first type's count
+    b[digit] = b[digit] === 0x31 ? 0x32 : 0x31;
+    reframe(b, foot.offset);
+    const { session, diagnostics } = openSession(b);
+    expect(diagnostics).toEqual([]);
+    const s = session!.summary();
+    expect(plain({ eventsByType: s.eventsByType, exitsByReason: s.exitsByReason, vcpus: s.vcpus })).toEqual(counted(session!));
+  });
 });
+
+/** `bytes` with the INDX chunk's payload replaced by `payload` (no longer than the old one), zero-padded, its checksum recomputed. */
+function withIndexPayload(bytes: Uint8Array, indx: { offset: number; length: number }, payload: Uint8Array): Uint8Array {
+  const b = bytes.slice();
+  b.fill(0, indx.offset + 8, indx.offset + 8 + indx.length);
+  b.set(payload, indx.offset + 8);
+  reframe(b, indx.offset);
+  return b;
+}

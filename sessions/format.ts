@@ -17,9 +17,10 @@ export const PREAMBLE_BYTES = 16;
 export const FORMAT_MAJOR = 1;
 /**
  * 1: the footer carries a copy of the header (readers of 1.0 ignore it). 2: index entries carry
- * each chunk's length, rawLength and codec, and KIDX chunks list the keyframes appended before
- * them, so a closed file opens from its end without walking its chunks (readers of 1.1 ignore
- * the new index fields and skip KIDX as an unknown chunk).
+ * each chunk's length, rawLength and codec, a CLST chunk lists the event chunks in binary, the
+ * footer has the session's totals, and KIDX chunks list the keyframes appended before them, so
+ * a closed file opens from its end without walking its chunks (readers of 1.1 ignore the new
+ * fields and skip CLST and KIDX as unknown chunks).
  */
 export const FORMAT_MINOR = 2;
 /** The oldest reader version that can read what this writer produces. */
@@ -47,6 +48,8 @@ export const CHUNK = {
    * bins each with its own CRC-32. Written at close, before the index; optional.
    */
   SUMM: fourcc('SUMM'),
+  /** Every event chunk's place and prefix as binary records (sessions/chunkList.ts). Written at close, after the index. */
+  CLST: fourcc('CLST'),
   /** The footer: UTF-8 JSON, the last chunk of a closed recording. */
   FOOT: fourcc('FOOT'),
   /** A keyframe: the page-table state after N canonical events (sessions/annex.ts). Appended after the footer. */

@@ -21,7 +21,8 @@ import { ChunkStore } from './read/chunkStore.ts';
 import { counters, wholeCounts } from './read/counters.ts';
 import { LaneIndex } from './read/laneIndex.ts';
 import { MergeCursor, iterateEvents } from './read/mergeCursor.ts';
-import type { ChunkRef, Completeness, Counters, Lane, SummaryData, Timeline } from './read/model.ts';
+import type { ChunkRef, Completeness, Counters, Lane, SummaryData, Timeline, WholeCounts } from './read/model.ts';
+import { applyDeferredIndex } from './read/footerOpen.ts';
 import { PageStates } from './read/pageStates.ts';
 import { positionAt } from './read/positions.ts';
 import { Diagnostics, scanSession, type ScannedSession } from './read/scan.ts';
@@ -91,6 +92,8 @@ export class SessionReader {
   private readonly store: ChunkStore;
   private readonly states: PageStates;
   private readonly sums: Summaries;
+  /** The whole session's counts from the footer, when it was opened from there. */
+  private readonly totals: WholeCounts | undefined;
   private cursor: MergeCursor | undefined;
   /** The cursor of the last filtered `events` call, to page on cheaply. */
   private filtered: { key: string; cursor: MergeCursor; seen: number } | undefined;
@@ -124,6 +127,9 @@ export class SessionReader {
     this.noteOps = found.noteOps;
     if (found.completeness) this.completeness = found.completeness;
     this.store = new ChunkStore(src, this.eventTypes, diagnostics);
+    const pending = found.pendingIndex;
+    if (pending) this.store.deferStats(() => applyDeferredIndex(pending, this.lanes, diagnostics));
+    this.totals = found.totals;
     this.ix = new LaneIndex(this.lanes, this.store);
     this.startNs = this.ix.startNs;
     this.endNs = this.ix.endNs;
@@ -176,7 +182,7 @@ export class SessionReader {
       events: this.eventCount,
       startNs: this.startNs,
       endNs: this.endNs,
-      ...wholeCounts(this.ix, this.sums),
+      ...(this.totals ?? wholeCounts(this.ix, this.sums)),
       ...(this.completeness ? { completeness: this.completeness } : {}),
       ...traceNotesOf(this.header.scenario),
     };

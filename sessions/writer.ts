@@ -11,6 +11,7 @@ import { deflateRawSync, constants as zc } from 'node:zlib';
 import type { MmuEvent } from '../core/events.ts';
 import { LaneEncoder, currentTypeTable } from './codec.ts';
 import { LaneMipmapBuilder, StringIds, summaryPayload } from './mipmap.ts';
+import { chunkListPayload, sessionTotals, type ListedChunk } from './chunkList.ts';
 import {
   CHUNK,
   CODEC,
@@ -427,6 +428,9 @@ export class SessionWriter {
       writeU32(payload, 0, json.length);
       payload.set(z, 4);
       this.write(frameChunk(CHUNK.INDX, payload));
+      // the chunk list in binary, and the whole-session counts: an open from the footer needs neither the index's JSON nor a walk
+      const chunkListOffset = this.offset;
+      this.write(frameChunk(CHUNK.CLST, chunkListPayload(this.index.map(listed))));
       const footer = {
         complete: options.complete,
         ...(options.message ? { message: options.message } : {}),
@@ -436,6 +440,8 @@ export class SessionWriter {
         indexOffset,
         // where the SUMM chunk is: a reader that opens from the footer finds it without a walk
         summaryOffset,
+        chunkListOffset,
+        totals: sessionTotals(this.index),
         // a second copy of the header: a file whose HEAD chunk is damaged still opens (format 1.1)
         header: this.hdr,
       };
@@ -450,3 +456,20 @@ export class SessionWriter {
   }
 }
 
+/** An index entry as a CLST record. */
+function listed(e: IndexEntry): ListedChunk {
+  return {
+    offset: e.offset,
+    length: e.length!,
+    vm: e.vm,
+    vcpu: e.vcpu,
+    seq: e.seq,
+    count: e.count,
+    rawLength: e.rawLength!,
+    codec: e.codec!,
+    tMin: e.t0,
+    tMax: e.t1,
+    spanEnd: e.spanEnd,
+    walkRefs: e.walkRefs ?? 0,
+  };
+}

@@ -247,31 +247,48 @@ export class ChunkStore {
     }
   }
 
-  /** Per-chunk statistics, from the index or from the chunk's columns (no event objects are built). */
-  chunkStats(ch: ChunkRef): ChunkStats {
-    if (!ch.stats) {
-      const cols = this.columns(ch);
-      const st: ChunkStats = { types: tally(), exits: tally(), exitNs: tally(), handlings: tally() };
-      cols.typeCounts.forEach((n, id) => {
-        if (n > 0) inc(st.types, this.typeNames[id]!, n);
-      });
-      for (let k = 0; k < cols.exitAt.length; k++) {
-        const reason = cols.exitReason[k]!;
-        const d = cols.exitDur[k]!;
-        inc(st.exits, reason);
-        inc(st.handlings, cols.exitHandling[k]!);
-        const ns = ownValue(st.exitNs, reason);
-        if (!ns) st.exitNs[reason] = [d, d, d];
-        else {
-          ns[0] += d;
-          ns[1] = Math.min(ns[1], d);
-          ns[2] = Math.max(ns[2], d);
-        }
-      }
-      ch.stats = st;
-      ch.walkRefs ??= cols.walkRefs;
+  private pendingStats: (() => void) | undefined;
+
+  /** Statistics that `load` applies to the chunks (an index not parsed at open), run when any chunk's are first needed. */
+  deferStats(load: () => void): void {
+    this.pendingStats = load;
+  }
+
+  /** A chunk's statistics if the index has them (loading a deferred index), without reading the chunk. */
+  indexedStats(ch: ChunkRef): ChunkStats | undefined {
+    if (!ch.stats && this.pendingStats) {
+      const load = this.pendingStats;
+      this.pendingStats = undefined;
+      load();
     }
     return ch.stats;
+  }
+
+  /** Per-chunk statistics, from the index or from the chunk's columns (no event objects are built). */
+  chunkStats(ch: ChunkRef): ChunkStats {
+    const indexed = this.indexedStats(ch);
+    if (indexed) return indexed;
+    const cols = this.columns(ch);
+    const st: ChunkStats = { types: tally(), exits: tally(), exitNs: tally(), handlings: tally() };
+    cols.typeCounts.forEach((n, id) => {
+      if (n > 0) inc(st.types, this.typeNames[id]!, n);
+    });
+    for (let k = 0; k < cols.exitAt.length; k++) {
+      const reason = cols.exitReason[k]!;
+      const d = cols.exitDur[k]!;
+      inc(st.exits, reason);
+      inc(st.handlings, cols.exitHandling[k]!);
+      const ns = ownValue(st.exitNs, reason);
+      if (!ns) st.exitNs[reason] = [d, d, d];
+      else {
+        ns[0] += d;
+        ns[1] = Math.min(ns[1], d);
+        ns[2] = Math.max(ns[2], d);
+      }
+    }
+    ch.stats = st;
+    ch.walkRefs ??= cols.walkRefs;
+    return st;
   }
 
   /** The page_walk references of a whole chunk: from the index, else from its columns. */

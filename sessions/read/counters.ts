@@ -1,7 +1,7 @@
 /** Counts over a session or a time range: whole chunks from their statistics, partial ones decoded. */
 import type { LaneIndex } from './laneIndex.ts';
 import type { Summaries } from './summaries.ts';
-import { inc, ownValue, tally, type Counters, type VcpuCounts, type VcpuRangeCounts } from './model.ts';
+import { inc, ownValue, tally, type Counters, type VcpuCounts, type VcpuRangeCounts, type WholeCounts } from './model.ts';
 
 /** Counters over events with t0 <= t <= t1 (whole chunks from their statistics, partial ones decoded). */
 export function counters(ix: LaneIndex, t0 = 0, t1 = Number.MAX_SAFE_INTEGER): Counters {
@@ -66,7 +66,7 @@ export function counters(ix: LaneIndex, t0 = 0, t1 = Number.MAX_SAFE_INTEGER): C
  * each lane's summaries when the file has them (a few numbers per lane), else from the index's
  * per-chunk statistics.
  */
-export function wholeCounts(ix: LaneIndex, sums?: Summaries): { vcpus: VcpuCounts[]; eventsByType: Record<string, number>; exitsByReason: Record<string, number> } {
+export function wholeCounts(ix: LaneIndex, sums?: Summaries): WholeCounts {
   const eventsByType = tally();
   const exitsByReason = tally();
   const vcpus: VcpuCounts[] = [];

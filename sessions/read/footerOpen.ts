@@ -10,8 +10,9 @@
  * chunks as before.
  */
 import type { ByteSource } from '../byteSource.ts';
-import { CAPS, CHUNK, CHUNK_OVERHEAD } from '../format.ts';
+import { CAPS, CHUNK, CHUNK_OVERHEAD, type Diagnostic } from '../format.ts';
 import type { IndexEntry } from '../writer.ts';
+import { readChunkList, type ListedChunk, type SessionTotals } from '../chunkList.ts';
 import { parseNoteOp, readKeyfPrefix, readKeyframeIndex, type KeyframeRef, type NoteOp } from '../annex.ts';
 import {
   KNOWN_CHUNKS,
@@ -25,46 +26,59 @@ import {
   validStats,
   type Diagnostics,
   type FooterFields,
+  type Framed,
 } from './framing.ts';
-import { isNat, type ChunkRef, type Lane } from './model.ts';
+import { inc, isNat, tally, type ChunkRef, type ChunkStats, type Lane, type WholeCounts } from './model.ts';
 import type { ScanResult } from './scanResult.ts';
-import { readStart } from './start.ts';
+import type { Start } from './start.ts';
 
 /** Most chunks of unknown types written at close (between the event chunks and the footer) this path steps over. */
 const MAX_CLOSE_CHUNKS = 64;
 
-export function openFromFooter(src: ByteSource, diags: Diagnostics): ScanResult | undefined {
-  const start = readStart(src, diags, false);
-  if (start === 'failed') return { diagnostics: diags.list };
-  if (!start) return undefined;
+/** `start`: the checked preamble and header (read/start.ts). */
+export function openFromFooter(src: ByteSource, start: Start, diags: Diagnostics): ScanResult | undefined {
   const { header, bodyStart } = start;
   const skipped = new SkippedChunks();
 
   const tail = walkBackToFooter(src, bodyStart, skipped);
   if (!tail) return undefined;
   const { footer, footerOffset } = tail;
-  if (!isNat(footer.indexOffset) || footer.indexOffset < bodyStart) return undefined;
-  const index = chunkAt(src, footer.indexOffset, 'strict');
+  const index = isNat(footer.indexOffset) && footer.indexOffset >= bodyStart ? chunkAt(src, footer.indexOffset, 'strict') : undefined;
   if (!index || index.type !== CHUNK.INDX) return undefined;
-  if (!stepOverCloseChunks(src, index.offset + CHUNK_OVERHEAD + index.length, footerOffset, skipped)) return undefined;
-  const entries = parseIndex(index.payload);
-  if (!entries) return undefined;
-
-  const lanes = lanesFromIndex(entries, header.vcpus);
-  if (!lanes) return undefined;
-  // the event chunks tile the file from the header on, then only close-time chunks up to the index
-  const order = lanes.flatMap((l) => l.chunks).sort((a, b) => a.offset - b.offset);
-  let at = bodyStart;
-  for (const ch of order) {
-    if (ch.offset !== at) return undefined;
-    at += CHUNK_OVERHEAD + ch.length;
+  // the binary chunk list (format 1.2), else the index's entries (their JSON parsed now)
+  let listed: ListedChunk[] | undefined;
+  let stats: ChunkStats[] | undefined;
+  let list: Framed | undefined;
+  if (footer.chunkListOffset !== undefined) {
+    list = isNat(footer.chunkListOffset) && footer.chunkListOffset >= bodyStart ? chunkAt(src, footer.chunkListOffset, 'strict') : undefined;
+    if (!list || list.type !== CHUNK.CLST) return undefined;
+    listed = readChunkList(list.payload);
+  } else {
+    const entries = parseIndex(index.payload);
+    const fromIndex = entries && listedFromIndex(entries);
+    listed = fromIndex?.listed;
+    stats = fromIndex?.stats;
   }
-  if (!stepOverCloseChunks(src, at, index.offset, skipped)) return undefined;
+  if (!listed) return undefined;
+  const lanes = lanesOf(listed, stats, header.vcpus);
+  if (!lanes) return undefined;
+
+  // the event chunks tile the file from the header on; then, up to the footer, only the index,
+  // the chunk list and chunks of unknown types written at close
+  let at = bodyStart;
+  for (const c of listed) {
+    if (c.offset !== at) return undefined;
+    at += CHUNK_OVERHEAD + c.length;
+  }
+  const expected = new Map<number, number>([[index.offset, index.length]]);
+  if (list) expected.set(list.offset, list.length);
+  if (!stepOverCloseChunks(src, at, footerOffset, expected, skipped)) return undefined;
   const total = lanes.reduce((n, l) => n + l.count, 0);
-  if (footer.events !== total || (footer.chunks !== undefined && footer.chunks !== order.length)) return undefined;
+  if (footer.events !== total || (footer.chunks !== undefined && footer.chunks !== listed.length)) return undefined;
 
   skipped.report(diags);
   stoppedDiagnostic(diags, footer, footerOffset);
+  const totals = list ? totalsOf(footer.totals, lanes, total) : undefined;
   return {
     diagnostics: diags.list,
     found: {
@@ -79,6 +93,8 @@ export function openFromFooter(src: ByteSource, diags: Diagnostics): ScanResult 
       footer,
       otherChunks: skipped.others.sort((a, b) => a.offset - b.offset),
       ...(skipped.summaryOffset !== undefined ? { summaryOffset: skipped.summaryOffset } : {}),
+      ...(totals ? { totals } : {}),
+      ...(list ? { pendingIndex: index.payload } : {}),
     },
   };
 }
@@ -134,28 +150,50 @@ function walkBackToFooter(src: ByteSource, floor: number, skipped: SkippedChunks
 }
 
 /**
- * The chunks from `from` to exactly `to` are whole chunks of types this reader does not know
- * (written at close by a newer writer): count them as the forward walk would. True when they are.
+ * The chunks from `from` to exactly `to` are the ones `expected` places (offset to payload length:
+ * the index and the chunk list, already read) and whole chunks of types this reader does not
+ * know, written at close by a newer writer, counted as the forward walk would. True when they are.
  */
-function stepOverCloseChunks(src: ByteSource, from: number, to: number, skipped: SkippedChunks): boolean {
+function stepOverCloseChunks(src: ByteSource, from: number, to: number, expected: Map<number, number>, skipped: SkippedChunks): boolean {
   let at = from;
+  let seen = 0;
   for (let n = 0; at < to && n < MAX_CLOSE_CHUNKS; n++) {
-    // trusting: framed and checksummed, except the summaries, whose levels are checked when read
+    const length = expected.get(at);
+    if (length !== undefined) {
+      seen++;
+      at += CHUNK_OVERHEAD + length;
+      continue;
+    }
+    // trusting: framed and checksummed, except the types whose contents are checked when read
     const c = chunkAt(src, at, 'trust');
     if (!c || KNOWN_CHUNKS.has(c.type)) return false;
     skipped.unknown(c);
     at += CHUNK_OVERHEAD + c.length;
   }
-  return at === to;
+  return at === to && seen === expected.size;
+}
+
+/** The index's entries as chunk-list records with their statistics; undefined unless every entry is complete (format 1.2). */
+function listedFromIndex(entries: IndexEntry[]): { listed: ListedChunk[]; stats: ChunkStats[] } | undefined {
+  const listed: ListedChunk[] = [];
+  const stats: ChunkStats[] = [];
+  for (const e of entries) {
+    if (!e || typeof e !== 'object' || !validStats(e)) return undefined;
+    const { offset, length, vm, vcpu, seq, count, rawLength, codec, t0, t1, spanEnd } = e;
+    if (![length, rawLength, codec].every((x) => isNat(x))) return undefined;
+    listed.push({ offset, length: length!, vm, vcpu, seq, count, rawLength: rawLength!, codec: codec!, tMin: t0, tMax: t1, spanEnd, walkRefs: e.walkRefs ?? 0 });
+    stats.push({ types: e.types, exits: e.exits, exitNs: e.exitNs, handlings: e.handlings });
+  }
+  return { listed, stats };
 }
 
 /**
- * The lanes as the index lists them, each chunk's prefix taken from its entry (and checked
- * against the chunk when it is first read). Undefined unless every entry is complete (format 1.2),
- * keeps the format's constraints, and every lane's chunks run from seq 0 without gaps, in file
- * order, with times that never go back: what the forward walk would find in a clean file.
+ * The lanes as the chunk list gives them, each chunk's prefix taken from its record (and checked
+ * against the chunk when it is first read). Undefined unless every record keeps the format's
+ * constraints and every lane's chunks run from seq 0 without gaps, in file order, with times
+ * that never go back: what the forward walk would find in a clean file.
  */
-function lanesFromIndex(entries: IndexEntry[], vcpus: number[]): Lane[] | undefined {
+function lanesOf(listed: ListedChunk[], stats: ChunkStats[] | undefined, vcpus: number[]): Lane[] | undefined {
   const lanes: Lane[] = [];
   const byKey = new Map<number, Lane>();
   vcpus.forEach((n, vm) => {
@@ -165,40 +203,89 @@ function lanesFromIndex(entries: IndexEntry[], vcpus: number[]): Lane[] | undefi
       byKey.set(vm * 65536 + vcpu, lane);
     }
   });
-  const nat = (x: unknown) => isNat(x);
   let lastOffset = -1;
-  for (const e of entries) {
-    if (!e || typeof e !== 'object') return undefined;
-    const fields = [e.offset, e.vm, e.vcpu, e.seq, e.count, e.t0, e.t1, e.spanEnd, e.length, e.rawLength, e.codec];
-    if (!fields.every(nat) || !validStats(e) || e.length! > CAPS.maxChunkBytes) return undefined;
+  for (let i = 0; i < listed.length; i++) {
+    const c = listed[i]!;
+    if (![c.offset, c.vm, c.vcpu, c.seq, c.count, c.tMin, c.tMax, c.spanEnd, c.length, c.rawLength, c.codec, c.walkRefs].every((x) => isNat(x))) return undefined;
     // the writer lists chunks in the order it wrote them
-    if (e.offset <= lastOffset) return undefined;
-    lastOffset = e.offset;
-    const lane = byKey.get(e.vm * 65536 + e.vcpu);
-    if (!lane || e.vm > 0xffff || e.vcpu > 0xffff) return undefined;
+    if (c.offset <= lastOffset || c.length > CAPS.maxChunkBytes) return undefined;
+    lastOffset = c.offset;
+    const lane = c.vm <= 0xffff && c.vcpu <= 0xffff ? byKey.get(c.vm * 65536 + c.vcpu) : undefined;
+    if (!lane) return undefined;
     const prev = lane.chunks[lane.chunks.length - 1];
-    if (e.seq !== lane.chunks.length || (prev && e.t0 < prev.tMax)) return undefined;
+    if (c.seq !== lane.chunks.length || (prev && c.tMin < prev.tMax)) return undefined;
     const ch: ChunkRef = {
-      vm: e.vm,
-      vcpu: e.vcpu,
-      seq: e.seq,
+      vm: c.vm,
+      vcpu: c.vcpu,
+      seq: c.seq,
       firstOrdinal: lane.count,
-      count: e.count,
-      rawLength: e.rawLength!,
-      tMin: e.t0,
-      tMax: e.t1,
-      spanEnd: e.spanEnd,
-      codec: e.codec!,
-      offset: e.offset,
-      length: e.length!,
+      count: c.count,
+      rawLength: c.rawLength,
+      tMin: c.tMin,
+      tMax: c.tMax,
+      spanEnd: c.spanEnd,
+      codec: c.codec,
+      offset: c.offset,
+      length: c.length,
       ordinal: lane.count,
-      stats: { types: e.types, exits: e.exits, exitNs: e.exitNs, handlings: e.handlings },
+      walkRefs: c.walkRefs,
       unverified: true,
     };
-    if (isNat(e.walkRefs)) ch.walkRefs = e.walkRefs;
+    if (stats) ch.stats = stats[i];
     if (!validPrefix(ch, ch.length, true)) return undefined;
     lane.chunks.push(ch);
     lane.count += ch.count;
   }
   return lanes;
+}
+
+/** The footer's totals as the summary's whole-session counts, if they agree with the lanes. */
+function totalsOf(x: unknown, lanes: Lane[], total: number): WholeCounts | undefined {
+  if (!x || typeof x !== 'object') return undefined;
+  const t = x as Partial<SessionTotals>;
+  const counts = (r: unknown): Record<string, number> | undefined => {
+    if (!r || typeof r !== 'object' || !Object.values(r).every((v) => isNat(v))) return undefined;
+    const out = tally();
+    for (const [k, v] of Object.entries(r as Record<string, number>)) inc(out, k, v);
+    return out;
+  };
+  const eventsByType = counts(t.types);
+  const exitsByReason = counts(t.exits);
+  if (!eventsByType || !exitsByReason || !Array.isArray(t.lanes)) return undefined;
+  const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+  const exitsOf = new Map<number, number>();
+  let laneExits = 0;
+  for (const l of t.lanes as unknown[]) {
+    if (!Array.isArray(l) || l.length !== 4 || !l.every((v) => isNat(v))) return undefined;
+    const [vm, vcpu, events, exits] = l as number[];
+    const lane = lanes.find((x) => x.vm === vm && x.vcpu === vcpu);
+    if (!lane || lane.count !== events || exitsOf.has(vm! * 65536 + vcpu!)) return undefined;
+    exitsOf.set(vm! * 65536 + vcpu!, exits!);
+    laneExits += exits!;
+  }
+  if (sum(eventsByType) !== total || sum(exitsByReason) !== laneExits) return undefined;
+  const vcpus = lanes.map((l) => ({ vm: l.vm, vcpu: l.vcpu, events: l.count, exits: exitsOf.get(l.vm * 65536 + l.vcpu) ?? 0 }));
+  return { vcpus, eventsByType, exitsByReason };
+}
+
+/**
+ * The per-chunk statistics of an index whose JSON an open from the footer did not parse: applied
+ * to every chunk when the first one is needed, if the index lists exactly the chunks the chunk
+ * list did (else they are rebuilt from each chunk as it is read, and an info note says so).
+ */
+export function applyDeferredIndex(payload: Uint8Array, lanes: Lane[], diagnostics: Diagnostic[]): void {
+  const entries = parseIndex(payload);
+  const chunks = lanes.flatMap((l) => l.chunks).sort((a, b) => a.offset - b.offset);
+  const fits =
+    entries &&
+    entries.length === chunks.length &&
+    entries.every((e, i) => {
+      const ch = chunks[i]!;
+      return !!e && typeof e === 'object' && e.offset === ch.offset && e.vm === ch.vm && e.vcpu === ch.vcpu && e.seq === ch.seq && e.count === ch.count && e.t0 === ch.tMin && e.t1 === ch.tMax && e.spanEnd === ch.spanEnd && validStats(e);
+    });
+  if (!fits) {
+    diagnostics.push({ severity: 'info', code: 'index_rebuilt', message: "The chunk index does not match the session's chunk list; per-chunk statistics are rebuilt from the chunks as they are read." });
+    return;
+  }
+  entries.forEach((e, i) => (chunks[i]!.stats ??= { types: e.types, exits: e.exits, exitNs: e.exitNs, handlings: e.handlings }));
 }

@@ -20,7 +20,7 @@ export class Diagnostics {
 }
 
 /** Chunk types this reader knows; any other is skipped by its length and reported as info. */
-export const KNOWN_CHUNKS = new Set<number>([CHUNK.HEAD, CHUNK.EVTS, CHUNK.INDX, CHUNK.FOOT, CHUNK.KEYF, CHUNK.KIDX, CHUNK.NOTE]);
+export const KNOWN_CHUNKS = new Set<number>([CHUNK.HEAD, CHUNK.EVTS, CHUNK.INDX, CHUNK.CLST, CHUNK.FOOT, CHUNK.KEYF, CHUNK.KIDX, CHUNK.NOTE]);
 
 /** Chunk types appended after the footer: a crash while appending one tears only it. */
 export const ANNEX_CHUNKS = new Set<number>([CHUNK.KEYF, CHUNK.KIDX, CHUNK.NOTE]);
@@ -186,6 +186,9 @@ export interface FooterFields {
   events: number;
   chunks?: number;
   indexOffset?: number;
+  /** Format 1.2: where the CLST chunk is, and the whole session's counts. */
+  chunkListOffset?: number;
+  totals?: unknown;
 }
 
 export function parseFooter(payload: Uint8Array): (FooterFields & Record<string, unknown>) | undefined {

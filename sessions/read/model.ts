@@ -60,6 +60,13 @@ export interface Completeness {
   lanes: { vm: number; vcpu: number; events: number; completeNs: number }[];
 }
 
+/** Per-vCPU events and exits, events by type and exits by reason, of the whole session. */
+export interface WholeCounts {
+  vcpus: VcpuCounts[];
+  eventsByType: Record<string, number>;
+  exitsByReason: Record<string, number>;
+}
+
 export interface SummaryData {
   scenarioName: string;
   complete: boolean;

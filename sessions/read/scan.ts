@@ -24,7 +24,7 @@ import {
 import { openFromFooter } from './footerOpen.ts';
 import { isNat, type Completeness, type ChunkRef, type Lane } from './model.ts';
 import type { ScanResult } from './scanResult.ts';
-import { readStart } from './start.ts';
+import { readStart, type Start } from './start.ts';
 
 export { Diagnostics } from './framing.ts';
 export type { ScanResult, ScannedSession } from './scanResult.ts';
@@ -39,13 +39,18 @@ export type { ScanResult, ScannedSession } from './scanResult.ts';
  * is scanned strictly: every chunk read and checked, damaged ranges skipped.
  */
 export function scanSession(src: ByteSource): ScanResult {
-  return openFromFooter(src, new Diagnostics()) ?? scan(src, new Diagnostics(), 'trust') ?? scan(src, new Diagnostics(), 'strict')!;
+  const first = new Diagnostics();
+  const start = readStart(src, first, false);
+  if (start === 'failed') return { diagnostics: first.list };
+  // a damaged header chunk: only a strict scan recovers it (from the footer's copy), as it reads every chunk
+  if (!start) return scan(src, new Diagnostics(), 'strict')!;
+  return openFromFooter(src, start, new Diagnostics()) ?? scan(src, new Diagnostics(), 'trust', start) ?? scan(src, new Diagnostics(), 'strict', start)!;
 }
 
 /** Scan the session's chunks. A trusting scan returns undefined when the file must be scanned strictly. */
-function scan(src: ByteSource, diags: Diagnostics, mode: ScanMode): ScanResult | undefined {
+function scan(src: ByteSource, diags: Diagnostics, mode: ScanMode, known?: Start): ScanResult | undefined {
   const size = src.size;
-  const start = readStart(src, diags, mode === 'strict');
+  const start = known ?? readStart(src, diags, mode === 'strict');
   if (start === 'failed') return { diagnostics: diags.list };
   if (!start) return undefined;
   const { header: hdr, bodyStart } = start;
@@ -126,8 +131,8 @@ function scan(src: ByteSource, diags: Diagnostics, mode: ScanMode): ScanResult |
       if (k) keyframes.push(k);
       else if (n) noteOps.push(n);
       else skipped.unusableAnnex(c.offset);
-    } else if (c.type === CHUNK.KIDX) {
-      // a list of the keyframes before it, for opening from the end; this walk finds them itself
+    } else if (c.type === CHUNK.KIDX || c.type === CHUNK.CLST) {
+      // lists of the keyframes and event chunks, for opening from the end; this walk finds them itself
     } else if (c.type === CHUNK.HEAD) {
       badChunks++;
       if (badFirst < 0) badFirst = c.offset;

@@ -2,7 +2,7 @@
 import type { Diagnostic } from '../format.ts';
 import type { SessionHeader } from '../writer.ts';
 import type { KeyframeRef, NoteOp } from '../annex.ts';
-import type { Completeness, Lane } from './model.ts';
+import type { Completeness, Lane, WholeCounts } from './model.ts';
 
 /** What a scan found: enough to build a reader over the file without reading it again. */
 export interface ScannedSession {
@@ -26,6 +26,10 @@ export interface ScannedSession {
   otherChunks: { type: number; offset: number; length: number }[];
   /** Offset of the SUMM chunk (per-lane summaries, sessions/mipmap.ts), when the file has one. */
   summaryOffset?: number;
+  /** The whole session's counts from the footer (an open from the footer, format 1.2): the summary needs no per-chunk statistics. */
+  totals?: WholeCounts;
+  /** The INDX payload whose per-chunk statistics are not applied yet (an open from the footer): parsed when first needed. */
+  pendingIndex?: Uint8Array;
 }
 
 export interface ScanResult {
