@@ -166,7 +166,7 @@ export const HANDLINGS = [
   'emulate-ept-write',
   'nested-vmentry',
   'sync-shadow-ept',
-  /** PML (core/tdp/tdpMmu.ts): the page-modification log was full and was drained into the dirty bitmap */
+  /** PML (core/tdp/faultPath.ts): the page-modification log was full and was drained into the dirty bitmap */
   'pml-flush',
   'other',
   /** a #GP for the guest: a refused MOV to CR3 (shadow paging sees it), a PV guest's #GP bounced by Xen */

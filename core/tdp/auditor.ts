@@ -19,7 +19,8 @@ import { TLB_D } from '../tlb.ts';
 import type { Machine } from '../machine.ts';
 import type { Report } from '../mmu.ts';
 import { EPT_D, EPT_PS, isDisconnected, isMmio, present, writable } from './spte.ts';
-import type { EptTable, TdpMmu } from './tdpMmu.ts';
+import type { EptTable } from './eptTable.ts';
+import type { TdpMmu } from './tdpMmu.ts';
 
 export function auditTdp(vm: Machine, tdp: TdpMmu, report: Report = (rule, detail) => vm.emitter.emit({ type: 'audit_violation', rule, detail })): void {
   const frames = vm.mem.frames;

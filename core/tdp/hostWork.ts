@@ -1,6 +1,6 @@
 /**
  * The host's side of TDP that is not a fault: what a live host does to guest memory while
- * the guest runs, as host actions at their simulated time (tdpMmu.ts `schedule`). The
+ * the guest runs, as host actions at their simulated time (mmuLock.ts `schedule`). The
  * dirty-log benchmark's fetch after every pass of vCPU 0, and the three things the seed's
  * review shows racing with the lockless fast page fault: unmapping a page (an mmu-notifier
  * invalidation), starting to write-track a page, and migrating a page. The read-modify-write
@@ -8,7 +8,8 @@
  * lockless path can slip into it. With `bugs.fastPf*` they do what the review found racy.
  */
 import { EPT_A, EPT_W, HI_MMU_WRITABLE, canBeWritable, isMmio, present, writable } from './spte.ts';
-import type { EptTable, TdpMmu } from './tdpMmu.ts';
+import type { EptTable } from './eptTable.ts';
+import type { TdpMmu } from './tdpMmu.ts';
 
 
 export class HostWork {

@@ -1,7 +1,7 @@
 /**
  * Two-dimensional paging (EPT/NPT) as one `Mmu` (core/mmu.ts): the guest owns its page
  * tables, so guest #PFs, CR3 loads, invlpg and page-table stores run without exits; the
- * mechanism (EPT tables, dirty logging, the legacy and the TDP MMU) is tdpMmu.ts.
+ * mechanism (EPT tables, dirty logging, the legacy and the TDP MMU) is tdpMmu.ts and its parts.
  */
 import { pte64 } from '../emitter.ts';
 import type { Machine, Vcpu } from '../machine.ts';

@@ -37,7 +37,7 @@ describe('kvm_mmu_zap_all_fast on the MMIO generation wrap', () => {
   });
 
   /*
-   * The lock wait, worked out from the model's rules (core/tdp/tdpMmu.ts `exclusively`, `mmuLock`):
+   * The lock wait, worked out from the model's rules (core/tdp/mmuLock.ts `exclusively`, `acquire`):
    * - Two vCPUs, each with its own process: PML4, PDPT, PD and PT each, guest frames 0x100-0x107,
    *   each mapped in EPT at the 2D walk's first touch; the device page is gfn 0x4000 (64 MiB of
    *   RAM), an MMIO spte in a PT of its own under PD[0x4000 >> 9 = 32]. The EPT then holds
