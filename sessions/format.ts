@@ -318,8 +318,16 @@ export function writeU16(buf: Uint8Array, off: number, v: number): void {
   buf[off] = v & 0xff;
   buf[off + 1] = (v >>> 8) & 0xff;
 }
+// one scratch double: reading through it allocates nothing (a DataView per read did, and an
+// open from the footer reads four doubles per keyframe it lists)
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 export function readF64(buf: Uint8Array, off: number): number {
-  return new DataView(buf.buffer, buf.byteOffset + off, 8).getFloat64(0, true);
+  if (off < 0 || off + 8 > buf.length) throw new RangeError('readF64 past the end of the buffer');
+  for (let i = 0; i < 8; i++) F64_BYTES[LITTLE_ENDIAN ? i : 7 - i] = buf[off + i]!;
+  return F64[0]!;
 }
 export function writeF64(buf: Uint8Array, off: number, v: number): void {
   new DataView(buf.buffer, buf.byteOffset + off, 8).setFloat64(0, v, true);

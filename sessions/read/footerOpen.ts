@@ -206,7 +206,9 @@ function lanesOf(listed: ListedChunk[], stats: ChunkStats[] | undefined, vcpus: 
   let lastOffset = -1;
   for (let i = 0; i < listed.length; i++) {
     const c = listed[i]!;
-    if (![c.offset, c.vm, c.vcpu, c.seq, c.count, c.tMin, c.tMax, c.spanEnd, c.length, c.rawLength, c.codec, c.walkRefs].every((x) => isNat(x))) return undefined;
+    // the integer fields of a binary record are natural numbers by construction; the doubles may not be
+    if (!isNat(c.offset) || !isNat(c.tMin) || !isNat(c.tMax) || !isNat(c.spanEnd) || !isNat(c.walkRefs)) return undefined;
+    if (stats && ![c.vm, c.vcpu, c.seq, c.count, c.length, c.rawLength, c.codec].every((x) => isNat(x))) return undefined;
     // the writer lists chunks in the order it wrote them
     if (c.offset <= lastOffset || c.length > CAPS.maxChunkBytes) return undefined;
     lastOffset = c.offset;
