@@ -607,7 +607,8 @@ export class HostService {
           this.emit('queries.progress', { queryId, fraction, ...partial?.() });
         },
         // Test hook (MMU_LAB_TEST_HOOKS): each step takes this long, so e2e tests can see progress and Cancel.
-        ...(stepMs > 0 ? { between: () => new Promise<void>((resolve) => setTimeout(resolve, stepMs)) } : {}),
+        // A Cancel cuts the wait short, as it would stop real work at its next step.
+        ...(stepMs > 0 ? { between: () => sleepUnlessAborted(stepMs, abort.signal) } : {}),
       });
     } catch (error) {
       if (error instanceof ViewCancelled) throw new ApiError('failed', 'cancelled: the query was stopped');
@@ -623,6 +624,15 @@ export class HostService {
     await this.vms.keyframesWritten(runId);
     return status;
   }
+}
+
+/** Wait `ms`, or less if `signal` is aborted meanwhile. */
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
 }
 
 /** Any error as it may cross the wire: ApiErrors keep their code; anything else is 'failed', without a stack. */
