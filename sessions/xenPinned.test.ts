@@ -19,6 +19,9 @@ import type { ScenarioInput } from '../core/scenario.ts';
 import { recordScenario } from './record.ts';
 import { openSession } from './reader.ts';
 import { pageTablesView } from './views.ts';
+import { createVm } from '../core/engine.ts';
+import type { Vm } from '../core/vm.ts';
+import { PageState } from './state.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-pinned-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -95,6 +98,25 @@ describe('Xen PV pinning in the session state', () => {
     // every guest entry of the mapping's four tables has its machine twin
     const mirrored = view.guest.tables.flatMap((t) => t.entries.filter((e) => e.mirrors?.length));
     expect(mirrored.map((e) => e.mirrors![0]!.table).sort()).toEqual([0x100, 0x101, 0x102, 0x103].map((f) => `s0:${MFN(f)}`).sort());
+  });
+
+  it('at every step of a fork-heavy run the session\'s Xen tables are exactly the frames Xen has typed, with their entries', () => {
+    // Xen's own bookkeeping (its type counts, Mmu.tables()) against the replayed events: a child
+    // filled by fork before dup_mmap pinned it, and a tree released at exit, show as they are
+    for (const pinning of [true, false]) {
+      const vm = createVm(parse(scenario({ kind: 'fork-cow', pages: 12, processes: 3 }, {}, { mode: 'xenpv', xenpv: { pinning, batching: true, batchSize: 5 } })), 0, {}) as Vm;
+      const state = new PageState(1);
+      let i = 0;
+      let steps = 0;
+      while (vm.step((e) => state.apply(e, i++))) {
+        steps++;
+        const typed = vm.mmu.tables();
+        const live = new Map(PageState.liveTables(state.vms[0]!));
+        expect([...live.keys()].sort((a, b) => a - b), `step ${steps}`).toEqual(typed.map((t) => t.id).sort((a, b) => a - b));
+        for (const t of typed) expect([...live.get(t.id)!.entries].sort((a, b) => a[0] - b[0]), `step ${steps} table ${t.id}`).toEqual(t.entries);
+      }
+      expect(steps).toBeGreaterThan(10);
+    }
   });
 
   it('without pinning nothing is marked pinned', () => {

@@ -355,7 +355,24 @@ export class XenPv implements Mmu {
       return false;
     }
     this.flushStaleWritable(frame);
+    this.reportTable(frame, level, true);
     return true;
+  }
+
+  /**
+   * A table just validated (or released) in place: its present entries become (cease to be)
+   * Xen-validated entries, reported as spte_writes from (to) 0 in machine form, so a session's
+   * Xen tables are always the frames Xen has typed, whether their entries came through Xen or
+   * were already there when the table was pinned or loaded (a released one is then `free`d).
+   */
+  private reportTable(frame: number, level: number, typed: boolean): void {
+    const bytes = entryBytes(this.vm.ctl.mode);
+    for (let i = 0, n = this.entries(level); i < n; i++) {
+      const [lo, hi] = this.vm.os.readEntry(frame * 4096 + i * bytes);
+      if (!lo && !hi) continue;
+      const value = this.machine(level, lo, hi);
+      this.vm.emitter.emit({ type: 'spte_write', level, table: this.mfn(frame), index: i, old: typed ? 0n : value, new: typed ? value : 0n });
+    }
   }
 
   /** Drop a type reference; on 1 → 0 the table releases every reference its entries hold. */
@@ -366,6 +383,9 @@ export class XenPv implements Mmu {
     if (count > 0) return;
     const level = this.type[frame] as number;
     const n = this.entries(level);
+    this.reportTable(frame, level, false);
+    // the frame is ordinary memory again: its (now empty) validated table is gone
+    this.vm.emitter.emit({ type: 'shadow_page', action: 'free', table: this.mfn(frame), level, gfn: frame });
     for (let i = 0; i < n; i++) {
       const [lo, hi] = this.vm.os.readEntry(frame * 4096 + i * entryBytes(this.vm.ctl.mode));
       const ref = this.refOf(level, lo, hi);

@@ -61,9 +61,6 @@ describe('the page-table picture', () => {
     expect(one.tables.map((d) => d.pinChange ?? '-')).toEqual(['-', 'unpinned']);
     // the badge says it, the title keeps to the page type
     expect(one.tables[0]!.title).toBe('PML4 · type L4 page table · mfn 0x1');
-    // a pinned table none of whose entries went through Xen says where its entries are
-    const empty = layoutColumn(xen([{ key: 's0:4194564', level: 4, role: 'pinned', gfn: '0x104', entries: [] } as never]), 0, 9);
-    expect(empty.tables[0]!.note).toBe('validated in place: see the guest table at gpa 0x104000');
     // only Xen PV tables are pinned: a shadow role named so is not
     expect(layoutColumn({ ...xen([t('s0:1', 'pinned')]), kind: 'shadow' }, 0, 9).tables[0]!.pinned).toBe(false);
   });

@@ -42,8 +42,6 @@ export interface DrawnTable {
   pinned: boolean;
   /** Pinned or unpinned since the previous picture (or, with none, by the event the picture is at). */
   pinChange?: 'pinned' | 'unpinned';
-  /** A line in place of the entries (a Xen table validated in place: its entries are the guest table's). */
-  note?: string;
 }
 export interface DrawnEdge {
   /** Parent entry → child table (the tree inside one column). */
@@ -78,15 +76,6 @@ export const PINNED_ROLE = 'pinned';
 
 export function isPinned(space: Space, t: Table): boolean {
   return space.kind === 'xenpv' && t.role === PINNED_ROLE;
-}
-
-/**
- * Xen validates a table in place (pin, CR3 load): its entries are the guest's own, in the guest
- * table at the same frame, and a session records only the entries written through Xen since.
- */
-function validatedInPlace(t: Table): string {
-  const gpa = t.gfn !== undefined ? `0x${(BigInt(t.gfn) * 4096n).toString(16)}` : undefined;
-  return gpa ? `validated in place: see the guest table at gpa ${gpa}` : 'validated in place: see the guest table';
 }
 
 /** A Xen PV frame's page type as Xen names it (PGT_l1_page_table …): a validated table of level n. */
@@ -142,12 +131,9 @@ export function layoutColumn(space: Space | undefined, x0: number, at: number, p
     const shown = all.slice(0, MAX_ENTRIES);
     const pinned = isPinned(space, t);
     const pinChange = pinChangeOf(t, pinned);
-    // a Xen table none of whose entries went through Xen (validated in place when pinned or loaded) gets a note row
-    const note = space.kind === 'xenpv' && all.length === 0 ? validatedInPlace(t) : undefined;
     const box: DrawnTable = {
-      key: t.key, title: tableTitle(space, t), x, y, w, h: HEAD + shown.length * ROW + (all.length > shown.length || note ? ROW : 0), hidden: all.length - shown.length, entries: [], pinned,
+      key: t.key, title: tableTitle(space, t), x, y, w, h: HEAD + shown.length * ROW + (all.length > shown.length ? ROW : 0), hidden: all.length - shown.length, entries: [], pinned,
       ...(pinChange ? { pinChange } : {}),
-      ...(note ? { note } : {}),
     };
     if (parent) out.edges.push({ x0: parent.x + 4, y0: parent.y + ROW / 2, x1: x, y1: y + HEAD / 2 });
     shown.forEach(({ gone: removed, ...e }, i) => {
