@@ -79,6 +79,21 @@ function reframe(bytes: Uint8Array, offset: number): void {
   dv.setUint32(offset + 8 + length, crc32(bytes.subarray(offset, offset + 8 + length)), true);
 }
 
+describe('which way the compatibility fixtures open', () => {
+  const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/v1/${name}`, import.meta.url)));
+  it('a format-1.2 file opens from its footer; format-1.1 files (no chunk list) by the framing walk, as before', () => {
+    const open = (name: string) => {
+      const { found, diagnostics } = scanSession(memorySource(fixture(name)));
+      expect(diagnostics).toEqual([]);
+      return found!.lanes.flatMap((l) => l.chunks);
+    };
+    const v12 = open('multi-vcpu-1.2.mmulab');
+    expect(v12.length).toBeGreaterThan(0);
+    expect(v12.every((ch) => ch.unverified === true)).toBe(true);
+    for (const name of ['multi-vcpu.mmulab', 'script-basic.mmulab']) expect(open(name).every((ch) => ch.unverified === undefined)).toBe(true);
+  });
+});
+
 describe('opening a closed session from its footer', () => {
   const few = record('few.mmulab', 1200);
   const many = record('many.mmulab', 15);
