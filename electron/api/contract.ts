@@ -656,6 +656,8 @@ export const API_EVENTS = {
     fraction: z.number(),
     /** `sessions.searchCount`: matches found so far (at least this many in all). */
     matches: z.number().optional(),
+    /** `sessions.searchCount`: matches at or before its `at`, once the count has read past it (exact from then on). */
+    before: z.number().optional(),
   }),
   /** A capture recorded more (about twice a second), or ended. */
   'capture.progress': captureStatus,

@@ -460,7 +460,8 @@ export class HostService {
       'sessions.events': ({ id, from, count, types }) => this.sessions.events(this.sessionPath(id), from, count, types),
       'sessions.searchCount': async ({ id, filter, at, queryId }) => {
         const scan = this.searches.scan(id, this.reader(id), filter);
-        if (!scan.done) await this.query(queryId, (options) => runStepsYielding(scan.count(), options), () => ({ matches: scan.total }));
+        const partial = () => ({ matches: scan.total, ...(scan.scanned > at && !scan.overflow ? { before: scan.upTo(at) } : {}) });
+        if (!scan.done) await this.query(queryId, (options) => runStepsYielding(scan.count(), options), partial);
         return { total: scan.total, before: scan.overflow ? null : scan.upTo(at) };
       },
       'sessions.search': async ({ id, filter, from, dir, queryId }) => {
@@ -590,7 +591,7 @@ export class HostService {
    * Run a long query; with a `queryId`, push its progress (at most every 100 ms, with what
    * `partial` says so far) and let `queries.cancel` stop it between two of its steps.
    */
-  private async query<T>(queryId: string | undefined, run: (options: StepOptions) => Promise<T>, partial?: () => { matches: number }): Promise<T> {
+  private async query<T>(queryId: string | undefined, run: (options: StepOptions) => Promise<T>, partial?: () => { matches: number; before?: number }): Promise<T> {
     if (queryId === undefined) return run({});
     if (this.queries.has(queryId)) throw new ApiError('bad-request', `query ${queryId} is already running`);
     const abort = new AbortController();

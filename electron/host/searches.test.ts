@@ -40,6 +40,7 @@ it('counts in steps with partial matches, cancels, resumes, and finds', async ()
   expect(progress.length).toBe(1);
   expect(progress[0]!.fraction).toBeLessThan(1);
   expect(progress[0]!.matches).toBe(want.filter((i) => i < 8192).length);
+  expect(progress[0]!.before).toBe(0); // matches at or before event -1: read past it, exact
 
   // Again: it reads on from where the cancelled count stopped, and ends exact.
   const done = await service.call('sessions.searchCount', { id: 'kz.mmulab', filter, at: want[9]!, queryId: 'q-count2' });

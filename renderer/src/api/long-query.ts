@@ -14,8 +14,9 @@ let next = 0;
 export function useLongQuery() {
   /** 0..1 once the running query has taken longer than SHOW_AFTER_MS; undefined otherwise. */
   const fraction = ref<number>();
-  /** What the running query has found so far, when it says (a search count's matches). */
+  /** What the running query has found so far, when it says (a search count's matches, and those up to its event once it has read past it). */
   const matches = ref<number>();
+  const before = ref<number>();
   let current: string | undefined;
   /** Queries cancelled here: their "cancelled" failure is no error (each its own, so a newer query does not forget an older one's cancel). */
   const cancelled = new Set<string>();
@@ -24,11 +25,13 @@ export function useLongQuery() {
     const queryId = `q-${Date.now().toString(36)}-${(next++).toString(36)}`;
     current = queryId;
     matches.value = undefined;
+    before.value = undefined;
     let latest = 0;
     const off = api().on('queries.progress', (p) => {
       if (p.queryId !== queryId) return;
       latest = p.fraction;
       if (p.matches !== undefined) matches.value = p.matches;
+      if (p.before !== undefined) before.value = p.before;
       if (fraction.value !== undefined) fraction.value = latest;
     });
     const timer = setTimeout(() => {
@@ -47,6 +50,7 @@ export function useLongQuery() {
         current = undefined;
         fraction.value = undefined;
         matches.value = undefined;
+        before.value = undefined;
       }
     }
   }
@@ -61,7 +65,7 @@ export function useLongQuery() {
   /** Whether a query is on its way (shown or not yet). */
   const running = () => current !== undefined;
 
-  return { fraction, matches, run, cancel, running };
+  return { fraction, matches, before, run, cancel, running };
 }
 
 /** One long query's state and controls (what `query-progress.vue` shows). */
