@@ -1,6 +1,6 @@
 /** `mmu-lab serve` and `mmu-lab where` (wired in electron/host/cli.ts). */
 import { join, resolve } from 'node:path';
-import { CliError, EXIT } from '../../sessions/cli/main.ts';
+import { CliError, EXIT } from '../../sessions/cli/status.ts';
 import { adoptLegacyData, dataDirs, HOME_ENV } from '../../sessions/dataDirs.ts';
 import { isLoopback } from './browserHost.ts';
 import { defaultLabsDir } from './labService.ts';
