@@ -37,7 +37,10 @@ function withoutHidden(session: SessionReader, d: DensityView, hidden: readonly 
     const source = session.lanes.find((l) => l.vm === lane.vm && l.vcpu === lane.vcpu);
     if (raw && source) {
       for (const ch of source.chunks) {
-        if (ch.bad || ch.tMax < d.t0 || ch.tMin > d.t1 || (ch.stats && !ch.stats.types.raw)) continue;
+        if (ch.bad || ch.tMax < d.t0 || ch.tMin > d.t1) continue;
+        // the index says which chunks hold raw events (after an open from the footer it is parsed on this first need)
+        const stats = session.indexedStats(ch);
+        if (stats && !stats.types.raw) continue;
         for (const e of session.decodeChunk(ch)) {
           if (e.type !== 'raw' || e.t < d.t0 || e.t > d.t1 || !isHidden(names, e as { type: string; name?: unknown })) continue;
           raw[Math.min(d.buckets - 1, Math.max(0, Math.floor(e.t / d.bucketNs) - first))]! -= 1;

@@ -21,7 +21,7 @@ import { ChunkStore } from './read/chunkStore.ts';
 import { counters, wholeCounts } from './read/counters.ts';
 import { LaneIndex } from './read/laneIndex.ts';
 import { MergeCursor, iterateEvents } from './read/mergeCursor.ts';
-import type { ChunkRef, Completeness, Counters, Lane, SummaryData, Timeline, WholeCounts } from './read/model.ts';
+import type { ChunkRef, ChunkStats, Completeness, Counters, Lane, SummaryData, Timeline, WholeCounts } from './read/model.ts';
 import { applyDeferredIndex } from './read/footerOpen.ts';
 import { PageStates } from './read/pageStates.ts';
 import { positionAt } from './read/positions.ts';
@@ -149,6 +149,14 @@ export class SessionReader {
   /** The events of one chunk (cached). A chunk that fails to decode yields [] and a diagnostic. */
   decodeChunk(ch: ChunkRef): MmuEvent[] {
     return this.store.decodeChunk(ch);
+  }
+
+  /**
+   * A chunk's statistics from the index, without reading the chunk; undefined when the index has
+   * none for it. After an open from the footer the first call parses the index (once).
+   */
+  indexedStats(ch: ChunkRef): ChunkStats | undefined {
+    return this.store.indexedStats(ch);
   }
 
   /** Read and check a whole chunk without keeping its events: damage is reported as on first use (see `verify`). */
