@@ -187,6 +187,10 @@ test('a TDP page walk is drawn as its 2D grid, each reference made, cached or sa
   // memory references numbered in walk order: row by row, the EPT translation then the entry
   const order = cellsOf(w.memMask!).sort((a, b) => { const [ra, ca] = a.split(',').map(Number); const [rb, cb] = b.split(',').map(Number); return ra! - rb! || ca! - cb!; });
   for (const [i, cell] of order.entries()) await expect(grid.locator(`td[data-cell="${cell}"]`)).toHaveText(`read ${i + 1}`);
+  // playback animates the walk: each reference lights up after the one before it
+  const delays = await Promise.all(order.map((cell) => grid.locator(`td[data-cell="${cell}"]`).evaluate((el) => [getComputedStyle(el).animationName, parseFloat(getComputedStyle(el).animationDelay)] as const)));
+  expect(delays.every(([name]) => name.includes('walk-ref'))).toBe(true);
+  for (let i = 1; i < delays.length; i++) expect(delays[i]![1]).toBeGreaterThan(delays[i - 1]![1]);
   // the guest entries the walk went through (read, or skipped thanks to the PDE cache: a bit in the
   // guest-entry column of either mask) are drawn as this walk's path in the guest tables
   const any = w.memMask! | w.pscMask! | w.tlbMask!;
@@ -299,6 +303,8 @@ test('Xen PV: the picture names each validated frame by its Xen page type and ba
   for (const t of pinned) await expect(host.locator(`g.table.pinned[data-table="s0:${t}"]`).getByTestId('pt-pin-badge')).toHaveText('pinned');
   // the event is the pin: its table is the one drawn as just pinned
   await expect(host.locator('g.table[data-pin="pinned"]')).toHaveAttribute('data-table', `s0:${events[at]!.table}`);
+  // and pulses once (playback animates the pin)
+  expect(await host.locator('g.table[data-pin="pinned"] > rect.box').evaluate((el) => getComputedStyle(el).animationName)).toContain('pin-pulse');
   // the picture scrolls to the table just pinned (drawn last: it has no entry Xen wrote yet)
   const region = page.getByTestId('pt-scroll');
   await expect.poll(async () => {
