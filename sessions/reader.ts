@@ -310,7 +310,7 @@ export class SessionReader {
 
   /** Counters over events with t0 <= t <= t1 (whole chunks from their statistics, partial ones decoded). */
   counters(t0 = 0, t1 = Number.MAX_SAFE_INTEGER): Counters {
-    return counters(this.ix, t0, t1);
+    return counters(this.ix, t0, t1, this.sums);
   }
 }
 

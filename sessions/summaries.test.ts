@@ -313,6 +313,28 @@ describe('timelines and densities from the summaries', () => {
       expect(new Map(view.byReason.map((r) => [r.key, { count: r.count, totalNs: r.totalNs, minNs: r.minNs, maxNs: r.maxNs }]))).toEqual(want);
       expect(new Map(view.byHandling.map((r) => [r.key, r.count]))).toEqual(wantH);
       expect(countersView(must(older), a, b)).toEqual(view);
+      // the reader's counters over the range: every table as the export counts it
+      const c = fresh.counters(a, b);
+      const inRange = all.filter((e) => Number(e.t) >= a && Number(e.t) <= b);
+      const tallyOf = (list: Json[], key: (e: Json) => string, by: (e: Json) => number = () => 1) => {
+        const m: Record<string, number> = {};
+        for (const e of list) m[key(e)] = (m[key(e)] ?? 0) + by(e);
+        return m;
+      };
+      const exits = inRange.filter((e) => e.type === 'vmexit');
+      expect(c.events).toBe(inRange.length);
+      expect({ ...c.eventsByType }).toEqual(tallyOf(inRange, (e) => String(e.type)));
+      expect({ ...c.exitsByReason }).toEqual(tallyOf(exits, (e) => String(e.reason)));
+      expect({ ...c.exitsByHandling }).toEqual(tallyOf(exits, (e) => String(e.handling)));
+      expect({ ...c.exitNsByReason }).toEqual(tallyOf(exits, (e) => String(e.reason), (e) => Number(e.duration)));
+      expect(c.walkRefs).toBe(inRange.filter((e) => e.type === 'page_walk').reduce((n, e) => n + Number(e.refs), 0));
+      expect(c.vcpus.map((v) => [v.events, v.exits])).toEqual(
+        c.vcpus.map((v) => {
+          const mine = inRange.filter((e) => e.vm === v.vm && e.vcpu === v.vcpu);
+          return [mine.length, mine.filter((e) => e.type === 'vmexit').length];
+        }),
+      );
+      expect(must(older).counters(a, b)).toEqual(c);
       if (b - a > span / 2) expect(fresh.columnCache.chunks).toBeLessThanOrEqual(4 * fresh.lanes.length);
     }
   });

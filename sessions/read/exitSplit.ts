@@ -5,7 +5,7 @@
  */
 import type { ChunkRef, Lane } from './model.ts';
 import type { Summaries } from './summaries.ts';
-import { queryGrid, splitLane } from './window.ts';
+import { queryGrid, splitLane, type LaneWindow } from './window.ts';
 
 export interface ExitStat {
   n: number;
@@ -40,11 +40,16 @@ function add(m: Map<string, ExitStat>, key: string, n: number, ns: number, min: 
   }
 }
 
-export function exitSplit(sums: Summaries, lane: Lane, t0: number, t1: number): ExitSplit {
-  // exits count by their start: a chunk that ends before t0 holds none
+/** A lane's range [t0, t1] split for counting events by their own time: summary bins inside, chunks to decode at the ends. */
+export function rangeSplit(sums: Summaries, lane: Lane, t0: number, t1: number): LaneWindow {
+  // events count by their own time: a chunk that ends before t0 holds none
   const keep = (ch: ChunkRef) => ch.tMax >= t0;
-  let w = splitLane(sums, lane, queryGrid(t0, t1, RANGE_BINS[0]!), Math.ceil(t0), keep);
-  if (!w.summary) w = splitLane(sums, lane, queryGrid(t0, t1, RANGE_BINS[1]!), Math.ceil(t0), keep);
+  const w = splitLane(sums, lane, queryGrid(t0, t1, RANGE_BINS[0]!), Math.ceil(t0), keep);
+  return w.summary ? w : splitLane(sums, lane, queryGrid(t0, t1, RANGE_BINS[1]!), Math.ceil(t0), keep);
+}
+
+export function exitSplit(sums: Summaries, lane: Lane, t0: number, t1: number): ExitSplit {
+  const w = rangeSplit(sums, lane, t0, t1);
   const reasons = new Map<string, ExitStat>();
   const handlings = new Map<string, ExitStat>();
   const s = w.summary;

@@ -15,6 +15,8 @@ import type { Lane } from './model.ts';
 export interface LaneLevel {
   level: Level;
   strings: readonly string[];
+  /** Event type names by the ids the bins use. */
+  types: readonly string[];
 }
 
 interface Stored {
@@ -117,7 +119,7 @@ export class Summaries {
         }
         s.loaded.set(pick.k, level);
       }
-      return { level, strings: this.strings };
+      return { level, strings: this.strings, types: this.typeNames };
     }
     let b = this.built.get(lane);
     if (!b || b.chunks !== lane.chunks.length) {
@@ -128,7 +130,7 @@ export class Summaries {
     }
     let pick: Level | undefined;
     for (const lv of b.levels) if (lv.k <= k) pick = lv;
-    return pick ? { level: pick, strings: b.strings } : undefined;
+    return pick ? { level: pick, strings: b.strings, types: this.typeNames } : undefined;
   }
 
   /**
