@@ -91,11 +91,14 @@ export function keyframeIndexChunk(keyframes: Uint8Array[], firstOffset: number)
   return frameChunk(CHUNK.KIDX, payload);
 }
 
-/** The keyframes a KIDX payload lists, in file order, or undefined when it is not a valid list. */
-export function readKeyframeIndex(payload: Uint8Array): KeyframeRef[] | undefined {
+/**
+ * The keyframes a KIDX payload lists, in file order, or undefined when it is not a valid list or
+ * lists more than `most` (what the bytes before it could hold: checked before anything is built).
+ */
+export function readKeyframeIndex(payload: Uint8Array, most: number): KeyframeRef[] | undefined {
   if (payload.length < 8 || payload[0] !== KIDX_VERSION) return undefined;
   const count = readU32(payload, 4);
-  if (payload.length !== 8 + count * KIDX_ENTRY_BYTES) return undefined;
+  if (count > most || payload.length !== 8 + count * KIDX_ENTRY_BYTES) return undefined;
   const out: KeyframeRef[] = [];
   for (let i = 0; i < count; i++) {
     const at = 8 + i * KIDX_ENTRY_BYTES;

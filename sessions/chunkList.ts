@@ -56,11 +56,15 @@ export function chunkListPayload(chunks: readonly ListedChunk[]): Uint8Array {
   return out;
 }
 
-/** The records of a CLST payload, or undefined when it is not one this reader knows. Values are not checked here. */
-export function readChunkList(payload: Uint8Array): ListedChunk[] | undefined {
+/**
+ * The records of a CLST payload, or undefined when it is not one this reader knows or lists more
+ * than `most` chunks (what the file could hold: checked before anything is built). Values are
+ * not checked here.
+ */
+export function readChunkList(payload: Uint8Array, most: number): ListedChunk[] | undefined {
   if (payload.length < HEAD_BYTES || payload[0] !== CLST_VERSION) return undefined;
   const count = readU32(payload, 4);
-  if (payload.length !== HEAD_BYTES + count * CLST_RECORD_BYTES) return undefined;
+  if (count > most || payload.length !== HEAD_BYTES + count * CLST_RECORD_BYTES) return undefined;
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const out = new Array<ListedChunk>(count);
   for (let i = 0; i < count; i++) {

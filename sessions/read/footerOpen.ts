@@ -10,10 +10,10 @@
  * chunks as before.
  */
 import type { ByteSource } from '../byteSource.ts';
-import { CAPS, CHUNK, CHUNK_OVERHEAD, type Diagnostic } from '../format.ts';
+import { CAPS, CHUNK, CHUNK_OVERHEAD, EVTS_PREFIX_BYTES, type Diagnostic } from '../format.ts';
 import type { IndexEntry } from '../writer.ts';
 import { readChunkList, type ListedChunk, type SessionTotals } from '../chunkList.ts';
-import { parseNoteOp, readKeyfPrefix, readKeyframeIndex, type KeyframeRef, type NoteOp } from '../annex.ts';
+import { KEYF_PREFIX_BYTES, parseNoteOp, readKeyfPrefix, readKeyframeIndex, type KeyframeRef, type NoteOp } from '../annex.ts';
 import {
   KNOWN_CHUNKS,
   SkippedChunks,
@@ -52,7 +52,8 @@ export function openFromFooter(src: ByteSource, start: Start, diags: Diagnostics
   if (footer.chunkListOffset !== undefined) {
     list = isNat(footer.chunkListOffset) && footer.chunkListOffset >= bodyStart ? chunkAt(src, footer.chunkListOffset, 'strict') : undefined;
     if (!list || list.type !== CHUNK.CLST) return undefined;
-    listed = readChunkList(list.payload);
+    // every listed chunk holds at least its framing and prefix between the header and the footer
+    listed = readChunkList(list.payload, Math.floor((footerOffset - bodyStart) / (CHUNK_OVERHEAD + EVTS_PREFIX_BYTES)));
   } else {
     const entries = parseIndex(index.payload);
     const fromIndex = entries && listedFromIndex(entries);
@@ -125,7 +126,7 @@ function walkBackToFooter(src: ByteSource, floor: number, skipped: SkippedChunks
     }
     end = c.offset;
     if (c.type === CHUNK.KIDX) {
-      const listed = readKeyframeIndex(c.payload);
+      const listed = readKeyframeIndex(c.payload, Math.floor((end - floor) / (CHUNK_OVERHEAD + KEYF_PREFIX_BYTES)));
       if (!listed) return undefined;
       // the keyframes it lists lie back to back right before it
       for (let i = listed.length - 1; i >= 0; i--) {
