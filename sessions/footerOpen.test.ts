@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventToJson } from '../core/events.ts';
 import { memorySource, type ByteSource } from './byteSource.ts';
-import { appendNoteOp } from './annex.ts';
+import { appendKeyframesAsync, appendNoteOp } from './annex.ts';
 import { crc32 } from './format.ts';
 import { recordScenario } from './record.ts';
 import { SessionReader, openSession } from './reader.ts';
@@ -91,6 +91,31 @@ describe('which way the compatibility fixtures open', () => {
     expect(v12.length).toBeGreaterThan(0);
     expect(v12.every((ch) => ch.unverified === true)).toBe(true);
     for (const name of ['multi-vcpu.mmulab', 'script-basic.mmulab']) expect(open(name).every((ch) => ch.unverified === undefined)).toBe(true);
+  });
+});
+
+describe('a keyframe pass cut short and resumed', () => {
+  it('appends two batches, each with its KIDX list: the open from the footer finds all keyframes and states stay exact', async () => {
+    const path = join(dir, 'resumed.mmulab');
+    recordScenario(builtinScenario('kbuild-zap'), path, { chunkEvents: 64, keyframeEvents: 1e9, maxEvents: 30_000 });
+    const abort = new AbortController();
+    const first = appendKeyframesAsync(path, openSession(path).session!, 200, 500, abort.signal);
+    abort.abort(); // the pass stops after its first slice of 500 events
+    expect(await first).toBe(2);
+    expect(await appendKeyframesAsync(path, openSession(path).session!, 200, 500)).toBeGreaterThan(10);
+    const bytes = new Uint8Array(readFileSync(path));
+    expect(chunksOf(bytes).filter((c) => c.type === 'KIDX').length).toBe(2);
+    const { found, diagnostics } = scanSession(memorySource(bytes));
+    expect(diagnostics).toEqual([]);
+    expect(found!.lanes.every((l) => l.chunks.every((ch) => ch.unverified))).toBe(true);
+    const session = new SessionReader(memorySource(bytes), found!, diagnostics);
+    expect(session.keyframes.map((k) => k.applied)).toEqual(Array.from({ length: Math.floor((session.eventCount - 1) / 200) }, (_, i) => (i + 1) * 200));
+    const events = [...session.iterate()];
+    for (const n of [0, 199, 200, 401, 1234, events.length]) {
+      const replay = new PageState(session.header.vms);
+      for (let i = 0; i < n; i++) replay.apply(events[i]!, i);
+      expect(Buffer.from(session.stateBefore(n).encode()).equals(Buffer.from(replay.encode()))).toBe(true);
+    }
   });
 });
 
@@ -240,7 +265,7 @@ describe('opening a closed session from its footer', () => {
     expect(plain({ eventsByType: s.eventsByType, exitsByReason: s.exitsByReason, vcpus: s.vcpus })).toEqual(c);
   });
 
-  it('counters over a range load the index once and count what the events say; an index that disagrees is rebuilt from the chunks', () => {
+  it('counters load the index once and count what the events say; an index that disagrees is rebuilt from the chunks', () => {
     const indx = manyChunks.find((c) => c.type === 'INDX')!;
     // a checksum-valid index whose first entry claims one more event: it no longer lists the chunks the chunk list does
     const b = many.slice();
@@ -261,17 +286,22 @@ describe('opening a closed session from its footer', () => {
     ] as const) {
       const { session, diagnostics } = openSession(bytes);
       expect(diagnostics).toEqual([]);
+      // the whole session's counters come from the chunks' statistics (a range's from the summaries)
       const mid = session!.startNs + (session!.endNs - session!.startNs) / 2;
-      const got = session!.counters(session!.startNs, mid);
-      const want: Record<string, number> = {};
-      let events = 0;
-      for (const e of session!.iterate()) {
-        if (e.t > mid) continue;
-        events++;
-        if (e.type === 'vmexit') want[e.reason] = (want[e.reason] ?? 0) + 1;
+      for (const [got, end] of [
+        [session!.counters(), Infinity],
+        [session!.counters(session!.startNs, mid), mid],
+      ] as const) {
+        const want: Record<string, number> = {};
+        let events = 0;
+        for (const e of session!.iterate()) {
+          if (e.t > end) continue;
+          events++;
+          if (e.type === 'vmexit') want[e.reason] = (want[e.reason] ?? 0) + 1;
+        }
+        expect(got.events).toBe(events);
+        expect(plain(got.exitsByReason)).toEqual(want);
       }
-      expect(got.events).toBe(events);
-      expect(plain(got.exitsByReason)).toEqual(want);
       expect(diagnostics.map((d) => [d.severity, d.code])).toEqual(rebuilt ? [['info', 'index_rebuilt']] : []);
     }
   });
