@@ -1,5 +1,5 @@
 // A session large enough that a scan of it takes many steps of a host query: kbuild-zap with 800
-// processes on 2 vCPUs, about 640 000 events in some 160 chunks, recorded with the real CLI.
+// processes (on 2 vCPUs unless told), about 640 000 events in some 160 chunks, recorded with the real CLI.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { mmuLab } from './fixtures';
 
 export const LARGE_ID = 'kbuild-large.mmulab';
 
-export function recordLarge(sessionsDir: string): string {
+export function recordLarge(sessionsDir: string, vcpus = 2): string {
   const dir = mkdtempSync(join(tmpdir(), 'mmulab-big-'));
   const scenario = join(dir, 'kbuild-large.json');
   writeFileSync(
@@ -16,7 +16,7 @@ export function recordLarge(sessionsDir: string): string {
       name: 'kbuild-large',
       seed: 1,
       hardware: { profile: 'vtx-2007' },
-      vms: [{ vcpus: 2, memoryMiB: 64, guest: { paging: 'long4', workload: { kind: 'kbuild', processes: 800, pages: 24 } }, mmu: { mode: 'shadow', shadow: { onGuestPteWrite: 'zap' } } }],
+      vms: [{ vcpus, memoryMiB: 64, guest: { paging: 'long4', workload: { kind: 'kbuild', processes: 800, pages: 24 } }, mmu: { mode: 'shadow', shadow: { onGuestPteWrite: 'zap' } } }],
     }),
   );
   const file = join(sessionsDir, LARGE_ID);

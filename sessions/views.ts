@@ -744,12 +744,12 @@ export function countersView(session: SessionReader, t0: number, t1: number): Co
   return runSteps(countersSteps(session, t0, t1));
 }
 
-/** `countersView` for a host that must keep answering: it yields to the event loop every 16 chunks it decodes (about 65 000 events). */
+/** `countersView` for a host that must keep answering: it yields to the event loop every 4 chunks it decodes (about 16 000 events). */
 export function countersViewAsync(session: SessionReader, t0: number, t1: number, options: StepOptions = {}): Promise<CountersView> {
   return runStepsYielding(countersSteps(session, t0, t1), options);
 }
 
-const COUNTERS_SLICE_CHUNKS = 16;
+const COUNTERS_SLICE_CHUNKS = 4;
 
 function* countersSteps(session: SessionReader, t0: number, t1: number): Steps<CountersView> {
   let decoded = 0;
