@@ -24,10 +24,11 @@ export interface ExitSplit {
 }
 
 /**
- * The finest summary level with at most about 4096 bins in the range (summing them is cheap), or
- * failing that one whose bins are at most 1/16 of the range (the ends left to decode stay small).
+ * The coarsest summary level with bins at most 1/1024 of the range (summing them is cheap, and a
+ * coarser level is read and decoded faster the first time), or failing that one whose bins are at
+ * most 1/16 of the range (the ends left to decode stay small).
  */
-const RANGE_BINS = [4096, 16];
+const RANGE_BINS = [1024, 16];
 
 function add(m: Map<string, ExitStat>, key: string, n: number, ns: number, min: number, max: number): void {
   const x = m.get(key);
