@@ -28,10 +28,10 @@ it('counts in steps with partial matches, cancels, resumes, and finds', async ()
     .flatMap((l, i) => (l.toLowerCase().includes('0x1') ? [i] : []));
   expect(want.length).toBeGreaterThan(100);
 
-  const progress: { queryId: string; fraction: number; matches?: number }[] = [];
+  const progress: { queryId: string; fraction: number; matches?: number; before?: number }[] = [];
   const off = service.onEvent((m: EventMessage) => {
     if (m.event !== 'queries.progress') return;
-    const p = m.payload as { queryId: string; fraction: number; matches?: number };
+    const p = m.payload as { queryId: string; fraction: number; matches?: number; before?: number };
     progress.push(p);
     if (p.queryId === 'q-count1') void service.call('queries.cancel', { queryId: 'q-count1' });
   });
