@@ -23,7 +23,6 @@
  * The multiplication of exits is what the Turtles project measured (Ben-Yehuda et al.,
  * "The Turtles Project: Design and Implementation of Nested Virtualization", OSDI 2010).
  */
-import { pte64 } from '../emitter.ts';
 import { ACCESS_FETCH, ACCESS_WRITE, WalkResult, walk, type AccessKind, type PagingControls } from '../paging.ts';
 import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from '../tlb.ts';
 import type { Machine, Vcpu } from '../machine.ts';
@@ -31,11 +30,14 @@ import type { ControlRegister, MissOutcome, Mmu, MmuTable, Report } from '../mmu
 import { EPT_R, EPT_RWX, EPT_W, EPT_X, HOST_EPT_BASE_FRAME, HOST_GUEST_BASE_FRAME, present } from '../tdp/spte.ts';
 import { tdpControlsExit } from '../tdp/mmu.ts';
 import { chargeWalk2d } from '../tdp/walk2d.ts';
-import { EPT_LEVELS, EptTree, TreeWalk, type TreeObserver } from './eptTree.ts';
-import type { Emitter } from '../emitter.ts';
+import { EPT_LEVELS, EptTree, TreeWalk } from './eptTree.ts';
+import { BootEvents, addTreeTables, hostTableId, mapL1Frame, treeRecorder } from './l0Trees.ts';
 import { L1_BASE_FRAME, L1Hypervisor, type L1Memory } from './l1.ts';
 
 export { L1_BASE_FRAME } from './l1.ts';
+
+/** L1's tables are named by the L1 frame that holds them (core/tableRoles.ts). */
+const l1TableId = (frame: number): number => frame;
 
 /** EPT02 maps 4 KiB pages only. */
 const eptLeaf4k = (): number => 1;
@@ -56,6 +58,7 @@ export class NestedTdp implements Mmu {
     reflectedToL1: 0, ept12Writes: 0, ept12TrappedWrites: 0, ept12Tables: 0, l1Ept01Faults: 0, nestedVmentries: 0,
     shadowEptFills: 0, ept01Fills: 0, ept02Zapped: 0, invept: 0, walkRefs: 0,
   };
+  private readonly boot: BootEvents;
   private readonly r = new WalkResult();
   private readonly w12 = new TreeWalk();
   private readonly w02 = new TreeWalk();
@@ -70,40 +73,20 @@ export class NestedTdp implements Mmu {
     /** `mmu.tdp.walkCaches`: the paging-structure caches of the 2D walk. */
     private readonly walkCaches = true,
   ) {
-    // L0's tables are named as the TDP MMU names its EPT tables (host frame − HOST_EPT_BASE_FRAME),
-    // L1's by the L1 frame that holds them (core/tableRoles.ts)
-    const hostId = (frame: number) => frame - HOST_EPT_BASE_FRAME;
-    this.ept01 = new EptTree(this.nextHostTable++, this.recorder('ept01', hostId));
-    this.ept02 = new EptTree(this.nextHostTable++, this.recorder('ept02', hostId));
-    this.l1 = new L1Hypervisor(this.l1Memory, this.recorder('ept12', (frame) => frame));
+    this.boot = new BootEvents(vm);
+    // L0's tables are named as the TDP MMU names its EPT tables, L1's by the L1 frame that holds them
+    this.ept01 = new EptTree(this.nextHostTable++, treeRecorder(this.boot, 'ept01', hostTableId));
+    this.ept02 = new EptTree(this.nextHostTable++, treeRecorder(this.boot, 'ept02', hostTableId));
+    this.l1 = new L1Hypervisor(this.l1Memory, treeRecorder(this.boot, 'ept12', l1TableId));
     // L1 boots before the scenario starts: its EPT12 root is mapped in EPT01, and L0 shadows
     // it (write-protects it) when L2 first runs on the EPT pointer that names it.
     this.ept01.map(this.l1.root, HOST_GUEST_BASE_FRAME + this.l1.root, EPT_RWX, () => this.nextHostTable++);
     this.shadow(this.l1.root);
   }
 
-  /** Events of L1's boot (before the scenario's first step, when no sink listens yet). */
-  private pending: Array<Parameters<Emitter['emit']>[0]> | null = [];
-
-  private emit(body: Parameters<Emitter['emit']>[0]): void {
-    if (this.pending) this.pending.push(body);
-    else this.vm.emitter.emit(body);
-  }
-
-  /** The session's record of one tree: its tables (`shadow_page` alloc) and entry changes (`spte_write`), with their role. */
-  private recorder(role: 'ept01' | 'ept02' | 'ept12', id: (frame: number) => number): TreeObserver {
-    return {
-      table: (frame, level, baseGfn) => this.emit({ type: 'shadow_page', action: 'alloc', table: id(frame), level, gfn: baseGfn, role }),
-      wrote: (frame, level, index, old, lo, hi) => this.emit({ type: 'spte_write', level, table: id(frame), index, old: pte64(old[0], old[1]), new: pte64(lo, hi), role }),
-    };
-  }
-
   /** The first step: the tables L1's boot made are recorded at its start. */
   runDue(): void {
-    const boot = this.pending;
-    if (!boot) return;
-    this.pending = null;
-    for (const body of boot) this.vm.emitter.emit(body);
+    this.boot.release();
   }
 
   /** L1's stores and page touches, as L0 sees them (through EPT01). */
@@ -137,13 +120,7 @@ export class NestedTdp implements Mmu {
   /** L1 touches its frame `frame`: an EPT01 violation, handled by L0, if EPT01 does not map it yet. */
   private l1Access(frame: number): void {
     if (present(this.ept01Entry(frame)[0])) return;
-    const vm = this.vm;
-    const start = vm.beginExit();
-    vm.lock(vm.cost.shadowFaultNs);
-    vm.tick(vm.cost.shadowFaultNs);
-    this.ept01.map(frame, HOST_GUEST_BASE_FRAME + frame, EPT_RWX, () => this.allocHost());
-    this.stats.l1Ept01Faults++;
-    vm.endExit(start, 'EPT_VIOLATION', 'map-gfn', this.va, frame * 4096);
+    mapL1Frame(this.vm, this.ept01, frame, this.va, () => this.allocHost(), this.stats);
   }
 
   private ept01Entry(l1gfn: number): [number, number] {
@@ -318,17 +295,9 @@ export class NestedTdp implements Mmu {
    */
   tables(): MmuTable[] {
     const out: MmuTable[] = [];
-    const add = (tree: EptTree, role: string, id: (frame: number) => number): void => {
-      for (const [frame, t] of tree.pages) {
-        const info = tree.info.get(frame);
-        const entries: Array<[number, bigint]> = [];
-        for (let i = 0; i < 512; i++) if (present(t[2 * i] as number)) entries.push([i, pte64(t[2 * i] as number, t[2 * i + 1] as number)]);
-        out.push({ id: id(frame), level: info?.level ?? 0, role, gfn: info?.baseGfn ?? 0, entries });
-      }
-    };
-    add(this.l1.ept12, 'ept12', (frame) => frame);
-    add(this.ept01, 'ept01', (frame) => frame - HOST_EPT_BASE_FRAME);
-    add(this.ept02, 'ept02', (frame) => frame - HOST_EPT_BASE_FRAME);
+    addTreeTables(out, this.l1.ept12, 'ept12', l1TableId);
+    addTreeTables(out, this.ept01, 'ept01', hostTableId);
+    addTreeTables(out, this.ept02, 'ept02', hostTableId);
     return out;
   }
 

@@ -8,18 +8,15 @@
  * alone (`EPT_VIOLATION` `map-gfn`): L1 clearing a new SPT12 page or reading L2's tables, L2
  * storing into its page tables, the CPU reaching an L2 data frame.
  */
-import { pte64, type Emitter } from '../emitter.ts';
 import type { Machine, Vcpu } from '../machine.ts';
 import type { MmuTable, Report } from '../mmu.ts';
 import type { WalkResult } from '../paging.ts';
-import { EPT_LEVELS, EptTree, type TreeObserver } from '../nested/eptTree.ts';
+import { EPT_LEVELS, EptTree } from '../nested/eptTree.ts';
+import { BootEvents, addTreeTables, hostTableId, mapL1Frame, treeRecorder } from '../nested/l0Trees.ts';
 import { HOST_GUEST_BASE_FRAME as L2_IN_L1_FRAME } from '../shadow/pages.ts';
 import type { ShadowMmu } from '../shadow/mmu.ts';
-import { EPT_RWX, HOST_EPT_BASE_FRAME, HOST_GUEST_BASE_FRAME, present } from '../tdp/spte.ts';
+import { HOST_EPT_BASE_FRAME } from '../tdp/spte.ts';
 import type { L0ForShadowL1 } from './l0.ts';
-
-/** EPT01's tables as events and the view name them: host frame − HOST_EPT_BASE_FRAME (core/tableRoles.ts). */
-const tableId = (frame: number): number => frame - HOST_EPT_BASE_FRAME;
 
 export class ShadowOnEpt implements L0ForShadowL1 {
   readonly kind = 'shadow-on-ept';
@@ -28,7 +25,7 @@ export class ShadowOnEpt implements L0ForShadowL1 {
   private nextHostTable = HOST_EPT_BASE_FRAME;
   readonly stats = { l1Ept01Faults: 0, walkRefs: 0 };
   /** Events of L0's setup (EPT01's root), emitted at the first step when a sink listens. */
-  private pending: Array<Parameters<Emitter['emit']>[0]> | null = [];
+  private readonly boot: BootEvents;
 
   constructor(
     private readonly vm: Machine,
@@ -36,39 +33,18 @@ export class ShadowOnEpt implements L0ForShadowL1 {
     /** `mmu.tdp.walkCaches`: the paging-structure caches of the 2D walk. */
     private readonly walkCaches: boolean,
   ) {
-    this.ept01 = new EptTree(this.nextHostTable++, this.recorder());
-  }
-
-  private emit(body: Parameters<Emitter['emit']>[0]): void {
-    if (this.pending) this.pending.push(body);
-    else this.vm.emitter.emit(body);
-  }
-
-  /** EPT01's tables and entry changes as `shadow_page` / `spte_write` events of role `ept01`. */
-  private recorder(): TreeObserver {
-    return {
-      table: (frame, level, baseGfn) => this.emit({ type: 'shadow_page', action: 'alloc', table: tableId(frame), level, gfn: baseGfn, role: 'ept01' }),
-      wrote: (frame, level, index, old, lo, hi) => this.emit({ type: 'spte_write', level, table: tableId(frame), index, old: pte64(old[0], old[1]), new: pte64(lo, hi), role: 'ept01' }),
-    };
+    this.boot = new BootEvents(vm);
+    this.ept01 = new EptTree(this.nextHostTable++, treeRecorder(this.boot, 'ept01', hostTableId));
   }
 
   runDue(): void {
-    const boot = this.pending;
-    if (!boot) return;
-    this.pending = null;
-    for (const body of boot) this.vm.emitter.emit(body);
+    this.boot.release();
   }
 
   /** L1 (or L2, in L1's memory) touches L1 frame `frame`: an EPT violation handled by L0 if EPT01 lacks it. */
   private touch(frame: number, va?: number): void {
     if (this.maps(frame)) return;
-    const vm = this.vm;
-    const start = vm.beginExit();
-    vm.lock(vm.cost.shadowFaultNs);
-    vm.tick(vm.cost.shadowFaultNs);
-    this.ept01.map(frame, HOST_GUEST_BASE_FRAME + frame, EPT_RWX, () => this.allocHost());
-    this.stats.l1Ept01Faults++;
-    vm.endExit(start, 'EPT_VIOLATION', 'map-gfn', va, frame * 4096);
+    mapL1Frame(this.vm, this.ept01, frame, va, () => this.allocHost(), this.stats);
   }
 
   maps(frame: number): boolean {
@@ -145,12 +121,7 @@ export class ShadowOnEpt implements L0ForShadowL1 {
   /** EPT01's tables, named as the events name them. */
   tables(): MmuTable[] {
     const out: MmuTable[] = [];
-    for (const [frame, t] of this.ept01.pages) {
-      const info = this.ept01.info.get(frame);
-      const entries: Array<[number, bigint]> = [];
-      for (let i = 0; i < 512; i++) if (present(t[2 * i] as number)) entries.push([i, pte64(t[2 * i] as number, t[2 * i + 1] as number)]);
-      out.push({ id: tableId(frame), level: info?.level ?? 0, role: 'ept01', gfn: info?.baseGfn ?? 0, entries });
-    }
+    addTreeTables(out, this.ept01, 'ept01', hostTableId);
     return out;
   }
 
