@@ -11,7 +11,7 @@
  */
 import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { CHUNK, CAPS, CHUNK_OVERHEAD, FormatError, frameChunk, readF64, readU32, utf8, writeF64, writeU32 } from './format.ts';
+import { CHUNK, CAPS, CHUNK_OVERHEAD, FormatError, concatBytes, frameChunk, readF64, readU32, utf8, writeF64, writeU32 } from './format.ts';
 import { PageState } from './state.ts';
 import type { SessionReader } from './reader.ts';
 
@@ -202,22 +202,12 @@ function appendChunks(path: string, chunks: Uint8Array[], keyframes = false): vo
   if (!chunks.length) return;
   const fd = openSync(path, 'a');
   try {
-    const all = concat(keyframes ? [...chunks, keyframeIndexChunk(chunks, fstatSync(fd).size)] : chunks);
+    const all = concatBytes(keyframes ? [...chunks, keyframeIndexChunk(chunks, fstatSync(fd).size)] : chunks);
     let done = 0;
     while (done < all.length) done += writeSync(fd, all, done, all.length - done);
   } finally {
     closeSync(fd);
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.length;
-  }
-  return all;
 }
 
 /**

@@ -353,6 +353,17 @@ export function frameChunk(type: number, payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The bytes of `parts` one after another, in one new array (a session file from its framed chunks). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Event chunk (EVTS) payload prefix, before the (possibly compressed) body.
 

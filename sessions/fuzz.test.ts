@@ -1,7 +1,7 @@
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { CHUNK, EVTS_PREFIX_BYTES, frameChunk, preamble, utf8, writeEvtsPrefix, writeU32 } from './format.ts';
+import { CHUNK, EVTS_PREFIX_BYTES, concatBytes, frameChunk, preamble, utf8, writeEvtsPrefix, writeU32 } from './format.ts';
 import { currentTypeTable } from './codec.ts';
 import { openSession } from './reader.ts';
 
@@ -92,23 +92,13 @@ const other = fc.oneof(
   }),
 );
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 describe('structured fuzz', () => {
   it('hostile chunk sequences never throw, hang or blow the caps', () => {
     let withEvents = 0;
     let refusedChunks = 0;
     fc.assert(
       fc.property(fc.array(fc.oneof(evts, plausible, plausible, other), { maxLength: 8 }), (chunks) => {
-        const file = concat([preamble(), header, ...chunks]);
+        const file = concatBytes([preamble(), header, ...chunks]);
         const started = performance.now();
         const { session, diagnostics } = openSession(file);
         expect(diagnostics.every((d) => d.severity !== 'error' || d.code !== 'reader_bug')).toBe(true);
@@ -141,7 +131,7 @@ describe('structured fuzz', () => {
     const payload = new Uint8Array(EVTS_PREFIX_BYTES + body.length);
     writeEvtsPrefix(payload, { vm: 1, vcpu: 0, seq: 0, firstOrdinal: 0, count: 1, rawLength: body.length, tMin: 42, tMax: 42, spanEnd: 42, codec: 0 });
     payload.set(body, EVTS_PREFIX_BYTES);
-    const { session, diagnostics } = openSession(concat([preamble(), header, frameChunk(CHUNK.EVTS, payload)]));
+    const { session, diagnostics } = openSession(concatBytes([preamble(), header, frameChunk(CHUNK.EVTS, payload)]));
     expect(diagnostics.map((d) => d.code)).toEqual(['recording_incomplete']);
     expect(session!.events(0, 10).events).toEqual([{ t: 42, vm: 1, vcpu: 0, type: 'guest_fault', va: '0x5', errorCode: 2 }]);
   });
@@ -152,7 +142,7 @@ describe('structured fuzz', () => {
     writeEvtsPrefix(payload, { vm: 0, vcpu: 0, seq: 0, firstOrdinal: 0, count: 1, rawLength: 5, tMin: 1, tMax: 1, spanEnd: 1, codec: 1 });
     payload.set(bomb, EVTS_PREFIX_BYTES);
     const started = performance.now();
-    const { session } = openSession(concat([preamble(), header, frameChunk(CHUNK.EVTS, payload)]));
+    const { session } = openSession(concatBytes([preamble(), header, frameChunk(CHUNK.EVTS, payload)]));
     expect(session!.events(0, 10).events).toEqual([]);
     expect(session!.diagnostics.map((d) => d.code)).toContain('undecodable_chunk');
     expect(performance.now() - started).toBeLessThan(1000);

@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { deflateRawSync, constants as zc } from 'node:zlib';
 import { currentTypeTable } from '../codec.ts';
-import { ByteWriter, CHUNK, CODEC, EVTS_PREFIX_BYTES, frameChunk, preamble, utf8, writeEvtsPrefix } from '../format.ts';
+import { ByteWriter, CHUNK, CODEC, EVTS_PREFIX_BYTES, concatBytes, frameChunk, preamble, utf8, writeEvtsPrefix } from '../format.ts';
 
 export interface HostileLane {
   /** The chunk body before compression: dictionary, then events. */
@@ -61,14 +61,7 @@ export function hostileSession(lanes: HostileLane[], opts: HostileOptions = {}):
     events += lane.count;
   });
   if (opts.footer !== false) parts.push(frameChunk(CHUNK.FOOT, utf8(JSON.stringify({ complete: true, finalNs: 0, events: opts.footerEvents ?? events, chunks: lanes.length, indexOffset: 0 }))));
-  const size = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** `count` guest faults at t = 0, address 0, error code 0: 4 bytes each, a few KB deflated per million. */

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { CAPS, CHUNK, CHUNK_OVERHEAD, EVTS_PREFIX_BYTES, PREAMBLE_BYTES, frameChunk, fromUtf8, readU32, utf8, writeU32 } from '../format.ts';
+import { CAPS, CHUNK, CHUNK_OVERHEAD, EVTS_PREFIX_BYTES, PREAMBLE_BYTES, concatBytes, frameChunk, fromUtf8, readU32, utf8, writeU32 } from '../format.ts';
 import { ReaderLimitError, openSession } from '../reader.ts';
 import { SessionWriter } from '../writer.ts';
 import { appendKeyframes, appendNoteOp } from '../annex.ts';
@@ -52,15 +52,7 @@ export function splitChunks(bytes: Uint8Array): { preamble: Uint8Array; chunks: 
 }
 
 export function joinChunks(preamble: Uint8Array, chunks: Chunk[]): Uint8Array {
-  const framed = chunks.map((c) => frameChunk(c.type, c.payload));
-  const out = new Uint8Array(preamble.length + framed.reduce((n, f) => n + f.length, 0));
-  out.set(preamble);
-  let at = preamble.length;
-  for (const f of framed) {
-    out.set(f, at);
-    at += f.length;
-  }
-  return out;
+  return concatBytes([preamble, ...chunks.map((c) => frameChunk(c.type, c.payload))]);
 }
 
 /** Values at and around the limits a reader checks. */
