@@ -101,6 +101,21 @@ export class AppPage {
     await this.waitForIdle();
   }
 
+  /** Go to event `index` as a user does: its number in the Go-to box, then the button. */
+  async gotoEvent(index: number): Promise<void> {
+    await this.page.getByTestId('goto-event').fill(String(index));
+    await this.page.getByRole('button', { name: 'Go to the event' }).click();
+  }
+
+  /** Session `id`, opened afresh at `url`, at event `index` in the page-table view: as the Picture unless `picture` is false. */
+  async pageTablesAt(url: string, id: string, index: number, picture = true): Promise<void> {
+    await this.goto(url);
+    await this.openSession(id);
+    await this.gotoEvent(index);
+    await this.page.getByRole('tab', { name: 'Page tables' }).click();
+    if (picture) await this.page.getByRole('radio', { name: 'Picture' }).check();
+  }
+
   /** The session is open and its whole-run timeline has loaded. */
   async waitForIdle(): Promise<void> {
     await expect(this.page.getByTestId('exit-count')).toHaveText(/^[\d,]+$/);

@@ -4,24 +4,20 @@
 // tree, each SPT02 leaf linked to the one SPT12 leaf it was derived from (L0 has no EPT01 to
 // add). Shadow-on-EPT: SPT12 is what the CPU walks (through EPT01), EPT01 beside it.
 import { expectAxeCleanInBothThemes } from './axe-check';
-import { expect, mmuLab, test } from './fixtures';
+import { expect, mmuLab, test, type AppPage } from './fixtures';
 import { replayRoles, type Ev } from './roleReplay';
 
 test.use({ viewport: { width: 1600, height: 900 } });
 
-async function openAtEnd(lab: { record(name: string): string; url: string }, app: { goto(url: string): Promise<void>; openSession(name: string): Promise<void> }, page: import('@playwright/test').Page, name: string) {
+async function openAtEnd(lab: { record(name: string): string; url: string }, app: AppPage, name: string) {
   const file = lab.record(name);
   const events = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
-  await app.goto(lab.url);
-  await app.openSession(`${name}.mmulab`);
-  await page.getByTestId('goto-event').fill(String(events.length - 1));
-  await page.getByRole('button', { name: 'Go to the event' }).click();
-  await page.getByRole('tab', { name: 'Page tables' }).click();
+  await app.pageTablesAt(lab.url, `${name}.mmulab`, events.length - 1, false);
   return replayRoles(events);
 }
 
 test('shadow-on-shadow: SPT02 and SPT12 side by side, each SPT02 leaf linked to its SPT12 leaf', async ({ lab, app, page }) => {
-  const roles = await openAtEnd(lab, app, page, 'nested-shadow-on-shadow');
+  const roles = await openAtEnd(lab, app, 'nested-shadow-on-shadow');
   expect([...roles.keys()].sort()).toEqual(['spt02', 'spt12']);
   const host = page.getByTestId('host-tree');
   const spt12 = page.locator('[data-testid="nested-tree"][data-role="spt12"]');
@@ -50,7 +46,7 @@ test('shadow-on-shadow: SPT02 and SPT12 side by side, each SPT02 leaf linked to 
 });
 
 test('shadow-on-EPT: SPT12 as the CPU walks it, EPT01 beside it', async ({ lab, app, page }) => {
-  const roles = await openAtEnd(lab, app, page, 'nested-shadow');
+  const roles = await openAtEnd(lab, app, 'nested-shadow');
   expect([...roles.keys()].sort()).toEqual(['ept01', 'spt12']);
   const host = page.getByTestId('host-tree');
   const ept01 = page.locator('[data-testid="nested-tree"][data-role="ept01"]');

@@ -19,11 +19,7 @@ test('a nested TDP session shows EPT02, EPT12 and EPT01 side by side, each EPT02
   const leaves02 = [...roles.get('ept02')!.entries.values()].filter((e) => e.level === 1).length;
   expect(leaves02).toBeGreaterThan(30);
 
-  await app.goto(lab.url);
-  await app.openSession('nested-tdp.mmulab');
-  await page.getByTestId('goto-event').fill(String(events.length - 1));
-  await page.getByRole('button', { name: 'Go to the event' }).click();
-  await page.getByRole('tab', { name: 'Page tables' }).click();
+  await app.pageTablesAt(lab.url, 'nested-tdp.mmulab', events.length - 1, false);
 
   const host = page.getByTestId('host-tree');
   const ept12 = page.locator('[data-testid="nested-tree"][data-role="ept12"]');

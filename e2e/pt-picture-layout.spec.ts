@@ -57,16 +57,6 @@ async function scrollPanesToTop(page: Page): Promise<void> {
   });
 }
 
-async function openPicture(page: Page, app: { goto(u: string): Promise<void>; openSession(s: string): Promise<void> }, url: string, session: string, at: number): Promise<void> {
-  await app.goto(url);
-  await app.openSession(session);
-  await page.getByTestId('goto-event').fill(String(at));
-  await page.getByRole('button', { name: 'Go to the event' }).click();
-  await page.getByRole('tab', { name: 'Page tables' }).click();
-  await page.getByRole('radio', { name: 'Picture' }).check();
-  await expect(page.getByTestId('pt-diagram')).toBeVisible();
-}
-
 for (const theme of ['light', 'dark'] as const) {
   test(`the page-table picture holds at three window sizes, scrolls by keyboard and enlarges (${theme} theme)`, async ({ lab, app, page }) => {
     test.setTimeout(180_000);
@@ -80,7 +70,8 @@ for (const theme of ['light', 'dark'] as const) {
     expect(pinAt).toBeGreaterThan(0);
 
     for (const [session, at, view] of [['tdp-mmu-parallel.mmulab', walkAt, 'walk'], ['xenpv-fork-cow.mmulab', pinAt, 'xen']] as const) {
-      await openPicture(page, app, lab.url, session, at);
+      await app.pageTablesAt(lab.url, session, at);
+      await expect(page.getByTestId('pt-diagram')).toBeVisible();
       await page.getByTestId('theme').selectOption(theme);
       await expect(page.locator('html')).toHaveAttribute('data-theme', theme);
       if (view === 'walk') await expect(page.getByTestId('walk-grid')).toBeVisible();

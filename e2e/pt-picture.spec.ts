@@ -122,12 +122,7 @@ test('the picture links each shadow entry to the guest entry it derives from, an
   const want = derivedEntries(events, at);
   expect(want.links).toBeGreaterThan(1);
 
-  await app.goto(lab.url);
-  await app.openSession('demand-zap.mmulab');
-  await page.getByTestId('goto-event').fill(String(at));
-  await page.getByRole('button', { name: 'Go to the event' }).click();
-  await page.getByRole('tab', { name: 'Page tables' }).click();
-  await page.getByRole('radio', { name: 'Picture' }).check();
+  await app.pageTablesAt(lab.url, 'demand-zap.mmulab', at);
   const diagram = page.getByTestId('pt-diagram');
   await expect(diagram.getByTestId('pt-link')).toHaveCount(want.links);
   await expect(page.getByTestId('pt-diagram-summary')).toContainText(`${want.links} links`);
@@ -162,12 +157,7 @@ test('a TDP page walk is drawn as its 2D grid, each reference made, cached or sa
   // the masks agree with the counts (popcount of the made cells = refs)
   expect(popcount(w.memMask!)).toBe(w.refs);
 
-  await app.goto(lab.url);
-  await app.openSession('tdp-mmu-parallel.mmulab');
-  await page.getByTestId('goto-event').fill(String(at));
-  await page.getByRole('button', { name: 'Go to the event' }).click();
-  await page.getByRole('tab', { name: 'Page tables' }).click();
-  await page.getByRole('radio', { name: 'Picture' }).check();
+  await app.pageTablesAt(lab.url, 'tdp-mmu-parallel.mmulab', at);
   const grid = page.getByTestId('walk-grid');
   await expect(grid.getByTestId('walk-refs')).toHaveText(String(w.refs));
   await expect(grid.getByTestId('walk-guest-refs')).toHaveText(String(w.guestRefs));
@@ -268,15 +258,6 @@ function entriesOf(events: Ev[], at: number, table: number): number {
   return set.size;
 }
 
-async function pictureAt(app: { goto(url: string): Promise<void>; openSession(name: string): Promise<void> }, page: import('@playwright/test').Page, url: string, session: string, at: number): Promise<void> {
-  await app.goto(url);
-  await app.openSession(session);
-  await page.getByTestId('goto-event').fill(String(at));
-  await page.getByRole('button', { name: 'Go to the event' }).click();
-  await page.getByRole('tab', { name: 'Page tables' }).click();
-  await page.getByRole('radio', { name: 'Picture' }).check();
-}
-
 test('Xen PV: the picture names each validated frame by its Xen page type and badges the pinned ones', async ({ lab, app, page }) => {
   const file = lab.record('xenpv-fork-cow');
   const events = exportOf(file);
@@ -289,7 +270,7 @@ test('Xen PV: the picture names each validated frame by its Xen page type and ba
   expect(levels.size).toBeGreaterThan(1);
   expect(pinned.size).toBe(2); // process 0 (activate_mm) and the first child (dup_mmap), seed 003
 
-  await pictureAt(app, page, lab.url, 'xenpv-fork-cow.mmulab', at);
+  await app.pageTablesAt(lab.url, 'xenpv-fork-cow.mmulab', at);
   const host = page.getByTestId('pt-diagram-host');
   await expect(host.locator('g.table')).toHaveCount(levels.size);
   for (const level of new Set(levels.values())) {
@@ -322,8 +303,7 @@ test('Xen PV: the picture names each validated frame by its Xen page type and ba
   while (events[end + 1]?.type === 'spte_write' || events[end + 1]?.type === 'shadow_page') end++;
   expect(entriesOf(events, end, mfn)).toBeGreaterThan(0);
   await page.getByRole('tab', { name: 'Events' }).click();
-  await page.getByTestId('goto-event').fill(String(end));
-  await page.getByRole('button', { name: 'Go to the event' }).click();
+  await app.gotoEvent(end);
   await page.getByRole('tab', { name: 'Page tables' }).click();
   await page.getByRole('radio', { name: 'Picture' }).check();
   await expect(host.locator(`g.table[data-table="s0:${mfn}"] g.entry`)).toHaveCount(entriesOf(events, end, mfn));
@@ -341,7 +321,7 @@ test('Xen PV: playing forward over an unpin, the picture says the table was unpi
   const after = xenTables(events, k);
   expect(before.pinned.size - after.pinned.size).toBe(1);
   const table = events[k]!.table!;
-  await pictureAt(app, page, lab.url, 'xenpv-fork-cow.mmulab', k - 1);
+  await app.pageTablesAt(lab.url, 'xenpv-fork-cow.mmulab', k - 1);
   const host = page.getByTestId('pt-diagram-host');
   await expect(host.locator('g.table.pinned')).toHaveCount(before.pinned.size);
   await page.getByRole('button', { name: 'Step forward one event' }).click();
@@ -359,12 +339,7 @@ test('playing forward, a cleared shadow entry is drawn struck through, once', as
   const events = exportOf(file);
   const k = events.findIndex((e, i) => i > 0 && e.type === 'spte_write' && BigInt(e.new!) === 0n && BigInt(e.old ?? '0') !== 0n);
   expect(k).toBeGreaterThan(0);
-  await app.goto(lab.url);
-  await app.openSession('cow-zap.mmulab');
-  await page.getByTestId('goto-event').fill(String(k - 1));
-  await page.getByRole('button', { name: 'Go to the event' }).click();
-  await page.getByRole('tab', { name: 'Page tables' }).click();
-  await page.getByRole('radio', { name: 'Picture' }).check();
+  await app.pageTablesAt(lab.url, 'cow-zap.mmulab', k - 1);
   const diagram = page.getByTestId('pt-diagram');
   await expect(page.getByTestId('pt-diagram-summary')).toContainText(`by event #${k - 1}`);
   await page.getByRole('button', { name: 'Step forward one event' }).click();
