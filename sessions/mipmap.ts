@@ -71,17 +71,18 @@ export interface Level {
   handlingMax: Float64Array;
 }
 
-/** Exits of one reason or handling in a bin: how many, and their total, least and greatest duration. */
-interface ExitStat {
+/** Exits of one reason or handling in a bin or a range: how many, and their total, least and greatest duration. */
+export interface ExitStat {
   n: number;
   ns: number;
   min: number;
   max: number;
 }
 
-function addStat(m: Map<number, ExitStat>, id: number, n: number, ns: number, min: number, max: number): void {
-  const x = m.get(id);
-  if (!x) m.set(id, { n, ns, min, max });
+/** Adds `n` exits of total `ns` and extremes `min`/`max` to `key`'s entry of `m`. */
+export function addExitStat<K>(m: Map<K, ExitStat>, key: K, n: number, ns: number, min: number, max: number): void {
+  const x = m.get(key);
+  if (!x) m.set(key, { n, ns, min, max });
   else {
     x.n += n;
     x.ns += ns;
@@ -130,8 +131,8 @@ class Bin {
       if (!to.exits || this.firstExitT < to.firstExitT) to.firstExitT = this.firstExitT;
       if (!to.exits || this.maxExitEnd > to.maxExitEnd) to.maxExitEnd = this.maxExitEnd;
       to.exits += this.exits;
-      for (const [id, x] of this.reasons) addStat(to.reasons, id, x.n, x.ns, x.min, x.max);
-      for (const [id, x] of this.handlings) addStat(to.handlings, id, x.n, x.ns, x.min, x.max);
+      for (const [id, x] of this.reasons) addExitStat(to.reasons, id, x.n, x.ns, x.min, x.max);
+      for (const [id, x] of this.handlings) addExitStat(to.handlings, id, x.n, x.ns, x.min, x.max);
     }
   }
 }
@@ -228,8 +229,8 @@ export class LaneMipmapBuilder {
         b.maxExitEnd = end;
       } else if (end > b.maxExitEnd) b.maxExitEnd = end;
       b.exits++;
-      addStat(b.reasons, reasonId!, 1, exitDuration, exitDuration, exitDuration);
-      addStat(b.handlings, handlingId!, 1, exitDuration, exitDuration, exitDuration);
+      addExitStat(b.reasons, reasonId!, 1, exitDuration, exitDuration, exitDuration);
+      addExitStat(b.handlings, handlingId!, 1, exitDuration, exitDuration, exitDuration);
     }
   }
 

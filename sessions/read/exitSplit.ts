@@ -3,16 +3,10 @@
  * duration), as the breakdown counts them: whole summary bins inside the range from the session's
  * summaries, and the chunks left to decode for the range's two ends.
  */
+import { addExitStat, type ExitStat } from '../mipmap.ts';
 import type { ChunkRef, Lane } from './model.ts';
 import type { Summaries } from './summaries.ts';
 import { queryGrid, splitLane, type LaneWindow } from './window.ts';
-
-export interface ExitStat {
-  n: number;
-  ns: number;
-  min: number;
-  max: number;
-}
 
 export interface ExitSplit {
   reasons: Map<string, ExitStat>;
@@ -30,16 +24,6 @@ export interface ExitSplit {
  */
 const RANGE_BINS = [1024, 16];
 
-function add(m: Map<string, ExitStat>, key: string, n: number, ns: number, min: number, max: number): void {
-  const x = m.get(key);
-  if (!x) m.set(key, { n, ns, min, max });
-  else {
-    x.n += n;
-    x.ns += ns;
-    if (min < x.min) x.min = min;
-    if (max > x.max) x.max = max;
-  }
-}
 
 /** A lane's range [t0, t1] split for counting events by their own time: summary bins inside, chunks to decode at the ends. */
 export function rangeSplit(sums: Summaries, lane: Lane, t0: number, t1: number): LaneWindow {
@@ -57,8 +41,8 @@ export function exitSplit(sums: Summaries, lane: Lane, t0: number, t1: number): 
   if (s) {
     const lv = s.level;
     for (let b = s.binFrom; b < s.binTo; b++) {
-      for (let j = lv.reasonStart[b]!; j < lv.reasonStart[b + 1]!; j++) add(reasons, s.strings[lv.reasonId[j]!]!, lv.reasonN[j]!, lv.reasonNs[j]!, lv.reasonMin[j]!, lv.reasonMax[j]!);
-      for (let j = lv.handlingStart[b]!; j < lv.handlingStart[b + 1]!; j++) add(handlings, s.strings[lv.handlingId[j]!]!, lv.handlingN[j]!, lv.handlingNs[j]!, lv.handlingMin[j]!, lv.handlingMax[j]!);
+      for (let j = lv.reasonStart[b]!; j < lv.reasonStart[b + 1]!; j++) addExitStat(reasons, s.strings[lv.reasonId[j]!]!, lv.reasonN[j]!, lv.reasonNs[j]!, lv.reasonMin[j]!, lv.reasonMax[j]!);
+      for (let j = lv.handlingStart[b]!; j < lv.handlingStart[b + 1]!; j++) addExitStat(handlings, s.strings[lv.handlingId[j]!]!, lv.handlingN[j]!, lv.handlingNs[j]!, lv.handlingMin[j]!, lv.handlingMax[j]!);
     }
   }
   return { reasons, handlings, innerT0: w.innerT0, innerT1: w.innerT1, decode: w.decode };
