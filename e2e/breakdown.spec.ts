@@ -3,7 +3,7 @@
 // Every count is checked against `mmu-lab export --format jsonl` of the same session.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, mmuLab, root, test, type AppPage } from './fixtures';
+import { expect, exportEvents, mmuLab, root, test, type AppPage } from './fixtures';
 import type { Page } from '@playwright/test';
 
 interface Exit {
@@ -162,7 +162,7 @@ test('a shift-drag selection on the timeline narrows the breakdown; a row or a b
 
 test('under EPT the breakdown shows the page-walk references the TLB misses cost, as the export sums them', async ({ lab, app, page }) => {
   const file = lab.record('tdp-demand');
-  const events = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; refs?: number });
+  const events = exportEvents<{ type: string; refs?: number }>(file);
   const refs = events.filter((e) => e.type === 'page_walk').reduce((n, e) => n + (e.refs ?? 0), 0);
   expect(refs).toBeGreaterThan(0);
   await openBreakdown(app, page, lab, 'tdp-demand.mmulab');

@@ -25,6 +25,11 @@ export function mmuLab(args: string[], options: { maxBuffer?: number } = {}): st
   return result.stdout;
 }
 
+/** A session's events as `mmu-lab export --format jsonl` prints them, one object a line (each spec names the fields it reads). */
+export function exportEvents<T>(file: string): T[] {
+  return mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
+}
+
 export interface Lab {
   /** The URL the host printed, with its token. */
   url: string;

@@ -4,7 +4,7 @@
 // write, the retried access), each end at its event's time on its lane, as the JSONL export times
 // them; a click on an arrow's end selects that event.
 import { join } from 'node:path';
-import { expect, mmuLab, root, test } from './fixtures';
+import { expect, exportEvents, root, test } from './fixtures';
 
 interface Ev {
   t: number;
@@ -17,7 +17,7 @@ interface Ev {
 
 test('the causal chain is drawn as flow arrows; a click on an end selects that step', async ({ lab, app, page }) => {
   const file = lab.record('demand-zap');
-  const events = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+  const events = exportEvents<Ev>(file);
   const fill = events.map((e, i) => ({ e, i })).filter(({ e }) => e.type === 'vmexit' && e.handling === 'fill-spte')[1]!;
   const va = fill.e.va!;
   const access = events.findIndex((e) => e.type === 'page_walk' && e.va === va);

@@ -1,7 +1,7 @@
 // The inspector's search and related events, as a user drives them: find an exit by reason and
 // handling, a guest fault by its address; for an emulated pte write, the guest pte write that
 // caused it; for a fill, the spte writes it produced. Indexes come from `mmu-lab export`.
-import { expect, mmuLab, test } from './fixtures';
+import { expect, exportEvents, test } from './fixtures';
 
 interface Ev {
   t: number;
@@ -16,7 +16,7 @@ interface Ev {
 
 test('search by reason, handling and address; related events of an exit', async ({ lab, app, page }) => {
   const file = lab.record('demand-zap');
-  const events = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+  const events = exportEvents<Ev>(file);
   const current = page.getByTestId('current-event');
   await app.goto(lab.url);
   await app.openSession('demand-zap.mmulab');

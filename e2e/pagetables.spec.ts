@@ -4,7 +4,7 @@
 // "why did this change" lands on the event that wrote it.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, mmuLab, root, test } from './fixtures';
+import { expect, exportEvents, root, test } from './fixtures';
 
 interface Ev {
   t: number;
@@ -17,7 +17,7 @@ interface Ev {
 
 test('a diff across a guest pte write shows the changed entry with old → new flags, and why', async ({ lab, app, page }) => {
   const file = lab.record('cow-zap');
-  const events = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+  const events = exportEvents<Ev>(file);
   // The first guest pte rewritten from one present value to another (fork write-protects it).
   const k = events.findIndex((e) => e.type === 'gpte_write' && e.old !== '0x0' && e.new !== '0x0' && e.level === 1);
   expect(k).toBeGreaterThan(0);
@@ -72,7 +72,7 @@ test('a diff across a guest pte write shows the changed entry with old → new f
 
 test('the trees at an event hold the entries the export wrote, and a guest entry links to its sptes', async ({ lab, app, page }) => {
   const file = lab.record('demand-zap');
-  const events = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+  const events = exportEvents<Ev>(file);
   const at = Math.floor(events.length / 2);
   // Guest entries present after event `at`: the last value written to each entry address.
   const last = new Map<bigint, string>();

@@ -4,14 +4,14 @@
 // tree, each SPT02 leaf linked to the one SPT12 leaf it was derived from (L0 has no EPT01 to
 // add). Shadow-on-EPT: SPT12 is what the CPU walks (through EPT01), EPT01 beside it.
 import { expectAxeCleanInBothThemes } from './axe-check';
-import { expect, mmuLab, test, type AppPage } from './fixtures';
+import { expect, exportEvents, test, type AppPage } from './fixtures';
 import { replayRoles, type Ev } from './roleReplay';
 
 test.use({ viewport: { width: 1600, height: 900 } });
 
 async function openAtEnd(lab: { record(name: string): string; url: string }, app: AppPage, name: string) {
   const file = lab.record(name);
-  const events = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+  const events = exportEvents<Ev>(file);
   await app.pageTablesAt(lab.url, `${name}.mmulab`, events.length - 1, false);
   return replayRoles(events);
 }

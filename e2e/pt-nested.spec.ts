@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expectAxeCleanInBothThemes } from './axe-check';
-import { expect, mmuLab, root, test } from './fixtures';
+import { expect, exportEvents, root, test } from './fixtures';
 import { replayRoles as replay, type Ev } from './roleReplay';
 
 // wide enough for the guest's tree and the three EPTs in one row
@@ -13,7 +13,7 @@ test.use({ viewport: { width: 1600, height: 900 } });
 
 test('a nested TDP session shows EPT02, EPT12 and EPT01 side by side, each EPT02 leaf linked to what it was derived from', async ({ lab, app, page }) => {
   const file = lab.record('nested-tdp');
-  const events = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+  const events = exportEvents<Ev>(file);
   const roles = replay(events);
   expect([...roles.keys()].sort()).toEqual(['ept01', 'ept02', 'ept12']);
   const leaves02 = [...roles.get('ept02')!.entries.values()].filter((e) => e.level === 1).length;

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
-import { expect, mmuLab, root, test } from './fixtures';
+import { expect, exportEvents, root, test } from './fixtures';
 import { SIZES, expectLayout } from './layout-check';
 
 interface Ev {
@@ -22,7 +22,6 @@ function shotDir(): string {
   mkdirSync(dir, { recursive: true });
   return dir;
 }
-const exportOf = (file: string): Ev[] => mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
 
 /** Legends, captions and grid cells of the picture that stick out of the panel or have their text cut (run in the page). */
 async function pictureProblems(page: Page): Promise<string[]> {
@@ -60,9 +59,9 @@ async function scrollPanesToTop(page: Page): Promise<void> {
 for (const theme of ['light', 'dark'] as const) {
   test(`the page-table picture holds at three window sizes, scrolls by keyboard and enlarges (${theme} theme)`, async ({ lab, app, page }) => {
     test.setTimeout(180_000);
-    const tdp = exportOf(lab.record('tdp-mmu-parallel'));
+    const tdp = exportEvents<Ev>(lab.record('tdp-mmu-parallel'));
     const walkAt = tdp.findIndex((e, i) => i > tdp.length / 2 && e.type === 'page_walk' && !!e.pscMask && !!e.tlbMask);
-    const xen = exportOf(lab.record('xenpv-fork-cow'));
+    const xen = exportEvents<Ev>(lab.record('xenpv-fork-cow'));
     // just after the second pin and the entries Xen validated for it (they follow the exit)
     let pinAt = xen.map((e, i) => (e.type === 'vmexit' && e.handling === 'pin' ? i : -1)).filter((i) => i >= 0)[1]!;
     while (xen[pinAt + 1]?.type === 'spte_write' || xen[pinAt + 1]?.type === 'shadow_page') pinAt++;

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expectAxeCleanInBothThemes } from './axe-check';
-import { expect, mmuLab, root, test } from './fixtures';
+import { expect, exportEvents, root, test } from './fixtures';
 
 interface Ev {
   type: string;
@@ -31,10 +31,6 @@ interface Ev {
 const popcount = (x: number) => x.toString(2).split('').filter((b) => b === '1').length;
 /** The cells a mask marks, as the grid's `data-cell` (row,column): bit 5·row + column. */
 const cellsOf = (mask: number) => Array.from({ length: 24 }, (_, b) => b).filter((b) => mask & (1 << b)).map((b) => `${Math.floor(b / 5)},${b % 5}`);
-
-function exportOf(file: string): Ev[] {
-  return mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
-}
 
 /**
  * Shadow entries with a guest source after event `at` (4-level paging, 8-byte entries): entry i
@@ -115,7 +111,7 @@ function eptTranslated(events: Ev[], at: number): number {
 
 test('the picture links each shadow entry to the guest entry it derives from, and marks what the event wrote', async ({ lab, app, page }) => {
   const file = lab.record('demand-zap');
-  const events = exportOf(file);
+  const events = exportEvents<Ev>(file);
   // an spte write late enough that several sptes exist
   const at = events.findIndex((e, i) => i > events.length / 3 && e.type === 'spte_write' && BigInt(e.new!) !== 0n);
   expect(at).toBeGreaterThan(0);
@@ -149,7 +145,7 @@ test('the picture links each shadow entry to the guest entry it derives from, an
 
 test('a TDP page walk is drawn as its 2D grid, each reference made, cached or saved by the TLB as the event says', async ({ lab, app, page }) => {
   const file = lab.record('tdp-mmu-parallel');
-  const events = exportOf(file);
+  const events = exportEvents<Ev>(file);
   // a walk late in the run that shows all three: references made, cached by the paging-structure caches, saved by the TLB
   const at = events.findIndex((e, i) => i > events.length / 2 && e.type === 'page_walk' && !!e.memMask && !!e.pscMask && !!e.tlbMask);
   expect(at).toBeGreaterThanOrEqual(0);
@@ -260,7 +256,7 @@ function entriesOf(events: Ev[], at: number, table: number): number {
 
 test('Xen PV: the picture names each validated frame by its Xen page type and badges the pinned ones', async ({ lab, app, page }) => {
   const file = lab.record('xenpv-fork-cow');
-  const events = exportOf(file);
+  const events = exportEvents<Ev>(file);
   // a point where a forked child is still pinned: right after the second pin
   const pins = events.map((e, i) => (e.type === 'vmexit' && e.handling === 'pin' ? i : -1)).filter((i) => i >= 0);
   expect(pins.length).toBeGreaterThan(2);
@@ -314,7 +310,7 @@ test('Xen PV: the picture names each validated frame by its Xen page type and ba
 
 test('Xen PV: playing forward over an unpin, the picture says the table was unpinned', async ({ lab, app, page }) => {
   const file = lab.record('xenpv-fork-cow');
-  const events = exportOf(file);
+  const events = exportEvents<Ev>(file);
   const k = events.findIndex((e) => e.type === 'vmexit' && e.handling === 'unpin');
   expect(k).toBeGreaterThan(0);
   const before = xenTables(events, k - 1);
@@ -336,7 +332,7 @@ test('Xen PV: playing forward over an unpin, the picture says the table was unpi
 test('playing forward, a cleared shadow entry is drawn struck through, once', async ({ lab, app, page }) => {
   // cow-zap: the fork's write-protect zaps sptes (spte_write to 0)
   const file = lab.record('cow-zap');
-  const events = exportOf(file);
+  const events = exportEvents<Ev>(file);
   const k = events.findIndex((e, i) => i > 0 && e.type === 'spte_write' && BigInt(e.new!) === 0n && BigInt(e.old ?? '0') !== 0n);
   expect(k).toBeGreaterThan(0);
   await app.pageTablesAt(lab.url, 'cow-zap.mmulab', k - 1);

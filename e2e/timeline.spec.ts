@@ -3,7 +3,7 @@
 import { copyFileSync, readFileSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, mmuLab, root, test } from './fixtures';
+import { expect, exportEvents, mmuLab, root, test } from './fixtures';
 
 /** The marker counts as English says them: "1 guest fault", "4 TLB flushes". */
 function markerText(faults: number, flushes: number, waits: number): string {
@@ -33,7 +33,7 @@ test('a session recorded by the CLI shows as many exits as its JSONL export', as
 
 test('a multi-vCPU session gets one lane per vCPU, and the legend filters by reason', async ({ lab, app, page }) => {
   const file = lab.record('multi-vcpu');
-  const jsonl = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((line) => JSON.parse(line) as { vm: number; vcpu: number; type: string; reason?: string });
+  const jsonl = exportEvents<{ vm: number; vcpu: number; type: string; reason?: string }>(file);
   const vcpus = new Set(jsonl.map((e) => `${e.vm}/${e.vcpu}`));
   const exits = jsonl.filter((e) => e.type === 'vmexit');
 
@@ -143,7 +143,7 @@ test('screenshot of the main view', async ({ lab, app, page }) => {
 test('zoomed in, lanes mark guest faults, TLB flushes and lock waits as the export lists them', async ({ lab, app, page }) => {
   for (const name of ['multi-vcpu', 'tlb-flush-on-reduce']) {
     const file = lab.record(name);
-    const events = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { t: number; type: string });
+    const events = exportEvents<{ t: number; type: string }>(file);
     await app.goto(lab.url);
     await app.openSession(`${name}.mmulab`);
     // The whole run of these small sessions is few enough events to mark them all.

@@ -2,7 +2,7 @@
 // is filled. From a shadow pte in the page-table diff, Why lands on the spte write, and the details
 // show the chain back to the guest pte write, the guest fault and the access that started it (and on
 // to the retried access), each a link; the events are those the JSONL export lists for that address.
-import { expect, mmuLab, test } from './fixtures';
+import { expect, exportEvents, test } from './fixtures';
 
 interface Ev {
   t: number;
@@ -19,7 +19,7 @@ interface Ev {
 
 test('(7) why: from the spte write back through the gpte write and the guest fault; Covers filled', async ({ lab, app, page }) => {
   const file = lab.record('demand-zap');
-  const events = mmuLab(['export', file, '--format', 'jsonl']).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+  const events = exportEvents<Ev>(file);
   // The second demand fault's story, read from the export: its emulation exit names the gpte's gpa,
   // its fill exit is followed by the leaf spte write.
   const fills = events.map((e, i) => ({ e, i })).filter(({ e }) => e.type === 'vmexit' && e.handling === 'fill-spte');
