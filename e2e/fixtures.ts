@@ -178,7 +178,10 @@ export const test = base.extend<{ lab: Lab; app: AppPage; hostEnv: Record<string
       rmSync(sessionsDir, { recursive: true, force: true });
     }
   },
-  app: async ({ page }, use) => {
+  // The host (lab) must outlive this check: torn down first, it would leave the page's
+  // reconnect attempt (ERR_CONNECTION_REFUSED) among the console errors, a race that loses under load.
+  app: async ({ page, lab }, use) => {
+    void lab;
     const app = new AppPage(page);
     await use(app);
     // (d) no test may leave a page error or a console error behind.
