@@ -6,6 +6,7 @@
  */
 import { HOST_SHADOW_BASE_FRAME } from '../core/shadow/pages.ts';
 import { HOST_EPT_BASE_FRAME } from '../core/tdp/spte.ts';
+import { findRange, sortRanges } from '../core/ranges.ts';
 import { describeTableRole, parseTableRole } from '../core/tableRoles.ts';
 import { PageState, type ShadowTableState, type VmState } from './state.ts';
 
@@ -64,20 +65,7 @@ function leaves(space: RefSpace): { a: bigint; b: bigint; table: string; e: RefE
   const out: { a: bigint; b: bigint; table: string; e: RefEntry }[] = [];
   for (const t of space.tables)
     for (const e of t.entries) if (e.target.kind === 'page' && e.va0 !== undefined && e.va1 !== undefined) out.push({ a: BigInt(e.va0), b: BigInt(e.va1), table: t.key, e });
-  return out.sort((p, q) => (p.a < q.a ? -1 : p.a > q.a ? 1 : 0));
-}
-
-function find(sorted: ReturnType<typeof leaves>, addr: bigint): ReturnType<typeof leaves>[number] | undefined {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const l = sorted[mid]!;
-    if (addr < l.a) hi = mid - 1;
-    else if (addr > l.b) lo = mid + 1;
-    else return l;
-  }
-  return undefined;
+  return sortRanges(out);
 }
 
 /**
@@ -99,10 +87,10 @@ export function linkDerived(spaces: RefSpace[]): void {
     for (const t of composite.tables)
       for (const e of t.entries) {
         if (e.target.kind !== 'page' || e.va0 === undefined) continue;
-        const src = find(l1Leaves, BigInt(e.va0));
+        const src = findRange(l1Leaves, BigInt(e.va0));
         if (!src) continue;
         const refs = [{ table: src.table, index: src.e.index }];
-        const through = src.e.target.addr === undefined ? undefined : find(l0Leaves, BigInt(src.e.target.addr) + (BigInt(e.va0) - src.a));
+        const through = src.e.target.addr === undefined ? undefined : findRange(l0Leaves, BigInt(src.e.target.addr) + (BigInt(e.va0) - src.a));
         if (through) refs.push({ table: through.table, index: through.e.index });
         e.derivedFrom = refs;
       }

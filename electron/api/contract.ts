@@ -139,6 +139,8 @@ export { MMU_DESIGNS } from '../../core/scenarioDocs.ts';
 export { addKey, keyColours } from '../../core/palette.ts';
 /** The 2D walk's grid (which bit of a page_walk mask is which reference). */
 export { EPT_LEVELS, FINAL_ROW, GUEST_COL, WALK_COLS, cellBit, guestRow } from '../../core/tdp/walkGrid.ts';
+/** Lookups by address among a page-table tree's leaves (the picture's EPT links). */
+export { findRange, sortRanges } from '../../core/ranges.ts';
 
 export const scenarioInfo = z.object({
   name: z.string(),

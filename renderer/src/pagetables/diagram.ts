@@ -5,6 +5,7 @@
  * entry and each shadow entry derived from it (the guest entry's `mirrors` that exist in the
  * shadow tables). Pure geometry: the component only draws it.
  */
+import { findRange, sortRanges } from '../api/contract';
 import { entryKey, levelName, type Entry, type Space, type Table } from './tree';
 
 export const ROW = 16;
@@ -220,24 +221,12 @@ export function layoutEptLinks(guest: Column, host: Column): Link[] {
   for (const t of host.tables)
     for (const e of t.entries)
       if (!e.removed && e.entry.target.kind === 'page' && e.entry.va0 !== undefined && e.entry.va1 !== undefined) leaves.push({ a: BigInt(e.entry.va0), b: BigInt(e.entry.va1), e });
-  leaves.sort((p, q) => (p.a < q.a ? -1 : p.a > q.a ? 1 : 0));
-  const find = (gpa: bigint): DrawnEntry | undefined => {
-    let lo = 0;
-    let hi = leaves.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const l = leaves[mid]!;
-      if (gpa < l.a) hi = mid - 1;
-      else if (gpa > l.b) lo = mid + 1;
-      else return l.e;
-    }
-    return undefined;
-  };
+  sortRanges(leaves);
   const links: Link[] = [];
   for (const t of guest.tables)
     for (const g of t.entries) {
       const addr = g.removed || g.entry.target.kind === 'none' ? undefined : g.entry.target.addr;
-      const s = addr === undefined ? undefined : find(BigInt(addr));
+      const s = addr === undefined ? undefined : findRange(leaves, BigInt(addr))?.e;
       if (s) links.push({ from: g.key, to: s.key, x0: g.x + g.w, y0: g.y + ROW / 2, x1: s.x, y1: s.y + ROW / 2, changed: g.changed || s.changed, kind: 'ept' });
     }
   return links;
