@@ -28,6 +28,7 @@ import { positionAt } from './read/positions.ts';
 import { Diagnostics, scanSession, type ScannedSession } from './read/scan.ts';
 import { timeline } from './read/timeline.ts';
 import { Summaries } from './read/summaries.ts';
+import type { Steps } from './views/steps.ts';
 import { exitSplit, type ExitSplit } from './read/exitSplit.ts';
 import { density, type DensityView } from './read/density.ts';
 
@@ -278,6 +279,15 @@ export class SessionReader {
   /** Exits of lane `l` in [t0, t1] by reason and handling from the summaries, and the chunks left to decode (read/exitSplit.ts). */
   exitSplit(l: number, t0: number, t1: number): ExitSplit {
     return exitSplit(this.sums, this.lanes[l]!, t0, t1);
+  }
+
+  /**
+   * Builds, in steps yielding how far they have got, the summaries a timeline, density or counters
+   * query over [t0, t1] would otherwise build in one go (a file without them: read/summaries.ts);
+   * a long query runs this first so that it shows progress and stops at a Cancel.
+   */
+  buildSummaries(t0: number, t1: number): Steps<void> {
+    return this.sums.build(t0, t1);
   }
 
   /** Every event of each lane per bucket and type in [t0, t1] (sessions/density.ts). */

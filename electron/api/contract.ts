@@ -469,7 +469,8 @@ export const API = {
     result: z.object({ index: z.number().nullable(), event: eventJson.optional() }),
   },
   'sessions.timeline': {
-    params: z.strictObject({ id: sessionId, t0: ns, t1: ns, buckets: z.number().int().min(1).max(20_000) }),
+    /** `queryId`: a file without summaries builds them first, with progress and Cancel (added after v0.1). */
+    params: z.strictObject({ id: sessionId, t0: ns, t1: ns, buckets: z.number().int().min(1).max(20_000), queryId: queryId.optional() }),
     result: timelineResult,
   },
   /** Every event (not only exits) of each lane in [t0, t1], counted per bucket and type; exact (added after v0.1). */
@@ -481,6 +482,8 @@ export const API = {
       buckets: z.number().int().min(1).max(4000),
       /** The timeline's type filter: types, and raw events' names as `raw:<name>`, left out of the counts (added after v0.1). */
       hidden: z.array(z.string().max(200)).max(256).optional(),
+      /** A file without summaries builds them first, with progress and Cancel (added after v0.1). */
+      queryId: queryId.optional(),
     }),
     result: densityResult,
   },
@@ -621,7 +624,7 @@ export const API = {
    * dialog of its own (the page uses the browser's file picker and `sessions.uploadBegin`).
    */
   'sessions.pick': { params: noParams, result: z.object({ sessionId: z.string().nullable() }) },
-  /** Stop a query that is still running (`sessions.diff`, `sessions.counters`, `sessions.searchCount`, `sessions.search`, `sessions.rawNames` with a `queryId`): no further step of it runs, and it fails with "cancelled". */
+  /** Stop a query that is still running (`sessions.diff`, `sessions.counters`, `sessions.timeline`, `sessions.density`, `sessions.searchCount`, `sessions.search`, `sessions.rawNames` with a `queryId`): no further step of it runs, and it fails with "cancelled". */
   'queries.cancel': { params: z.strictObject({ queryId }), result: z.object({ cancelled: z.boolean() }) },
   /** The bundled labs (docs/labs.md). */
   'labs.list': { params: noParams, result: z.array(labInfo) },

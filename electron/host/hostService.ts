@@ -471,12 +471,15 @@ export class HostService {
         const event = index === null ? undefined : session.rawEvents(index, 1)[0];
         return event ? { index, event: session.toJson(event) } : { index: null };
       },
-      'sessions.timeline': ({ id, t0, t1, buckets }) => {
+      'sessions.timeline': async ({ id, t0, t1, buckets, queryId }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.timeline: params.t1 must not be before params.t0');
+        await this.query(queryId, (options) => runStepsYielding(this.reader(id).buildSummaries(t0, t1), options));
         return this.sessions.timeline(this.sessionPath(id), t0, t1, buckets);
       },
-      'sessions.density': ({ id, t0, t1, buckets, hidden }) => {
+      'sessions.density': async ({ id, t0, t1, buckets, hidden, queryId }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.density: params.t1 must not be before params.t0');
+        // a file without summaries builds them first, in steps: progress and Cancel with a queryId
+        await this.query(queryId, (options) => runStepsYielding(this.reader(id).buildSummaries(t0, t1), options));
         return densityView(this.reader(id), t0, t1, buckets, hidden);
       },
       'sessions.rawNames': async ({ id, queryId }) => {

@@ -10,6 +10,7 @@ import { CAPS, CHUNK, crc32, fmtInt, fromUtf8, readU32, type Diagnostic } from '
 import { LaneMipmapBuilder, StringIds, checkSummaryDirectory, decodeLevel, type Level, type SummaryLaneEntry } from '../mipmap.ts';
 import type { ChunkStore } from './chunkStore.ts';
 import type { Lane } from './model.ts';
+import { runSteps, type Steps } from '../views/steps.ts';
 
 /** A level with the string table its reason and handling ids refer to. */
 export interface LaneLevel {
@@ -31,8 +32,18 @@ interface Built {
   chunks: number;
 }
 
+/** A lane's build under way: the chunks before `next` are in `mip` (a cancelled query's build resumes here). */
+interface Partial {
+  mip: LaneMipmapBuilder;
+  strings: StringIds;
+  next: number;
+}
+
 /** Chunks in a window from which building a lane's summaries is worth it (else the window is decoded). */
 const BUILD_MIN_CHUNKS = 32;
+
+/** Chunks a stepped build adds between two yields (about 16 000 events, as the breakdown's steps). */
+const BUILD_SLICE_CHUNKS = 4;
 
 export class Summaries {
   private readonly stored = new Map<Lane, Stored>();
@@ -40,6 +51,7 @@ export class Summaries {
   /** Start of the level data in the file, when a SUMM chunk is used. */
   private dataAt = 0;
   private readonly built = new Map<Lane, Built>();
+  private readonly partial = new Map<Lane, Partial>();
   private damaged = false;
 
   constructor(
@@ -123,10 +135,10 @@ export class Summaries {
     }
     let b = this.built.get(lane);
     if (!b || b.chunks !== lane.chunks.length) {
-      if (windowChunks < BUILD_MIN_CHUNKS && windowChunks * 4 < lane.chunks.length) return undefined;
-      b = this.build(lane);
-      if (lane.chunks.some((ch) => ch.bad)) return undefined;
-      this.built.set(lane, b);
+      if (!worthBuilding(lane, windowChunks)) return undefined;
+      runSteps(this.buildSteps(lane));
+      b = this.built.get(lane);
+      if (!b) return undefined;
     }
     let pick: Level | undefined;
     for (const lv of b.levels) if (lv.k <= k) pick = lv;
@@ -159,12 +171,51 @@ export class Summaries {
     return { types, exits };
   }
 
-  /** The lane's levels from its chunks' columns, as the writer would have stored them. */
-  private build(lane: Lane): Built {
-    const mip = new LaneMipmapBuilder();
-    const strings = new StringIds();
-    for (const ch of lane.chunks) {
+  /**
+   * Builds, in steps, the summaries `level` would build for a query over [t0, t1] (none when the
+   * file has them, or they are built), yielding the fraction of their chunks read so far: a query
+   * runs this first so that it reports progress and a Cancel stops it (runStepsYielding).
+   */
+  *build(t0: number, t1: number): Steps<void> {
+    const lanes: Lane[] = [];
+    let total = 0;
+    for (const lane of this.lanes) {
+      if (lane.count === 0 || this.stored.has(lane) || lane.chunks.some((ch) => ch.bad)) continue;
+      if (this.built.get(lane)?.chunks === lane.chunks.length) continue;
+      let window = 0;
+      for (const ch of lane.chunks) if (ch.tMax >= t0 && ch.tMin <= t1) window++;
+      if (window === 0 || !worthBuilding(lane, window)) continue;
+      lanes.push(lane);
+      total += lane.chunks.length - (this.partial.get(lane)?.next ?? 0);
+    }
+    let read = 0;
+    for (const lane of lanes) {
+      for (const n of this.buildSteps(lane)) {
+        read += n ?? 0;
+        yield read / Math.max(1, total);
+      }
+    }
+  }
+
+  /**
+   * The lane's levels from its chunks' columns, as the writer would have stored them, yielding
+   * every few chunks how many it read since the last yield. Stopped (a cancelled query), the
+   * chunks read stay in a partial build that the next build of the lane goes on from; only a
+   * finished build is used.
+   */
+  private *buildSteps(lane: Lane): Steps<void> {
+    let p = this.partial.get(lane);
+    if (!p) this.partial.set(lane, (p = { mip: new LaneMipmapBuilder(), strings: new StringIds(), next: 0 }));
+    const { mip, strings } = p;
+    let read = 0;
+    while (p.next < lane.chunks.length) {
+      const ch = lane.chunks[p.next]!;
       const cols = this.store.columns(ch);
+      if (ch.bad) {
+        // a chunk found damaged: the lane is counted from its events (see level)
+        this.partial.delete(lane);
+        return;
+      }
       let x = 0;
       for (let i = 0; i < cols.times.length; i++) {
         if (x < cols.exitAt.length && cols.exitAt[x] === i) {
@@ -172,10 +223,20 @@ export class Summaries {
           x++;
         } else mip.add(cols.times[i]!, cols.typeIds[i]!);
       }
+      p.next++;
+      if (++read === BUILD_SLICE_CHUNKS && p.next < lane.chunks.length) {
+        yield read;
+        read = 0;
+      }
     }
+    this.partial.delete(lane);
     const levels = mip.finish().map((lv) => decodeLevel(lv.k, lv.bins, lv.bytes, this.typeNames.length, strings.list.length));
-    return { levels, strings: strings.list, chunks: lane.chunks.length };
+    this.built.set(lane, { levels, strings: strings.list, chunks: lane.chunks.length });
   }
+}
+
+function worthBuilding(lane: Lane, windowChunks: number): boolean {
+  return windowChunks >= BUILD_MIN_CHUNKS || windowChunks * 4 >= lane.chunks.length;
 }
 
 function checkTotal(level: Level, events: number): void {

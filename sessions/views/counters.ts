@@ -75,8 +75,17 @@ export function countersViewAsync(session: SessionReader, t0: number, t1: number
 
 const COUNTERS_SLICE_CHUNKS = 4;
 
+/** The share of a query's progress its summaries' build takes, when it has to build them (most of its time). */
+const BUILD_SHARE = 0.9;
+
 function* countersSteps(session: SessionReader, t0: number, t1: number): Steps<CountersView> {
   let decoded = 0;
+  let share = 0;
+  // a file without summaries builds them first, in steps (else exitSplit would, in one go)
+  for (const f of session.buildSummaries(t0, t1)) {
+    share = BUILD_SHARE;
+    yield (f ?? 0) * share;
+  }
   // whole summary bins inside the range are counted from the session's summaries; only the
   // chunks at the range's ends are decoded (all of them for a file without summaries)
   const splits = session.lanes.map((_, li) => session.exitSplit(li, t0, t1));
@@ -105,7 +114,7 @@ function* countersSteps(session: SessionReader, t0: number, t1: number): Steps<C
     }
     for (const ch of split.decode) {
       if (ch.tMax < t0 || ch.tMin > t1) continue;
-      if (++decoded % COUNTERS_SLICE_CHUNKS === 0) yield decoded / Math.max(1, inRange);
+      if (++decoded % COUNTERS_SLICE_CHUNKS === 0) yield share + ((1 - share) * decoded) / Math.max(1, inRange);
       const cols = session.columns(ch);
       for (let k = 0; k < cols.exitAt.length; k++) {
         const t = cols.times[cols.exitAt[k]!]!;
