@@ -45,6 +45,7 @@ it('builds a lane summary in steps with progress, stops at a cancel, and counts 
   const old = withoutSummaries(readFileSync(path));
   writeFileSync(join(service.sessionsDir, 'old.mmulab'), old);
   copyFileSync(join(service.sessionsDir, 'old.mmulab'), join(service.sessionsDir, 'old2.mmulab'));
+  copyFileSync(join(service.sessionsDir, 'old.mmulab'), join(service.sessionsDir, 'old3.mmulab'));
   const t0 = s.startNs;
   const t1 = s.endNs + 1;
 
@@ -101,4 +102,12 @@ it('builds a lane summary in steps with progress, stops at a cancel, and counts 
   expect(counters.events).toBe(s.eventCount);
   expect({ ...counters.eventsByType }).toEqual(byType);
   expect(Object.fromEntries(counters.byReason.map((r) => [r.key, r.count]))).toEqual(byReason);
+
+  // a timeline and its density at once (as the timeline view asks) share one build, both exact
+  const [tl, dens] = await Promise.all([
+    service.call('sessions.timeline', { id: 'old3.mmulab', t0, t1, buckets: 300, queryId: 'q-tl2' }),
+    service.call('sessions.density', { id: 'old3.mmulab', t0, t1, buckets: 400, queryId: 'q-dens3' }),
+  ]);
+  expect(tl).toEqual(await service.call('sessions.timeline', { id: 'new.mmulab', t0, t1, buckets: 300 }));
+  expect(dens).toEqual(want);
 });

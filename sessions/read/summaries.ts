@@ -204,11 +204,15 @@ export class Summaries {
    * finished build is used.
    */
   private *buildSteps(lane: Lane): Steps<void> {
+    if (this.built.get(lane)?.chunks === lane.chunks.length) return;
     let p = this.partial.get(lane);
     if (!p) this.partial.set(lane, (p = { mip: new LaneMipmapBuilder(), strings: new StringIds(), next: 0 }));
     const { mip, strings } = p;
     let read = 0;
+    // two queries may build the same lane at once (a timeline and its density): they share the
+    // partial build, each chunk added once; the one that reads the last chunk finishes it
     while (p.next < lane.chunks.length) {
+      if (this.partial.get(lane) !== p) return;
       const ch = lane.chunks[p.next]!;
       const cols = this.store.columns(ch);
       if (ch.bad) {
@@ -229,6 +233,7 @@ export class Summaries {
         read = 0;
       }
     }
+    if (this.partial.get(lane) !== p) return;
     this.partial.delete(lane);
     const levels = mip.finish().map((lv) => decodeLevel(lv.k, lv.bins, lv.bytes, this.typeNames.length, strings.list.length));
     this.built.set(lane, { levels, strings: strings.list, chunks: lane.chunks.length });
