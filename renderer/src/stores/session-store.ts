@@ -4,9 +4,10 @@
  * A thin façade over the API: it holds what the views show and nothing they can derive.
  */
 import { defineStore } from 'pinia';
-import { computed, ref, shallowRef } from 'vue';
+import { computed, markRaw, ref, shallowRef } from 'vue';
 import type { ApiParams, ApiResult, CompareResult, DensityResult, CountersResult, DiffResult, EventFilter, ExportResult, PageTablesResult, SessionNote, SessionSummary, TimelineResult } from '../api/contract';
 import { api } from '../api/api';
+import { useLongQuery } from '../api/long-query';
 import { toApiError } from '../api/client';
 import { useNoticeStore } from './notice-store';
 import type { TimeRange } from './view-store';
@@ -41,6 +42,11 @@ export const useSessionStore = defineStore('session', () => {
   const current = shallowRef<SessionSummary>();
   const overview = shallowRef<TimelineResult>();
   let openSeq = 0;
+  /**
+   * The whole-run overview's query: a file without summaries (an older file, a killed recording)
+   * builds them in it, which can take seconds; its progress and Cancel (query-progress.vue).
+   */
+  const overviewQuery = markRaw(useLongQuery());
 
   /** Exits on the timeline over the whole run: the sum of every lane's exit count. */
   const exitCount = computed(() => overview.value?.lanes.reduce((sum, lane) => sum + lane.exits, 0));
@@ -66,14 +72,24 @@ export const useSessionStore = defineStore('session', () => {
     openError.value = undefined;
     try {
       const summary = await api().call('sessions.open', { id });
-      const whole = await api().call('sessions.timeline', {
-        id,
-        t0: summary.startNs,
-        // The end is exclusive on the host side; one ns more takes in an exit at the very end.
-        t1: summary.endNs + 1,
-        buckets: OVERVIEW_BUCKETS,
-      });
+      if (overviewQuery.running()) void overviewQuery.cancel();
+      const whole = await overviewQuery.run((queryId) =>
+        api().call('sessions.timeline', {
+          id,
+          t0: summary.startNs,
+          // The end is exclusive on the host side; one ns more takes in an exit at the very end.
+          t1: summary.endNs + 1,
+          buckets: OVERVIEW_BUCKETS,
+          queryId,
+        }),
+      );
       if (seq !== openSeq) return false;
+      if (!whole) {
+        // cancelled: the session shown before (if any) stays
+        openState.value = current.value ? 'open' : 'none';
+        openingId.value = undefined;
+        return false;
+      }
       if (current.value?.id !== summary.id) closeCompare();
       notes.value = [];
       current.value = summary;
@@ -92,6 +108,7 @@ export const useSessionStore = defineStore('session', () => {
 
   function close(): void {
     openSeq++;
+    if (overviewQuery.running()) void overviewQuery.cancel();
     closeCompare();
     openingId.value = undefined;
     current.value = undefined;
@@ -355,6 +372,7 @@ export const useSessionStore = defineStore('session', () => {
     openError,
     current,
     overview,
+    overviewQuery,
     exitCount,
     durationNs,
     refreshList,
