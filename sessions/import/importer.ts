@@ -7,6 +7,7 @@
  * See docs/import.md for the mapping.
  */
 import { open, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
 import { detectFlavour, type Detection } from './detect.ts';
@@ -39,12 +40,34 @@ export { tableId } from './mapping.ts';
 const PARSE_WORKER_MIN_BYTES = 4 << 20;
 
 /**
- * A second thread pays only where a core is free for it: on a loaded machine (the last
- * minute's load average within one of the cores) it costs more CPU (packing and unpacking the
- * records) than it saves wall time. The session is the same either way (tested).
+ * A second thread pays only where a core is free for it: on a loaded machine it costs more CPU
+ * (packing and unpacking the records) than it saves wall time. The session is the same either
+ * way (tested). "Free" is judged by the tasks runnable now, other than this one (Linux's
+ * /proc/loadavg), not by the last minute's average: that average still counts the work that
+ * just ended (a benchmark's previous run, a build), and it counted this very process.
  */
 export function coreFree(): boolean {
-  return loadavg()[0]! < availableParallelism() - 1;
+  const others = runnableOthers();
+  return (others ?? loadavg()[0]!) < availableParallelism() - 1;
+}
+
+/**
+ * Tasks runnable right now besides this one, or undefined where /proc/loadavg is missing. The
+ * least of a few reads: one read may catch a short-lived thread (this process's own compiler
+ * or GC threads, a transpiler) that says nothing about a core being taken.
+ */
+function runnableOthers(): number | undefined {
+  let least: number | undefined;
+  try {
+    for (let i = 0; i < 10; i++) {
+      const m = /^\S+ \S+ \S+ (\d+)\//.exec(readFileSync('/proc/loadavg', 'utf8'));
+      if (!m) return undefined;
+      least = Math.min(least ?? Infinity, Math.max(0, Number(m[1]) - 1));
+    }
+  } catch {
+    return undefined;
+  }
+  return least;
 }
 
 function useParseWorker(option: boolean | undefined, totalBytes: number): ReturnType<typeof parseWorkerLocation> {
