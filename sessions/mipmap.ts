@@ -283,9 +283,59 @@ export class LaneMipmapBuilder {
   }
 }
 
+/**
+ * How many type, reason and handling pairs a level's bins hold: read first, so the decode fills
+ * arrays of their final size (a level of a 100 M-event session holds millions of pairs; growing
+ * plain arrays for them left hundreds of MB of garbage per level decoded).
+ */
+function countPairs(bins: number, bytes: Uint8Array): { types: number; reasons: number; handlings: number } {
+  const r = new ByteReader(bytes);
+  const skipPairs = (fields: number) => {
+    const n = r.varuint();
+    for (let i = 0; i < n * fields; i++) r.varuint();
+    return n;
+  };
+  let types = 0;
+  let reasons = 0;
+  let handlings = 0;
+  for (let b = 0; b < bins; b++) {
+    r.varuint();
+    r.varuint();
+    types += skipPairs(2);
+    if (r.varuint()) {
+      r.varuint();
+      r.varuint();
+      reasons += skipPairs(5);
+      handlings += skipPairs(5);
+    }
+  }
+  return { types, reasons, handlings };
+}
+
+/** Per-pair exit statistics of a level (reasons or handlings), filled in bin order. */
+interface StatColumns {
+  id: Uint32Array;
+  n: Float64Array;
+  ns: Float64Array;
+  min: Float64Array;
+  max: Float64Array;
+  at: number;
+}
+
+const statColumns = (size: number): StatColumns => ({
+  id: new Uint32Array(size),
+  n: new Float64Array(size),
+  ns: new Float64Array(size),
+  min: new Float64Array(size),
+  max: new Float64Array(size),
+  at: 0,
+});
+
 /** Decode one level's bins (throws FormatError on malformed bytes or counts that disagree). */
 export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCount: number, stringCount: number): Level {
   if (bins > bytes.length / 4 + 1) throw new FormatError('a summary level declares more bins than its bytes can hold');
+  const size = countPairs(bins, bytes);
+  if (size.types + size.reasons + size.handlings > bytes.length) throw new FormatError('a summary level declares more entries than its bytes can hold');
   const r = new ByteReader(bytes);
   const idx = new Float64Array(bins);
   const events = new Float64Array(bins);
@@ -295,45 +345,39 @@ export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCoun
   const typeStart = new Uint32Array(bins + 1);
   const reasonStart = new Uint32Array(bins + 1);
   const handlingStart = new Uint32Array(bins + 1);
-  const typeId: number[] = [];
-  const typeN: number[] = [];
-  const reasonId: number[] = [];
-  const reasonN: number[] = [];
-  const reasonNs: number[] = [];
-  const reasonMin: number[] = [];
-  const reasonMax: number[] = [];
-  const handlingId: number[] = [];
-  const handlingN: number[] = [];
-  const handlingNs: number[] = [];
-  const handlingMin: number[] = [];
-  const handlingMax: number[] = [];
-  const stats = (ids: number[], ns: number[], tot: number[], mins: number[], maxs: number[], max: number, total: number) => {
+  const typeId = new Uint16Array(size.types);
+  const typeN = new Float64Array(size.types);
+  let typeAt = 0;
+  const reason = statColumns(size.reasons);
+  const handling = statColumns(size.handlings);
+  const stats = (c: StatColumns, max: number, total: number) => {
     const n = r.varuint();
     let sum = 0;
     for (let i = 0; i < n; i++) {
       const id = r.varuint();
-      const c = r.varuint();
-      if (id >= max || c === 0) throw new FormatError('a summary bin names an unknown string');
-      ids.push(id);
-      ns.push(c);
-      tot.push(r.varuint());
+      const count = r.varuint();
+      if (id >= max || count === 0) throw new FormatError('a summary bin names an unknown string');
+      c.id[c.at] = id;
+      c.n[c.at] = count;
+      c.ns[c.at] = r.varuint();
       const lo = r.varuint();
-      mins.push(lo);
-      maxs.push(lo + r.varuint());
-      sum += c;
+      c.min[c.at] = lo;
+      c.max[c.at] = lo + r.varuint();
+      c.at++;
+      sum += count;
     }
     if (sum !== total) throw new FormatError('a summary bin\'s exit counts do not add up');
   };
   const width = 2 ** k;
-  const pairs = (ids: number[], ns: number[], max: number, total: number) => {
+  const pairs = (max: number, total: number) => {
     const n = r.varuint();
     let sum = 0;
     for (let i = 0; i < n; i++) {
       const id = r.varuint();
       const c = r.varuint();
       if (id >= max || c === 0) throw new FormatError('a summary bin names an unknown type or string');
-      ids.push(id);
-      ns.push(c);
+      typeId[typeAt] = id;
+      typeN[typeAt++] = c;
       sum += c;
     }
     if (sum !== total) throw new FormatError('a summary bin\'s counts do not add up');
@@ -344,48 +388,48 @@ export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCoun
     if (b > 0 && i <= prev) throw new FormatError('summary bins are out of order');
     idx[b] = prev = i;
     events[b] = r.varuint();
-    typeStart[b] = typeId.length;
-    pairs(typeId, typeN, typeCount, events[b]!);
+    typeStart[b] = typeAt;
+    pairs(typeCount, events[b]!);
     const x = r.varuint();
     if (x > events[b]!) throw new FormatError('a summary bin has more exits than events');
     exits[b] = x;
-    reasonStart[b] = reasonId.length;
-    handlingStart[b] = handlingId.length;
+    reasonStart[b] = reason.at;
+    handlingStart[b] = handling.at;
     if (x) {
       const off = r.varuint();
       if (off >= width) throw new FormatError('a summary bin\'s first exit lies outside it');
       firstExitT[b] = i * width + off;
       maxExitEnd[b] = firstExitT[b]! + r.varuint();
-      stats(reasonId, reasonN, reasonNs, reasonMin, reasonMax, stringCount, x);
-      stats(handlingId, handlingN, handlingNs, handlingMin, handlingMax, stringCount, x);
+      stats(reason, stringCount, x);
+      stats(handling, stringCount, x);
     }
   }
-  typeStart[bins] = typeId.length;
-  reasonStart[bins] = reasonId.length;
-  handlingStart[bins] = handlingId.length;
+  typeStart[bins] = typeAt;
+  reasonStart[bins] = reason.at;
+  handlingStart[bins] = handling.at;
   if (r.remaining !== 0) throw new FormatError('bytes left over after a summary level');
   return {
     k,
     idx,
     events,
     typeStart,
-    typeId: Uint16Array.from(typeId),
-    typeN: Float64Array.from(typeN),
+    typeId,
+    typeN,
     exits,
     firstExitT,
     maxExitEnd,
     reasonStart,
-    reasonId: Uint32Array.from(reasonId),
-    reasonN: Float64Array.from(reasonN),
-    reasonNs: Float64Array.from(reasonNs),
-    reasonMin: Float64Array.from(reasonMin),
-    reasonMax: Float64Array.from(reasonMax),
+    reasonId: reason.id,
+    reasonN: reason.n,
+    reasonNs: reason.ns,
+    reasonMin: reason.min,
+    reasonMax: reason.max,
     handlingStart,
-    handlingId: Uint32Array.from(handlingId),
-    handlingN: Float64Array.from(handlingN),
-    handlingNs: Float64Array.from(handlingNs),
-    handlingMin: Float64Array.from(handlingMin),
-    handlingMax: Float64Array.from(handlingMax),
+    handlingId: handling.id,
+    handlingN: handling.n,
+    handlingNs: handling.ns,
+    handlingMin: handling.min,
+    handlingMax: handling.max,
   };
 }
 
