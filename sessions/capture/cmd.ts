@@ -104,12 +104,15 @@ export async function cmdCapture(out: Write, err: Write, command: string[], opts
   const onSigint = () => ac.abort();
   process.on('SIGINT', onSigint);
   try {
-    if (!opts.quiet)
-      err(
-        `capture: recording kvm events${command.length ? ` of ${command[0]}` : pids.length ? ` of pid ${pids.join(', ')}` : ' of every VM on this host'}` +
-          `${durationMs ? ` for ${durationMs / 1000} s` : ''}${command.length ? ' until it exits' : ''}; Ctrl-C stops\n`,
-      );
-    const run = await runCapture(output, { pids, durationMs, command, stopSignal: ac.signal });
+    // said once tracing is on, not before: a guest started on seeing it must be recorded
+    const onStart = () => {
+      if (!opts.quiet)
+        err(
+          `capture: recording kvm events${command.length ? ` of ${command[0]}` : pids.length ? ` of pid ${pids.join(', ')}` : ' of every VM on this host'}` +
+            `${durationMs ? ` for ${durationMs / 1000} s` : ''}${command.length ? ' until it exits' : ''}; Ctrl-C stops\n`,
+        );
+    };
+    const run = await runCapture(output, { pids, durationMs, command, stopSignal: ac.signal, onStart });
     const { result, capture } = run;
     if (!opts.quiet) {
       if (capture.removedStale.length) err(`capture: removed tracefs instances left by earlier captures: ${capture.removedStale.join(', ')}\n`);
