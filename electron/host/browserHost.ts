@@ -19,7 +19,8 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BROWSER_API_PATH, MAX_MESSAGE_BYTES } from '../api/contract.ts';
-import { EXPORTS_URL_PATH, HostService, toWireError } from './hostService.ts';
+import { EXPORTS_URL_PATH, HostService } from './hostService.ts';
+import { toWireError } from './wireRequests.ts';
 import { contentSecurityPolicy, contentType, resolveStaticFile } from './security.ts';
 import type { WorkerLocation } from './vmManager.ts';
 

@@ -7,17 +7,14 @@
  * with a `ResponseMessage` whose error carries a code and one readable line.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import {
   API,
   API_EVENTS,
   ApiError,
-  MAX_MESSAGE_BYTES,
   isApiMethod,
-  requestMessage,
-  sessionId as sessionIdSchema,
   type ApiEventName,
   type ApiEventPayload,
   type ApiMethod,
@@ -29,9 +26,9 @@ import {
 import { parseScenario, scenarioSchema, type Scenario } from '../../core/scenario.ts';
 import { BUILTIN_SCENARIOS, findBuiltin } from '../../core/builtins.ts';
 import { describeScenarioSchema, scenarioDesign } from '../../core/scenarioDocs.ts';
-import { openSession, type SessionReader } from '../../sessions/reader.ts';
+import type { SessionReader } from '../../sessions/reader.ts';
 import { appendNoteOp, keyframesCutAt, type NoteRecord } from '../../sessions/annex.ts';
-import { ViewCancelled, compareView, countersViewAsync, diffViewAsync, pageTablesView, runStepsYielding, type StepOptions } from '../../sessions/views.ts';
+import { compareView, countersViewAsync, diffViewAsync, pageTablesView, runStepsYielding } from '../../sessions/views.ts';
 import { Searches } from './searches.ts';
 import { rawNameSteps } from '../../sessions/rawNames.ts';
 import { EXPORT_EXTENSIONS, EXPORT_MIME, ReportError, exportSessionFile } from '../../sessions/report/exportFile.ts';
@@ -43,6 +40,9 @@ import { Captures } from './captures.ts';
 import { VmManager, type VmManagerOptions, type WorkerLocation } from './vmManager.ts';
 import { SessionUploads } from './sessionUploads.ts';
 import { densityView } from '../../sessions/density.ts';
+import { describeIssue, readRequest, toWireError } from './wireRequests.ts';
+import { QueryRunner } from './queryRunner.ts';
+import { SessionsFolder } from './sessionsFolder.ts';
 
 /** The browser host serves exports under this path (same origin, same token or cookie as the API). */
 export const EXPORTS_URL_PATH = '/exports';
@@ -73,24 +73,12 @@ export interface CallContext {
 type Handler<M extends ApiMethod> = (params: z.output<(typeof API)[M]['params']>, context: CallContext) => Promise<ApiResult<M>> | ApiResult<M>;
 type Handlers = { [M in ApiMethod]: Handler<M> };
 
-/** One readable line for the first problem zod found, naming the field. */
-export function describeIssue(error: z.ZodError, root = 'params'): string {
-  const issue = error.issues[0];
-  if (!issue) return `${root}: invalid value`;
-  let where = root;
-  for (const part of issue.path) where += typeof part === 'number' ? `[${part}]` : `.${String(part)}`;
-  if (issue.code === 'unrecognized_keys') return `${where}: unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  return `${where}: ${issue.message}`;
-}
-
-function byteLength(raw: string | Uint8Array): number {
-  return typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.byteLength;
-}
-
 export class HostService {
   readonly sessionsDir: string;
   readonly vms: VmManager;
   private readonly sessions: SessionCache;
+  /** The sessions folder: ids to paths, the list, files brought in, the exports folder: sessionsFolder.ts. */
+  private readonly folder: SessionsFolder;
   private readonly listeners = new Set<(message: EventMessage) => void>();
   private readonly handlers: Handlers;
   private readonly labs: LabService;
@@ -101,16 +89,16 @@ export class HostService {
   /** Sessions opened from the UI (Open session…, a dropped .mmulab): sessionUploads.ts. */
   private readonly uploads: SessionUploads;
   private closed = false;
-  /** Queries running with a `queryId` (UI's long diffs and counters): their Cancel. */
-  private readonly queries = new Map<string, AbortController>();
+  /** Queries running with a `queryId` (UI's long diffs and counters): their progress and Cancel. */
+  private readonly queries = new QueryRunner((payload) => this.emit('queries.progress', payload));
   /** Raw events by name, per opened session (sessions/rawNames.ts). */
   private readonly rawNames = new WeakMap<SessionReader, Record<string, number>>();
   /** The event searches' kept scans (searches.ts). */
   private readonly searches = new Searches();
 
   constructor(private readonly options: HostServiceOptions) {
-    mkdirSync(options.sessionsDir, { recursive: true });
-    this.sessionsDir = realpathSync(resolve(options.sessionsDir));
+    this.folder = new SessionsFolder(options.sessionsDir);
+    this.sessionsDir = this.folder.dir;
     this.sessions = new SessionCache();
     this.vms = new VmManager({
       sessionsDir: this.sessionsDir,
@@ -151,28 +139,8 @@ export class HostService {
       onSession: () => this.emit('sessions.changed', {}),
     });
     this.handlers = this.makeHandlers();
-    this.watchSessionsDir();
-  }
-
-  private watcher?: FSWatcher;
-  private changedTimer?: NodeJS.Timeout;
-
-  /** Files added or removed by others (the CLI, a file manager) show up in the UI's list. */
-  private watchSessionsDir(): void {
-    try {
-      this.watcher = watch(this.sessionsDir, { persistent: false }, (_type, name) => {
-        if (name && !String(name).endsWith('.mmulab')) return;
-        if (this.changedTimer) return;
-        this.changedTimer = setTimeout(() => {
-          this.changedTimer = undefined;
-          this.emit('sessions.changed', {});
-        }, 250);
-        this.changedTimer.unref();
-      });
-      this.watcher.on('error', () => this.watcher?.close());
-    } catch {
-      // watching is a convenience; the list is still right when asked
-    }
+    // files added or removed by others (the CLI, a file manager) show up in the UI's list
+    this.folder.watch(() => this.emit('sessions.changed', {}));
   }
 
   /** Subscribe to host events (run progress, session list changes). */
@@ -186,36 +154,13 @@ export class HostService {
    * already-decoded object. Checks size, JSON, envelope, method and params, in that order.
    */
   async handleRequest(raw: unknown, context: CallContext = {}): Promise<ResponseMessage> {
-    let id = -1;
+    const read = readRequest(raw);
+    if ('error' in read) return { id: read.id, ok: false, error: toWireError(read.error) };
     try {
-      let message: unknown = raw;
-      if (typeof raw === 'string' || raw instanceof Uint8Array) {
-        if (byteLength(raw) > MAX_MESSAGE_BYTES) {
-          // Not parsed, but answer to the request's id when it leads the message, so the caller can match it.
-          const head = typeof raw === 'string' ? raw.slice(0, 64) : Buffer.from(raw.buffer, raw.byteOffset, Math.min(64, raw.byteLength)).toString('utf8');
-          const leading = /^\s*\{\s*"id"\s*:\s*(\d{1,15})\s*,/.exec(head);
-          if (leading) id = Number(leading[1]);
-          throw new ApiError('too-large', `message is ${byteLength(raw)} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
-        }
-        const text = typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8');
-        try {
-          message = JSON.parse(text);
-        } catch {
-          throw new ApiError('bad-request', 'message is not valid JSON');
-        }
-      }
-      if (message && typeof message === 'object' && 'id' in message) {
-        const maybe = (message as { id: unknown }).id;
-        if (typeof maybe === 'number' && Number.isSafeInteger(maybe) && maybe >= 0) id = maybe;
-      }
-      // `params` may be left out for methods that take none.
-      if (message && typeof message === 'object' && !Array.isArray(message) && !('params' in message)) message = { ...message, params: {} };
-      const envelope = requestMessage.safeParse(message);
-      if (!envelope.success) throw new ApiError('bad-request', describeIssue(envelope.error, 'message'));
-      const result = await this.dispatch(envelope.data.method, envelope.data.params, context);
-      return { id, ok: true, result };
+      const result = await this.dispatch(read.request.method, read.request.params, context);
+      return { id: read.id, ok: true, result };
     } catch (error) {
-      return { id, ok: false, error: toWireError(error) };
+      return { id: read.id, ok: false, error: toWireError(error) };
     }
   }
 
@@ -264,12 +209,11 @@ export class HostService {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.watcher?.close();
+    this.folder.close();
     this.traces.close();
     this.uploads.close();
-    for (const q of this.queries.values()) q.abort();
+    this.queries.cancelAll();
     await this.captures.close();
-    if (this.changedTimer) clearTimeout(this.changedTimer);
     await this.vms.close();
     this.sessions.clear();
     this.listeners.clear();
@@ -294,30 +238,8 @@ export class HostService {
    * Returns the session id.
    */
   importSession(path: string, options: { announce?: boolean } = {}): string {
-    const source = resolve(path);
-    if (!source.toLowerCase().endsWith('.mmulab')) throw new ApiError('bad-session', `${basename(source)} is not a .mmulab session file`);
-    let real: string;
-    try {
-      real = realpathSync(source);
-      if (!statSync(real).isFile()) throw new Error('not a file');
-    } catch {
-      throw new ApiError('not-found', `cannot read ${source}`);
-    }
-    let id: string;
-    if (dirname(real) === this.sessionsDir && sessionIdSchema.safeParse(basename(real)).success) {
-      id = basename(real);
-    } else {
-      const { session, diagnostics } = openSession(real);
-      if (!session) {
-        const first = diagnostics.find((d) => d.severity === 'error') ?? diagnostics[0];
-        throw new ApiError('bad-session', `${basename(real)} is not a readable session${first ? `: ${first.message}` : ''}`);
-      }
-      const stem = basename(real).replace(/\.mmulab$/i, '').replace(/[^A-Za-z0-9._ -]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 180) || 'session';
-      id = `${stem}.mmulab`;
-      for (let n = 2; existsSync(join(this.sessionsDir, id)); n++) id = `${stem}-${n}.mmulab`;
-      copyFileSync(real, join(this.sessionsDir, id), constants.COPYFILE_EXCL);
-      this.emit('sessions.changed', {});
-    }
+    const { id, copied } = this.folder.bringIn(path);
+    if (copied) this.emit('sessions.changed', {});
     if (options.announce !== false) this.emit('sessions.openRequested', { id });
     return id;
   }
@@ -360,14 +282,12 @@ export class HostService {
 
   /** Where exports are written: a folder beside the sessions (never listed as a session). */
   get exportsDir(): string {
-    return join(this.sessionsDir, '.exports');
+    return this.folder.exportsDir;
   }
 
   /** The path of an export by its id (a file name in the exports folder), or undefined. */
   exportPath(exportId: string): string | undefined {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._ -]*$/.test(exportId) || exportId.length > 250) return undefined;
-    const path = join(this.exportsDir, exportId);
-    return existsSync(path) ? path : undefined;
+    return this.folder.exportPath(exportId);
   }
 
   /** A session the shell just wrote into the folder (an imported trace): list it and ask the UI to open it. */
@@ -378,32 +298,7 @@ export class HostService {
 
   /** Map a session id (a validated file name) to its path, refusing anything outside the folder. */
   sessionPath(id: string): string {
-    const ok = sessionIdSchema.safeParse(id);
-    if (!ok.success) throw new ApiError('bad-session', `"${id.slice(0, 100)}" is not a session id: ${ok.error.issues[0]?.message ?? 'invalid'}`);
-    const path = resolve(this.sessionsDir, id);
-    const rel = relative(this.sessionsDir, path);
-    if (!rel || rel.startsWith('..') || isAbsolute(rel) || rel.includes(sep)) {
-      throw new ApiError('bad-session', `"${id}" is not inside the sessions folder`);
-    }
-    let real: string;
-    try {
-      real = realpathSync(path);
-    } catch {
-      throw new ApiError('not-found', `no session "${id}"`);
-    }
-    const realRel = relative(this.sessionsDir, real);
-    if (realRel.startsWith('..') || isAbsolute(realRel)) throw new ApiError('bad-session', `"${id}" points outside the sessions folder`);
-    return real;
-  }
-
-  private newSessionId(scenarioName: string): string {
-    const slug = scenarioName.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 80) || 'run';
-    const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 23);
-    for (let n = 0; ; n++) {
-      const id = `${slug}-${stamp}${n ? `-${n}` : ''}.mmulab`;
-      // a run still recording holds `<id>.part` (recorder.ts): that name is taken too
-      if (!existsSync(join(this.sessionsDir, id)) && !existsSync(join(this.sessionsDir, `${id}.part`))) return id;
-    }
+    return this.folder.path(id);
   }
 
   private resolveScenario(ref: { builtin: string } | { scenario: unknown }, seed?: number): Scenario {
@@ -437,19 +332,7 @@ export class HostService {
         const parsed = parseScenario(scenario);
         return parsed.ok ? { ok: true } : { ok: false, error: parsed.error };
       },
-      'sessions.list': () => {
-        const items = [];
-        for (const entry of readdirSync(this.sessionsDir, { withFileTypes: true })) {
-          if (!entry.isFile() || !sessionIdSchema.safeParse(entry.name).success) continue;
-          try {
-            const st = statSync(join(this.sessionsDir, entry.name));
-            items.push({ id: entry.name, name: entry.name.replace(/\.mmulab$/, ''), sizeBytes: st.size, modifiedMs: st.mtimeMs });
-          } catch {
-            // vanished between readdir and stat
-          }
-        }
-        return items.sort((a, b) => b.modifiedMs - a.modifiedMs);
-      },
+      'sessions.list': () => this.folder.list(),
       'sessions.open': ({ id }) => {
         const path = this.sessionPath(id);
         const summary = this.sessions.summary(id, path);
@@ -461,25 +344,25 @@ export class HostService {
       'sessions.searchCount': async ({ id, filter, at, queryId }) => {
         const scan = this.searches.scan(id, this.reader(id), filter);
         const partial = () => ({ matches: scan.total, ...(scan.scanned > at && !scan.overflow ? { before: scan.upTo(at) } : {}) });
-        if (!scan.done) await this.query(queryId, (options) => runStepsYielding(scan.count(), options), partial);
+        if (!scan.done) await this.queries.run(queryId, (options) => runStepsYielding(scan.count(), options), partial);
         return { total: scan.total, before: scan.overflow ? null : scan.upTo(at) };
       },
       'sessions.search': async ({ id, filter, from, dir, queryId }) => {
         const session = this.reader(id);
         const scan = this.searches.scan(id, session, filter);
-        const index = await this.query(queryId, (options) => runStepsYielding(scan.find(from, dir), options));
+        const index = await this.queries.run(queryId, (options) => runStepsYielding(scan.find(from, dir), options));
         const event = index === null ? undefined : session.rawEvents(index, 1)[0];
         return event ? { index, event: session.toJson(event) } : { index: null };
       },
       'sessions.timeline': async ({ id, t0, t1, buckets, queryId }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.timeline: params.t1 must not be before params.t0');
-        await this.query(queryId, (options) => runStepsYielding(this.reader(id).buildSummaries(t0, t1), options));
+        await this.queries.run(queryId, (options) => runStepsYielding(this.reader(id).buildSummaries(t0, t1), options));
         return this.sessions.timeline(this.sessionPath(id), t0, t1, buckets);
       },
       'sessions.density': async ({ id, t0, t1, buckets, hidden, queryId }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.density: params.t1 must not be before params.t0');
         // a file without summaries builds them first, in steps: progress and Cancel with a queryId
-        await this.query(queryId, (options) => runStepsYielding(this.reader(id).buildSummaries(t0, t1), options));
+        await this.queries.run(queryId, (options) => runStepsYielding(this.reader(id).buildSummaries(t0, t1), options));
         return densityView(this.reader(id), t0, t1, buckets, hidden);
       },
       'sessions.rawNames': async ({ id, queryId }) => {
@@ -487,7 +370,7 @@ export class HostService {
         let names = this.rawNames.get(session);
         if (!names) {
           if (!(session.summary().eventsByType.raw ?? 0)) return {};
-          names = await this.query(queryId, (options) => runStepsYielding(rawNameSteps(session), options));
+          names = await this.queries.run(queryId, (options) => runStepsYielding(rawNameSteps(session), options));
           this.rawNames.set(session, names);
         }
         return names;
@@ -495,7 +378,7 @@ export class HostService {
       'runs.start': async ({ scenario, seed, maxEvents }) => {
         const resolved = this.resolveScenario(scenario, seed);
         return this.vms.start(resolved, {
-          sessionId: this.newSessionId(resolved.name),
+          sessionId: this.folder.newId(resolved.name),
           ...(maxEvents !== undefined ? { maxEvents } : {}),
           liftBound: 'tick "Record until the scenario ends" in Edit & run, or start it with maxEvents: null',
         });
@@ -513,7 +396,7 @@ export class HostService {
       'capture.stop': ({ captureId }) => this.captures.stop(captureId),
       'sessions.counters': ({ id, t0, t1, queryId }) => {
         if (t1 < t0) throw new ApiError('bad-request', 'sessions.counters: params.t1 must not be before params.t0');
-        return this.query(queryId, (options) => countersViewAsync(this.reader(id), t0, t1, options));
+        return this.queries.run(queryId, (options) => countersViewAsync(this.reader(id), t0, t1, options));
       },
       'sessions.pageTables': ({ id, at, vm, maxTables }) => {
         const session = this.reader(id);
@@ -524,7 +407,7 @@ export class HostService {
         const session = this.reader(id);
         const last = session.eventCount - 1;
         if (from > last || to > last) throw new ApiError('bad-request', `sessions.diff: the session has events 0..${last}`);
-        return this.query(queryId, (options) => diffViewAsync(session, from, to, limit, options));
+        return this.queries.run(queryId, (options) => diffViewAsync(session, from, to, limit, options));
       },
       'sessions.notes.list': ({ id }) => this.reader(id).notes(),
       'sessions.notes.add': ({ id, noteId, kind, t, index, vm, vcpu, text }) => {
@@ -576,11 +459,7 @@ export class HostService {
         const path = await pick();
         return { sessionId: path === undefined ? null : this.importSession(path, { announce: false }) };
       },
-      'queries.cancel': ({ queryId }) => {
-        const running = this.queries.get(queryId);
-        running?.abort();
-        return { cancelled: running !== undefined };
-      },
+      'queries.cancel': ({ queryId }) => ({ cancelled: this.queries.cancel(queryId) }),
       'labs.list': () => this.labs.list(),
       'labs.get': ({ name }) => this.labs.get(name),
       'labs.run': ({ name }) => this.labs.run(name),
@@ -590,58 +469,10 @@ export class HostService {
     };
   }
 
-  /**
-   * Run a long query; with a `queryId`, push its progress (at most every 100 ms, with what
-   * `partial` says so far) and let `queries.cancel` stop it between two of its steps.
-   */
-  private async query<T>(queryId: string | undefined, run: (options: StepOptions) => Promise<T>, partial?: () => { matches: number; before?: number }): Promise<T> {
-    if (queryId === undefined) return run({});
-    if (this.queries.has(queryId)) throw new ApiError('bad-request', `query ${queryId} is already running`);
-    const abort = new AbortController();
-    this.queries.set(queryId, abort);
-    let last = 0;
-    const stepMs = Number(process.env.MMU_LAB_TEST_HOOKS === '1' ? (process.env.MMU_LAB_TEST_QUERY_STEP_MS ?? 0) : 0);
-    try {
-      return await run({
-        signal: abort.signal,
-        onProgress: (fraction) => {
-          const now = Date.now();
-          if (now - last < 100 && fraction < 1) return;
-          last = now;
-          this.emit('queries.progress', { queryId, fraction, ...partial?.() });
-        },
-        // Test hook (MMU_LAB_TEST_HOOKS): each step takes this long, so e2e tests can see progress and Cancel.
-        // A Cancel cuts the wait short, as it would stop real work at its next step.
-        ...(stepMs > 0 ? { between: () => sleepUnlessAborted(stepMs, abort.signal) } : {}),
-      });
-    } catch (error) {
-      if (error instanceof ViewCancelled) throw new ApiError('failed', 'cancelled: the query was stopped');
-      throw error;
-    } finally {
-      this.queries.delete(queryId);
-    }
-  }
-
   /** Test and CLI helper: wait until a run has ended, its session is closed and its keyframes are written. */
   async waitForRun(runId: string): Promise<RunStatus> {
     const status = await this.vms.waitForEnd(runId);
     await this.vms.keyframesWritten(runId);
     return status;
   }
-}
-
-/** Wait `ms`, or less if `signal` is aborted meanwhile. */
-function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-  });
-}
-
-/** Any error as it may cross the wire: ApiErrors keep their code; anything else is 'failed', without a stack. */
-export function toWireError(error: unknown): { code: ApiError['code']; message: string } {
-  if (error instanceof ApiError) return { code: error.code, message: error.message };
-  const message = error instanceof Error ? error.message : String(error);
-  return { code: 'failed', message: message.split('\n')[0]!.slice(0, 500) || 'internal error' };
 }

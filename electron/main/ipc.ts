@@ -5,7 +5,7 @@
  * Nothing reaches the service from an untrusted sender.
  */
 import { API_METHODS, ApiError, IPC_CHANNEL_PREFIX, MAX_MESSAGE_BYTES, type ApiMethod, type ResponseEnvelope } from '../api/contract.ts';
-import { toWireError } from '../host/hostService.ts';
+import { toWireError } from '../host/wireRequests.ts';
 import { senderProblem, type SenderEventLike, type SenderPolicy } from './senderCheck.ts';
 
 export type Dispatch = (method: string, params: unknown) => Promise<unknown>;
