@@ -3,7 +3,7 @@
  * type counts (entries of typed tables, pins, CR3s), writable counts, and no page table
  * mapped writable in a table or a TLB.
  */
-import type { Machine } from '../machine.ts';
+import { hex, type Machine } from '../machine.ts';
 import type { Report } from '../mmu.ts';
 import { entryBytes } from '../paging.ts';
 import type { EntryRef } from './entryRef.ts';
@@ -65,8 +65,4 @@ export function auditXen(vm: Machine, x: XenTypeView, report: Report): void {
       if (x.isPageTable(gfn)) report('stale-tlb', `vCPU ${c.id} TLB maps va ${hex(va)} writable onto page table ${hex(gfn)}`);
     });
   }
-}
-
-function hex(n: number): string {
-  return '0x' + n.toString(16);
 }

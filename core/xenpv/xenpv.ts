@@ -6,12 +6,8 @@
  * - Page tables are read-only to the guest. A store into one is a request to Xen
  *   (`mmu_update`, or `update_va_mapping` when the kernel names the virtual address), which
  *   Xen validates before it writes the entry.
- * - Validation is Xen's page-type system: every frame has a type (none, or "page table of
- *   level n") and a type reference count. Linking a table takes a type reference on it; a
- *   frame whose count goes 0 → 1 is validated entry by entry (each entry taking its own
- *   references), and 1 → 0 releases them again. A writable leaf mapping takes a "writable"
- *   reference on its frame; a frame that is a page table cannot be mapped writable, and a
- *   frame mapped writable cannot become a page table.
+ * - Validation is Xen's page-type system (pageTypes.ts): type references on tables, writable
+ *   references on leaf frames, a table validated entry by entry when it first gets a type.
  * - pfn → mfn: the guest thinks in pseudo-physical frames; the entries Xen writes hold
  *   machine frames (`spte_write` carries that machine form). The lab keeps guest memory in
  *   pfns so the guest reads back what it wrote (as Linux's pte_val translates back); since
@@ -30,16 +26,13 @@ import type { CostProfile } from '../costs.ts';
 import { pte64 } from '../emitter.ts';
 import { xenHypercall, xenTrap } from '../exitReasons.ts';
 import type { Process } from '../guestOs.ts';
-import {
-  PTE_P, PTE_W, WalkResult, entryAddress, entryBytes, isLeaf, reservedSet, topLevel, walk, type AccessKind, type PagingControls,
-} from '../paging.ts';
+import { PTE_P, WalkResult, entryAddress, entryBytes, topLevel, walk, type AccessKind, type PagingControls } from '../paging.ts';
 import { TLB_D, TLB_G, TLB_NX, TLB_U, TLB_W } from '../tlb.ts';
-import type { Machine, Vcpu } from '../machine.ts';
+import { hex, type Machine, type Vcpu } from '../machine.ts';
 import type { MissOutcome, Mmu, MmuTable, Report } from '../mmu.ts';
 import { auditXen } from './auditor.ts';
 import { sameRef, type EntryRef } from './entryRef.ts';
-
-const TWO32 = 4294967296;
+import { PageTypes } from './pageTypes.ts';
 
 export interface XenOptions {
   pinning: boolean;
@@ -75,14 +68,7 @@ type SpteBody = { type: 'spte_write'; level: number; table: number; index: numbe
 
 export class XenPv implements Mmu {
   readonly kind = 'xenpv';
-  /** Page type of each guest frame: 0 none, n = page table of level n. */
-  readonly type: Uint8Array;
-  readonly typeCount: Int32Array;
-  /** Writable leaf mappings of each frame from validated tables. */
-  readonly writable: Int32Array;
   readonly pinned: Uint8Array;
-  /** Frames that currently have a page type (for the auditor). */
-  readonly typed = new Set<number>();
   /** The root each vCPU's CR3 holds a type reference on, or -1. */
   readonly cr3Root: Int32Array;
   /** Machine frame of pfn 0: mfn = pfn + base (1 GiB aligned, so large pages stay aligned). */
@@ -95,19 +81,26 @@ export class XenPv implements Mmu {
   readonly frames: number;
   private readonly queue: SpteBody[] = [];
   private lazy = false;
-  /** Entries validated or released since the current hypercall began (charged to it). */
-  private work = 0;
-  private why = '';
   private readonly r = new WalkResult();
+  /** Xen's page types and references (pageTypes.ts); its `work` is charged to the current hypercall. */
+  private readonly types: PageTypes;
 
   private readonly opts: XenOptions;
 
   constructor(private readonly vm: Machine) {
     this.opts = vm.config.mmu.xenpv;
-    this.frames = vm.mem.frames;
-    this.type = new Uint8Array(this.frames);
-    this.typeCount = new Int32Array(this.frames);
-    this.writable = new Int32Array(this.frames);
+    this.types = new PageTypes(vm, this.stats, {
+      typed: (frame, level) => {
+        this.flushStaleWritable(frame);
+        this.reportTable(frame, level, true);
+      },
+      released: (frame, level) => {
+        this.reportTable(frame, level, false);
+        // the frame is ordinary memory again: its (now empty) validated table is gone
+        this.vm.emitter.emit({ type: 'shadow_page', action: 'free', table: this.mfn(frame), level, gfn: frame });
+      },
+    });
+    this.frames = this.types.frames;
     this.pinned = new Uint8Array(this.frames);
     this.cr3Root = new Int32Array(vm.config.vcpus).fill(-1);
     this.base = xenMachineBase(vm.vm);
@@ -119,8 +112,31 @@ export class XenPv implements Mmu {
     return pfn + this.base;
   }
 
+  // ---- the page-type system's state (pageTypes.ts), as the auditor and tests read it ----
+
+  /** Page type of each guest frame: 0 none, n = page table of level n. */
+  get type(): Uint8Array {
+    return this.types.type;
+  }
+  get typeCount(): Int32Array {
+    return this.types.typeCount;
+  }
+  /** Writable leaf mappings of each frame from validated tables. */
+  get writable(): Int32Array {
+    return this.types.writable;
+  }
+  /** Frames that currently have a page type. */
+  get typed(): ReadonlySet<number> {
+    return this.types.typed;
+  }
   isPageTable(frame: number): boolean {
-    return frame < this.frames && (this.typeCount[frame] as number) > 0;
+    return this.types.isPageTable(frame);
+  }
+  refOf(level: number, lo: number, hi: number): EntryRef | null {
+    return this.types.refOf(level, lo, hi);
+  }
+  entries(level: number): number {
+    return this.types.entries(level);
   }
 
   // ---- hypercalls ---------------------------------------------------------------------
@@ -130,15 +146,15 @@ export class XenPv implements Mmu {
     this.vm.emitter.hold();
     this.vm.tick(this.costs.hypercallNs);
     this.stats.hypercalls++;
-    this.work = 0;
+    this.types.work = 0;
     return start;
   }
 
   private end(start: number, name: string, handling: string, va?: number, gpa?: number, on?: { table: number; level: number }): void {
-    const ns = this.work * this.costs.validateEntryNs;
+    const ns = this.types.work * this.costs.validateEntryNs;
     this.stats.validationNs += ns;
     this.vm.tick(ns);
-    this.work = 0;
+    this.types.work = 0;
     this.vm.endExit(start, xenHypercall(name), handling, va, gpa, on);
   }
 
@@ -160,9 +176,9 @@ export class XenPv implements Mmu {
   private flush(): void {
     if (!this.queue.length) return;
     const n = this.queue.length;
-    const work = this.work;
+    const work = this.types.work;
     const start = this.begin();
-    this.work = work;
+    this.types.work = work;
     this.stats.multicalls++;
     this.vm.tick(n * this.costs.requestNs);
     for (const body of this.queue) this.vm.emitter.emit(body);
@@ -222,7 +238,7 @@ export class XenPv implements Mmu {
       this.store(gpa, level, oldLo, oldHi, lo, hi);
       return;
     }
-    const tableLevel = this.type[frame] as number;
+    const tableLevel = this.types.type[frame] as number;
     const index = Math.floor((gpa % 4096) / entryBytes(vm.ctl.mode));
     this.stats.mmuUpdateRequests++;
     const name = va !== undefined ? 'update_va_mapping' : 'mmu_update';
@@ -251,7 +267,7 @@ export class XenPv implements Mmu {
   private reject(start: number, name: string, gpa: number, va?: number): void {
     this.stats.rejected++;
     const pid = this.vm.current.proc?.pid ?? 0;
-    this.vm.emitter.emit({ type: 'guest_os', action: 'xen-reject', pid, detail: `${name} at gpa 0x${gpa.toString(16)} refused: ${this.why}` });
+    this.vm.emitter.emit({ type: 'guest_os', action: 'xen-reject', pid, detail: `${name} at gpa 0x${gpa.toString(16)} refused: ${this.types.why}` });
     this.end(start, name, 'reject-update', va, gpa);
   }
 
@@ -282,80 +298,8 @@ export class XenPv implements Mmu {
     const before = this.refOf(level, oldLo, oldHi);
     const after = this.refOf(level, lo, hi);
     if (sameRef(before, after)) return true; // only bits Xen keeps no references for changed
-    if (after && !this.getRef(after)) return false;
-    if (before) this.putRef(before);
-    return true;
-  }
-
-  /** The references a present, well-formed entry of a table of `level` makes Xen hold. */
-  refOf(level: number, lo: number, hi: number): EntryRef | null {
-    if (!(lo & PTE_P)) return null;
-    const ctl = this.vm.ctl;
-    const leaf = isLeaf(ctl, level, lo);
-    if (reservedSet(ctl, level, lo, hi, leaf && level > 1)) return null; // never followed by the CPU
-    const nonpae = ctl.mode === 'nonpae';
-    if (!leaf) return { table: true, frame: Math.floor(entryAddress(lo, nonpae ? 0 : hi, 12) / 4096), frames: 1, level: level - 1, writable: false };
-    let address: number;
-    let frames = 1;
-    if (level === 1) address = entryAddress(lo, nonpae ? 0 : hi, 12);
-    else if (nonpae) {
-      address = ((lo & 0xffc00000) >>> 0) + ((lo >>> 13) & 0xff) * TWO32; // PSE-36
-      frames = 1024;
-    } else {
-      address = entryAddress(lo, hi, level === 2 ? 21 : 30);
-      frames = level === 2 ? 512 : 262144;
-    }
-    return { table: false, frame: Math.floor(address / 4096), frames, level: 0, writable: (lo & PTE_W) !== 0 };
-  }
-
-  private getRef(ref: EntryRef): boolean {
-    if (ref.table) return this.getType(ref.frame, ref.level);
-    if (!ref.writable) return true;
-    const last = Math.min(ref.frame + ref.frames, this.frames);
-    for (let f = ref.frame; f < last; f++) {
-      if (this.isPageTable(f)) {
-        this.why = `frame ${hex(f)} is an L${this.type[f]} page table and cannot be mapped writable`;
-        return false;
-      }
-    }
-    for (let f = ref.frame; f < last; f++) this.writable[f] = (this.writable[f] as number) + 1;
-    return true;
-  }
-
-  private putRef(ref: EntryRef): void {
-    if (ref.table) return this.putType(ref.frame);
-    if (!ref.writable) return;
-    const last = Math.min(ref.frame + ref.frames, this.frames);
-    for (let f = ref.frame; f < last; f++) this.writable[f] = (this.writable[f] as number) - 1;
-  }
-
-  /** Take a type reference making `frame` a page table of `level`, validating it on 0 → 1. */
-  getType(frame: number, level: number): boolean {
-    if (frame >= this.frames) return true; // beyond RAM: the domain's I/O frames, never page tables
-    const count = this.typeCount[frame] as number;
-    if (count > 0) {
-      if (this.type[frame] === level) {
-        this.typeCount[frame] = count + 1;
-        return true;
-      }
-      this.why = `frame ${hex(frame)} is an L${this.type[frame]} page table, not L${level}`;
-      return false;
-    }
-    if ((this.writable[frame] as number) > 0) {
-      this.why = `frame ${hex(frame)} is mapped writable and cannot become a page table`;
-      return false;
-    }
-    this.type[frame] = level;
-    this.typeCount[frame] = 1;
-    this.typed.add(frame);
-    if (!this.validate(frame, level)) {
-      this.type[frame] = 0;
-      this.typeCount[frame] = 0;
-      this.typed.delete(frame);
-      return false;
-    }
-    this.flushStaleWritable(frame);
-    this.reportTable(frame, level, true);
+    if (after && !this.types.getRef(after)) return false;
+    if (before) this.types.putRef(before);
     return true;
   }
 
@@ -373,55 +317,6 @@ export class XenPv implements Mmu {
       const value = this.machine(level, lo, hi);
       this.vm.emitter.emit({ type: 'spte_write', level, table: this.mfn(frame), index: i, old: typed ? 0n : value, new: typed ? value : 0n });
     }
-  }
-
-  /** Drop a type reference; on 1 → 0 the table releases every reference its entries hold. */
-  putType(frame: number): void {
-    if (frame >= this.frames) return;
-    const count = (this.typeCount[frame] as number) - 1;
-    this.typeCount[frame] = count;
-    if (count > 0) return;
-    const level = this.type[frame] as number;
-    const n = this.entries(level);
-    this.reportTable(frame, level, false);
-    // the frame is ordinary memory again: its (now empty) validated table is gone
-    this.vm.emitter.emit({ type: 'shadow_page', action: 'free', table: this.mfn(frame), level, gfn: frame });
-    for (let i = 0; i < n; i++) {
-      const [lo, hi] = this.vm.os.readEntry(frame * 4096 + i * entryBytes(this.vm.ctl.mode));
-      const ref = this.refOf(level, lo, hi);
-      if (ref) this.putRef(ref);
-    }
-    this.work += n;
-    this.stats.releasedEntries += n;
-    this.type[frame] = 0;
-    this.typed.delete(frame);
-  }
-
-  entries(level: number): number {
-    const mode = this.vm.ctl.mode;
-    if (mode === 'nonpae') return 1024;
-    return mode === 'pae' && level === 3 ? 4 : 512;
-  }
-
-  /** Check every entry of a table becoming typed; on a bad one, give back what was taken. */
-  private validate(frame: number, level: number): boolean {
-    const n = this.entries(level);
-    const bytes = entryBytes(this.vm.ctl.mode);
-    this.work += n;
-    this.stats.validatedEntries += n;
-    for (let i = 0; i < n; i++) {
-      const [lo, hi] = this.vm.os.readEntry(frame * 4096 + i * bytes);
-      const ref = this.refOf(level, lo, hi);
-      if (!ref || this.getRef(ref)) continue;
-      for (let j = 0; j < i; j++) {
-        const [plo, phi] = this.vm.os.readEntry(frame * 4096 + j * bytes);
-        const prev = this.refOf(level, plo, phi);
-        if (prev) this.putRef(prev);
-      }
-      this.why = `entry ${i} of L${level} table ${hex(frame)}: ${this.why}`;
-      return false;
-    }
-    return true;
   }
 
   /** A frame turning into a page table must not stay writable in any TLB (Xen flushes on a type change). */
@@ -453,13 +348,13 @@ export class XenPv implements Mmu {
     const start = this.begin();
     this.stats.pins++;
     const fresh = !this.isPageTable(root);
-    if (this.getType(root, topLevel(this.vm.ctl.mode))) {
+    if (this.types.getType(root, topLevel(this.vm.ctl.mode))) {
       this.pinned[root] = 1;
       if (fresh) this.stats.fullValidations++;
       this.end(start, 'mmuext_op', 'pin', undefined, root * 4096, this.rootRef(root));
       return;
     }
-    this.crash(start, `pin of table ${hex(root)} refused: ${this.why}`);
+    this.crash(start, `pin of table ${hex(root)} refused: ${this.types.why}`);
   }
 
   /** The process is gone (exit_mmap): unpin its tables so they become ordinary memory again. */
@@ -470,7 +365,7 @@ export class XenPv implements Mmu {
     const start = this.begin();
     this.stats.unpins++;
     this.pinned[root] = 0;
-    this.putType(root);
+    this.types.putType(root);
     this.end(start, 'mmuext_op', 'unpin', undefined, root * 4096, this.rootRef(root));
   }
 
@@ -482,14 +377,14 @@ export class XenPv implements Mmu {
     const root = Math.floor(cpu.cr3 / 4096);
     const start = this.begin();
     const fresh = !this.isPageTable(root);
-    if (!this.getType(root, topLevel(this.vm.ctl.mode))) {
-      this.crash(start, `new base pointer ${hex(root)} refused: ${this.why}`);
+    if (!this.types.getType(root, topLevel(this.vm.ctl.mode))) {
+      this.crash(start, `new base pointer ${hex(root)} refused: ${this.types.why}`);
       return;
     }
     if (fresh) this.stats.fullValidations++;
     const old = this.cr3Root[cpu.id] as number;
     this.cr3Root[cpu.id] = root;
-    if (old >= 0) this.putType(old);
+    if (old >= 0) this.types.putType(old);
     this.end(start, 'mmuext_op', 'cr3-switch');
   }
 
@@ -595,8 +490,8 @@ export class XenPv implements Mmu {
   tables(): MmuTable[] {
     const out: MmuTable[] = [];
     const bytes = entryBytes(this.vm.ctl.mode);
-    for (const f of [...this.typed].sort((a, b) => a - b)) {
-      const level = this.type[f] as number;
+    for (const f of [...this.types.typed].sort((a, b) => a - b)) {
+      const level = this.types.type[f] as number;
       const entries: Array<[number, bigint]> = [];
       for (let i = 0, n = this.entries(level); i < n; i++) {
         const [lo, hi] = this.vm.os.readEntry(f * 4096 + i * bytes);
@@ -611,8 +506,4 @@ export class XenPv implements Mmu {
   audit(report: Report): void {
     auditXen(this.vm, this, report);
   }
-}
-
-function hex(n: number): string {
-  return '0x' + n.toString(16);
 }
