@@ -7,7 +7,7 @@
 // the sources (what `npm start` uses).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
@@ -107,9 +107,19 @@ function packageVersion() {
 }
 
 /**
+ * Commands whose modules are bundled into one file of their own instead of the split chunks:
+ * the CLI imports it as one module. Node's ES module loader pays per file (resolve, read,
+ * compile, link: `mmu-lab import` loaded 17 chunks, ~11 ms more CPU than the same code as one
+ * file), which is a large part of importing a small trace. The specifier is the one
+ * sessions/cli/main.ts's dynamic import names; the file name carries a content hash, as chunks do.
+ */
+const STANDALONE_COMMANDS = [{ specifier: './importCmd.ts', source: 'sessions/cli/importCmd.ts', name: 'cmd-import' }];
+
+/**
  * The `mmu-lab` command as ES modules in `outDir` (default dist/cli): the entry holds commander
- * and the command table; each command's modules are chunks loaded when it runs, so `--version`
- * evaluates almost nothing. The workers `serve` and `import` start are entries beside it.
+ * and the command table; each command's modules are chunks loaded when it runs (the
+ * STANDALONE_COMMANDS: one file each), so `--version` evaluates almost nothing. The workers
+ * `serve` and `import` start are entries beside it.
  *
  * Safe to run from several processes at once (bin/mmu-lab.js builds on demand, and tests start
  * many CLIs in parallel): files are written under temporary names and renamed into place, the
@@ -117,14 +127,11 @@ function packageVersion() {
  */
 export async function buildCli(outDir = CLI_DIR, keepOldChunksMs = 3600_000) {
   const startedMs = Date.now();
-  const result = await esbuild.build({
+  const shared = {
     ...common,
-    entryPoints: { 'mmu-lab': 'electron/host/cli.ts', vmWorker: 'electron/host/vmWorker.ts', importReader: 'sessions/import/parseWorker.ts' },
     outdir: outDir,
     outExtension: { '.js': '.mjs' },
     format: 'esm',
-    splitting: true,
-    chunkNames: 'chunk-[hash]',
     write: false,
     metafile: true,
     define: {
@@ -133,11 +140,37 @@ export async function buildCli(outDir = CLI_DIR, keepOldChunksMs = 3600_000) {
       __MMULAB_VERSION__: JSON.stringify(packageVersion()),
     },
     banner: { js: "import { createRequire as __mmulabCreateRequire } from 'node:module'; const require = __mmulabCreateRequire(import.meta.url);" },
+  };
+  const standalone = await Promise.all(
+    STANDALONE_COMMANDS.map(async (cmd) => {
+      const built = await esbuild.build({ ...shared, entryPoints: { [cmd.name]: cmd.source }, entryNames: '[name]-[hash]' });
+      const file = built.outputFiles.find((f) => f.path.endsWith('.mjs'));
+      return { ...cmd, built, file: `./${basename(file.path)}` };
+    }),
+  );
+  const result = await esbuild.build({
+    ...shared,
+    entryPoints: { 'mmu-lab': 'electron/host/cli.ts', vmWorker: 'electron/host/vmWorker.ts', importReader: 'sessions/import/parseWorker.ts' },
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
+    plugins: [
+      {
+        name: 'standalone-commands',
+        setup(b) {
+          for (const cmd of standalone) {
+            const filter = new RegExp(`^${cmd.specifier.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`);
+            b.onResolve({ filter }, (args) => (args.kind === 'dynamic-import' ? { path: cmd.file, external: true } : undefined));
+          }
+        },
+      },
+    ],
   });
   mkdirSync(outDir, { recursive: true });
   const written = new Set();
-  // Chunks first, entries after: a CLI starting meanwhile finds every chunk its entry names.
-  const files = [...result.outputFiles].sort((a, b) => Number(/[\\/]chunk-/.test(b.path)) - Number(/[\\/]chunk-/.test(a.path)));
+  // Chunks and the standalone commands first, entries after: a CLI starting meanwhile finds every
+  // file its entry names.
+  const rank = (f) => (/[\\/]chunk-/.test(f.path) ? 0 : f.standalone ? 1 : 2);
+  const files = [...standalone.flatMap((c) => c.built.outputFiles.map((f) => ({ path: f.path, contents: f.contents, standalone: true }))), ...result.outputFiles].sort((a, b) => rank(a) - rank(b));
   for (const file of files) {
     const tmp = `${file.path}.${process.pid}.tmp`;
     writeFileSync(tmp, file.contents);
@@ -150,7 +183,7 @@ export async function buildCli(outDir = CLI_DIR, keepOldChunksMs = 3600_000) {
     const path = join(outDir, name);
     if (!written.has(path) && name !== CLI_INPUTS && !name.endsWith('.tmp') && Date.now() - statSync(path).mtimeMs >= keepOldChunksMs) rmSync(path, { force: true });
   }
-  const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.includes('node_modules'));
+  const inputs = [...new Set([result, ...standalone.map((c) => c.built)].flatMap((r) => Object.keys(r.metafile.inputs)))].filter((p) => !p.includes('node_modules'));
   const manifest = { builtAtMs: startedMs, inputs: [...inputs, 'package.json', 'scripts/build.mjs'] };
   const tmp = join(outDir, `${CLI_INPUTS}.${process.pid}.tmp`);
   writeFileSync(tmp, JSON.stringify(manifest) + '\n');
