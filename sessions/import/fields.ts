@@ -195,7 +195,13 @@ export function fieldsPagetableWalk(f: Fields): { addr: number; pferr: number } 
 
 /** A 64-bit field as lower-case hex digits (as %llx prints it), no BigInt below 2^53; undefined when absent or not a number. */
 export function fieldHex(f: Fields, name: string): string | undefined {
-  const v = f.get(name);
+  // fields that keep it (a trace.dat payload shared by many events: made once)
+  const own = (f as Fields & { fieldHex?: (name: string) => string | undefined }).fieldHex;
+  return own ? own.call(f, name) : hexOf(f.get(name));
+}
+
+/** A field's value as fieldHex prints it. */
+export function hexOf(v: FieldValue | undefined): string | undefined {
   // a number is exact below 2^53; past it, or negative (a signed field), as the 64-bit word
   if (typeof v === 'number') return v >= 0 ? v.toString(16) : BigInt.asUintN(64, BigInt(v)).toString(16);
   if (typeof v === 'bigint') return BigInt.asUintN(64, v).toString(16);

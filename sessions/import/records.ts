@@ -49,10 +49,27 @@ export interface FieldRecord {
 }
 
 /** Records read so far, in timestamp order, and how far into the source that is (for the progress). */
-export interface FieldRecordBatch {
+export type FieldRecordBatch = RecordList | PackedRecordBatch;
+
+export interface RecordList {
   records: readonly FieldRecord[];
   /** Bytes of the source read so far (of `RecordSource.bytes`). */
   bytes: number;
+}
+
+/**
+ * Records kept packed by their source (a trace.dat's: no object per event), made one at a
+ * time as the import reads them.
+ */
+export interface PackedRecordBatch {
+  count: number;
+  /** Bytes of the source read so far (of `RecordSource.bytes`). */
+  bytes: number;
+  /**
+   * Record `i` as importRecordOf makes it, numbered `n`. Unless `keep`, the object may be
+   * reused for the next record (as the text import reuses its own).
+   */
+  importRecord(i: number, n: number, keep: boolean): ImportRecord;
 }
 
 /** Where decoded records come from. */
@@ -195,10 +212,17 @@ export async function importRecords(source: RecordSource, outPath: string, optio
   let failure: string | undefined;
   try {
     for await (const batch of source.read(options.signal)) {
-      for (const fr of batch.records) {
-        stats.lines = ++stats.records;
-        speculation.record(importRecordOf(fr, stats.records));
-      }
+      if ('records' in batch)
+        for (const fr of batch.records) {
+          stats.lines = ++stats.records;
+          speculation.record(importRecordOf(fr, stats.records));
+        }
+      else
+        for (let i = 0; i < batch.count; i++) {
+          stats.lines = ++stats.records;
+          // a record the speculation holds back is kept: a new object
+          speculation.record(batch.importRecord(i, stats.records, speculation.holding));
+        }
       // a live source: what came so far is written out, so the session can be watched as it grows
       if (!source.rereadable) speculation.spec?.writer.flush();
       progress(speculation.diverged ? 'scan' : 'import', batch.bytes, speculation.diverged ? (0.25 * batch.bytes) / total : batch.bytes / total);
@@ -237,7 +261,9 @@ export async function importRecords(source: RecordSource, outPath: string, optio
   aborted = false;
   try {
     for await (const batch of source.read(options.signal)) {
-      for (const fr of batch.records) if (n < stats.records) imp.record(importRecordOf(fr, ++n));
+      if ('records' in batch) {
+        for (const fr of batch.records) if (n < stats.records) imp.record(importRecordOf(fr, ++n));
+      } else for (let i = 0; i < batch.count && n < stats.records; i++) imp.record(batch.importRecord(i, ++n, false));
       progress('import', batch.bytes, 0.25 + (0.75 * batch.bytes) / total);
     }
     aborted = options.signal?.aborted === true;

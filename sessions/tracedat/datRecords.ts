@@ -3,10 +3,13 @@
  * says: shared by the in-thread read, the read on a second thread (threaded.ts) and the live
  * capture.
  */
-import type { Fields } from '../import/fields.ts';
+import { hexOf, type Fields } from '../import/fields.ts';
 import type { ImportRecord } from '../import/predecode.ts';
-import { predecodeFields, type FieldRecord } from '../import/records.ts';
+import { predecodeFields, type FieldRecord, type PackedRecordBatch } from '../import/records.ts';
+import type { TraceDatMeta } from './file.ts';
+import type { EventFormat } from './formats.ts';
 import { PayloadFields } from './fields.ts';
+import { I_ID, I_LEN, I_PID, I_REF, STRIDE, type PackedEvents } from './packed.ts';
 import type { Damage, DatRecord } from './reader.ts';
 
 /**
@@ -64,6 +67,145 @@ class DatFieldRecord extends PayloadFields implements FieldRecord, ImportRecord 
 /** The record the import keeps (the reader reuses its own). */
 export function fieldRecord(r: DatRecord, littleEndian: boolean): FieldRecord {
   return new DatFieldRecord(r, littleEndian);
+}
+
+/**
+ * An interned payload's fields (packed.ts): shared by every event with the same payload, so
+ * what is made from them alone is made once: the raw text, an entry's hex digits.
+ */
+class InternedFields extends PayloadFields {
+  private text: string | undefined;
+  private hexName: string | undefined;
+  private hex: string | undefined;
+
+  override fieldsText(): string {
+    return (this.text ??= super.fieldsText());
+  }
+
+  /** fieldHex (sessions/import/fields.ts) of one field, kept for the next event. */
+  fieldHex(name: string): string | undefined {
+    if (name !== this.hexName) {
+      this.hex = hexOf(this.get(name));
+      this.hexName = name;
+    }
+    return this.hex;
+  }
+}
+
+/** The fields of an event the file has no format for: none. */
+const NO_FIELDS = new PayloadFields(new DataView(new ArrayBuffer(0)), 0, 0, undefined, true);
+
+/** A packed event as the import reads it (see importRecordOf); one is reused while nothing keeps it. */
+class PackedRecord implements ImportRecord {
+  lineNo = 0;
+  comm = '';
+  pid = -1;
+  tgid: number | undefined = undefined;
+  sec = 0;
+  ns = 0;
+  system: string | undefined = undefined;
+  event = '';
+  body = '';
+  scanVcpu = NaN;
+  vcpu = NaN;
+  reason = '';
+  a = NaN;
+  flags = 0;
+  fields: Fields = NO_FIELDS;
+}
+
+/** Bytes of interned payloads kept in one block (a DataView per block, not per payload). */
+const BLOCK = 64 << 10;
+
+/**
+ * Packed batches (packed.ts) → the import's records, in the importing thread. Keeps the
+ * interned payloads' fields (bounded by the packer's table) and the event names by id.
+ */
+export class DatUnpacker {
+  private readonly interned: InternedFields[] = [];
+  private readonly formats: (EventFormat | null | undefined)[] = new Array<EventFormat | null | undefined>(65536);
+  private readonly le: boolean;
+  private block = new Uint8Array(BLOCK);
+  private blockView = new DataView(this.block.buffer);
+  private blockUsed = 0;
+  private lastPid = -2;
+  private lastComm = '';
+  private readonly reused = new PackedRecord();
+
+  constructor(private readonly meta: TraceDatMeta) {
+    this.le = meta.littleEndian;
+  }
+
+  private format(id: number): EventFormat | undefined {
+    if (id < 0) return undefined;
+    let f = this.formats[id];
+    if (f === undefined) this.formats[id] = f = this.meta.events.get(id) ?? null;
+    return f ?? undefined;
+  }
+
+  private comm(pid: number): string {
+    if (pid !== this.lastPid) {
+      this.lastPid = pid;
+      this.lastComm = pid === 0 ? '<idle>' : (this.meta.comms.get(pid) ?? '<...>');
+    }
+    return this.lastComm;
+  }
+
+  /** Keep the payloads first interned in `p` (their bytes are copied: the batch's buffer is not kept). */
+  private learn(p: PackedEvents): void {
+    if (p.freshFrom !== this.interned.length) throw new Error(`packed batch out of order: payload ${p.freshFrom} after ${this.interned.length}`);
+    for (let k = 0; k < p.freshCount; k++) {
+      const off = p.fresh[2 * k]!;
+      const len = p.fresh[2 * k + 1]!;
+      if (this.blockUsed + len > this.block.length) {
+        this.block = new Uint8Array(Math.max(BLOCK, len));
+        this.blockView = new DataView(this.block.buffer);
+        this.blockUsed = 0;
+      }
+      this.block.set(p.bytes.subarray(off, off + len), this.blockUsed);
+      // the event's id: its payload's first u16, as the packer read it
+      const id = len >= 2 ? this.blockView.getUint16(this.blockUsed, this.le) : -1;
+      this.interned.push(new InternedFields(this.blockView, this.blockUsed, len, this.format(id), this.le));
+      this.blockUsed += len;
+    }
+  }
+
+  /** The records of a batch, made when the import asks for each. */
+  batch(p: PackedEvents): PackedRecordBatch {
+    this.learn(p);
+    const view = new DataView(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength);
+    return {
+      count: p.count,
+      bytes: p.bytesRead,
+      importRecord: (i: number, n: number, keep: boolean): ImportRecord => this.record(p, view, i, n, keep),
+    };
+  }
+
+  private record(p: PackedEvents, view: DataView, i: number, n: number, keep: boolean): ImportRecord {
+    const o = i * STRIDE;
+    const ints = p.ints;
+    const r = keep ? new PackedRecord() : this.reused;
+    const id = ints[o + I_ID]!;
+    const format = this.format(id);
+    const ref = ints[o + I_REF]!;
+    const pid = ints[o + I_PID]!;
+    const ts = p.ts[i]!;
+    r.lineNo = n;
+    r.pid = pid;
+    r.comm = this.comm(pid);
+    r.sec = Math.floor(ts / 1e9);
+    r.ns = ts - r.sec * 1e9;
+    r.system = format?.system;
+    r.event = format?.name ?? `event_${id}`;
+    r.fields = !format ? NO_FIELDS : ref >= 0 ? this.interned[ref]! : new PayloadFields(view, ~ref, ints[o + I_LEN]!, format, this.le);
+    r.scanVcpu = NaN;
+    r.vcpu = NaN;
+    r.reason = '';
+    r.a = NaN;
+    r.flags = 0;
+    predecodeFields(r, r.fields);
+    return r;
+  }
 }
 
 /** Where damage stopped a CPU, in one sentence. */

@@ -9,8 +9,9 @@ import { ImportError, importTrace, type ImportOptions, type ImportResult } from 
 import { coreFree } from '../import/importer.ts';
 import { parseWorkerLocation } from '../import/recordBatch.ts';
 import { readThreaded } from './threaded.ts';
-import { importRecords, type FieldRecord, type FieldRecordBatch, type RecordSource } from '../import/records.ts';
-import { TraceDatDamage, damageError, fieldRecord } from './datRecords.ts';
+import { importRecords, type FieldRecordBatch, type RecordSource } from '../import/records.ts';
+import { DatUnpacker, TraceDatDamage, damageError } from './datRecords.ts';
+import { EventPacker } from './packed.ts';
 import { TraceDatError, isTraceDat, type TraceDatMeta } from './file.ts';
 import { FormatError } from './formats.ts';
 import { TraceDatReader } from './reader.ts';
@@ -60,18 +61,14 @@ export async function traceDatSource(path: string, options: { parseWorker?: bool
 
 async function* readBatches(path: string, meta: TraceDatMeta, signal?: AbortSignal): AsyncGenerator<FieldRecordBatch> {
   const reader = await TraceDatReader.open(path, meta);
-  const le = reader.meta.littleEndian;
+  const packer = new EventPacker(reader);
+  const unpacker = new DatUnpacker(reader.meta);
   try {
     for (;;) {
       if (signal?.aborted) return;
-      const records: FieldRecord[] = [];
-      for (let i = 0; i < BATCH; i++) {
-        const r = reader.next();
-        if (!r) break;
-        records.push(fieldRecord(r, le));
-      }
-      if (records.length === 0) break;
-      yield { records, bytes: reader.bytesRead };
+      const packed = packer.next(BATCH);
+      if (!packed) break;
+      yield unpacker.batch(packed);
     }
     if (reader.damage.length) throw damageError(reader.damage);
   } finally {

@@ -1,16 +1,17 @@
 /**
  * A trace.dat read on a second thread (readWorker.ts): the thread decompresses and decodes the
- * pages and merges the CPUs; this side gets each event's time, CPU and payload bytes in packed
- * batches and makes the same records an in-thread read makes (the same RecordMaker and record
- * class), so the session does not depend on where the file was decoded. The thread stays at
+ * pages, merges the CPUs and packs the events (packed.ts); this side unpacks the batches as an
+ * in-thread read does (the same packer and unpacker), so the session does not depend on where
+ * the file was decoded. The thread stays at
  * most WINDOW batches ahead (shared counters, as the text import's reading thread).
  */
 import type { Worker } from 'node:worker_threads';
 import { newReadingThread } from '../import/recordBatch.ts';
-import type { FieldRecord, FieldRecordBatch } from '../import/records.ts';
-import { damageError, fieldRecord } from './datRecords.ts';
+import type { FieldRecordBatch } from '../import/records.ts';
+import { DatUnpacker, damageError } from './datRecords.ts';
 import { TraceDatError, type TraceDatMeta } from './file.ts';
-import { RecordMaker, emptyRecord, type Damage } from './reader.ts';
+import type { PackedEvents } from './packed.ts';
+import type { Damage } from './reader.ts';
 
 /** Shared counters: batches taken by the importing thread; the stop request. */
 export const CONSUMED = 0;
@@ -25,16 +26,10 @@ export interface DatWorkerData {
   shared: SharedArrayBuffer;
 }
 
-/** `count` events: time (ns) in `ts`; CPU, payload offset in `bytes` and length in `ints`, three per event. */
+/** Packed events (none at the end of an empty file); the last batch says the damage met, if any. */
 export interface DatBatch {
   kind: 'batch';
-  count: number;
-  ts: Float64Array;
-  ints: Int32Array;
-  bytes: Uint8Array;
-  /** Bytes of CPU data read so far (progress). */
-  bytesRead: number;
-  /** The last batch: the damage met, if any. */
+  events: PackedEvents | undefined;
   end?: { damage: Damage[] };
 }
 
@@ -69,9 +64,7 @@ export async function* readThreaded(path: string, meta: TraceDatMeta, location: 
     failure ??= new Error(`the trace.dat reading thread stopped (exit code ${code})`);
     poke();
   });
-  const le = meta.littleEndian;
-  const maker = new RecordMaker(meta.events, le, (pid) => meta.comms.get(pid));
-  const rec = emptyRecord();
+  const unpacker = new DatUnpacker(meta);
   try {
     for (;;) {
       if (signal?.aborted) return;
@@ -82,13 +75,9 @@ export async function* readThreaded(path: string, meta: TraceDatMeta, location: 
         continue;
       }
       if (m.kind === 'error') throw m.traceDat ? new TraceDatError(m.message) : new Error(m.message);
-      const view = new DataView(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
-      const { ts, ints } = m;
-      const records: FieldRecord[] = new Array<FieldRecord>(m.count);
-      for (let i = 0; i < m.count; i++) records[i] = fieldRecord(maker.fill(rec, view, ints[3 * i + 1]!, ints[3 * i + 2]!, ts[i]!, ints[3 * i]!), le);
       Atomics.add(counters, CONSUMED, 1);
       Atomics.notify(counters, CONSUMED);
-      if (m.count) yield { records, bytes: m.bytesRead };
+      if (m.events) yield unpacker.batch(m.events);
       if (m.end) {
         if (m.end.damage.length) throw damageError(m.end.damage);
         return;
