@@ -36,6 +36,23 @@ export interface TrackTheme {
   note: string;
 }
 
+/** The theme as the page's CSS variables set it on `el` (with light-theme fallbacks). */
+export function readTrackTheme(el: Element): TrackTheme {
+  const css = getComputedStyle(el);
+  const v = (name: string, fallback: string) => css.getPropertyValue(name).trim() || fallback;
+  return {
+    text: v('--text', '#222'),
+    muted: v('--muted', '#666'),
+    grid: v('--grid', '#ddd'),
+    laneBg: v('--lane-bg', '#f6f7f9'),
+    guest: v('--guest', '#b8d8be'),
+    cursor: v('--cursor', '#e03131'),
+    selection: v('--selection-fill', 'rgba(28, 126, 214, 0.15)'),
+    accent: v('--accent', '#1c7ed6'),
+    note: v('--note', '#e8590c'),
+  };
+}
+
 export interface TrackArea {
   x: number;
   y: number;
