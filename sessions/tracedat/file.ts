@@ -128,12 +128,12 @@ export class Cursor {
     this.at += n;
     return b;
   }
-  /** `n` bytes as a plain view (cheaper than a Buffer's subarray, for the thousands of event formats). */
-  view(n: number): Uint8Array {
+  /** Step over `n` bytes; returns where they start. */
+  skip(n: number): number {
     this.need(n);
-    const b = new Uint8Array(this.buf.buffer, this.buf.byteOffset + this.at, n);
+    const at = this.at;
     this.at += n;
-    return b;
+    return at;
   }
   get left(): number {
     return this.buf.length - this.at;
@@ -183,12 +183,16 @@ function parseHeaders(c: Cursor): { pageHeader: PageHeader; eventHeader: EventHe
 }
 
 function parseEventFormats(c: Cursor, into: FormatTable): void {
+  // a plain view for the formats' bytes: a typed array's indexOf is a builtin, a Buffer's is not
+  const bytes = new Uint8Array(c.buf.buffer, c.buf.byteOffset, c.buf.length);
   const systems = c.u32();
   for (let s = 0; s < systems; s++) {
     const system = c.cstr();
     const count = c.u32();
     for (let e = 0; e < count; e++) {
-      into.add(c.view(c.u64()), system);
+      const size = c.u64();
+      const at = c.skip(size);
+      into.addBytes(bytes, at, at + size, system);
     }
   }
 }

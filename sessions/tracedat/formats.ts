@@ -146,49 +146,83 @@ export function parseHeaderEvent(text: string): EventHeader {
 
 /**
  * Event formats by id, parsed on first use: a trace.dat carries every event's format (thousands)
- * and a trace uses a few dozen, so only the ID of each is read up front.
+ * and a trace uses a few dozen, so only the ID of each is read up front, and each is kept as
+ * where its text is (no object or view per format: reading 2,300 of them is part of every
+ * import's start).
  */
 export class FormatTable {
-  private readonly texts = new Map<number, { system: string; text: string | Uint8Array }>();
+  /** Per entry: the text or bytes its format is in, where, and its system. */
+  private readonly sources: (string | Uint8Array)[] = [];
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private readonly systems: string[] = [];
+  /** The entry of each id (a later format of the same id replaces the earlier). */
+  private readonly entryOf = new Map<number, number>();
   private readonly parsed = new Map<number, EventFormat | undefined>();
-  /** `parsed` by id for the u16 ids records carry (null: none), looked up once per event. */
-  private readonly byId = new Array<EventFormat | null | undefined>(65536);
+  private maxId = -1;
+  /** `parsed` by id for the u16 ids records carry (null: none), looked up once per event; made at the first get. */
+  private byId: (EventFormat | null | undefined)[] | undefined;
 
   /** Add a format file, as text or as its bytes (decoded only if an event of it comes). */
   add(text: string | Uint8Array, system: string): void {
-    const id = typeof text === 'string' ? idOfText(text) : idOfBytes(text);
+    if (typeof text === 'string') this.entry(idOfText(text), text, 0, text.length, system);
+    else this.addBytes(text, 0, text.length, system);
+  }
+
+  /** Add the format file in `bytes[start, end)` (kept, not copied: decoded only if an event of it comes). */
+  addBytes(bytes: Uint8Array, start: number, end: number, system: string): void {
+    this.entry(idOfBytes(bytes, start, end), bytes, start, end, system);
+  }
+
+  private entry(id: number | undefined, source: string | Uint8Array, start: number, end: number, system: string): void {
     if (id === undefined) throw new FormatError(`an event format of system ${system} has no ID`);
-    this.texts.set(id, { system, text });
-    this.parsed.delete(id);
-    if (id < 65536 && this.byId[id] !== undefined) this.byId[id] = undefined;
+    this.entryOf.set(id, this.sources.length);
+    this.sources.push(source);
+    this.starts.push(start);
+    this.ends.push(end);
+    this.systems.push(system);
+    if (this.parsed.size) this.parsed.delete(id);
+    if (id > this.maxId) {
+      this.maxId = id;
+      this.byId = undefined;
+    } else if (this.byId && this.byId[id] !== undefined) this.byId[id] = undefined;
   }
 
   get(id: number): EventFormat | undefined {
-    const known = id >= 0 && id < 65536 ? this.byId[id] : undefined;
+    const byId = (this.byId ??= new Array<EventFormat | null | undefined>(Math.min(65536, this.maxId + 1)));
+    const known = id >= 0 && id < byId.length ? byId[id] : undefined;
     if (known !== undefined) return known ?? undefined;
     let f = this.parsed.get(id);
     if (f === undefined && !this.parsed.has(id)) {
-      const t = this.texts.get(id);
+      const e = this.entryOf.get(id);
       try {
-        f = t ? parseEventFormat(typeof t.text === 'string' ? t.text : Buffer.from(t.text.buffer, t.text.byteOffset, t.text.length).toString('utf8'), t.system) : undefined;
-      } catch (e) {
+        f = e === undefined ? undefined : parseEventFormat(this.text(e), this.systems[e]!);
+      } catch (err) {
         // a damaged description: its events are kept, unnamed (event_<id>, raw)
-        if (!(e instanceof FormatError)) throw e;
+        if (!(err instanceof FormatError)) throw err;
         f = undefined;
       }
       this.parsed.set(id, f);
     }
-    if (id >= 0 && id < 65536 && Number.isInteger(id)) this.byId[id] = f ?? null;
+    if (id >= 0 && id < byId.length && Number.isInteger(id)) byId[id] = f ?? null;
     return f;
   }
 
+  private text(e: number): string {
+    const src = this.sources[e]!;
+    const start = this.starts[e]!;
+    const end = this.ends[e]!;
+    if (typeof src === 'string') return start === 0 && end === src.length ? src : src.slice(start, end);
+    return Buffer.from(src.buffer, src.byteOffset + start, end - start).toString('utf8');
+  }
+
   get size(): number {
-    return this.texts.size;
+    return this.entryOf.size;
   }
 
   /** Where common_pid is: the same in every event of a kernel, so any format tells. */
   commonPid(): FieldFormat | undefined {
-    for (const id of this.texts.keys()) {
+    for (const id of this.entryOf.keys()) {
       const f = this.get(id);
       if (f?.pid) return f.pid;
     }
@@ -202,17 +236,17 @@ function idOfText(text: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** `ID: n` at the start of a line (the second, after `name:`), read from the bytes without decoding them. */
-function idOfBytes(b: Uint8Array): number | undefined {
+/** `ID: n` at the start of a line of `b[start, end)` (the second, after `name:`), read from the bytes without decoding them. */
+function idOfBytes(b: Uint8Array, start: number, end: number): number | undefined {
   // hop from newline to newline (a native search): thousands of formats are read at every open
-  for (let i = b.indexOf(10); i >= 0 && i + 4 < b.length; i = b.indexOf(10, i + 1)) {
+  for (let i = b.indexOf(10, start); i >= 0 && i + 4 < end; i = b.indexOf(10, i + 1)) {
     if (b[i + 1] !== 73 || b[i + 2] !== 68 || b[i + 3] !== 58) continue; // "ID:"
     let j = i + 4;
-    while (b[j] === 32 || b[j] === 9) j++;
+    while (j < end && (b[j] === 32 || b[j] === 9)) j++;
     let n = 0;
-    const start = j;
-    for (; b[j]! >= 48 && b[j]! <= 57; j++) n = n * 10 + b[j]! - 48;
-    return j > start ? n : undefined;
+    const first = j;
+    for (; j < end && b[j]! >= 48 && b[j]! <= 57; j++) n = n * 10 + b[j]! - 48;
+    return j > first ? n : undefined;
   }
   return undefined;
 }
