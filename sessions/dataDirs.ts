@@ -16,6 +16,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
+import { freeSessionName, sessionStem } from './sessionNames.ts';
 
 export const HOME_ENV = 'MMU_LAB_HOME';
 export const SESSIONS_ENV = 'MMU_LAB_SESSIONS_DIR';
@@ -178,9 +179,5 @@ export function newSessionPath(name: string, p: Platform = currentPlatform()): s
   const dirs = dataDirs(p);
   adoptLegacyData(p, dirs);
   mkdirSync(dirs.sessions, { recursive: true });
-  // The same names the host gives (electron/api/contract.ts sessionIdSchema): letters, digits, ._ -
-  const stem = name.replace(/[^A-Za-z0-9._ -]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 180) || 'session';
-  let id = `${stem}.mmulab`;
-  for (let n = 2; existsSync(join(dirs.sessions, id)); n++) id = `${stem}-${n}.mmulab`;
-  return join(dirs.sessions, id);
+  return join(dirs.sessions, freeSessionName(dirs.sessions, sessionStem(name)));
 }

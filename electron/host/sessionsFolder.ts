@@ -7,6 +7,7 @@ import { constants, copyFileSync, existsSync, mkdirSync, readdirSync, realpathSy
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ApiError, sessionId as sessionIdSchema, type ApiResult } from '../api/contract.ts';
 import { openSession } from '../../sessions/reader.ts';
+import { freeSessionName, sessionStem } from '../../sessions/sessionNames.ts';
 
 export class SessionsFolder {
   /** The folder's real path (symlinks resolved). */
@@ -91,9 +92,8 @@ export class SessionsFolder {
       const first = diagnostics.find((d) => d.severity === 'error') ?? diagnostics[0];
       throw new ApiError('bad-session', `${basename(real)} is not a readable session${first ? `: ${first.message}` : ''}`);
     }
-    const stem = basename(real).replace(/\.mmulab$/i, '').replace(/[^A-Za-z0-9._ -]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 180) || 'session';
-    let id = `${stem}.mmulab`;
-    for (let n = 2; existsSync(join(this.dir, id)); n++) id = `${stem}-${n}.mmulab`;
+    // the real file's name, symlinks followed: only a `.mmulab` ending is dropped
+    const id = freeSessionName(this.dir, sessionStem(basename(real).replace(/\.mmulab$/i, '')));
     copyFileSync(real, join(this.dir, id), constants.COPYFILE_EXCL);
     return { id, copied: true };
   }

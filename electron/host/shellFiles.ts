@@ -10,7 +10,7 @@
  * As/Export never come from the renderer at all: only from the save dialog in the main process.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, copyFileSync, existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { constants, copyFileSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ApiError, MAX_MESSAGE_BYTES, type RunStatus } from '../api/contract.ts';
@@ -19,6 +19,7 @@ import type { ImportProgress } from '../../sessions/import/index.ts';
 import { importAnyTrace } from '../../sessions/tracedat/source.ts';
 import { nonRegularKind, notRegularMessage } from '../../sessions/fileKind.ts';
 import { openSession } from '../../sessions/reader.ts';
+import { fileSessionStem, freeSessionName } from '../../sessions/sessionNames.ts';
 import type { HostService } from './hostService.ts';
 
 export type ShellFileKind = 'session' | 'scenario' | 'trace';
@@ -50,10 +51,7 @@ export function classifyShellFile(path: unknown): ShellFile {
 
 /** A session id (file name) not yet taken in the sessions folder, made from a file name. */
 export function freeSessionId(service: HostService, from: string): string {
-  const stem = basename(from).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._ -]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 180) || 'session';
-  let id = `${stem}.mmulab`;
-  for (let n = 2; existsSync(join(service.sessionsDir, id)); n++) id = `${stem}-${n}.mmulab`;
-  return id;
+  return freeSessionName(service.sessionsDir, fileSessionStem(from));
 }
 
 /** Record a scenario file (JSON or YAML, as `mmu-lab record` takes it); the UI follows the run from its progress. */

@@ -13,12 +13,13 @@
  * chunk's request is aborted) instead of holding its slot until STALE_UPLOAD_MS.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ApiError, type TraceImportStatus } from '../api/contract.ts';
 import { ImportError } from '../../sessions/import/index.ts';
 import { importAnyTrace } from '../../sessions/tracedat/source.ts';
 import { requireFreeSpace } from './diskSpace.ts';
+import { fileSessionStem, freeSessionName } from '../../sessions/sessionNames.ts';
 
 /** At most this many imports (uploading or importing) at once: each holds a file on disk. */
 export const MAX_ACTIVE_IMPORTS = 4;
@@ -51,10 +52,7 @@ export interface TraceImportsOptions {
 
 /** A session id (file name) not yet taken in the folder, made from the uploaded file's name. */
 export function sessionIdFor(sessionsDir: string, fileName: string): string {
-  const stem = basename(fileName).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._ -]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 180) || 'trace';
-  let id = `${stem}.mmulab`;
-  for (let n = 2; existsSync(join(sessionsDir, id)); n++) id = `${stem}-${n}.mmulab`;
-  return id;
+  return freeSessionName(sessionsDir, fileSessionStem(fileName, 'trace'));
 }
 
 export class TraceImports {
