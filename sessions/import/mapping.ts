@@ -28,7 +28,7 @@ import { DECODED, FIXED, SPURIOUS, type ImportRecord, type Ts } from './predecod
 import { isHostThread, threadKey, type Layout } from './layout.ts';
 import { bit4FromPlugin, bit4FromWord, decodeRoleWord, gpteBytes, type Bit4 } from './role.ts';
 import { VmTables, type ShadowTable } from './shadowTables.ts';
-import { GuestEntries, walkEvents, type OpenWalk } from './walks.ts';
+import { GuestEntries, OpenWalk, walkEvents } from './walks.ts';
 
 interface PendingExit {
   t: number;
@@ -50,8 +50,8 @@ interface LaneState {
   exit?: PendingExit;
   buf: MmuEvent[];
   lastFaultVa?: number;
-  /** A guest page walk whose elements and A/D bits are still arriving (walks.ts). */
-  walk?: OpenWalk;
+  /** The lane's guest page walk, open while its elements and A/D bits are still arriving (walks.ts). */
+  walk: OpenWalk;
   /** The guest's top page table (gpa), as the last walk or CR3 write showed it. */
   root?: number;
   /** Pages get_page created on this vCPU, by level, waiting for their first spte (shadowTables.ts). */
@@ -123,7 +123,7 @@ export class Importer {
     private readonly t0: Ts,
     private readonly isa: Isa | undefined,
   ) {
-    this.lanes = layout.vms.map((vm) => Array.from({ length: vm.vcpus }, (_, vcpu) => ({ vm: vm.vm, vcpu, lastT: 0, buf: [] })));
+    this.lanes = layout.vms.map((vm) => Array.from({ length: vm.vcpus }, (_, vcpu) => ({ vm: vm.vm, vcpu, lastT: 0, buf: [], walk: new OpenWalk() })));
     this.tables = layout.vms.map(() => new VmTables());
     this.guest = layout.vms.map(() => new GuestEntries());
   }
@@ -175,7 +175,7 @@ export class Importer {
       lane = st.row[vcpu]!;
     } else lane = st.row[st.lane]!;
     // a walk ends at the first record that is not one of its own; a requested spte at the first that does not set it
-    if (lane.walk) this.closeWalk(lane);
+    if (lane.walk.open) this.closeWalk(lane);
     if (lane.requested && r.event !== 'kvm_mmu_set_spte') this.flushRequested(lane);
     return lane;
   }
@@ -248,12 +248,10 @@ export class Importer {
   }
 
   private closeWalk(lane: LaneState): void {
-    const w = lane.walk!;
-    lane.walk = undefined;
-    // a new array per walk: cheaper than cutting one (setting an array's length is a runtime call)
-    const out: MmuEvent[] = [];
-    lane.root = walkEvents(w, { vm: lane.vm, vcpu: lane.vcpu }, this.guest[lane.vm]!, lane.root, out);
-    for (let i = 0; i < out.length; i++) {
+    lane.walk.open = false;
+    const out = WALK_OUT;
+    const n = walkEvents(lane.walk, lane, this.guest[lane.vm]!, out);
+    for (let i = 0; i < n; i++) {
       const e = out[i]!;
       if (e.type === 'raw') this.raw++;
       this.put(lane, e);
@@ -322,7 +320,7 @@ export class Importer {
         const t = this.time(lane, r);
         if (!d) return this.rawEvent(lane, t, r);
         lane.lastFaultVa = d.addr;
-        lane.walk = { t, va: d.addr, errorCode: d.pferr, elements: [], bits: [], lastT: t };
+        lane.walk.start(t, d.addr, d.pferr);
         return;
       }
       case 'kvm_page_fault': {
@@ -448,23 +446,21 @@ export class Importer {
     const st = this.threadState(r);
     const lane = st.row[st.lane]!;
     const w = lane.walk;
-    if (w) {
+    if (w.open) {
       const t = this.time(lane, r);
       w.lastT = t;
       const body = r.body;
       if (r.event === 'kvm_mmu_paging_element') {
         // elements come before the bits; one after a bit starts no new walk: kept raw
         // (a walk reads at most 5 levels: more is not one walk, and memory stays bounded)
-        if (w.bits.length === 0 && w.elements.length < MAX_WALK_LEVELS) {
-          if (f) {
-            // (fieldsPagingElement's reads, without its object: this is most of a walk trace's records)
-            const level = num(f, 'level');
-            const hex = level === undefined ? undefined : fieldHex(f, 'pte');
-            if (hex !== undefined) return void w.elements.push({ t, level: level!, hex });
-          } else {
-            const d = decodePagingElementHex(body);
-            if (d) return void w.elements.push({ t, level: d.level, hex: d.hex });
-          }
+        if (f) {
+          // (fieldsPagingElement's reads, without its object: this is most of a walk trace's records)
+          const level = num(f, 'level');
+          const hex = level === undefined ? undefined : fieldHex(f, 'pte');
+          if (hex !== undefined && w.element(t, level!, hex)) return;
+        } else {
+          const d = decodePagingElementHex(body);
+          if (d && w.element(t, d.level, d.hex)) return;
         }
       } else if (r.event === 'kvm_mmu_walker_error') {
         const d = f ? fieldsWalkerError(f) : decodeWalkerError(body);
@@ -477,7 +473,7 @@ export class Importer {
       } else {
         const d = f ? fieldsGpa(f) : GPA.exec(body);
         const gpa = d === null || d === undefined ? undefined : 'gpa' in d ? d.gpa : parseInt(d[1]!, 16);
-        if (gpa !== undefined && w.bits.length < 2 * MAX_WALK_LEVELS) return void w.bits.push({ t, gpa, dirty: r.event === 'kvm_mmu_set_dirty_bit' });
+        if (gpa !== undefined && w.bit(t, gpa, r.event === 'kvm_mmu_set_dirty_bit')) return;
       }
     }
     const l = this.lane(r, NaN);
@@ -575,7 +571,7 @@ export class Importer {
   finish(): void {
     for (const row of this.lanes)
       for (const lane of row) {
-        if (lane.walk) this.closeWalk(lane);
+        if (lane.walk.open) this.closeWalk(lane);
         if (lane.requested) this.flushRequested(lane);
         if (lane.exit) {
           this.unmatchedExits++;
@@ -586,7 +582,8 @@ export class Importer {
 }
 
 const GPA = /^gpa ([0-9a-fA-F]+)/;
-const MAX_WALK_LEVELS = 5;
+/** A closed walk's events (closeWalk's scratch: at most the walk, 5 entries and 10 bits). */
+const WALK_OUT: MmuEvent[] = [];
 
 function fieldNum(f: Fields, name: string): number | undefined {
   const v = f.get(name);

@@ -14,21 +14,72 @@
  */
 import type { MmuEvent } from '../../core/events.ts';
 
-export interface WalkElement {
-  t: number;
-  level: number;
-  /** The entry as lower-case hex digits without leading zeros (as the kernel prints %llx): no BigInt per element. */
-  hex: string;
+/** A walk reads at most 5 levels (more is not one walk, and memory stays bounded); its bits at most two per level. */
+export const MAX_WALK_LEVELS = 5;
+const MAX_BITS = 2 * MAX_WALK_LEVELS;
+
+/**
+ * The walk open on a lane: one object per lane, reused for each of its walks, its elements
+ * and bits in arrays of fixed size (a shadow-paging trace is mostly walks: no object per
+ * element or bit, none per walk).
+ */
+export class OpenWalk {
+  /** A walk is open: its elements and bits are still arriving. */
+  open = false;
+  t = 0;
+  va = 0;
+  errorCode = 0;
+  lastT = 0;
+  /** Elements read (the entries, top level first): time, level, and the entry as lower-case
+   * hex digits without leading zeros (as the kernel prints %llx: no BigInt per element). */
+  n = 0;
+  readonly elT: number[] = new Array<number>(MAX_WALK_LEVELS).fill(0);
+  readonly elLevel: number[] = new Array<number>(MAX_WALK_LEVELS).fill(0);
+  readonly elHex: string[] = new Array<string>(MAX_WALK_LEVELS).fill('');
+  /** A and D bits set, in order: time, the entry's gpa, D or A. */
+  bits = 0;
+  readonly bitT: number[] = new Array<number>(MAX_BITS).fill(0);
+  readonly bitGpa: number[] = new Array<number>(MAX_BITS).fill(0);
+  readonly bitDirty: boolean[] = new Array<boolean>(MAX_BITS).fill(false);
+
+  start(t: number, va: number, errorCode: number): void {
+    this.open = true;
+    this.t = t;
+    this.va = va;
+    this.errorCode = errorCode;
+    this.lastT = t;
+    this.n = 0;
+    this.bits = 0;
+  }
+
+  /** An element (entry read); false when the walk takes no more (one after a bit, or past 5 levels). */
+  element(t: number, level: number, hex: string): boolean {
+    const i = this.n;
+    if (this.bits !== 0 || i >= MAX_WALK_LEVELS) return false;
+    this.elT[i] = t;
+    this.elLevel[i] = level;
+    this.elHex[i] = hex;
+    this.n = i + 1;
+    return true;
+  }
+
+  /** An accessed or dirty bit set; false when the walk takes no more. */
+  bit(t: number, gpa: number, dirty: boolean): boolean {
+    const i = this.bits;
+    if (i >= MAX_BITS) return false;
+    this.bitT[i] = t;
+    this.bitGpa[i] = gpa;
+    this.bitDirty[i] = dirty;
+    this.bits = i + 1;
+    return true;
+  }
 }
 
-export interface OpenWalk {
-  t: number;
-  va: number;
-  errorCode: number;
-  elements: WalkElement[];
-  /** A and D bits set, in order: the entry's gpa, D or A, time. */
-  bits: { t: number; gpa: number; dirty: boolean }[];
-  lastT: number;
+/** Where a walk's events go: its lane, and the lane's guest root (the gpa of the top table, when known). */
+export interface WalkLane {
+  vm: number;
+  vcpu: number;
+  root?: number;
 }
 
 /** Guest entries a VM's walks have shown, by gpa, as hex (bounded). */
@@ -87,78 +138,97 @@ function tableBase(hex: string, top: number): number {
 }
 
 /**
- * The events of a closed walk, in time order. `root` is the gpa of the top table when known
- * (a CR3 write); returns the root the walk showed, for the next walks.
+ * The events of a closed walk, in time order, into `out` from index 0; returns how many. `lane.root`
+ * is the gpa of the top table when known (a CR3 write); it is set to the root the walk showed,
+ * for the next walks.
  */
-export function walkEvents(
-  w: OpenWalk,
-  head: { vm: number; vcpu: number },
-  guest: GuestEntries,
-  root: number | undefined,
-  out: MmuEvent[],
-): number | undefined {
-  const els = w.elements;
-  const top = els[0]?.level ?? 0;
-  const walk: MmuEvent = { t: w.t, vm: head.vm, vcpu: head.vcpu, type: 'page_walk', refs: els.length, guestRefs: els.length, duration: Math.max(0, w.lastT - w.t), va: w.va, errorCode: w.errorCode };
-  if (els.length) {
-    let entries = '0x' + els[0]!.hex;
-    for (let i = 1; i < els.length; i++) entries += ' 0x' + els[i]!.hex;
-    walk.levels = top;
-    walk.entries = entries;
+export function walkEvents(w: OpenWalk, lane: WalkLane, guest: GuestEntries, out: MmuEvent[]): number {
+  const nEl = w.n;
+  const { vm, vcpu } = lane;
+  const hexes = w.elHex;
+  const levels = w.elLevel;
+  const top = nEl ? levels[0]! : 0;
+  let entries: string | undefined;
+  if (nEl) {
+    entries = '0x' + hexes[0]!;
+    for (let i = 1; i < nEl; i++) entries += ' 0x' + hexes[i]!;
   }
-  out.push(walk);
-  if (!els.length) return root;
+  out[0] = {
+    t: w.t,
+    vm,
+    vcpu,
+    type: 'page_walk',
+    refs: nEl,
+    guestRefs: nEl,
+    duration: Math.max(0, w.lastT - w.t),
+    va: w.va,
+    errorCode: w.errorCode,
+    levels: nEl ? top : undefined,
+    entries,
+  };
+  let count = 1;
+  if (!nEl) return count;
   // The accessed bits name, top level first, the entries that lacked one: their gpas.
-  const bits = w.bits;
+  const nBits = w.bits;
+  const bitGpa = w.bitGpa;
+  const bitDirty = w.bitDirty;
   const gpas = GPAS;
+  let root = lane.root;
   let n = 0; // gpas used (the array is kept, not cut: setting an array's length is a runtime call)
   let k = 0; // the next accessed (not dirty) bit
   let base = root;
-  for (let i = 0; i < els.length; i++) {
-    const e = els[i]!;
-    const { index, bytes } = slot(w.va, e.level, top);
+  for (let i = 0; i < nEl; i++) {
+    const level = levels[i]!;
+    const hex = hexes[i]!;
+    const { index, bytes } = slot(w.va, level, top);
     let gpa = base === undefined ? undefined : base + index * bytes;
-    const low = lowHex(e.hex, 2);
+    const low = lowHex(hex, 2);
     if (!(low & ACCESSED)) {
-      while (k < bits.length && bits[k]!.dirty) k++;
-      if (k < bits.length) {
-        const told = bits[k++]!.gpa;
+      while (k < nBits && bitDirty[k]) k++;
+      if (k < nBits) {
+        const told = bitGpa[k++]!;
         // the walk's own word wins over a root remembered from before (the guest may have switched CR3)
         if (gpa !== told) gpa = told;
         if (i === 0) root = told - index * bytes;
       }
     }
     gpas[n++] = gpa;
-    const leaf = e.level === 1 || (e.level > 1 && (low & PS) !== 0);
+    const leaf = level === 1 || (level > 1 && (low & PS) !== 0);
     if (leaf) break;
-    base = tableBase(e.hex, top);
+    base = tableBase(hex, top);
   }
+  lane.root = root;
   // entries as read, then the bits set (both in record order, so times stay in order)
   for (let i = 0; i < n; i++) {
     const gpa = gpas[i];
-    const e = els[i]!;
     if (gpa === undefined) continue;
+    const hex = hexes[i]!;
     const was = guest.get(gpa);
-    if (was !== e.hex) {
-      const now = big(e.hex);
-      out.push({ t: e.t, ...head, type: 'gpte_write', level: e.level, gpa, old: was === undefined ? now : big(was), new: now, cause: 'walk' });
-      guest.set(gpa, e.hex);
+    if (was !== hex) {
+      const now = big(hex);
+      out[count++] = { t: w.elT[i]!, vm, vcpu, type: 'gpte_write', level: levels[i]!, gpa, old: was === undefined ? now : big(was), new: now, cause: 'walk' };
+      guest.set(gpa, hex);
     }
   }
-  for (const b of w.bits) {
-    const was = guest.get(b.gpa);
+  for (let b = 0; b < nBits; b++) {
+    const gpa = bitGpa[b]!;
+    const dirty = bitDirty[b]!;
+    const was = guest.get(gpa);
     if (was === undefined) {
       // a bit set in an entry this walk did not show (not seen before): kept as it was printed
-      out.push({ t: b.t, ...head, type: 'raw', name: b.dirty ? 'kvm_mmu_set_dirty_bit' : 'kvm_mmu_set_accessed_bit', text: `gpa ${b.gpa.toString(16)}` });
+      out[count++] = { t: w.bitT[b]!, vm, vcpu, type: 'raw', name: dirty ? 'kvm_mmu_set_dirty_bit' : 'kvm_mmu_set_accessed_bit', text: `gpa ${gpa.toString(16)}` };
       continue;
     }
     const old = big(was);
-    const next = old | BigInt(b.dirty ? DIRTY | ACCESSED : ACCESSED);
+    const next = old | (dirty ? DIRTY_BITS : ACCESSED_BIT);
     let at = -1;
-    for (let i = 0; i < n && at < 0; i++) if (gpas[i] === b.gpa) at = i;
-    const level = els[at]?.level ?? 0;
-    out.push({ t: b.t, ...head, type: 'gpte_write', level, gpa: b.gpa, old, new: next, cause: 'ad' });
-    guest.set(b.gpa, next.toString(16));
+    for (let i = 0; i < n && at < 0; i++) if (gpas[i] === gpa) at = i;
+    const level = at < 0 ? 0 : levels[at]!;
+    out[count++] = { t: w.bitT[b]!, vm, vcpu, type: 'gpte_write', level, gpa, old, new: next, cause: 'ad' };
+    guest.set(gpa, next.toString(16));
   }
-  return root;
+  return count;
 }
+
+const ACCESSED_BIT = BigInt(ACCESSED);
+const DIRTY_BITS = BigInt(DIRTY | ACCESSED);
