@@ -46,7 +46,7 @@ interface Figures {
 }
 
 /** The writer's sources: a kept file older than any of them is written again. */
-const WRITER_SOURCES = ['sessions/writer.ts', 'sessions/mipmap.ts', 'sessions/codec.ts', 'sessions/format.ts'];
+const WRITER_SOURCES = ['sessions/writer.ts', 'sessions/mipmap.ts', 'sessions/codec.ts', 'sessions/laneEncoder.ts', 'sessions/format.ts'];
 
 /** The session of EVENTS kbuild events, written once into the temporary folder and reused. */
 export function keptSession(): { file: string; events: number } {

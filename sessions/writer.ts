@@ -9,7 +9,8 @@
 import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { deflateRawSync, constants as zc } from 'node:zlib';
 import type { MmuEvent } from '../core/events.ts';
-import { LaneEncoder, currentTypeTable } from './codec.ts';
+import { currentTypeTable } from './codec.ts';
+import { LaneEncoder } from './laneEncoder.ts';
 import { LaneMipmapBuilder, StringIds, summaryPayload } from './mipmap.ts';
 import { chunkListPayload, sessionTotals, type ListedChunk } from './chunkList.ts';
 import {
@@ -206,8 +207,7 @@ export class SessionWriter {
   private readonly level: number;
   /** Payload bytes of the HEAD chunk (its JSON and the room after it). */
   private headBytes = 0;
-  /** Type ids of the header's type table, and the exit reasons and handlings the summaries name. */
-  private readonly typeIds: Map<string, number>;
+  /** The exit reasons and handlings the summaries name. */
   private readonly strings = new StringIds();
 
   private constructor(
@@ -219,7 +219,6 @@ export class SessionWriter {
     this.chunkEvents = Math.max(1, Math.min(options.chunkEvents ?? 4096, CAPS.maxEventsPerChunk));
     this.level = Math.max(0, Math.min(9, options.level ?? 1));
     this.flushMs = Math.max(0, options.flushMs ?? 250);
-    this.typeIds = new Map(hdr.eventTypes.map((t, i) => [t.name, i]));
   }
 
   /** Create (or truncate) `path` and write the preamble and header. Synchronous. */
@@ -330,10 +329,11 @@ export class SessionWriter {
     }
     if (lane.enc.count === 0 && event.t < lane.lastT)
       throw new RangeError(`time went backwards on vm ${event.vm} vcpu ${event.vcpu}: ${event.t} after ${lane.lastT}`);
-    lane.enc.add(event);
+    // (the encoder's type ids are the header's: both are currentTypeTable()'s)
+    const typeId = lane.enc.add(event);
     if (event.type === 'page_walk') lane.walkRefs += event.refs;
-    if (event.type === 'vmexit') lane.mip.add(event.t, this.typeIds.get(event.type)!, event.duration, this.strings.id(event.reason), this.strings.id(event.handling));
-    else lane.mip.add(event.t, this.typeIds.get(event.type)!);
+    if (event.type === 'vmexit') lane.mip.add(event.t, typeId, event.duration, this.strings.id(event.reason), this.strings.id(event.handling));
+    else lane.mip.add(event.t, typeId);
     this.events++;
     if (event.t > this.finalNs) this.finalNs = event.t;
     if (lane.enc.count >= this.chunkEvents || lane.enc.rawSize >= 1 << 20) this.flushLane(lane);

@@ -6,7 +6,7 @@
  */
 import type { MmuEvent } from '../../core/events.ts';
 import type { SessionWriter } from '../writer.ts';
-import { decodeCr, decodeFastPageFault, decodeInjException, decodePagetableWalk, decodePagingElementHex, decodeSetSpte, decodeShadowPage, decodeTdpSpteChanged, decodeWalkerError } from './decode.ts';
+import { decodeCr, decodeFastPageFault, decodeInjException, decodePagetableWalk, decodePagingElementHex, decodeSetSpte, decodeTdpSpteChanged, decodeWalkerError } from './decode.ts';
 import {
   failedToParseFields,
   fieldsCr,
@@ -17,99 +17,88 @@ import {
   fieldHex,
   num,
   fieldsSetSpte,
-  fieldsShadowPage,
   fieldsTdpSpteChanged,
   fieldsText,
   fieldsWalkerError,
   type Fields,
 } from './fields.ts';
-import { ReasonCache, type Isa } from './reasons.ts';
+import { EXCEPTION_REASONS, REASON_HANDLING, ReasonCache, TDP_REASONS, type Isa } from './reasons.ts';
 import { DECODED, FIXED, SPURIOUS, type ImportRecord, type Ts } from './predecode.ts';
-import { isHostThread, threadKey, type Layout } from './layout.ts';
-import { bit4FromPlugin, bit4FromWord, decodeRoleWord, gpteBytes, type Bit4 } from './role.ts';
-import { VmTables, type ShadowTable } from './shadowTables.ts';
-import { GuestEntries, OpenWalk, walkEvents } from './walks.ts';
+import type { Layout } from './layout.ts';
+import { ThreadLanes, type LaneState, type PendingExit } from './lanes.ts';
+import { PageRoles, spteWrite } from './shadowEvents.ts';
+import { VmTables } from './shadowTables.ts';
+import { GuestEntries, walkEvents } from './walks.ts';
 
-interface PendingExit {
-  t: number;
-  reason: string;
-  handling: string;
-  rank: number;
-  va?: number;
-  gpa?: number;
-  /** The exit is for a guest exception (#PF intercepted): a page fault's address is a guest VA. */
-  exception: boolean;
-  /** The exit is a TDP fault: a page fault's address is a GPA. */
-  tdp: boolean;
-}
-
-interface LaneState {
-  vm: number;
-  vcpu: number;
-  lastT: number;
-  exit?: PendingExit;
-  buf: MmuEvent[];
-  lastFaultVa?: number;
-  /** The lane's guest page walk, open while its elements and A/D bits are still arriving (walks.ts). */
-  walk: OpenWalk;
-  /** The guest's top page table (gpa), as the last walk or CR3 write showed it. */
-  root?: number;
-  /** Pages get_page created on this vCPU, by level, waiting for their first spte (shadowTables.ts). */
-  pendingSp?: Map<number, ShadowTable>;
-  /** A kvm_mmu_spte_requested whose kvm_mmu_set_spte has not come yet. */
-  requested?: { r: ImportRecord; t: number; gfn: number; level: number };
-}
-
-interface ThreadState {
-  row: LaneState[];
-  lane: number;
-  vm: number;
-  /** A host kernel thread: moves to the host lane of the VM its events act on. */
-  host: boolean;
-}
-
-/** A shadow page as an event names it (any of the three forms), its role words resolved. */
-interface PageInfo {
-  gfn?: number;
-  level: number;
-  quadrant: number;
-  role: string;
-  /** The role words used to match a page: without the entry size (learned late) and `invalid`. */
-  match: string;
-  root: number;
-  created?: boolean;
-}
+export { tableId } from './shadowEvents.ts';
 
 const MAX_BUFFERED = 4096;
 const MAX_RAW_TEXT = 4096;
 
-const EXCEPTION_REASONS = new Set(['EXCEPTION_NMI', 'excp_pf', 'excp_gp', 'excp_db', 'excp_ud']);
-const TDP_REASONS = new Set(['EPT_VIOLATION', 'EPT_MISCONFIG', 'npf']);
-const REASON_HANDLING: Record<string, string> = {
-  EXTERNAL_INTERRUPT: 'interrupt',
-  intr: 'interrupt',
-  nmi: 'interrupt',
-  VMCALL: 'hypercall',
-  vmmcall: 'hypercall',
-  INVLPG: 'invlpg',
-  invlpg: 'invlpg',
-  EPT_MISCONFIG: 'mmio-emulate',
-};
+// What the mapping does with a record, by its event name (record's dispatch: one small switch
+// on a number, each kind's work in a method of its own).
+const OTHER = 0;
+const EXIT = 1;
+const ENTRY = 2;
+const WALK_PART = 3;
+const WALK = 4;
+const PAGE_FAULT = 5;
+const INJ_EXCEPTION = 6;
+const FAST_PAGE_FAULT = 7;
+const TDP_SPTE = 8;
+const SET_SPTE = 9;
+const SPTE_REQUESTED = 10;
+const SHADOW_PAGE = 11;
+const CR = 12;
+/** Kept raw, the exit's handling marked (MARKS). */
+const MARKED = 13;
+
+const KINDS = new Map<string, number>([
+  ['kvm_exit', EXIT],
+  ['kvm_entry', ENTRY],
+  ['kvm_mmu_paging_element', WALK_PART],
+  ['kvm_mmu_set_accessed_bit', WALK_PART],
+  ['kvm_mmu_set_dirty_bit', WALK_PART],
+  ['kvm_mmu_walker_error', WALK_PART],
+  ['kvm_mmu_pagetable_walk', WALK],
+  ['kvm_page_fault', PAGE_FAULT],
+  ['kvm_inj_exception', INJ_EXCEPTION],
+  ['fast_page_fault', FAST_PAGE_FAULT],
+  ['kvm_tdp_mmu_spte_changed', TDP_SPTE],
+  ['kvm_mmu_set_spte', SET_SPTE],
+  ['kvm_mmu_spte_requested', SPTE_REQUESTED],
+  ['kvm_mmu_get_page', SHADOW_PAGE],
+  ['kvm_mmu_prepare_zap_page', SHADOW_PAGE],
+  ['kvm_mmu_zap_page', SHADOW_PAGE],
+  ['kvm_mmu_sync_page', SHADOW_PAGE],
+  ['kvm_mmu_unsync_page', SHADOW_PAGE],
+  ['kvm_cr', CR],
+  ['kvm_mmio', MARKED],
+  ['vcpu_match_mmio', MARKED],
+  ['kvm_hypercall', MARKED],
+  ['kvm_emulate_insn', MARKED],
+  ['kvm_userspace_exit', MARKED],
+]);
+
+/** The handling (and its rank) that a kept-raw event shows of the exit it is part of. */
+const MARKS = new Map<string, { handling: string; rank: number }>([
+  ['kvm_mmio', { handling: 'mmio-emulate', rank: 5 }],
+  ['vcpu_match_mmio', { handling: 'mmio-emulate', rank: 5 }],
+  ['kvm_hypercall', { handling: 'hypercall', rank: 5 }],
+  ['kvm_emulate_insn', { handling: 'emulate', rank: 2 }],
+  ['kvm_userspace_exit', { handling: 'userspace', rank: 2 }],
+]);
 
 export class Importer {
-  private readonly lanes: LaneState[][];
+  private readonly threads: ThreadLanes;
   private readonly reasons = new ReasonCache();
-  /** Per thread: its VM's lanes and the lane its vCPU-less events go to. */
-  private readonly threadStates = new Map<string, ThreadState>();
-  /** The same by pid (the key of every record with a pid): no key string per record. */
-  private readonly pidStates = new Map<number, ThreadState>();
-  private lastPid = -1;
-  private lastState: ThreadState | undefined;
   /** Per VM: its shadow pages, the guest entries its walks showed. */
   private readonly tables: VmTables[];
   private readonly guest: GuestEntries[];
-  /** What bit 4 of a role word means in this trace (role.ts), once a page showed it. */
-  private bit4: Bit4 | undefined;
+  private readonly roles = new PageRoles();
+  /** The last record's event name and its kind: a trace.dat's records of one event share the name's string. */
+  private lastEvent = '';
+  private lastKind = OTHER;
   events = 0;
   exits = 0;
   raw = 0;
@@ -119,11 +108,11 @@ export class Importer {
 
   constructor(
     private readonly writer: SessionWriter,
-    private readonly layout: Layout,
+    layout: Layout,
     private readonly t0: Ts,
     private readonly isa: Isa | undefined,
   ) {
-    this.lanes = layout.vms.map((vm) => Array.from({ length: vm.vcpus }, (_, vcpu) => ({ vm: vm.vm, vcpu, lastT: 0, buf: [], walk: new OpenWalk() })));
+    this.threads = new ThreadLanes(layout);
     this.tables = layout.vms.map(() => new VmTables());
     this.guest = layout.vms.map(() => new GuestEntries());
   }
@@ -133,41 +122,9 @@ export class Importer {
     return Math.min(Math.round(v), Number.MAX_SAFE_INTEGER);
   }
 
-  private threadState(r: ImportRecord): ThreadState {
-    if (r.pid >= 0) {
-      if (r.pid === this.lastPid) return this.lastState!;
-      const st = this.pidStates.get(r.pid);
-      if (st) {
-        this.lastPid = r.pid;
-        this.lastState = st;
-        return st;
-      }
-    }
-    const key = threadKey(r);
-    let st = this.threadStates.get(key);
-    if (!st) {
-      // a thread the layout has not seen: a late host thread goes to VM 0's host lane, any
-      // other (a live capture's late thread) to the last lane
-      const last = this.lanes.length - 1;
-      const hl = this.layout.vms[0]?.hostLane;
-      const map =
-        this.layout.byThread.get(key) ??
-        this.layout.byThread.get('overflow') ??
-        (hl !== undefined && isHostThread(r.comm) ? { vm: 0, lane: hl, host: true } : { vm: last, lane: this.lanes[last]!.length - 1, host: false });
-      st = { row: this.lanes[map.vm]!, lane: map.lane, vm: map.vm, host: map.host === true };
-      this.threadStates.set(key, st);
-    }
-    if (r.pid >= 0) {
-      this.lastPid = r.pid;
-      this.lastState = st;
-      this.pidStates.set(r.pid, st);
-    }
-    return st;
-  }
-
   /** The lane of a record: its own vCPU id when it has one (and the thread keeps it), else the thread's. */
   private lane(r: ImportRecord, vcpu: number): LaneState {
-    const st = this.threadState(r);
+    const st = this.threads.threadState(r);
     let lane: LaneState;
     // (NaN: the record has no vCPU id)
     if (vcpu < st.row.length && !st.host) {
@@ -178,18 +135,6 @@ export class Importer {
     if (lane.walk.open) this.closeWalk(lane);
     if (lane.requested && r.event !== 'kvm_mmu_set_spte') this.flushRequested(lane);
     return lane;
-  }
-
-  /** A host thread's lane in the VM `vm` (its events act on that VM); later events of the thread go there too. */
-  private hostLane(r: ImportRecord, vm: number): LaneState {
-    const st = this.threadState(r);
-    const hl = this.layout.vms[vm]?.hostLane;
-    if (st.host && vm !== st.vm && hl !== undefined) {
-      st.vm = vm;
-      st.row = this.lanes[vm]!;
-      st.lane = hl;
-    }
-    return this.lane(r, NaN);
   }
 
   private time(lane: LaneState, r: ImportRecord): number {
@@ -265,185 +210,191 @@ export class Importer {
   }
 
   record(r: ImportRecord): void {
+    const event = r.event;
+    let kind = this.lastKind;
+    if (event !== this.lastEvent) {
+      kind = KINDS.get(event) ?? OTHER;
+      this.lastEvent = event;
+      this.lastKind = kind;
+    }
     const body = r.body;
     // named fields: a decoded binary record's, or a `[FAILED TO PARSE] name=value ...` payload's
     const f = r.fields ?? (body.charCodeAt(0) === 91 ? failedToParseFields(body) : undefined);
-    switch (r.event) {
-      case 'kvm_exit': {
-        const lane = this.lane(r, r.vcpu);
-        const t = this.time(lane, r);
-        if (!r.reason) return this.rawEvent(lane, t, r);
-        if (lane.exit) {
-          this.unmatchedExits++;
-          this.closeExit(lane, lane.buf.length ? lane.buf[lane.buf.length - 1]!.t : t);
-        }
-        const reason = this.reasons.get(r.reason, this.isa);
-        const x: PendingExit = {
-          t,
-          reason: reason.name,
-          handling: 'other',
-          rank: 0,
-          exception: EXCEPTION_REASONS.has(reason.name),
-          tdp: TDP_REASONS.has(reason.name),
-        };
-        const h = REASON_HANDLING[reason.name];
-        if (h) {
-          x.handling = h;
-          x.rank = 1;
-        }
-        if (reason.failed) {
-          x.handling = 'failed-vmentry';
-          x.rank = 9;
-        }
-        if (reason.name === 'npf' && r.a === r.a) x.gpa = r.a;
-        if (reason.name === 'excp_pf' && r.a === r.a) x.va = r.a;
-        lane.exit = x;
-        this.exits++;
-        return;
-      }
-      case 'kvm_entry': {
-        const lane = this.lane(r, r.vcpu);
-        const t = this.time(lane, r);
-        if (r.vcpu !== r.vcpu) return this.rawEvent(lane, t, r);
-        this.closeExit(lane, t);
-        return;
-      }
-      // (a switch compares in order: the walk's events, most of a shadow-paging trace, come early)
-      case 'kvm_mmu_paging_element':
-      case 'kvm_mmu_set_accessed_bit':
-      case 'kvm_mmu_set_dirty_bit':
-      case 'kvm_mmu_walker_error':
+    switch (kind) {
+      case WALK_PART:
         return this.walkPart(r, f);
-      case 'kvm_mmu_pagetable_walk': {
-        const d = f ? fieldsPagetableWalk(f) : decodePagetableWalk(body);
-        const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        if (!d) return this.rawEvent(lane, t, r);
-        lane.lastFaultVa = d.addr;
-        lane.walk.start(t, d.addr, d.pferr);
-        return;
-      }
-      case 'kvm_page_fault': {
-        const lane = this.lane(r, r.vcpu);
-        const t = this.time(lane, r);
-        if (r.flags & DECODED) {
-          const x = lane.exit;
-          if (x && x.tdp) {
-            x.gpa ??= r.a;
-            this.handling(lane, 'map-gfn', 1);
-          } else {
-            lane.lastFaultVa = r.a;
-            if (x) {
-              x.va ??= r.a;
-              this.handling(lane, 'map-gfn', 1);
-            }
-          }
-        }
-        return this.rawEvent(lane, t, r);
-      }
-      case 'kvm_inj_exception': {
-        const d = f ? fieldsInjException(f) : decodeInjException(body);
-        const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        // a #PF whose address the trace told (the walk that failed, the fault): never an invented one
-        if (d && d.vector === 'PF' && lane.lastFaultVa !== undefined) {
-          this.handling(lane, 'inject-guest-pf', 7);
-          this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'guest_fault', va: lane.lastFaultVa, errorCode: d.errorCode ?? 0 });
-          return;
-        }
-        return this.rawEvent(lane, t, r);
-      }
-      case 'fast_page_fault': {
-        const lane = this.lane(r, r.vcpu);
-        const t = this.time(lane, r);
-        const d = f ? fieldsFastPageFault(f) : decodeFastPageFault(body);
-        if (r.flags & DECODED) {
-          if (r.flags & SPURIOUS) this.handling(lane, 'spurious', 6);
-          else if (r.flags & FIXED) this.handling(lane, 'fast-pf', 6);
-        }
-        if (!d) return this.rawEvent(lane, t, r);
-        const result = d.spurious ? 'spurious' : d.fixed ? 'fixed' : 'retry';
-        this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'fast_page_fault', va: d.gva, errorCode: d.errorCode, old: d.old, new: d.new, result });
-        return;
-      }
-      case 'kvm_tdp_mmu_spte_changed': {
-        const d = f ? fieldsTdpSpteChanged(f) : decodeTdpSpteChanged(body);
-        const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        if (!d) return this.rawEvent(lane, t, r);
-        const zap = d.new === 0n || d.new === 0x5a0n;
-        this.handling(lane, zap ? 'zap-shadow-page' : 'fill-spte', zap ? 3 : 4);
-        this.put(lane, spteWrite(lane, t, d.level, d.gfn, d.old, d.new));
-        return;
-      }
-      case 'kvm_mmu_set_spte':
+      case WALK:
+        return this.walkStart(r, f);
+      case MARKED:
+        return this.marked(r);
+      case EXIT:
+        return this.exit(r);
+      case ENTRY:
+        return this.entry(r);
+      case PAGE_FAULT:
+        return this.pageFault(r);
+      case INJ_EXCEPTION:
+        return this.injException(r, f);
+      case FAST_PAGE_FAULT:
+        return this.fastPageFault(r, f);
+      case TDP_SPTE:
+        return this.tdpSpteChanged(r, f);
+      case SET_SPTE:
         return this.setSpte(r, f);
-      case 'kvm_mmu_spte_requested': {
-        const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        this.handling(lane, 'fill-spte', 4);
-        const gfn = f ? fieldNum(f, 'gfn') : /^gfn ([0-9a-fA-F]+) pfn [0-9a-fA-F]+ level (\d+)/.exec(body);
-        const level = f ? fieldNum(f, 'level') : undefined;
-        if (gfn === undefined || gfn === null) return this.rawEvent(lane, t, r);
-        // folded into the spte_write of the kvm_mmu_set_spte that follows for the same gfn and level
-        // (a copy: the caller may reuse the record object for the next one)
-        const held = { ...r };
-        lane.requested = typeof gfn === 'number' ? { r: held, t, gfn, level: level ?? 0 } : { r: held, t, gfn: parseInt(gfn[1]!, 16), level: Number(gfn[2]) };
-        return;
-      }
-      case 'kvm_mmu_get_page':
-      case 'kvm_mmu_prepare_zap_page':
-      case 'kvm_mmu_zap_page':
-      case 'kvm_mmu_sync_page':
-      case 'kvm_mmu_unsync_page':
+      case SPTE_REQUESTED:
+        return this.spteRequested(r, f);
+      case SHADOW_PAGE:
         return this.shadowPage(r, f);
-      case 'kvm_mmio':
-      case 'vcpu_match_mmio': {
-        const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        this.handling(lane, 'mmio-emulate', 5);
-        return this.rawEvent(lane, t, r);
-      }
-      case 'kvm_hypercall': {
-        const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        this.handling(lane, 'hypercall', 5);
-        return this.rawEvent(lane, t, r);
-      }
-      case 'kvm_cr': {
-        const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        const d = f ? fieldsCr(f) : decodeCr(body);
-        if (d && d.write && d.cr === 3) {
-          this.handling(lane, 'cr3-switch', 2);
-          // (PCID and the no-flush bit live in the low 12 bits and bit 63)
-          lane.root = d.value - (d.value % 4096);
-        }
-        return this.rawEvent(lane, t, r);
-      }
-      case 'kvm_emulate_insn': {
-        const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        this.handling(lane, 'emulate', 2);
-        return this.rawEvent(lane, t, r);
-      }
-      case 'kvm_userspace_exit': {
-        const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        this.handling(lane, 'userspace', 2);
-        return this.rawEvent(lane, t, r);
-      }
+      case CR:
+        return this.cr(r, f);
       default: {
         const lane = this.lane(r, NaN);
-        const t = this.time(lane, r);
-        return this.rawEvent(lane, t, r);
+        return this.rawEvent(lane, this.time(lane, r), r);
       }
     }
   }
 
+  private exit(r: ImportRecord): void {
+    const lane = this.lane(r, r.vcpu);
+    const t = this.time(lane, r);
+    if (!r.reason) return this.rawEvent(lane, t, r);
+    if (lane.exit) {
+      this.unmatchedExits++;
+      this.closeExit(lane, lane.buf.length ? lane.buf[lane.buf.length - 1]!.t : t);
+    }
+    const reason = this.reasons.get(r.reason, this.isa);
+    const x: PendingExit = {
+      t,
+      reason: reason.name,
+      handling: 'other',
+      rank: 0,
+      exception: EXCEPTION_REASONS.has(reason.name),
+      tdp: TDP_REASONS.has(reason.name),
+    };
+    const h = REASON_HANDLING[reason.name];
+    if (h) {
+      x.handling = h;
+      x.rank = 1;
+    }
+    if (reason.failed) {
+      x.handling = 'failed-vmentry';
+      x.rank = 9;
+    }
+    if (reason.name === 'npf' && r.a === r.a) x.gpa = r.a;
+    if (reason.name === 'excp_pf' && r.a === r.a) x.va = r.a;
+    lane.exit = x;
+    this.exits++;
+  }
+
+  private entry(r: ImportRecord): void {
+    const lane = this.lane(r, r.vcpu);
+    const t = this.time(lane, r);
+    if (r.vcpu !== r.vcpu) return this.rawEvent(lane, t, r);
+    this.closeExit(lane, t);
+  }
+
+  /** A kept-raw event that tells the handling of the exit it is part of. */
+  private marked(r: ImportRecord): void {
+    const lane = this.lane(r, NaN);
+    const t = this.time(lane, r);
+    const m = MARKS.get(r.event)!;
+    this.handling(lane, m.handling, m.rank);
+    return this.rawEvent(lane, t, r);
+  }
+
+  private walkStart(r: ImportRecord, f: Fields | undefined): void {
+    const d = f ? fieldsPagetableWalk(f) : decodePagetableWalk(r.body);
+    const lane = this.lane(r, NaN);
+    const t = this.time(lane, r);
+    if (!d) return this.rawEvent(lane, t, r);
+    lane.lastFaultVa = d.addr;
+    lane.walk.start(t, d.addr, d.pferr);
+  }
+
+  private pageFault(r: ImportRecord): void {
+    const lane = this.lane(r, r.vcpu);
+    const t = this.time(lane, r);
+    if (r.flags & DECODED) {
+      const x = lane.exit;
+      if (x && x.tdp) {
+        x.gpa ??= r.a;
+        this.handling(lane, 'map-gfn', 1);
+      } else {
+        lane.lastFaultVa = r.a;
+        if (x) {
+          x.va ??= r.a;
+          this.handling(lane, 'map-gfn', 1);
+        }
+      }
+    }
+    return this.rawEvent(lane, t, r);
+  }
+
+  private injException(r: ImportRecord, f: Fields | undefined): void {
+    const d = f ? fieldsInjException(f) : decodeInjException(r.body);
+    const lane = this.lane(r, NaN);
+    const t = this.time(lane, r);
+    // a #PF whose address the trace told (the walk that failed, the fault): never an invented one
+    if (d && d.vector === 'PF' && lane.lastFaultVa !== undefined) {
+      this.handling(lane, 'inject-guest-pf', 7);
+      this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'guest_fault', va: lane.lastFaultVa, errorCode: d.errorCode ?? 0 });
+      return;
+    }
+    return this.rawEvent(lane, t, r);
+  }
+
+  private fastPageFault(r: ImportRecord, f: Fields | undefined): void {
+    const lane = this.lane(r, r.vcpu);
+    const t = this.time(lane, r);
+    const d = f ? fieldsFastPageFault(f) : decodeFastPageFault(r.body);
+    if (r.flags & DECODED) {
+      if (r.flags & SPURIOUS) this.handling(lane, 'spurious', 6);
+      else if (r.flags & FIXED) this.handling(lane, 'fast-pf', 6);
+    }
+    if (!d) return this.rawEvent(lane, t, r);
+    const result = d.spurious ? 'spurious' : d.fixed ? 'fixed' : 'retry';
+    this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'fast_page_fault', va: d.gva, errorCode: d.errorCode, old: d.old, new: d.new, result });
+  }
+
+  private tdpSpteChanged(r: ImportRecord, f: Fields | undefined): void {
+    const d = f ? fieldsTdpSpteChanged(f) : decodeTdpSpteChanged(r.body);
+    const lane = this.lane(r, NaN);
+    const t = this.time(lane, r);
+    if (!d) return this.rawEvent(lane, t, r);
+    const zap = d.new === 0n || d.new === 0x5a0n;
+    this.handling(lane, zap ? 'zap-shadow-page' : 'fill-spte', zap ? 3 : 4);
+    this.put(lane, spteWrite(lane, t, d.level, d.gfn, d.old, d.new));
+  }
+
+  private spteRequested(r: ImportRecord, f: Fields | undefined): void {
+    const body = r.body;
+    const lane = this.lane(r, NaN);
+    const t = this.time(lane, r);
+    this.handling(lane, 'fill-spte', 4);
+    const gfn = f ? fieldNum(f, 'gfn') : /^gfn ([0-9a-fA-F]+) pfn [0-9a-fA-F]+ level (\d+)/.exec(body);
+    const level = f ? fieldNum(f, 'level') : undefined;
+    if (gfn === undefined || gfn === null) return this.rawEvent(lane, t, r);
+    // folded into the spte_write of the kvm_mmu_set_spte that follows for the same gfn and level
+    // (a copy: the caller may reuse the record object for the next one)
+    const held = { ...r };
+    lane.requested = typeof gfn === 'number' ? { r: held, t, gfn, level: level ?? 0 } : { r: held, t, gfn: parseInt(gfn[1]!, 16), level: Number(gfn[2]) };
+  }
+
+  private cr(r: ImportRecord, f: Fields | undefined): void {
+    const lane = this.lane(r, NaN);
+    const t = this.time(lane, r);
+    const d = f ? fieldsCr(f) : decodeCr(r.body);
+    if (d && d.write && d.cr === 3) {
+      this.handling(lane, 'cr3-switch', 2);
+      // (PCID and the no-flush bit live in the low 12 bits and bit 63)
+      lane.root = d.value - (d.value % 4096);
+    }
+    return this.rawEvent(lane, t, r);
+  }
+
   /** A paging element, an A/D bit or the walker's error: part of the walk open on the thread's lane, else raw. */
   private walkPart(r: ImportRecord, f: Fields | undefined): void {
-    const st = this.threadState(r);
+    const st = this.threads.threadState(r);
     const lane = st.row[st.lane]!;
     const w = lane.walk;
     if (w.open) {
@@ -485,33 +436,11 @@ export class Importer {
     return this.rawEvent(l, t, r);
   }
 
-  private pageInfo(r: ImportRecord, f: Fields | undefined): PageInfo | undefined {
-    if (f) {
-      const d = fieldsShadowPage(f);
-      if (!d) return undefined;
-      this.bit4 ??= bit4FromWord(d.roleWord);
-      const role = decodeRoleWord(d.roleWord, this.bit4);
-      return { gfn: d.gfn, level: role.level, quadrant: role.quadrant, role: role.text, match: matchRole(role.text), root: d.root, ...(d.created === undefined ? {} : { created: d.created }) };
-    }
-    const d = decodeShadowPage(r.body);
-    if (!d) return undefined;
-    let role = d.role;
-    if (d.pae !== undefined) {
-      this.bit4 ??= bit4FromPlugin(d.level, d.direct, d.pae);
-      const bytes = gpteBytes(d.pae, this.bit4);
-      if (bytes) role = `${bytes}-byte ${role}`;
-    }
-    const p: PageInfo = { level: d.level, quadrant: d.quadrant, role, match: matchRole(role), root: d.root };
-    if (d.gfn !== undefined) p.gfn = d.gfn;
-    if (d.created !== undefined) p.created = d.created;
-    return p;
-  }
-
   private shadowPage(r: ImportRecord, f: Fields | undefined): void {
-    const d = this.pageInfo(r, f);
+    const d = this.roles.info(r, f);
     const action =
       r.event === 'kvm_mmu_get_page' ? (d?.created === false ? undefined : 'alloc') : r.event === 'kvm_mmu_sync_page' ? 'sync' : r.event === 'kvm_mmu_unsync_page' ? 'unsync' : 'zap';
-    const st = this.threadState(r);
+    const st = this.threads.threadState(r);
     // a host thread's page event lands on the VM that has the page
     let vm = st.vm;
     let known = d && action !== 'alloc' ? this.tables[vm]?.find(d.level, d.gfn, d.quadrant, d.match) : undefined;
@@ -520,7 +449,8 @@ export class Importer {
         known = this.tables[i]!.find(d.level, d.gfn, d.quadrant, d.match);
         if (known) vm = i;
       }
-    const lane = st.host ? this.hostLane(r, vm) : this.lane(r, NaN);
+    if (st.host) this.threads.moveHost(st, vm);
+    const lane = this.lane(r, NaN);
     const t = this.time(lane, r);
     const tables = this.tables[lane.vm]!;
     if (!d) return this.rawEvent(lane, t, r);
@@ -569,7 +499,7 @@ export class Importer {
 
   /** Close every exit and walk still open (end of the file or a cancel). */
   finish(): void {
-    for (const row of this.lanes)
+    for (const row of this.threads.lanes)
       for (const lane of row) {
         if (lane.walk.open) this.closeWalk(lane);
         if (lane.requested) this.flushRequested(lane);
@@ -588,34 +518,4 @@ const WALK_OUT: MmuEvent[] = [];
 function fieldNum(f: Fields, name: string): number | undefined {
   const v = f.get(name);
   return typeof v === 'number' ? v : undefined;
-}
-
-/** The role words a page is matched by: without the entry size (a trace may tell it only later) and `invalid`. */
-function matchRole(role: string): string {
-  return role.replace(/^\d-byte /, '').replace(' invalid', '');
-}
-
-/**
- * The id the lab gives the table page holding a TDP/shadow entry of `level` for `gfn`: the
- * gfn range the table covers (gfn >> 9·level), low 32 bits. The same page gets the same id in
- * spte_write (entries) and shadow_page (its life).
- */
-export function tableId(gfn: number, level: number): number {
-  const l = Math.max(1, Math.min(level, 5));
-  return Math.floor(gfn / 2 ** (9 * l)) % 2 ** 32;
-}
-
-function spteWrite(lane: LaneState, t: number, level: number, gfn: number, old: bigint, next: bigint): MmuEvent {
-  const l = Math.max(1, Math.min(level, 5));
-  return {
-    t,
-    vm: lane.vm,
-    vcpu: lane.vcpu,
-    type: 'spte_write',
-    level,
-    table: tableId(gfn, l),
-    index: Math.floor(gfn / 2 ** (9 * (l - 1))) % 512,
-    old,
-    new: next,
-  };
 }

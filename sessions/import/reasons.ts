@@ -100,3 +100,19 @@ export class ReasonCache {
     return r;
   }
 }
+
+/** Exits for a guest exception (#PF intercepted): a page fault's address is a guest VA. */
+export const EXCEPTION_REASONS = new Set(['EXCEPTION_NMI', 'excp_pf', 'excp_gp', 'excp_db', 'excp_ud']);
+/** TDP faults: a page fault's address is a GPA. */
+export const TDP_REASONS = new Set(['EPT_VIOLATION', 'EPT_MISCONFIG', 'npf']);
+/** The handling an exit's reason alone tells (what its events show ranks higher). */
+export const REASON_HANDLING: Record<string, string> = {
+  EXTERNAL_INTERRUPT: 'interrupt',
+  intr: 'interrupt',
+  nmi: 'interrupt',
+  VMCALL: 'hypercall',
+  vmmcall: 'hypercall',
+  INVLPG: 'invlpg',
+  invlpg: 'invlpg',
+  EPT_MISCONFIG: 'mmio-emulate',
+};
