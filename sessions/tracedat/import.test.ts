@@ -11,8 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { MmuEvent } from '../../core/events.ts';
 import { openSession } from '../reader.ts';
 import { spteFills } from '../testing/zapClears.ts';
-import { ImportError } from '../import/index.ts';
-import { importAnyTrace } from './source.ts';
+import { ImportError, importRecords } from '../import/index.ts';
+import { importAnyTrace, traceDatSource } from './source.ts';
 import { TraceDatReader } from './reader.ts';
 import { REAL_618_DIR } from '../testing/realPaths.ts';
 
@@ -61,6 +61,18 @@ describe('mmu-lab import x.trace.dat', () => {
       const b = await importAnyTrace(src, threaded, { parseWorker: true });
       expect(b.message).toBe(a.message);
       expect(readFileSync(threaded).equals(readFileSync(inThread)), name).toBe(true);
+    }
+  }, 60_000);
+
+  it('handed to the second thread after the first events read here (0, 1, 1000, 4096, 4097), the session is the same, byte for byte', async () => {
+    const src = join(DIR, 'gpf-cpl0.trace.dat');
+    const inThread = join(tmp, 'gpf-hand.one.mmulab');
+    await importAnyTrace(src, inThread, { parseWorker: false });
+    for (const ownEvents of [0, 1, 1000, 4096, 4097]) {
+      const out = join(tmp, `gpf-hand.${ownEvents}.mmulab`);
+      const r = await importRecords(await traceDatSource(src, { parseWorker: true, ownEvents }), out);
+      expect(r.records).toBe(4179);
+      expect(readFileSync(out).equals(readFileSync(inThread)), `after ${ownEvents}`).toBe(true);
     }
   }, 60_000);
 
@@ -123,5 +135,11 @@ describe('mmu-lab import x.trace.dat', () => {
     const t = await importAnyTrace(cut, join(tmp, 'gpf-cut2.mmulab'), { parseWorker: true });
     expect(t.message).toBe(r.message);
     expect(t.records).toBe(r.records);
+    // handed over before the cut and after it: the damage is said the same
+    for (const ownEvents of [100, r.records + 50]) {
+      const h = await importRecords(await traceDatSource(cut, { parseWorker: true, ownEvents }), join(tmp, `gpf-cut-${ownEvents}.mmulab`));
+      expect(h.message).toBe(r.message);
+      expect(h.records).toBe(r.records);
+    }
   });
 });

@@ -22,12 +22,12 @@ const BATCH = 4096;
 export { fieldRecord, damageText, TraceDatDamage } from './datRecords.ts';
 
 /**
- * CPU data (as stored) from which a second thread decodes. The thread takes about 0.03 s of the
- * importing thread's work per MB of zstd chunks (measured: 1.22 → 1.09 CPU s on a 4.3 MB,
- * 1.6 M-event file) and its start keeps that thread waiting ~0.05 s: below ~2 MB it costs more
- * than it saves. Uncompressed pages are ~10× bigger for the same events.
+ * CPU data (as stored) from which a second thread decodes. The importing thread reads the first
+ * events itself while the thread starts (threaded.ts), so the thread costs it little more than
+ * the start of a Worker (a few ms); below these sizes it would read the whole file before the
+ * thread is ready. Uncompressed pages are ~10× bigger for the same events.
  */
-const THREAD_MIN_BYTES = { chunked: 2 << 20, plain: 16 << 20 };
+const THREAD_MIN_BYTES = { chunked: 256 << 10, plain: 2 << 20 };
 
 /**
  * Where the trace.dat is decoded: on a second thread (its entry's location) when the file is
@@ -40,7 +40,12 @@ function readingThread(meta: TraceDatMeta, dataBytes: number, option: boolean | 
   return parseWorkerLocation();
 }
 
-export async function traceDatSource(path: string, options: { parseWorker?: boolean } = {}): Promise<RecordSource> {
+/**
+ * A trace.dat as a record source. `parseWorker` forces the second thread (true) or none (false);
+ * `ownEvents` bounds the events the importing thread reads itself while the thread starts
+ * (tests: the hand-over at a given event).
+ */
+export async function traceDatSource(path: string, options: { parseWorker?: boolean; ownEvents?: number } = {}): Promise<RecordSource> {
   // Read the metadata now, so a file that cannot be read fails before any session is started.
   const probe = await TraceDatReader.open(path);
   const meta = probe.meta;
@@ -54,7 +59,7 @@ export async function traceDatSource(path: string, options: { parseWorker?: bool
     rereadable: true,
     read: (signal?: AbortSignal) => {
       const thread = readingThread(meta, bytes, options.parseWorker);
-      return thread ? readThreaded(path, meta, thread, signal) : readBatches(path, meta, signal);
+      return thread ? readThreaded(path, meta, thread, signal, options.ownEvents) : readBatches(path, meta, signal);
     },
   };
 }

@@ -2,23 +2,34 @@
  * A trace.dat read on a second thread (readWorker.ts): the thread decompresses and decodes the
  * pages, merges the CPUs and packs the events (packed.ts); this side unpacks the batches as an
  * in-thread read does (the same packer and unpacker), so the session does not depend on where
- * the file was decoded. The thread stays at
- * most WINDOW batches ahead (shared counters, as the text import's reading thread).
+ * the file was decoded. The thread stays at most WINDOW batches ahead (shared counters, as the
+ * text import's reading thread).
+ *
+ * A thread takes tens of milliseconds to start (its own module load, zstd and metadata read):
+ * meanwhile this side reads the first events itself, and when the thread is ready, tells it
+ * how many to pass over (SKIP). A small file is read here before the thread is even ready.
  */
 import type { Worker } from 'node:worker_threads';
 import { newReadingThread } from '../import/recordBatch.ts';
 import type { FieldRecordBatch } from '../import/records.ts';
 import { DatUnpacker, damageError } from './datRecords.ts';
 import { TraceDatError, type TraceDatMeta } from './file.ts';
-import type { PackedEvents } from './packed.ts';
-import type { Damage } from './reader.ts';
+import { EventPacker, type PackedEvents } from './packed.ts';
+import { TraceDatReader, type Damage } from './reader.ts';
 
-/** Shared counters: batches taken by the importing thread; the stop request. */
+/**
+ * Shared counters: batches taken by the importing thread; the stop request; the reading thread
+ * is ready (1); the events it passes over (read by the importing thread; -1 until told).
+ */
 export const CONSUMED = 0;
 export const STOP = 1;
+export const READY = 2;
+export const SKIP = 3;
 /** Events per batch, and batches the reading thread may be ahead. */
 export const BATCH_EVENTS = 8192;
 export const WINDOW = 3;
+/** Events per batch this side reads while the thread starts. */
+const OWN_BATCH = 4096;
 
 export interface DatWorkerData {
   kind: 'tracedat';
@@ -37,11 +48,20 @@ export type FromDatWorker = DatBatch | { kind: 'error'; message: string; traceDa
 
 /**
  * The records of `path` read on a second thread started from `location` (the parse worker's
- * entry). `meta` is this thread's read of the same file (its formats name the events).
+ * entry). `meta` is this thread's read of the same file (its formats name the events). This
+ * thread reads at most `ownEvents` itself before it waits for the other (tests: the hand-over
+ * at a given event).
  */
-export async function* readThreaded(path: string, meta: TraceDatMeta, location: { file: string; tsxApi?: string }, signal?: AbortSignal): AsyncGenerator<FieldRecordBatch> {
-  const shared = new SharedArrayBuffer(8);
+export async function* readThreaded(
+  path: string,
+  meta: TraceDatMeta,
+  location: { file: string; tsxApi?: string },
+  signal?: AbortSignal,
+  ownEvents = Infinity,
+): AsyncGenerator<FieldRecordBatch> {
+  const shared = new SharedArrayBuffer(16);
   const counters = new Int32Array(shared);
+  counters[SKIP] = -1;
   const data: DatWorkerData = { kind: 'tracedat', path, shared };
   const worker: Worker = newReadingThread(location, data);
   const queue: FromDatWorker[] = [];
@@ -64,8 +84,34 @@ export async function* readThreaded(path: string, meta: TraceDatMeta, location: 
     failure ??= new Error(`the trace.dat reading thread stopped (exit code ${code})`);
     poke();
   });
-  const unpacker = new DatUnpacker(meta);
   try {
+    // the first events, read here while the thread starts (all of them when it never does)
+    const own = await TraceDatReader.open(path, meta);
+    let handed = 0;
+    try {
+      const packer = new EventPacker(own);
+      const unpacker = new DatUnpacker(meta);
+      while (Atomics.load(counters, READY) !== 1) {
+        if (signal?.aborted) return;
+        if (handed >= ownEvents) {
+          if (failure) throw failure;
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          continue;
+        }
+        const p = packer.next(Math.min(OWN_BATCH, ownEvents - handed));
+        if (!p) {
+          if (own.damage.length) throw damageError(own.damage);
+          return;
+        }
+        handed += p.count;
+        yield unpacker.batch(p);
+      }
+    } finally {
+      own.close();
+    }
+    Atomics.store(counters, SKIP, handed);
+    Atomics.notify(counters, SKIP);
+    const unpacker = new DatUnpacker(meta);
     for (;;) {
       if (signal?.aborted) return;
       const m = queue.shift();
@@ -86,6 +132,7 @@ export async function* readThreaded(path: string, meta: TraceDatMeta, location: 
   } finally {
     Atomics.store(counters, STOP, 1);
     Atomics.notify(counters, CONSUMED);
+    Atomics.notify(counters, SKIP);
     worker.removeAllListeners('exit');
     void worker.terminate();
   }
