@@ -283,6 +283,30 @@ export class LaneMipmapBuilder {
   }
 }
 
+/** Reads past `n` pairs of `fields` numbers each; returns n. */
+function skipPairs(r: ByteReader, fields: number): number {
+  const n = r.varuint();
+  for (let i = 0; i < n * fields; i++) r.varuint();
+  return n;
+}
+
+/**
+ * Reads past one encoded bin (docs/session-format.md, "SUMM") without checking it, returning its
+ * grid-index delta: how a reader finds the bytes of the bins it needs before decoding only those.
+ */
+export function skipBin(r: ByteReader): number {
+  const delta = r.varuint();
+  r.varuint();
+  skipPairs(r, 2);
+  if (r.varuint()) {
+    r.varuint();
+    r.varuint();
+    skipPairs(r, 5);
+    skipPairs(r, 5);
+  }
+  return delta;
+}
+
 /**
  * How many type, reason and handling pairs a level's bins hold: read first, so the decode fills
  * arrays of their final size (a level of a 100 M-event session holds millions of pairs; growing
@@ -290,23 +314,18 @@ export class LaneMipmapBuilder {
  */
 function countPairs(bins: number, bytes: Uint8Array): { types: number; reasons: number; handlings: number } {
   const r = new ByteReader(bytes);
-  const skipPairs = (fields: number) => {
-    const n = r.varuint();
-    for (let i = 0; i < n * fields; i++) r.varuint();
-    return n;
-  };
   let types = 0;
   let reasons = 0;
   let handlings = 0;
   for (let b = 0; b < bins; b++) {
     r.varuint();
     r.varuint();
-    types += skipPairs(2);
+    types += skipPairs(r, 2);
     if (r.varuint()) {
       r.varuint();
       r.varuint();
-      reasons += skipPairs(5);
-      handlings += skipPairs(5);
+      reasons += skipPairs(r, 5);
+      handlings += skipPairs(r, 5);
     }
   }
   return { types, reasons, handlings };
@@ -331,8 +350,14 @@ const statColumns = (size: number): StatColumns => ({
   at: 0,
 });
 
-/** Decode one level's bins (throws FormatError on malformed bytes or counts that disagree). */
-export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCount: number, stringCount: number): Level {
+/**
+ * Decode `bins` bins of a level (throws FormatError on malformed bytes or counts that disagree):
+ * the whole level, or with `run` a run of its bins from the start of `bytes` (bytes may follow
+ * it; `run.end` is set to where it ends), whose first bin's index is a delta from `run.after`,
+ * the grid index of the bin before the run (undefined: the run starts the level).
+ */
+export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCount: number, stringCount: number, run?: { after?: number; end?: number }): Level {
+  const after = run?.after;
   if (bins > bytes.length / 4 + 1) throw new FormatError('a summary level declares more bins than its bytes can hold');
   const size = countPairs(bins, bytes);
   if (size.types + size.reasons + size.handlings > bytes.length) throw new FormatError('a summary level declares more entries than its bytes can hold');
@@ -382,10 +407,10 @@ export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCoun
     }
     if (sum !== total) throw new FormatError('a summary bin\'s counts do not add up');
   };
-  let prev = 0;
+  let prev = after ?? 0;
   for (let b = 0; b < bins; b++) {
     const i = prev + r.varuint();
-    if (b > 0 && i <= prev) throw new FormatError('summary bins are out of order');
+    if ((b > 0 || after !== undefined) && i <= prev) throw new FormatError('summary bins are out of order');
     idx[b] = prev = i;
     events[b] = r.varuint();
     typeStart[b] = typeAt;
@@ -407,7 +432,8 @@ export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCoun
   typeStart[bins] = typeAt;
   reasonStart[bins] = reason.at;
   handlingStart[bins] = handling.at;
-  if (r.remaining !== 0) throw new FormatError('bytes left over after a summary level');
+  if (run) run.end = r.pos;
+  else if (r.remaining !== 0) throw new FormatError('bytes left over after a summary level');
   return {
     k,
     idx,
@@ -431,18 +457,6 @@ export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCoun
     handlingMin: handling.min,
     handlingMax: handling.max,
   };
-}
-
-/** First bin of `level` whose grid index is at least `i` (binary search). */
-export function binAtOrAfter(level: Level, i: number): number {
-  let lo = 0;
-  let hi = level.idx.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (level.idx[mid]! < i) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** A string table that hands out ids in first-seen order (exit reasons and handlings). */

@@ -11,7 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { MmuEvent } from '../core/events.ts';
 import { LaneMipmapBuilder, MIN_EVENTS_PER_BIN, decodeLevel, type Level, type SummaryDirectory } from './mipmap.ts';
-import { crc32 } from './format.ts';
+import { FormatError, crc32 } from './format.ts';
+import { DecodedLevels, LevelBins } from './read/summaryLevel.ts';
 import { SessionWriter } from './writer.ts';
 import { openSession, type SessionReader } from './reader.ts';
 import { syntheticEvents } from './testing/synthetic.ts';
@@ -130,6 +131,79 @@ describe('levels', () => {
       }),
       { numRuns: 150, seed: 17 },
     );
+  });
+});
+
+describe('level slices', () => {
+  // a lane long enough that its finest kept level spans many of LevelBins' blocks (64 bins)
+  let t = 0;
+  let x = 99;
+  const rand = (n: number) => ((x = (x * 1103515245 + 12345) & 0x7fffffff) % n);
+  const events: Ev[] = Array.from({ length: 300_000 }, (_, i) => {
+    t += rand(8) === 0 ? rand(400_000) : rand(200);
+    return i % 5 === 0 ? { t, type: 7, exit: { dur: rand(5000), reason: rand(4), handling: rand(3) } } : { t, type: rand(7) };
+  });
+  const b = new LaneMipmapBuilder();
+  for (const e of events) b.add(e.t, e.type, e.exit?.dur, e.exit?.reason, e.exit?.handling);
+  const levels = b.finish();
+
+  // kept encoded (a window decoded per slice) and kept decoded whole
+  it.each([0, Infinity])('the bins of a slice are those of the whole level in its range, every column (levels of over %d bytes kept encoded)', (wholeBytes) => {
+    expect(levels[0]!.bins).toBeGreaterThan(10 * 64);
+    // no room for two decoded levels: each level's columns are dropped when the next is used
+    const decoded = new DecodedLevels(0);
+    const kept: LevelBins[] = [];
+    for (const enc of levels) {
+      const whole = decodeLevel(enc.k, enc.bins, enc.bytes, 8, 4);
+      const plain = [...plainBins(events, enc.k).entries()];
+      const bins = LevelBins.check(enc.k, enc.bins, enc.bytes, 8, 4, events.length, decoded, wholeBytes);
+      kept.push(bins);
+      const last = whole.idx[whole.idx.length - 1]!;
+      const ranges: [number, number][] = [[0, Infinity], [0, 1], [last, last + 1], [last + 1, last + 9], [whole.idx[1] ?? 1, whole.idx[1] ?? 1], [9, 3]];
+      for (let i = 0; i < 40; i++) {
+        const a = rand(last + 2);
+        ranges.push([a, a + rand(Math.max(2, last / 8))]);
+      }
+      for (const [from, to] of ranges) {
+        const run = bins.slice(from, to);
+        const s = run.level;
+        const inRange = plain.filter(([i]) => i >= from && i < to);
+        expect(run.binTo - run.binFrom).toBe(inRange.length);
+        expect([...s.idx.subarray(run.binFrom, run.binTo)]).toEqual(inRange.map(([i]) => i));
+        expect([...s.events.subarray(run.binFrom, run.binTo)]).toEqual(inRange.map(([, p]) => p.events));
+        const b0 = inRange.length ? whole.idx.indexOf(inRange[0]![0]) : 0;
+        inRange.forEach(([, p], n) => {
+          const j = run.binFrom + n;
+          expect(pairs(s, s.typeStart, s.typeId, s.typeN, j)).toEqual(p.types);
+          expect(pairs(s, s.reasonStart, s.reasonId, s.reasonN, j)).toEqual(p.reasons);
+          expect(pairs(s, s.handlingStart, s.handlingId, s.handlingN, j)).toEqual(p.handlings);
+          for (const col of ['exits', 'firstExitT', 'maxExitEnd'] as const) expect(s[col][j]).toBe(whole[col][b0 + n]);
+          const span = (st: Uint32Array, b: number) => [st[b]!, st[b + 1]!] as const;
+          const [r0, r1] = span(whole.reasonStart, b0 + n);
+          const [q0] = span(s.reasonStart, j);
+          for (const col of ['reasonNs', 'reasonMin', 'reasonMax'] as const) expect([...s[col].subarray(q0, q0 + r1 - r0)]).toEqual([...whole[col].subarray(r0, r1)]);
+          const [h0, h1] = span(whole.handlingStart, b0 + n);
+          const [g0] = span(s.handlingStart, j);
+          for (const col of ['handlingNs', 'handlingMin', 'handlingMax'] as const) expect([...s[col].subarray(g0, g0 + h1 - h0)]).toEqual([...whole[col].subarray(h0, h1)]);
+        });
+      }
+    }
+    // a dropped level decodes again
+    kept.forEach((bins, i) => {
+      const run = bins.slice(0, Infinity);
+      expect([...run.level.events.subarray(run.binFrom, run.binTo)]).toEqual([...decodeLevel(levels[i]!.k, levels[i]!.bins, levels[i]!.bytes, 8, 4).events]);
+    });
+  });
+
+  it('a level whose events do not add up to the lane\'s, or whose bytes are cut, is refused', () => {
+    const enc = levels[0]!;
+    for (const wholeBytes of [0, Infinity]) {
+      const check = (bins: number, bytes: Uint8Array, n: number) => () => LevelBins.check(enc.k, bins, bytes, 8, 4, n, new DecodedLevels(0), wholeBytes);
+      expect(check(enc.bins, enc.bytes, events.length + 1)).toThrow(FormatError);
+      expect(check(enc.bins, enc.bytes.subarray(0, enc.bytes.length - 3), events.length)).toThrow(FormatError);
+      expect(check(enc.bins - 1, enc.bytes, events.length)).toThrow(FormatError);
+      expect(check(enc.bins, enc.bytes, events.length)).not.toThrow();
+    }
   });
 });
 

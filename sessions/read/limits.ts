@@ -11,6 +11,8 @@ export const READ_LIMITS = {
   eventCacheBytes: 128 << 20,
   /** Chunk columns (times and exits) kept for reuse: the 10-million-event kbuild session needs 150 MB. */
   columnCacheBytes: 192 << 20,
+  /** Summary levels kept decoded whole (the small ones; larger levels are decoded a window at a time). */
+  summaryLevelBytes: 32 << 20,
   /** What a merge of the lanes in canonical order may hold at once: one decoded chunk per lane. */
   mergeBytes: 320 << 20,
 } as const;

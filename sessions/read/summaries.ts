@@ -7,12 +7,14 @@
  */
 import type { ByteSource } from '../byteSource.ts';
 import { CAPS, CHUNK, crc32, fmtInt, fromUtf8, readU32, type Diagnostic } from '../format.ts';
-import { LaneMipmapBuilder, StringIds, checkSummaryDirectory, decodeLevel, type Level, type SummaryLaneEntry } from '../mipmap.ts';
+import { LaneMipmapBuilder, StringIds, checkSummaryDirectory, type Level, type SummaryLaneEntry } from '../mipmap.ts';
 import type { ChunkStore } from './chunkStore.ts';
 import type { Lane } from './model.ts';
+import { READ_LIMITS } from './limits.ts';
+import { DecodedLevels, LevelBins } from './summaryLevel.ts';
 import { runSteps, type Steps } from '../views/steps.ts';
 
-/** A level with the string table its reason and handling ids refer to. */
+/** Decoded bins of a level with the string table their reason and handling ids refer to. */
 export interface LaneLevel {
   level: Level;
   strings: readonly string[];
@@ -20,13 +22,20 @@ export interface LaneLevel {
   types: readonly string[];
 }
 
+/** A level a query may take bins from (LevelBins.slice), with the tables its ids refer to. */
+export interface LaneBins {
+  bins: LevelBins;
+  strings: readonly string[];
+  types: readonly string[];
+}
+
 interface Stored {
   entry: SummaryLaneEntry;
-  loaded: Map<number, Level>;
+  loaded: Map<number, LevelBins>;
 }
 
 interface Built {
-  levels: Level[];
+  levels: LevelBins[];
   strings: string[];
   /** The lane's chunk count when built (a growing file's lane gets more). */
   chunks: number;
@@ -53,6 +62,8 @@ export class Summaries {
   private readonly built = new Map<Lane, Built>();
   private readonly partial = new Map<Lane, Partial>();
   private damaged = false;
+  /** The small levels kept decoded, whatever their lane. */
+  private readonly decoded = new DecodedLevels(READ_LIMITS.summaryLevelBytes);
 
   constructor(
     private readonly src: ByteSource,
@@ -110,7 +121,7 @@ export class Summaries {
    * none (the caller decodes the window's chunks). `windowChunks`: how many of the lane's chunks the
    * query would decode otherwise; a file without summaries builds them only when that is many.
    */
-  level(lane: Lane, k: number, windowChunks: number): LaneLevel | undefined {
+  level(lane: Lane, k: number, windowChunks: number): LaneBins | undefined {
     if (lane.count === 0 || lane.chunks.some((ch) => ch.bad)) return undefined;
     const s = this.stored.get(lane);
     if (s) {
@@ -122,8 +133,7 @@ export class Summaries {
         try {
           const bytes = this.src.read(this.dataAt + pick.offset, pick.length);
           if (crc32(bytes) !== pick.crc32) throw new Error('a level fails its checksum');
-          level = decodeLevel(pick.k, pick.bins, bytes, this.typeNames.length, this.strings.length);
-          checkTotal(level, lane.count);
+          level = LevelBins.check(pick.k, pick.bins, bytes, this.typeNames.length, this.strings.length, lane.count, this.decoded);
         } catch (e) {
           this.damage(this.dataAt, (e as Error).message);
           this.stored.delete(lane);
@@ -131,7 +141,7 @@ export class Summaries {
         }
         s.loaded.set(pick.k, level);
       }
-      return { level, strings: this.strings, types: this.typeNames };
+      return { bins: level, strings: this.strings, types: this.typeNames };
     }
     let b = this.built.get(lane);
     if (!b || b.chunks !== lane.chunks.length) {
@@ -140,9 +150,9 @@ export class Summaries {
       b = this.built.get(lane);
       if (!b) return undefined;
     }
-    let pick: Level | undefined;
+    let pick: LevelBins | undefined;
     for (const lv of b.levels) if (lv.k <= k) pick = lv;
-    return pick ? { level: pick, strings: b.strings, types: this.typeNames } : undefined;
+    return pick ? { bins: pick, strings: b.strings, types: this.typeNames } : undefined;
   }
 
   /**
@@ -155,10 +165,10 @@ export class Summaries {
     if (!top) return undefined;
     const ll = this.level(lane, top.k, 0);
     if (!ll) return undefined;
-    const lv = ll.level;
+    const { level: lv, binFrom, binTo } = ll.bins.slice(0, Infinity);
     const types = new Map<string, number>();
     const exits = new Map<string, number>();
-    for (let b = 0; b < lv.idx.length; b++) {
+    for (let b = binFrom; b < binTo; b++) {
       for (let j = lv.typeStart[b]!; j < lv.typeStart[b + 1]!; j++) {
         const name = this.typeNames[lv.typeId[j]!]!;
         types.set(name, (types.get(name) ?? 0) + lv.typeN[j]!);
@@ -235,17 +245,11 @@ export class Summaries {
     }
     if (this.partial.get(lane) !== p) return;
     this.partial.delete(lane);
-    const levels = mip.finish().map((lv) => decodeLevel(lv.k, lv.bins, lv.bytes, this.typeNames.length, strings.list.length));
+    const levels = mip.finish().map((lv) => LevelBins.check(lv.k, lv.bins, lv.bytes, this.typeNames.length, strings.list.length, mip.events, this.decoded));
     this.built.set(lane, { levels, strings: strings.list, chunks: lane.chunks.length });
   }
 }
 
 function worthBuilding(lane: Lane, windowChunks: number): boolean {
   return windowChunks >= BUILD_MIN_CHUNKS || windowChunks * 4 >= lane.chunks.length;
-}
-
-function checkTotal(level: Level, events: number): void {
-  let n = 0;
-  for (const e of level.events) n += e;
-  if (n !== events) throw new Error(`a level counts ${fmtInt(n)} events where the lane has ${fmtInt(events)}`);
 }

@@ -5,7 +5,7 @@
  * Chunks are found by binary search over the lane's times, so a query's cost does not grow with
  * the lane's number of chunks.
  */
-import { binAtOrAfter, gridFor, type Grid } from '../mipmap.ts';
+import { gridFor, type Grid } from '../mipmap.ts';
 import type { ChunkRef, Lane } from './model.ts';
 import type { LaneLevel, Summaries } from './summaries.ts';
 
@@ -77,15 +77,16 @@ export function splitLane(sums: Summaries, lane: Lane, g: Grid & { T0: number; T
   let summary: LaneWindow['summary'];
   let innerT0 = 0;
   let innerT1 = 0;
-  const ll = g.T1 >= g.T0 && windowChunks > 0 ? sums.level(lane, g.k, windowChunks) : undefined;
-  if (ll) {
-    const w = 2 ** ll.level.k;
+  const lb = g.T1 >= g.T0 && windowChunks > 0 ? sums.level(lane, g.k, windowChunks) : undefined;
+  if (lb) {
+    const w = 2 ** lb.bins.k;
     const iA = Math.ceil(g.T0 / w);
     const iB = Math.floor((g.T1 + 1) / w);
     if (iA < iB) {
       innerT0 = iA * w;
       innerT1 = iB * w;
-      summary = { ...ll, binFrom: binAtOrAfter(ll.level, iA), binTo: binAtOrAfter(ll.level, iB) };
+      // only the window's bins are decoded: a level of a long session is mostly elsewhere
+      summary = { ...lb.bins.slice(iA, iB), strings: lb.strings, types: lb.types };
     }
   }
   let decode: ChunkRef[];
