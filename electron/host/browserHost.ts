@@ -22,7 +22,7 @@ import { BROWSER_API_PATH, MAX_MESSAGE_BYTES } from '../api/contract.ts';
 import { EXPORTS_URL_PATH, HostService } from './hostService.ts';
 import { toWireError } from './wireRequests.ts';
 import { contentSecurityPolicy, contentType, resolveStaticFile } from './security.ts';
-import type { WorkerLocation } from './vmManager.ts';
+import type { WorkerLocation } from './vmWorkerSpawn.ts';
 
 export const LOOPBACK = '127.0.0.1';
 

@@ -13,11 +13,8 @@
  * and a host that shuts down cuts that pass short instead of waiting for it.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import type { Scenario } from '../../core/scenario.ts';
 import type { MmuEvent } from '../../core/events.ts';
 import type { RunStatus } from '../api/contract.ts';
@@ -26,70 +23,13 @@ import type { FromWorker, ToWorker, VmWorkerData } from './workerProtocol.ts';
 import { openRecorder, type Recorder } from './recorder.ts';
 import { KeyframeJobs } from './keyframeJobs.ts';
 import { completion, DEFAULT_MAX_EVENTS, type EventBound } from '../../sessions/record.ts';
-import { fmtMb, MemoryWatchdog, runLimits, workerHeapMb, WORKER_HEAP_MB, type RunLimits } from './runLimits.ts';
+import { fmtMb, MemoryWatchdog, runLimits, workerHeapMb, type RunLimits } from './runLimits.ts';
+import { defaultWorkerLocation, spawnWorker, type WorkerLocation } from './vmWorkerSpawn.ts';
 
 export { WORKER_HEAP_MB } from './runLimits.ts';
 
 /** A worker that has not stopped this long after Stop (busy in a long step, or wedged) is terminated. */
 export const STOP_GRACE_MS = 500;
-
-/** Set by the esbuild bundles (scripts/build.mjs) to the worker bundle's file name beside them. */
-declare const __MMULAB_WORKER__: string | undefined;
-
-export interface WorkerLocation {
-  /** The worker's entry file: a bundle (.cjs/.mjs) or the TypeScript source. */
-  file: string;
-  /** For a .ts entry: the URL of tsx's ESM API, registered inside the worker before the import. */
-  tsxApi?: string;
-}
-
-/**
- * The URL of `tsx/esm/api`. (`--import tsx` in a worker's execArgv does not take effect on
- * Node 20, so the worker registers tsx itself.)
- */
-function tsxApiUrl(): string {
-  const meta = import.meta as ImportMeta & { resolve?: (specifier: string) => string };
-  try {
-    if (typeof meta.resolve === 'function') return meta.resolve('tsx/esm/api');
-  } catch {
-    // fall back to the package layout below
-  }
-  const require = createRequire(import.meta.url);
-  const pkgPath = require.resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports?: Record<string, unknown> };
-  const entry = pkg.exports?.['./esm/api'] as { import?: string | { default?: string } } | undefined;
-  const rel = typeof entry?.import === 'string' ? entry.import : (entry?.import?.default ?? './dist/esm/api/index.mjs');
-  return pathToFileURL(join(dirname(pkgPath), rel)).href;
-}
-
-/** A file inside `app.asar` as electron-builder's asarUnpack leaves it: in `app.asar.unpacked`. */
-export function unpackedPath(file: string): string {
-  return file.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2');
-}
-
-/** Where the worker lives: beside the bundle when bundled, else the TypeScript source run through tsx. */
-export function defaultWorkerLocation(): WorkerLocation {
-  if (typeof __MMULAB_WORKER__ === 'string') {
-    const dir = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url));
-    // Packaged: the worker is unpacked beside the asar (electron-builder asarUnpack), so the
-    // thread starts from a plain file, whatever a worker's support for archives.
-    return { file: unpackedPath(join(dir, __MMULAB_WORKER__)) };
-  }
-  const file = fileURLToPath(new URL('./vmWorker.ts', import.meta.url));
-  if (!existsSync(file)) throw new Error(`VM worker not found at ${file}`);
-  return { file, tsxApi: tsxApiUrl() };
-}
-
-/** Start a worker thread from a location (a bundle directly; TypeScript through a tsx bootstrap). */
-export function spawnWorker(location: WorkerLocation, workerData: unknown, name: string, heapMb = WORKER_HEAP_MB): Worker {
-  // A runaway VM fails on its own (ERR_WORKER_OUT_OF_MEMORY) instead of taking the host down.
-  const resourceLimits = { maxOldGenerationSizeMb: heapMb };
-  if (!location.tsxApi) return new Worker(location.file, { workerData, name, resourceLimits });
-  const bootstrap =
-    `import(${JSON.stringify(location.tsxApi)})` +
-    `.then((api) => { api.register(); return import(${JSON.stringify(pathToFileURL(location.file).href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData, name, resourceLimits });
-}
 
 export interface VmManagerOptions {
   sessionsDir: string;
@@ -143,6 +83,10 @@ interface VmRun {
   message?: string;
   /** Why the VM's engine stopped, once it has (`done` when its workload ran to the end). */
   stopReason?: string;
+  /** Number of the latest pause or step request sent to the worker. */
+  pauseId: number;
+  /** The worker answered that request: all it computed is recorded, nothing more comes. */
+  quiet: boolean;
 }
 
 interface Run {
@@ -170,6 +114,8 @@ interface Run {
   bound?: EventBound;
   /** Why the run was stopped when not by the user (the memory watchdog). */
   stopMessage?: string;
+  /** Callers of `whenPaused`, called once every VM is quiet or ended. */
+  quietWaiters: Array<() => void>;
 }
 
 export class VmManager {
@@ -242,6 +188,7 @@ export class VmManager {
       speed: start.nsPerSecond ?? null,
       queue: [],
       draining: false,
+      quietWaiters: [],
       heapMb,
       ...(maxEvents !== null
         ? { bound: { maxEvents, isDefault: start.maxEvents === undefined, lift: start.liftBound ?? 'start the run with maxEvents: null' } }
@@ -279,7 +226,7 @@ export class VmManager {
         wedgeAfterEvents: start.wedgeAfterEvents?.[vmIndex],
       };
       const worker = spawnWorker(this.worker, data, `mmulab-vm${vmIndex}`, run.heapMb);
-      const vmRun: VmRun = { vm: vmIndex, worker, state: 'running', ended: false, events: 0, exits: 0, simNs: 0, lastSeq: 0 };
+      const vmRun: VmRun = { vm: vmIndex, worker, state: 'running', ended: false, events: 0, exits: 0, simNs: 0, lastSeq: 0, pauseId: 0, quiet: false };
       run.vms.push(vmRun);
       worker.on('message', (message: FromWorker) => this.enqueue(run, vmRun, message));
       // Errors and exits go through the same queue as batches, so everything the worker
@@ -309,18 +256,21 @@ export class VmManager {
       run.paused = true;
       for (const v of live) {
         v.state = 'paused';
-        this.send(v, { type: 'step', until: action === 'step' ? 'event' : 'exit' });
+        v.quiet = false;
+        this.send(v, { type: 'step', until: action === 'step' ? 'event' : 'exit', id: ++v.pauseId });
       }
     } else if (action === 'pause' && !run.stopping) {
       run.paused = true;
       for (const v of live) {
         v.state = 'paused';
-        this.send(v, { type: 'pause' });
+        v.quiet = false;
+        this.send(v, { type: 'pause', id: ++v.pauseId });
       }
     } else if (action === 'resume' && !run.stopping) {
       run.paused = false;
       for (const v of live) {
         v.state = 'running';
+        v.quiet = false;
         this.send(v, { type: 'resume' });
       }
     } else if (action === 'stop') {
@@ -340,6 +290,26 @@ export class VmManager {
     const status = this.statusOf(run);
     this.options.onProgress?.(status);
     return status;
+  }
+
+  /**
+   * Resolves once a paused (or stepped) run has gone quiet: every live VM's worker acknowledged
+   * the pause after its last step, so everything it computed is recorded and its count no
+   * longer moves until `resume` or `step`. Also resolves when the run ends.
+   */
+  whenPaused(runId: string): Promise<RunStatus> {
+    const run = this.runs.get(runId);
+    if (!run) throw new ApiError('not-found', `no run with id "${runId}"`);
+    return new Promise((resolve) => {
+      run.quietWaiters.push(() => resolve(this.statusOf(run)));
+      this.settleQuiet(run);
+    });
+  }
+
+  private settleQuiet(run: Run): void {
+    const quiet = run.closed || (run.paused && run.vms.every((v) => v.ended || v.quiet));
+    if (!quiet) return;
+    for (const waiter of run.quietWaiters.splice(0)) waiter();
   }
 
   /** Resolves when the run has ended and its session is closed. */
@@ -458,6 +428,16 @@ export class VmManager {
       this.endVm(run, v, 'finished', own.message);
     } else if (message.type === 'stopped') {
       this.endVm(run, v, 'stopped');
+    } else if (message.type === 'paused') {
+      if (!run.stopping && message.events !== v.events) {
+        this.endVm(run, v, 'failed', `VM ${v.vm}: protocol error (paused after ${message.events} events, ${v.events} recorded)`);
+        void v.worker.terminate();
+        return;
+      }
+      this.send(v, { type: 'ack', seq: message.seq });
+      // An answer to an earlier request is stale: the worker was resumed (and maybe paused) since.
+      if (run.paused && message.id === v.pauseId) v.quiet = true;
+      this.settleQuiet(run);
     }
   }
 
@@ -485,7 +465,10 @@ export class VmManager {
     v.state = state;
     if (message) v.message = message;
     if (run.vms.every((x) => x.ended)) this.finish(run);
-    else this.progress(run, true);
+    else {
+      this.settleQuiet(run);
+      this.progress(run, true);
+    }
   }
 
   private finish(run: Run): void {
@@ -509,6 +492,7 @@ export class VmManager {
     this.options.onProgress?.(this.statusOf(run));
     this.options.onSessionsChanged?.();
     if (!run.closeError) void this.keyframes.start(run.runId, join(this.options.sessionsDir, run.sessionId));
+    this.settleQuiet(run);
     run.resolveFinished();
   }
 

@@ -32,6 +32,8 @@ let ended = false;
 let scheduled = false;
 let total = 0;
 let simNs = 0;
+/** The latest pause or step request, which the next `paused` answers. */
+let pauseId = 0;
 /** A pending single step while paused. */
 let stepping: 'event' | 'exit' | undefined;
 /** Pacing: simulated ns per wall second (undefined = flat out), anchored at (paceWall, paceSim). */
@@ -41,6 +43,11 @@ let paceSim = 0;
 
 function post(message: FromWorker): void {
   port!.postMessage(message);
+}
+
+/** Tell the host we are paused and have posted everything (see workerProtocol.ts). */
+function acknowledgePause(): void {
+  post({ type: 'paused', seq: ++seq, simNs, id: pauseId, events: total });
 }
 
 function schedule(delayMs = 0): void {
@@ -70,6 +77,7 @@ function pump(): void {
     events.push(event);
   };
   let more = true;
+  const stepped = stepping !== undefined;
   if (stepping) {
     const until = stepping;
     stepping = undefined;
@@ -110,6 +118,7 @@ function pump(): void {
     port!.close();
     return;
   }
+  if (stepped) acknowledgePause();
   schedule(speed !== undefined && nowNs() >= paceSim + ((performance.now() - paceWall) / 1000) * speed ? 10 : 0);
 }
 
@@ -120,7 +129,11 @@ port.on('message', (message: ToWorker) => {
       schedule();
       break;
     case 'pause':
+      if (ended) return;
       paused = true;
+      pauseId = message.id;
+      // A step still to run acknowledges once it has run.
+      if (!stepping) acknowledgePause();
       break;
     case 'resume':
       paused = false;
@@ -129,6 +142,7 @@ port.on('message', (message: ToWorker) => {
       break;
     case 'step':
       paused = true;
+      pauseId = message.id;
       stepping = message.until;
       schedule();
       break;

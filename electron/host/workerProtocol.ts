@@ -5,6 +5,12 @@
  * Worker → parent: event batches with increasing `seq`; the parent acknowledges each batch
  * after the recorder took it, and the worker keeps at most `MAX_IN_FLIGHT` batches unacknowledged,
  * so a fast engine can never outrun the recorder's memory.
+ *
+ * Pausing: the worker answers `pause` (and each completed `step`) with `paused` once it has
+ * posted everything it computed; messages of a port arrive in order, so when the host has taken
+ * in `paused`, every batch of that VM is recorded and no more come until `resume` or `step`.
+ * Each answer names the request it answers, so the host can tell a stale one (the worker was
+ * resumed and paused again since) from the answer to its latest pause.
  */
 import type { MmuEvent } from '../../core/events.ts';
 import type { Scenario } from '../../core/scenario.ts';
@@ -24,18 +30,21 @@ export interface VmWorkerData {
 
 export type ToWorker =
   | { type: 'ack'; seq: number }
-  | { type: 'pause' }
+  /** `id` numbers the host's pause and step requests; `paused` answers the latest one. */
+  | { type: 'pause'; id: number }
   | { type: 'resume' }
   | { type: 'stop' }
   /** While paused: run one engine step ('event') or until the next vmexit/guest fault ('exit'). */
-  | { type: 'step'; until: 'event' | 'exit' }
+  | { type: 'step'; until: 'event' | 'exit'; id: number }
   /** Simulated ns per wall-clock second; null runs flat out. */
   | { type: 'speed'; nsPerSecond: number | null };
 
 export type FromWorker =
   | { type: 'batch'; seq: number; events: MmuEvent[]; simNs: number }
   | { type: 'done'; seq: number; stopReason: string; simNs: number }
-  | { type: 'stopped'; seq: number; simNs: number };
+  | { type: 'stopped'; seq: number; simNs: number }
+  /** Paused with nothing more in flight, answering request `id`: `events` is every event this VM has posted. */
+  | { type: 'paused'; seq: number; simNs: number; id: number; events: number };
 
 /**
  * Small batches, few in flight: Node deserializes every queued message of a port in one go on

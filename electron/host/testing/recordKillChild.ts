@@ -1,6 +1,6 @@
 // Child for recorderFiles.test.ts: a host records an endless 2-VM run from real workers; once
-// events are recorded it waits `quietMs` while the workers are paused (no event arrives, so only
-// the recorder's timer can flush), prints the run's event count and "ready", and waits to be killed.
+// events are recorded it pauses the workers, waits until they answered, then waits `quietMs` (no event
+// arrives, so only the recorder's timer can flush), prints the run's event count and "ready", and waits to be killed.
 import { parseScenario } from '../../../core/scenario.ts';
 import { HostService } from '../hostService.ts';
 
@@ -19,8 +19,9 @@ const service = new HostService({ sessionsDir: dir, host: 'browser', progressInt
 const run = await service.vms.start(parsed.value, { sessionId: 'killed.mmulab' });
 while (service.vms.status(run.runId).events < 5000) await new Promise((r) => setTimeout(r, 10));
 service.vms.control(run.runId, 'pause');
-await new Promise((r) => setTimeout(r, 150)); // in-flight batches land
-const events = service.vms.status(run.runId).events;
+// Every worker answered the pause: all it computed is recorded, and no event comes after this count.
+const { events } = await service.vms.whenPaused(run.runId);
+// The recorder's flush timer (250 ms interval, armed before this wait) fires before this one ends.
 await new Promise((r) => setTimeout(r, quietMs));
 process.stdout.write(`events ${events}\nready\n`);
 setInterval(() => 0, 1000);
