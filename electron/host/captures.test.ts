@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CaptureStatus } from '../api/contract.ts';
 import { HostService } from './hostService.ts';
+import { waitFor } from './testing/wait.ts';
 import { openSession } from '../../sessions/reader.ts';
 import { spteFills } from '../../sessions/testing/zapClears.ts';
 import { REALKVM_DIR } from '../../sessions/testing/realPaths.ts';
@@ -53,19 +54,25 @@ describe('capture API', () => {
     // the guest runs three times, apart; the session is opened between runs
     let pfFixed = 0;
     let seenWhileRecording = 0;
-    for (let i = 0; i < 3; i++) {
-      const out = execFileSync(join(dir, 'rk', 'harness'), ['demand', '32'], { env: { ...process.env, GUEST_CPL3: '1', KVM_STATS: '1' }, encoding: 'utf8' });
-      pfFixed += Number(/vcpu0\.pf_fixed = (\d+)/.exec(out)?.[1] ?? NaN);
-      await new Promise((r) => setTimeout(r, 400));
+    const look = async (): Promise<boolean> => {
       try {
         const s = await service.call('sessions.open', { id: started.sessionId });
         seenWhileRecording = Math.max(seenWhileRecording, s.vcpus.reduce((a, v) => a + v.events, 0));
       } catch {
         // not written yet
       }
+      return seenWhileRecording > 0;
+    };
+    for (let i = 0; i < 3; i++) {
+      const out = execFileSync(join(dir, 'rk', 'harness'), ['demand', '32'], { env: { ...process.env, GUEST_CPL3: '1', KVM_STATS: '1' }, encoding: 'utf8' });
+      pfFixed += Number(/vcpu0\.pf_fixed = (\d+)/.exec(out)?.[1] ?? NaN);
+      await new Promise((r) => setTimeout(r, 400));
+      await look();
     }
-    expect(seenWhileRecording).toBeGreaterThan(0);
-    expect(events.some((e) => e.captureId === started.captureId && e.state === 'recording' && e.events > 0)).toBe(true);
+    // Still recording (Stop comes below): the session opens with events, and progress said it was growing.
+    // Waited for rather than assumed after the 400 ms gaps, which a loaded machine can outrun.
+    await waitFor(look);
+    await waitFor(() => events.some((e) => e.captureId === started.captureId && e.state === 'recording' && e.events > 0));
     const end = await service.call('capture.stop', { captureId: started.captureId });
     expect(end.state, end.message).toBe('done');
     // other processes' guests may run on this host too (no pid filter): at least the harness's sptes
