@@ -80,6 +80,9 @@ const KINDS = new Map<string, number>([
   ['kvm_userspace_exit', MARKED],
 ]);
 
+/** The names of KINDS as the literals above (internalized strings). */
+const KINDS_NAMES = new Map([...KINDS.keys()].map((k) => [k, k]));
+
 /** The handling (and its rank) that a kept-raw event shows of the exit it is part of. */
 const MARKS = new Map<string, { handling: string; rank: number }>([
   ['kvm_mmio', { handling: 'mmio-emulate', rank: 5 }],
@@ -89,6 +92,14 @@ const MARKS = new Map<string, { handling: string; rank: number }>([
   ['kvm_userspace_exit', { handling: 'userspace', rank: 2 }],
 ]);
 
+/** What the mapping knows of an event name: its kind, and the name as one flat string that every raw event of it shares. */
+interface EventName {
+  kind: number;
+  name: string;
+}
+/** Event names remembered (a trace has a few dozen; more are looked up each time). */
+const MAX_NAMES = 4096;
+
 export class Importer {
   private readonly threads: ThreadLanes;
   private readonly reasons = new ReasonCache();
@@ -96,9 +107,14 @@ export class Importer {
   private readonly tables: VmTables[];
   private readonly guest: GuestEntries[];
   private readonly roles = new PageRoles();
-  /** The last record's event name and its kind: a trace.dat's records of one event share the name's string. */
+  /**
+   * Event names seen, and the last record's: a trace.dat's records of one event share the
+   * name's string; a text's are cut from each line, and a raw event's name is then the one
+   * string kept here (the encoder compares it with the last one it wrote: one pointer, not the text).
+   */
+  private readonly names = new Map<string, EventName>();
   private lastEvent = '';
-  private lastKind = OTHER;
+  private lastName: EventName = { kind: OTHER, name: '' };
   events = 0;
   exits = 0;
   raw = 0;
@@ -185,7 +201,7 @@ export class Importer {
   }
 
   private rawEvent(lane: LaneState, t: number, r: ImportRecord): void {
-    const name = r.system && r.system !== 'kvm' && r.system !== 'kvmmmu' ? `${r.system}:${r.event}` : r.event;
+    const name = r.system && r.system !== 'kvm' && r.system !== 'kvmmmu' ? `${r.system}:${r.event}` : r.event === this.lastEvent ? this.lastName.name : r.event;
     const body = r.body === '' && r.fields ? fieldsText(r.fields) : r.body;
     const text = body.length > MAX_RAW_TEXT ? body.slice(0, MAX_RAW_TEXT) : body;
     this.raw++;
@@ -211,12 +227,11 @@ export class Importer {
 
   record(r: ImportRecord): void {
     const event = r.event;
-    let kind = this.lastKind;
     if (event !== this.lastEvent) {
-      kind = KINDS.get(event) ?? OTHER;
       this.lastEvent = event;
-      this.lastKind = kind;
+      this.lastName = this.names.get(event) ?? this.eventName(event);
     }
+    const kind = this.lastName.kind;
     const body = r.body;
     // named fields: a decoded binary record's, or a `[FAILED TO PARSE] name=value ...` payload's
     const f = r.fields ?? (body.charCodeAt(0) === 91 ? failedToParseFields(body) : undefined);
@@ -252,6 +267,14 @@ export class Importer {
         return this.rawEvent(lane, this.time(lane, r), r);
       }
     }
+  }
+
+  private eventName(event: string): EventName {
+    const kind = KINDS.get(event) ?? OTHER;
+    // (a copy: the record's name may be a slice of a whole line, which the session need not keep)
+    const e = { kind, name: kind === OTHER ? (JSON.parse(JSON.stringify(event)) as string) : KINDS_NAMES.get(event)! };
+    if (this.names.size < MAX_NAMES) this.names.set(event, e);
+    return e;
   }
 
   private exit(r: ImportRecord): void {

@@ -41,6 +41,10 @@ export class OpenWalk {
   readonly bitT: number[] = new Array<number>(MAX_BITS).fill(0);
   readonly bitGpa: number[] = new Array<number>(MAX_BITS).fill(0);
   readonly bitDirty: boolean[] = new Array<boolean>(MAX_BITS).fill(false);
+  /** The last walk's entries text and the hex it was made of: a walk that read the same entries (most do) reuses it. */
+  private prevN = 0;
+  private readonly prevHex: string[] = new Array<string>(MAX_WALK_LEVELS).fill('');
+  private prevEntries = '';
 
   start(t: number, va: number, errorCode: number): void {
     this.open = true;
@@ -72,6 +76,25 @@ export class OpenWalk {
     this.bitDirty[i] = dirty;
     this.bits = i + 1;
     return true;
+  }
+
+  /** The entries read, top level first, as `0x…` words separated by blanks (the page_walk's `entries`). */
+  entries(): string {
+    const n = this.n;
+    const hexes = this.elHex;
+    const prev = this.prevHex;
+    let same = n === this.prevN;
+    for (let i = 0; same && i < n; i++) same = hexes[i] === prev[i];
+    if (same) return this.prevEntries;
+    let text = '0x' + hexes[0]!;
+    prev[0] = hexes[0]!;
+    for (let i = 1; i < n; i++) {
+      text += ' 0x' + hexes[i]!;
+      prev[i] = hexes[i]!;
+    }
+    this.prevN = n;
+    this.prevEntries = text;
+    return text;
   }
 }
 
@@ -140,35 +163,50 @@ function tableBase(hex: string, top: number): number {
 /**
  * The events of a closed walk, in time order, into `out` from index 0; returns how many. `lane.root`
  * is the gpa of the top table when known (a CR3 write); it is set to the root the walk showed,
- * for the next walks.
+ * for the next walks. (In parts: most walks make only their page_walk, and the rarer entry
+ * changes and A/D bits, compiled apart, neither enlarge nor deoptimize the common path.)
  */
 export function walkEvents(w: OpenWalk, lane: WalkLane, guest: GuestEntries, out: MmuEvent[]): number {
   const nEl = w.n;
-  const { vm, vcpu } = lane;
-  const hexes = w.elHex;
-  const levels = w.elLevel;
-  const top = nEl ? levels[0]! : 0;
-  let entries: string | undefined;
-  if (nEl) {
-    entries = '0x' + hexes[0]!;
-    for (let i = 1; i < nEl; i++) entries += ' 0x' + hexes[i]!;
-  }
   out[0] = {
     t: w.t,
-    vm,
-    vcpu,
+    vm: lane.vm,
+    vcpu: lane.vcpu,
     type: 'page_walk',
     refs: nEl,
     guestRefs: nEl,
     duration: Math.max(0, w.lastT - w.t),
     va: w.va,
     errorCode: w.errorCode,
-    levels: nEl ? top : undefined,
-    entries,
+    levels: nEl ? w.elLevel[0]! : undefined,
+    entries: nEl ? w.entries() : undefined,
   };
+  if (!nEl) return 1;
+  const n = entryGpas(w, lane);
+  // entries as read, then the bits set (both in record order, so times stay in order)
   let count = 1;
-  if (!nEl) return count;
-  // The accessed bits name, top level first, the entries that lacked one: their gpas.
+  const gpas = GPAS;
+  const hexes = w.elHex;
+  for (let i = 0; i < n; i++) {
+    const gpa = gpas[i];
+    if (gpa === undefined) continue;
+    const hex = hexes[i]!;
+    const was = guest.get(gpa);
+    if (was !== hex) out[count++] = entryWrite(w, lane, guest, i, gpa, was);
+  }
+  return w.bits ? bitWrites(w, lane, guest, n, out, count) : count;
+}
+
+/**
+ * The gpas of the walk's entries into GPAS, top level first, up to the leaf; returns how many.
+ * The accessed bits name, top level first, the entries that lacked one; an entry below the top
+ * lies in the table its parent points to.
+ */
+function entryGpas(w: OpenWalk, lane: WalkLane): number {
+  const nEl = w.n;
+  const hexes = w.elHex;
+  const levels = w.elLevel;
+  const top = levels[0]!;
   const nBits = w.bits;
   const bitGpa = w.bitGpa;
   const bitDirty = w.bitDirty;
@@ -198,21 +236,24 @@ export function walkEvents(w: OpenWalk, lane: WalkLane, guest: GuestEntries, out
     base = tableBase(hex, top);
   }
   lane.root = root;
-  // entries as read, then the bits set (both in record order, so times stay in order)
-  for (let i = 0; i < n; i++) {
-    const gpa = gpas[i];
-    if (gpa === undefined) continue;
-    const hex = hexes[i]!;
-    const was = guest.get(gpa);
-    if (was !== hex) {
-      const now = big(hex);
-      out[count++] = { t: w.elT[i]!, vm, vcpu, type: 'gpte_write', level: levels[i]!, gpa, old: was === undefined ? now : big(was), new: now, cause: 'walk' };
-      guest.set(gpa, hex);
-    }
-  }
-  for (let b = 0; b < nBits; b++) {
-    const gpa = bitGpa[b]!;
-    const dirty = bitDirty[b]!;
+  return n;
+}
+
+/** Element `i`, at `gpa`, read a value other than the one known (`was`; undefined: first sight). */
+function entryWrite(w: OpenWalk, lane: WalkLane, guest: GuestEntries, i: number, gpa: number, was: string | undefined): MmuEvent {
+  const hex = w.elHex[i]!;
+  const now = big(hex);
+  guest.set(gpa, hex);
+  return { t: w.elT[i]!, vm: lane.vm, vcpu: lane.vcpu, type: 'gpte_write', level: w.elLevel[i]!, gpa, old: was === undefined ? now : big(was), new: now, cause: 'walk' };
+}
+
+/** The A and D bits the walk set, after its `count` events so far; returns the new count. */
+function bitWrites(w: OpenWalk, lane: WalkLane, guest: GuestEntries, n: number, out: MmuEvent[], count: number): number {
+  const { vm, vcpu } = lane;
+  const gpas = GPAS;
+  for (let b = 0; b < w.bits; b++) {
+    const gpa = w.bitGpa[b]!;
+    const dirty = w.bitDirty[b]!;
     const was = guest.get(gpa);
     if (was === undefined) {
       // a bit set in an entry this walk did not show (not seen before): kept as it was printed
@@ -223,7 +264,7 @@ export function walkEvents(w: OpenWalk, lane: WalkLane, guest: GuestEntries, out
     const next = old | (dirty ? DIRTY_BITS : ACCESSED_BIT);
     let at = -1;
     for (let i = 0; i < n && at < 0; i++) if (gpas[i] === gpa) at = i;
-    const level = at < 0 ? 0 : levels[at]!;
+    const level = at < 0 ? 0 : w.elLevel[at]!;
     out[count++] = { t: w.bitT[b]!, vm, vcpu, type: 'gpte_write', level, gpa, old, new: next, cause: 'ad' };
     guest.set(gpa, next.toString(16));
   }
