@@ -116,6 +116,26 @@ function packageVersion() {
 const STANDALONE_COMMANDS = [{ specifier: './importCmd.ts', source: 'sessions/cli/importCmd.ts', name: 'cmd-import' }];
 
 /**
+ * commander requires node:child_process when it loads, for the executable subcommands it can
+ * spawn (mmu-lab has none): Node then loads child_process, dgram and their internals at every
+ * start (~2-3 ms of CPU of `mmu-lab --version`). This gives commander a child_process whose
+ * spawn loads the real one when called.
+ */
+const lazyCommanderChildProcess = {
+  name: 'lazy-commander-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^node:child_process$/ }, (args) =>
+      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'mmulab-lazy' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'mmulab-lazy' }, () => ({
+      contents: "module.exports = { spawn: (...args) => require('node:child_process').spawn(...args) };",
+      loader: 'js',
+      resolveDir: root,
+    }));
+  },
+};
+
+/**
  * The `mmu-lab` command as ES modules in `outDir` (default dist/cli): the entry holds commander
  * and the command table; each command's modules are chunks loaded when it runs (the
  * STANDALONE_COMMANDS: one file each), so `--version` evaluates almost nothing. The workers
@@ -154,6 +174,7 @@ export async function buildCli(outDir = CLI_DIR, keepOldChunksMs = 3600_000) {
     splitting: true,
     chunkNames: 'chunk-[hash]',
     plugins: [
+      lazyCommanderChildProcess,
       {
         name: 'standalone-commands',
         setup(b) {
