@@ -44,7 +44,10 @@ const MAX_ENTRIES = 1 << 15;
 const MAX_ARENA = 4 << 20;
 /** Events of an id after which its interning stops when fewer than half of them repeated a payload. */
 const INTERN_TRIAL = 2048;
-const SLOTS = MAX_ENTRIES * 4; // open addressing, a quarter full at most
+const E_ID = 0;
+const E_LEN = 1;
+const E_AT = 2;
+const E_STRIDE = 3;
 
 /** Per event id, how it is interned: from which byte the payload is its own, or not at all. */
 interface IdPlan {
@@ -70,12 +73,13 @@ export class EventPacker {
   private readonly events: FormatTable;
   private readonly pidAt: number;
   private readonly plans: (IdPlan | undefined)[] = new Array<IdPlan | undefined>(65536);
-  /** Interned payloads: slot → index + 1; per index its hash, id, length and bytes in `arena`. */
-  private readonly slots = new Int32Array(SLOTS);
-  private readonly entryHash = new Int32Array(MAX_ENTRIES);
-  private readonly entryAt = new Int32Array(MAX_ENTRIES);
-  private readonly entryLen = new Int32Array(MAX_ENTRIES);
-  private readonly entryId = new Int32Array(MAX_ENTRIES);
+  /**
+   * Interned payloads by hash (open addressing, at most half full, grown as needed: a small
+   * table stays in the cache): per slot the hash and the payload's index + 1 (0: empty). Per
+   * payload, E_* ints: its id, length and bytes' place in `arena`.
+   */
+  private slots = new Int32Array(2 * 1024);
+  private entry = new Int32Array(E_STRIDE * 256);
   private arena: Uint8Array<ArrayBuffer> = new Uint8Array(64 << 10);
   private arenaView = new DataView(this.arena.buffer);
   private arenaUsed = 0;
@@ -111,9 +115,9 @@ export class EventPacker {
 
   /**
    * The next events, at most `max` (fewer at the end of the file); undefined when none is left.
-   * `typical` is a payload's size for the first guess of the bytes needed.
+   * `typical` is the first guess of the bytes needed per event (interned payloads need none).
    */
-  next(max: number, typical = 40): PackedEvents | undefined {
+  next(max: number, typical = 16): PackedEvents | undefined {
     const reader = this.reader;
     const at = reader.at;
     const le = this.le;
@@ -185,12 +189,14 @@ export class EventPacker {
     for (; i + 4 <= end; i += 4) h = Math.imul(h ^ view.getInt32(i, true), 0x01000193);
     for (; i < end; i++) h = Math.imul(h ^ view.getUint8(i), 0x01000193);
     h ^= h >>> 15;
-    const mask = SLOTS - 1;
+    const slots = this.slots;
+    const mask = (slots.length >> 1) - 1;
     let s = h & mask;
     for (;;) {
-      const e = this.slots[s]! - 1;
+      const e = slots[2 * s + 1]! - 1;
       if (e < 0) break;
-      if (this.entryHash[e] === h && this.entryId[e] === id && this.entryLen[e] === len && this.same(view, off + k, this.entryAt[e]! + k, len - k)) {
+      const eo = e * E_STRIDE;
+      if (slots[2 * s] === h && this.entry[eo + E_ID] === id && this.entry[eo + E_LEN] === len && this.same(view, off + k, this.entry[eo + E_AT]! + k, len - k)) {
         p.seen++;
         return e;
       }
@@ -205,14 +211,36 @@ export class EventPacker {
       this.arenaView = new DataView(this.arena.buffer);
     }
     const e = this.entries++;
+    if ((e + 1) * E_STRIDE > this.entry.length) {
+      const grown = new Int32Array(this.entry.length * 2);
+      grown.set(this.entry);
+      this.entry = grown;
+    }
     copy(this.chunkBytes, view.byteOffset + off, this.arena, this.arenaUsed, len);
-    this.entryAt[e] = this.arenaUsed;
-    this.entryLen[e] = len;
-    this.entryId[e] = id;
-    this.entryHash[e] = h;
+    const eo = e * E_STRIDE;
+    this.entry[eo + E_ID] = id;
+    this.entry[eo + E_LEN] = len;
+    this.entry[eo + E_AT] = this.arenaUsed;
     this.arenaUsed += len;
-    this.slots[s] = e + 1;
+    slots[2 * s] = h;
+    slots[2 * s + 1] = e + 1;
+    if (2 * this.entries > mask) this.rehash();
     return e;
+  }
+
+  /** Twice the slots, every payload placed again by its hash. */
+  private rehash(): void {
+    const old = this.slots;
+    const slots = new Int32Array(old.length * 2);
+    const mask = (slots.length >> 1) - 1;
+    for (let i = 0; i < old.length; i += 2) {
+      if (old[i + 1] === 0) continue;
+      let s = old[i]! & mask;
+      while (slots[2 * s + 1] !== 0) s = (s + 1) & mask;
+      slots[2 * s] = old[i]!;
+      slots[2 * s + 1] = old[i + 1]!;
+    }
+    this.slots = slots;
   }
 
   /** The `len` bytes at `at` of `view` are those at `arenaAt` of the arena. */

@@ -23,11 +23,14 @@ export { fieldRecord, damageText, TraceDatDamage } from './datRecords.ts';
 
 /**
  * CPU data (as stored) from which a second thread decodes. The importing thread reads the first
- * events itself while the thread starts (threaded.ts), so the thread costs it little more than
- * the start of a Worker (a few ms); below these sizes it would read the whole file before the
- * thread is ready. Uncompressed pages are ~10× bigger for the same events.
+ * events itself while the thread starts (threaded.ts), so it never waits long; but the thread's
+ * start (its module, zstd, the metadata, its own compiled code: ~0.1 CPU s) competes with V8's
+ * own helper threads (compiler, garbage collector), which already keep much of a second core
+ * busy. Measured (SCHED_FIFO runs, bundled import, wall): 1.6 M events (5 MB of zstd chunks)
+ * 0.88-0.91 s threaded against 0.97-1.11 s in one thread; 325 k events (1 MB) 0.34-0.46 s
+ * against 0.33-0.39 s. Uncompressed pages are ~10× bigger for the same events.
  */
-const THREAD_MIN_BYTES = { chunked: 256 << 10, plain: 2 << 20 };
+const THREAD_MIN_BYTES = { chunked: 2 << 20, plain: 16 << 20 };
 
 /**
  * Where the trace.dat is decoded: on a second thread (its entry's location) when the file is
