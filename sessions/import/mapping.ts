@@ -40,7 +40,8 @@ const MAX_RAW_TEXT = 4096;
 const OTHER = 0;
 const EXIT = 1;
 const ENTRY = 2;
-const WALK_PART = 3;
+/** A walk's parts: an element, the walker's error, an accessed bit, a dirty bit. */
+const ELEMENT = 3;
 const WALK = 4;
 const PAGE_FAULT = 5;
 const INJ_EXCEPTION = 6;
@@ -52,14 +53,17 @@ const SHADOW_PAGE = 11;
 const CR = 12;
 /** Kept raw, the exit's handling marked (MARKS). */
 const MARKED = 13;
+const WALKER_ERROR = 14;
+const ACCESSED_BIT = 15;
+const DIRTY_BIT = 16;
 
 const KINDS = new Map<string, number>([
   ['kvm_exit', EXIT],
   ['kvm_entry', ENTRY],
-  ['kvm_mmu_paging_element', WALK_PART],
-  ['kvm_mmu_set_accessed_bit', WALK_PART],
-  ['kvm_mmu_set_dirty_bit', WALK_PART],
-  ['kvm_mmu_walker_error', WALK_PART],
+  ['kvm_mmu_paging_element', ELEMENT],
+  ['kvm_mmu_set_accessed_bit', ACCESSED_BIT],
+  ['kvm_mmu_set_dirty_bit', DIRTY_BIT],
+  ['kvm_mmu_walker_error', WALKER_ERROR],
   ['kvm_mmu_pagetable_walk', WALK],
   ['kvm_page_fault', PAGE_FAULT],
   ['kvm_inj_exception', INJ_EXCEPTION],
@@ -236,8 +240,11 @@ export class Importer {
     // named fields: a decoded binary record's, or a `[FAILED TO PARSE] name=value ...` payload's
     const f = r.fields ?? (body.charCodeAt(0) === 91 ? failedToParseFields(body) : undefined);
     switch (kind) {
-      case WALK_PART:
-        return this.walkPart(r, f);
+      case ELEMENT:
+      case ACCESSED_BIT:
+      case DIRTY_BIT:
+      case WALKER_ERROR:
+        return this.walkPart(r, f, kind);
       case WALK:
         return this.walkStart(r, f);
       case MARKED:
@@ -416,7 +423,7 @@ export class Importer {
   }
 
   /** A paging element, an A/D bit or the walker's error: part of the walk open on the thread's lane, else raw. */
-  private walkPart(r: ImportRecord, f: Fields | undefined): void {
+  private walkPart(r: ImportRecord, f: Fields | undefined, kind: number): void {
     const st = this.threads.threadState(r);
     const lane = st.row[st.lane]!;
     const w = lane.walk;
@@ -424,7 +431,7 @@ export class Importer {
       const t = this.time(lane, r);
       w.lastT = t;
       const body = r.body;
-      if (r.event === 'kvm_mmu_paging_element') {
+      if (kind === ELEMENT) {
         // elements come before the bits; one after a bit starts no new walk: kept raw
         // (a walk reads at most 5 levels: more is not one walk, and memory stays bounded)
         if (f) {
@@ -436,7 +443,7 @@ export class Importer {
           const d = decodePagingElementHex(body);
           if (d && w.element(t, d.level, d.hex)) return;
         }
-      } else if (r.event === 'kvm_mmu_walker_error') {
+      } else if (kind === WALKER_ERROR) {
         const d = f ? fieldsWalkerError(f) : decodeWalkerError(body);
         if (d) {
           this.closeWalk(lane);
@@ -447,12 +454,12 @@ export class Importer {
       } else {
         const d = f ? fieldsGpa(f) : GPA.exec(body);
         const gpa = d === null || d === undefined ? undefined : 'gpa' in d ? d.gpa : parseInt(d[1]!, 16);
-        if (gpa !== undefined && w.bit(t, gpa, r.event === 'kvm_mmu_set_dirty_bit')) return;
+        if (gpa !== undefined && w.bit(t, gpa, kind === DIRTY_BIT)) return;
       }
     }
     const l = this.lane(r, NaN);
     const t = this.time(l, r);
-    if (r.event === 'kvm_mmu_walker_error') {
+    if (kind === WALKER_ERROR) {
       const d = f ? fieldsWalkerError(f) : decodeWalkerError(r.body);
       if (d) return this.put(l, { t, vm: l.vm, vcpu: l.vcpu, type: 'walk_error', errorCode: d.pferr });
     }
