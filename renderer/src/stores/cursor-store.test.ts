@@ -38,17 +38,23 @@ let api: FakeApi;
 beforeEach(() => setActivePinia(createPinia()));
 afterEach(() => api.verify());
 
+/** The stores over a host holding `events`: the session current, played from 0 to its last event's time. */
+function openOver(events: Ev[]) {
+  api = hostOver(events);
+  installApiClient(api);
+  const sessions = useSessionStore();
+  const playback = usePlaybackStore();
+  const cursor = useCursorStore();
+  sessions.current = summary(events);
+  playback.load(0, events[events.length - 1]!.t);
+  return { playback, cursor };
+}
+
 describe('useCursorStore', () => {
   it('steps event by event, also through events that share a time', async () => {
     // Events 1 and 2 share t = 10: stepping must visit both, in order.
     const events: Ev[] = [0, 10, 10, 25].map((t, i) => ({ t, vm: 0, vcpu: 0, type: i === 2 ? 'vmexit' : 'gpte_write' }));
-    api = hostOver(events);
-    installApiClient(api);
-    const sessions = useSessionStore();
-    const playback = usePlaybackStore();
-    const cursor = useCursorStore();
-    sessions.current = summary(events);
-    playback.load(0, 25);
+    const { playback, cursor } = openOver(events);
     await settle();
     expect(cursor.index).toBe(0);
     for (const want of [1, 2, 3]) {
@@ -75,13 +81,7 @@ describe('useCursorStore', () => {
     const n = SCAN * 2 + 1000;
     const exitAt = SCAN + 500;
     const events: Ev[] = Array.from({ length: n }, (_, i) => ({ t: i * 3, vm: 0, vcpu: 0, type: i === exitAt ? 'vmexit' : 'guest_access' }));
-    api = hostOver(events);
-    installApiClient(api);
-    const sessions = useSessionStore();
-    const playback = usePlaybackStore();
-    const cursor = useCursorStore();
-    sessions.current = summary(events);
-    playback.load(0, events[n - 1]!.t);
+    const { cursor } = openOver(events);
     await settle();
     expect(await cursor.nextExit(1)).toBe(true);
     await settle();
