@@ -7,7 +7,7 @@ import { createReadStream, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import AxeBuilder from '@axe-core/playwright';
-import type { Locator } from '@playwright/test';
+import type { Locator, Page } from '@playwright/test';
 import { expect, mmuLab, root, test, type AppPage, type Lab } from './fixtures';
 
 /** A 4-VM scenario; `processes` per VM sets how long each VM runs (kbuild-like mix). */
@@ -233,6 +233,32 @@ test('a VM worker killed mid-run: the UI shows it, the others finish, the sessio
   await expect(page.getByText('incomplete', { exact: true })).toBeVisible();
 });
 
+/**
+ * Press `key` and measure in the page, from the key event's own timestamp to the first animation
+ * frame that shows an element matching `selector` (with exactly `text`, when given).
+ */
+async function keyLatency(page: Page, key: string, shown: { selector: string; text?: string }): Promise<number> {
+  await page.evaluate(({ selector, text }) => {
+    const w = window as unknown as { latency?: Promise<number> };
+    w.latency = new Promise<number>((resolve) => {
+      window.addEventListener(
+        'keydown',
+        (event) => {
+          const check = () => {
+            const seen = [...document.querySelectorAll(selector)].some((el) => text === undefined || el.textContent?.trim() === text);
+            if (seen) resolve(performance.now() - event.timeStamp);
+            else requestAnimationFrame(check);
+          };
+          requestAnimationFrame(check);
+        },
+        { once: true, capture: true },
+      );
+    });
+  }, shown);
+  await page.keyboard.press(key);
+  return page.evaluate(() => (window as unknown as { latency: Promise<number> }).latency);
+}
+
 test('input latency while 4 VMs run flat out (figures printed)', async ({ lab, app, page }, testInfo) => {
   test.setTimeout(120_000);
   await startFromFile(app, lab, testInfo.outputPath('flat-out.json'), fourVms([4000, 4000, 4000, 4000], 'flat out'));
@@ -242,24 +268,7 @@ test('input latency while 4 VMs run flat out (figures printed)', async ({ lab, a
   // event's own timestamp to the first animation frame that shows the dialog.
   const local: number[] = [];
   for (let i = 0; i < 15; i++) {
-    await page.evaluate(() => {
-      const w = window as unknown as { latency?: Promise<number> };
-      w.latency = new Promise<number>((resolve) => {
-        window.addEventListener(
-          'keydown',
-          (event) => {
-            const check = () => {
-              if (document.querySelector('dialog[open]')) resolve(performance.now() - event.timeStamp);
-              else requestAnimationFrame(check);
-            };
-            requestAnimationFrame(check);
-          },
-          { once: true, capture: true },
-        );
-      });
-    });
-    await page.keyboard.press('?');
-    local.push(await page.evaluate(() => (window as unknown as { latency: Promise<number> }).latency));
+    local.push(await keyLatency(page, '?', { selector: 'dialog[open]' }));
     await page.keyboard.press('Escape');
     await expect(page.locator('dialog[open]')).toHaveCount(0);
   }
@@ -271,25 +280,7 @@ test('input latency while 4 VMs run flat out (figures printed)', async ({ lab, a
   for (let i = 0; i < 10; i++) {
     const [from, to] = i % 2 === 0 ? ['Pause run', 'Resume run'] : ['Resume run', 'Pause run'];
     await controls.getByRole('button', { name: from }).focus();
-    await page.evaluate((label) => {
-      const w = window as unknown as { latency?: Promise<number> };
-      w.latency = new Promise<number>((resolve) => {
-        window.addEventListener(
-          'keydown',
-          (event) => {
-            const check = () => {
-              const flipped = [...document.querySelectorAll('[aria-label="Run controls"] button')].some((b) => b.textContent?.trim() === label);
-              if (flipped) resolve(performance.now() - event.timeStamp);
-              else requestAnimationFrame(check);
-            };
-            requestAnimationFrame(check);
-          },
-          { once: true, capture: true },
-        );
-      });
-    }, to);
-    await page.keyboard.press('Enter');
-    roundTrip.push(await page.evaluate(() => (window as unknown as { latency: Promise<number> }).latency));
+    roundTrip.push(await keyLatency(page, 'Enter', { selector: '[aria-label="Run controls"] button', text: to }));
     await expect(controls.getByRole('button', { name: to })).toBeVisible();
   }
   await expect(page.getByTestId('run-state')).toHaveText('running');
