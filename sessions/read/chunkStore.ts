@@ -63,9 +63,11 @@ export class ChunkStore {
    * decode, or whose events would take more than READ_LIMITS.chunkDecodeBytes, yields [] and a
    * diagnostic. With a smaller `budget` (a merge's remaining room), a chunk that fits the chunk
    * limit but not the budget throws ChunkTooLarge instead: the caller is over its budget, the
-   * chunk is fine. Its decoded size is left in `ch.cost`.
+   * chunk is fine. Its decoded size is left in `ch.cost`. With `keep` false the events are not
+   * added to the cache: a caller that reads them once (counting) lets them die young instead of
+   * ageing in the cache, then lingering as garbage in the old generation once dropped from it.
    */
-  decodeChunk(ch: ChunkRef, budget: number = READ_LIMITS.chunkDecodeBytes): MmuEvent[] {
+  decodeChunk(ch: ChunkRef, budget: number = READ_LIMITS.chunkDecodeBytes, keep = true): MmuEvent[] {
     const hit = this.cache.get(ch);
     if (hit) {
       this.cache.delete(ch);
@@ -90,7 +92,7 @@ export class ChunkStore {
       this.markBad(ch, e);
       return [];
     }
-    if (ch.cost <= READ_LIMITS.eventCacheBytes) {
+    if (keep && ch.cost <= READ_LIMITS.eventCacheBytes) {
       this.cache.set(ch, events);
       this.cacheBytes += ch.cost;
       for (const [old] of this.cache) {

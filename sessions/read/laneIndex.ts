@@ -30,6 +30,10 @@ export class LaneIndex {
   decodeChunk(ch: ChunkRef): MmuEvent[] {
     return this.store.decodeChunk(ch);
   }
+  /** A chunk's events for one pass over them (not kept in the cache, see ChunkStore.decodeChunk). */
+  eventsOnce(ch: ChunkRef): MmuEvent[] {
+    return this.store.decodeChunk(ch, undefined, false);
+  }
   columns(ch: ChunkRef): ChunkColumns {
     return this.store.columns(ch);
   }
@@ -66,7 +70,7 @@ export class LaneIndex {
         for (const w of want) n += ownValue(st.types, w) ?? 0;
         continue;
       }
-      for (const e of this.decodeChunk(ch)) {
+      for (const e of this.eventsOnce(ch)) {
         if (e.t >= t) break;
         if (want.has(e.type)) n++;
       }
@@ -99,6 +103,31 @@ export class LaneIndex {
       n = ch[i]!.ordinal + (ch[i]!.bad ? ch[i]!.count : a);
     }
     return n;
+  }
+
+  /**
+   * Bounds on the events with time before `t` from the chunk list alone (no chunk read): at least
+   * those of the chunks ending before t, at most those of the chunks starting before it.
+   */
+  boundsBefore(t: number): { low: number; high: number } {
+    let low = 0;
+    let high = 0;
+    for (const lane of this.lanes) {
+      const ch = lane.chunks;
+      const first = (past: (c: ChunkRef) => boolean) => {
+        let lo = 0;
+        let hi = ch.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (past(ch[mid]!)) hi = mid;
+          else lo = mid + 1;
+        }
+        return lo < ch.length ? ch[lo]!.ordinal : lane.count;
+      };
+      low += first((c) => c.tMax >= t);
+      high += first((c) => c.tMin >= t);
+    }
+    return { low, high };
   }
 
   /** Canonical index of the event at `ordinal` in lane `l`, whose time is `t`. */

@@ -7,10 +7,20 @@
 export const READ_LIMITS = {
   /** Most one chunk's decoded events may take; a chunk beyond it is skipped with `chunk_too_large`. */
   chunkDecodeBytes: 192 << 20,
-  /** Decoded chunks kept for reuse, least recently used dropped beyond it. */
-  eventCacheBytes: 128 << 20,
-  /** Chunk columns (times and exits) kept for reuse: the 10-million-event kbuild session needs 150 MB. */
-  columnCacheBytes: 192 << 20,
+  /**
+   * Decoded chunks kept for reuse, least recently used dropped beyond it: about 40 kbuild chunks,
+   * for going back and forth near a few places (paging the event list, states near a selection).
+   * Event objects are most of the reader's heap and V8 lets the old generation grow to a few
+   * times what it keeps, so this also sets how much garbage a long session's random reads leave
+   * before it is collected (128 MB: the reader peaked at 625 MB at 100 M events; 32 MB: 360 MB).
+   */
+  eventCacheBytes: 32 << 20,
+  /**
+   * Chunk columns (times and exits) kept for reuse, least recently used dropped beyond it: about
+   * 700 kbuild chunks. Views over long ranges read the summaries, not the chunks, so what is
+   * reused is the few chunks at a window's ends and around a seek.
+   */
+  columnCacheBytes: 48 << 20,
   /** Summary levels kept decoded whole (the small ones; larger levels are decoded a window at a time). */
   summaryLevelBytes: 32 << 20,
   /** What a merge of the lanes in canonical order may hold at once: one decoded chunk per lane. */
