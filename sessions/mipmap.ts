@@ -155,7 +155,11 @@ class LevelBuilder {
   readonly out = new ByteWriter(256);
   bins = 0;
   private prevIdx = 0;
-  constructor(readonly k: number) {}
+  /** 2^k, the bin's width in ns (a power with a variable exponent costs a library call per event). */
+  readonly width: number;
+  constructor(readonly k: number) {
+    this.width = 2 ** k;
+  }
 
   /** Encode the open bin (see docs/session-format.md, "SUMM"). */
   emit(): void {
@@ -207,7 +211,7 @@ export class LaneMipmapBuilder {
   /** Add one event (times never decrease). `exitDuration` and the string ids for a vmexit. */
   add(t: number, typeId: number, exitDuration?: number, reasonId?: number, handlingId?: number): void {
     let lv = this.levels[this.finest]!;
-    let idx = Math.floor(t / 2 ** lv.k);
+    let idx = Math.floor(t / lv.width);
     while (lv.open.idx !== idx) {
       if (lv.open.idx < 0) {
         lv.open.reset(idx);
@@ -216,7 +220,7 @@ export class LaneMipmapBuilder {
       // closing may drop the finest level: the event then goes to the next one's bin
       this.close(this.finest);
       lv = this.levels[this.finest]!;
-      idx = Math.floor(t / 2 ** lv.k);
+      idx = Math.floor(t / lv.width);
     }
     const b = lv.open;
     this.events++;
