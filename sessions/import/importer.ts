@@ -201,7 +201,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
             },
           } as AbortSignal)
         : options.signal;
-      scanned = await readLines(inputPath, (line, n) => asm1.push(line, n), { chunkBytes, signal: until, onChunk });
+      scanned = await readLines(inputPath, (text, start, end, n, plain) => asm1.pushRange(text, start, end, n, plain), { chunkBytes, signal: until, onChunk });
       if (worker && handOver) {
         const listed = asm1.skippedLines;
         scanned = await worker.run(
@@ -269,7 +269,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
   let imported = { lines: 0, bytes: 0, aborted: false };
   let failure: string | undefined;
   try {
-    imported = await readLines(inputPath, (line, n) => asm2.push(line, n), {
+    imported = await readLines(inputPath, (text, start, end, n, plain) => asm2.pushRange(text, start, end, n, plain), {
       chunkBytes,
       signal: options.signal,
       onChunk: (bytes, lines) => progress('import', bytes, lines, 0.25 + (0.75 * bytes) / totalBytes),

@@ -2,7 +2,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { LineAssembler, parseRecord, type TraceRecord } from './lines.ts';
+import { LineAssembler, isPlain, parseRecord, type TraceRecord } from './lines.ts';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
@@ -61,11 +61,37 @@ describe('LineAssembler', () => {
       '  q 12 3456 [001] 5.000007: kvm_entry: vcpu 3',
       'CPU 1/KVM-5781 (  5000) [004] d.h2. 10.000009: kvm_entry: vcpu 1',
       'CPU 1/KVM-5781 (  5000) [004] d.h2. 10.000010: kvm_exit: CAN\'T FIND FIELD "x" reason HLT',
+      // the in-place reading's edges (pushRange): blanks, flags, names and ends it must read as the expressions do
+      'CPU 0/KVM-5780 [003] d.... 10.000011: kvm_exit:',
+      'CPU 0/KVM-5780 [003] d.... 10.000012: kvm_exit:   ',
+      'CPU 0/KVM-5780 [003] d.... 10.000013: kvm_exit: vcpu 0 \t',
+      'CPU 0/KVM-5780 [003] d.... 10.000014: kvm_exit:\u00a0vcpu 0',
+      'CPU 0/KVM-5780 [003] d.... 10.000015: kvm_exit:\u00a0',
+      'CPU 0/KVM-5780 [003] d.... 10.000016:\u00a0kvm_exit: vcpu 0',
+      'CPU 0/KVM-5780 [003] d....\u00a010.000017: kvm_exit: vcpu 0',
+      'CPU 0/KVM-5780 [003] d.... 10.000018: kvm_exit:vcpu 0',
+      'CPU 0/KVM-5780 [003] d.... 10.: kvm_exit: vcpu 0',
+      'CPU 0/KVM-5780 [003] d.... .5: kvm_exit: vcpu 0',
+      'CPU 0/KVM-5780 [003] d..... 10.000019: kvm_exit: vcpu 0',
+      'CPU 0/KVM-5780 [003] d.. 10.000020: kvm_exit: vcpu 0',
+      'CPU 0/KVM-5780 [003] 1234 10.000021: kvm_exit: vcpu 0',
+      'CPU 0/KVM-5780 [003] 12345 10.000022: kvm_exit: vcpu 0',
+      'CPU 0/KVM-5780 [003] 10.000023:\tkvm_exit:\tvcpu 0',
+      'CPU 0/KVM-5780 [003] d.... 10.000024: kvm_ex-it: vcpu 0',
+      'CPU 0/KVM-5780 [003] d.... 10.000025: kvm_exit: vcpu 0 <-- mine',
+      'CPU 0/KVM-5780 [003] d.... 10.000026: kvm_exit: vcpu 0\u000b',
+      'CPU 0/KVM-5780 [003] d.... 10.000027: \u00e9v: x',
+      'CPU 0/KVM-5780 [003]\u00a0d.... 10.000028: kvm_exit: vcpu 0',
+      'CPU 0/KVM-5780 [003] d.... 10.000029: <user stack trace>',
+      'CPU 0/KVM-5780 [003] d.... 10.000030: kvm_exit: a\u2029b',
     ]
       // a plain record after each, so that a line the cache took wrongly is not hidden by a join
       .flatMap((l, i) => [l, `other-${i + 1} [009] ..... 20.${String(i).padStart(6, '0')}: kvm_entry: vcpu 9`])
       .join('\n');
-    const texts = [tricky, ...readdirSync(FIXTURES).filter((f) => f.endsWith('.txt')).map((f) => readFileSync(FIXTURES + f, 'utf8'))];
+    // (and without the lines that make the text not plain: the other branch of the in-place reading)
+    const plainTricky = tricky.split('\n').filter((l) => isPlain(l)).join('\n');
+    expect(isPlain(tricky) || !isPlain(plainTricky)).toBe(false);
+    const texts = [tricky, plainTricky, ...readdirSync(FIXTURES).filter((f) => f.endsWith('.txt')).map((f) => readFileSync(FIXTURES + f, 'utf8'))];
     let compared = 0;
     for (const text of texts)
       for (const perfFirst of [false, true]) {
@@ -75,6 +101,15 @@ describe('LineAssembler', () => {
         const lines = text.split('\n');
         lines.forEach((l, i) => asm.push(l, i + 1));
         asm.end();
+        // the same lines read in place from the whole text (pushRange), as readLines hands them over
+        const inPlace: TraceRecord[] = [];
+        const asm2 = new LineAssembler((r) => inPlace.push(r));
+        asm2.perfFirst = perfFirst;
+        const plain = isPlain(text);
+        for (let i = 0, start = 0; i < lines.length; start += lines[i]!.length + 1, i++) asm2.pushRange(text, start, start + lines[i]!.length, i + 1, plain);
+        asm2.end();
+        expect(inPlace).toEqual(recs);
+        expect(asm2.stats).toEqual(asm.stats);
         for (const r of recs) {
           if (r.joined) continue;
           // (the assembler removes a trailing CR and mail quote markers first)

@@ -151,7 +151,28 @@ interface Prefix {
   cpu: number;
 }
 
+/**
+ * A text (a chunk of lines) whose records' payloads need no check each (restOf, cleanBody):
+ * none holds a CR, U+2028, U+2029, `FIND FIELD` or `<--`. Called once per chunk by readLines:
+ * the same searches inlined into the per-line code cost up to tens of milliseconds a chunk.
+ */
+export function isPlain(text: string): boolean {
+  return text.indexOf('\r') < 0 && text.indexOf('\u2028') < 0 && text.indexOf('\u2029') < 0 && text.indexOf('FIND FIELD') < 0 && text.indexOf('<--') < 0;
+}
+
 const MAX_PREFIXES = 4096;
+const RECENT_EVENTS = 8;
+
+/** `[.a-zA-Z0-9]`, `\d` and `\w` of a regular expression (no u flag), for one UTF-16 code unit. */
+function isFlag(c: number): boolean {
+  return c === 46 || (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122);
+}
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+function isWord(c: number): boolean {
+  return (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122) || c === 95;
+}
 
 /** `\s` of a regular expression, for one UTF-16 code unit. */
 function isSpace(c: number): boolean {
@@ -184,7 +205,102 @@ function prefixEnd(line: string): number {
  */
 class RecordParser {
   private readonly prefixes = new Map<string, Prefix>();
+  /** The prefix text of the last line parseRange read, and its columns. */
+  private lastKey = '';
+  private lastPrefix: Prefix | undefined;
+  /** The text parseRange last read, and the first `]` in it at or after the line it read. */
+  private text = '';
+  private close = -1;
+  private closeFrom = 0;
+  /** The last event names read (the same string object for every record of one event). */
+  private readonly events: string[] = [];
+  private nextEvent = 0;
   constructor(readonly perfFirst: boolean) {}
+
+  /**
+   * The record on line [start, end) of `text` (a chunk of many lines) where its prefix is
+   * cached and the rest has the common shape of the FT expression's tail (flags, timestamp,
+   * `event:`, payload): exactly what `parse` makes of that line, read without a copy of the
+   * line or a regular expression. Undefined where this cannot tell: the caller parses the line.
+   * `plain`: `text` holds no `\r`, U+2028, U+2029, `FIND FIELD` or `<--` (see restOf, cleanBody).
+   */
+  parseRange(text: string, start: number, end: number, lineNo: number, plain: boolean): TraceRecord | undefined {
+    if (this.perfFirst) return undefined;
+    let p: Prefix | undefined;
+    let q: number;
+    const key = this.lastKey;
+    // (a slice and === cost a third of startsWith(key, start) on a long text)
+    if (key !== '' && text.slice(start, start + key.length) === key) {
+      p = this.lastPrefix!;
+      q = start + key.length;
+      // prefixEnd would take the blanks after the key too
+      if (q < end && isSpace(text.charCodeAt(q))) return undefined;
+    } else {
+      // the first `]` of the line: found once per chunk and line, never past the chunk
+      if (text !== this.text || start < this.closeFrom || this.close < start) {
+        this.text = text;
+        this.closeFrom = start;
+        const c = text.indexOf(']', start);
+        this.close = c < 0 ? text.length : c;
+      }
+      const close = this.close;
+      if (close >= end) return undefined;
+      q = close + 1;
+      while (q < end && isSpace(text.charCodeAt(q))) q++;
+      const k = text.slice(start, q);
+      p = this.prefixes.get(k);
+      if (!p) return undefined;
+      this.lastKey = k;
+      this.lastPrefix = p;
+    }
+    // FT_REST: `(?:[.a-zA-Z0-9]{4,5}\s+)?` (at most one of 4 and 5 is followed by a blank)
+    let c = 0;
+    let f = q;
+    while (f < q + 5 && f < end && isFlag(text.charCodeAt(f))) f++;
+    if (f - q >= 4 && f < end && isSpace(text.charCodeAt(f))) {
+      q = f + 1;
+      while (q < end && isSpace(text.charCodeAt(q))) q++;
+    }
+    // `(\d+\.\d+):\s+`
+    const ts0 = q;
+    while (q < end && isDigit(text.charCodeAt(q))) q++;
+    if (q === ts0 || text.charCodeAt(q) !== 46) return undefined;
+    const frac = ++q;
+    while (q < end && isDigit(text.charCodeAt(q))) q++;
+    if (q === frac || q >= end || text.charCodeAt(q) !== 58) return undefined;
+    const ts1 = q++;
+    if (q >= end || !isSpace(text.charCodeAt(q))) return undefined;
+    while (++q < end && isSpace(text.charCodeAt(q)));
+    // `(\w+):(?=\s|$)\s*` (a `<stack trace>` goes the long way)
+    const ev0 = q;
+    while (q < end && isWord((c = text.charCodeAt(q)))) q++;
+    if (q === ev0 || q >= end || c !== 58) return undefined;
+    const ev1 = q++;
+    if (q < end && !isSpace(text.charCodeAt(q))) return undefined;
+    while (q < end && isSpace(text.charCodeAt(q))) q++;
+    let body = text.slice(q, end);
+    if (plain) {
+      // (the payload starts after the blanks, so only its end can need trimming)
+      const last = text.charCodeAt(end - 1);
+      if (last === 32 || last === 9) body = cleanBody(body);
+    } else {
+      if (body.includes('\r') || body.includes('\u2028') || body.includes('\u2029')) return undefined;
+      body = cleanBody(body);
+    }
+    const rec: TraceRecord = { lineNo, comm: p.comm, pid: p.pid, cpu: p.cpu, ts: text.slice(ts0, ts1), event: this.event(text, ev0, ev1), body, joined: 0 };
+    if (p.tgid !== undefined) rec.tgid = p.tgid;
+    return rec;
+  }
+
+  /** The event name at [from, to) of text, as the same string object as the last records of that event. */
+  private event(text: string, from: number, to: number): string {
+    const events = this.events;
+    const e = text.slice(from, to);
+    for (let i = 0; i < events.length; i++) if (events[i] === e) return events[i]!;
+    events[this.nextEvent] = e;
+    this.nextEvent = (this.nextEvent + 1) % RECENT_EVENTS;
+    return e;
+  }
 
   parse(line: string, lineNo: number): TraceRecord | undefined {
     const end = prefixEnd(line);
@@ -392,6 +508,25 @@ export class LineAssembler {
     }
     this.flush();
     this.skip(lineNo, line);
+  }
+
+  /**
+   * `push(text.slice(start, end), lineNo)`, for a line that is part of a bigger text (a chunk
+   * of the file): the common record lines are read in place (RecordParser.parseRange). `plain`:
+   * isPlain(text), which the caller knows (it is the same for every line of a chunk).
+   */
+  pushRange(text: string, start: number, end: number, lineNo: number, plain: boolean): void {
+    // (push's own steps first: a cut prefix to rejoin, an over-long line, a CR, quote markers)
+    if (!this.pendingPrefix && end - start <= 65536 && text.charCodeAt(start) !== 62 && text.charCodeAt(end - 1) !== 13) {
+      const rec = this.parser.parseRange(text, start, end, lineNo, plain);
+      if (rec) {
+        this.stats.lines++;
+        this.flush();
+        this.pending = rec;
+        return;
+      }
+    }
+    this.push(text.slice(start, end), lineNo);
   }
 
   /** What the next line depends on (a record that may still grow, a cut prefix): to go on in another assembler (resume). */

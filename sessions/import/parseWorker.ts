@@ -76,7 +76,7 @@ async function run(start: ParseWorkerStart): Promise<void> {
   } as AbortSignal;
   try {
     // the lines up to afterLine were parsed by the importing thread: split again, not parsed
-    const r = await readLines(data.path, (line, n) => n > start.afterLine && asm.push(line, n), {
+    const r = await readLines(data.path, (text, from, to, n, plain) => n > start.afterLine && asm.pushRange(text, from, to, n, plain), {
       chunkBytes: data.chunkBytes,
       signal: stop,
       // a batch every BATCH_CHUNKS chunks: each message costs the thread about a millisecond

@@ -3,6 +3,7 @@
  * the importing thread or in the reading thread of parseWorker.ts).
  */
 import { open } from 'node:fs/promises';
+import { isPlain } from './lines.ts';
 
 /** A failure the user can act on (a missing or unreadable file): its message is shown as is. */
 export class ImportError extends Error {}
@@ -11,7 +12,11 @@ const MAX_LINE_BYTES = 1 << 20;
 
 export async function readLines(
   path: string,
-  onLine: (line: string, lineNo: number) => void,
+  /**
+   * Each line: text.slice(start, end), where text may hold many lines (a chunk's); `plain`
+   * when isPlain(text) (lines.ts).
+   */
+  onLine: (text: string, start: number, end: number, lineNo: number, plain: boolean) => void,
   opts: { chunkBytes: number; signal?: AbortSignal; onChunk?: (bytes: number, lines: number) => void; stopAtLine?: number },
 ): Promise<{ lines: number; bytes: number; aborted: boolean }> {
   let fh;
@@ -25,9 +30,9 @@ export async function readLines(
   let carry: Buffer | undefined;
   let dropping = false;
   const stop = opts.stopAtLine ?? Infinity;
-  const emit = (text: string) => {
+  const emit = (text: string, start = 0, end = text.length, plain = false) => {
     if (lineNo >= stop) return;
-    onLine(text, ++lineNo);
+    onLine(text, start, end, ++lineNo, plain);
   };
   try {
     for (;;) {
@@ -57,15 +62,16 @@ export async function readLines(
         continue;
       }
       const text = data.toString('utf8', 0, last);
+      const plain = isPlain(text);
       if (last + 1 < data.length) carry = Buffer.from(data.subarray(last + 1));
       let start = 0;
       for (;;) {
         const nl = text.indexOf('\n', start);
         if (nl < 0) {
-          emit(text.slice(start));
+          emit(text, start, text.length, plain);
           break;
         }
-        emit(text.slice(start, nl));
+        emit(text, start, nl, plain);
         start = nl + 1;
       }
       opts.onChunk?.(bytes, lineNo);
