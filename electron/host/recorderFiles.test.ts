@@ -9,26 +9,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './testing/wait.ts';
-import { parseScenario, type Scenario } from '../../core/scenario.ts';
+import { ENDLESS, kbuildScenario } from './testing/scenarios.ts';
 import { openSession } from '../../sessions/reader.ts';
 import { HostService } from './hostService.ts';
 
 let dir: string;
 let service: HostService;
 
-function endless(): Scenario {
-  const parsed = parseScenario({
-    name: 'recorder files',
-    seed: 3,
-    vms: [0, 1].map(() => ({
-      vcpus: 1,
-      guest: { paging: 'long4', workload: { kind: 'kbuild', processes: 8, pages: 16, iterations: 100_000 } },
-      mmu: { mode: 'shadow' },
-    })),
-  });
-  if (!parsed.ok) throw new Error(parsed.error);
-  return parsed.value;
-}
+const endless = () => kbuildScenario('recorder files', 3, [ENDLESS, ENDLESS]);
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mmulab-recfiles-'));

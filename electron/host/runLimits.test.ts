@@ -6,7 +6,7 @@ import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './testing/wait.ts';
-import { parseScenario, type Scenario } from '../../core/scenario.ts';
+import { ENDLESS, kbuildScenario } from './testing/scenarios.ts';
 import { openSession } from '../../sessions/reader.ts';
 import { KEYFRAME_EVENTS } from '../../sessions/annex.ts';
 import { DEFAULT_MAX_EVENTS } from '../../sessions/record.ts';
@@ -18,20 +18,7 @@ import { PENDING_FILE } from './keyframeJobs.ts';
 let dir: string;
 const MB = 1024 * 1024;
 
-function scenario(iterations: number[]): Scenario {
-  const parsed = parseScenario({
-    name: 'limits test',
-    seed: 7,
-    vms: iterations.map((n) => ({
-      vcpus: 1,
-      guest: { paging: 'long4', workload: { kind: 'kbuild', processes: 8, pages: 16, iterations: n } },
-      mmu: { mode: 'shadow' },
-    })),
-  });
-  if (!parsed.ok) throw new Error(parsed.error);
-  return parsed.value;
-}
-const ENDLESS = 100_000;
+const scenario = (iterations: number[]) => kbuildScenario('limits test', 7, iterations);
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mmulab-limits-'));

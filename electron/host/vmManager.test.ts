@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './testing/wait.ts';
+import { ENDLESS, kbuildScenario } from './testing/scenarios.ts';
 import type { RunStatus } from '../api/contract.ts';
-import { parseScenario, type Scenario } from '../../core/scenario.ts';
 import { HostService } from './hostService.ts';
 import { VmManager } from './vmManager.ts';
 
@@ -15,22 +15,8 @@ let dir: string;
 let service: HostService;
 const progress: RunStatus[] = [];
 
-/** A kbuild-like scenario; `iterations[i]` sizes VM i's workload (100000 never ends within a test). */
-function scenario(iterations: number[], pages = 16): Scenario {
-  const parsed = parseScenario({
-    name: 'vm manager test',
-    seed: 5,
-    vms: iterations.map((n) => ({
-      vcpus: 1,
-      guest: { paging: 'long4', workload: { kind: 'kbuild', processes: 8, pages, iterations: n } },
-      mmu: { mode: 'shadow' },
-    })),
-  });
-  if (!parsed.ok) throw new Error(parsed.error);
-  return parsed.value;
-}
-
-const ENDLESS = 100_000;
+/** `iterations[i]` sizes VM i's workload. */
+const scenario = (iterations: number[]) => kbuildScenario('vm manager test', 5, iterations);
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mmulab-vms-'));

@@ -1,23 +1,14 @@
 // Child for recorderFiles.test.ts: a host records an endless 2-VM run from real workers; once
 // events are recorded it pauses the workers, waits until they answered, then waits `quietMs` (no event
 // arrives, so only the recorder's timer can flush), prints the run's event count and "ready", and waits to be killed.
-import { parseScenario } from '../../../core/scenario.ts';
 import { HostService } from '../hostService.ts';
+import { ENDLESS, kbuildScenario } from './scenarios.ts';
+import { waitFor } from './wait.ts';
 
 const [dir, quietMs] = [process.argv[2]!, Number(process.argv[3] ?? 600)];
-const parsed = parseScenario({
-  name: 'kill child',
-  seed: 7,
-  vms: [0, 1].map(() => ({
-    vcpus: 1,
-    guest: { paging: 'long4', workload: { kind: 'kbuild', processes: 8, pages: 16, iterations: 100_000 } },
-    mmu: { mode: 'shadow' },
-  })),
-});
-if (!parsed.ok) throw new Error(parsed.error);
 const service = new HostService({ sessionsDir: dir, host: 'browser', progressIntervalMs: 50 });
-const run = await service.vms.start(parsed.value, { sessionId: 'killed.mmulab' });
-while (service.vms.status(run.runId).events < 5000) await new Promise((r) => setTimeout(r, 10));
+const run = await service.vms.start(kbuildScenario('kill child', 7, [ENDLESS, ENDLESS]), { sessionId: 'killed.mmulab' });
+await waitFor(() => service.vms.status(run.runId).events >= 5000);
 service.vms.control(run.runId, 'pause');
 // Every worker answered the pause: all it computed is recorded, and no event comes after this count.
 const { events } = await service.vms.whenPaused(run.runId);
