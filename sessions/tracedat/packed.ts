@@ -49,9 +49,10 @@ const E_LEN = 1;
 const E_AT = 2;
 const E_STRIDE = 3;
 
-/** Per event id, how it is interned: from which byte the payload is its own, or not at all. */
+/** Per event id (one shape for all: the packing loop reads only these): how it is packed. */
 interface IdPlan {
-  format: EventFormat | undefined;
+  /** Where common_pid is; -1: nowhere known. */
+  pidAt: number;
   /** First byte of the event's own fields (the key); -1: never interned. */
   keyStart: number;
   seen: number;
@@ -73,6 +74,8 @@ export class EventPacker {
   private readonly events: FormatTable;
   private readonly pidAt: number;
   private readonly plans: (IdPlan | undefined)[] = new Array<IdPlan | undefined>(65536);
+  /** An event too short to have an id: no pid either unless common_pid fits, never interned. */
+  private readonly noId: IdPlan;
   /**
    * Interned payloads by hash (open addressing, at most half full, grown as needed: a small
    * table stays in the cache): per slot the hash and the payload's index + 1 (0: empty). Per
@@ -101,13 +104,14 @@ export class EventPacker {
     this.le = meta.littleEndian;
     this.events = meta.events;
     this.pidAt = meta.events.commonPid()?.offset ?? -1;
+    this.noId = { pidAt: this.pidAt, keyStart: -1, seen: 0, misses: 0 };
   }
 
   private plan(id: number): IdPlan {
-    let p = this.plans[id];
+    let p = id >= 0 ? this.plans[id] : this.noId;
     if (!p) {
       const format = this.events.get(id);
-      p = { format, keyStart: format ? ownStart(format) : -1, seen: 0, misses: 0 };
+      p = { pidAt: format?.pid?.offset ?? this.pidAt, keyStart: format ? ownStart(format) : -1, seen: 0, misses: 0 };
       this.plans[id] = p;
     }
     return p;
@@ -121,7 +125,6 @@ export class EventPacker {
     const reader = this.reader;
     const at = reader.at;
     const le = this.le;
-    const pidAt = this.pidAt;
     const ts = new Float64Array(max);
     const ints = new Int32Array(max * STRIDE);
     let bytes = new Uint8Array(max * typical);
@@ -141,15 +144,15 @@ export class EventPacker {
       const src = view.byteOffset + off;
       // common_type is the payload's first u16 in every kernel that has trace.dat v6
       const id = len >= 2 ? view.getUint16(off, le) : -1;
-      const pf = id >= 0 ? this.plan(id) : undefined;
-      const pidOff = pf?.format?.pid?.offset ?? pidAt;
+      const pf = this.plan(id);
+      const pidOff = pf.pidAt;
       const o = n * STRIDE;
       ts[n] = at.ts;
       ints[o + I_PID] = pidOff >= 0 && pidOff + 4 <= len ? view.getInt32(off + pidOff, le) : -1;
       ints[o + I_ID] = id;
       ints[o + I_LEN] = len;
       let ref = -1;
-      if (pf && pf.keyStart >= 0 && pf.keyStart <= len) {
+      if (pf.keyStart >= 0 && pf.keyStart <= len) {
         ref = this.intern(id, pf, view, off, len);
         if (ref === freshFrom + freshCount) {
           // first seen now: its bytes go with this batch, once
