@@ -204,7 +204,10 @@ export async function buildCli(outDir = CLI_DIR, keepOldChunksMs = 3600_000) {
     const path = join(outDir, name);
     if (!written.has(path) && name !== CLI_INPUTS && !name.endsWith('.tmp') && Date.now() - statSync(path).mtimeMs >= keepOldChunksMs) rmSync(path, { force: true });
   }
-  const inputs = [...new Set([result, ...standalone.map((c) => c.built)].flatMap((r) => Object.keys(r.metafile.inputs)))].filter((p) => !p.includes('node_modules'));
+  // (a virtual module, `namespace:path`, is no file: listed, bin/mmu-lab.js found it missing and rebuilt at every start)
+  const inputs = [...new Set([result, ...standalone.map((c) => c.built)].flatMap((r) => Object.keys(r.metafile.inputs)))].filter(
+    (p) => !p.includes('node_modules') && !/^[\w-]+:/.test(p),
+  );
   const manifest = { builtAtMs: startedMs, inputs: [...inputs, 'package.json', 'scripts/build.mjs'] };
   const tmp = join(outDir, `${CLI_INPUTS}.${process.pid}.tmp`);
   writeFileSync(tmp, JSON.stringify(manifest) + '\n');
