@@ -79,6 +79,7 @@ async function run(start: ParseWorkerStart): Promise<void> {
     const r = await readLines(data.path, (text, from, to, n, plain) => n > start.afterLine && asm.pushRange(text, from, to, n, plain), {
       chunkBytes: data.chunkBytes,
       signal: stop,
+      sync: true,
       // a batch every BATCH_CHUNKS chunks: each message costs the thread about a millisecond
       onChunk: (bytes, lines) => {
         if (++chunks % BATCH_CHUNKS === 0) post(undefined, bytes, lines);

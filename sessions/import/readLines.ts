@@ -2,6 +2,7 @@
  * Reading a trace file as lines, in chunks, with constant memory (the import's first step, in
  * the importing thread or in the reading thread of parseWorker.ts).
  */
+import { readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isPlain } from './lines.ts';
 
@@ -17,7 +18,8 @@ export async function readLines(
    * when isPlain(text) (lines.ts).
    */
   onLine: (text: string, start: number, end: number, lineNo: number, plain: boolean) => void,
-  opts: { chunkBytes: number; signal?: AbortSignal; onChunk?: (bytes: number, lines: number) => void; stopAtLine?: number },
+  /** `sync`: read without waiting for the event loop (a reading thread, which has nothing else to do meanwhile). */
+  opts: { chunkBytes: number; signal?: AbortSignal; onChunk?: (bytes: number, lines: number) => void; stopAtLine?: number; sync?: boolean },
 ): Promise<{ lines: number; bytes: number; aborted: boolean }> {
   let fh;
   try {
@@ -38,20 +40,24 @@ export async function readLines(
     for (;;) {
       if (opts.signal?.aborted) return { lines: lineNo, bytes, aborted: true };
       if (lineNo >= stop) break;
-      const chunk = Buffer.allocUnsafe(opts.chunkBytes);
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
+      // the part line left from the chunk before goes first, and the read after it
+      const room = carry ? carry.length : 0;
+      const chunk = Buffer.allocUnsafe(room + opts.chunkBytes);
+      if (carry) carry.copy(chunk);
+      carry = undefined;
+      const bytesRead = opts.sync ? readSync(fh.fd, chunk, room, opts.chunkBytes, null) : (await fh.read(chunk, room, opts.chunkBytes, null)).bytesRead;
+      if (bytesRead === 0) {
+        if (room > 0) carry = chunk.subarray(0, room);
+        break;
+      }
       bytes += bytesRead;
-      let data = chunk.subarray(0, bytesRead);
+      let data = chunk.subarray(0, room + bytesRead);
+      // the rest of an over-long line is dropped (no carry then)
       if (dropping) {
         const nl = data.indexOf(10);
         if (nl < 0) continue;
         data = data.subarray(nl + 1);
         dropping = false;
-      }
-      if (carry) {
-        data = Buffer.concat([carry, data]);
-        carry = undefined;
       }
       const last = data.lastIndexOf(10);
       if (last < 0) {
