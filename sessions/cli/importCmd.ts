@@ -4,7 +4,6 @@
  */
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { isatty } from 'node:tty';
 import { ImportError, type ImportProgress } from '../import/index.ts';
 import { importAnyTrace } from '../tracedat/source.ts';
 import type { SessionReader } from '../reader.ts';
@@ -53,13 +52,14 @@ export async function cmdImport(out: Write, err: Write, trace: string, opts: Imp
   const output = opts.output ?? defaultOutput(trace);
   if (resolve(output) === resolve(trace)) throw new ImportCliError(`${output}: the session would overwrite the trace; choose another name with -o`);
   if (!replaceable(output)) throw new ImportCliError(`${output} exists and is not an MMU Lab session; not overwritten (choose another name with -o)`);
-  // isatty, not process.stderr.isTTY: that getter makes the stderr stream (~1.5 ms CPU for a
-  // pipe), which a quiet import never writes to
-  const tty = isatty(2);
+  // Whether stderr is a terminal is asked once progress is shown: the getter makes the stderr
+  // stream and loads tty and net (~2.5 ms CPU for a pipe), which a quiet import never writes to.
+  let tty: boolean | undefined;
   let shown = false;
   let last = 0;
   const onProgress = (p: ImportProgress) => {
     if (opts.quiet || !(opts.progress || p.totalBytes >= PROGRESS_BYTES)) return;
+    tty ??= process.stderr.isTTY === true;
     const now = performance.now();
     const done = p.phase === 'import' && p.bytes >= p.totalBytes;
     if (!done && now - last < (tty ? 200 : 2000)) return;
