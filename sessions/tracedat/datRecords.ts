@@ -8,7 +8,7 @@ import type { ImportRecord } from '../import/predecode.ts';
 import { predecodeFields, type FieldRecord, type PackedRecordBatch } from '../import/records.ts';
 import type { TraceDatMeta } from './file.ts';
 import type { EventFormat } from './formats.ts';
-import { PayloadFields } from './fields.ts';
+import { PayloadFields, type FieldValue } from './fields.ts';
 import { I_ID, I_LEN, I_PID, I_REF, STRIDE, type PackedEvents } from './packed.ts';
 import type { Damage, DatRecord } from './reader.ts';
 
@@ -77,6 +77,22 @@ class InternedFields extends PayloadFields {
   private text: string | undefined;
   private hexName: string | undefined;
   private hex: string | undefined;
+  // the last two fields read (the mapping reads the same one or two of every such event)
+  private name0: string | undefined;
+  private value0: FieldValue | undefined;
+  private name1: string | undefined;
+  private value1: FieldValue | undefined;
+
+  override get(name: string): FieldValue | undefined {
+    if (name === this.name0) return this.value0;
+    if (name === this.name1) return this.value1;
+    const v = super.get(name);
+    this.name1 = this.name0;
+    this.value1 = this.value0;
+    this.name0 = name;
+    this.value0 = v;
+    return v;
+  }
 
   override fieldsText(): string {
     return (this.text ??= super.fieldsText());
