@@ -132,11 +132,16 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
     res.end(text + '\n');
   }
 
+  /** Static files and exports are only read: any method but GET and HEAD gets 405 (and says so). */
+  function refusesMethod(req: IncomingMessage, res: ServerResponse): boolean {
+    if (req.method === 'GET' || req.method === 'HEAD') return false;
+    res.setHeader('Allow', 'GET, HEAD');
+    reply(res, 405, 'Method not allowed');
+    return true;
+  }
+
   function serveStatic(req: IncomingMessage, res: ServerResponse, url: URL): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('Allow', 'GET, HEAD');
-      return reply(res, 405, 'Method not allowed');
-    }
+    if (refusesMethod(req, res)) return;
     const file = resolveStaticFile(staticDir, url.pathname);
     if (!file) {
       if (!existsSync(join(staticDir, 'index.html'))) {
@@ -155,10 +160,7 @@ export async function startBrowserHost(options: BrowserHostOptions): Promise<Bro
 
   /** A file `sessions.export` wrote, as a download (same token/cookie as everything else). */
   function serveExport(req: IncomingMessage, res: ServerResponse, url: URL): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('Allow', 'GET, HEAD');
-      return reply(res, 405, 'Method not allowed');
-    }
+    if (refusesMethod(req, res)) return;
     let name: string;
     try {
       name = decodeURIComponent(url.pathname.slice(EXPORTS_URL_PATH.length + 1));

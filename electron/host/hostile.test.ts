@@ -65,7 +65,9 @@ describe('hostile HTTP requests to /api', () => {
     }
     expect((await post('{"id":1}', { 'Content-Type': 'text/plain' })).status).toBe(415);
     expect(await http('GET', '/api', auth())).toMatchObject({ status: 405 });
-    expect(await http('PUT', '/', auth(), 'x')).toMatchObject({ status: 405 });
+    // the static files and the exports are read-only: other methods are refused, saying which are allowed
+    expect(await http('PUT', '/', auth(), 'x')).toMatchObject({ status: 405, headers: { allow: 'GET, HEAD' } });
+    expect(await http('DELETE', '/exports/x.jsonl', auth())).toMatchObject({ status: 405, headers: { allow: 'GET, HEAD' } });
     expect(await post(JSON.stringify({ id: 1, method: 'app.info', params: {} }), { Origin: 'https://evil.example' })).toMatchObject({ status: 403 });
 
     const answers = await Promise.all(
