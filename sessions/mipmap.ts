@@ -294,19 +294,27 @@ function skipPairs(r: ByteReader, fields: number): number {
   return n;
 }
 
+/** How many type, reason and handling pairs some bins hold. */
+export interface PairCounts {
+  types: number;
+  reasons: number;
+  handlings: number;
+}
+
 /**
  * Reads past one encoded bin (docs/session-format.md, "SUMM") without checking it, returning its
- * grid-index delta: how a reader finds the bytes of the bins it needs before decoding only those.
+ * grid-index delta and adding its pairs to `pairs`: how a reader finds the bytes of the bins it
+ * needs, and the size of their columns, before decoding only those.
  */
-export function skipBin(r: ByteReader): number {
+export function skipBin(r: ByteReader, pairs: PairCounts): number {
   const delta = r.varuint();
   r.varuint();
-  skipPairs(r, 2);
+  pairs.types += skipPairs(r, 2);
   if (r.varuint()) {
     r.varuint();
     r.varuint();
-    skipPairs(r, 5);
-    skipPairs(r, 5);
+    pairs.reasons += skipPairs(r, 5);
+    pairs.handlings += skipPairs(r, 5);
   }
   return delta;
 }
@@ -316,23 +324,11 @@ export function skipBin(r: ByteReader): number {
  * arrays of their final size (a level of a 100 M-event session holds millions of pairs; growing
  * plain arrays for them left hundreds of MB of garbage per level decoded).
  */
-function countPairs(bins: number, bytes: Uint8Array): { types: number; reasons: number; handlings: number } {
+function countPairs(bins: number, bytes: Uint8Array): PairCounts {
   const r = new ByteReader(bytes);
-  let types = 0;
-  let reasons = 0;
-  let handlings = 0;
-  for (let b = 0; b < bins; b++) {
-    r.varuint();
-    r.varuint();
-    types += skipPairs(r, 2);
-    if (r.varuint()) {
-      r.varuint();
-      r.varuint();
-      reasons += skipPairs(r, 5);
-      handlings += skipPairs(r, 5);
-    }
-  }
-  return { types, reasons, handlings };
+  const pairs = { types: 0, reasons: 0, handlings: 0 };
+  for (let b = 0; b < bins; b++) skipBin(r, pairs);
+  return pairs;
 }
 
 /** Per-pair exit statistics of a level (reasons or handlings), filled in bin order. */
@@ -358,12 +354,13 @@ const statColumns = (size: number): StatColumns => ({
  * Decode `bins` bins of a level (throws FormatError on malformed bytes or counts that disagree):
  * the whole level, or with `run` a run of its bins from the start of `bytes` (bytes may follow
  * it; `run.end` is set to where it ends), whose first bin's index is a delta from `run.after`,
- * the grid index of the bin before the run (undefined: the run starts the level).
+ * the grid index of the bin before the run (undefined: the run starts the level). `run.pairs`:
+ * the run's pair counts when the caller has them (skipBin), else they are counted first.
  */
-export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCount: number, stringCount: number, run?: { after?: number; end?: number }): Level {
+export function decodeLevel(k: number, bins: number, bytes: Uint8Array, typeCount: number, stringCount: number, run?: { after?: number; end?: number; pairs?: PairCounts }): Level {
   const after = run?.after;
   if (bins > bytes.length / 4 + 1) throw new FormatError('a summary level declares more bins than its bytes can hold');
-  const size = countPairs(bins, bytes);
+  const size = run?.pairs ?? countPairs(bins, bytes);
   if (size.types + size.reasons + size.handlings > bytes.length) throw new FormatError('a summary level declares more entries than its bytes can hold');
   const r = new ByteReader(bytes);
   const idx = new Float64Array(bins);

@@ -22,7 +22,7 @@ export const READ_LIMITS = {
    */
   columnCacheBytes: 48 << 20,
   /** Summary levels kept decoded whole (the small ones; larger levels are decoded a window at a time). */
-  summaryLevelBytes: 32 << 20,
+  summaryLevelBytes: 64 << 20,
   /** What a merge of the lanes in canonical order may hold at once: one decoded chunk per lane. */
   mergeBytes: 320 << 20,
 } as const;

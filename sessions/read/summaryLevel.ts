@@ -8,13 +8,18 @@
  * queries over long ranges use it again and again.
  */
 import { ByteReader, FormatError, fmtInt } from '../format.ts';
-import { decodeLevel, skipBin, type Level } from '../mipmap.ts';
+import { decodeLevel, skipBin, type Level, type PairCounts } from '../mipmap.ts';
 
 /** Bins between two remembered starts: a slice skips at most this many bins at each of its ends. */
 const BLOCK_BINS = 64;
 
-/** Levels of at most this many encoded bytes are kept decoded whole (about 5× as many bytes). */
-const WHOLE_LEVEL_BYTES = 2 << 20;
+/**
+ * Levels of at most this many encoded bytes are kept decoded whole (about 5× as many bytes): at
+ * 100 M events, every level of a lane but its finest (the next, 6 MB, decodes to 33 MB). A query
+ * on a level kept encoded decodes its window's bins each time (about 1 µs a bin), which a zoomed
+ * view pays on every redraw, so only the levels too large to hold are kept so.
+ */
+const WHOLE_LEVEL_BYTES = 8 << 20;
 
 /** Bins [binFrom, binTo) of `level` are those a slice asked for. */
 export interface BinRun {
@@ -53,10 +58,16 @@ export class DecodedLevels {
 export class LevelBins {
   /** A small level decoded (undefined when dropped by the budget or for a large level). */
   private whole: Level | undefined;
-  /** For a large level: byte offset of bin b·BLOCK_BINS, the grid index of that bin and of the bin before it (0 for the first). */
+  /** A large level's last slice (a window's few thousand bins at most). */
+  private last: { from: number; to: number; run: BinRun } | undefined;
+  /**
+   * For a large level, of bin b·BLOCK_BINS: its byte offset, its grid index and that of the bin
+   * before it (0 for the first), and the type, reason and handling pairs of the bins before it.
+   */
   private readonly blockAt: Float64Array;
   private readonly blockIdx: Float64Array;
   private readonly blockPrev: Float64Array;
+  private readonly blockPairs: Float64Array;
 
   private constructor(
     readonly k: number,
@@ -71,6 +82,7 @@ export class LevelBins {
     this.blockAt = new Float64Array(blocks);
     this.blockIdx = new Float64Array(blocks);
     this.blockPrev = new Float64Array(blocks);
+    this.blockPairs = new Float64Array(3 * blocks);
   }
 
   /**
@@ -87,6 +99,7 @@ export class LevelBins {
       for (const e of whole.events) total += e;
     } else {
       let prev = 0;
+      const pairs: PairCounts = { types: 0, reasons: 0, handlings: 0 };
       const run: { after?: number; end?: number } = { end: 0 };
       for (let b = 0, blk = 0; b < bins; b += BLOCK_BINS, blk++) {
         const n = Math.min(BLOCK_BINS, bins - b);
@@ -97,6 +110,10 @@ export class LevelBins {
         lv.blockAt[blk] = start;
         lv.blockIdx[blk] = block.idx[0]!;
         lv.blockPrev[blk] = prev;
+        lv.blockPairs.set([pairs.types, pairs.reasons, pairs.handlings], 3 * blk);
+        pairs.types += block.typeStart[n]!;
+        pairs.reasons += block.reasonStart[n]!;
+        pairs.handlings += block.handlingStart[n]!;
         prev = block.idx[n - 1]!;
         for (const e of block.events) total += e;
       }
@@ -108,7 +125,7 @@ export class LevelBins {
 
   /** Bytes kept for this level, encoded (its decoded columns are counted by DecodedLevels). */
   get byteLength(): number {
-    return this.bytes.byteLength + this.blockAt.byteLength * 3;
+    return this.bytes.byteLength + this.blockAt.byteLength * 6;
   }
 
   /** Called by DecodedLevels when it drops this level's columns. */
@@ -131,15 +148,23 @@ export class LevelBins {
       const level = this.decodeWhole();
       return { level, binFrom: binAtOrAfter(level, from), binTo: Math.max(binAtOrAfter(level, from), binAtOrAfter(level, to)) };
     }
+    // a view asks for its timeline and its density over the same window: one decode for both
+    if (this.last?.from === from && this.last.to === to) return this.last.run;
     const a = this.find(from);
     const b = this.find(to);
     const n = Math.max(0, b.bin - a.bin);
-    const level = decodeLevel(this.k, n, this.bytes.subarray(a.at), this.typeCount, this.stringCount, { after: a.bin === 0 ? undefined : a.prev });
-    return { level, binFrom: 0, binTo: n };
+    const pairs = n ? { types: b.pairs.types - a.pairs.types, reasons: b.pairs.reasons - a.pairs.reasons, handlings: b.pairs.handlings - a.pairs.handlings } : undefined;
+    const level = decodeLevel(this.k, n, this.bytes.subarray(a.at), this.typeCount, this.stringCount, { after: a.bin === 0 ? undefined : a.prev, pairs });
+    const run = { level, binFrom: 0, binTo: n };
+    this.last = { from, to, run };
+    return run;
   }
 
-  /** The first bin whose grid index is at least i (or the level's end): its number, byte offset and the index of the bin before it. */
-  private find(i: number): { bin: number; at: number; prev: number } {
+  /**
+   * The first bin whose grid index is at least i (or the level's end): its number, byte offset,
+   * the index of the bin before it and the pairs of the bins before it.
+   */
+  private find(i: number): { bin: number; at: number; prev: number; pairs: PairCounts } {
     // the last block starting at or before i
     let lo = 0;
     let hi = this.blockIdx.length;
@@ -152,13 +177,16 @@ export class LevelBins {
     const r = new ByteReader(this.bytes, this.blockAt[blk] ?? 0);
     let prev = this.blockPrev[blk] ?? 0;
     let bin = blk * BLOCK_BINS;
+    const p = this.blockPairs;
+    const pairs: PairCounts = { types: p[3 * blk] ?? 0, reasons: p[3 * blk + 1] ?? 0, handlings: p[3 * blk + 2] ?? 0 };
     for (; bin < this.bins; bin++) {
       const at = r.pos;
-      const idx = prev + skipBin(r);
-      if (idx >= i) return { bin, at, prev };
+      const { types, reasons, handlings } = pairs;
+      const idx = prev + skipBin(r, pairs);
+      if (idx >= i) return { bin, at, prev, pairs: { types, reasons, handlings } };
       prev = idx;
     }
-    return { bin, at: r.pos, prev };
+    return { bin, at: r.pos, prev, pairs };
   }
 }
 
