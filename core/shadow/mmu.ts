@@ -245,6 +245,17 @@ export class ShadowMmu implements Mmu {
     return this.pages.getPage(base / 4096, level - 1, 0, true, access);
   }
 
+  /**
+   * Under mmu_lock (a CR3 load, an MMU role change): top up the page cache, bring every unsync
+   * page back in sync, and point the vCPU's roots at its CR3's shadow pages.
+   */
+  private reloadRoots(cpu: Vcpu): void {
+    this.m.lock(this.m.cost.shadowFaultNs);
+    this.pages.topUp();
+    this.unsync?.syncAll();
+    this.loadRoots(cpu);
+  }
+
   /** Point the vCPU's shadow roots at the shadow pages of its CR3 (PDPTE valid bits honoured). */
   private loadRoots(cpu: Vcpu): void {
     const mmu = this.pages;
@@ -308,12 +319,8 @@ export class ShadowMmu implements Mmu {
 
   /** MOV to CR3 exits (CR_ACCESS): sync unsync pages and switch to the new address space's roots. */
   loadCr3(cpu: Vcpu): void {
-    const m = this.m;
     const start = this.platform.beginExit('CR_ACCESS');
-    m.lock(m.cost.shadowFaultNs);
-    this.pages.topUp();
-    this.unsync?.syncAll();
-    this.loadRoots(cpu);
+    this.reloadRoots(cpu);
     this.platform.endExit(start, 'CR_ACCESS', 'cr3-switch');
   }
 
@@ -335,10 +342,7 @@ export class ShadowMmu implements Mmu {
     const m = this.m;
     this.hwCtl = { ...m.ctl, wp: true };
     const start = this.platform.beginExit(controlExitReason(register));
-    m.lock(m.cost.shadowFaultNs);
-    this.pages.topUp();
-    this.unsync?.syncAll();
-    this.loadRoots(cpu);
+    this.reloadRoots(cpu);
     m.tick(m.cost.emulateNs);
     this.platform.endExit(start, controlExitReason(register), 'mmu-role-change');
   }
