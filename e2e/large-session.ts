@@ -24,21 +24,34 @@ export function recordLarge(sessionsDir: string, vcpus = 2): string {
   return file;
 }
 
-/** Every `queries.progress` the host pushes to the page, and the answers to `queries.cancel`, as they arrive. */
+/**
+ * Every `queries.progress` the host pushes to the page, the `queries.cancel` requests the page
+ * sends and their answers, and the answers to the queries themselves (any request carrying a
+ * `queryId`), each stamped with when it crossed the page's socket.
+ */
 export function watchQueries(page: import('@playwright/test').Page) {
   const progress: { queryId: string; fraction: number; matches?: number; at: number }[] = [];
   const cancels = new Map<number, string>();
+  const queries = new Map<number, { queryId: string; method: string }>();
+  const cancelsSent: { queryId: string; at: number }[] = [];
   const cancelAnswers: { queryId: string; cancelled: boolean; at: number }[] = [];
+  const queryAnswers: { queryId: string; method: string; ok: boolean; at: number }[] = [];
   page.on('websocket', (ws) => {
     ws.on('framesent', (f) => {
       const m = JSON.parse(String(f.payload)) as { id?: number; method?: string; params?: { queryId?: string } };
-      if (m.method === 'queries.cancel' && m.id !== undefined) cancels.set(m.id, m.params?.queryId ?? '');
+      if (m.id === undefined || !m.method || m.params?.queryId === undefined) return;
+      if (m.method === 'queries.cancel') {
+        cancels.set(m.id, m.params.queryId);
+        cancelsSent.push({ queryId: m.params.queryId, at: Date.now() });
+      } else queries.set(m.id, { queryId: m.params.queryId, method: m.method });
     });
     ws.on('framereceived', (f) => {
-      const m = JSON.parse(String(f.payload)) as { id?: number; event?: string; payload?: { queryId: string; fraction: number; matches?: number }; result?: { cancelled: boolean } };
+      const m = JSON.parse(String(f.payload)) as { id?: number; ok?: boolean; event?: string; payload?: { queryId: string; fraction: number; matches?: number }; result?: { cancelled: boolean } };
       if (m.event === 'queries.progress' && m.payload) progress.push({ ...m.payload, at: Date.now() });
       if (m.id !== undefined && cancels.has(m.id) && m.result) cancelAnswers.push({ queryId: cancels.get(m.id)!, cancelled: m.result.cancelled, at: Date.now() });
+      const query = m.id !== undefined ? queries.get(m.id) : undefined;
+      if (query) queryAnswers.push({ ...query, ok: m.ok === true, at: Date.now() });
     });
   });
-  return { progress, cancelAnswers };
+  return { progress, cancelsSent, cancelAnswers, queryAnswers };
 }
