@@ -217,6 +217,8 @@ export async function importTrace(inputPath: string, outPath: string, options: I
           },
           onChunk,
           (message) => new ImportError(message),
+          // records held back for the speculation are kept; after that one object serves every record
+          () => speculation.holding,
         );
       } else asm1.end();
     } catch (e) {

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openSession } from '../reader.ts';
 import { importTrace } from './importer.ts';
 import type { TraceRecord } from './lines.ts';
-import { BatchEncoder, decodeBatch, parseWorkerLocation } from './recordBatch.ts';
+import { BatchDecoder, BatchEncoder, parseWorkerLocation } from './recordBatch.ts';
 import { DECODED, SPURIOUS, TsReader, predecode, type ImportRecord } from './predecode.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mmulab-readthread-'));
@@ -50,9 +50,11 @@ describe('reading and parsing in a worker thread', () => {
     ];
     const enc = new BatchEncoder();
     for (const r of recs) enc.add(r);
-    const { text, nums, count, strings } = enc.take();
+    const batch = enc.take();
+    const dec = new BatchDecoder();
+    dec.strings.push(...batch.strings);
     const out: ImportRecord[] = [];
-    decodeBatch(text, nums, count, strings, (r) => out.push(r));
+    dec.decode(batch, (r) => out.push(r));
     const tsr = new TsReader();
     expect(out).toEqual(recs.map((r) => predecode(r, tsr)));
     // the decoded fields, by hand from the texts above
@@ -69,7 +71,8 @@ describe('reading and parsing in a worker thread', () => {
 
   it('numbers the first 4096 distinct short strings across batches and sends the others as text', () => {
     const enc = new BatchEncoder();
-    const table: string[] = [];
+    const dec = new BatchDecoder();
+    const table = dec.strings;
     const out: ImportRecord[] = [];
     const recs: TraceRecord[] = Array.from({ length: 5000 }, (_, i) => ({
       lineNo: i + 1,
@@ -85,7 +88,7 @@ describe('reading and parsing in a worker thread', () => {
       for (const r of recs.slice(b * 1000, b * 1000 + 1000)) enc.add(r);
       const batch = enc.take();
       table.push(...batch.strings);
-      decodeBatch(batch.text, batch.nums, batch.count, table, (r) => out.push(r));
+      dec.decode(batch, (r) => out.push(r));
     }
     expect(table.length).toBe(4096);
     expect(out.map((r) => r.comm)).toEqual(recs.map((r) => r.comm));

@@ -157,7 +157,7 @@ export class BatchEncoder {
     this.count++;
   }
 
-  take(): { text: string; nums: Float64Array; count: number; strings: string[] } {
+  take(): Batch & { strings: string[] } {
     const out = { text: this.parts.join(''), nums: this.nums.slice(0, this.count * FIELDS), count: this.count, strings: this.newStrings };
     this.parts = [];
     this.newStrings = [];
@@ -166,49 +166,77 @@ export class BatchEncoder {
   }
 }
 
+/** A packed batch of records (BatchEncoder.take). */
+export interface Batch {
+  text: string;
+  nums: Float64Array;
+  count: number;
+}
+
 /** The string table of a decoder: the strings of every batch so far, in the order they were numbered. */
 export type BatchStrings = string[];
 
-/** Unpacks a batch (in the importing thread), calling `each` with every record in order. */
-export function decodeBatch(text: string, nums: Float64Array, count: number, strings: BatchStrings, each: (r: ImportRecord) => void): void {
-  let off = 0;
-  const str = (v: number): string => {
-    if (v >= 0) return strings[v]!;
-    const end = off - v - 2;
-    const s = text.slice(off, end);
-    off = end;
+/**
+ * Unpacks batches (in the importing thread), calling `each` with every record in order. One
+ * object serves every record unless `fresh()` says the records are kept (the speculation holds
+ * its first records back: speculation.ts); nothing else keeps a record past `each`. (A class,
+ * not a function with a closure per batch: the optimized code of a closure made anew for every
+ * batch was thrown away at the next batch.)
+ */
+export class BatchDecoder {
+  /** The strings of every batch so far (BatchStrings). */
+  readonly strings: BatchStrings = [];
+  private scratch: ImportRecord | undefined = undefined;
+  private off = 0;
+  private text = '';
+
+  /** A numbered string, or the next one sent as text. */
+  private str(v: number): string {
+    if (v >= 0) return this.strings[v]!;
+    const end = this.off - v - 2;
+    const s = this.text.slice(this.off, end);
+    this.off = end;
     return s;
-  };
-  for (let i = 0, k = 0; i < count; i++, k += FIELDS) {
-    // in the order add() wrote the texts: comm, system, event, reason, body
-    const comm = str(nums[k + 9]!);
-    const sys = nums[k + 10]!;
-    const system = sys === NONE ? undefined : str(sys);
-    const event = str(nums[k + 11]!);
-    const rs = nums[k + 12]!;
-    const reason = rs === NONE ? '' : str(rs);
-    const bodyLen = nums[k + 13]!;
-    const body = bodyLen === 0 ? '' : text.slice(off, off + bodyLen);
-    off += bodyLen;
-    const tgid = nums[k + 2]!;
-    const rec: ImportRecord = {
-      lineNo: nums[k]!,
-      comm,
-      pid: nums[k + 1]!,
-      tgid: tgid === tgid ? tgid : undefined,
-      sec: nums[k + 3]!,
-      ns: nums[k + 4]!,
-      system,
-      event,
-      body,
-      scanVcpu: nums[k + 5]!,
-      vcpu: nums[k + 6]!,
-      reason,
-      a: nums[k + 7]!,
-      flags: nums[k + 8]!,
-    };
-    if (rec.flags === PENDING) decodeFaults(rec);
-    each(rec);
+  }
+
+  decode(batch: Batch, each: (r: ImportRecord) => void, fresh: () => boolean = () => true): void {
+    const { nums, count } = batch;
+    this.text = batch.text;
+    this.off = 0;
+    for (let i = 0, k = 0; i < count; i++, k += FIELDS) {
+      // in the order add() wrote the texts: comm, system, event, reason, body
+      const comm = this.str(nums[k + 9]!);
+      const sys = nums[k + 10]!;
+      const system = sys === NONE ? undefined : this.str(sys);
+      const event = this.str(nums[k + 11]!);
+      const rs = nums[k + 12]!;
+      const reason = rs === NONE ? '' : this.str(rs);
+      const bodyLen = nums[k + 13]!;
+      const body = bodyLen === 0 ? '' : this.text.slice(this.off, this.off + bodyLen);
+      this.off += bodyLen;
+      const tgid = nums[k + 2]!;
+      let rec = this.scratch;
+      if (!rec || fresh()) {
+        rec = { lineNo: 0, comm: '', pid: 0, tgid: undefined, sec: 0, ns: 0, system: undefined, event: '', body: '', scanVcpu: 0, vcpu: 0, reason: '', a: 0, flags: 0 };
+        this.scratch = rec;
+      }
+      rec.lineNo = nums[k]!;
+      rec.comm = comm;
+      rec.pid = nums[k + 1]!;
+      rec.tgid = tgid === tgid ? tgid : undefined;
+      rec.sec = nums[k + 3]!;
+      rec.ns = nums[k + 4]!;
+      rec.system = system;
+      rec.event = event;
+      rec.body = body;
+      rec.scanVcpu = nums[k + 5]!;
+      rec.vcpu = nums[k + 6]!;
+      rec.reason = reason;
+      rec.a = nums[k + 7]!;
+      rec.flags = nums[k + 8]!;
+      if (rec.flags === PENDING) decodeFaults(rec);
+      each(rec);
+    }
   }
 }
 
@@ -263,6 +291,7 @@ export interface ParseWorker {
     onBatch: (stats: AssemblerStats, skipped: SkippedLine[]) => void,
     onChunk: (bytes: number, lines: number) => void,
     importError: (message: string) => Error,
+    fresh?: () => boolean,
   ): Promise<WorkerRead>;
   /** Resolves once the thread has started (true), or failed to (false). */
   started(): Promise<boolean>;
@@ -295,7 +324,7 @@ export function startParseWorker(
   let failed: Error | undefined;
   let settle: ((err: Error | undefined, result?: WorkerRead) => void) | undefined;
   let stopped = false;
-  const strings: BatchStrings = [];
+  const decoder = new BatchDecoder();
   const stop = () => {
     if (stopped) return;
     stopped = true;
@@ -313,7 +342,7 @@ export function startParseWorker(
       return Atomics.load(counters, READY) === 1;
     },
     stop,
-    run(afterLine, state, maxListed, statsAtRecord, onRecord, onBatch, onChunk, importError) {
+    run(afterLine, state, maxListed, statsAtRecord, onRecord, onBatch, onChunk, importError, fresh) {
       return new Promise<WorkerRead>((resolve, reject) => {
         let settled = false;
         settle = (err, result) => {
@@ -328,14 +357,14 @@ export function startParseWorker(
           if (settled) return;
           if (m.kind === 'error') return settle!(m.importError ? importError(m.message) : new Error(m.message));
           try {
-            for (const x of m.strings) strings.push(x);
+            for (const x of m.strings) decoder.strings.push(x);
             if (m.at) {
               // only the record numbered statsAtRecord reads the stats: these are its
               onBatch(m.at.stats, m.skipped.slice(0, m.at.skipped));
-              decodeBatch(m.text, m.nums, m.count, strings, onRecord);
+              decoder.decode(m, onRecord, fresh);
               onBatch(m.stats, m.skipped.slice(m.at.skipped));
             } else {
-              decodeBatch(m.text, m.nums, m.count, strings, onRecord);
+              decoder.decode(m, onRecord, fresh);
               onBatch(m.stats, m.skipped);
             }
             onChunk(m.bytes, m.lines);
