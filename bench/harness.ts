@@ -51,6 +51,19 @@ export function stats(samples: number[]): Stats {
   return { median, min: sorted[0] ?? NaN, max: sorted[sorted.length - 1] ?? NaN, samples };
 }
 
+/**
+ * The median over `pairs` of ours ÷ base, each pair measured back to back (the baseline first),
+ * so a change of load on a shared machine hits both sides of each ratio.
+ */
+export function interleavedRatio(pairs: number, ours: () => number, base: () => number): number {
+  const ratios: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const b = base();
+    ratios.push(ours() / b);
+  }
+  return stats(ratios).median;
+}
+
 /** The p-th percentile (0..100) of a list of numbers, nearest-rank. */
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;

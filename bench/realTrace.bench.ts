@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Benchmark } from './harness.ts';
-import { stats } from './harness.ts';
+import { interleavedRatio } from './harness.ts';
 import { REALKVM_DIR } from '../sessions/testing/realPaths.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -168,14 +168,7 @@ export function benchmarks(): Benchmark[] {
       group: 'realtrace',
       // interleaved pairs: a load change on a shared machine hits both sides
       figure: { name: 'import lines/s ÷ trace-cmd report lines/s (median of interleaved pairs)', unit: '×', better: 'higher', budget: 1 },
-      run: () => {
-        const ratios: number[] = [];
-        for (let i = 0; i < PAIRS; i++) {
-          const base = reportLinesPerSecond();
-          ratios.push(importLinesPerSecond() / base);
-        }
-        return stats(ratios).median;
-      },
+      run: () => interleavedRatio(PAIRS, importLinesPerSecond, reportLinesPerSecond),
       warmup: 0,
       repetitions: 1,
     },

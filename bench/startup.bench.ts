@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Benchmark } from './harness.ts';
-import { stats } from './harness.ts';
+import { interleavedRatio } from './harness.ts';
 
 const bin = fileURLToPath(new URL('../bin/mmu-lab.js', import.meta.url));
 const PAIRS = 11;
@@ -39,14 +39,7 @@ export function benchmarks(): Benchmark[] {
       name: 'startup.cli-version.ratio',
       group: 'startup',
       figure: { name: 'mmu-lab --version ÷ node -e 0 (median of interleaved pairs)', unit: '×', better: 'lower', budget: 3 },
-      run: () => {
-        const ratios: number[] = [];
-        for (let i = 0; i < PAIRS; i++) {
-          const base = nodeBare();
-          ratios.push(cliVersion() / base);
-        }
-        return stats(ratios).median;
-      },
+      run: () => interleavedRatio(PAIRS, cliVersion, nodeBare),
       warmup: 0,
       repetitions: 3,
     },
