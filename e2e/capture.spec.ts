@@ -2,23 +2,16 @@
 // count from the report text beside it, counted here); "Capture…" ("Record this host's KVM…")
 // records the harness guest on this host's real KVM, the session opens while it records and grows,
 // and Stop keeps it. Where the host cannot record, the dialog says what is missing.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from './fixtures';
-import { REALKVM_DIR, REAL_618_DIR } from '../sessions/testing/realPaths';
+import { REAL_618_DIR } from '../sessions/testing/realPaths';
+import { buildHarness, onlyBuildMissing, realKvmMissing } from '../sessions/testing/realKvm';
 
 const REAL = REAL_618_DIR;
-const HARNESS_SRC = REALKVM_DIR;
 
-function cannotCapture(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root';
-  if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
-  if (!existsSync('/sys/kernel/tracing/instances')) return 'no tracefs';
-  if (spawnSync('gcc', ['--version']).status !== 0) return 'no gcc';
-  return undefined;
-}
 
 test('Open trace… imports a trace.dat with every record of its report twin', async ({ app, lab, page }) => {
   test.skip(!existsSync(join(REAL, 'demand-cpl3.trace.dat')), `no real-6.18 samples at ${REAL}`);
@@ -32,24 +25,23 @@ test('Open trace… imports a trace.dat with every record of its report twin', a
 });
 
 test("Capture… records this host's KVM into a session that opens while it records", async ({ app, lab, page }) => {
-  const why = cannotCapture();
+  const why = realKvmMissing();
   await app.goto(lab.url);
   await page.getByTestId('capture-open').click();
   const dialog = page.getByTestId('capture-dialog');
   await expect(dialog.getByRole('heading', { name: "Record this host's KVM" })).toBeVisible();
   if (why) {
     // no root / tracefs / KVM here: one sentence says which, and nothing can be started
-    test.skip(why === 'no gcc', 'no gcc to build the harness guest');
+    test.skip(onlyBuildMissing(why), `the harness guest cannot be built: ${why}`);
     await expect(page.getByTestId('capture-problem')).toContainText(/root|tracefs|KVM/);
     await expect(page.getByTestId('capture-start')).toHaveCount(0);
     return;
   }
-  const build = mkdtempSync(join(tmpdir(), 'mmu-e2e-rk-'));
-  execFileSync('make', ['-s', '-C', HARNESS_SRC, `BUILD=${build}`], { stdio: 'ignore' });
+  const harness = buildHarness(mkdtempSync(join(tmpdir(), 'mmu-e2e-rk-')));
   await page.getByTestId('capture-duration').fill('');
   await page.getByTestId('capture-start').click();
   await expect(page.getByTestId('capture-status')).toBeVisible();
-  const runGuest = () => execFileSync(join(build, 'harness'), ['demand', '32'], { env: { ...process.env, GUEST_CPL3: '1' }, stdio: 'ignore' });
+  const runGuest = () => execFileSync(harness, ['demand', '32'], { env: { ...process.env, GUEST_CPL3: '1' }, stdio: 'ignore' });
   runGuest();
   // the session opens while recording (the dialog follows it) ...
   await expect(page.getByTestId('session-file')).toHaveText(/^capture-.*\.mmulab$/, { timeout: 15_000 });

@@ -1,8 +1,8 @@
 // capture.* through the host's API, on this host's real KVM: start, the harness guest runs, the
 // session opens and grows while it records, stop keeps it; KVM's own counter checks the count.
 // Skips (saying why) without root, tracefs, /dev/kvm or gcc.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,18 +11,9 @@ import { HostService } from './hostService.ts';
 import { waitFor } from './testing/wait.ts';
 import { openSession } from '../../sessions/reader.ts';
 import { spteFills } from '../../sessions/testing/zapClears.ts';
-import { REALKVM_DIR } from '../../sessions/testing/realPaths.ts';
+import { buildHarness, onlyBuildMissing, realKvmMissing } from '../../sessions/testing/realKvm.ts';
 
-const HARNESS_SRC = REALKVM_DIR;
-function why(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root';
-  if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
-  if (!existsSync('/sys/kernel/tracing/instances')) return 'no tracefs';
-  if (spawnSync('gcc', ['--version']).status !== 0) return 'no gcc';
-  if (!existsSync(join(HARNESS_SRC, 'harness.c'))) return 'no harness source';
-  return undefined;
-}
-const skip = why();
+const skip = realKvmMissing();
 if (skip) console.log(`capture API tests skipped: ${skip}`);
 
 const dir = mkdtempSync(join(tmpdir(), 'mmu-captures-'));
@@ -42,12 +33,12 @@ afterAll(async () => {
 describe('capture API', () => {
   it('capture.check says whether this host can record, and what is missing', async () => {
     const c = await service.call('capture.check', {});
-    expect(c.available).toBe(skip === undefined || skip === 'no gcc' || skip === 'no harness source');
+    expect(c.available).toBe(skip === undefined || onlyBuildMissing(skip));
     if (!c.available) expect(c.problem).toMatch(/root|tracefs|KVM/);
   });
 
   it.skipIf(skip !== undefined)('records the harness guest into a session that grows while it records', async () => {
-    execFileSync('make', ['-s', '-C', HARNESS_SRC, `BUILD=${join(dir, 'rk')}`], { stdio: 'ignore' });
+    const harness = buildHarness(dir);
     const started = await service.call('capture.start', {});
     expect(started.state).toBe('recording');
     await expect(service.call('capture.start', {})).rejects.toThrow(/already recording/);
@@ -64,7 +55,7 @@ describe('capture API', () => {
       return seenWhileRecording > 0;
     };
     for (let i = 0; i < 3; i++) {
-      const out = execFileSync(join(dir, 'rk', 'harness'), ['demand', '32'], { env: { ...process.env, GUEST_CPL3: '1', KVM_STATS: '1' }, encoding: 'utf8' });
+      const out = execFileSync(harness, ['demand', '32'], { env: { ...process.env, GUEST_CPL3: '1', KVM_STATS: '1' }, encoding: 'utf8' });
       pfFixed += Number(/vcpu0\.pf_fixed = (\d+)/.exec(out)?.[1] ?? NaN);
       await new Promise((r) => setTimeout(r, 400));
       await look();

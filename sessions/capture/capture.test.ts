@@ -5,7 +5,7 @@
  * is gone after a normal end, an uncaught error and SIGTERM, and one left by a SIGKILLed capture
  * is removed by the next. Skips, saying why, without root, tracefs, /dev/kvm or gcc.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,36 +13,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { MmuEvent } from '../../core/events.ts';
 import { openSession } from '../reader.ts';
 import { spteFills } from '../testing/zapClears.ts';
-import { REALKVM_DIR } from '../testing/realPaths.ts';
+import { buildHarness, realKvmMissing, TRACEFS } from '../testing/realKvm.ts';
 import { runCapture } from './cmd.ts';
 import { CaptureUnavailable, INSTANCE_PREFIX, checkHost } from './tracefs.ts';
 import { Capture } from './capture.ts';
 
-const HARNESS_SRC = REALKVM_DIR;
-const TRACEFS = '/sys/kernel/tracing';
-
-function why(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root';
-  if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
-  if (!existsSync(join(TRACEFS, 'instances'))) return `tracefs is not mounted at ${TRACEFS}`;
-  if (spawnSync('gcc', ['--version']).status !== 0) return 'no gcc to build the harness guest';
-  if (!existsSync(join(HARNESS_SRC, 'harness.c'))) return `no harness source at ${HARNESS_SRC}`;
-  return undefined;
-}
-const skip = why();
+const skip = realKvmMissing();
 if (skip) console.log(`capture end-to-end tests skipped: ${skip}`);
 
 const tmp = mkdtempSync(join(tmpdir(), 'mmu-capture-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-let harness: string | undefined;
-function buildHarness(): string {
-  if (!harness) {
-    const build = join(tmp, 'rk');
-    execFileSync('make', ['-s', '-C', HARNESS_SRC, `BUILD=${build}`], { stdio: 'ignore' });
-    harness = join(build, 'harness');
-  }
-  return harness;
-}
+const harness = (): string => buildHarness(tmp);
 
 function stats(text: string): Map<string, number> {
   const m = new Map<string, number>();
@@ -76,7 +57,7 @@ describe.skipIf(skip !== undefined)('capture: the harness guest on this host', (
     const before = ['tracing_on', 'events/kvm/enable', 'events/kvmmmu/enable'].map((f) => readFileSync(join(TRACEFS, f), 'utf8'));
     let output = '';
     const out = join(tmp, 'demand.mmulab');
-    const { result, capture } = await runCapture(out, { command: ['env', 'GUEST_CPL3=1', 'KVM_STATS=1', buildHarness(), 'demand', '64'], onOutput: (t) => (output += t) });
+    const { result, capture } = await runCapture(out, { command: ['env', 'GUEST_CPL3=1', 'KVM_STATS=1', harness(), 'demand', '64'], onOutput: (t) => (output += t) });
     expect(result.ok, result.message).toBe(true);
     expect(result.flavour).toBe('capture');
     const kvm = stats(output);
@@ -90,7 +71,7 @@ describe.skipIf(skip !== undefined)('capture: the harness guest on this host', (
   it("the guest's own #PFs: one guest_fault per pf_guest of KVM's counters", async () => {
     let output = '';
     const out = join(tmp, 'gpf.mmulab');
-    const { result } = await runCapture(out, { command: ['env', 'KVM_STATS=1', buildHarness(), 'gpf', '16'], onOutput: (t) => (output += t) });
+    const { result } = await runCapture(out, { command: ['env', 'KVM_STATS=1', harness(), 'gpf', '16'], onOutput: (t) => (output += t) });
     expect(result.ok, result.message).toBe(true);
     expect(events(out).filter((e) => e.type === 'guest_fault').length).toBe(stats(output).get('vcpu0.pf_guest'));
   }, 60_000);
@@ -99,7 +80,7 @@ describe.skipIf(skip !== undefined)('capture: the harness guest on this host', (
     const out = join(tmp, 'live.mmulab');
     const ac = new AbortController();
     let seen = 0;
-    const run = runCapture(out, { command: ['sh', '-c', `for i in 1 2 3 4 5 6; do GUEST_CPL3=1 ${buildHarness()} demand 16 >/dev/null; sleep 0.3; done`], stopSignal: ac.signal, speculateAfter: 1 });
+    const run = runCapture(out, { command: ['sh', '-c', `for i in 1 2 3 4 5 6; do GUEST_CPL3=1 ${harness()} demand 16 >/dev/null; sleep 0.3; done`], stopSignal: ac.signal, speculateAfter: 1 });
     let ended = false;
     void run.finally(() => (ended = true)).catch(() => undefined);
     // before the capture ends (the command runs 6 x 0.3 s and more), it has handed records to the session:
@@ -178,7 +159,7 @@ describe.skipIf(skip !== undefined)('capture: the harness guest on this host', (
     while (!stderr.includes('Ctrl-C stops') && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 100));
     const instance = join(TRACEFS, 'instances', `${INSTANCE_PREFIX}${cli.pid}`);
     expect(existsSync(instance)).toBe(true);
-    execFileSync(buildHarness(), ['demand', '16'], { env: { ...process.env, GUEST_CPL3: '1' }, stdio: 'ignore' });
+    execFileSync(harness(), ['demand', '16'], { env: { ...process.env, GUEST_CPL3: '1' }, stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 300));
     cli.kill('SIGINT');
     const code = await new Promise<number | null>((r) => cli.on('exit', r));

@@ -8,25 +8,10 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REALKVM_DIR } from './realPaths.ts';
-
-export const HARNESS_SRC = REALKVM_DIR;
-const TRACEFS = '/sys/kernel/tracing';
+import { buildHarness, realKvmMissing, TRACEFS } from './realKvm.ts';
 
 export function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root';
-  if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
-  if (!existsSync(join(TRACEFS, 'instances'))) return `no tracefs at ${TRACEFS}`;
-  for (const tool of ['gcc', 'trace-cmd']) if (spawnSync(tool, ['--version']).error) return `no ${tool}`;
-  if (!existsSync(join(HARNESS_SRC, 'harness.c'))) return `no harness source at ${HARNESS_SRC}`;
-  return undefined;
-}
-
-/** Build the harness guest into `dir` (once per dir); its path. */
-export function buildHarness(dir: string): string {
-  const harness = join(dir, 'rk', 'harness');
-  if (!existsSync(harness)) execFileSync('make', ['-s', '-C', HARNESS_SRC, `BUILD=${join(dir, 'rk')}`], { stdio: 'ignore' });
-  return harness;
+  return realKvmMissing(['gcc', 'make', 'trace-cmd']);
 }
 
 /** Run the harness with `args` (and `env`) under tracing; write `out`; the harness's stdout. */
