@@ -183,9 +183,13 @@ export class ChunkStore {
     return body;
   }
 
+  /** Chunks found damaged so far (a change tells a caller that cached "no damaged chunk" may no longer hold). */
+  badChunks = 0;
+
   private markBad(ch: ChunkRef, e: unknown): void {
     if (ch.bad) return;
     ch.bad = true;
+    this.badChunks++;
     const what = `The events of the chunk at byte ${fmtInt(ch.offset)} (vm ${ch.vm} vcpu ${ch.vcpu}, ${fmtInt(ch.count)} events)`;
     const [code, message] =
       e instanceof ChecksumError
