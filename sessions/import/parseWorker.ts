@@ -10,6 +10,7 @@
  * `kind: 'tracedat'` in its workerData it is the trace.dat import's reading thread instead
  * (sessions/tracedat/readWorker.ts).
  */
+import { statSync } from 'node:fs';
 import { workerData, parentPort } from 'node:worker_threads';
 import { ImportError, readLines } from './readLines.ts';
 import { LineAssembler, type AssemblerStats } from './lines.ts';
@@ -39,6 +40,13 @@ async function run(start: ParseWorkerStart): Promise<void> {
   asm.resume(start.state);
   let listed = 0;
   let chunks = 0;
+  // (the size when the import started: a file that grows meanwhile only gets bigger batches at its end)
+  let size = Infinity;
+  try {
+    size = statSync(data.path).size;
+  } catch {
+    /* readLines says why it cannot read the file */
+  }
   const post = (last: { lines: number; bytes: number; aborted: boolean } | undefined, bytes: number, lines: number) => {
     if (!last && lines <= start.afterLine) return;
     const { text, nums, count, strings } = enc.take();
@@ -80,9 +88,11 @@ async function run(start: ParseWorkerStart): Promise<void> {
       chunkBytes: data.chunkBytes,
       signal: stop,
       sync: true,
-      // a batch every BATCH_CHUNKS chunks: each message costs the thread about a millisecond
+      // a batch every BATCH_CHUNKS chunks (each message costs the thread about a millisecond),
+      // but one of each chunk at the start and the end, where the importing thread would
+      // otherwise wait for a whole batch: for the first one, or after the last one alone
       onChunk: (bytes, lines) => {
-        if (++chunks % BATCH_CHUNKS === 0) post(undefined, bytes, lines);
+        if (++chunks % BATCH_CHUNKS === 0 || posted === 0 || bytes + BATCH_CHUNKS * data.chunkBytes > size) post(undefined, bytes, lines);
       },
     });
     asm.end();
