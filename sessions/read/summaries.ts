@@ -64,6 +64,8 @@ export class Summaries {
   private damaged = false;
   /** The small levels kept decoded, whatever their lane. */
   private readonly decoded = new DecodedLevels(READ_LIMITS.summaryLevelBytes);
+  /** Lanes found without a damaged chunk: their chunk count and the store's damaged count then. */
+  private readonly cleanAt = new Map<Lane, { chunks: number; bad: number }>();
 
   constructor(
     private readonly src: ByteSource,
@@ -115,9 +117,6 @@ export class Summaries {
       byteOffset: at,
     });
   }
-
-  /** Lanes found without a damaged chunk: their chunk count and the store's damaged count then. */
-  private readonly cleanAt = new Map<Lane, { chunks: number; bad: number }>();
 
   /** True when no chunk of `lane` is known damaged (every query asks: a 100 M-event lane has 24 000 chunks). */
   private clean(lane: Lane): boolean {

@@ -95,8 +95,9 @@ export class LevelBins {
     const lv = new LevelBins(k, bins, bytes, typeCount, stringCount, decoded, wholeBytes);
     let total = 0;
     if (lv.blockAt.length === 0) {
-      const whole = lv.decodeWhole();
-      for (const e of whole.events) total += e;
+      // kept (counted in `decoded`) only once it passed every check
+      lv.whole = decodeLevel(k, bins, bytes, typeCount, stringCount);
+      for (const e of lv.whole.events) total += e;
     } else {
       let prev = 0;
       const pairs: PairCounts = { types: 0, reasons: 0, handlings: 0 };
@@ -120,6 +121,7 @@ export class LevelBins {
       if (run.end !== bytes.length) throw new FormatError('bytes left over after a summary level');
     }
     if (total !== events) throw new FormatError(`a level counts ${fmtInt(total)} events where the lane has ${fmtInt(events)}`);
+    if (lv.whole) decoded.use(lv, columnBytes(lv.whole));
     return lv;
   }
 
