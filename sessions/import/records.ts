@@ -9,7 +9,7 @@ import { fieldsEntry, fieldsExit, fieldsFastPageFault, fieldsPageFault, type Fie
 import type { AssemblerStats, Flavour } from './lines.ts';
 import { Scan, finalLayout, resolveLayout } from './layout.ts';
 import { Importer } from './mapping.ts';
-import { Speculation } from './speculation.ts';
+import { HeldRun, Speculation } from './speculation.ts';
 import { DECODED, FIXED, SPURIOUS, vcpuNone, type ImportRecord } from './predecode.ts';
 import {
   SPECULATE_AFTER,
@@ -217,12 +217,21 @@ export async function importRecords(source: RecordSource, outPath: string, optio
           stats.lines = ++stats.records;
           speculation.record(importRecordOf(fr, stats.records));
         }
-      else
+      else {
+        // records held back for the speculation are made again from the batch when it starts
+        let run: HeldRun | undefined;
         for (let i = 0; i < batch.count; i++) {
           stats.lines = ++stats.records;
-          // a record the speculation holds back is kept: a new object
-          speculation.record(batch.importRecord(i, stats.records, speculation.holding));
+          if (speculation.holding) {
+            if (!run) {
+              const i0 = i;
+              const n0 = stats.records;
+              run = new HeldRun((k) => batch.importRecord(i0 + k, n0 + k, false));
+            }
+            speculation.recordAgain(batch.importRecord(i, stats.records, false), run);
+          } else speculation.record(batch.importRecord(i, stats.records, false));
         }
+      }
       // a live source: what came so far is written out, so the session can be watched as it grows
       if (!source.rereadable) speculation.spec?.writer.flush();
       progress(speculation.diverged ? 'scan' : 'import', batch.bytes, speculation.diverged ? (0.25 * batch.bytes) / total : batch.bytes / total);

@@ -20,10 +20,22 @@ export interface Speculated {
   isa: Isa | undefined;
 }
 
+/**
+ * Records held back that their source can make again (`again(k)`: the run's k-th, an object the
+ * source may reuse): the speculation keeps the run, not an object per record, so holding back
+ * allocates nothing that outlives a young-generation collection (16 k kept records did: they
+ * were copied, promoted and then marked by a full collection).
+ */
+export class HeldRun {
+  count = 0;
+  constructor(readonly again: (k: number) => ImportRecord) {}
+}
+
 export class Speculation {
   spec: Speculated | undefined;
-  /** The records held back until the session starts; undefined once it has. */
-  held: ImportRecord[] | undefined = [];
+  /** The records (or runs of records) held back until the session starts; undefined once it has. */
+  held: (ImportRecord | HeldRun)[] | undefined = [];
+  private heldCount = 0;
   /** A later record changed the layout: only scanning goes on (after = 0: scanning only). */
   diverged: boolean;
 
@@ -52,8 +64,25 @@ export class Speculation {
     const writer = this.openWriter(layout);
     const imp = new Importer(writer, layout, scan.t0 ?? { sec: 0, ns: 0 }, scan.isa);
     this.spec = { writer, imp, layout, version: scan.version, isa: scan.isa };
-    for (const r of this.held!) imp.record(r);
+    const held = this.held!;
     this.held = undefined;
+    for (const h of held) {
+      if (h instanceof HeldRun) for (let k = 0; k < h.count; k++) imp.record(h.again(k));
+      else imp.record(h);
+    }
+  }
+
+  /**
+   * As record(), for a record of `run`: while holding back, only the scan reads it now (the
+   * object may then be reused), and the run makes it again when the session starts.
+   */
+  recordAgain(r: ImportRecord, run: HeldRun): void {
+    if (!this.holding) return this.record(r);
+    this.scan.record(r);
+    const held = this.held!;
+    if (held[held.length - 1] !== run) held.push(run);
+    run.count++;
+    if (++this.heldCount >= this.after) this.start();
   }
 
   record(r: ImportRecord): void {
@@ -61,7 +90,7 @@ export class Speculation {
     if (this.diverged) return;
     if (this.held) {
       this.held.push(r);
-      if (this.held.length >= this.after) this.start();
+      if (++this.heldCount >= this.after) this.start();
     } else if (this.followLayout && this.scan.version !== this.spec!.version) this.diverged = true;
     else this.spec!.imp.record(r);
   }
