@@ -84,6 +84,10 @@ describe('LineAssembler', () => {
       'CPU 0/KVM-5780 [003]\u00a0d.... 10.000028: kvm_exit: vcpu 0',
       'CPU 0/KVM-5780 [003] d.... 10.000029: <user stack trace>',
       'CPU 0/KVM-5780 [003] d.... 10.000030: kvm_exit: a\u2029b',
+      // a record cut after its timestamp, or after its event, then the next line: never one record read across the two
+      'CPU 0/KVM-5780 [003] d.... 10.000031:\nkvm_exit: vcpu 0 reason HLT',
+      'CPU 0/KVM-5780 [003] d.... 10.000032: kvm_exit:\n   kvm_exit: vcpu 0',
+      'CPU 0/KVM-5780 [003] d....\n10.000033: kvm_exit: vcpu 0',
     ]
       // a plain record after each, so that a line the cache took wrongly is not hidden by a join
       .flatMap((l, i) => [l, `other-${i + 1} [009] ..... 20.${String(i).padStart(6, '0')}: kvm_entry: vcpu 9`])

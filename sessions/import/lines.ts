@@ -161,18 +161,7 @@ export function isPlain(text: string): boolean {
 }
 
 const MAX_PREFIXES = 4096;
-const RECENT_EVENTS = 8;
 
-/** `[.a-zA-Z0-9]`, `\d` and `\w` of a regular expression (no u flag), for one UTF-16 code unit. */
-function isFlag(c: number): boolean {
-  return c === 46 || (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122);
-}
-function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
-}
-function isWord(c: number): boolean {
-  return (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122) || c === 95;
-}
 
 /** `\s` of a regular expression, for one UTF-16 code unit. */
 function isSpace(c: number): boolean {
@@ -212,16 +201,14 @@ class RecordParser {
   private text = '';
   private close = -1;
   private closeFrom = 0;
-  /** The last event names read (the same string object for every record of one event). */
-  private readonly events: string[] = [];
-  private nextEvent = 0;
   constructor(readonly perfFirst: boolean) {}
 
   /**
    * The record on line [start, end) of `text` (a chunk of many lines) where its prefix is
-   * cached and the rest has the common shape of the FT expression's tail (flags, timestamp,
-   * `event:`, payload): exactly what `parse` makes of that line, read without a copy of the
-   * line or a regular expression. Undefined where this cannot tell: the caller parses the line.
+   * cached and the rest is an event's (flags, timestamp, `event:`, payload): exactly what
+   * `parse` makes of that line, read in place without a copy of the line (the tail by FT_REST,
+   * sticky in the chunk: hand-written scans of it cost more). Undefined where this cannot tell:
+   * the caller parses the line.
    * `plain`: `text` holds no `\r`, U+2028, U+2029, `FIND FIELD` or `<--` (see restOf, cleanBody).
    */
   parseRange(text: string, start: number, end: number, lineNo: number, plain: boolean): TraceRecord | undefined {
@@ -253,31 +240,12 @@ class RecordParser {
       this.lastKey = k;
       this.lastPrefix = p;
     }
-    // FT_REST: `(?:[.a-zA-Z0-9]{4,5}\s+)?` (at most one of 4 and 5 is followed by a blank)
-    let c = 0;
-    let f = q;
-    while (f < q + 5 && f < end && isFlag(text.charCodeAt(f))) f++;
-    if (f - q >= 4 && f < end && isSpace(text.charCodeAt(f))) {
-      q = f + 1;
-      while (q < end && isSpace(text.charCodeAt(q))) q++;
-    }
-    // `(\d+\.\d+):\s+`
-    const ts0 = q;
-    while (q < end && isDigit(text.charCodeAt(q))) q++;
-    if (q === ts0 || text.charCodeAt(q) !== 46) return undefined;
-    const frac = ++q;
-    while (q < end && isDigit(text.charCodeAt(q))) q++;
-    if (q === frac || q >= end || text.charCodeAt(q) !== 58) return undefined;
-    const ts1 = q++;
-    if (q >= end || !isSpace(text.charCodeAt(q))) return undefined;
-    while (++q < end && isSpace(text.charCodeAt(q)));
-    // `(\w+):(?=\s|$)\s*` (a `<stack trace>` goes the long way)
-    const ev0 = q;
-    while (q < end && isWord((c = text.charCodeAt(q)))) q++;
-    if (q === ev0 || q >= end || c !== 58) return undefined;
-    const ev1 = q++;
-    if (q < end && !isSpace(text.charCodeAt(q))) return undefined;
-    while (q < end && isSpace(text.charCodeAt(q))) q++;
+    // FT_REST, sticky in the chunk: `\s` can reach past the line's end only where the line ends
+    // in blanks (the long way then)
+    FT_REST.lastIndex = q;
+    const m = FT_REST.exec(text);
+    if (!m || m[2] === undefined || FT_REST.lastIndex > end) return undefined;
+    q = FT_REST.lastIndex;
     let body = text.slice(q, end);
     if (plain) {
       // (the payload starts after the blanks, so only its end can need trimming)
@@ -287,19 +255,9 @@ class RecordParser {
       if (body.includes('\r') || body.includes('\u2028') || body.includes('\u2029')) return undefined;
       body = cleanBody(body);
     }
-    const rec: TraceRecord = { lineNo, comm: p.comm, pid: p.pid, cpu: p.cpu, ts: text.slice(ts0, ts1), event: this.event(text, ev0, ev1), body, joined: 0 };
+    const rec: TraceRecord = { lineNo, comm: p.comm, pid: p.pid, cpu: p.cpu, ts: m[1]!, event: m[2], body, joined: 0 };
     if (p.tgid !== undefined) rec.tgid = p.tgid;
     return rec;
-  }
-
-  /** The event name at [from, to) of text, as the same string object as the last records of that event. */
-  private event(text: string, from: number, to: number): string {
-    const events = this.events;
-    const e = text.slice(from, to);
-    for (let i = 0; i < events.length; i++) if (events[i] === e) return events[i]!;
-    events[this.nextEvent] = e;
-    this.nextEvent = (this.nextEvent + 1) % RECENT_EVENTS;
-    return e;
   }
 
   parse(line: string, lineNo: number): TraceRecord | undefined {
