@@ -81,9 +81,12 @@ export class EventPacker {
    * table stays in the cache): per slot the hash and the payload's index + 1 (0: empty). Per
    * payload, E_* ints: its id, length and bytes' place in `arena`.
    */
-  private slots = new Int32Array(2 * 1024);
-  private entry = new Int32Array(E_STRIDE * 256);
-  private arena: Uint8Array<ArrayBuffer> = new Uint8Array(64 << 10);
+  // small at first: their growth (rehash, grow) then runs within the first events, before
+  // intern() is optimized, whose code would otherwise be thrown away at the first growth
+  // (no type feedback for what was never run)
+  private slots = new Int32Array(2 * 16);
+  private entry = new Int32Array(E_STRIDE * 16);
+  private arena: Uint8Array<ArrayBuffer> = new Uint8Array(1 << 10);
   private arenaView = new DataView(this.arena.buffer);
   private arenaUsed = 0;
   private entries = 0;
@@ -207,7 +210,9 @@ export class EventPacker {
     }
     p.seen++;
     p.misses++;
-    if (p.seen >= this.limits.trial && 2 * p.misses > p.seen) p.keyStart = -1; // its payloads do not repeat: stop
+    // its payloads do not repeat: stop (the comparison that first holds early is tested first,
+    // so that both have run before intern() is optimized)
+    if (2 * p.misses > p.seen && p.seen >= this.limits.trial) p.keyStart = -1;
     if (this.entries >= this.limits.entries || this.arenaUsed + len > MAX_ARENA) return -1;
     if (this.arenaUsed + len > this.arena.length) {
       this.arena = grow(this.arena, this.arenaUsed + len);
