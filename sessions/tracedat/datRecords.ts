@@ -139,7 +139,8 @@ const BLOCK = 64 << 10;
  */
 export class DatUnpacker {
   private readonly interned: InternedFields[] = [];
-  private readonly formats: (EventFormat | null | undefined)[] = new Array<EventFormat | null | undefined>(65536);
+  /** By id, for the ids with a format (none at or past events.idLimit). */
+  private readonly formats: (EventFormat | null | undefined)[];
   private readonly le: boolean;
   private block = new Uint8Array(BLOCK);
   private blockView = new DataView(this.block.buffer);
@@ -150,10 +151,11 @@ export class DatUnpacker {
 
   constructor(private readonly meta: TraceDatMeta) {
     this.le = meta.littleEndian;
+    this.formats = new Array<EventFormat | null | undefined>(meta.events.idLimit);
   }
 
   private format(id: number): EventFormat | undefined {
-    if (id < 0) return undefined;
+    if (id < 0 || id >= this.formats.length) return undefined;
     let f = this.formats[id];
     if (f === undefined) this.formats[id] = f = this.meta.events.get(id) ?? null;
     return f ?? undefined;

@@ -188,6 +188,11 @@ export class FormatTable {
     } else if (this.byId && this.byId[id] !== undefined) this.byId[id] = undefined;
   }
 
+  /** Every id with a format is below this (an array by id needs no more). */
+  get idLimit(): number {
+    return Math.min(65536, this.maxId + 1);
+  }
+
   get(id: number): EventFormat | undefined {
     const byId = (this.byId ??= new Array<EventFormat | null | undefined>(Math.min(65536, this.maxId + 1)));
     const known = id >= 0 && id < byId.length ? byId[id] : undefined;

@@ -73,9 +73,12 @@ export class EventPacker {
   private readonly le: boolean;
   private readonly events: FormatTable;
   private readonly pidAt: number;
-  private readonly plans: (IdPlan | undefined)[] = new Array<IdPlan | undefined>(65536);
+  /** By id, for the ids with a format (sized so: an array of 65536 cost ~3 ms to make). */
+  private readonly plans: (IdPlan | undefined)[];
   /** An event too short to have an id: no pid either unless common_pid fits, never interned. */
   private readonly noId: IdPlan;
+  /** An id without a format (none at or past events.idLimit): the common pid, never interned. */
+  private readonly noFormat: IdPlan;
   /**
    * Interned payloads by hash (open addressing, at most half full, grown as needed: a small
    * table stays in the cache): per slot the hash and the payload's index + 1 (0: empty). Per
@@ -108,10 +111,12 @@ export class EventPacker {
     this.events = meta.events;
     this.pidAt = meta.events.commonPid()?.offset ?? -1;
     this.noId = { pidAt: this.pidAt, keyStart: -1, seen: 0, misses: 0 };
+    this.noFormat = { pidAt: this.pidAt, keyStart: -1, seen: 0, misses: 0 };
+    this.plans = new Array<IdPlan | undefined>(meta.events.idLimit);
   }
 
   private plan(id: number): IdPlan {
-    let p = id >= 0 ? this.plans[id] : this.noId;
+    let p = id < 0 ? this.noId : id < this.plans.length ? this.plans[id] : this.noFormat;
     if (!p) {
       const format = this.events.get(id);
       p = { pidAt: format?.pid?.offset ?? this.pidAt, keyStart: format ? ownStart(format) : -1, seen: 0, misses: 0 };
