@@ -227,6 +227,7 @@ export async function importRecords(source: RecordSource, outPath: string, optio
               const i0 = i;
               const n0 = stats.records;
               run = new HeldRun((k) => batch.importRecord(i0 + k, n0 + k, false));
+              speculation.hold(run);
             }
             speculation.recordAgain(batch.importRecord(i, stats.records, false), run);
           } else speculation.record(batch.importRecord(i, stats.records, false));

@@ -73,16 +73,24 @@ export class Speculation {
   }
 
   /**
-   * As record(), for a record of `run`: while holding back, only the scan reads it now (the
-   * object may then be reused), and the run makes it again when the session starts.
+   * As record(), for a record of `run` (passed to hold() first): while holding back, only the
+   * scan reads it now (the object may then be reused), and the run makes it again when the
+   * session starts.
    */
   recordAgain(r: ImportRecord, run: HeldRun): void {
     if (!this.holding) return this.record(r);
     this.scan.record(r);
-    const held = this.held!;
-    if (held[held.length - 1] !== run) held.push(run);
     run.count++;
     if (++this.heldCount >= this.after) this.start();
+  }
+
+  /**
+   * Hold `run` back (while holding), before its first record is passed to recordAgain: kept
+   * apart from recordAgain, whose optimized code a push there (once per batch, first after that
+   * code was made) threw away.
+   */
+  hold(run: HeldRun): void {
+    if (this.holding) this.held!.push(run);
   }
 
   record(r: ImportRecord): void {
