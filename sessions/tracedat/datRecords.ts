@@ -191,15 +191,11 @@ export class DatUnpacker {
   /** The records of a batch, made when the import asks for each. */
   batch(p: PackedEvents): PackedRecordBatch {
     this.learn(p);
-    const view = new DataView(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength);
-    return {
-      count: p.count,
-      bytes: p.bytesRead,
-      importRecord: (i: number, n: number, keep: boolean): ImportRecord => this.record(p, view, i, n, keep),
-    };
+    return new DatBatch(this, p);
   }
 
-  private record(p: PackedEvents, view: DataView, i: number, n: number, keep: boolean): ImportRecord {
+  /** Record `i` of `p` (DatBatch.importRecord). */
+  record(p: PackedEvents, view: DataView, i: number, n: number, keep: boolean): ImportRecord {
     const o = i * STRIDE;
     const ints = p.ints;
     const r = keep ? new PackedRecord() : this.reused;
@@ -223,6 +219,30 @@ export class DatUnpacker {
     r.flags = 0;
     predecodeFields(r, r.fields);
     return r;
+  }
+}
+
+/**
+ * A packed batch as the import reads it. A class, not an object with a closure per batch: the
+ * import's loop calls importRecord() of every batch at one call site, whose optimized code a
+ * new closure each batch threw away ('wrong call target').
+ */
+class DatBatch implements PackedRecordBatch {
+  readonly count: number;
+  readonly bytes: number;
+  private readonly view: DataView;
+
+  constructor(
+    private readonly unpacker: DatUnpacker,
+    private readonly p: PackedEvents,
+  ) {
+    this.count = p.count;
+    this.bytes = p.bytesRead;
+    this.view = new DataView(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength);
+  }
+
+  importRecord(i: number, n: number, keep: boolean): ImportRecord {
+    return this.unpacker.record(this.p, this.view, i, n, keep);
   }
 }
 

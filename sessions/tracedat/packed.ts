@@ -66,7 +66,9 @@ function ownStart(format: EventFormat): number {
     if (f.loc) return 0;
     start = Math.min(start, f.offset);
   }
-  return start === Infinity ? 0 : start;
+  // `| 0`: an integer, as the plan's other offsets (Math.min's result is a double, and a plan
+  // with a double there deprecated the plans' shape and the code made for it: 'wrong map')
+  return start === Infinity ? 0 : start | 0;
 }
 
 export class EventPacker {
