@@ -5,44 +5,29 @@
  * same lines. The trace is recorded here, once per run, with the realkvm harness guest
  * (`harness gpf 512 3`: one VM, about 450 k events: page walks of the instruction emulator,
  * guest page faults, the teardown's zaps) in a tracefs instance of its own, then
- * `trace-cmd extract` (`trace-cmd record` fails on this host's KVM module). Without root,
+ * `trace-cmd extract` (`trace-cmd record` fails on this host's KVM module): the recording the
+ * tracedat group and the tests share (sessions/testing/recordTraceDat.ts). Without root,
  * /dev/kvm, tracefs, trace-cmd, gcc or the harness sources the group says which is missing and
- * does not run. MMU_BENCH_REALKVM names the harness's folder (default tools/realkvm).
+ * does not run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Benchmark } from './harness.ts';
 import { interleavedRatio } from './harness.ts';
-import { REALKVM_DIR } from '../sessions/testing/realPaths.ts';
+import { missing as recordingMissing, recordTraceDat } from '../sessions/testing/recordTraceDat.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'mmu-lab.js');
-const TRACEFS = '/sys/kernel/tracing';
 const WORKLOAD = ['gpf', '512', '3'];
 const PAIRS = 3;
-
-function harnessDir(): string | undefined {
-  const candidates = [process.env.MMU_BENCH_REALKVM, REALKVM_DIR];
-  return candidates.find((d): d is string => !!d && existsSync(join(d, 'harness.c')));
-}
-
-function which(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
 
 /** Why the group cannot run here, or undefined. */
 function missing(): string | undefined {
   if (!existsSync('/usr/bin/time')) return 'no /usr/bin/time (the CPU figures need it)';
-  if (process.getuid?.() !== 0) return 'needs root (tracefs and /dev/kvm)';
-  if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
-  if (!existsSync(join(TRACEFS, 'instances'))) return `no tracefs at ${TRACEFS} (mount -t tracefs nodev ${TRACEFS})`;
-  if (!which('trace-cmd')) return 'trace-cmd is not installed';
-  if (!which('gcc') || !which('make')) return 'gcc and make are needed to build the harness guest';
-  if (!harnessDir()) return 'the realkvm harness sources are not found (set MMU_BENCH_REALKVM)';
-  return undefined;
+  return recordingMissing();
 }
 
 interface Recorded {
@@ -54,43 +39,20 @@ interface Recorded {
 
 let recorded: Recorded | undefined;
 
-/** Records the trace once: a tracefs instance of its own, removed afterwards whatever happens. */
-function record(): Recorded {
+/** Records the trace once (recordTraceDat: a tracefs instance of its own, removed afterwards whatever happens). */
+async function record(): Promise<Recorded> {
   if (recorded) return recorded;
   const dir = mkdtempSync(join(tmpdir(), 'mmu-bench-realtrace-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const build = join(dir, 'rk');
-  execFileSync('make', ['-s', '-C', harnessDir()!, `BUILD=${build}`], { stdio: 'pipe' });
-  const name = `mmulab-bench-${process.pid}`;
-  const inst = join(TRACEFS, 'instances', name);
-  mkdirSync(inst);
-  try {
-    writeFileSync(join(inst, 'buffer_size_kb'), '65536');
-    writeFileSync(join(inst, 'events/kvm/enable'), '1');
-    writeFileSync(join(inst, 'events/kvmmmu/enable'), '1');
-    writeFileSync(join(inst, 'tracing_on'), '1');
-    execFileSync(join(build, 'harness'), WORKLOAD, { stdio: 'pipe' });
-    writeFileSync(join(inst, 'tracing_on'), '0');
-    const dat = join(dir, 'real.trace.dat');
-    execFileSync('trace-cmd', ['extract', '-B', name, '-o', dat], { stdio: 'pipe' });
-    const text = join(dir, 'real.report.txt');
-    reportSeconds(dat, text);
-    const lines = readFileSync(text, 'latin1').split('\n').length - 1;
-    if (lines < 300_000) throw new Error(`the recorded trace has ${lines} lines, fewer than the 300 k the figure needs`);
-    recorded = { dir, dat, text, lines };
-    process.stderr.write(`  recorded a real kvm + kvmmmu trace: ${lines} lines of trace-cmd report text\n`);
-    return recorded;
-  } finally {
-    try {
-      writeFileSync(join(inst, 'tracing_on'), '0');
-      writeFileSync(join(inst, 'events/kvm/enable'), '0');
-      writeFileSync(join(inst, 'events/kvmmmu/enable'), '0');
-    } catch {
-      /* the instance is going anyway */
-    }
-    // (gone already when another tool cleaned up instances it took for stale)
-    if (existsSync(inst)) rmdirSync(inst);
-  }
+  const dat = join(dir, 'real.trace.dat');
+  await recordTraceDat(dir, dat, WORKLOAD);
+  const text = join(dir, 'real.report.txt');
+  reportSeconds(dat, text);
+  const lines = readFileSync(text, 'latin1').split('\n').length - 1;
+  if (lines < 300_000) throw new Error(`the recorded trace has ${lines} lines, fewer than the 300 k the figure needs`);
+  recorded = { dir, dat, text, lines };
+  process.stderr.write(`  recorded a real kvm + kvmmmu trace: ${lines} lines of trace-cmd report text\n`);
+  return recorded;
 }
 
 /** `trace-cmd report -i DAT > TEXT`, wall seconds. */
@@ -125,22 +87,16 @@ export function benchmarks(): Benchmark[] {
   if (why) throw new Error(`skipped: ${why}`);
   // the CLI bundle is built (when stale) before any sample
   execFileSync(process.execPath, [bin, '--version'], { stdio: 'pipe' });
-  const rec = () => record();
-  const reportLinesPerSecond = () => {
-    const r = rec();
-    return r.lines / reportSeconds(r.dat, join(r.dir, 'again.txt'));
-  };
-  const importLinesPerSecond = () => {
-    const r = rec();
-    return r.lines / importSeconds(r.text);
-  };
+  // (the trace is recorded by the first sample that needs it; every later one reads `recorded`)
+  const reportLinesPerSecond = () => recorded!.lines / reportSeconds(recorded!.dat, join(recorded!.dir, 'again.txt'));
+  const importLinesPerSecond = () => recorded!.lines / importSeconds(recorded!.text);
   return [
     {
       name: 'realtrace.report-import',
       group: 'realtrace',
       figure: { name: 'mmu-lab import of trace-cmd report text of a real kvm+kvmmmu trace (≥300 k lines)', unit: 'lines/s', better: 'higher' },
-      run: importLinesPerSecond,
-      baseline: { name: 'trace-cmd report making it from trace.dat', run: reportLinesPerSecond },
+      run: async () => (await record(), importLinesPerSecond()),
+      baseline: { name: 'trace-cmd report making it from trace.dat', run: async () => (await record(), reportLinesPerSecond()) },
       warmup: 0,
       repetitions: 3,
     },
@@ -149,14 +105,14 @@ export function benchmarks(): Benchmark[] {
       group: 'realtrace',
       // informational: lines per CPU second of each process (user + system, /usr/bin/time)
       figure: { name: 'mmu-lab import lines per CPU second (same trace)', unit: 'lines/cpu-s', better: 'higher' },
-      run: () => {
-        const r = rec();
+      run: async () => {
+        const r = await record();
         return r.lines / cpuSeconds([process.execPath, bin, 'import', r.text, '-o', join(r.dir, 'cpu.mmulab'), '-q']);
       },
       baseline: {
         name: 'trace-cmd report',
-        run: () => {
-          const r = rec();
+        run: async () => {
+          const r = await record();
           return r.lines / cpuSeconds(['trace-cmd', 'report', '-i', r.dat], join(r.dir, 'cpu.txt'));
         },
       },
@@ -168,7 +124,7 @@ export function benchmarks(): Benchmark[] {
       group: 'realtrace',
       // interleaved pairs: a load change on a shared machine hits both sides
       figure: { name: 'import lines/s ÷ trace-cmd report lines/s (median of interleaved pairs)', unit: '×', better: 'higher', budget: 1 },
-      run: () => interleavedRatio(PAIRS, importLinesPerSecond, reportLinesPerSecond),
+      run: async () => (await record(), interleavedRatio(PAIRS, importLinesPerSecond, reportLinesPerSecond)),
       warmup: 0,
       repetitions: 1,
     },
