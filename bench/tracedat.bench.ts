@@ -3,7 +3,9 @@
  * on this host (the harness guest, tools/realkvm, in a tracefs instance of its own, then
  * `trace-cmd extract`), or the file named by MMU_BENCH_TRACEDAT. Both tools run as the user runs
  * them, one fresh process each: `mmu-lab import x.trace.dat` against `trace-cmd report -i
- * x.trace.dat > /dev/null`, timed by /usr/bin/time (wall, CPU of every thread, peak RSS).
+ * x.trace.dat > /dev/null`: wall time (timed here), CPU of every thread and peak RSS (by
+ * /usr/bin/time). `tracedat.import.ratio` is the issue's figure itself: trace-cmd's wall over
+ * mmu-lab's, the median of interleaved pairs.
  * MMU_BENCH_TRACEDAT_VMS sets the trace's size (5 VMs: ~325 k events). The same figures again
  * on a larger trace (`tracedat.import.large*`: MMU_BENCH_TRACEDAT_LARGE_VMS, default 25 VMs,
  * ~1.6 M events; 0 skips them; MMU_BENCH_TRACEDAT_LARGE names a file instead), where the fixed
@@ -14,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Benchmark } from './harness.ts';
+import { interleavedRatio, type Benchmark } from './harness.ts';
 import { missing, recordTraceDat } from '../sessions/testing/recordTraceDat.ts';
 
 const MIN_EVENTS = 300_000;
@@ -23,6 +25,9 @@ const VMS = Number(process.env.MMU_BENCH_TRACEDAT_VMS ?? 5);
 /** The larger trace's VMs (0: not measured): where the fixed start-up of both tools weighs less. */
 const LARGE_VMS = Number(process.env.MMU_BENCH_TRACEDAT_LARGE_VMS ?? 25);
 const ROOT = new URL('../', import.meta.url).pathname;
+/** Interleaved pairs for the ratio figures (a pair of the default trace takes ~1 s, of the large one ~4 s). */
+const PAIRS = 9;
+const LARGE_PAIRS = 3;
 
 interface Run {
   seconds: number;
@@ -80,13 +85,25 @@ async function traceFile(size: Size): Promise<{ path: string; events: number }> 
   return trace;
 }
 
-/** Run a command under /usr/bin/time: wall and CPU seconds, peak RSS. */
+/**
+ * Run a command under /usr/bin/time: wall seconds (timed here: /usr/bin/time's own has 10 ms
+ * steps, 3 % of a 0.3 s import), CPU seconds of every thread and peak RSS (from /usr/bin/time).
+ */
 function timed(cmd: string, args: string[], stdoutTo?: string): Run {
   const out = join(workDir(), 'time.txt');
+  const started = performance.now();
   const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', '-o', out, cmd, ...args], { stdio: ['ignore', stdoutTo ? 'pipe' : 'ignore', 'pipe'], maxBuffer: 1 << 30 });
+  const wall = (performance.now() - started) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr.toString().split('\n')[0]}`);
-  const [wall, user, sys, rssKb] = readFileSync(out, 'utf8').trim().split('\n').pop()!.split(/\s+/).map(Number);
-  return { seconds: wall!, cpuSeconds: user! + sys!, peakRssMB: rssKb! / 1024 };
+  const [, user, sys, rssKb] = readFileSync(out, 'utf8').trim().split('\n').pop()!.split(/\s+/).map(Number);
+  return { seconds: wall, cpuSeconds: user! + sys!, peakRssMB: rssKb! / 1024 };
+}
+
+/** One fresh process of `tool` on `path`, as the user runs it. */
+function runTool(tool: 'mmu-lab' | 'trace-cmd', path: string): Run {
+  return tool === 'mmu-lab'
+    ? timed(process.execPath, [join(ROOT, 'bin', 'mmu-lab.js'), 'import', path, '-o', join(workDir(), 'kvm.mmulab'), '-q'])
+    : timed('trace-cmd', ['report', '-i', path]);
 }
 
 const runs = new Map<string, Run>();
@@ -95,19 +112,33 @@ async function measureTool(tool: 'mmu-lab' | 'trace-cmd', size: Size, fresh: boo
   const key = `${tool} ${size}`;
   let r = fresh ? undefined : runs.get(key);
   if (!r) {
-    r =
-      tool === 'mmu-lab'
-        ? timed(process.execPath, [join(ROOT, 'bin', 'mmu-lab.js'), 'import', t.path, '-o', join(workDir(), 'kvm.mmulab'), '-q'])
-        : timed('trace-cmd', ['report', '-i', t.path]);
+    r = runTool(tool, t.path);
     runs.set(key, r);
   }
   return { ...r, events: t.events };
 }
 
 /** The three figures (wall, CPU, peak RSS) on the trace of `size`, named from `prefix`. */
-function figures(prefix: string, size: Size, what: string, warmup: number, repetitions: number): Benchmark[] {
+function figures(prefix: string, size: Size, what: string, warmup: number, repetitions: number, pairs: number): Benchmark[] {
   const once = { warmup: 0, repetitions: 1 };
   return [
+    {
+      name: `${prefix}.ratio`,
+      group: 'tracedat',
+      // the issue's figure itself, each pair back to back (trace-cmd first), so a change of load
+      // on a shared machine hits both sides of each ratio
+      figure: { name: `trace-cmd report wall ÷ mmu-lab import wall, ${what} (median of ${pairs} interleaved pairs)`, unit: '×', better: 'higher', budget: 2 },
+      run: async () => {
+        const { path } = await traceFile(size);
+        runTool('mmu-lab', path); // the page cache and the CLI bundle as a user's second run finds them
+        return interleavedRatio(
+          pairs,
+          () => 1 / runTool('mmu-lab', path).seconds,
+          () => 1 / runTool('trace-cmd', path).seconds,
+        );
+      },
+      ...once,
+    },
     {
       name: prefix,
       group: 'tracedat',
@@ -158,7 +189,7 @@ function figures(prefix: string, size: Size, what: string, warmup: number, repet
 
 export function benchmarks(): Benchmark[] {
   return [
-    ...figures('tracedat.import', 'default', `a ≥300 k-event kvm+kvmmmu trace.dat (${VMS} VMs of the harness guest)`, 1, 3),
-    ...(LARGE_VMS > 0 ? figures('tracedat.import.large', 'large', `a ~${Math.round((LARGE_VMS * 65) / 100) / 10} M-event kvm+kvmmmu trace.dat (${LARGE_VMS} VMs)`, 0, 3) : []),
+    ...figures('tracedat.import', 'default', `a ≥300 k-event kvm+kvmmmu trace.dat (${VMS} VMs of the harness guest)`, 1, 3, PAIRS),
+    ...(LARGE_VMS > 0 ? figures('tracedat.import.large', 'large', `a ~${Math.round((LARGE_VMS * 65) / 100) / 10} M-event kvm+kvmmmu trace.dat (${LARGE_VMS} VMs)`, 0, 3, LARGE_PAIRS) : []),
   ];
 }
