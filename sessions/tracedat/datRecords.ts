@@ -188,10 +188,10 @@ export class DatUnpacker {
     }
   }
 
-  /** The records of a batch, made when the import asks for each. */
-  batch(p: PackedEvents): PackedRecordBatch {
+  /** The records of a batch from its record `from` on, made when the import asks for each. */
+  batch(p: PackedEvents, from = 0): PackedRecordBatch {
     this.learn(p);
-    return new DatBatch(this, p);
+    return new DatBatch(this, p, from);
   }
 
   /** Record `i` of `p` (DatBatch.importRecord). */
@@ -235,14 +235,15 @@ class DatBatch implements PackedRecordBatch {
   constructor(
     private readonly unpacker: DatUnpacker,
     private readonly p: PackedEvents,
+    private readonly from: number,
   ) {
-    this.count = p.count;
+    this.count = p.count - from;
     this.bytes = p.bytesRead;
     this.view = new DataView(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength);
   }
 
   importRecord(i: number, n: number, keep: boolean): ImportRecord {
-    return this.unpacker.record(this.p, this.view, i, n, keep);
+    return this.unpacker.record(this.p, this.view, this.from + i, n, keep);
   }
 }
 

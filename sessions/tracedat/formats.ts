@@ -225,6 +225,14 @@ export class FormatTable {
     return this.entryOf.size;
   }
 
+  /**
+   * A table as another thread received it: a structured clone keeps a table's data (its
+   * format texts or bytes, the formats parsed so far), not its class.
+   */
+  static revive(clone: FormatTable): FormatTable {
+    return Object.setPrototypeOf(clone, FormatTable.prototype) as FormatTable;
+  }
+
   /** Where common_pid is: the same in every event of a kernel, so any format tells. */
   commonPid(): FieldFormat | undefined {
     for (const id of this.entryOf.keys()) {

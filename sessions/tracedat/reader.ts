@@ -35,6 +35,32 @@ export interface Damage {
   message: string;
 }
 
+/**
+ * Where one CPU's stream is (its current page and the event in it): what another reader of
+ * the same file needs to go on from there without reading what came before (threaded.ts).
+ */
+export interface StreamPlace {
+  done: boolean;
+  /** The next file byte to read (bytes read so far: progress). */
+  next: number;
+  /** The window's first byte (uncompressed) or its chunk's header (compressed). */
+  windowAt: number;
+  /** Chunks left before that chunk was loaded. */
+  chunksLeft: number;
+  /** The current page's start within the window, and the next event in it. */
+  pageAt: number;
+  head: number;
+  lastTs: number | undefined;
+  lost: number;
+  pages: number;
+}
+
+/** Where a reader is: each CPU's place and the events read so far. */
+export interface ReaderPlace {
+  count: number;
+  cpus: StreamPlace[];
+}
+
 /** Pages read at a time from an uncompressed file. */
 const WINDOW_PAGES = 64;
 
@@ -60,11 +86,51 @@ class CpuStream {
     private readonly file: FileBytes,
     private readonly decoder: PageDecoder,
     private readonly damage: Damage[],
+    place?: StreamPlace,
   ) {
     this.events = decoder.events(meta.pageSize);
     this.next = data.offset;
     this.end = data.offset + data.size;
+    if (place) this.resume(place);
+    else this.advancePage();
+  }
+
+  /** Where this stream is (see StreamPlace). */
+  place(): StreamPlace {
+    const done = this.done || this.head >= this.events.count;
+    return {
+      done,
+      next: this.next,
+      windowAt: this.windowAt,
+      chunksLeft: this.chunksLeft + 1,
+      pageAt: this.pageAt - this.meta.pageSize,
+      head: this.head,
+      lastTs: this.lastTs,
+      lost: this.lost,
+      pages: this.pages,
+    };
+  }
+
+  /** Go on from where another reader of the same file was: its window or chunk read again, its page decoded again. */
+  private resume(p: StreamPlace): void {
+    this.lastTs = p.lastTs;
+    if (p.done) {
+      this.done = true;
+      this.next = p.next;
+      return;
+    }
+    this.next = p.windowAt;
+    this.chunksLeft = p.chunksLeft;
+    if (!this.load()) {
+      this.done = true;
+      return;
+    }
+    this.pageAt = p.pageAt;
     this.advancePage();
+    // (counted again by advancePage: the page was counted where it was first read)
+    this.lost = p.lost;
+    this.pages = p.pages;
+    this.head = p.head;
   }
 
   private fail(byte: number, message: string): void {
@@ -205,7 +271,7 @@ export class TraceDatReader {
    * Use open(), or call zstdReady() before, for a zstd-compressed file. `meta` is what an
    * earlier reader of the same file read (its formats are parsed once, not at every pass).
    */
-  constructor(path: string, meta?: TraceDatMeta) {
+  constructor(path: string, meta?: TraceDatMeta, place?: ReaderPlace) {
     this.file = new FileBytes(path, meta?.littleEndian);
     try {
       if (meta && this.file.size !== meta.fileSize) throw new TraceDatError(`${path} changed while it was read (${meta.fileSize} bytes, now ${this.file.size})`);
@@ -215,9 +281,16 @@ export class TraceDatReader {
       throw e;
     }
     const decoder = new PageDecoder(this.meta.pageHeader, this.meta.eventHeader, this.meta.littleEndian);
-    this.streams = this.meta.cpus.map((d) => new CpuStream(d, this.meta, this.file, decoder, this.damage));
+    if (place && place.cpus.length !== this.meta.cpus.length) throw new Error(`a reader place of ${place.cpus.length} CPUs for a file of ${this.meta.cpus.length}`);
+    this.streams = this.meta.cpus.map((d, i) => new CpuStream(d, this.meta, this.file, decoder, this.damage, place?.cpus[i]));
+    this.count = place?.count ?? 0;
     this.maker = new RecordMaker(this.meta.events, this.meta.littleEndian, (pid) => this.meta.comms.get(pid));
     this.record = emptyRecord();
+  }
+
+  /** Where this reader is: another reader of the same file made with it goes on from here. */
+  place(): ReaderPlace {
+    return { count: this.count, cpus: this.streams.map((s) => s.place()) };
   }
 
   /** Bytes of CPU data in the file (for progress). */

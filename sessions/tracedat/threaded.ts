@@ -5,9 +5,12 @@
  * the file was decoded. The thread stays at most WINDOW batches ahead (shared counters, as the
  * text import's reading thread).
  *
- * A thread takes tens of milliseconds to start (its own module load, zstd and metadata read):
- * meanwhile this side reads the first events itself, and when the thread is ready, tells it
- * how many to pass over (SKIP). A small file is read here before the thread is even ready.
+ * A thread takes tens of milliseconds to start (a new V8 isolate, its modules, zstd): it is
+ * handed this side's read of the file's metadata, so it does not read it again, and meanwhile
+ * this side reads the first events itself. When the thread is ready, this side tells it where
+ * its own reader is (a ReaderPlace: each CPU's chunk, page and event), and the thread goes on
+ * from there, reading again one chunk per CPU, not what came before; this side reads on until
+ * the thread's first batch comes and passes over what of it was read here already.
  */
 import type { Worker } from 'node:worker_threads';
 import { newReadingThread } from '../import/recordBatch.ts';
@@ -15,16 +18,16 @@ import type { FieldRecordBatch } from '../import/records.ts';
 import { DatUnpacker, damageError } from './datRecords.ts';
 import { TraceDatError, type TraceDatMeta } from './file.ts';
 import { EventPacker, type PackedEvents } from './packed.ts';
-import { TraceDatReader, type Damage } from './reader.ts';
+import { TraceDatReader, type Damage, type ReaderPlace } from './reader.ts';
 
 /**
  * Shared counters: batches taken by the importing thread; the stop request; the reading thread
- * is ready (1); the events it passes over (read by the importing thread; -1 until told).
+ * is ready (1); batches it has posted.
  */
 export const CONSUMED = 0;
 export const STOP = 1;
 export const READY = 2;
-export const SKIP = 3;
+export const POSTED = 3;
 /** Events per batch, and batches the reading thread may be ahead. */
 export const BATCH_EVENTS = 8192;
 export const WINDOW = 3;
@@ -34,7 +37,15 @@ const OWN_BATCH = 4096;
 export interface DatWorkerData {
   kind: 'tracedat';
   path: string;
+  /** This side's read of the file's metadata (its `events` a structured clone: FormatTable.revive). */
+  meta: TraceDatMeta;
   shared: SharedArrayBuffer;
+}
+
+/** To the reading thread, once: where to go on (this side's reader's place when the thread was ready). */
+export interface DatStart {
+  kind: 'start';
+  place: ReaderPlace;
 }
 
 /** Packed events (none at the end of an empty file); the last batch says the damage met, if any. */
@@ -61,8 +72,7 @@ export async function* readThreaded(
 ): AsyncGenerator<FieldRecordBatch> {
   const shared = new SharedArrayBuffer(16);
   const counters = new Int32Array(shared);
-  counters[SKIP] = -1;
-  const data: DatWorkerData = { kind: 'tracedat', path, shared };
+  const data: DatWorkerData = { kind: 'tracedat', path, meta, shared };
   const worker: Worker = newReadingThread(location, data);
   const queue: FromDatWorker[] = [];
   let failure: Error | undefined;
@@ -88,11 +98,20 @@ export async function* readThreaded(
     // the first events, read here while the thread starts (all of them when it never does)
     const own = await TraceDatReader.open(path, meta);
     let handed = 0;
+    /** Events read here when the thread was told where to go on, and the damage met by then. */
+    let from = -1;
+    let damage: Damage[] = [];
     try {
       const packer = new EventPacker(own);
       const unpacker = new DatUnpacker(meta);
-      while (Atomics.load(counters, READY) !== 1) {
+      while (Atomics.load(counters, POSTED) === 0) {
         if (signal?.aborted) return;
+        if (from < 0 && Atomics.load(counters, READY) === 1) {
+          from = handed;
+          damage = own.damage.slice();
+          const start: DatStart = { kind: 'start', place: own.place() };
+          worker.postMessage(start);
+        }
         if (handed >= ownEvents) {
           if (failure) throw failure;
           await new Promise((resolve) => setTimeout(resolve, 2));
@@ -109,9 +128,9 @@ export async function* readThreaded(
     } finally {
       own.close();
     }
-    Atomics.store(counters, SKIP, handed);
-    Atomics.notify(counters, SKIP);
+    // the thread's batches, from event `from` on; what of them was read here already is passed over
     const unpacker = new DatUnpacker(meta);
+    let at = from;
     for (;;) {
       if (signal?.aborted) return;
       const m = queue.shift();
@@ -123,16 +142,24 @@ export async function* readThreaded(
       if (m.kind === 'error') throw m.traceDat ? new TraceDatError(m.message) : new Error(m.message);
       Atomics.add(counters, CONSUMED, 1);
       Atomics.notify(counters, CONSUMED);
-      if (m.events) yield unpacker.batch(m.events);
+      if (m.events) {
+        const skip = Math.max(0, handed - at);
+        at += m.events.count;
+        const batch = unpacker.batch(m.events, skip);
+        if (skip < m.events.count) {
+          handed = at;
+          yield batch;
+        }
+      }
       if (m.end) {
-        if (m.end.damage.length) throw damageError(m.end.damage);
+        damage.push(...m.end.damage);
+        if (damage.length) throw damageError(damage);
         return;
       }
     }
   } finally {
     Atomics.store(counters, STOP, 1);
     Atomics.notify(counters, CONSUMED);
-    Atomics.notify(counters, SKIP);
     worker.removeAllListeners('exit');
     void worker.terminate();
   }

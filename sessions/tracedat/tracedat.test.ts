@@ -145,6 +145,43 @@ describe.skipIf(!hasTraceCmd)('trace.dat decoder: versions and compressions writ
   }
 });
 
+describe('trace.dat decoder: going on from another reader\'s place', () => {
+  /** Every event from the reader's position on: time, CPU and payload bytes. */
+  const rest = (r: TraceDatReader): string[] => {
+    const out: string[] = [];
+    for (let e = r.next(); e; e = r.next()) out.push(`${e.ts} ${e.cpu} ${Buffer.from(e.view.buffer, e.view.byteOffset + e.offset, e.length).toString('hex')}`);
+    return out;
+  };
+  const files = (): [string, string][] => {
+    const list: [string, string][] = [['version 7 zstd', join(DIR, 'gpf-cpl0.trace.dat')]];
+    if (hasTraceCmd) {
+      // uncompressed pages are read a window at a time, not a chunk: the other path
+      const v6 = join(tmp, 'place-v6.dat');
+      execFileSync('trace-cmd', ['convert', '-i', join(DIR, 'gpf-cpl0.trace.dat'), '--file-version', '6', '-o', v6], { stdio: 'ignore' });
+      list.push(['version 6', v6]);
+    }
+    return list;
+  };
+
+  it('a reader made at the place of one that read k events reads the events after the k-th, the same as the first reads them', () => {
+    for (const [label, path] of files()) {
+      const whole = rest(new TraceDatReader(path));
+      expect(whole.length, label).toBe(4179);
+      // the start, within a page, the last event and past it
+      for (const k of [0, 1, 37, 1000, 2500, 4178, 4179]) {
+        const first = new TraceDatReader(path);
+        for (let i = 0; i < k; i++) first.advance();
+        const second = new TraceDatReader(path, first.meta, first.place());
+        expect(second.count, `${label} after ${k}`).toBe(k);
+        expect(second.bytesRead, `${label} after ${k}`).toBe(first.bytesRead);
+        expect(rest(second), `${label} after ${k}`).toEqual(whole.slice(k));
+        first.close();
+        second.close();
+      }
+    }
+  });
+});
+
 describe('trace.dat decoder: damaged files', () => {
   const src = join(DIR, 'gpf-cpl0.trace.dat');
 
