@@ -7,7 +7,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
-import { zstdDecompress } from './zstd.ts';
+import { zstdDecompress, zstdReady } from './zstd.ts';
 import { FormatTable, parseHeaderEvent, parseHeaderPage, type EventHeader, type PageHeader } from './formats.ts';
 
 /** The file cannot be read as a trace.dat (one sentence for the user). */
@@ -339,6 +339,27 @@ export function readMeta(file: FileBytes): TraceDatMeta {
     traceCmdVersion: p.traceCmdVersion,
     fileSize: file.size,
   };
+}
+
+/**
+ * The metadata of the trace.dat at `path` and nothing else: no CPU data is read (a reader made
+ * with it then reads that, without reading the metadata again). Starts the zstd decoder first.
+ */
+export async function readMetaOf(path: string): Promise<TraceDatMeta> {
+  await zstdReady();
+  const file = new FileBytes(path);
+  try {
+    return readMeta(file);
+  } finally {
+    file.close();
+  }
+}
+
+/** Bytes of CPU data in the file (as stored). */
+export function cpuDataBytes(meta: TraceDatMeta): number {
+  let n = 0;
+  for (const d of meta.cpus) n += d.size;
+  return n;
 }
 
 interface Section {

@@ -12,7 +12,7 @@ import { readThreaded } from './threaded.ts';
 import { importRecords, type FieldRecordBatch, type RecordSource } from '../import/records.ts';
 import { DatUnpacker, TraceDatDamage, damageError } from './datRecords.ts';
 import { EventPacker } from './packed.ts';
-import { TraceDatError, isTraceDat, type TraceDatMeta } from './file.ts';
+import { TraceDatError, cpuDataBytes, isTraceDat, readMetaOf, type TraceDatMeta } from './file.ts';
 import { FormatError } from './formats.ts';
 import { TraceDatReader } from './reader.ts';
 
@@ -49,11 +49,10 @@ function readingThread(meta: TraceDatMeta, dataBytes: number, option: boolean | 
  * (tests: the hand-over at a given event).
  */
 export async function traceDatSource(path: string, options: { parseWorker?: boolean; ownEvents?: number } = {}): Promise<RecordSource> {
-  // Read the metadata now, so a file that cannot be read fails before any session is started.
-  const probe = await TraceDatReader.open(path);
-  const meta = probe.meta;
-  const bytes = probe.dataBytes;
-  probe.close();
+  // Read the metadata now, so a file that cannot be read fails before any session is started
+  // (only the metadata: a reader here would decode each CPU's first chunk for nothing).
+  const meta = await readMetaOf(path);
+  const bytes = cpuDataBytes(meta);
   return {
     file: basename(path),
     bytes,
