@@ -9,7 +9,7 @@ import { fieldsEntry, fieldsExit, fieldsFastPageFault, fieldsPageFault, type Fie
 import type { AssemblerStats, Flavour } from './lines.ts';
 import { Scan, finalLayout, resolveLayout } from './layout.ts';
 import { Importer } from './mapping.ts';
-import { HeldRun, Speculation } from './speculation.ts';
+import { Speculation } from './speculation.ts';
 import { DECODED, FIXED, SPURIOUS, vcpuNone, type ImportRecord } from './predecode.ts';
 import {
   SPECULATE_AFTER,
@@ -218,20 +218,9 @@ export async function importRecords(source: RecordSource, outPath: string, optio
           speculation.record(importRecordOf(fr, stats.records));
         }
       else {
-        // records held back for the speculation are made again from the batch when it starts
-        let run: HeldRun | undefined;
-        for (let i = 0; i < batch.count; i++) {
-          stats.lines = ++stats.records;
-          if (speculation.holding) {
-            if (!run) {
-              const i0 = i;
-              const n0 = stats.records;
-              run = new HeldRun((k) => batch.importRecord(i0 + k, n0 + k, false));
-              speculation.hold(run);
-            }
-            speculation.recordAgain(batch.importRecord(i, stats.records, false), run);
-          } else speculation.record(batch.importRecord(i, stats.records, false));
-        }
+        const first = stats.records + 1;
+        stats.lines = stats.records += batch.count;
+        speculation.batch(batch, first);
       }
       // a live source: what came so far is written out, so the session can be watched as it grows
       if (!source.rereadable) speculation.spec?.writer.flush();
@@ -239,6 +228,8 @@ export async function importRecords(source: RecordSource, outPath: string, optio
     }
     aborted = options.signal?.aborted === true;
   } catch (e) {
+    // a record of a packed batch failed: count the records up to it
+    if (speculation.failedAt) stats.lines = stats.records = speculation.failedAt;
     // the source failed (damage): keep what was imported when a session was started, or can start now
     if (!speculation.spec && speculation.holding && speculation.held!.length) speculation.start();
     if (!speculation.spec || speculation.diverged) {

@@ -20,15 +20,26 @@ export interface Speculated {
   isa: Isa | undefined;
 }
 
+/** Records a source can make again by their index (a trace.dat's packed batch, records.ts). */
+export interface RemadeRecords {
+  readonly count: number;
+  /** Record `i`, numbered `n`; an object the source may reuse for the next one. */
+  importRecord(i: number, n: number, keep: false): ImportRecord;
+}
+
 /**
- * Records held back that their source can make again (`again(k)`: the run's k-th, an object the
- * source may reuse): the speculation keeps the run, not an object per record, so holding back
- * allocates nothing that outlives a young-generation collection (16 k kept records did: they
- * were copied, promoted and then marked by a full collection).
+ * Records held back that their source can make again (records `from` to `from + count - 1` of
+ * `batch`, the first numbered `first + from`): the speculation keeps the run, not an object per
+ * record, so holding back allocates nothing that outlives a young-generation collection (16 k
+ * kept records did: they were copied, promoted and then marked by a full collection).
  */
 export class HeldRun {
   count = 0;
-  constructor(readonly again: (k: number) => ImportRecord) {}
+  constructor(
+    readonly batch: RemadeRecords,
+    readonly from: number,
+    readonly first: number,
+  ) {}
 }
 
 export class Speculation {
@@ -36,6 +47,8 @@ export class Speculation {
   /** The records (or runs of records) held back until the session starts; undefined once it has. */
   held: (ImportRecord | HeldRun)[] | undefined = [];
   private heldCount = 0;
+  /** The number of the record whose scan or import failed in batch() (0: none did). */
+  failedAt = 0;
   /** A later record changed the layout: only scanning goes on (after = 0: scanning only). */
   diverged: boolean;
 
@@ -67,32 +80,12 @@ export class Speculation {
     const held = this.held!;
     this.held = undefined;
     for (const h of held) {
-      if (h instanceof HeldRun) for (let k = 0; k < h.count; k++) imp.record(h.again(k));
+      if (h instanceof HeldRun) this.importRun(h.batch, h.from, h.from + h.count, h.first, false);
       else imp.record(h);
     }
   }
 
-  /**
-   * As record(), for a record of `run` (passed to hold() first): while holding back, only the
-   * scan reads it now (the object may then be reused), and the run makes it again when the
-   * session starts.
-   */
-  recordAgain(r: ImportRecord, run: HeldRun): void {
-    if (!this.holding) return this.record(r);
-    this.scan.record(r);
-    run.count++;
-    if (++this.heldCount >= this.after) this.start();
-  }
-
-  /**
-   * Hold `run` back (while holding), before its first record is passed to recordAgain: kept
-   * apart from recordAgain, whose optimized code a push there (once per batch, first after that
-   * code was made) threw away.
-   */
-  hold(run: HeldRun): void {
-    if (this.holding) this.held!.push(run);
-  }
-
+  /** As record(), for a record that nothing else keeps while the speculation holds it. */
   record(r: ImportRecord): void {
     this.scan.record(r);
     if (this.diverged) return;
@@ -101,5 +94,81 @@ export class Speculation {
       if (++this.heldCount >= this.after) this.start();
     } else if (this.followLayout && this.scan.version !== this.spec!.version) this.diverged = true;
     else this.spec!.imp.record(r);
+  }
+
+  /**
+   * As record() for each record of `batch`, the first numbered `first`: a source that can make
+   * its records again (RemadeRecords) reuses one object for them all. Each phase (held back,
+   * imported, only scanned) runs in a loop of its own, so that the code V8 optimizes for one
+   * is not thrown away at the next (no type feedback for what the other phase runs). When a
+   * record fails, `failedAt` is its number.
+   */
+  batch(batch: RemadeRecords, first: number): void {
+    let i = this.holding ? this.holdRun(batch, first) : 0;
+    if (i < batch.count && !this.diverged) i = this.importRun(batch, i, batch.count, first, true);
+    if (i < batch.count) this.scanRun(batch, i, first);
+  }
+
+  /** Scan records of `batch` and hold them back until the session starts; the index after the last one held. */
+  private holdRun(batch: RemadeRecords, first: number): number {
+    const run = new HeldRun(batch, 0, first);
+    this.held!.push(run);
+    const scan = this.scan;
+    const n = batch.count;
+    let i = 0;
+    try {
+      for (; i < n; i++) {
+        scan.record(batch.importRecord(i, first + i, false));
+        run.count++;
+        if (++this.heldCount >= this.after) {
+          this.start();
+          return i + 1;
+        }
+      }
+    } catch (e) {
+      this.failedAt = first + i;
+      throw e;
+    }
+    return n;
+  }
+
+  /**
+   * Import records `from` to `to - 1` of `batch` into the session, scanning each first when
+   * `scanning` (held records were scanned when read). Stops after a record that changes the
+   * layout (the speculation has then diverged); the index after the last one read.
+   */
+  private importRun(batch: RemadeRecords, from: number, to: number, first: number, scanning: boolean): number {
+    const { scan, followLayout } = this;
+    const { imp, version } = this.spec!;
+    let i = from;
+    try {
+      for (; i < to; i++) {
+        const r = batch.importRecord(i, first + i, false);
+        if (scanning) {
+          scan.record(r);
+          if (followLayout && scan.version !== version) {
+            this.diverged = true;
+            return i + 1;
+          }
+        }
+        imp.record(r);
+      }
+    } catch (e) {
+      if (scanning) this.failedAt = first + i;
+      throw e;
+    }
+    return to;
+  }
+
+  /** Only scan the rest of `batch` (the speculation has diverged). */
+  private scanRun(batch: RemadeRecords, from: number, first: number): void {
+    const scan = this.scan;
+    let i = from;
+    try {
+      for (; i < batch.count; i++) scan.record(batch.importRecord(i, first + i, false));
+    } catch (e) {
+      this.failedAt = first + i;
+      throw e;
+    }
   }
 }
