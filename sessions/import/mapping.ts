@@ -435,13 +435,15 @@ export class Importer {
         // elements come before the bits; one after a bit starts no new walk: kept raw
         // (a walk reads at most 5 levels: more is not one walk, and memory stays bounded)
         if (f) {
+          // fields that gave this slot's element before (a trace.dat's interned payload): read already
+          if (w.repeat(t, f)) return;
           // (fieldsPagingElement's reads, without its object: this is most of a walk trace's records)
           const level = num(f, 'level');
           const hex = level === undefined ? undefined : fieldHex(f, 'pte');
-          if (hex !== undefined && w.element(t, level!, hex)) return;
+          if (hex !== undefined && w.element(t, level!, hex, f)) return;
         } else {
           const d = decodePagingElementHex(body);
-          if (d && w.element(t, d.level, d.hex)) return;
+          if (d && w.element(t, d.level, d.hex, null)) return;
         }
       } else if (kind === WALKER_ERROR) {
         const d = f ? fieldsWalkerError(f) : decodeWalkerError(body);

@@ -41,10 +41,34 @@ export class OpenWalk {
   readonly bitT: number[] = new Array<number>(MAX_BITS).fill(0);
   readonly bitGpa: number[] = new Array<number>(MAX_BITS).fill(0);
   readonly bitDirty: boolean[] = new Array<boolean>(MAX_BITS).fill(false);
-  /** The last walk's entries text and the hex it was made of: a walk that read the same entries (most do) reuses it. */
-  private prevN = 0;
-  private readonly prevHex: string[] = new Array<string>(MAX_WALK_LEVELS).fill('');
-  private prevEntries = '';
+  /**
+   * Per element slot, the fields object (a trace.dat's interned payload, shared by every event
+   * with those bytes) that gave the level and hex now in that slot: the next walk's element
+   * from the same object only takes its time (repeat). One more slot than elements, never set.
+   */
+  private readonly elSrc: (object | null)[] = new Array<object | null>(MAX_WALK_LEVELS + 1).fill(null);
+  /**
+   * entryGpas' reading of each slot's hex (its low byte and the table it points to), kept while
+   * the slot's hex and the paging mode (32-bit or not) stay: most walks read the entries the
+   * last one read.
+   */
+  readonly rdHex: string[] = new Array<string>(MAX_WALK_LEVELS).fill('');
+  readonly rdLow = new Float64Array(MAX_WALK_LEVELS);
+  readonly rdBase = new Float64Array(MAX_WALK_LEVELS);
+  rdTop2 = false;
+  /**
+   * walkEvents' lookup of each slot's gpa among the VM's guest entries, kept while the slot's
+   * gpa and the entries' version (GuestEntries.version) stay.
+   */
+  readonly kGpa = new Float64Array(MAX_WALK_LEVELS).fill(NaN);
+  readonly kWas: (string | undefined)[] = new Array<string | undefined>(MAX_WALK_LEVELS).fill(undefined);
+  readonly kVer = new Float64Array(MAX_WALK_LEVELS);
+  /**
+   * The last two distinct walks' entries (a vCPU's instruction fetches and data accesses take
+   * turns; most walks read the entries of one of them): `memo` the last one, then `older`.
+   */
+  memo = new WalkMemo();
+  private older = new WalkMemo();
 
   start(t: number, va: number, errorCode: number): void {
     this.open = true;
@@ -56,13 +80,26 @@ export class OpenWalk {
     this.bits = 0;
   }
 
-  /** An element (entry read); false when the walk takes no more (one after a bit, or past 5 levels). */
-  element(t: number, level: number, hex: string): boolean {
+  /**
+   * An element (entry read) whose level and hex came from `src` (null: made for this record
+   * alone); false when the walk takes no more (one after a bit, or past 5 levels).
+   */
+  element(t: number, level: number, hex: string, src: object | null): boolean {
     const i = this.n;
     if (this.bits !== 0 || i >= MAX_WALK_LEVELS) return false;
     this.elT[i] = t;
     this.elLevel[i] = level;
     this.elHex[i] = hex;
+    this.elSrc[i] = src;
+    this.n = i + 1;
+    return true;
+  }
+
+  /** The element of fields `src` when the slot it goes to already holds what `src` gave (element()); false: read it. */
+  repeat(t: number, src: object): boolean {
+    const i = this.n;
+    if (this.elSrc[i] !== src || this.bits !== 0) return false;
+    this.elT[i] = t;
     this.n = i + 1;
     return true;
   }
@@ -78,23 +115,65 @@ export class OpenWalk {
     return true;
   }
 
-  /** The entries read, top level first, as `0x…` words separated by blanks (the page_walk's `entries`). */
+  /**
+   * The entries read, top level first, as `0x…` words separated by blanks (the page_walk's
+   * `entries`); `memo` is then the walk of these entries (one of the last two, or a new one).
+   */
   entries(): string {
+    let m = this.memo;
+    if (m.holds(this)) return m.entries;
+    m = this.older;
+    this.older = this.memo;
+    this.memo = m;
+    if (m.holds(this)) return m.entries;
     const n = this.n;
     const hexes = this.elHex;
-    const prev = this.prevHex;
-    let same = n === this.prevN;
-    for (let i = 0; same && i < n; i++) same = hexes[i] === prev[i];
-    if (same) return this.prevEntries;
     let text = '0x' + hexes[0]!;
-    prev[0] = hexes[0]!;
-    for (let i = 1; i < n; i++) {
-      text += ' 0x' + hexes[i]!;
-      prev[i] = hexes[i]!;
-    }
-    this.prevN = n;
-    this.prevEntries = text;
+    for (let i = 1; i < n; i++) text += ' 0x' + hexes[i]!;
+    m.set(this, text);
     return text;
+  }
+}
+
+/**
+ * One walk's entries (levels and hex) and their text, and what walkEvents found of them: when
+ * `known`, a walk without A/D bits read them at page `page` of the VA, the lane's root being
+ * `root`, and left the VM's guest entries at version `ver` holding every one of them. A walk
+ * of the same entries at the same page and root, the guest entries still at that version,
+ * finds the same gpas and nothing new: no gpte_write.
+ */
+class WalkMemo {
+  n = 0;
+  readonly level: number[] = new Array<number>(MAX_WALK_LEVELS).fill(0);
+  readonly hex: string[] = new Array<string>(MAX_WALK_LEVELS).fill('');
+  entries = '';
+  known = false;
+  page = 0;
+  root: number | undefined = undefined;
+  ver = 0;
+
+  /** `w`'s entries are these. */
+  holds(w: OpenWalk): boolean {
+    const n = w.n;
+    if (n !== this.n) return false;
+    const hex = this.hex;
+    const level = this.level;
+    const wHex = w.elHex;
+    const wLevel = w.elLevel;
+    for (let i = 0; i < n; i++) if (wHex[i] !== hex[i] || wLevel[i] !== level[i]) return false;
+    return true;
+  }
+
+  /** Now `w`'s entries, as `text`; nothing known of them yet. */
+  set(w: OpenWalk, text: string): void {
+    const n = w.n;
+    for (let i = 0; i < n; i++) {
+      this.hex[i] = w.elHex[i]!;
+      this.level[i] = w.elLevel[i]!;
+    }
+    this.n = n;
+    this.entries = text;
+    this.known = false;
   }
 }
 
@@ -108,11 +187,17 @@ export interface WalkLane {
 /** Guest entries a VM's walks have shown, by gpa, as hex (bounded). */
 export class GuestEntries {
   private readonly known = new Map<number, string>();
+  /** Counts the sets: a lookup made at the same version still holds (OpenWalk.kVer). */
+  version = 0;
   get(gpa: number): string | undefined {
     return this.known.get(gpa);
   }
-  set(gpa: number, hex: string): void {
-    if (this.known.size < MAX_KNOWN || this.known.has(gpa)) this.known.set(gpa, hex);
+  /** Remembers the entry at `gpa`; false when it is not (the bound reached). */
+  set(gpa: number, hex: string): boolean {
+    this.version++;
+    if (this.known.size >= MAX_KNOWN && !this.known.has(gpa)) return false;
+    this.known.set(gpa, hex);
+    return true;
   }
 }
 
@@ -182,19 +267,47 @@ export function walkEvents(w: OpenWalk, lane: WalkLane, guest: GuestEntries, out
     entries: nEl ? w.entries() : undefined,
   };
   if (!nEl) return 1;
+  // the entries a walk before read at this page and root, nothing set since: nothing new (WalkMemo)
+  const m = w.memo;
+  const page = Math.floor(w.va / 4096);
+  const root = lane.root;
+  if (m.known && w.bits === 0 && m.page === page && m.root === root && m.ver === guest.version) return 1;
   const n = entryGpas(w, lane);
   // entries as read, then the bits set (both in record order, so times stay in order)
   let count = 1;
   const gpas = GPAS;
   const hexes = w.elHex;
+  const kGpa = w.kGpa;
+  const kVer = w.kVer;
+  let kept = true;
   for (let i = 0; i < n; i++) {
     const gpa = gpas[i];
     if (gpa === undefined) continue;
     const hex = hexes[i]!;
-    const was = guest.get(gpa);
-    if (was !== hex) out[count++] = entryWrite(w, lane, guest, i, gpa, was);
+    let was: string | undefined;
+    // (the same gpa in this slot, no entry set since: the last walk's lookup holds)
+    if (kGpa[i] === gpa && kVer[i] === guest.version) was = w.kWas[i];
+    else {
+      was = guest.get(gpa);
+      kGpa[i] = gpa;
+      w.kWas[i] = was;
+      kVer[i] = guest.version;
+    }
+    if (was !== hex) {
+      out[count++] = entryWrite(w, lane, i, gpa, was);
+      if (!guest.set(gpa, hex)) kept = false;
+    }
   }
-  return w.bits ? bitWrites(w, lane, guest, n, out, count) : count;
+  if (w.bits) {
+    m.known = false;
+    return bitWrites(w, lane, guest, n, out, count);
+  }
+  // (without bits the walk leaves the root as it was)
+  m.known = kept;
+  m.page = page;
+  m.root = root;
+  m.ver = guest.version;
+  return count;
 }
 
 /**
@@ -215,12 +328,25 @@ function entryGpas(w: OpenWalk, lane: WalkLane): number {
   let n = 0; // gpas used (the array is kept, not cut: setting an array's length is a runtime call)
   let k = 0; // the next accessed (not dirty) bit
   let base = root;
+  const top2 = top === 2;
+  if (top2 !== w.rdTop2) {
+    w.rdTop2 = top2;
+    w.rdHex.fill('');
+    w.rdLow.fill(0);
+    w.rdBase.fill(0);
+  }
+  const rdHex = w.rdHex;
   for (let i = 0; i < nEl; i++) {
     const level = levels[i]!;
     const hex = hexes[i]!;
     const { index, bytes } = slot(w.va, level, top);
     let gpa = base === undefined ? undefined : base + index * bytes;
-    const low = lowHex(hex, 2);
+    if (rdHex[i] !== hex) {
+      rdHex[i] = hex;
+      w.rdLow[i] = lowHex(hex, 2);
+      w.rdBase[i] = tableBase(hex, top);
+    }
+    const low = w.rdLow[i]!;
     if (!(low & ACCESSED)) {
       while (k < nBits && bitDirty[k]) k++;
       if (k < nBits) {
@@ -233,17 +359,15 @@ function entryGpas(w: OpenWalk, lane: WalkLane): number {
     gpas[n++] = gpa;
     const leaf = level === 1 || (level > 1 && (low & PS) !== 0);
     if (leaf) break;
-    base = tableBase(hex, top);
+    base = w.rdBase[i]!;
   }
   lane.root = root;
   return n;
 }
 
 /** Element `i`, at `gpa`, read a value other than the one known (`was`; undefined: first sight). */
-function entryWrite(w: OpenWalk, lane: WalkLane, guest: GuestEntries, i: number, gpa: number, was: string | undefined): MmuEvent {
-  const hex = w.elHex[i]!;
-  const now = big(hex);
-  guest.set(gpa, hex);
+function entryWrite(w: OpenWalk, lane: WalkLane, i: number, gpa: number, was: string | undefined): MmuEvent {
+  const now = big(w.elHex[i]!);
   return { t: w.elT[i]!, vm: lane.vm, vcpu: lane.vcpu, type: 'gpte_write', level: w.elLevel[i]!, gpa, old: was === undefined ? now : big(was), new: now, cause: 'walk' };
 }
 
