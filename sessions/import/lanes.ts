@@ -55,8 +55,9 @@ export class ThreadLanes {
   private readonly threadStates = new Map<string, ThreadState>();
   /** The same by pid (the key of every record with a pid): no key string per record. */
   private readonly pidStates = new Map<number, ThreadState>();
-  private lastPid = -1;
-  private lastState: ThreadState | undefined;
+  /** The last record's pid (>= 0; -2: none yet) and its thread: the importer reads them before it calls threadState. */
+  lastPid = -2;
+  lastState: ThreadState | undefined;
 
   constructor(private readonly layout: Layout) {
     this.lanes = layout.vms.map((vm) => Array.from({ length: vm.vcpus }, (_, vcpu) => ({ vm: vm.vm, vcpu, lastT: 0, buf: [], walk: new OpenWalk() })));

@@ -13,7 +13,6 @@ import {
   fieldsFastPageFault,
   fieldsGpa,
   fieldsInjException,
-  fieldsPagetableWalk,
   fieldHex,
   num,
   fieldsSetSpte,
@@ -96,11 +95,18 @@ const MARKS = new Map<string, { handling: string; rank: number }>([
   ['kvm_userspace_exit', { handling: 'userspace', rank: 2 }],
 ]);
 
-/** What the mapping knows of an event name: its kind, and the name as one flat string that every raw event of it shares. */
+/**
+ * What the mapping knows of an event name: its kind, the name as one flat string that every
+ * raw event of it shares, and the handling a MARKED one shows (MARKS: '' and 0 for others).
+ */
 interface EventName {
   kind: number;
   name: string;
+  handling: string;
+  rank: number;
 }
+/** Event names looked at before the map (a walk trace's records take turns among three or four). */
+const RECENT_NAMES = 4;
 /** Event names remembered (a trace has a few dozen; more are looked up each time). */
 const MAX_NAMES = 4096;
 
@@ -118,7 +124,11 @@ export class Importer {
    */
   private readonly names = new Map<string, EventName>();
   private lastEvent = '';
-  private lastName: EventName = { kind: OTHER, name: '' };
+  private lastName: EventName = { kind: OTHER, name: '', handling: '', rank: 0 };
+  /** The last few event names and what they are (a ring): compared before the map is asked. */
+  private readonly recentEvents: string[] = new Array<string>(RECENT_NAMES).fill('');
+  private readonly recentNames: EventName[] = new Array<EventName>(RECENT_NAMES).fill(this.lastName);
+  private recentNext = 0;
   events = 0;
   exits = 0;
   raw = 0;
@@ -137,14 +147,10 @@ export class Importer {
     this.guest = layout.vms.map(() => new GuestEntries());
   }
 
-  private relNs(sec: number, ns: number): number {
-    const v = Math.max(0, (sec - this.t0.sec) * 1e9 + (ns - this.t0.ns));
-    return Math.min(Math.round(v), Number.MAX_SAFE_INTEGER);
-  }
-
   /** The lane of a record: its own vCPU id when it has one (and the thread keeps it), else the thread's. */
   private lane(r: ImportRecord, vcpu: number): LaneState {
-    const st = this.threads.threadState(r);
+    const th = this.threads;
+    const st = r.pid === th.lastPid ? th.lastState! : th.threadState(r);
     let lane: LaneState;
     // (NaN: the record has no vCPU id)
     if (vcpu < st.row.length && !st.host) {
@@ -158,8 +164,10 @@ export class Importer {
   }
 
   private time(lane: LaneState, r: ImportRecord): number {
-    const has = r.sec === r.sec;
-    let t = has ? this.relNs(r.sec, r.ns) : lane.lastT;
+    const sec = r.sec;
+    const has = sec === sec;
+    // ns since t0, at least 0, at most 2^53 - 1
+    let t = has ? Math.min(Math.round(Math.max(0, (sec - this.t0.sec) * 1e9 + (r.ns - this.t0.ns))), Number.MAX_SAFE_INTEGER) : lane.lastT;
     if (t === Number.MAX_SAFE_INTEGER && has) this.lateTimes++;
     if (t < lane.lastT) {
       this.clampedTimes++;
@@ -233,7 +241,7 @@ export class Importer {
     const event = r.event;
     if (event !== this.lastEvent) {
       this.lastEvent = event;
-      this.lastName = this.names.get(event) ?? this.eventName(event);
+      this.lastName = this.recentName(event);
     }
     const kind = this.lastName.kind;
     const body = r.body;
@@ -276,10 +284,28 @@ export class Importer {
     }
   }
 
+  /** What `event` is: from the last few names (a trace.dat's records of one event share its string: mostly one compare), else the map. */
+  private recentName(event: string): EventName {
+    const recent = this.recentEvents;
+    for (let i = 0; i < RECENT_NAMES; i++) if (recent[i] === event) return this.recentNames[i]!;
+    const e = this.names.get(event) ?? this.eventName(event);
+    const k = this.recentNext;
+    this.recentNext = (k + 1) % RECENT_NAMES;
+    recent[k] = event;
+    this.recentNames[k] = e;
+    return e;
+  }
+
   private eventName(event: string): EventName {
     const kind = KINDS.get(event) ?? OTHER;
+    const mark = MARKS.get(event);
     // (a copy: the record's name may be a slice of a whole line, which the session need not keep)
-    const e = { kind, name: kind === OTHER ? (JSON.parse(JSON.stringify(event)) as string) : KINDS_NAMES.get(event)! };
+    const e: EventName = {
+      kind,
+      name: kind === OTHER ? (JSON.parse(JSON.stringify(event)) as string) : KINDS_NAMES.get(event)!,
+      handling: mark ? mark.handling : '',
+      rank: mark ? mark.rank : 0,
+    };
     if (this.names.size < MAX_NAMES) this.names.set(event, e);
     return e;
   }
@@ -327,18 +353,31 @@ export class Importer {
   private marked(r: ImportRecord): void {
     const lane = this.lane(r, NaN);
     const t = this.time(lane, r);
-    const m = MARKS.get(r.event)!;
+    // (record() has just set lastName to this record's)
+    const m = this.lastName;
     this.handling(lane, m.handling, m.rank);
     return this.rawEvent(lane, t, r);
   }
 
   private walkStart(r: ImportRecord, f: Fields | undefined): void {
-    const d = f ? fieldsPagetableWalk(f) : decodePagetableWalk(r.body);
+    let addr: number | undefined;
+    let pferr: number | undefined;
+    if (f) {
+      // (fieldsPagetableWalk's reads, without its object: one per walk)
+      addr = num(f, 'addr');
+      pferr = num(f, 'pferr');
+    } else {
+      const d = decodePagetableWalk(r.body);
+      if (d) {
+        addr = d.addr;
+        pferr = d.pferr;
+      }
+    }
     const lane = this.lane(r, NaN);
     const t = this.time(lane, r);
-    if (!d) return this.rawEvent(lane, t, r);
-    lane.lastFaultVa = d.addr;
-    lane.walk.start(t, d.addr, d.pferr);
+    if (addr === undefined || pferr === undefined) return this.rawEvent(lane, t, r);
+    lane.lastFaultVa = addr;
+    lane.walk.start(t, addr, pferr);
   }
 
   private pageFault(r: ImportRecord): void {
@@ -424,7 +463,8 @@ export class Importer {
 
   /** A paging element, an A/D bit or the walker's error: part of the walk open on the thread's lane, else raw. */
   private walkPart(r: ImportRecord, f: Fields | undefined, kind: number): void {
-    const st = this.threads.threadState(r);
+    const th = this.threads;
+    const st = r.pid === th.lastPid ? th.lastState! : th.threadState(r);
     const lane = st.row[st.lane]!;
     const w = lane.walk;
     if (w.open) {
