@@ -11,8 +11,8 @@ interface EncType {
   name: string;
   /** For `vmexit`: positions of its reason, handling and duration fields (for the index statistics). */
   exit?: { reason: number; handling: number; duration: number };
-  /** Writes the event's id, time delta, mask and fields (generated, see `makeEncoder`). */
-  encode: (enc: LaneEncoder, event: unknown, w: ByteWriter, t: number) => void;
+  /** Writes the event's id, time delta `dt`, mask and fields (generated, see `makeEncoder`). */
+  encode: (enc: LaneEncoder, event: unknown, w: ByteWriter, t: number, dt: number) => void;
   fields: { name: string; kind: FieldKind; code: number; optBit: number }[];
   optionalCount: number;
 }
@@ -60,10 +60,13 @@ function varuintSize(v: number): number {
 function putText(w: ByteWriter, pos: number, s: string, extra: number): number {
   // UTF-8 takes at most 3 bytes per UTF-16 unit; the length is first guessed as one byte per unit
   const n = s.length;
-  const guess = varuintSize(n);
-  w.pos = pos;
-  w.ensure(guess + 3 * n + 10 + extra);
-  const buf = w.buf;
+  const guess = n < 0x80 ? 1 : varuintSize(n);
+  let buf = w.buf;
+  if (pos + guess + 3 * n + 10 + extra > buf.length) {
+    w.pos = pos;
+    w.ensure(guess + 3 * n + 10 + extra);
+    buf = w.buf;
+  }
   // a short ASCII text (an imported trace's, every raw event and walk) is copied by a loop: a
   // subarray and an encodeInto call per string cost more than the bytes
   if (n <= ASCII_LOOP_MAX) {
@@ -74,7 +77,13 @@ function putText(w: ByteWriter, pos: number, s: string, extra: number): number {
       if (c >= 0x80) break;
       buf[at + i] = c;
     }
-    if (i === n) return put(buf, pos, n) + n;
+    if (i === n) {
+      if (n < 0x80) {
+        buf[pos] = n;
+        return at + n;
+      }
+      return put(buf, pos, n) + n;
+    }
   }
   const written = textEncoder.encodeInto(s, buf.subarray(pos + guess)).written;
   const size = varuintSize(written);
@@ -91,11 +100,32 @@ function bad(type: string, field: string, what: string, v: unknown): never {
   throw new TypeError(`${type}.${field} must be ${what} (got ${typeof v === 'bigint' ? v.toString() + 'n' : String(v)})`);
 }
 
+/** A u32/addr/ns field the generated code's uint32 test did not take: check it, then write it. */
+function putCount(buf: Uint8Array, pos: number, v: unknown, type: string, field: string): number {
+  if (!isCount(v)) bad(type, field, 'a non-negative integer', v);
+  return put(buf, pos, v);
+}
+
+/** The varuint bytes of `v` as a JS list of constants (for ids known when the encoder is generated). */
+function constBytes(v: number): number[] {
+  const out: number[] = [];
+  const b = new Uint8Array(10);
+  const n = put(b, 0, v);
+  for (let i = 0; i < n; i++) out.push(b[i]!);
+  return out;
+}
+
 /**
  * Build a type's encoder from its table entry: straight-line code with constant property names,
  * so each property load only sees events of one type and no per-field dispatch remains. The
  * generated code follows the body layout in the file comment; it is generated from the table,
  * never written by hand per type.
+ *
+ * What is known per type is settled here rather than per event: the type id's bytes, the room
+ * an event needs (but texts), whether the mask fits one byte. A number field that is a uint32
+ * (nearly all: counts, codes, small addresses, durations) is checked and written inline, one
+ * byte when below 128; anything else goes through the full check. The first ~50 k events of an
+ * import run in V8's interpreter, where each call and check left out counts several times.
  */
 function makeEncoder(
   typeName: string,
@@ -105,12 +135,23 @@ function makeEncoder(
 ): EncType['encode'] {
   const L: string[] = [];
   const q = JSON.stringify;
+  const T = q(typeName);
+  /** Write `v`, known to be a uint32: one or two bytes inline, longer ones by `put`. */
+  const putU32 = (v: string) =>
+    `if (${v} < 0x80) buf[pos++] = ${v}; else if (${v} < 0x4000) { buf[pos++] = (${v} & 0x7f) | 0x80; buf[pos++] = ${v} >>> 7; } else pos = put(buf, pos, ${v});`;
   L.push('let buf = w.buf; let pos = w.pos;');
-  L.push(`pos = put(buf, pos, ${id});`);
-  L.push('pos = put(buf, pos, t - enc.tMax);');
+  // the room ensured per event (texts ensure their own): the largest varuints of id, dt, mask and every field
+  L.push(`if (pos + ${24 + fields.length * 10} > buf.length) { w.ensure(${24 + fields.length * 10}); buf = w.buf; }`);
+  for (const b of constBytes(id)) L.push(`buf[pos++] = ${b};`);
+  L.push(putU32('dt'));
   fields.forEach((f, i) => L.push(`const v${i} = e[${q(f.name)}];`));
-  if (fields.some((f) => f.optBit >= 0)) {
-    L.push('let mask = 0;');
+  // up to 7 optional fields the mask is one byte: its place is kept and it is filled at the end,
+  // so each optional field is tested once (more: the mask's varuint is written first)
+  const optional = fields.filter((f) => f.optBit >= 0).length;
+  const maskLater = optional > 0 && optional <= 7;
+  if (optional) L.push('let mask = 0;');
+  if (maskLater) L.push('const maskAt = pos++;');
+  else if (optional) {
     fields.forEach((f, i) => {
       if (f.optBit >= 0) L.push(`if (v${i} !== undefined) mask |= ${1 << f.optBit};`);
     });
@@ -118,47 +159,53 @@ function makeEncoder(
   }
   fields.forEach((f, i) => {
     const v = `v${i}`;
+    const present = f.optBit >= 0 ? '' : `if (${v} === undefined) bad(${T}, ${q(f.name)}, 'present', ${v});`;
     const body: string[] = [];
     switch (f.kind) {
       case 'u32':
       case 'addr':
       case 'ns':
-        body.push(`if (!isCount(${v})) bad(${q(typeName)}, ${q(f.name)}, 'a non-negative integer', ${v});`);
-        body.push(`pos = put(buf, pos, ${v});`);
+        // (a missing required field fails the uint32 test: it is reported from the other branch)
+        body.push(`if (typeof ${v} === 'number' && (${v} >>> 0) === ${v}) { ${putU32(v)} }`);
+        body.push(`else { ${present} pos = putCount(buf, pos, ${v}, ${T}, ${q(f.name)}); }`);
         if (f.kind === 'ns') body.push(`if (t + ${v} > enc.spanEnd) enc.spanEnd = t + ${v};`);
         break;
       case 'pte':
-        body.push(`if (typeof ${v} !== 'bigint' || ${v} < 0n || ${v} > 0xffffffffffffffffn) bad(${q(typeName)}, ${q(f.name)}, 'a 64-bit bigint', ${v});`);
+        body.push(present);
+        body.push(`if (typeof ${v} !== 'bigint' || ${v} < 0n || ${v} > 0xffffffffffffffffn) bad(${T}, ${q(f.name)}, 'a 64-bit bigint', ${v});`);
         body.push(`if (${v} <= 0x1fffffffffffffn) pos = put(buf, pos, Number(${v})); else { w.pos = pos; w.varuint64(${v}); pos = w.pos; }`);
         break;
       case 'str': {
         const slot = id * 64 + i;
-        body.push(`if (typeof ${v} !== 'string') bad(${q(typeName)}, ${q(f.name)}, 'a string', ${v});`);
+        body.push(`if (typeof ${v} !== 'string') { ${present} bad(${T}, ${q(f.name)}, 'a string', ${v}); }`);
         body.push(`const s${i} = enc.lastStr[${slot}] === ${v} ? enc.lastIdx[${slot}] : enc.strSlot(${slot}, ${v});`);
-        body.push(`pos = put(buf, pos, s${i});`);
+        body.push(`if (s${i} < 0x80) buf[pos++] = s${i}; else pos = put(buf, pos, s${i});`);
         break;
       }
       case 'text':
-        body.push(`if (typeof ${v} !== 'string') bad(${q(typeName)}, ${q(f.name)}, 'a string', ${v});`);
-        body.push(`w.pos = putText(w, pos, ${v}, ${10 * (fields.length - i)}); buf = w.buf; pos = w.pos;`);
+        body.push(`if (typeof ${v} !== 'string') { ${present} bad(${T}, ${q(f.name)}, 'a string', ${v}); }`);
+        // (putText may move the buffer: the bytes before pos go with it)
+        body.push(`pos = putText(w, pos, ${v}, ${10 * (fields.length - i)}); buf = w.buf;`);
         break;
     }
-    if (f.optBit >= 0) L.push(`if (${v} !== undefined) { ${body.join(' ')} }`);
-    else L.push(`if (${v} === undefined) bad(${q(typeName)}, ${q(f.name)}, 'present', ${v});`, ...body);
+    if (f.optBit < 0) L.push(...body);
+    else L.push(`if (${v} !== undefined) { ${maskLater ? `mask |= ${1 << f.optBit}; ` : ''}${body.join(' ')} }`);
   });
+  if (maskLater) L.push('buf[maskAt] = mask;');
   if (exit) L.push(`enc.exitStat(s${exit.reason}, s${exit.handling}, v${exit.duration});`);
   L.push('w.pos = pos;');
-  const factory = new Function('put', 'isCount', 'bad', 'putText', `return function encode_${typeName.replace(/\W/g, '_')}(enc, e, w, t) {\n${L.join('\n')}\n};`);
-  return factory(put, isCount, bad, putText) as EncType['encode'];
+  const factory = new Function('put', 'putCount', 'bad', 'putText', `return function encode_${typeName.replace(/\W/g, '_')}(enc, e, w, t, dt) {\n${L.join('\n')}\n};`);
+  return factory(put, putCount, bad, putText) as EncType['encode'];
 }
 
 /** Encodes events of one lane into a chunk body; one instance per lane, reset after each chunk. */
 export class LaneEncoder {
   private static types: Map<string, EncType> | undefined;
-  private readonly events = new ByteWriter(1 << 16);
+  /** The chunk's encoded events (the writer reads its `pos` per event: a field, where `rawSize` is a call in cold code). */
+  readonly events = new ByteWriter(1 << 16);
   private readonly dict = new Map<string, number>();
   private readonly dictList: string[] = [];
-  private types: Map<string, EncType> | undefined;
+  private readonly types = LaneEncoder.table();
   /** Last string and its dictionary index, per (type id * 64 + field): engine strings repeat. */
   readonly lastStr: (string | undefined)[] = [];
   readonly lastIdx: number[] = [];
@@ -173,7 +220,7 @@ export class LaneEncoder {
   tMax = 0;
   spanEnd = 0;
   /** Per-chunk statistics, for the index: events per type id, exits per reason. */
-  private typeIds: number[] = [];
+  private readonly typeIds = new Uint32Array(this.types.size);
 
   get typeCounts(): Map<string, number> {
     const m = new Map<string, number>();
@@ -190,17 +237,30 @@ export class LaneEncoder {
         const at = (name: string, kind: FieldKind) => fields.findIndex((fl) => fl.name === name && fl.kind === kind);
         const exit = t.name === 'vmexit' ? { reason: at('reason', 'str'), handling: at('handling', 'str'), duration: at('duration', 'ns') } : undefined;
         const exitInfo = exit && exit.reason >= 0 && exit.handling >= 0 && exit.duration >= 0 ? exit : undefined;
-        const encode = makeEncoder(t.name, id, fields, exitInfo);
-        m.set(t.name, { id, name: t.name, fields, optionalCount: opt, encode, ...(exitInfo ? { exit: exitInfo } : {}) });
+        // generated at the type's first event: an import uses a handful of the types, and each costs a compile
+        const type: EncType = {
+          id,
+          name: t.name,
+          fields,
+          optionalCount: opt,
+          encode: (enc, e, w, time, dt) => {
+            type.encode = makeEncoder(t.name, id, fields, exitInfo);
+            type.encode(enc, e, w, time, dt);
+          },
+          ...(exitInfo ? { exit: exitInfo } : {}),
+        };
+        m.set(t.name, type);
       });
       LaneEncoder.types = m;
     }
     return LaneEncoder.types;
   }
 
+  /** Bytes of events encoded for the chunk. */
   get rawSize(): number {
     return this.events.pos;
   }
+
 
   private strIndex(s: string): number {
     let i = this.dict.get(s);
@@ -239,27 +299,26 @@ export class LaneEncoder {
 
   /**
    * Append one event; returns its type id (in currentTypeTable(), the table the header
-   * carries). Throws on an event that breaks the event table's contract (a bug in the producer).
+   * carries). Throws on an event that breaks the event table's contract (a bug in the producer),
+   * or whose time is before the lane's last event (in this chunk or the ones before).
    */
   add(event: MmuEvent): number {
-    const type = (this.types ??= LaneEncoder.table()).get(event.type);
-    if (!type) throw new TypeError(`unknown event type ${JSON.stringify(event.type)}`);
+    let type = this.types.get(event.type);
     const t = event.t;
-    if (!isCount(t)) throw new TypeError(`event time must be a non-negative integer (got ${String(t)})`);
-    if (this.count === 0) {
-      this.tMin = t;
-      this.tMax = t;
-      this.spanEnd = t;
-    } else if (t < this.tMax) {
-      throw new RangeError(`time went backwards on vm ${event.vm} vcpu ${event.vcpu}: ${t} after ${this.tMax}`);
+    // One test covers the time's contract and its order: tMax is a checked integer, so a step
+    // from it that is a uint32 makes t a non-negative integer that does not go back. The first
+    // event of a chunk, a longer step and every error take `check`.
+    let dt = typeof t === 'number' && this.count !== 0 ? t - this.tMax : -1;
+    if (type === undefined || (dt >>> 0) !== dt || t > Number.MAX_SAFE_INTEGER) {
+      type = this.check(event, type);
+      dt = this.count === 0 ? 0 : t - this.tMax;
     }
     // The event is all or nothing: if a field breaks the contract, the bytes written so far
     // are taken back before the error is thrown.
     const w = this.events;
     const start = w.pos;
-    w.ensure(24 + type.fields.length * 10);
     try {
-      type.encode(this, event, w, t);
+      type.encode(this, event, w, t, dt);
     } catch (e) {
       w.pos = start;
       throw e;
@@ -267,8 +326,24 @@ export class LaneEncoder {
     this.tMax = t;
     if (t > this.spanEnd) this.spanEnd = t;
     this.count++;
-    this.typeIds[type.id] = (this.typeIds[type.id] ?? 0) + 1;
+    this.typeIds[type.id]!++;
     return type.id;
+  }
+
+  /** The full checks of `add`, in its order; starts the chunk's span at its first event. */
+  private check(event: MmuEvent, type: EncType | undefined): EncType {
+    const t = event.t;
+    const backwards = () => new RangeError(`time went backwards on vm ${event.vm} vcpu ${event.vcpu}: ${t} after ${this.tMax}`);
+    // (tMax outlives the chunk: the lane's next chunk starts at or after it)
+    if (this.count === 0 && t < this.tMax) throw backwards();
+    if (!type) throw new TypeError(`unknown event type ${JSON.stringify(event.type)}`);
+    if (!isCount(t)) throw new TypeError(`event time must be a non-negative integer (got ${String(t)})`);
+    // (tMax becomes t only once the event is written: an event refused leaves the lane's order as it was)
+    if (this.count === 0) {
+      this.tMin = t;
+      this.spanEnd = t;
+    } else if (t < this.tMax) throw backwards();
+    return type;
   }
 
   /** Exits per reason in this chunk. */
@@ -309,7 +384,7 @@ export class LaneEncoder {
     this.dict.clear();
     this.dictList.length = 0;
     this.count = 0;
-    this.typeIds = [];
+    this.typeIds.fill(0);
     this.lastStr.length = 0;
     this.lastIdx.length = 0;
     this.exitByReason = [];

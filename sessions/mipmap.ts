@@ -203,26 +203,25 @@ export class LaneMipmapBuilder {
   /** Index in `levels` of the finest level still kept. */
   private finest = 0;
   events = 0;
+  /**
+   * The finest level's open bin and the times it holds, [openStart, openEnd): the bin an event
+   * goes to unless it is past it. Empty until the first event; every close and prune happens in
+   * `openFor`, which sets them again (`finish` ends the building).
+   */
+  private open: Bin;
+  private openStart = 0;
+  private openEnd = 0;
 
   constructor() {
     for (let k = 0; k <= MAX_LEVEL; k += LEVEL_STEP) this.levels.push(new LevelBuilder(k));
+    this.open = this.levels[0]!.open;
   }
 
   /** Add one event (times never decrease). `exitDuration` and the string ids for a vmexit. */
   add(t: number, typeId: number, exitDuration?: number, reasonId?: number, handlingId?: number): void {
-    let lv = this.levels[this.finest]!;
-    let idx = Math.floor(t / lv.width);
-    while (lv.open.idx !== idx) {
-      if (lv.open.idx < 0) {
-        lv.open.reset(idx);
-        break;
-      }
-      // closing may drop the finest level: the event then goes to the next one's bin
-      this.close(this.finest);
-      lv = this.levels[this.finest]!;
-      idx = Math.floor(t / lv.width);
-    }
-    const b = lv.open;
+    // most events fall in the finest level's open bin, found by two compares (no division)
+    if (t < this.openStart || t >= this.openEnd) this.openFor(t);
+    const b = this.open;
     this.events++;
     b.events++;
     b.addType(typeId, 1);
@@ -236,6 +235,25 @@ export class LaneMipmapBuilder {
       addExitStat(b.reasons, reasonId!, 1, exitDuration, exitDuration, exitDuration);
       addExitStat(b.handlings, handlingId!, 1, exitDuration, exitDuration, exitDuration);
     }
+  }
+
+  /** Make the finest kept level's open bin the one that holds `t`, closing the bins before it. */
+  private openFor(t: number): void {
+    let lv = this.levels[this.finest]!;
+    let idx = Math.floor(t / lv.width);
+    while (lv.open.idx !== idx) {
+      if (lv.open.idx < 0) {
+        lv.open.reset(idx);
+        break;
+      }
+      // closing may drop the finest level: the event then goes to the next one's bin
+      this.close(this.finest);
+      lv = this.levels[this.finest]!;
+      idx = Math.floor(t / lv.width);
+    }
+    this.open = lv.open;
+    this.openStart = idx * lv.width;
+    this.openEnd = (idx + 1) * lv.width;
   }
 
   /** Merge level j's open bin into level j+1's (closing that one first when it is another bin); empties j's. */
@@ -273,6 +291,8 @@ export class LaneMipmapBuilder {
   /** Close every open bin and return the kept levels, finest first, up to the first of one bin. */
   finish(): EncodedLevel[] {
     if (this.events === 0) return [];
+    // (an event added after this finds no open bin, as before the first)
+    this.openStart = this.openEnd = 0;
     for (let j = this.finest; j < this.levels.length; j++) if (this.levels[j] && this.levels[j]!.open.idx >= 0) this.close(j);
     // no slack here: a lane of a few events is cheaper to decode than to summarise
     const limit = this.events / MIN_EVENTS_PER_BIN;

@@ -317,6 +317,20 @@ describe('recording states', () => {
     w.close({ complete: true });
     expect([...mustOpen(path).iterate()].map((e) => e.t)).toEqual([10, 12]);
   });
+
+  it('an event refused as the first of a chunk changes neither the lane\'s order nor its chunk', () => {
+    const path = join(dir, 'refuse-first.mmulab');
+    const w = SessionWriter.create(path, { scenario, vcpus: VCPUS }, { chunkEvents: 2 });
+    w.append({ t: 10, vm: 0, vcpu: 0, type: 'guest_fault', va: 0, errorCode: 0 });
+    w.append({ t: 20, vm: 0, vcpu: 0, type: 'guest_fault', va: 0, errorCode: 0 });
+    // the lane's chunk was written: the next event starts a new one, and this one is refused
+    expect(() => w.append({ t: 50, vm: 0, vcpu: 0, type: 'guest_fault', va: 0, errorCode: -1 })).toThrow(/non-negative integer/);
+    expect(() => w.append({ t: 15, vm: 0, vcpu: 0, type: 'guest_fault', va: 0, errorCode: 0 })).toThrow(/15 after 20/);
+    w.append({ t: 30, vm: 0, vcpu: 0, type: 'guest_fault', va: 0, errorCode: 0 });
+    w.close({ complete: true });
+    const s = mustOpen(path);
+    expect([...s.iterate()].map((e) => e.t)).toEqual([10, 20, 30]);
+  });
 });
 
 /** The chunks of a file, walked by the framing docs/session-format.md gives: type | length | payload | crc | length. */

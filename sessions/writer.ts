@@ -8,7 +8,7 @@
  */
 import { closeSync, lstatSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { deflateRawSync, constants as zc } from 'node:zlib';
-import type { MmuEvent } from '../core/events.ts';
+import { EVENT_TYPES, type EventOf, type MmuEvent } from '../core/events.ts';
 import { currentTypeTable } from './codec.ts';
 import { LaneEncoder } from './laneEncoder.ts';
 import { LaneMipmapBuilder, StringIds, summaryPayload } from './mipmap.ts';
@@ -137,6 +137,10 @@ function writeFailure(e: unknown): { code: string | undefined; reason: string } 
   return { code, reason };
 }
 
+/** Type ids (the header's table is EVENT_TYPES in order) of the events whose fields the index and summaries count. */
+const PAGE_WALK = EVENT_TYPES.indexOf('page_walk');
+const VMEXIT = EVENT_TYPES.indexOf('vmexit');
+
 /** Appends between two looks at the clock for `flushMs` (a clock read per event would cost 5 % of the write speed). */
 const CLOCK_EVERY = 256;
 
@@ -146,7 +150,6 @@ interface Lane {
   enc: LaneEncoder;
   seq: number;
   ordinal: number;
-  lastT: number;
   /** page_walk references in the events buffered for the next chunk. */
   walkRefs: number;
   /** The lane's summaries, built as events arrive and written at close (the SUMM chunk). */
@@ -317,6 +320,27 @@ export class SessionWriter {
 
   /** Add one event. Throws (a producer bug) on an unknown vm/vcpu or a time that goes backwards in a lane. */
   append(event: MmuEvent): void {
+    let lane = this.lanes[event.vm]?.[event.vcpu];
+    if (lane === undefined || this.closed) lane = this.openLane(event);
+    // (the encoder's type ids are the header's: both are currentTypeTable()'s; it checks the time)
+    const typeId = lane.enc.add(event);
+    const t = event.t;
+    if (typeId === PAGE_WALK) lane.walkRefs += (event as EventOf<'page_walk'>).refs;
+    if (typeId === VMEXIT) {
+      const x = event as EventOf<'vmexit'>;
+      lane.mip.add(t, typeId, x.duration, this.strings.id(x.reason), this.strings.id(x.handling));
+    } else lane.mip.add(t, typeId);
+    this.events++;
+    if (t > this.finalNs) this.finalNs = t;
+    if (lane.enc.count >= this.chunkEvents || lane.enc.events.pos >= 1 << 20) this.flushLane(lane);
+    if (--this.untilClock <= 0) {
+      this.untilClock = CLOCK_EVERY;
+      if (Date.now() - this.flushedAt >= this.flushMs) this.flush();
+    }
+  }
+
+  /** The lane of an event whose lane `append` did not find (its first, or one this session does not have), after the checks. */
+  private openLane(event: MmuEvent): Lane {
     if (this.failure) throw this.failure;
     if (this.closed) throw new Error('the session writer is closed');
     const row = this.lanes[event.vm];
@@ -324,23 +348,10 @@ export class SessionWriter {
       throw new RangeError(`event for vm ${event.vm} vcpu ${event.vcpu}, which this session does not have`);
     let lane = row[event.vcpu];
     if (!lane) {
-      lane = { vm: event.vm, vcpu: event.vcpu, enc: new LaneEncoder(), seq: 0, ordinal: 0, lastT: 0, walkRefs: 0, mip: new LaneMipmapBuilder() };
+      lane = { vm: event.vm, vcpu: event.vcpu, enc: new LaneEncoder(), seq: 0, ordinal: 0, walkRefs: 0, mip: new LaneMipmapBuilder() };
       row[event.vcpu] = lane;
     }
-    if (lane.enc.count === 0 && event.t < lane.lastT)
-      throw new RangeError(`time went backwards on vm ${event.vm} vcpu ${event.vcpu}: ${event.t} after ${lane.lastT}`);
-    // (the encoder's type ids are the header's: both are currentTypeTable()'s)
-    const typeId = lane.enc.add(event);
-    if (event.type === 'page_walk') lane.walkRefs += event.refs;
-    if (event.type === 'vmexit') lane.mip.add(event.t, typeId, event.duration, this.strings.id(event.reason), this.strings.id(event.handling));
-    else lane.mip.add(event.t, typeId);
-    this.events++;
-    if (event.t > this.finalNs) this.finalNs = event.t;
-    if (lane.enc.count >= this.chunkEvents || lane.enc.rawSize >= 1 << 20) this.flushLane(lane);
-    if (--this.untilClock <= 0) {
-      this.untilClock = CLOCK_EVERY;
-      if (Date.now() - this.flushedAt >= this.flushMs) this.flush();
-    }
+    return lane;
   }
 
   private flushLane(lane: Lane): void {
@@ -393,7 +404,6 @@ export class SessionWriter {
     this.written += enc.count;
     lane.seq++;
     lane.ordinal += enc.count;
-    lane.lastT = enc.tMax;
     enc.reset();
   }
 
