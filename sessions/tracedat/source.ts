@@ -23,12 +23,14 @@ export { fieldRecord, damageText, TraceDatDamage } from './datRecords.ts';
 
 /**
  * CPU data (as stored) from which a second thread decodes. The importing thread reads the first
- * events itself while the thread starts (threaded.ts), so it never waits long; but the thread's
- * start (its module, zstd, the metadata, its own compiled code: ~0.1 CPU s) competes with V8's
- * own helper threads (compiler, garbage collector), which already keep much of a second core
- * busy. Measured (SCHED_FIFO runs, bundled import, wall): 1.6 M events (5 MB of zstd chunks)
- * 0.88-0.91 s threaded against 0.97-1.11 s in one thread; 325 k events (1 MB) 0.34-0.46 s
- * against 0.33-0.39 s. Uncompressed pages are ~10× bigger for the same events.
+ * events itself while the thread starts (threaded.ts), so it never waits; but the thread's start
+ * (a V8 isolate, its modules, zstd, its own compiled code: ~0.2 CPU s with its decoding) competes
+ * with V8's own helper threads (compiler, garbage collector), which already keep much of a second
+ * core busy, and it is ready only after 100-160 k events. Measured (abtime: SCHED_FIFO runs,
+ * bundled import, wall min/median): 1.6 M events (5 MB of zstd chunks) 0.78-0.96 / 0.87-1.15 s
+ * threaded; 325 k events (1 MB) 0.41-0.43 / 0.44-0.49 s threaded against 0.36-0.39 / 0.40-0.42 s
+ * in one thread (the hand-over from the importing reader's place, not re-reading, included).
+ * Uncompressed pages are ~10× bigger for the same events.
  */
 const THREAD_MIN_BYTES = { chunked: 2 << 20, plain: 16 << 20 };
 
