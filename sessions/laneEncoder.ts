@@ -53,11 +53,42 @@ function varuintSize(v: number): number {
 }
 
 /**
- * Write a `text` field (byteLength varuint + UTF-8) at `pos`, leaving room for `extra` more
- * bytes; returns the new position. The bytes are encoded in place (`encodeInto`), not into a
- * new array per string: imported traces write a text per raw event.
+ * Texts up to this many UTF-16 units keep their encoded bytes in a writer's text cache, at most
+ * TEXT_CACHE_SIZE of them (the cache is emptied when full): an import's texts repeat (a
+ * 325 k-record trace.dat writes ~90 k walk entries and raw payloads with ~330 distinct values),
+ * and copying the bytes found by a native hash lookup costs less than a loop over the characters.
  */
-function putText(w: ByteWriter, pos: number, s: string, extra: number): number {
+const TEXT_CACHE_MAX_LENGTH = 256;
+const TEXT_CACHE_SIZE = 512;
+
+/**
+ * Write a `text` field (byteLength varuint + UTF-8) at `pos`, leaving room for `extra` more
+ * bytes; returns the new position. A text seen before is copied from `cache`; a new
+ * one is encoded in place (a loop for short ASCII, else `encodeInto`), not into a new array per
+ * string, and then kept if short.
+ */
+function putText(cache: Map<string, Uint8Array>, w: ByteWriter, pos: number, s: string, extra: number): number {
+  const known = cache.get(s);
+  if (known !== undefined) {
+    let buf = w.buf;
+    if (pos + known.length + extra > buf.length) {
+      w.pos = pos;
+      w.ensure(known.length + extra);
+      buf = w.buf;
+    }
+    buf.set(known, pos);
+    return pos + known.length;
+  }
+  const end = encodeText(w, pos, s, extra);
+  if (s.length <= TEXT_CACHE_MAX_LENGTH) {
+    if (cache.size >= TEXT_CACHE_SIZE) cache.clear();
+    cache.set(s, w.buf.slice(pos, end));
+  }
+  return end;
+}
+
+/** putText's encoding of a text not in the cache. */
+function encodeText(w: ByteWriter, pos: number, s: string, extra: number): number {
   // UTF-8 takes at most 3 bytes per UTF-16 unit; the length is first guessed as one byte per unit
   const n = s.length;
   const guess = n < 0x80 ? 1 : varuintSize(n);
@@ -90,7 +121,6 @@ function putText(w: ByteWriter, pos: number, s: string, extra: number): number {
   if (size !== guess) buf.copyWithin(pos + size, pos + guess, pos + guess + written);
   return put(buf, pos, written) + written;
 }
-
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && ((v >>> 0) === v || (v >= 0 && v <= Number.MAX_SAFE_INTEGER && Number.isInteger(v)));
@@ -185,7 +215,7 @@ function makeEncoder(
       case 'text':
         body.push(`if (typeof ${v} !== 'string') { ${present} bad(${T}, ${q(f.name)}, 'a string', ${v}); }`);
         // (putText may move the buffer: the bytes before pos go with it)
-        body.push(`pos = putText(w, pos, ${v}, ${10 * (fields.length - i)}); buf = w.buf;`);
+        body.push(`pos = putText(enc.texts, w, pos, ${v}, ${10 * (fields.length - i)}); buf = w.buf;`);
         break;
     }
     if (f.optBit < 0) L.push(...body);
@@ -200,6 +230,12 @@ function makeEncoder(
 
 /** Encodes events of one lane into a chunk body; one instance per lane, reset after each chunk. */
 export class LaneEncoder {
+  /**
+   * @param texts encoded texts by their string (see putText), shared by a writer's lanes and kept
+   *   across chunks: the bytes depend on the text alone.
+   */
+  constructor(readonly texts = new Map<string, Uint8Array>()) {}
+
   private static types: Map<string, EncType> | undefined;
   /** The chunk's encoded events (the writer reads its `pos` per event: a field, where `rawSize` is a call in cold code). */
   readonly events = new ByteWriter(1 << 16);

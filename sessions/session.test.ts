@@ -318,6 +318,26 @@ describe('recording states', () => {
     expect([...mustOpen(path).iterate()].map((e) => e.t)).toEqual([10, 12]);
   });
 
+  it('texts that repeat (the same string, an equal one, past the writer\'s text cache) read back exactly', () => {
+    const path = join(dir, 'texts.mmulab');
+    const w = SessionWriter.create(path, { scenario, vcpus: VCPUS }, { chunkEvents: 100 });
+    // 700 distinct texts (more than the cache keeps), ASCII, non-ASCII and past its length limit, each written 3 times
+    const texts = Array.from({ length: 700 }, (_, i) => (i % 7 === 0 ? `é→${i}` : i % 11 === 0 ? 'x'.repeat(300 + i) : `rip=${i} len=3`));
+    const written: string[] = [];
+    for (let round = 0; round < 3; round++)
+      texts.forEach((s, i) => {
+        // round 1 passes equal strings made anew, not the same objects
+        const text = round === 1 ? [...s].join('') : s;
+        written.push(text);
+        w.append({ t: round * 1000 + i, vm: 0, vcpu: i % 2, type: 'raw', name: 'kvm_emulate_insn', text });
+      });
+    w.close({ complete: true });
+    const back = [...mustOpen(path).iterate()].filter((e) => e.type === 'raw').map((e) => (e as { text: string; t: number }));
+    const byTime = new Map(back.map((e) => [e.t, e.text]));
+    expect(back.length).toBe(written.length);
+    written.forEach((text, j) => expect(byTime.get(Math.floor(j / 700) * 1000 + (j % 700))).toBe(text));
+  });
+
   it('an event refused as the first of a chunk changes neither the lane\'s order nor its chunk', () => {
     const path = join(dir, 'refuse-first.mmulab');
     const w = SessionWriter.create(path, { scenario, vcpus: VCPUS }, { chunkEvents: 2 });

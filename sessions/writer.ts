@@ -210,6 +210,8 @@ export class SessionWriter {
   private readonly level: number;
   /** Payload bytes of the HEAD chunk (its JSON and the room after it). */
   private headBytes = 0;
+  /** Encoded texts of every lane (see LaneEncoder). */
+  private readonly texts = new Map<string, Uint8Array>();
   /** The exit reasons and handlings the summaries name. */
   private readonly strings = new StringIds();
 
@@ -348,7 +350,7 @@ export class SessionWriter {
       throw new RangeError(`event for vm ${event.vm} vcpu ${event.vcpu}, which this session does not have`);
     let lane = row[event.vcpu];
     if (!lane) {
-      lane = { vm: event.vm, vcpu: event.vcpu, enc: new LaneEncoder(), seq: 0, ordinal: 0, walkRefs: 0, mip: new LaneMipmapBuilder() };
+      lane = { vm: event.vm, vcpu: event.vcpu, enc: new LaneEncoder(this.texts), seq: 0, ordinal: 0, walkRefs: 0, mip: new LaneMipmapBuilder() };
       row[event.vcpu] = lane;
     }
     return lane;
