@@ -15,7 +15,7 @@ import { FormatTable } from './formats.ts';
 import { EventPacker } from './packed.ts';
 import { TraceDatReader } from './reader.ts';
 import { zstdReady } from './zstd.ts';
-import { BATCH_EVENTS, CONSUMED, POSTED, READY, STOP, WINDOW, type DatStart, type DatWorkerData, type FromDatWorker } from './threaded.ts';
+import { BATCH_EVENTS, CONSUMED, POSTED, READY, STOP, WINDOW, type DatStart, type DatWorkerData, type FromDatWorker } from './threadProtocol.ts';
 
 const data = workerData as DatWorkerData;
 const port = parentPort!;

@@ -17,45 +17,12 @@ import { newReadingThread } from '../import/recordBatch.ts';
 import type { FieldRecordBatch } from '../import/records.ts';
 import { DatUnpacker, damageError } from './datRecords.ts';
 import { TraceDatError, type TraceDatMeta } from './file.ts';
-import { EventPacker, type PackedEvents } from './packed.ts';
-import { TraceDatReader, type Damage, type ReaderPlace } from './reader.ts';
+import { EventPacker } from './packed.ts';
+import { TraceDatReader, type Damage } from './reader.ts';
+import { CONSUMED, POSTED, READY, STOP, type DatStart, type DatWorkerData, type FromDatWorker } from './threadProtocol.ts';
 
-/**
- * Shared counters: batches taken by the importing thread; the stop request; the reading thread
- * is ready (1); batches it has posted.
- */
-export const CONSUMED = 0;
-export const STOP = 1;
-export const READY = 2;
-export const POSTED = 3;
-/** Events per batch, and batches the reading thread may be ahead. */
-export const BATCH_EVENTS = 8192;
-export const WINDOW = 3;
 /** Events per batch this side reads while the thread starts. */
 const OWN_BATCH = 4096;
-
-export interface DatWorkerData {
-  kind: 'tracedat';
-  path: string;
-  /** This side's read of the file's metadata (its `events` a structured clone: FormatTable.revive). */
-  meta: TraceDatMeta;
-  shared: SharedArrayBuffer;
-}
-
-/** To the reading thread, once: where to go on (this side's reader's place when the thread was ready). */
-export interface DatStart {
-  kind: 'start';
-  place: ReaderPlace;
-}
-
-/** Packed events (none at the end of an empty file); the last batch says the damage met, if any. */
-export interface DatBatch {
-  kind: 'batch';
-  events: PackedEvents | undefined;
-  end?: { damage: Damage[] };
-}
-
-export type FromDatWorker = DatBatch | { kind: 'error'; message: string; traceDat: boolean };
 
 /**
  * The records of `path` read on a second thread started from `location` (the parse worker's
