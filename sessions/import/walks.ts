@@ -48,7 +48,7 @@ export class OpenWalk {
    */
   private readonly elSrc: (object | null)[] = new Array<object | null>(MAX_WALK_LEVELS + 1).fill(null);
   /**
-   * entryGpas' reading of each slot's hex (its low byte and the table it points to), kept while
+   * entryWrites' reading of each slot's hex (its low byte and the table it points to), kept while
    * the slot's hex and the paging mode (32-bit or not) stay: most walks read the entries the
    * last one read.
    */
@@ -57,7 +57,7 @@ export class OpenWalk {
   readonly rdBase = new Float64Array(MAX_WALK_LEVELS);
   rdTop2 = false;
   /**
-   * walkEvents' lookup of each slot's gpa among the VM's guest entries, kept while the slot's
+   * entryWrites' lookup of each slot's gpa among the VM's guest entries, kept while the slot's
    * gpa and the entries' version (GuestEntries.version) stay.
    */
   readonly kGpa = new Float64Array(MAX_WALK_LEVELS).fill(NaN);
@@ -269,62 +269,27 @@ export function walkEvents(w: OpenWalk, lane: WalkLane, guest: GuestEntries, out
   if (!nEl) return 1;
   // the entries a walk before read at this page and root, nothing set since: nothing new (WalkMemo)
   const m = w.memo;
-  const page = Math.floor(w.va / 4096);
-  const root = lane.root;
-  if (m.known && w.bits === 0 && m.page === page && m.root === root && m.ver === guest.version) return 1;
-  const n = entryGpas(w, lane);
-  // entries as read, then the bits set (both in record order, so times stay in order)
-  let count = 1;
-  const gpas = GPAS;
-  const hexes = w.elHex;
-  const kGpa = w.kGpa;
-  const kVer = w.kVer;
-  let kept = true;
-  for (let i = 0; i < n; i++) {
-    const gpa = gpas[i];
-    if (gpa === undefined) continue;
-    const hex = hexes[i]!;
-    let was: string | undefined;
-    // (the same gpa in this slot, no entry set since: the last walk's lookup holds)
-    if (kGpa[i] === gpa && kVer[i] === guest.version) was = w.kWas[i];
-    else {
-      was = guest.get(gpa);
-      kGpa[i] = gpa;
-      w.kWas[i] = was;
-      kVer[i] = guest.version;
-    }
-    if (was !== hex) {
-      out[count++] = entryWrite(w, lane, i, gpa, was);
-      if (!guest.set(gpa, hex)) kept = false;
-    }
-  }
-  if (w.bits) {
-    m.known = false;
-    return bitWrites(w, lane, guest, n, out, count);
-  }
-  // (without bits the walk leaves the root as it was)
-  m.known = kept;
-  m.page = page;
-  m.root = root;
-  m.ver = guest.version;
-  return count;
+  if (m.known && w.bits === 0 && m.page === Math.floor(w.va / 4096) && m.root === lane.root && m.ver === guest.version) return 1;
+  return entryWrites(w, lane, guest, out);
 }
 
 /**
- * The gpas of the walk's entries into GPAS, top level first, up to the leaf; returns how many.
- * The accessed bits name, top level first, the entries that lacked one; an entry below the top
- * lies in the table its parent points to.
+ * The gpte_writes of a walk after its page_walk (out[0]), in time order; returns the count of
+ * events. (One function, not inlined into walkEvents, whose common path then compiles small.)
+ *
+ * The gpas of the entries, top level first, up to the leaf: the accessed bits name, top level
+ * first, the entries that lacked one; an entry below the top lies in the table its parent
+ * points to.
  */
-function entryGpas(w: OpenWalk, lane: WalkLane): number {
+function entryWrites(w: OpenWalk, lane: WalkLane, guest: GuestEntries, out: MmuEvent[]): number {
   const nEl = w.n;
   const hexes = w.elHex;
   const levels = w.elLevel;
   const top = levels[0]!;
   const nBits = w.bits;
-  const bitGpa = w.bitGpa;
-  const bitDirty = w.bitDirty;
   const gpas = GPAS;
-  let root = lane.root;
+  const root0 = lane.root;
+  let root = root0;
   let n = 0; // gpas used (the array is kept, not cut: setting an array's length is a runtime call)
   let k = 0; // the next accessed (not dirty) bit
   let base = root;
@@ -347,10 +312,10 @@ function entryGpas(w: OpenWalk, lane: WalkLane): number {
       w.rdBase[i] = tableBase(hex, top);
     }
     const low = w.rdLow[i]!;
-    if (!(low & ACCESSED)) {
-      while (k < nBits && bitDirty[k]) k++;
+    if (!(low & ACCESSED) && nBits !== 0) {
+      while (k < nBits && w.bitDirty[k]) k++;
       if (k < nBits) {
-        const told = bitGpa[k++]!;
+        const told = w.bitGpa[k++]!;
         // the walk's own word wins over a root remembered from before (the guest may have switched CR3)
         if (gpa !== told) gpa = told;
         if (i === 0) root = told - index * bytes;
@@ -362,7 +327,40 @@ function entryGpas(w: OpenWalk, lane: WalkLane): number {
     base = w.rdBase[i]!;
   }
   lane.root = root;
-  return n;
+  // entries as read, then the bits set (both in record order, so times stay in order)
+  let count = 1;
+  const kGpa = w.kGpa;
+  const kVer = w.kVer;
+  let kept = true;
+  for (let i = 0; i < n; i++) {
+    const gpa = gpas[i];
+    if (gpa === undefined) continue;
+    const hex = hexes[i]!;
+    let was: string | undefined;
+    // (the same gpa in this slot, no entry set since: the last walk's lookup holds)
+    if (kGpa[i] === gpa && kVer[i] === guest.version) was = w.kWas[i];
+    else {
+      was = guest.get(gpa);
+      kGpa[i] = gpa;
+      w.kWas[i] = was;
+      kVer[i] = guest.version;
+    }
+    if (was !== hex) {
+      out[count++] = entryWrite(w, lane, i, gpa, was);
+      if (!guest.set(gpa, hex)) kept = false;
+    }
+  }
+  const m = w.memo;
+  if (nBits) {
+    m.known = false;
+    return bitWrites(w, lane, guest, n, out, count);
+  }
+  // (without bits the walk leaves the root as it was)
+  m.known = kept;
+  m.page = Math.floor(w.va / 4096);
+  m.root = root0;
+  m.ver = guest.version;
+  return count;
 }
 
 /** Element `i`, at `gpa`, read a value other than the one known (`was`; undefined: first sight). */
