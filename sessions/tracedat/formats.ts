@@ -88,7 +88,24 @@ export function parseEventFormat(text: string, system: string): EventFormat {
     if (f.name === 'common_pid') pid = f;
     else if (!f.name.startsWith('common_')) fields.push(f);
   }
-  return { id: Number(id), system: internalized(system), name: internalized(name), fields, byName: new Map(fields.map((f) => [f.name, f])), pid };
+  return new ParsedFormat(Number(id), internalized(system), internalized(name), fields, new Map(fields.map((f) => [f.name, f])), pid);
+}
+
+/**
+ * An EventFormat as parsed: a class, not an object literal, so that its map is its own. Object
+ * literals that begin with the same property share V8's maps: when another one (a shadow page's
+ * `{ id: <a double>, ... }`, mid-import) widened `id`, every format's map was replaced and the
+ * decode's optimized code, which checks the format's map per record, was thrown away.
+ */
+class ParsedFormat implements EventFormat {
+  constructor(
+    readonly id: number,
+    readonly system: string,
+    readonly name: string,
+    readonly fields: FieldFormat[],
+    readonly byName: Map<string, FieldFormat>,
+    readonly pid: FieldFormat | undefined,
+  ) {}
 }
 
 /** What the ring buffer's page header (header_page) says about where things are. */
