@@ -23,14 +23,15 @@ export { fieldRecord, damageText, TraceDatDamage } from './datRecords.ts';
 
 /**
  * CPU data (as stored) from which a second thread decodes. The importing thread reads the first
- * events itself while the thread starts (threaded.ts), so it never waits; but the thread's start
- * (a V8 isolate, its modules, zstd, its own compiled code: ~0.2 CPU s with its decoding) competes
- * with V8's own helper threads (compiler, garbage collector), which already keep much of a second
- * core busy, and it is ready only after 100-160 k events. Measured (abtime: SCHED_FIFO runs,
- * bundled import, wall min/median): 1.6 M events (5 MB of zstd chunks) 0.78-0.96 / 0.87-1.15 s
- * threaded; 325 k events (1 MB) 0.41-0.43 / 0.44-0.49 s threaded against 0.36-0.39 / 0.40-0.42 s
- * in one thread (the hand-over from the importing reader's place, not re-reading, included).
- * Uncompressed pages are ~10× bigger for the same events.
+ * events itself while the thread starts (threaded.ts), so it never waits; but the thread (a V8
+ * isolate, its modules, zstd, its own compiled code, then its decoding: ~0.1-0.15 CPU s at 325 k
+ * events) competes with V8's own helper threads (compiler, garbage collector), which keep much of
+ * a second core busy while the import warms up; taking the decoding off the importing thread
+ * does not make up for it on 2 cores, even when the thread is ready after 16 k events (~90 ms).
+ * Measured (abtime: SCHED_FIFO runs, bundled import, wall min / median): 1.6 M events (5 MB of
+ * zstd chunks) 0.67 / 0.68 s threaded against 0.88 / 0.92 s in one thread; 325 k events (1 MB)
+ * 0.35-0.38 / 0.38-0.40 s threaded against 0.33-0.35 / 0.35-0.38 s in one thread. Uncompressed
+ * pages are ~10× bigger for the same events.
  */
 const THREAD_MIN_BYTES = { chunked: 2 << 20, plain: 16 << 20 };
 
