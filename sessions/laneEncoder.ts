@@ -349,14 +349,21 @@ export class LaneEncoder {
   add(event: MmuEvent): number {
     let type = this.types.get(event.type);
     const t = event.t;
-    // One test covers the time's contract and its order: tMax is a checked integer, so a step
-    // from it that is a uint32 makes t a non-negative integer that does not go back. The first
-    // event of a chunk, a longer step and every error take `check`.
-    let dt = typeof t === 'number' && this.count !== 0 ? t - this.tMax : -1;
-    if (type === undefined || (dt >>> 0) !== dt || t > Number.MAX_SAFE_INTEGER) {
+    // One test covers the time's contract and its order: tMax is a checked integer (kept across
+    // chunks), so a step from it that is a uint32 makes t a non-negative integer that does not
+    // go back. A longer step and every error take `check`.
+    let dt: number;
+    if (type === undefined || typeof t !== 'number' || ((dt = t - this.tMax) >>> 0) !== dt || t > Number.MAX_SAFE_INTEGER) {
       type = this.check(event, type);
-      dt = this.count === 0 ? 0 : t - this.tMax;
+      dt = t - this.tMax;
     }
+    // A chunk's first event starts its span and has a step of 0. Selects rather than a branch:
+    // code first run at the second chunk, after V8 optimized this, has no type feedback and
+    // would throw the optimized code away.
+    const first = this.count === 0;
+    this.tMin = first ? t : this.tMin;
+    this.spanEnd = first ? t : this.spanEnd;
+    if (first) dt = 0;
     // The event is all or nothing: if a field breaks the contract, the bytes written so far
     // are taken back before the error is thrown.
     const w = this.events;
@@ -374,7 +381,7 @@ export class LaneEncoder {
     return type.id;
   }
 
-  /** The full checks of `add`, in its order; starts the chunk's span at its first event. */
+  /** The full checks of `add`, in its order (tMax becomes t only once the event is written: an event refused leaves the lane's order as it was). */
   private check(event: MmuEvent, type: EncType | undefined): EncType {
     const t = event.t;
     const backwards = () => new RangeError(`time went backwards on vm ${event.vm} vcpu ${event.vcpu}: ${t} after ${this.tMax}`);
@@ -382,11 +389,7 @@ export class LaneEncoder {
     if (this.count === 0 && t < this.tMax) throw backwards();
     if (!type) throw new TypeError(`unknown event type ${JSON.stringify(event.type)}`);
     if (!isCount(t)) throw new TypeError(`event time must be a non-negative integer (got ${String(t)})`);
-    // (tMax becomes t only once the event is written: an event refused leaves the lane's order as it was)
-    if (this.count === 0) {
-      this.tMin = t;
-      this.spanEnd = t;
-    } else if (t < this.tMax) throw backwards();
+    if (this.count !== 0 && t < this.tMax) throw backwards();
     return type;
   }
 
