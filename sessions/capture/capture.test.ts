@@ -9,11 +9,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MmuEvent } from '../../core/events.ts';
 import { openSession } from '../reader.ts';
 import { spteFills } from '../testing/zapClears.ts';
-import { buildHarness, realKvmMissing, TRACEFS } from '../testing/realKvm.ts';
+import { buildHarness, holdRealKvm, realKvmMissing, TRACEFS } from '../testing/realKvm.ts';
 import { runCapture } from './cmd.ts';
 import { CaptureUnavailable, INSTANCE_PREFIX, checkHost } from './tracefs.ts';
 import { Capture } from './capture.ts';
@@ -53,6 +53,11 @@ describe('capture: what is missing is said in one sentence', () => {
 });
 
 describe.skipIf(skip !== undefined)('capture: the harness guest on this host', () => {
+  // one file at a time runs guests on this host's KVM (holdRealKvm: a whole-host recording
+  // would count another file's guest)
+  let release: (() => void) | undefined;
+  beforeAll(async () => void (release = await holdRealKvm()), 600_000);
+  afterAll(() => release?.());
   it('demand paging at CPL3: one spte fill per pf_fixed of KVM\'s counters; tracing state left as it was', async () => {
     const before = ['tracing_on', 'events/kvm/enable', 'events/kvmmmu/enable'].map((f) => readFileSync(join(TRACEFS, f), 'utf8'));
     let output = '';

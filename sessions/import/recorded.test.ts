@@ -10,11 +10,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSession } from '../reader.ts';
 import { PageState } from '../state.ts';
 import { importTrace } from './importer.ts';
 import { REALKVM_DIR } from '../testing/realPaths.ts';
+import { holdRealKvm } from '../testing/realKvm.ts';
 
 const TRACEFS = '/sys/kernel/tracing';
 const HARNESS = process.env.MMU_TEST_REALKVM ?? REALKVM_DIR;
@@ -76,6 +77,11 @@ const grep = (file: string, event: string, payload = /(?:)/) =>
     }).length;
 
 describe.skipIf(!!why)('a trace recorded on this host now', () => {
+  // one file at a time runs guests on this host's KVM (holdRealKvm: a whole-host recording
+  // would count another file's guest)
+  let release: (() => void) | undefined;
+  beforeAll(async () => void (release = await holdRealKvm()), 600_000);
+  afterAll(() => release?.());
   let rec: Recording | undefined;
   const get = () => (rec ??= record());
 

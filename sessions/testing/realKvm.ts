@@ -3,7 +3,7 @@
  * tracing: what the host lacks for that, and the guest built from its source. Those that need it
  * skip with the reason `realKvmMissing` gives.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { REALKVM_DIR } from './realPaths.ts';
@@ -35,4 +35,24 @@ export function buildHarness(dir: string): string {
   const harness = join(dir, 'rk', 'harness');
   if (!existsSync(harness)) execFileSync('make', ['-s', '-C', HARNESS_SRC, `BUILD=${join(dir, 'rk')}`], { stdio: 'ignore' });
   return harness;
+}
+
+/** The lock file of `holdRealKvm` (one per host: the guests and tracefs are the host's). */
+export const REAL_KVM_LOCK = '/tmp/mmu-lab-realkvm.lock';
+
+/**
+ * Hold this host's real-KVM lock until the returned function is called. Test files run in
+ * parallel (vitest's workers), and a recording of the whole host (sessions/import/recorded.test.ts
+ * cannot filter by pid: KVM's teardown zaps come from a host thread) counts another file's guest
+ * as its own. flock(1) in a child holds the lock while its stdin is open, so a test process that
+ * dies frees it too. Where flock(1) is missing, nothing is held.
+ */
+export function holdRealKvm(): Promise<() => void> {
+  return new Promise((resolve) => {
+    const child = spawn('flock', ['-x', REAL_KVM_LOCK, 'sh', '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const release = () => child.stdin!.end();
+    child.once('error', () => resolve(() => undefined));
+    child.once('exit', () => resolve(() => undefined));
+    child.stdout!.once('data', () => resolve(release));
+  });
 }

@@ -7,8 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSession } from '../reader.ts';
+import { holdRealKvm } from '../testing/realKvm.ts';
 import { missing, recordTraceDat } from '../testing/recordTraceDat.ts';
 import { spteFills } from '../testing/zapClears.ts';
 import { importAnyTrace } from './source.ts';
@@ -20,6 +21,11 @@ const dir = mkdtempSync(join(tmpdir(), 'mmu-recorded-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(why !== undefined)('a trace.dat recorded on this host', () => {
+  // one file at a time runs guests on this host's KVM (holdRealKvm: a whole-host recording
+  // would count another file's guest)
+  let release: (() => void) | undefined;
+  beforeAll(async () => void (release = await holdRealKvm()), 600_000);
+  afterAll(() => release?.());
   it('decodes as trace-cmd report reads it, and imports with one spte fill per pf_fixed', async () => {
     const dat = join(dir, 'demand.trace.dat');
     const stdout = await recordTraceDat(dir, dat, ['demand', '64', '2'], { GUEST_CPL3: '1', KVM_STATS: '1' });
