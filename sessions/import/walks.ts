@@ -48,22 +48,6 @@ export class OpenWalk {
    */
   private readonly elSrc: (object | null)[] = new Array<object | null>(MAX_WALK_LEVELS + 1).fill(null);
   /**
-   * entryWrites' reading of each slot's hex (its low byte and the table it points to), kept while
-   * the slot's hex and the paging mode (32-bit or not) stay: most walks read the entries the
-   * last one read.
-   */
-  readonly rdHex: string[] = new Array<string>(MAX_WALK_LEVELS).fill('');
-  readonly rdLow = new Float64Array(MAX_WALK_LEVELS);
-  readonly rdBase = new Float64Array(MAX_WALK_LEVELS);
-  rdTop2 = false;
-  /**
-   * entryWrites' lookup of each slot's gpa among the VM's guest entries, kept while the slot's
-   * gpa and the entries' version (GuestEntries.version) stay.
-   */
-  readonly kGpa = new Float64Array(MAX_WALK_LEVELS).fill(NaN);
-  readonly kWas: (string | undefined)[] = new Array<string | undefined>(MAX_WALK_LEVELS).fill(undefined);
-  readonly kVer = new Float64Array(MAX_WALK_LEVELS);
-  /**
    * The last two distinct walks' entries (a vCPU's instruction fetches and data accesses take
    * turns; most walks read the entries of one of them): `memo` the last one, then `older`.
    */
@@ -187,7 +171,7 @@ export interface WalkLane {
 /** Guest entries a VM's walks have shown, by gpa, as hex (bounded). */
 export class GuestEntries {
   private readonly known = new Map<number, string>();
-  /** Counts the sets: a lookup made at the same version still holds (OpenWalk.kVer). */
+  /** Counts the sets: a walk memo made at the same version still holds (WalkMemo.ver). */
   version = 0;
   get(gpa: number): string | undefined {
     return this.known.get(gpa);
@@ -293,25 +277,12 @@ function entryWrites(w: OpenWalk, lane: WalkLane, guest: GuestEntries, out: MmuE
   let n = 0; // gpas used (the array is kept, not cut: setting an array's length is a runtime call)
   let k = 0; // the next accessed (not dirty) bit
   let base = root;
-  const top2 = top === 2;
-  if (top2 !== w.rdTop2) {
-    w.rdTop2 = top2;
-    w.rdHex.fill('');
-    w.rdLow.fill(0);
-    w.rdBase.fill(0);
-  }
-  const rdHex = w.rdHex;
   for (let i = 0; i < nEl; i++) {
     const level = levels[i]!;
     const hex = hexes[i]!;
     const { index, bytes } = slot(w.va, level, top);
     let gpa = base === undefined ? undefined : base + index * bytes;
-    if (rdHex[i] !== hex) {
-      rdHex[i] = hex;
-      w.rdLow[i] = lowHex(hex, 2);
-      w.rdBase[i] = tableBase(hex, top);
-    }
-    const low = w.rdLow[i]!;
+    const low = lowHex(hex, 2);
     if (!(low & ACCESSED) && nBits !== 0) {
       while (k < nBits && w.bitDirty[k]) k++;
       if (k < nBits) {
@@ -324,27 +295,17 @@ function entryWrites(w: OpenWalk, lane: WalkLane, guest: GuestEntries, out: MmuE
     gpas[n++] = gpa;
     const leaf = level === 1 || (level > 1 && (low & PS) !== 0);
     if (leaf) break;
-    base = w.rdBase[i]!;
+    base = tableBase(hex, top);
   }
   lane.root = root;
   // entries as read, then the bits set (both in record order, so times stay in order)
   let count = 1;
-  const kGpa = w.kGpa;
-  const kVer = w.kVer;
   let kept = true;
   for (let i = 0; i < n; i++) {
     const gpa = gpas[i];
     if (gpa === undefined) continue;
     const hex = hexes[i]!;
-    let was: string | undefined;
-    // (the same gpa in this slot, no entry set since: the last walk's lookup holds)
-    if (kGpa[i] === gpa && kVer[i] === guest.version) was = w.kWas[i];
-    else {
-      was = guest.get(gpa);
-      kGpa[i] = gpa;
-      w.kWas[i] = was;
-      kVer[i] = guest.version;
-    }
+    const was = guest.get(gpa);
     if (was !== hex) {
       out[count++] = entryWrite(w, lane, i, gpa, was);
       if (!guest.set(gpa, hex)) kept = false;
