@@ -187,12 +187,6 @@ export function fieldsTdpSpteChanged(f: Fields): TdpSpteChanged | undefined {
   return { asId: num(f, 'as_id') ?? 0, gfn, level, old, new: next };
 }
 
-export function fieldsPagetableWalk(f: Fields): { addr: number; pferr: number } | undefined {
-  const addr = num(f, 'addr');
-  const pferr = num(f, 'pferr');
-  return addr === undefined || pferr === undefined ? undefined : { addr, pferr };
-}
-
 /** A 64-bit field as lower-case hex digits (as %llx prints it), no BigInt below 2^53; undefined when absent or not a number. */
 export function fieldHex(f: Fields, name: string): string | undefined {
   // fields that keep it (a trace.dat payload shared by many events: made once)
@@ -206,13 +200,6 @@ export function hexOf(v: FieldValue | undefined): string | undefined {
   if (typeof v === 'number') return v >= 0 ? v.toString(16) : BigInt.asUintN(64, BigInt(v)).toString(16);
   if (typeof v === 'bigint') return BigInt.asUintN(64, v).toString(16);
   return undefined;
-}
-
-/** kvm_mmu_paging_element, its entry as lower-case hex digits (as %llx prints it). */
-export function fieldsPagingElement(f: Fields): { hex: string; level: number } | undefined {
-  const level = num(f, 'level');
-  const hex = level === undefined ? undefined : fieldHex(f, 'pte');
-  return hex === undefined ? undefined : { hex, level: level! };
 }
 
 export function fieldsGpa(f: Fields): { gpa: number } | undefined {

@@ -363,7 +363,7 @@ export class Importer {
     let addr: number | undefined;
     let pferr: number | undefined;
     if (f) {
-      // (fieldsPagetableWalk's reads, without its object: one per walk)
+      // (the walk's two fields read here: no object per walk)
       addr = num(f, 'addr');
       pferr = num(f, 'pferr');
     } else {
@@ -477,7 +477,7 @@ export class Importer {
         if (f) {
           // fields that gave this slot's element before (a trace.dat's interned payload): read already
           if (w.repeat(t, f)) return;
-          // (fieldsPagingElement's reads, without its object: this is most of a walk trace's records)
+          // (the element's level and entry read here, no object: this is most of a walk trace's records)
           const level = num(f, 'level');
           const hex = level === undefined ? undefined : fieldHex(f, 'pte');
           if (hex !== undefined && w.element(t, level!, hex, f)) return;
