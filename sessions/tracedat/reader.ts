@@ -293,13 +293,6 @@ export class TraceDatReader {
     return { count: this.count, cpus: this.streams.map((s) => s.place()) };
   }
 
-  /** Bytes of CPU data in the file (for progress). */
-  get dataBytes(): number {
-    let n = 0;
-    for (const d of this.meta.cpus) n += d.size;
-    return n;
-  }
-
   /** Bytes of CPU data read so far (for progress). */
   get bytesRead(): number {
     let n = 0;
