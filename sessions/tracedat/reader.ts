@@ -7,7 +7,7 @@
  */
 import { Cursor, FileBytes, TraceDatError, decompress, readMeta, type CpuData, type TraceDatMeta } from './file.ts';
 import type { EventFormat, FieldFormat, FormatTable } from './formats.ts';
-import { PageDecoder, PageError, type PageEvents } from './ring.ts';
+import { NEED_PAGE, PackCore, PageError } from './packCore.ts';
 import { zstdReady } from './zstd.ts';
 
 /** One event; the reader reuses the object, so copy what you keep. */
@@ -64,47 +64,55 @@ export interface ReaderPlace {
 /** Pages read at a time from an uncompressed file. */
 const WINDOW_PAGES = 64;
 
-/** One CPU's pages, in order. */
+/** One CPU's pages, in order: its windows and decoded page are in the reader's PackCore. */
 class CpuStream {
-  events: PageEvents;
-  head = 0;
-  view: DataView = new DataView(new ArrayBuffer(0));
-  private window: Uint8Array = new Uint8Array(0);
+  private windowLength = 0;
   private windowAt = 0; // file byte of the window's start (uncompressed) or chunk start (compressed)
   private pageAt = 0; // next page's start within the window
   private next: number; // next file byte to read
   private readonly end: number;
   private chunksLeft = -1;
-  lastTs: number | undefined;
   done = false;
   lost = 0;
   pages = 0;
 
   constructor(
+    private readonly index: number,
     readonly data: CpuData,
     private readonly meta: TraceDatMeta,
     private readonly file: FileBytes,
-    private readonly decoder: PageDecoder,
+    private readonly core: PackCore,
     private readonly damage: Damage[],
     place?: StreamPlace,
   ) {
-    this.events = decoder.events(meta.pageSize);
     this.next = data.offset;
     this.end = data.offset + data.size;
     if (place) this.resume(place);
     else this.advancePage();
   }
 
+  /** The next event's index in the decoded page. */
+  get head(): number {
+    return this.core.x.head(this.index);
+  }
+
+  /** Time of the last event read on this CPU, undefined when none was. */
+  get lastTs(): number | undefined {
+    const t = this.core.x.last_ts(this.index);
+    return Number.isNaN(t) ? undefined : t;
+  }
+
   /** Where this stream is (see StreamPlace). */
   place(): StreamPlace {
-    const done = this.done || this.head >= this.events.count;
+    const head = this.head;
+    const done = this.done || head >= this.core.x.count(this.index);
     return {
       done,
       next: this.next,
       windowAt: this.windowAt,
       chunksLeft: this.chunksLeft + 1,
       pageAt: this.pageAt - this.meta.pageSize,
-      head: this.head,
+      head,
       lastTs: this.lastTs,
       lost: this.lost,
       pages: this.pages,
@@ -113,7 +121,7 @@ class CpuStream {
 
   /** Go on from where another reader of the same file was: its window or chunk read again, its page decoded again. */
   private resume(p: StreamPlace): void {
-    this.lastTs = p.lastTs;
+    this.core.x.set_last_ts(this.index, p.lastTs ?? 0, p.lastTs === undefined ? 0 : 1);
     if (p.done) {
       this.done = true;
       this.next = p.next;
@@ -130,12 +138,13 @@ class CpuStream {
     // (counted again by advancePage: the page was counted where it was first read)
     this.lost = p.lost;
     this.pages = p.pages;
-    this.head = p.head;
+    this.core.x.set_head(this.index, p.head);
   }
 
   private fail(byte: number, message: string): void {
     this.damage.push({ cpu: this.data.cpu, byte, afterTs: this.lastTs, message });
     this.done = true;
+    this.core.x.finish(this.index);
   }
 
   /** Load the next window or chunk; false at the end of the CPU's data. */
@@ -158,7 +167,8 @@ class CpuStream {
       if (at + 8 + zsize > file.size) return this.cut(at), false;
       if (size > 1 << 28 || size % ps !== 0) return this.fail(at, `a compressed chunk says it holds ${size} bytes (not whole ${ps}-byte pages)`), false;
       try {
-        this.window = decompress(this.meta.compression, file.read(at + 8, zsize, 'a compressed chunk'), size, `cpu ${this.data.cpu}'s chunk at byte ${at}`);
+        this.core.load(this.index, decompress(this.meta.compression, file.read(at + 8, zsize, 'a compressed chunk'), size, `cpu ${this.data.cpu}'s chunk at byte ${at}`));
+        this.windowLength = size;
       } catch (e) {
         if (e instanceof TraceDatError) return this.fail(at, e.message), false;
         throw e;
@@ -173,11 +183,11 @@ class CpuStream {
         return false;
       }
       const n = Math.min(WINDOW_PAGES, Math.floor(left / ps)) * ps;
-      this.window = file.read(this.next, n, `cpu ${this.data.cpu}'s pages`);
+      this.core.load(this.index, file.read(this.next, n, `cpu ${this.data.cpu}'s pages`));
+      this.windowLength = n;
       this.windowAt = this.next;
       this.next += n;
     }
-    this.view = new DataView(this.window.buffer, this.window.byteOffset, this.window.length);
     this.pageAt = 0;
     return true;
   }
@@ -191,25 +201,25 @@ class CpuStream {
     const ps = this.meta.pageSize;
     for (;;) {
       if (this.done) return;
-      if (this.pageAt + ps > this.window.length && !this.load()) {
+      if (this.pageAt + ps > this.windowLength && !this.load()) {
         this.done = true;
         return;
       }
       const at = this.pageAt;
       this.pageAt += ps;
+      let count: number;
       try {
-        this.decoder.decode(this.view, at, ps, this.events);
+        count = this.core.decode(this.index, at, ps);
       } catch (e) {
         if (!(e instanceof PageError)) throw e;
         const byte = this.meta.chunked ? this.windowAt : this.windowAt + at;
         this.fail(byte, `cpu ${this.data.cpu}'s page at ${this.meta.chunked ? `offset ${at} of the chunk at byte ${byte}` : `byte ${byte}`} is damaged: ${e.message}`);
-        this.events.count = 0;
         return;
       }
       this.pages++;
-      if (this.events.lost) this.lost += this.events.lost > 0 ? this.events.lost : 0;
-      this.head = 0;
-      if (this.events.count > 0) return;
+      const lost = this.core.x.page_lost_();
+      if (lost) this.lost += lost > 0 ? lost : 0;
+      if (count > 0) return;
     }
   }
 
@@ -256,6 +266,8 @@ export class TraceDatReader {
   readonly damage: Damage[] = [];
   private readonly file: FileBytes;
   private readonly streams: CpuStream[];
+  /** The streams' windows and pages, the merge and the packing (EventPacker uses it too). */
+  readonly core: PackCore;
   private readonly record: DatRecord;
   private readonly maker: RecordMaker;
   /** Events read so far. */
@@ -280,9 +292,10 @@ export class TraceDatReader {
       this.file.close();
       throw e;
     }
-    const decoder = new PageDecoder(this.meta.pageHeader, this.meta.eventHeader, this.meta.littleEndian);
     if (place && place.cpus.length !== this.meta.cpus.length) throw new Error(`a reader place of ${place.cpus.length} CPUs for a file of ${this.meta.cpus.length}`);
-    this.streams = this.meta.cpus.map((d, i) => new CpuStream(d, this.meta, this.file, decoder, this.damage, place?.cpus[i]));
+    const m = this.meta;
+    this.core = new PackCore(m.cpus.length, m.pageHeader, m.eventHeader, m.littleEndian, m.pageSize);
+    this.streams = m.cpus.map((d, i) => new CpuStream(i, d, m, this.file, this.core, this.damage, place?.cpus[i]));
     this.count = place?.count ?? 0;
     this.maker = new RecordMaker(this.meta.events, this.meta.littleEndian, (pid) => this.meta.comms.get(pid));
     this.record = emptyRecord();
@@ -319,32 +332,25 @@ export class TraceDatReader {
 
   /** Move to the next event in time order (`at` says where it is); false at the end. */
   advance(): boolean {
-    const streams = this.streams;
-    let best: CpuStream | undefined;
-    let bestTs = Infinity;
-    for (let i = 0; i < streams.length; i++) {
-      const s = streams[i]!;
-      if (s.done && s.head >= s.events.count) continue;
-      if (s.head >= s.events.count) continue;
-      const t = s.events.ts[s.head]!;
-      if (t < bestTs) {
-        bestTs = t;
-        best = s;
-      }
-    }
-    if (!best) return false;
-    const ev = best.events;
-    const h = best.head;
+    const x = this.core.x;
+    const r = x.step();
+    if (r < 0) return false;
+    const s = this.streams[r & (NEED_PAGE - 1)]!;
     const a = this.at;
-    a.view = best.view;
-    a.offset = ev.offset[h]!;
-    a.length = ev.length[h]!;
-    a.ts = bestTs;
-    a.cpu = best.data.cpu;
-    best.lastTs = bestTs;
+    a.offset = x.at_ptr_();
+    a.length = x.at_len_();
+    a.ts = x.at_ts_();
+    a.cpu = s.data.cpu;
     this.count++;
-    if (++best.head >= ev.count) best.advancePage();
+    if (r & NEED_PAGE) s.advancePage();
+    // after the page: loading it may have grown the memory (the event's bytes stay where they are)
+    a.view = this.core.view();
     return true;
+  }
+
+  /** Stream `i` handed out its page's last event (to EventPacker): decode its next page. */
+  pageDone(i: number): void {
+    this.streams[i]!.advancePage();
   }
 
   close(): void {

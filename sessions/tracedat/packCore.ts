@@ -1,0 +1,124 @@
+/**
+ * The WebAssembly half of a trace.dat reader (wasm/pack.c): per CPU stream its windows (the
+ * file's pages or a decompressed chunk) and its decoded page; the merge of the streams in time
+ * order; the packing of events into batches. One instance per reader: its memory is the
+ * reader's, and a reader on another thread has its own.
+ *
+ * The module is compiled once per thread, synchronously (it is ~11 KB: well under a
+ * millisecond), so no reader has to wait for it.
+ */
+import type { EventHeader, PageHeader } from './formats.ts';
+import { PACK_WASM_BASE64 } from './wasm/packWasm.ts';
+
+/** pack.c's exports (see there what each does). */
+interface PackExports {
+  memory: WebAssembly.Memory;
+  init(cpus: number, pageSize: number, littleEndian: number): number;
+  layout(tsAt: number, commitAt: number, commitSize: number, dataAt: number, typeLenBits: number, deltaBits: number, dataMax: number, timeExtend: number, timeStamp: number, padding: number): void;
+  window(cpu: number, size: number): number;
+  decode(cpu: number, start: number, size: number): number;
+  err_at_(): number;
+  err_value_(): number;
+  page_lost_(): number;
+  head(cpu: number): number;
+  count(cpu: number): number;
+  set_head(cpu: number, head: number): void;
+  last_ts(cpu: number): number;
+  set_last_ts(cpu: number, ts: number, has: number): void;
+  finish(cpu: number): void;
+  step(): number;
+  at_ptr_(): number;
+  at_len_(): number;
+  at_ts_(): number;
+  pack_init(ids: number, commonPidAt: number, entries: number, trial: number, arena: number): number;
+  set_plan(id: number, pidAt: number, keyStart: number): void;
+  batch(max: number, typical: number): number;
+  pack(): number;
+  batch_n(): number;
+  batch_ts(): number;
+  batch_ints(): number;
+  batch_bytes(): number;
+  batch_pos(): number;
+  batch_fresh(): number;
+  batch_fresh_n(): number;
+  batch_fresh_from(): number;
+  interned(): number;
+}
+
+/** In step()'s and pack()'s answer: the stream (low bits) handed out its page's last event. */
+export const NEED_PAGE = 0x40000000;
+/** In pack()'s answer: the event id (low 16 bits) needs its plan (set_plan) first. */
+export const NEED_PLAN = 0x20000000;
+export const BATCH_DONE = 0;
+
+/** decode()'s answers for a page that contradicts itself, as the reader words them. */
+const PAGE_ERRORS: Record<number, (at: number, value: number, dataSize: number) => string> = {
+  [-1]: (_at, used, dataSize) => `the page says it holds ${used} bytes, more than its ${dataSize}`,
+  [-2]: (at) => `an event header at byte ${at} of the page is cut by the page's end`,
+  [-3]: (at, len) => `an event at byte ${at} of the page claims ${len} bytes`,
+  [-4]: (at) => `an event at byte ${at} of the page runs past the page's data`,
+  [-5]: (at) => `a time extend at byte ${at} of the page is cut by the page's end`,
+  [-6]: (at) => `a time stamp at byte ${at} of the page is cut by the page's end`,
+  [-7]: (at, type) => `unknown event type ${type} at byte ${at} of the page`,
+};
+
+export class PageError extends Error {}
+
+let compiled: WebAssembly.Module | undefined;
+
+function module(): WebAssembly.Module {
+  return (compiled ??= new WebAssembly.Module(Buffer.from(PACK_WASM_BASE64, 'base64')));
+}
+
+export class PackCore {
+  readonly x: PackExports;
+  private buffer: ArrayBuffer | undefined;
+  private u8 = new Uint8Array(0);
+  private dv = new DataView(new ArrayBuffer(0));
+
+  constructor(
+    streams: number,
+    readonly page: PageHeader,
+    header: EventHeader,
+    readonly littleEndian: boolean,
+    pageSize: number,
+  ) {
+    this.x = new WebAssembly.Instance(module()).exports as unknown as PackExports;
+    // init first: the layout depends on the byte order
+    if (this.x.init(streams, pageSize, littleEndian ? 1 : 0) < 0) throw new RangeError('out of memory for the trace.dat reader');
+    this.x.layout(page.timestampOffset, page.commitOffset, page.commitSize, page.dataOffset, header.typeLenBits, header.deltaBits, header.dataMax, header.timeExtend, header.timeStamp, header.padding);
+  }
+
+  /** The memory's bytes (made again when the memory has grown, which detaches the old view). */
+  bytes(): Uint8Array {
+    if (this.x.memory.buffer !== this.buffer) this.refresh();
+    return this.u8;
+  }
+
+  view(): DataView {
+    if (this.x.memory.buffer !== this.buffer) this.refresh();
+    return this.dv;
+  }
+
+  private refresh(): void {
+    const b = this.x.memory.buffer as ArrayBuffer;
+    this.buffer = b;
+    this.u8 = new Uint8Array(b);
+    this.dv = new DataView(b);
+  }
+
+  /** Copy `bytes` in as stream `i`'s next window; the one before stays readable until the next. */
+  load(i: number, bytes: Uint8Array): void {
+    const at = this.x.window(i, bytes.length);
+    if (at === 0) throw new RangeError('out of memory for the trace.dat reader');
+    this.bytes().set(bytes, at);
+  }
+
+  /** Decode the page at `start` of stream `i`'s window; its events count, or throws PageError. */
+  decode(i: number, start: number, size: number): number {
+    const n = this.x.decode(i, start, size);
+    if (n >= 0) return n;
+    const words = PAGE_ERRORS[n];
+    throw new PageError(words ? words(this.x.err_at_(), this.x.err_value_(), size - this.page.dataOffset) : `page error ${n}`);
+  }
+}
