@@ -10,7 +10,7 @@ import { closeSync, constants, existsSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FieldRecord, FieldRecordBatch, RecordSource } from '../import/records.ts';
 import { FormatTable, parseHeaderEvent, parseHeaderPage } from '../tracedat/formats.ts';
-import { PageDecoder, PageError } from '../tracedat/ring.ts';
+import { PackCore, PageError } from '../tracedat/packCore.ts';
 import { RecordMaker, emptyRecord } from '../tracedat/reader.ts';
 import { fieldRecord } from '../tracedat/datRecords.ts';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -94,7 +94,9 @@ export class Capture {
   readonly removedStale: string[];
   private readonly instance: Instance;
   private readonly fds: { cpu: number; fd: number }[] = [];
-  private readonly decoder: PageDecoder;
+  /** The trace.dat reader's page decoder, one stream: each page read is decoded there. */
+  private readonly core: PackCore;
+  private readonly littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   private readonly maker: RecordMaker;
   private readonly pageSize: number;
   private readonly threads = new Map<number, Thread | undefined>();
@@ -124,8 +126,8 @@ export class Capture {
       const header = parseHeaderEvent(readText(join(host.tracefs, 'events', 'header_event')));
       const subbuf = join(this.instance.dir, 'buffer_subbuf_size_kb');
       this.pageSize = existsSync(subbuf) ? Number(readText(subbuf).trim()) * 1024 : page.dataOffset + page.dataSize;
-      this.decoder = new PageDecoder(page, header, new Uint8Array(new Uint16Array([1]).buffer)[0] === 1);
-      this.maker = new RecordMaker(events, this.decoder.littleEndian, (pid) => this.thread(pid)?.comm);
+      this.core = new PackCore(1, page, header, this.littleEndian, this.pageSize);
+      this.maker = new RecordMaker(events, this.littleEndian, (pid) => this.thread(pid)?.comm);
       for (const cpu of instanceCpus(this.instance))
         this.fds.push({ cpu, fd: openSync(join(this.instance.dir, 'per_cpu', `cpu${cpu}`, 'trace_pipe_raw'), constants.O_RDONLY | constants.O_NONBLOCK) });
     } catch (e) {
@@ -174,7 +176,8 @@ export class Capture {
   drain(): FieldRecord[] {
     const out: FieldRecord[] = [];
     const buf = Buffer.allocUnsafe(this.pageSize);
-    const events = this.decoder.events(this.pageSize);
+    const core = this.core;
+    const x = core.x;
     const rec = emptyRecord();
     for (const { cpu, fd } of this.fds) {
       for (;;) {
@@ -187,20 +190,25 @@ export class Capture {
           throw e;
         }
         if (n <= 0) break;
+        // the records read their fields later (and keep them): each page gets its own copy
         const page = Buffer.from(buf.subarray(0, n));
         const view = new DataView(page.buffer, page.byteOffset, n);
+        const base = core.load(0, page);
+        let count: number;
         try {
-          this.decoder.decode(view, 0, n, events);
+          count = core.decode(0, 0, n);
         } catch (e) {
           if (!(e instanceof PageError)) throw e;
           this.stats.damagedPages++;
           continue;
         }
         this.stats.pages++;
-        if (events.lost > 0) this.stats.lost += events.lost;
-        for (let i = 0; i < events.count; i++) {
-          const r = this.maker.fill(rec, view, events.offset[i]!, events.length[i]!, events.ts[i]!, cpu);
-          const fr = fieldRecord(r, this.decoder.littleEndian);
+        const lost = x.page_lost_();
+        if (lost > 0) this.stats.lost += lost;
+        for (let i = 0; i < count; i++) {
+          x.step(); // the page's events in order (one stream: no merge)
+          const r = this.maker.fill(rec, view, x.at_ptr_() - base, x.at_len_(), x.at_ts_(), cpu);
+          const fr = fieldRecord(r, this.littleEndian);
           const t = this.thread(r.pid);
           if (t?.tgid !== undefined) fr.tgid = t.tgid;
           out.push(fr);

@@ -107,11 +107,15 @@ export class PackCore {
     this.dv = new DataView(b);
   }
 
-  /** Copy `bytes` in as stream `i`'s next window; the one before stays readable until the next. */
-  load(i: number, bytes: Uint8Array): void {
+  /**
+   * Copy `bytes` in as stream `i`'s next window (the one before stays readable until the next);
+   * returns where in the memory it starts.
+   */
+  load(i: number, bytes: Uint8Array): number {
     const at = this.x.window(i, bytes.length);
     if (at === 0) throw new RangeError('out of memory for the trace.dat reader');
     this.bytes().set(bytes, at);
+    return at;
   }
 
   /** Decode the page at `start` of stream `i`'s window; its events count, or throws PageError. */

@@ -156,6 +156,12 @@ static i32 fail(Stream *s, i32 code, u32 at, u32 value) {
 }
 
 /*
+ * One ftrace ring-buffer page (a "sub-buffer"), as trace.dat stores it and trace_pipe_raw hands
+ * it out: a page header (timestamp, commit = bytes used plus flags) and then event headers of 32
+ * bits (type_len, time_delta) with their payloads. Time moves by the deltas; a time-extend
+ * carries the high bits of a long delta, a time-stamp an absolute time; padding fills discarded
+ * events and the page's unused tail. The layout numbers come from header_page / header_event.
+ *
  * Decode the page at byte `start` of `cpu`'s current window, `size` bytes, into its events; the
  * stream's next event is then the page's first. Returns the number of events, or an error code
  * (the page contradicts itself: a damaged file).
