@@ -95,9 +95,15 @@ export function addExitStat<K>(m: Map<K, ExitStat>, key: K, n: number, ns: numbe
 class Bin {
   idx = -1;
   events = 0;
-  /** Events per type id, and the ids counted (an array: a Map costs more per event). */
-  readonly typeN: number[] = [];
-  readonly typeIds: number[] = [];
+  /**
+   * Events per type id (by id), and the ids counted (the first `types` of `typeIds`): typed
+   * arrays, so an id read back is always a small integer (a plain array's elements could turn
+   * to doubles, and the optimized addType then throws its code away) and closing a bin
+   * allocates nothing (no iterator, no sort's scratch).
+   */
+  typeN = new Float64Array(16);
+  typeIds = new Uint16Array(16);
+  types = 0;
   exits = 0;
   firstExitT = 0;
   maxExitEnd = 0;
@@ -107,26 +113,52 @@ class Bin {
   reset(idx: number): void {
     this.idx = idx;
     this.events = 0;
-    for (const id of this.typeIds) this.typeN[id] = 0;
-    this.typeIds.length = 0;
+    const ids = this.typeIds;
+    for (let i = 0; i < this.types; i++) this.typeN[ids[i]!] = 0;
+    this.types = 0;
     this.exits = 0;
     this.firstExitT = 0;
     this.maxExitEnd = 0;
-    this.reasons.clear();
-    this.handlings.clear();
+    if (this.reasons.size) this.reasons.clear();
+    if (this.handlings.size) this.handlings.clear();
   }
 
   addType(id: number, n: number): void {
-    const was = this.typeN[id];
-    if (!was) {
-      this.typeIds.push(id);
+    if (id >= this.typeN.length) this.grow(id);
+    const was = this.typeN[id]!;
+    if (was === 0) {
+      if (this.types === this.typeIds.length) this.grow(id);
+      this.typeIds[this.types++] = id;
       this.typeN[id] = n;
     } else this.typeN[id] = was + n;
   }
 
+  /** Room for type id `id` and one more id counted. */
+  private grow(id: number): void {
+    const size = Math.max(2 * this.typeN.length, id + 1);
+    const typeN = new Float64Array(size);
+    typeN.set(this.typeN);
+    this.typeN = typeN;
+    const typeIds = new Uint16Array(size);
+    typeIds.set(this.typeIds);
+    this.typeIds = typeIds;
+  }
+
+  /** The ids counted, in increasing order (a few: an insertion sort). */
+  sortTypes(): void {
+    const ids = this.typeIds;
+    for (let i = 1; i < this.types; i++) {
+      const v = ids[i]!;
+      let j = i - 1;
+      for (; j >= 0 && ids[j]! > v; j--) ids[j + 1] = ids[j]!;
+      ids[j + 1] = v;
+    }
+  }
+
   mergeInto(to: Bin): void {
     to.events += this.events;
-    for (const id of this.typeIds) to.addType(id, this.typeN[id]!);
+    const ids = this.typeIds;
+    for (let i = 0; i < this.types; i++) to.addType(ids[i]!, this.typeN[ids[i]!]!);
     if (this.exits) {
       if (!to.exits || this.firstExitT < to.firstExitT) to.firstExitT = this.firstExitT;
       if (!to.exits || this.maxExitEnd > to.maxExitEnd) to.maxExitEnd = this.maxExitEnd;
@@ -168,9 +200,10 @@ class LevelBuilder {
     w.varuint(b.idx - this.prevIdx);
     this.prevIdx = b.idx;
     w.varuint(b.events);
-    b.typeIds.sort((x, y) => x - y);
-    w.varuint(b.typeIds.length);
-    for (const id of b.typeIds) {
+    b.sortTypes();
+    w.varuint(b.types);
+    for (let i = 0; i < b.types; i++) {
+      const id = b.typeIds[i]!;
       w.varuint(id);
       w.varuint(b.typeN[id]!);
     }
