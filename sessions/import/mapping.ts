@@ -4,7 +4,7 @@
  * records; see records.ts). Exits are held open until their kvm_entry so that the events of
  * their handling follow them and the handling they show names the exit's.
  */
-import type { MmuEvent } from '../../core/events.ts';
+import type { EventOf, MmuEvent } from '../../core/events.ts';
 import type { SessionWriter } from '../writer.ts';
 import { decodeCr, decodeFastPageFault, decodeInjException, decodePagetableWalk, decodePagingElementHex, decodeSetSpte, decodeTdpSpteChanged, decodeWalkerError } from './decode.ts';
 import {
@@ -129,6 +129,8 @@ export class Importer {
   private readonly recentEvents: string[] = new Array<string>(RECENT_NAMES).fill('');
   private readonly recentNames: EventName[] = new Array<EventName>(RECENT_NAMES).fill(this.lastName);
   private recentNext = 0;
+  /** The raw event rawEvent writes when no exit holds it (the writer keeps nothing of it). */
+  private readonly rawScratch: EventOf<'raw'> = { t: 0, vm: 0, vcpu: 0, type: 'raw', name: '', text: '' };
   events = 0;
   exits = 0;
   raw = 0;
@@ -217,13 +219,25 @@ export class Importer {
     const body = r.body === '' && r.fields ? fieldsText(r.fields) : r.body;
     const text = body.length > MAX_RAW_TEXT ? body.slice(0, MAX_RAW_TEXT) : body;
     this.raw++;
-    this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'raw', name, text });
+    if (lane.exit) return this.put(lane, { t, vm: lane.vm, vcpu: lane.vcpu, type: 'raw', name, text });
+    // (written at once: one object serves every raw event that no exit holds)
+    const e = this.rawScratch;
+    e.t = t;
+    e.vm = lane.vm;
+    e.vcpu = lane.vcpu;
+    e.name = name;
+    e.text = text;
+    this.writer.append(e);
+    this.events++;
   }
 
   private closeWalk(lane: LaneState): void {
     lane.walk.open = false;
     const out = WALK_OUT;
     const n = walkEvents(lane.walk, lane, this.guest[lane.vm]!, out);
+    // (the page_walk, out[0], is the lane's one object, filled again by its next walk: an exit
+    // holding its events keeps a copy)
+    if (lane.exit) out[0] = { ...out[0]! };
     for (let i = 0; i < n; i++) {
       const e = out[i]!;
       if (e.type === 'raw') this.raw++;
@@ -263,14 +277,27 @@ export class Importer {
         return this.entry(r);
       case PAGE_FAULT:
         return this.pageFault(r);
-      case INJ_EXCEPTION:
-        return this.injException(r, f);
       case FAST_PAGE_FAULT:
         return this.fastPageFault(r, f);
       case TDP_SPTE:
         return this.tdpSpteChanged(r, f);
       case SET_SPTE:
         return this.setSpte(r, f);
+      default:
+        return this.rare(r, f, kind);
+    }
+  }
+
+  /**
+   * The kinds a trace has few of, and the events kept raw: one call from record() for all of
+   * them, so that it has V8's type feedback as soon as one of them came (a kvm_inj_exception
+   * every few hundred records of a walk trace). A call of its own per kind, first made after
+   * V8 optimized record() (a kvm_pio 65 k records in), would throw that code away.
+   */
+  private rare(r: ImportRecord, f: Fields | undefined, kind: number): void {
+    switch (kind) {
+      case INJ_EXCEPTION:
+        return this.injException(r, f);
       case SPTE_REQUESTED:
         return this.spteRequested(r, f);
       case SHADOW_PAGE:

@@ -12,7 +12,7 @@
  * one in the table CR3 points to, which the trace tells by the accessed bit the walk sets in
  * it (or by a kvm_cr write of CR3).
  */
-import type { MmuEvent } from '../../core/events.ts';
+import type { EventOf, MmuEvent } from '../../core/events.ts';
 
 /** A walk reads at most 5 levels (more is not one walk, and memory stays bounded); its bits at most two per level. */
 export const MAX_WALK_LEVELS = 5;
@@ -53,6 +53,24 @@ export class OpenWalk {
    */
   memo = new WalkMemo();
   private older = new WalkMemo();
+  /**
+   * The page_walk of the lane's last closed walk (walkEvents): one object per lane, filled
+   * again for each walk (a walk trace's most common event: no object per walk, none promoted).
+   * Whoever keeps it past the next walk of the lane keeps a copy.
+   */
+  readonly event: EventOf<'page_walk'> = {
+    t: 0,
+    vm: 0,
+    vcpu: 0,
+    type: 'page_walk',
+    refs: 0,
+    guestRefs: 0,
+    duration: 0,
+    va: 0,
+    errorCode: 0,
+    levels: undefined,
+    entries: undefined,
+  };
 
   start(t: number, va: number, errorCode: number): void {
     this.open = true;
@@ -230,26 +248,26 @@ function tableBase(hex: string, top: number): number {
 }
 
 /**
- * The events of a closed walk, in time order, into `out` from index 0; returns how many. `lane.root`
+ * The events of a closed walk, in time order, into `out` from index 0; returns how many. The
+ * page_walk (out[0]) is the walk's `event`, filled again by the lane's next walk. `lane.root`
  * is the gpa of the top table when known (a CR3 write); it is set to the root the walk showed,
  * for the next walks. (In parts: most walks make only their page_walk, and the rarer entry
  * changes and A/D bits, compiled apart, neither enlarge nor deoptimize the common path.)
  */
 export function walkEvents(w: OpenWalk, lane: WalkLane, guest: GuestEntries, out: MmuEvent[]): number {
   const nEl = w.n;
-  out[0] = {
-    t: w.t,
-    vm: lane.vm,
-    vcpu: lane.vcpu,
-    type: 'page_walk',
-    refs: nEl,
-    guestRefs: nEl,
-    duration: Math.max(0, w.lastT - w.t),
-    va: w.va,
-    errorCode: w.errorCode,
-    levels: nEl ? w.elLevel[0]! : undefined,
-    entries: nEl ? w.entries() : undefined,
-  };
+  const e = w.event;
+  e.t = w.t;
+  e.vm = lane.vm;
+  e.vcpu = lane.vcpu;
+  e.refs = nEl;
+  e.guestRefs = nEl;
+  e.duration = Math.max(0, w.lastT - w.t);
+  e.va = w.va;
+  e.errorCode = w.errorCode;
+  e.levels = nEl ? w.elLevel[0]! : undefined;
+  e.entries = nEl ? w.entries() : undefined;
+  out[0] = e;
   if (!nEl) return 1;
   // the entries a walk before read at this page and root, nothing set since: nothing new (WalkMemo)
   const m = w.memo;
@@ -277,6 +295,7 @@ function entryWrites(w: OpenWalk, lane: WalkLane, guest: GuestEntries, out: MmuE
   let n = 0; // gpas used (the array is kept, not cut: setting an array's length is a runtime call)
   let k = 0; // the next accessed (not dirty) bit
   let base = root;
+  let told0 = false; // a bit told the top entry's gpa
   for (let i = 0; i < nEl; i++) {
     const level = levels[i]!;
     const hex = hexes[i]!;
@@ -289,8 +308,15 @@ function entryWrites(w: OpenWalk, lane: WalkLane, guest: GuestEntries, out: MmuE
         const told = w.bitGpa[k++]!;
         // the walk's own word wins over a root remembered from before (the guest may have switched CR3)
         if (gpa !== told) gpa = told;
-        if (i === 0) root = told - index * bytes;
+        if (i === 0) told0 = true;
       }
+    }
+    if (i === 0 && gpa !== undefined) {
+      // the root a bit told (the subtraction is made on every walk that knows its top entry's
+      // gpa, not only on the rarer ones with a bit: code V8 optimized without its type
+      // feedback would be thrown away at the first such walk)
+      const toldRoot = gpa - index * bytes;
+      if (told0) root = toldRoot;
     }
     gpas[n++] = gpa;
     const leaf = level === 1 || (level > 1 && (low & PS) !== 0);
