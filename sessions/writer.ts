@@ -334,8 +334,19 @@ export class SessionWriter {
     } else lane.mip.add(t, typeId);
     this.events++;
     if (t > this.finalNs) this.finalNs = t;
-    if (lane.enc.count >= this.chunkEvents || lane.enc.events.pos >= 1 << 20) this.flushLane(lane);
-    if (--this.untilClock <= 0) {
+    const full = lane.enc.count >= this.chunkEvents || lane.enc.events.pos >= 1 << 20;
+    if (--this.untilClock <= 0 || full) this.afterAppend(lane, full);
+  }
+
+  /**
+   * append's rarer work: a full lane's chunk, a look at the clock. One call for both, made every
+   * CLOCK_EVERY appends from the first ones on: code V8 optimized before a lane first filled up
+   * then has the call's type feedback and is not thrown away there (a call of flushLane itself
+   * from append would be, at each import's first full lane).
+   */
+  private afterAppend(lane: Lane, full: boolean): void {
+    if (full) this.flushLane(lane);
+    if (this.untilClock <= 0) {
       this.untilClock = CLOCK_EVERY;
       if (Date.now() - this.flushedAt >= this.flushMs) this.flush();
     }
