@@ -10,6 +10,7 @@ import { open, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
+import { monotonicMs } from './clock.ts';
 import { detectFlavour, type Detection } from './detect.ts';
 import { LineAssembler, type AssemblerStats, type SkippedLine, type TraceRecord } from './lines.ts';
 import { TsReader, predecode, predecodeInto, type ImportRecord } from './predecode.ts';
@@ -99,7 +100,7 @@ function noRecordsMessage(file: string, det: Detection, st: AssemblerStats, skip
  * `signal` leaves a readable session marked incomplete.
  */
 export async function importTrace(inputPath: string, outPath: string, options: ImportOptions = {}): Promise<ImportResult> {
-  const started = performance.now();
+  const started = monotonicMs();
   const file = options.sourceName ? basename(options.sourceName) : basename(inputPath);
   const chunkBytes = Math.max(4096, options.chunkBytes ?? 1 << 20);
   let totalBytes = 0;
@@ -172,7 +173,7 @@ export async function importTrace(inputPath: string, outPath: string, options: I
     lateTimes: 0,
     unmatchedExits: 0,
     vms: [],
-    seconds: (performance.now() - started) / 1000,
+    seconds: (monotonicMs() - started) / 1000,
     bytes: totalBytes,
   });
   let scanned = { lines: 0, bytes: 0, aborted: false };

@@ -10,6 +10,7 @@ import type { Isa } from './reasons.ts';
 import type { ImportedVm, Layout, Scan } from './layout.ts';
 import type { Importer } from './mapping.ts';
 import { ImportError } from './readLines.ts';
+import { monotonicMs } from './clock.ts';
 
 export const IMPORTER = 'mmu-lab trace import 1';
 
@@ -189,6 +190,6 @@ export function finalResult(
     lateTimes: imp.lateTimes,
     unmatchedExits: imp.unmatchedExits,
     vms: layout.vms,
-    seconds: (performance.now() - started) / 1000,
+    seconds: (monotonicMs() - started) / 1000,
   };
 }

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { AssemblerState, AssemblerStats, SkippedLine, TraceRecord } from './lines.ts';
 import { decodeFaults, PENDING, predecode, predecodeInto, TsReader, type ImportRecord } from './predecode.ts';
 
@@ -304,6 +304,11 @@ export interface ParseWorker {
  * import's (ParseWorkerData) or, with `kind: 'tracedat'`, the trace.dat import's (threaded.ts).
  */
 export function newReadingThread(location: { file: string; tsxApi?: string }, data: unknown): Worker {
+  // loaded here, not at the module's start: worker_threads and its internals cost ~0.7 ms of
+  // every import's start, and most imports (small traces, or no free core) start no thread
+  // (a bundle has a `require`: the CommonJS one's own, the ES module's from its banner; the sources run as ES modules)
+  const load = typeof require === 'function' ? require : createRequire(import.meta.url);
+  const { Worker } = load('node:worker_threads') as typeof import('node:worker_threads');
   return location.tsxApi
     ? new Worker(
         `import(${JSON.stringify(location.tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(pathToFileURL(location.file).href)}); })`,

@@ -9,6 +9,7 @@ import { fieldsEntry, fieldsExit, fieldsFastPageFault, fieldsPageFault, type Fie
 import type { AssemblerStats, Flavour } from './lines.ts';
 import { Scan, finalLayout, resolveLayout } from './layout.ts';
 import { Importer } from './mapping.ts';
+import { monotonicMs } from './clock.ts';
 import { Speculation } from './speculation.ts';
 import { DECODED, FIXED, SPURIOUS, vcpuNone, type ImportRecord } from './predecode.ts';
 import {
@@ -173,7 +174,7 @@ export function predecodeFields(r: ImportRecord, f: Fields): void {
  * before any session was started.
  */
 export async function importRecords(source: RecordSource, outPath: string, options: ImportOptions = {}): Promise<ImportResult> {
-  const started = performance.now();
+  const started = monotonicMs();
   const desc = { file: source.file, flavour: source.flavour, evidence: source.evidence };
   const stats: AssemblerStats = { lines: 0, records: 0, skipped: 0, ignored: 0, rejoined: 0, unquoted: 0 };
   const scan = new Scan();
@@ -204,7 +205,7 @@ export async function importRecords(source: RecordSource, outPath: string, optio
     lateTimes: 0,
     unmatchedExits: 0,
     vms: [],
-    seconds: (performance.now() - started) / 1000,
+    seconds: (monotonicMs() - started) / 1000,
     bytes: total,
   });
 
