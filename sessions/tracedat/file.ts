@@ -7,7 +7,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
-import { zstdDecompress, zstdReady } from './zstd.ts';
+import { zstdDecompress } from './zstd.ts';
 import { FormatTable, parseHeaderEvent, parseHeaderPage, type EventHeader, type PageHeader } from './formats.ts';
 
 /** The file cannot be read as a trace.dat (one sentence for the user). */
@@ -134,18 +134,30 @@ export class Cursor {
 }
 
 export function decompress(compression: Compression, data: Uint8Array, size: number, what: string): Uint8Array {
-  let out: Uint8Array;
-  try {
+  let out: Uint8Array = new Uint8Array(0);
+  decompressed(compression, size, what, () => {
     // Node's own zlib: no decoder module to load and set up at every import (it was fflate's)
-    if (compression === 'zlib') out = inflateSync(data, { maxOutputLength: Math.max(1, size) });
-    else if (compression === 'zstd') out = zstdDecompress(data, size);
-    else throw new TraceDatError(`${what} is compressed, but the file names no compression`);
+    out = compression === 'zlib' ? inflateSync(data, { maxOutputLength: Math.max(1, size) }) : zstdDecompress(data, size);
+    return out.length;
+  });
+  return out;
+}
+
+/**
+ * Runs `run`, which decompresses (wherever it puts the bytes) and returns how many it made, and
+ * says what went wrong as a damaged file's TraceDatError: no compression named, data that does
+ * not decompress, or a size other than the file says.
+ */
+export function decompressed(compression: Compression, size: number, what: string, run: () => number): void {
+  let made: number;
+  try {
+    if (compression !== 'zlib' && compression !== 'zstd') throw new TraceDatError(`${what} is compressed, but the file names no compression`);
+    made = run();
   } catch (e) {
     if (e instanceof TraceDatError) throw e;
     throw new TraceDatError(`${what} does not decompress (${compression}): ${(e as Error).message}`);
   }
-  if (out.length !== size) throw new TraceDatError(`${what} decompresses to ${out.length} bytes, not the ${size} the file says`);
-  return out;
+  if (made !== size) throw new TraceDatError(`${what} decompresses to ${made} bytes, not the ${size} the file says`);
 }
 
 // Section ids (version 7) are the option ids that point at them.
@@ -343,10 +355,9 @@ export function readMeta(file: FileBytes): TraceDatMeta {
 
 /**
  * The metadata of the trace.dat at `path` and nothing else: no CPU data is read (a reader made
- * with it then reads that, without reading the metadata again). Starts the zstd decoder first.
+ * with it then reads that, without reading the metadata again).
  */
 export async function readMetaOf(path: string): Promise<TraceDatMeta> {
-  await zstdReady();
   const file = new FileBytes(path);
   try {
     return readMeta(file);

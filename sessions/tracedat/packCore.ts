@@ -11,7 +11,7 @@ import type { EventHeader, PageHeader } from './formats.ts';
 import { PACK_WASM_BASE64 } from './wasm/packWasm.ts';
 
 /** pack.c's exports (see there what each does). */
-interface PackExports {
+export interface PackExports {
   memory: WebAssembly.Memory;
   init(cpus: number, pageSize: number, littleEndian: number): number;
   layout(tsAt: number, commitAt: number, commitSize: number, dataAt: number, typeLenBits: number, deltaBits: number, dataMax: number, timeExtend: number, timeStamp: number, padding: number): void;
@@ -43,6 +43,11 @@ interface PackExports {
   batch_fresh_n(): number;
   batch_fresh_from(): number;
   interned(): number;
+  zstd_input(size: number): number;
+  unzstd_window(cpu: number, zsize: number, size: number): number;
+  unzstd(zsize: number, size: number): number;
+  zstd_output(): number;
+  zstd_error(code: number): number;
 }
 
 /** In step()'s and pack()'s answer: the stream (low bits) handed out its page's last event. */
@@ -66,8 +71,26 @@ export class PageError extends Error {}
 
 let compiled: WebAssembly.Module | undefined;
 
-function module(): WebAssembly.Module {
-  return (compiled ??= new WebAssembly.Module(Buffer.from(PACK_WASM_BASE64, 'base64')));
+/** An instance of the module (compiled at the first, synchronously: V8 compiles its functions lazily). */
+export function instantiate(): PackExports {
+  compiled ??= new WebAssembly.Module(Buffer.from(PACK_WASM_BASE64, 'base64'));
+  return new WebAssembly.Instance(compiled).exports as unknown as PackExports;
+}
+
+function outOfMemory(): RangeError {
+  return new RangeError('out of memory for the trace.dat reader');
+}
+
+/** Copy the `data` to decompress into the instance; then `run` (unzstd or unzstd_window) decompresses it. Returns the bytes made; throws zstd's words for an error. */
+export function unzstdWith(x: PackExports, data: Uint8Array, run: () => number): number {
+  const at = x.zstd_input(data.length);
+  if (at === 0) throw outOfMemory();
+  new Uint8Array(x.memory.buffer).set(data, at);
+  const n = run();
+  if (n >= 0) return n;
+  const mem = new Uint8Array(x.memory.buffer);
+  const text = x.zstd_error(-1 - n);
+  throw new Error(Buffer.from(mem.subarray(text, mem.indexOf(0, text))).toString('latin1'));
 }
 
 export class PackCore {
@@ -83,9 +106,9 @@ export class PackCore {
     readonly littleEndian: boolean,
     pageSize: number,
   ) {
-    this.x = new WebAssembly.Instance(module()).exports as unknown as PackExports;
+    this.x = instantiate();
     // init first: the layout depends on the byte order
-    if (this.x.init(streams, pageSize, littleEndian ? 1 : 0) < 0) throw new RangeError('out of memory for the trace.dat reader');
+    if (this.x.init(streams, pageSize, littleEndian ? 1 : 0) < 0) throw outOfMemory();
     this.x.layout(page.timestampOffset, page.commitOffset, page.commitSize, page.dataOffset, header.typeLenBits, header.deltaBits, header.dataMax, header.timeExtend, header.timeStamp, header.padding);
   }
 
@@ -113,9 +136,14 @@ export class PackCore {
    */
   load(i: number, bytes: Uint8Array): number {
     const at = this.x.window(i, bytes.length);
-    if (at === 0) throw new RangeError('out of memory for the trace.dat reader');
+    if (at === 0) throw outOfMemory();
     this.bytes().set(bytes, at);
     return at;
+  }
+
+  /** Decompress the zstd frame `data` straight into stream `i`'s next window (as load()); returns the bytes it made. */
+  unzstd(i: number, data: Uint8Array, size: number): number {
+    return unzstdWith(this.x, data, () => this.x.unzstd_window(i, data.length, size));
   }
 
   /** Decode the page at `start` of stream `i`'s window; its events count, or throws PageError. */

@@ -11,10 +11,7 @@ import { DatUnpacker, fieldRecord } from './datRecords.ts';
 import { fieldsObject } from './fields.ts';
 import { EventPacker } from './packed.ts';
 import { TraceDatReader } from './reader.ts';
-import { zstdReady } from './zstd.ts';
 import { REAL_618_DIR } from '../testing/realPaths.ts';
-
-await zstdReady();
 
 interface Seen {
   event: string;

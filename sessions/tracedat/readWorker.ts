@@ -14,7 +14,6 @@ import { TraceDatError } from './file.ts';
 import { FormatTable } from './formats.ts';
 import { EventPacker } from './packed.ts';
 import { TraceDatReader } from './reader.ts';
-import { zstdReady } from './zstd.ts';
 import { BATCH_EVENTS, CONSUMED, POSTED, READY, STOP, WINDOW, type DatStart, type DatWorkerData, type FromDatWorker } from './threadProtocol.ts';
 
 const data = workerData as DatWorkerData;
@@ -69,14 +68,5 @@ async function from(start: DatStart): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  try {
-    await zstdReady();
-  } catch (e) {
-    return fail(e);
-  }
-  port.once('message', (start: DatStart) => void from(start));
-  Atomics.store(shared, READY, 1);
-}
-
-void main();
+port.once('message', (start: DatStart) => void from(start));
+Atomics.store(shared, READY, 1);

@@ -5,10 +5,9 @@
  * file, a page that contradicts itself, a chunk that does not decompress) ends that CPU's
  * stream where it is; the other CPUs go on, and `damage` says where and what.
  */
-import { Cursor, FileBytes, TraceDatError, decompress, readMeta, type CpuData, type TraceDatMeta } from './file.ts';
+import { Cursor, FileBytes, TraceDatError, decompress, decompressed, readMeta, type CpuData, type TraceDatMeta } from './file.ts';
 import type { EventFormat, FieldFormat, FormatTable } from './formats.ts';
 import { NEED_PAGE, PackCore, PageError } from './packCore.ts';
-import { zstdReady } from './zstd.ts';
 
 /** One event; the reader reuses the object, so copy what you keep. */
 export interface DatRecord {
@@ -167,7 +166,11 @@ class CpuStream {
       if (at + 8 + zsize > file.size) return this.cut(at), false;
       if (size > 1 << 28 || size % ps !== 0) return this.fail(at, `a compressed chunk says it holds ${size} bytes (not whole ${ps}-byte pages)`), false;
       try {
-        this.core.load(this.index, decompress(this.meta.compression, file.read(at + 8, zsize, 'a compressed chunk'), size, `cpu ${this.data.cpu}'s chunk at byte ${at}`));
+        const data = file.read(at + 8, zsize, 'a compressed chunk');
+        const what = `cpu ${this.data.cpu}'s chunk at byte ${at}`;
+        // zstd (trace-cmd's default) decompresses straight into the window
+        if (this.meta.compression === 'zstd') decompressed('zstd', size, what, () => this.core.unzstd(this.index, data, size));
+        else this.core.load(this.index, decompress(this.meta.compression, data, size, what));
         this.windowLength = size;
       } catch (e) {
         if (e instanceof TraceDatError) return this.fail(at, e.message), false;
@@ -273,15 +276,13 @@ export class TraceDatReader {
   /** Events read so far. */
   count = 0;
 
-  /** Open a trace.dat (the zstd decoder is started first; see zstd.ts). */
+  /** Open a trace.dat (as the constructor; kept for the readers that await it). */
   static async open(path: string, meta?: TraceDatMeta): Promise<TraceDatReader> {
-    await zstdReady();
     return new TraceDatReader(path, meta);
   }
 
   /**
-   * Use open(), or call zstdReady() before, for a zstd-compressed file. `meta` is what an
-   * earlier reader of the same file read (its formats are parsed once, not at every pass).
+   * `meta` is what an earlier reader of the same file read (its formats are parsed once, not at every pass).
    */
   constructor(path: string, meta?: TraceDatMeta, place?: ReaderPlace) {
     this.file = new FileBytes(path, meta?.littleEndian);

@@ -13,10 +13,7 @@ import { deflateSync } from 'node:zlib';
 import { TraceDatError, decompress } from './file.ts';
 import { fieldsObject, type FieldValue } from './fields.ts';
 import { TraceDatReader } from './reader.ts';
-import { zstdReady } from './zstd.ts';
 import { REAL_618_DIR } from '../testing/realPaths.ts';
-
-await zstdReady();
 
 const DIR = REAL_618_DIR;
 const SAMPLES = ['demand-cpl3', 'gpf-cpl0', 'cr3-cpl0'];
@@ -265,5 +262,22 @@ describe('trace.dat decoder: zlib', () => {
     expect(Buffer.from(decompress('zlib', z, page.length, 'a chunk'))).toEqual(page);
     expect(() => decompress('zlib', z, page.length + 1, 'a chunk')).toThrow(TraceDatError);
     expect(() => decompress('zlib', z.subarray(0, 100), page.length, 'a chunk')).toThrow(/does not decompress \(zlib\)|decompresses to/);
+  });
+});
+
+describe('trace.dat decoder: zstd', () => {
+  // the zstd command line tool (the reference implementation) compresses; the module decompresses
+  const hasZstd = spawnSync('zstd', ['--version']).status === 0;
+
+  it('a frame from the zstd tool decompresses to its input, and damage is refused in zstd words', () => {
+    if (!hasZstd) return console.log('skipped: the zstd command is not installed');
+    const input = readFileSync(join(DIR, 'demand-cpl3.report.txt'));
+    const frame = execFileSync('zstd', ['-c', '-q', '-19'], { input });
+    expect(Buffer.from(decompress('zstd', frame, input.length, 'a chunk'))).toEqual(input);
+    expect(() => decompress('zstd', frame, input.length - 1, 'a chunk')).toThrow(/a chunk does not decompress \(zstd\): Destination buffer is too small/);
+    const bad = Buffer.from(frame);
+    bad[bad.length >> 1] ^= 0xff;
+    expect(() => decompress('zstd', bad, input.length, 'a chunk')).toThrow(TraceDatError);
+    expect(() => decompress('zstd', frame.subarray(0, 20), input.length, 'a chunk')).toThrow(/does not decompress \(zstd\)/);
   });
 });

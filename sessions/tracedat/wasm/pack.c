@@ -19,6 +19,9 @@ typedef unsigned short u16;
 typedef unsigned int u32;
 typedef int i32;
 
+#define ZSTD_STATIC_LINKING_ONLY
+#include "zstd/zstd.h"
+
 #define EXPORT(name) __attribute__((export_name(#name)))
 
 extern u8 __heap_base;
@@ -41,6 +44,26 @@ static void *alloc(u32 n) {
 }
 
 static void copy(u8 *to, const u8 *from, u32 n) { __builtin_memcpy(to, from, n); }
+
+/* ---- the C library zstd needs (freestanding: no libc), over the bump allocator ---- */
+
+typedef __SIZE_TYPE__ size_t;
+void *malloc(size_t n) { return alloc((u32)n); }
+void *calloc(size_t n, size_t size) {
+  u8 *p = alloc((u32)(n * size));
+  if (p) __builtin_memset(p, 0, n * size);
+  return p;
+}
+void free(void *p) { (void)p; } /* zstd allocates its context once per instance */
+void *memcpy(void *to, const void *from, size_t n) { return __builtin_memcpy(to, from, n); }
+void *memmove(void *to, const void *from, size_t n) { return __builtin_memmove(to, from, n); }
+void *memset(void *at, int value, size_t n) { return __builtin_memset(at, value, n); }
+int memcmp(const void *a, const void *b, size_t n) {
+  const u8 *x = a, *y = b;
+  for (size_t i = 0; i < n; i++)
+    if (x[i] != y[i]) return x[i] - y[i];
+  return 0;
+}
 
 /* ---- the file's byte order and ring-buffer layout ---- */
 
@@ -139,6 +162,48 @@ u8 *window(u32 cpu, u32 size) {
   s->cur = w;
   return s->win[w];
 }
+
+/* ---- zstd: a compressed chunk straight into a window, or a section into the output ---- */
+
+static ZSTD_DCtx *dctx;
+static u8 *zin, *zout;
+static u32 zin_cap, zout_cap;
+
+/* Room for `size` compressed bytes: JS writes them there, then calls unzstd_window or unzstd. */
+EXPORT(zstd_input)
+u8 *zstd_input(u32 size) {
+  if (zin_cap < size) {
+    zin = alloc(size);
+    zin_cap = zin ? size : 0;
+  }
+  return zin;
+}
+
+/* Decompress the `zsize` input bytes into `size` bytes at `to`: the size made, or -1 - zstd's error code. */
+static i32 unzstd_to(u8 *to, u32 size, u32 zsize) {
+  if (!to) return -1 - ZSTD_error_memory_allocation;
+  if (!dctx && !(dctx = ZSTD_createDCtx())) return -1 - ZSTD_error_memory_allocation;
+  size_t n = ZSTD_decompressDCtx(dctx, to, size, zin, zsize);
+  return ZSTD_isError(n) ? -1 - (i32)ZSTD_getErrorCode(n) : (i32)n;
+}
+
+/* A chunk of `size` bytes into `cpu`'s next window (see window()). */
+EXPORT(unzstd_window)
+i32 unzstd_window(u32 cpu, u32 zsize, u32 size) { return unzstd_to(window(cpu, size), size, zsize); }
+
+/* Into the output (zstd_output()), for what is not a window: a section of the metadata. */
+EXPORT(unzstd)
+i32 unzstd(u32 zsize, u32 size) {
+  if (zout_cap < size) {
+    zout = alloc(size);
+    zout_cap = zout ? size : 0;
+  }
+  return unzstd_to(zout, size, zsize);
+}
+EXPORT(zstd_output) u8 *zstd_output(void) { return zout; }
+
+/* zstd's words for its error code (a NUL-terminated string in the memory). */
+EXPORT(zstd_error) const char *zstd_error(i32 code) { return ZSTD_getErrorString((ZSTD_ErrorCode)code); }
 
 #define COMMIT_MASK ((1u << 27) - 1)
 #define MISSED_EVENTS 0x80000000u
