@@ -4,8 +4,9 @@
  * order; the packing of events into batches. One instance per reader: its memory is the
  * reader's, and a reader on another thread has its own.
  *
- * The module is compiled once per thread, synchronously (it is ~11 KB: well under a
- * millisecond), so no reader has to wait for it.
+ * The module (the loop and zstd's decompressor, ~85 KB) is compiled once per thread,
+ * synchronously: V8 compiles a WebAssembly function at its first call, so this takes about a
+ * millisecond and no reader has to wait for it.
  */
 import type { EventHeader, PageHeader } from './formats.ts';
 import { PACK_WASM_BASE64 } from './wasm/packWasm.ts';
@@ -77,7 +78,7 @@ export function instantiate(): PackExports {
   return new WebAssembly.Instance(compiled).exports as unknown as PackExports;
 }
 
-function outOfMemory(): RangeError {
+export function outOfMemory(): RangeError {
   return new RangeError('out of memory for the trace.dat reader');
 }
 

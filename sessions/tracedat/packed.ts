@@ -12,7 +12,7 @@
  * (INTERN_TRIAL), and the table is bounded (MAX_ENTRIES, MAX_ARENA): memory stays constant.
  */
 import type { EventFormat, FieldFormat, FormatTable } from './formats.ts';
-import { BATCH_DONE, NEED_PAGE, type PackCore } from './packCore.ts';
+import { BATCH_DONE, NEED_PAGE, outOfMemory, type PackCore } from './packCore.ts';
 import type { TraceDatReader } from './reader.ts';
 
 /** Ints per event in `PackedEvents.ints`: pid, event id (common_type, -1 none), payload ref, payload length. */
@@ -118,8 +118,4 @@ export class EventPacker {
       bytesRead: this.reader.bytesRead,
     };
   }
-}
-
-function outOfMemory(): RangeError {
-  return new RangeError('out of memory for the trace.dat reader');
 }

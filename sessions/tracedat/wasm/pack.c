@@ -1,10 +1,11 @@
 /*
  * trace.dat's per-event work, compiled to WebAssembly (scripts/build-wasm.mjs): decoding ftrace
  * ring-buffer pages, merging the CPUs' pages in time order, and packing the events into batches
- * with their repeated payloads interned. It is the loop that runs once per event, so it is here
- * rather than in JavaScript: WebAssembly runs at full speed from its first event, while the same
- * loop in JavaScript ran its first ~50 k events in V8's interpreter and baseline tiers, which
- * cost more than the whole rest of the loop (see docs/performance.md).
+ * with their repeated payloads interned; and zstd's decompressor (wasm/zstd/) decompresses the
+ * chunks straight into the windows. It is the loop that runs once per event, so it is here rather
+ * than in JavaScript: WebAssembly runs compiled code from its first event, while the same loop in
+ * JavaScript ran its first ~50 k events in V8's interpreter and baseline tiers, which cost more
+ * than the whole rest of the loop (see docs/performance.md).
  *
  * Everything else stays in TypeScript (reader.ts, packCore.ts): reading and decompressing the
  * file, the metadata and formats, damage messages, the record texts. The layout numbers (page
