@@ -276,7 +276,8 @@ describe('trace.dat decoder: zstd', () => {
     expect(Buffer.from(decompress('zstd', frame, input.length, 'a chunk'))).toEqual(input);
     expect(() => decompress('zstd', frame, input.length - 1, 'a chunk')).toThrow(/a chunk does not decompress \(zstd\): Destination buffer is too small/);
     const bad = Buffer.from(frame);
-    bad[bad.length >> 1] ^= 0xff;
+    const mid = bad.length >> 1;
+    bad[mid] = bad[mid]! ^ 0xff;
     expect(() => decompress('zstd', bad, input.length, 'a chunk')).toThrow(TraceDatError);
     expect(() => decompress('zstd', frame.subarray(0, 20), input.length, 'a chunk')).toThrow(/does not decompress \(zstd\)/);
   });
