@@ -6,7 +6,7 @@
  * info diagnostic and the slower way, never a wrong count.
  */
 import type { ByteSource } from '../byteSource.ts';
-import { CAPS, CHUNK, crc32, fmtInt, fromUtf8, readU32, type Diagnostic } from '../format.ts';
+import { CAPS, CHUNK, FormatError, crc32, fmtInt, fromUtf8, readU32, type Diagnostic } from '../format.ts';
 import { LaneMipmapBuilder, StringIds, checkSummaryDirectory, type Level, type SummaryLaneEntry } from '../mipmap.ts';
 import type { ChunkStore } from './chunkStore.ts';
 import type { Lane } from './model.ts';
@@ -256,7 +256,15 @@ export class Summaries {
     }
     if (this.partial.get(lane) !== p) return;
     this.partial.delete(lane);
-    const levels = mip.finish().map((lv) => LevelBins.check(lv.k, lv.bins, lv.bytes, this.typeNames.length, strings.list.length, mip.events, this.decoded));
+    let levels: LevelBins[];
+    try {
+      levels = mip.finish().map((lv) => LevelBins.check(lv.k, lv.bins, lv.bytes, this.typeNames.length, strings.list.length, mip.events, this.decoded));
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw e;
+      // a damaged chunk can still decode to times or durations whose sums a summary cannot hold
+      // (past 2^53): the lane gets no levels, so it is counted from its events, as a bad chunk's is
+      levels = [];
+    }
     this.built.set(lane, { levels, strings: strings.list, chunks: lane.chunks.length });
   }
 }
