@@ -7,7 +7,7 @@
  * See docs/import.md for the mapping.
  */
 import { open, stat } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
 import { monotonicMs } from './clock.ts';
@@ -53,22 +53,38 @@ export function coreFree(): boolean {
 }
 
 /**
- * Tasks runnable right now besides this one, or undefined where /proc/loadavg is missing. The
- * least of a few reads: one read may catch a short-lived thread (this process's own compiler
- * or GC threads, a transpiler) that says nothing about a core being taken.
+ * Tasks of other processes runnable right now, or undefined where /proc/loadavg is missing: the
+ * machine's runnable tasks less this process's own running threads (V8's compiler and GC
+ * threads run beside the importing one at an import's start: counted as others, they had the
+ * thread refused on an idle machine about one import in two). The least of a few reads: one
+ * read may still catch a thread between its two counts.
  */
 function runnableOthers(): number | undefined {
   let least: number | undefined;
   try {
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 5; i++) {
       const m = /^\S+ \S+ \S+ (\d+)\//.exec(readFileSync('/proc/loadavg', 'utf8'));
       if (!m) return undefined;
-      least = Math.min(least ?? Infinity, Math.max(0, Number(m[1]) - 1));
+      least = Math.min(least ?? Infinity, Math.max(0, Number(m[1]) - ownRunning()));
     }
   } catch {
     return undefined;
   }
   return least;
+}
+
+/** This process's threads running now (state R), this one included. */
+export function ownRunning(): number {
+  let n = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+      if (stat[stat.lastIndexOf(')') + 2] === 'R') n++;
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return Math.max(1, n);
 }
 
 function useParseWorker(option: boolean | undefined, totalBytes: number): ReturnType<typeof parseWorkerLocation> {

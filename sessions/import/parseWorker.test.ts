@@ -4,12 +4,12 @@
  * importing thread falls (in a wrapped record, a stack trace, a cut prefix), keep the cancel
  * semantics, and pack records without losing a field.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSession } from '../reader.ts';
-import { importTrace } from './importer.ts';
+import { importTrace, ownRunning } from './importer.ts';
 import type { TraceRecord } from './lines.ts';
 import { BatchDecoder, BatchEncoder, parseWorkerLocation } from './recordBatch.ts';
 import { DECODED, SPURIOUS, TsReader, predecode, type ImportRecord } from './predecode.ts';
@@ -156,5 +156,22 @@ describe('reading and parsing in a worker thread', () => {
     expect(s.summary().eventsByType.vmexit ?? 0).toBe(r.exits);
     expect(r.exits).toBeLessThanOrEqual(cut);
     expect(r.exits).toBeGreaterThan(2000 - 2);
+  });
+});
+
+describe('whether a core is free for the second thread', () => {
+  it("counts this process's own busy threads (a spinning worker here) as its own, not as other work", async () => {
+    if (!existsSync('/proc/self/task')) return console.log('skipped: no /proc/self/task here');
+    const { Worker } = await import('node:worker_threads');
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const spin = new Worker('const { workerData } = require("node:worker_threads"); const f = workerData; Atomics.store(f, 0, 1); while (Atomics.load(f, 0) === 1);', { eval: true, workerData: flag });
+    try {
+      while (Atomics.load(flag, 0) !== 1) await new Promise((r) => setTimeout(r, 1));
+      // this thread (reading) and the spinning one: both running or runnable
+      expect(ownRunning()).toBeGreaterThanOrEqual(2);
+    } finally {
+      Atomics.store(flag, 0, 2);
+      await spin.terminate();
+    }
   });
 });
