@@ -71,16 +71,22 @@ export class FileBytes {
     closeSync(this.fd);
   }
   read(at: number, length: number, what: string): Buffer {
+    const buf = Buffer.allocUnsafe(length);
+    this.readInto(at, buf, what);
+    return buf;
+  }
+
+  /** Fill `into` with the file's bytes from `at` (a reader's window: no copy made on the way). */
+  readInto(at: number, into: Uint8Array, what: string): void {
+    const length = into.length;
     if (at < 0 || at + length > this.size)
       throw new TraceDatError(`the file ends at byte ${this.size}, inside ${what} (bytes ${at}–${at + length})`);
-    const buf = Buffer.allocUnsafe(length);
     let got = 0;
     while (got < length) {
-      const n = readSync(this.fd, buf, got, length - got, at + got);
+      const n = readSync(this.fd, into, got, length - got, at + got);
       if (n === 0) throw new TraceDatError(`the file ends at byte ${at + got}, inside ${what}`);
       got += n;
     }
-    return buf;
   }
 }
 

@@ -132,14 +132,20 @@ export class PackCore {
   }
 
   /**
-   * Copy `bytes` in as stream `i`'s next window (the one before stays readable until the next);
-   * returns where in the memory it starts.
+   * Stream `i`'s next window, `size` bytes of the memory for the caller to fill (the window
+   * before stays readable until the next). Valid until the next call into the module.
    */
-  load(i: number, bytes: Uint8Array): number {
-    const at = this.x.window(i, bytes.length);
+  window(i: number, size: number): Uint8Array {
+    const at = this.x.window(i, size);
     if (at === 0) throw outOfMemory();
-    this.bytes().set(bytes, at);
-    return at;
+    return this.bytes().subarray(at, at + size);
+  }
+
+  /** Copy `bytes` in as stream `i`'s next window (see window()); returns where in the memory it starts. */
+  load(i: number, bytes: Uint8Array): number {
+    const w = this.window(i, bytes.length);
+    w.set(bytes);
+    return w.byteOffset;
   }
 
   /** Decompress the zstd frame `data` straight into stream `i`'s next window (as load()); returns the bytes it made. */

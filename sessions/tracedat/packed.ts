@@ -12,7 +12,7 @@
  * (INTERN_TRIAL), and the table is bounded (MAX_ENTRIES, MAX_ARENA): memory stays constant.
  */
 import type { EventFormat, FieldFormat, FormatTable } from './formats.ts';
-import { BATCH_DONE, NEED_PAGE, outOfMemory, type PackCore } from './packCore.ts';
+import { BATCH_DONE, NEED_PAGE, NEED_PLAN, outOfMemory, type PackCore } from './packCore.ts';
 import type { TraceDatReader } from './reader.ts';
 
 /** Ints per event in `PackedEvents.ints`: pid, event id (common_type, -1 none), payload ref, payload length. */
@@ -100,7 +100,8 @@ export class EventPacker {
       if (r === BATCH_DONE) break;
       if (r < 0) throw outOfMemory();
       if (r & NEED_PAGE) this.reader.pageDone(r & (NEED_PAGE - 1));
-      else this.plan(r & 0xffff);
+      else if (r & NEED_PLAN) this.plan(r & 0xffff);
+      else throw new Error(`the packing loop answered ${r}`);
     }
     const n = x.batch_n();
     if (n === 0) return undefined;

@@ -186,7 +186,7 @@ class CpuStream {
         return false;
       }
       const n = Math.min(WINDOW_PAGES, Math.floor(left / ps)) * ps;
-      this.core.load(this.index, file.read(this.next, n, `cpu ${this.data.cpu}'s pages`));
+      file.readInto(this.next, this.core.window(this.index, n), `cpu ${this.data.cpu}'s pages`);
       this.windowLength = n;
       this.windowAt = this.next;
       this.next += n;
